@@ -1,0 +1,120 @@
+//! The input thread: polls crossterm (≤100 ms at a time, so it notices a
+//! stop request and never holds a blocked read while the terminal is being
+//! restored) and sends actions.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use crossterm::event::{
+    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    TogglePause,
+    /// true = up
+    ProducerRate(bool),
+    ConsumerRate(bool),
+    Kill,
+    Restart,
+    Next,
+    Prev,
+    Select(usize),
+    ToggleFocus,
+    Help,
+    CloseOverlay,
+    Lang,
+    StepMode,
+    Step,
+    Redraw,
+}
+
+/// The action a key stands for, if any.
+pub fn action_for(key: KeyEvent) -> Option<Action> {
+    if key.kind != KeyEventKind::Press {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return match key.code {
+            KeyCode::Char('c') | KeyCode::Char('d') => Some(Action::Quit),
+            KeyCode::Char('l') => Some(Action::Redraw),
+            _ => None,
+        };
+    }
+    Some(match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char(' ') => Action::TogglePause,
+        KeyCode::Char('+') | KeyCode::Char('=') => Action::ProducerRate(true),
+        KeyCode::Char('-') | KeyCode::Char('_') => Action::ProducerRate(false),
+        KeyCode::Char('>') | KeyCode::Char('.') => Action::ConsumerRate(true),
+        KeyCode::Char('<') | KeyCode::Char(',') => Action::ConsumerRate(false),
+        KeyCode::Char('k') => Action::Kill,
+        KeyCode::Char('r') => Action::Restart,
+        KeyCode::Tab | KeyCode::Right => Action::Next,
+        KeyCode::BackTab | KeyCode::Left => Action::Prev,
+        KeyCode::Char(c @ '1'..='7') => Action::Select(c as usize - '1' as usize),
+        KeyCode::Enter => Action::ToggleFocus,
+        KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => Action::Help,
+        KeyCode::Esc => Action::CloseOverlay,
+        KeyCode::Char('l') => Action::Lang,
+        KeyCode::Char('s') => Action::StepMode,
+        KeyCode::Char('n') => Action::Step,
+        _ => return None,
+    })
+}
+
+pub struct InputThread {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl InputThread {
+    pub fn stop(mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+pub fn spawn() -> std::io::Result<(Receiver<Action>, InputThread)> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            while !stop2.load(Relaxed) {
+                match event::poll(Duration::from_millis(100)) {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(_) => break,
+                }
+                let action = match event::read() {
+                    Ok(Event::Key(k)) => action_for(k),
+                    Ok(Event::Resize(..)) => Some(Action::Redraw),
+                    Ok(Event::Mouse(m)) if matches!(m.kind, MouseEventKind::Down(_)) => {
+                        Some(Action::Redraw)
+                    }
+                    Ok(_) => None,
+                    Err(_) => break,
+                };
+                if let Some(a) = action {
+                    if tx.send(a).is_err() {
+                        break;
+                    }
+                }
+            }
+        })?;
+    Ok((
+        rx,
+        InputThread {
+            stop,
+            handle: Some(handle),
+        },
+    ))
+}

@@ -1,0 +1,126 @@
+//! One module per IPC mechanism. Each gives:
+//! - its knobs,
+//! - `Mechanism`: sets up its objects and spawns its worker processes,
+//! - the worker roles (what runs inside those processes),
+//! - `Probe`: what the monitor samples, producing a `MechanismSnapshot`.
+//!
+//! Adding a mechanism = a module here, a line in `REGISTRY`, a `Detail`
+//! variant and a panel under `ui/`.
+
+pub mod pipe;
+pub mod worker;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::knobs::KnobSpec;
+use crate::snapshot::MechanismSnapshot;
+use crate::supervisor::Supervisor;
+use crate::telemetry::Telemetry;
+
+/// Every mechanism the textbook chapter covers, in the order the grid
+/// shows them. Not all are built yet: `REGISTRY` says which are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Pipe,
+    Fifo,
+    Shm,
+    Mq,
+    Mach,
+    Alpc,
+    Socket,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Pipe,
+        Kind::Fifo,
+        Kind::Shm,
+        Kind::Mq,
+        Kind::Mach,
+        Kind::Alpc,
+        Kind::Socket,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Pipe => "pipe",
+            Kind::Fifo => "fifo",
+            Kind::Shm => "shm",
+            Kind::Mq => "mq",
+            Kind::Mach => "mach",
+            Kind::Alpc => "alpc",
+            Kind::Socket => "socket",
+        }
+    }
+
+    pub fn info(self) -> Option<&'static Info> {
+        REGISTRY.iter().copied().find(|i| i.kind == self)
+    }
+}
+
+/// The mechanisms this build has.
+pub static REGISTRY: &[&Info] = &[&pipe::INFO];
+
+/// What the rest of the program needs to know about a mechanism.
+pub struct Info {
+    pub kind: Kind,
+    /// Knobs of its own (the shared ones live in `knobs::COMMON`).
+    pub knobs: &'static [KnobSpec],
+    pub new: fn() -> Box<dyn Mechanism>,
+    /// Runs a worker role inside a worker process.
+    pub worker: fn(&mut worker::WorkerCtx, role: &str) -> Result<()>,
+}
+
+/// Parse `pipe,fifo` (or `all`) into kinds this build has; the error names
+/// the valid choices.
+pub fn parse_list(s: &str) -> Result<Vec<Kind>, String> {
+    let valid = || {
+        REGISTRY
+            .iter()
+            .map(|i| i.kind.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if s.trim() == "all" {
+        return Ok(REGISTRY.iter().map(|i| i.kind).collect());
+    }
+    let mut out = Vec::new();
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let info = REGISTRY
+            .iter()
+            .find(|i| i.kind.name() == name)
+            .ok_or_else(|| format!("unknown mechanism {name:?}; choose from: {}, all", valid()))?;
+        if !out.contains(&info.kind) {
+            out.push(info.kind);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no mechanism given; choose from: {}, all", valid()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A mechanism's life on the supervisor's side.
+pub trait Mechanism: Send {
+    fn kind(&self) -> Kind;
+    /// Create its objects and spawn its processes.
+    fn start(&mut self, sup: &mut Supervisor) -> Result<()>;
+    /// The role `k` kills (the one whose death teaches something: the
+    /// reader of a pipe, the server of a port, …).
+    fn victim(&self) -> Option<usize>;
+    /// Bring dead roles back (kills the survivors first where the
+    /// mechanism cannot reconnect them, e.g. an anonymous pipe).
+    fn restart(&mut self, sup: &mut Supervisor) -> Result<()>;
+    /// The producer slots, for step mode.
+    fn producers(&self) -> Vec<usize>;
+    /// What the monitor thread will sample.
+    fn probe(&self, sup: &Supervisor) -> Box<dyn Probe>;
+}
+
+/// Sampling, on the monitor thread.
+pub trait Probe: Send {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot;
+}

@@ -1,0 +1,613 @@
+//! The ordinary (anonymous) pipe, as the textbook draws it: the producer
+//! calls `pipe()` and forks the consumer, so they are parent and child;
+//! each closes the end it does not use; data flows one way through a
+//! kernel buffer of fixed capacity.
+//!
+//! Telemetry `aux` words: producer slot — [0] write-end fd, [1] reply
+//! read-end fd (duplex), [2] consumer pid; consumer slot — [0] read-end fd,
+//! [1] reply write-end fd (duplex).
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::worker::{self, Frame, FrameReader, Pacer, WorkerCtx};
+use super::{Info, Kind, Mechanism, Probe};
+use crate::knobs::{KnobKind, KnobSpec};
+use crate::message::{self, Verifier};
+use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
+use crate::snapshot::{Channel, Detail, FdEntry, Integrity, MechanismSnapshot};
+use crate::supervisor::{Supervisor, WorkerSpec};
+use crate::telemetry::{ExitStatus, Op, Telemetry};
+
+pub static INFO: Info = Info {
+    kind: Kind::Pipe,
+    knobs: KNOBS,
+    new: || Box::new(Pipe::default()),
+    worker: run_worker,
+};
+
+const KNOBS: &[KnobSpec] = &[
+    KnobSpec {
+        key: "pipe.capacity",
+        kind: KnobKind::Int { min: 4096, max: 1 << 20 },
+        default: "65536",
+        help: "pipe buffer size set with fcntl(F_SETPIPE_SZ); the kernel rounds up to a power-of-two number of pages",
+    },
+    KnobSpec {
+        key: "pipe.close_unused",
+        kind: KnobKind::Bool,
+        default: "true",
+        help: "each process closes the pipe end it does not use (false: the reader never sees EOF)",
+    },
+    KnobSpec {
+        key: "pipe.duplex",
+        kind: KnobKind::Bool,
+        default: "false",
+        help: "add a second pipe for replies: one pipe carries one direction only",
+    },
+    KnobSpec {
+        key: "pipe.sigpipe",
+        kind: KnobKind::Choice(&["default", "ignore"]),
+        default: "default",
+        help: "writing to a pipe with no reader: default = SIGPIPE kills the writer, ignore = write() fails with EPIPE",
+    },
+];
+
+// System calls the pipe workers record for the event log.
+const CALL_PIPE: u64 = 1;
+const CALL_FORK: u64 = 2;
+const CALL_CLOSE: u64 = 3;
+const CALL_WRITE: u64 = 4;
+const CALL_READ: u64 = 5;
+const CALL_SETPIPE_SZ: u64 = 6;
+
+fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
+    let r = ret_str(ret);
+    match call {
+        CALL_PIPE => format!("pipe([{}, {}]) = {r}", a[0], a[1]),
+        CALL_FORK => format!("fork() = {r}"),
+        CALL_CLOSE => format!("close({}) = {r}", a[0]),
+        CALL_WRITE => format!("write({}, {} bytes) = {r}", a[0], a[1]),
+        CALL_READ => format!("read({}, {} bytes) = {r}", a[0], a[1]),
+        CALL_SETPIPE_SZ => format!("fcntl({}, F_SETPIPE_SZ, {}) = {r}", a[0], a[1]),
+        _ => format!("call {call}"),
+    }
+}
+
+/// A system call's result the way strace prints it: a number, or -1 and
+/// the errno's name.
+pub fn ret_str(ret: i64) -> String {
+    if ret >= 0 {
+        ret.to_string()
+    } else {
+        format!("-1 {}", errno_name(-ret as i32))
+    }
+}
+
+pub fn errno_name(e: i32) -> &'static str {
+    match e {
+        libc::EPIPE => "EPIPE",
+        libc::EAGAIN => "EAGAIN",
+        libc::EBUSY => "EBUSY",
+        libc::EPERM => "EPERM",
+        libc::EINTR => "EINTR",
+        libc::EBADF => "EBADF",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ENOENT => "ENOENT",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::ENXIO => "ENXIO",
+        libc::EACCES => "EACCES",
+        libc::EMFILE => "EMFILE",
+        libc::ENOSPC => "ENOSPC",
+        _ => "E?",
+    }
+}
+
+const CALLS: Calls = Calls {
+    event: format_call,
+    op: op_name,
+};
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Write => "write()",
+        Op::Read => "read()",
+        _ => crate::monitor::default_op_name(op),
+    }
+}
+
+#[derive(Default)]
+pub struct Pipe {
+    producer: usize,
+    consumer: usize,
+}
+
+impl Mechanism for Pipe {
+    fn kind(&self) -> Kind {
+        Kind::Pipe
+    }
+
+    fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
+        self.producer = sup.alloc_slot()?;
+        self.consumer = sup.alloc_slot()?;
+        self.spawn(sup)
+    }
+
+    fn victim(&self) -> Option<usize> {
+        Some(self.consumer)
+    }
+
+    fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
+        // An anonymous pipe cannot be reopened: the pair starts afresh.
+        for s in [self.producer, self.consumer] {
+            sup.signal_slot(s, libc::SIGKILL);
+        }
+        self.spawn(sup)
+    }
+
+    fn producers(&self) -> Vec<usize> {
+        vec![self.producer]
+    }
+
+    fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
+        let dir = sup.dir_path().to_path_buf();
+        Box::new(PipeProbe {
+            producer: ProcTracker::new(self.producer, "producer", CALLS, &dir),
+            consumer: ProcTracker::new(self.consumer, "consumer", CALLS, &dir),
+            producer_slot: self.producer,
+            consumer_slot: self.consumer,
+            history: VecDeque::new(),
+            capacity: 0,
+            notes: NoteLog::default(),
+        })
+    }
+}
+
+impl Pipe {
+    fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
+        sup.telemetry().reset_slot(self.consumer);
+        let spec = WorkerSpec::new(Kind::Pipe, "producer", self.producer)
+            .arg("consumer-slot", self.consumer);
+        sup.spawn(&spec)?;
+        Ok(())
+    }
+}
+
+fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
+    match role {
+        "producer" => producer(ctx),
+        _ => bail!("the pipe has no role {role:?} (the consumer is forked by the producer)"),
+    }
+}
+
+fn pipe_pair() -> Result<(i32, i32)> {
+    let mut fds = [0; 2];
+    // SAFETY: valid array of two ints.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
+        bail!("pipe: {}", std::io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn close(ctx: &WorkerCtx, fd: i32) {
+    // SAFETY: closing a descriptor we own.
+    let r = unsafe { libc::close(fd) };
+    ctx.event(CALL_CLOSE, [fd as u64, 0, 0], r as i64);
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn producer(ctx: &mut WorkerCtx) -> Result<()> {
+    let consumer_slot = ctx.arg_usize("consumer-slot")?;
+    let close_unused = ctx.knob("pipe.close_unused") != 0;
+    let duplex = ctx.knob("pipe.duplex") != 0;
+    if ctx.knob("pipe.sigpipe") == 0 {
+        worker::default_sigpipe();
+    }
+    let (r, w) = pipe_pair()?;
+    ctx.event(CALL_PIPE, [r as u64, w as u64, 0], 0);
+    let reply = if duplex {
+        let (rr, rw) = pipe_pair()?;
+        ctx.event(CALL_PIPE, [rr as u64, rw as u64, 0], 0);
+        Some((rr, rw))
+    } else {
+        None
+    };
+    let mut capacity = ctx.knob("pipe.capacity");
+    set_capacity(ctx, w, capacity);
+
+    // SAFETY: this process is single-threaded here, so fork is safe.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        bail!("fork: {}", std::io::Error::last_os_error());
+    }
+    if child == 0 {
+        // The child is the consumer: switch to its own slot and name.
+        ctx.slot = consumer_slot;
+        ctx.announce();
+        worker::set_name("pipe-consumer");
+        worker::die_with(ctx.supervisor);
+        ctx.me().aux[0].store(r as u64, Relaxed);
+        if close_unused {
+            close(ctx, w);
+        }
+        if let Some((rr, rw)) = reply {
+            ctx.me().aux[1].store(rw as u64, Relaxed);
+            if close_unused {
+                close(ctx, rr);
+            }
+        }
+        let code = consumer(ctx, r, reply.map(|p| p.1));
+        // SAFETY: leave without running the parent's atexit handlers twice.
+        unsafe { libc::_exit(code) };
+    }
+    ctx.event(CALL_FORK, [0; 3], child as i64);
+    let me = ctx.me();
+    me.aux[0].store(w as u64, Relaxed);
+    me.aux[2].store(child as u64, Relaxed);
+    if close_unused {
+        close(ctx, r);
+    }
+    if let Some((rr, rw)) = reply {
+        ctx.me().aux[1].store(rr as u64, Relaxed);
+        if close_unused {
+            close(ctx, rw);
+        }
+    }
+
+    let sender = ctx.sender_id();
+    let count = ctx.knob("producer.count");
+    let mut pacer = Pacer::new(ctx, "producer.rate");
+    let mut buf = vec![0u8; 1 << 20];
+    let mut ack = FrameReader::default();
+    let mut ack_verifier = Verifier::new();
+    let mut seq = 0u64;
+    let mut child_done = false;
+    loop {
+        if !child_done {
+            child_done = reap_child(ctx, child, consumer_slot);
+        }
+        if count > 0 && seq >= count {
+            break;
+        }
+        pacer.wait(ctx);
+        let want = ctx.knob("pipe.capacity");
+        if want != capacity {
+            capacity = want;
+            set_capacity(ctx, w, capacity);
+        }
+        let size = ctx.msg_size();
+        let msg = &mut buf[..size];
+        message::encode(msg, sender, seq);
+        ctx.op(Op::Write);
+        match worker::write_all(w, msg) {
+            Ok(()) => {
+                ctx.event(CALL_WRITE, [w as u64, size as u64, 0], size as i64);
+                ctx.count_sent(size);
+            }
+            Err(e) => {
+                let code = e.raw_os_error().unwrap_or(0);
+                ctx.event(CALL_WRITE, [w as u64, size as u64, 0], -(code as i64));
+                ctx.count_error(code);
+                ctx.op(Op::Done);
+                reap_child(ctx, child, consumer_slot);
+                bail!("write: {} ({e})", errno_name(code));
+            }
+        }
+        seq += 1;
+        if let Some((rr, _)) = reply {
+            ctx.op(Op::Read);
+            match ack.next(rr, &mut ack_verifier, |_, _| {}) {
+                Ok(Frame::Message(m)) => {
+                    let len = m.len();
+                    let m = m.to_vec();
+                    if ack_verifier.check(&m).is_ok() {
+                        ctx.count_received(len);
+                        ctx.event(CALL_READ, [rr as u64, len as u64, 0], len as i64);
+                    }
+                }
+                Ok(Frame::Eof) => {
+                    count_eof(ctx);
+                    ctx.event(CALL_READ, [rr as u64, 0, 0], 0);
+                }
+                Err(e) => ctx.count_error(e.raw_os_error().unwrap_or(0)),
+            }
+        }
+    }
+    // Done: closing the write end is what lets the reader see EOF.
+    close(ctx, w);
+    ctx.op(Op::Done);
+    // Wait for the child so its exit is recorded, but only while it is
+    // still reading; a reader that never sees EOF would keep us forever.
+    for _ in 0..20 {
+        if reap_child(ctx, child, consumer_slot) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn count_eof(ctx: &WorkerCtx) {
+    crate::telemetry::Slot::add(&ctx.me().eof, 1);
+}
+
+fn set_capacity(ctx: &WorkerCtx, fd: i32, bytes: u64) {
+    // SAFETY: fcntl on our own descriptor.
+    let r = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, bytes as libc::c_int) };
+    let ret = if r < 0 { -(errno() as i64) } else { r as i64 };
+    ctx.event(CALL_SETPIPE_SZ, [fd as u64, bytes, 0], ret);
+    if r < 0 {
+        ctx.count_error(errno());
+    }
+}
+
+/// Reap the consumer if it has ended and record how. True once it has.
+fn reap_child(ctx: &WorkerCtx, child: i32, slot: usize) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid pointer.
+    let r = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
+    if r == child {
+        ctx.tel
+            .slot(slot)
+            .exit
+            .store(ExitStatus::from_wait(status).encode(), Relaxed);
+        return true;
+    }
+    r < 0
+}
+
+/// The consumer loop; returns the exit code.
+fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
+    let mut pacer = Pacer::new(ctx, "consumer.rate");
+    let mut reader = FrameReader::default();
+    let mut verifier = Verifier::new();
+    let mut ack = vec![0u8; message::MIN_LEN];
+    let sender = ctx.sender_id();
+    let mut seq = 0;
+    loop {
+        pacer.wait(ctx);
+        ctx.op(Op::Read);
+        let frame = reader.next(r, &mut verifier, |want, res| {
+            let ret = match res {
+                Ok(n) => *n as i64,
+                Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
+            };
+            ctx.event(CALL_READ, [r as u64, want as u64, 0], ret);
+        });
+        match frame {
+            Ok(Frame::Message(m)) => {
+                let m = m.to_vec();
+                let _ = verifier.check(&m);
+                ctx.count_received(m.len());
+                ctx.publish(verifier.counts());
+                if let Some(w) = reply {
+                    message::encode(&mut ack, sender, seq);
+                    seq += 1;
+                    ctx.op(Op::Write);
+                    match worker::write_all(w, &ack) {
+                        Ok(()) => {
+                            ctx.count_sent(ack.len());
+                            ctx.event(
+                                CALL_WRITE,
+                                [w as u64, ack.len() as u64, 0],
+                                ack.len() as i64,
+                            );
+                        }
+                        Err(e) => ctx.count_error(e.raw_os_error().unwrap_or(0)),
+                    }
+                }
+            }
+            Ok(Frame::Eof) => {
+                // read() returned 0: every write end is closed.
+                count_eof(ctx);
+                ctx.publish(verifier.counts());
+                ctx.op(Op::Done);
+                return 0;
+            }
+            Err(e) => {
+                ctx.count_error(e.raw_os_error().unwrap_or(0));
+                eprintln!("read: {e}");
+                return 1;
+            }
+        }
+    }
+}
+
+/// What the pipe panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PipeDetail {
+    /// The pipe's inode (`pipe:[N]` in both processes' fd tables).
+    pub inode: Option<u64>,
+    /// Processes holding each end open, from their fd tables.
+    pub read_ends: Vec<String>,
+    pub write_ends: Vec<String>,
+    pub close_unused: bool,
+    pub duplex: bool,
+    /// Fill of the reply pipe, when duplex.
+    pub reply: Option<Channel>,
+    pub sigpipe: String,
+    pub eof_seen: bool,
+}
+
+struct PipeProbe {
+    producer: ProcTracker,
+    consumer: ProcTracker,
+    producer_slot: usize,
+    consumer_slot: usize,
+    history: VecDeque<u64>,
+    capacity: u64,
+    notes: NoteLog,
+}
+
+fn pipe_inode(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("pipe:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+impl Probe for PipeProbe {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
+        let prod = self.producer.sample(tel, t_ms);
+        let cons = self.consumer.sample(tel, t_ms);
+        let ps = tel.slot(self.producer_slot);
+        let cs = tel.slot(self.consumer_slot);
+
+        // Ask the pipe itself how full it is, through whichever end is
+        // still held by a live process.
+        let fill = [
+            (prod.pid, ps.aux[0].load(Relaxed)),
+            (cons.pid, cs.aux[0].load(Relaxed)),
+        ]
+        .into_iter()
+        .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
+        .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32));
+        let (depth, capacity) = match fill {
+            Some((d, c)) => {
+                self.capacity = c;
+                (d, c)
+            }
+            None => (0, self.capacity),
+        };
+        self.history.push_back(depth);
+        if self.history.len() > crate::monitor::HISTORY {
+            self.history.pop_front();
+        }
+
+        let duplex = tel.knob_by_key("pipe.duplex") != 0;
+        let reply = if duplex {
+            [
+                (prod.pid, ps.aux[1].load(Relaxed)),
+                (cons.pid, cs.aux[1].load(Relaxed)),
+            ]
+            .into_iter()
+            .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
+            .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32))
+            .map(|(d, c)| Channel {
+                depth: d,
+                capacity: c,
+                unit: "bytes".into(),
+            })
+        } else {
+            None
+        };
+
+        // Which process holds which end: the textbook's fd picture, read
+        // from the real fd tables.
+        let inode = prod
+            .fds
+            .iter()
+            .chain(cons.fds.iter())
+            .find_map(|f| pipe_inode(&f.target));
+        let holders = |mode: &str| -> Vec<String> {
+            [&prod, &cons]
+                .iter()
+                .filter(|p| p.alive())
+                .flat_map(|p| {
+                    p.fds
+                        .iter()
+                        .filter(|f: &&FdEntry| {
+                            pipe_inode(&f.target) == inode && inode.is_some() && f.mode == mode
+                        })
+                        .map(move |f| format!("{} fd {}", p.role, f.fd))
+                })
+                .collect()
+        };
+        let read_ends = holders("r");
+        let write_ends = holders("w");
+
+        let eof_seen = cs.eof.load(Relaxed) > 0;
+        let close_unused = tel.knob_by_key("pipe.close_unused") != 0;
+        if eof_seen {
+            self.notes.once(
+                t_ms,
+                "eof",
+                "consumer: read() returned 0 — end of file, every write end is closed",
+            );
+        }
+        if prod.errors.epipe > 0 {
+            self.notes.once(
+                t_ms,
+                "epipe",
+                "producer: write() failed with EPIPE — no process has the read end open",
+            );
+        }
+        if let Some(ExitStatus::Signal(libc::SIGPIPE)) = ExitStatus::decode(ps.exit.load(Relaxed)) {
+            self.notes.once(
+                t_ms,
+                "sigpipe",
+                "producer: killed by SIGPIPE — it wrote to a pipe nobody can read",
+            );
+        }
+        if let Some(ExitStatus::Signal(s)) = ExitStatus::decode(cs.exit.load(Relaxed)) {
+            if s == libc::SIGKILL || s == libc::SIGTERM {
+                self.notes.once(
+                    t_ms,
+                    "consumer-killed",
+                    "consumer: killed — the read end is gone",
+                );
+            }
+        }
+        if prod.exit.is_some()
+            && cons.alive()
+            && !eof_seen
+            && cons.wchan.contains("pipe_read")
+            && !write_ends.is_empty()
+        {
+            self.notes.once(
+                t_ms,
+                "no-eof",
+                "consumer: still waiting in read() — it holds a write end itself, so EOF never comes",
+            );
+        }
+
+        let integrity = Integrity {
+            delivered: cs.delivered.load(Relaxed),
+            lost: cs.lost.load(Relaxed),
+            corrupt: cs.corrupt.load(Relaxed),
+            duplicated: cs.duplicated.load(Relaxed),
+            reordered: cs.reordered.load(Relaxed),
+            foreign: cs.foreign.load(Relaxed),
+        };
+        MechanismSnapshot {
+            kind: Kind::Pipe,
+            channel: Channel {
+                depth,
+                capacity,
+                unit: "bytes".into(),
+            },
+            integrity,
+            history: self.history.iter().copied().collect(),
+            notes: self.notes.list(),
+            knobs: crate::monitor::knob_values(
+                tel,
+                &["producer.rate", "consumer.rate", "msg.size"],
+                KNOBS,
+            ),
+            detail: Detail::Pipe(PipeDetail {
+                inode,
+                read_ends,
+                write_ends,
+                close_unused,
+                duplex,
+                reply,
+                sigpipe: if tel.knob_by_key("pipe.sigpipe") == 0 {
+                    "default"
+                } else {
+                    "ignore"
+                }
+                .into(),
+                eof_seen,
+            }),
+            processes: vec![prod, cons],
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! What every worker process shares: finding its run, its telemetry slot,
+//! pacing itself to the rate knobs, step mode, and dying with the run.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::knobs::{self, RATE_MAX};
+use crate::message;
+use crate::supervisor::{ENV_RUN_DIR, ENV_SUPERVISOR};
+use crate::telemetry::{Op, Slot, Telemetry, WORKER_FD};
+
+pub struct WorkerCtx {
+    pub tel: Telemetry,
+    pub slot: usize,
+    pub supervisor: i32,
+    pub run_dir: std::path::PathBuf,
+    pub args: HashMap<String, String>,
+    knob_index: HashMap<&'static str, usize>,
+}
+
+/// Turn this process into a worker: name it, make sure it dies with the
+/// run, map the telemetry page and announce its pid.
+pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<WorkerCtx> {
+    set_name(name);
+    let supervisor: i32 = std::env::var(ENV_SUPERVISOR)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .context("a worker is started by ipcscope itself, not by hand")?;
+    // PR_SET_PDEATHSIG was set before exec; if the supervisor died before
+    // that, no signal will ever come, so check now.
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != supervisor {
+        bail!("supervisor {supervisor} is gone");
+    }
+    let run_dir = std::env::var_os(ENV_RUN_DIR)
+        .map(Into::into)
+        .context("no run directory")?;
+    let tel = Telemetry::open(WORKER_FD)?;
+    let ctx = WorkerCtx {
+        tel,
+        slot,
+        supervisor,
+        run_dir,
+        args: args.into_iter().collect(),
+        knob_index: knobs::all()
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.key, i))
+            .collect(),
+    };
+    ctx.announce();
+    Ok(ctx)
+}
+
+/// `comm` as `ps` shows it (cut to 15 bytes by the kernel).
+pub fn set_name(name: &str) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: a NUL-terminated 16-byte buffer.
+    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+/// Restore the default SIGPIPE action (Rust ignores it before `main`), so
+/// a write to a pipe nobody reads kills the writer as the textbook says.
+pub fn default_sigpipe() {
+    // SAFETY: plain signal disposition change.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// A process forked from a worker has no parent-death signal pointing at
+/// the supervisor; this thread ends it when the supervisor ends.
+pub fn die_with(supervisor: i32) {
+    let Some(pidfd) = crate::monitor::procfs::pidfd_open(supervisor) else {
+        // SAFETY: exiting a process whose run is gone.
+        unsafe { libc::_exit(0) };
+    };
+    std::thread::spawn(move || {
+        let mut pfd = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd; blocks until the supervisor exits.
+            let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+            if r > 0 || (r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+                break;
+            }
+        }
+        // SAFETY: the run is over.
+        unsafe { libc::_exit(0) };
+    });
+}
+
+impl WorkerCtx {
+    pub fn me(&self) -> &Slot {
+        self.tel.slot(self.slot)
+    }
+
+    /// Write our pid into our slot (a forked child calls this again after
+    /// switching slots).
+    pub fn announce(&self) {
+        let s = self.me();
+        s.pid.store(std::process::id() as u64, Relaxed);
+        s.set_op(Op::Starting, self.tel.elapsed_us());
+    }
+
+    pub fn knob(&self, key: &str) -> u64 {
+        self.knob_index.get(key).map_or(0, |&i| self.tel.knob(i))
+    }
+
+    pub fn knob_index(&self, key: &str) -> usize {
+        self.knob_index.get(key).copied().unwrap_or(usize::MAX)
+    }
+
+    pub fn arg(&self, key: &str) -> Result<&str> {
+        self.args
+            .get(key)
+            .map(String::as_str)
+            .with_context(|| format!("missing --arg {key}=…"))
+    }
+
+    pub fn arg_usize(&self, key: &str) -> Result<usize> {
+        self.arg(key)?
+            .parse()
+            .with_context(|| format!("--arg {key} is not a number"))
+    }
+
+    /// A sender id unique within the run: the slot and its generation, so
+    /// a restarted producer starting again at seq 0 is a new sender.
+    pub fn sender_id(&self) -> u32 {
+        (self.slot as u32) << 16 | (self.me().generation.load(Relaxed) as u32 & 0xffff)
+    }
+
+    pub fn op(&self, op: Op) {
+        self.me().set_op(op, self.tel.elapsed_us());
+    }
+
+    pub fn event(&self, call: u64, args: [u64; 3], ret: i64) {
+        self.me().push_event(self.tel.elapsed_us(), call, args, ret);
+    }
+
+    pub fn msg_size(&self) -> usize {
+        (self.knob("msg.size") as usize).clamp(message::MIN_LEN, 1 << 20)
+    }
+
+    /// Publish a verifier's counts.
+    pub fn publish(&self, c: message::Counts) {
+        let s = self.me();
+        s.delivered.store(c.delivered, Relaxed);
+        s.lost.store(c.lost, Relaxed);
+        s.corrupt.store(c.corrupt, Relaxed);
+        s.duplicated.store(c.duplicated, Relaxed);
+        s.reordered.store(c.reordered, Relaxed);
+        s.foreign.store(c.foreign, Relaxed);
+    }
+
+    pub fn count_sent(&self, bytes: usize) {
+        let s = self.me();
+        Slot::add(&s.sent_msgs, 1);
+        Slot::add(&s.sent_bytes, bytes as u64);
+    }
+
+    pub fn count_received(&self, bytes: usize) {
+        let s = self.me();
+        Slot::add(&s.recv_msgs, 1);
+        Slot::add(&s.recv_bytes, bytes as u64);
+    }
+
+    pub fn count_error(&self, errno: i32) {
+        let s = self.me();
+        let c = match errno {
+            libc::EPIPE => &s.err_epipe,
+            libc::EAGAIN => &s.err_again,
+            libc::ETIMEDOUT => &s.err_timedout,
+            _ => &s.err_other,
+        };
+        Slot::add(c, 1);
+        s.last_errno.store(errno as u64, Relaxed);
+    }
+}
+
+/// Keeps a worker to its rate knob, re-reading the knob while it waits so
+/// a change in the TUI takes effect at once. Sleeps in the kernel, never
+/// spins.
+pub struct Pacer {
+    knob: usize,
+    next: Instant,
+}
+
+/// Longest single sleep, so knob changes are seen within this time.
+const NAP: Duration = Duration::from_millis(50);
+
+impl Pacer {
+    pub fn new(ctx: &WorkerCtx, knob: &str) -> Pacer {
+        Pacer {
+            knob: ctx.knob_index(knob),
+            next: Instant::now(),
+        }
+    }
+
+    /// Wait until the next message is due. With the rate at 0 this waits
+    /// (op `Stalled`) until someone raises it.
+    pub fn wait(&mut self, ctx: &WorkerCtx) {
+        loop {
+            let rate = ctx.tel.knob(self.knob);
+            if rate == RATE_MAX {
+                self.next = Instant::now();
+                break;
+            }
+            if rate == 0 {
+                ctx.op(Op::Stalled);
+                std::thread::sleep(NAP);
+                self.next = Instant::now();
+                continue;
+            }
+            let now = Instant::now();
+            if self.next <= now {
+                let interval = Duration::from_nanos(1_000_000_000 / rate);
+                // Far behind (after a stall or a pause): start afresh rather
+                // than burst.
+                self.next = if now - self.next > Duration::from_millis(100) {
+                    now
+                } else {
+                    self.next
+                } + interval;
+                break;
+            }
+            ctx.op(Op::Paced);
+            std::thread::sleep((self.next - now).min(NAP));
+        }
+        step_gate(ctx);
+    }
+}
+
+/// Step mode: hold before each send until the TUI grants a token. Waits on
+/// a futex on the token word, so a held worker costs nothing.
+pub fn step_gate(ctx: &WorkerCtx) {
+    let page = ctx.tel.page();
+    let me = ctx.me();
+    loop {
+        if page.step_mode.load(Relaxed) == 0 {
+            return;
+        }
+        let t = me.step_tokens.load(Relaxed);
+        if t > 0 {
+            if me
+                .step_tokens
+                .compare_exchange(t, t - 1, Relaxed, Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+            continue;
+        }
+        ctx.op(Op::StepHold);
+        futex_wait(&me.step_tokens, 0, Duration::from_millis(200));
+    }
+}
+
+/// Sleep while `*word == expected` (or until the timeout).
+pub fn futex_wait(word: &std::sync::atomic::AtomicU64, expected: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    // SAFETY: the low 32 bits of an aligned AtomicU64 (little-endian) are a
+    // valid futex word in a shared mapping.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const _ as *const u32,
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
+/// Wake workers waiting in `futex_wait` on `word`.
+pub fn futex_wake(word: &std::sync::atomic::AtomicU64) {
+    // SAFETY: see futex_wait.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const _ as *const u32,
+            libc::FUTEX_WAKE,
+            i32::MAX,
+        );
+    }
+}
+
+/// `write` the whole buffer, retrying short writes and EINTR.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: valid buffer.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// One `read`, retrying EINTR. Ok(0) is end of file.
+pub fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: valid buffer.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Reads messages out of a byte stream (a pipe, a FIFO, a stream socket).
+/// Bytes that are not one of our messages — someone else writing into a
+/// FIFO — are skipped up to the next header and counted as foreign.
+pub struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+pub enum Frame<'a> {
+    Message(&'a [u8]),
+    Eof,
+}
+
+impl Default for FrameReader {
+    fn default() -> Self {
+        FrameReader {
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl FrameReader {
+    /// Next message, reading from `fd` as needed. `verifier` is told about
+    /// foreign bytes; `on_read` sees each read's result (for the event log).
+    pub fn next(
+        &mut self,
+        fd: RawFd,
+        verifier: &mut message::Verifier,
+        mut on_read: impl FnMut(usize, &io::Result<usize>),
+    ) -> io::Result<Frame<'_>> {
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            if avail.len() >= 4 {
+                if let Some(skip) = find_magic(avail) {
+                    if skip > 0 {
+                        verifier.foreign(skip as u64);
+                        self.start += skip;
+                        continue;
+                    }
+                } else {
+                    // Keep the last 3 bytes: they may begin a header.
+                    let skip = avail.len() - 3;
+                    verifier.foreign(skip as u64);
+                    self.start += skip;
+                }
+            }
+            let avail = &self.buf[self.start..self.end];
+            if avail.len() >= message::HEADER_LEN {
+                match message::peek_header(avail) {
+                    Ok(h) if h.len as usize <= 1 << 21 => {
+                        let len = h.len as usize;
+                        if avail.len() >= len {
+                            let s = self.start;
+                            self.start += len;
+                            return Ok(Frame::Message(&self.buf[s..s + len]));
+                        }
+                        if len > self.buf.len() {
+                            self.compact();
+                            self.buf.resize(len, 0);
+                        }
+                    }
+                    _ => {
+                        // A magic that does not start a sane header: skip it.
+                        verifier.corrupt();
+                        self.start += 1;
+                        continue;
+                    }
+                }
+            }
+            if self.end == self.buf.len() {
+                self.compact();
+            }
+            let want = self.buf.len() - self.end;
+            let r = read_some(fd, &mut self.buf[self.end..]);
+            on_read(want, &r);
+            match r? {
+                0 => return Ok(Frame::Eof),
+                n => self.end += n,
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+}
+
+fn find_magic(b: &[u8]) -> Option<usize> {
+    let m = message::MAGIC.to_le_bytes();
+    b.windows(4).position(|w| w == m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_reader_skips_foreign_bytes() {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let mut m = vec![0; 64];
+        message::encode(&mut m, 1, 0);
+        write_all(fds[1], b"hi\n").unwrap();
+        write_all(fds[1], &m).unwrap();
+        message::encode(&mut m, 1, 1);
+        write_all(fds[1], &m).unwrap();
+        unsafe { libc::close(fds[1]) };
+        let mut r = FrameReader::default();
+        let mut v = message::Verifier::new();
+        let mut got = 0;
+        loop {
+            match r.next(fds[0], &mut v, |_, _| {}).unwrap() {
+                Frame::Message(b) => {
+                    let b = b.to_vec();
+                    v.check(&b).unwrap();
+                    got += 1;
+                }
+                Frame::Eof => break,
+            }
+        }
+        unsafe { libc::close(fds[0]) };
+        assert_eq!(got, 2);
+        let c = v.counts();
+        assert_eq!((c.delivered, c.foreign, c.corrupt), (2, 3, 0));
+    }
+}

@@ -1,0 +1,306 @@
+//! The monitor thread: samples every mechanism at a fixed rate and sends
+//! each `Snapshot` to the UI. It only looks — /proc, borrowed descriptors
+//! asked one question, read-only mappings, the emulated kernels'
+//! introspection — and reaps children that ended.
+
+pub mod procfs;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::knobs::{self, KnobSpec};
+use crate::mechanisms::Probe;
+use crate::snapshot::{Errors, Event, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION};
+use crate::telemetry::{ExitStatus, Op, Telemetry};
+
+/// Depth samples kept for sparklines.
+pub const HISTORY: usize = 120;
+/// Events per process carried in each snapshot.
+pub const EVENTS_PER_PROCESS: usize = 12;
+
+/// How a mechanism names its workers' recorded calls and current ops.
+#[derive(Clone, Copy)]
+pub struct Calls {
+    pub event: fn(u64, [u64; 3], i64) -> String,
+    pub op: fn(Op) -> &'static str,
+}
+
+pub fn default_op_name(op: Op) -> &'static str {
+    match op {
+        Op::Idle => "idle",
+        Op::Starting => "starting",
+        Op::Write => "write()",
+        Op::Read => "read()",
+        Op::Open => "open()",
+        Op::Paced => "paced",
+        Op::Stalled => "stalled",
+        Op::Send => "send",
+        Op::Receive => "receive",
+        Op::Wait => "wait",
+        Op::Connect => "connect()",
+        Op::Accept => "accept()",
+        Op::Done => "done",
+        Op::StepHold => "step: held",
+    }
+}
+
+/// Follows one worker slot across samples: turns counters into rates and
+/// collects the events it recorded.
+pub struct ProcTracker {
+    slot: usize,
+    role: String,
+    calls: Calls,
+    log: PathBuf,
+    generation: u64,
+    window: VecDeque<(u64, u64, u64)>,
+    events: VecDeque<Event>,
+    next_event: u64,
+}
+
+impl ProcTracker {
+    pub fn new(slot: usize, role: &str, calls: Calls, run_dir: &Path) -> Self {
+        ProcTracker {
+            slot,
+            role: role.into(),
+            calls,
+            log: run_dir.join(format!("{slot}.log")),
+            generation: 0,
+            window: VecDeque::new(),
+            events: VecDeque::new(),
+            next_event: 0,
+        }
+    }
+
+    pub fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> ProcessSnapshot {
+        let s = tel.slot(self.slot);
+        let gen = s.generation.load(Relaxed);
+        if gen != self.generation {
+            // Restarted: a new process, new history.
+            self.generation = gen;
+            self.window.clear();
+            self.events.clear();
+            self.next_event = 0;
+        }
+        let pid = s.pid.load(Relaxed) as i32;
+        let sent = s.sent_msgs.load(Relaxed);
+        let received = s.recv_msgs.load(Relaxed);
+        self.window.push_back((t_ms, sent, received));
+        while self.window.len() > 2 && t_ms - self.window[0].0 > 1000 {
+            self.window.pop_front();
+        }
+        let (t0, s0, r0) = self.window[0];
+        let dt = (t_ms - t0) as f64 / 1000.0;
+        let rate = |a: u64, b: u64| {
+            if dt > 0.0 {
+                a.saturating_sub(b) as f64 / dt
+            } else {
+                0.0
+            }
+        };
+
+        for (_, t_us, call, args, ret) in s.events_since(self.next_event) {
+            self.events.push_back(Event {
+                t_ms: t_us / 1000,
+                text: (self.calls.event)(call, args, ret),
+            });
+            if self.events.len() > EVENTS_PER_PROCESS {
+                self.events.pop_front();
+            }
+        }
+        self.next_event = s.event_head.load(Relaxed);
+
+        let exit = ExitStatus::decode(s.exit.load(Relaxed)).map(|e| describe_exit(e, &self.log));
+        let (state, wchan, syscall, fds) = if pid > 0 && exit.is_none() {
+            match procfs::stat(pid) {
+                Some(st) => (
+                    st.state.to_string(),
+                    procfs::wchan(pid),
+                    procfs::syscall(pid),
+                    procfs::fd_table(pid),
+                ),
+                None => ("-".into(), String::new(), None, Vec::new()),
+            }
+        } else {
+            ("-".into(), String::new(), None, Vec::new())
+        };
+        let op = Op::from_u64(s.op.load(Relaxed));
+        let op_since = s.op_since_us.load(Relaxed) / 1000;
+        ProcessSnapshot {
+            role: self.role.clone(),
+            pid,
+            state,
+            wchan,
+            syscall,
+            op: if exit.is_some() {
+                "exited".into()
+            } else {
+                (self.calls.op)(op).into()
+            },
+            op_ms: t_ms.saturating_sub(op_since),
+            sent,
+            received,
+            bytes_sent: s.sent_bytes.load(Relaxed),
+            bytes_received: s.recv_bytes.load(Relaxed),
+            send_rate: rate(sent, s0),
+            recv_rate: rate(received, r0),
+            errors: Errors {
+                epipe: s.err_epipe.load(Relaxed),
+                eagain: s.err_again.load(Relaxed),
+                etimedout: s.err_timedout.load(Relaxed),
+                other: s.err_other.load(Relaxed),
+            },
+            exit,
+            fds,
+            events: self.events.iter().cloned().collect(),
+        }
+    }
+}
+
+/// "exit 0", "killed by SIGPIPE", "exit 1: write: EPIPE (…)".
+fn describe_exit(e: ExitStatus, log: &Path) -> String {
+    match e {
+        ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
+        ExitStatus::Code(0) => "exit 0".into(),
+        ExitStatus::Code(c) => {
+            let last = std::fs::read_to_string(log).ok().and_then(|t| {
+                t.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .map(str::to_string)
+            });
+            match last {
+                Some(l) => format!("exit {c}: {}", l.trim_start_matches("error: ")),
+                None => format!("exit {c}"),
+            }
+        }
+    }
+}
+
+pub fn signal_name(s: i32) -> String {
+    nix::sys::signal::Signal::try_from(s)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {s}"))
+}
+
+/// Notes that appear once, when a condition is first seen.
+#[derive(Default)]
+pub struct NoteLog {
+    notes: Vec<Note>,
+}
+
+impl NoteLog {
+    pub fn once(&mut self, t_ms: u64, key: &str, text: &str) {
+        if !self.notes.iter().any(|n| n.key == key) {
+            self.notes.push(Note {
+                t_ms,
+                key: key.into(),
+                text: text.into(),
+            });
+            if self.notes.len() > 8 {
+                self.notes.remove(0);
+            }
+        }
+    }
+    pub fn clear(&mut self, key: &str) {
+        self.notes.retain(|n| n.key != key);
+    }
+    pub fn list(&self) -> Vec<Note> {
+        self.notes.clone()
+    }
+}
+
+/// Current values of some common knobs and all of a mechanism's own, as
+/// read back from the control page.
+pub fn knob_values(tel: &Telemetry, common: &[&str], own: &[KnobSpec]) -> Vec<(String, String)> {
+    let all = knobs::all();
+    common
+        .iter()
+        .filter_map(|k| all.iter().find(|s| s.key == *k).copied())
+        .chain(own.iter())
+        .map(|s| (s.key.to_string(), s.format(tel.knob_by_key(s.key))))
+        .collect()
+}
+
+pub struct Monitor {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+pub struct MonitorConfig {
+    pub hz: u32,
+    pub run: RunInfo,
+    pub paused: Arc<AtomicBool>,
+}
+
+impl Monitor {
+    /// Start sampling `probes` on a thread of its own.
+    pub fn spawn(
+        mut probes: Vec<Box<dyn Probe>>,
+        tel: Telemetry,
+        cfg: MonitorConfig,
+        tx: Sender<Snapshot>,
+    ) -> std::io::Result<Monitor> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let period = Duration::from_micros(1_000_000 / cfg.hz.clamp(1, 100) as u64);
+        let handle = std::thread::Builder::new()
+            .name("monitor".into())
+            .spawn(move || {
+                let ticker = crossbeam_channel::tick(period);
+                loop {
+                    if stop2.load(Relaxed) {
+                        break;
+                    }
+                    crate::supervisor::reap(&tel);
+                    let t_ms = tel.elapsed_us() / 1000;
+                    let mut run = cfg.run.clone();
+                    run.paused = cfg.paused.load(Relaxed);
+                    run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
+                    let snap = Snapshot {
+                        version: SNAPSHOT_VERSION,
+                        t_ms,
+                        run,
+                        mechanisms: probes.iter_mut().map(|p| p.sample(&tel, t_ms)).collect(),
+                    };
+                    if tx.send(snap).is_err() {
+                        break;
+                    }
+                    if ticker.recv().is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Monitor {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The newest snapshot waiting in a channel, if any.
+pub fn latest(rx: &Receiver<Snapshot>) -> Option<Snapshot> {
+    rx.try_iter().last()
+}

@@ -1,0 +1,220 @@
+//! Reading a process from the outside, without disturbing it.
+//!
+//! Everything here only looks: /proc files, and short-lived descriptor
+//! copies (`pidfd_getfd`) that are asked a question (`FIONREAD`,
+//! `F_GETPIPE_SZ`) and closed at once. A copy held longer would keep a pipe
+//! end open and hide EOF or SIGPIPE from the real processes.
+
+use std::fs;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use crate::snapshot::FdEntry;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stat {
+    pub state: char,
+    pub comm: String,
+    pub ppid: i32,
+    pub pgrp: i32,
+}
+
+/// Parse /proc/PID/stat. The command name may hold spaces or ')', so the
+/// fields are counted from the last ')'.
+pub fn stat(pid: i32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_string();
+    let mut rest = text.get(close + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let pgrp = rest.next()?.parse().ok()?;
+    Some(Stat {
+        state,
+        comm,
+        ppid,
+        pgrp,
+    })
+}
+
+pub fn wchan(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/wchan"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The number of the system call the process is blocked in, if any.
+pub fn syscall(pid: i32) -> Option<i64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The process's descriptor table, with each descriptor's access mode.
+pub fn fd_table(pid: i32) -> Vec<FdEntry> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<FdEntry> = dir
+        .flatten()
+        .filter_map(|e| {
+            let fd: i32 = e.file_name().to_str()?.parse().ok()?;
+            let target = fs::read_link(e.path()).ok()?.to_string_lossy().into_owned();
+            let mode = fd_mode(pid, fd).unwrap_or_default();
+            Some(FdEntry { fd, target, mode })
+        })
+        .collect();
+    out.sort_by_key(|e| e.fd);
+    out
+}
+
+/// `r`, `w` or `rw` from the `flags:` line of /proc/PID/fdinfo/FD.
+pub fn fd_mode(pid: i32, fd: i32) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let flags = text.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
+    let flags = u32::from_str_radix(flags, 8).ok()?;
+    Some(
+        match flags & 3 {
+            0 => "r",
+            1 => "w",
+            _ => "rw",
+        }
+        .to_string(),
+    )
+}
+
+/// A pidfd for `pid`, or None if it is gone.
+pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    if pid <= 0 {
+        return None;
+    }
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor we own.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A copy of descriptor `target` of process `pid`, for asking one question.
+/// It shares the worker's open file description: never change its flags,
+/// read or write it, and drop it at once.
+pub fn borrow_fd(pid: i32, target: RawFd) -> Option<OwnedFd> {
+    let pidfd = pidfd_open(pid)?;
+    // SAFETY: plain syscall with a valid pidfd; the result is checked.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_getfd,
+            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            target,
+            0,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor we own (it carries FD_CLOEXEC).
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Bytes buffered in a pipe or FIFO and its capacity, asked through a
+/// borrowed copy of one of its ends held by `pid`.
+pub fn pipe_fill(pid: i32, fd: RawFd) -> Option<(u64, u64)> {
+    let dup = borrow_fd(pid, fd)?;
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&dup);
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    if unsafe { libc::ioctl(raw, libc::FIONREAD, &mut n) } < 0 {
+        return None;
+    }
+    // SAFETY: F_GETPIPE_SZ takes no argument.
+    let cap = unsafe { libc::fcntl(raw, libc::F_GETPIPE_SZ) };
+    drop(dup);
+    if cap < 0 {
+        return None;
+    }
+    Some((n.max(0) as u64, cap as u64))
+}
+
+/// True if `pid` is alive (not a zombie, not gone).
+pub fn alive(pid: i32) -> bool {
+    matches!(stat(pid), Some(s) if s.state != 'Z' && s.state != 'X')
+}
+
+/// A short human reading of a state letter plus wait channel, for the
+/// panels: "BLOCKED in write", "waiting in read", …
+pub fn describe(state: &str, wchan: &str) -> &'static str {
+    match state {
+        "R" => "RUNNING",
+        "T" | "t" => "STOPPED",
+        "Z" => "ZOMBIE",
+        "D" => "BLOCKED (disk)",
+        "-" | "" => "EXITED",
+        _ => {
+            if wchan.contains("pipe_write") {
+                "BLOCKED in write"
+            } else if wchan.contains("pipe_read") {
+                "BLOCKED in read"
+            } else if wchan.contains("wait_for_partner") {
+                "BLOCKED in open"
+            } else if wchan.contains("wq_sleep") {
+                "BLOCKED in mq"
+            } else if wchan.contains("futex") {
+                "BLOCKED on futex"
+            } else if wchan.contains("nanosleep") {
+                "sleeping (paced)"
+            } else if wchan.contains("unix_")
+                || wchan.contains("skb_wait")
+                || wchan.contains("wait_woken")
+            {
+                "BLOCKED on socket"
+            } else if wchan.contains("poll") || wchan.contains("epoll") {
+                "waiting in poll"
+            } else {
+                "sleeping"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_comm() {
+        let s = parse_stat("123 (a b) c)) S 1 123 123 0 -1").unwrap();
+        assert_eq!(s.comm, "a b) c)");
+        assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 1);
+        assert_eq!(s.pgrp, 123);
+    }
+
+    #[test]
+    fn own_process_is_readable() {
+        let me = std::process::id() as i32;
+        assert!(stat(me).is_some());
+        assert!(alive(me));
+        assert!(!fd_table(me).is_empty());
+    }
+
+    #[test]
+    fn pipe_fill_of_our_own_pipe() {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let n = unsafe { libc::write(fds[1], b"hello".as_ptr().cast(), 5) };
+        assert_eq!(n, 5);
+        let me = std::process::id() as i32;
+        assert_eq!(pipe_fill(me, fds[0]), Some((5, 65536)));
+        assert_eq!(fd_mode(me, fds[0]).as_deref(), Some("r"));
+        assert_eq!(fd_mode(me, fds[1]).as_deref(), Some("w"));
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+    }
+}

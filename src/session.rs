@@ -1,0 +1,143 @@
+//! A session: one run of some mechanisms — the supervisor with its worker
+//! processes, the monitor thread, and the channel of snapshots between
+//! them. The TUI and the headless `snapshot` command both drive one.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use anyhow::Result;
+use crossbeam_channel::Receiver;
+
+use crate::knobs::{self, Knobs};
+use crate::mechanisms::{Kind, Mechanism};
+use crate::monitor::{Monitor, MonitorConfig};
+use crate::snapshot::{RunInfo, Snapshot};
+use crate::supervisor::Supervisor;
+
+pub struct Session {
+    pub sup: Supervisor,
+    mechs: Vec<Box<dyn Mechanism>>,
+    monitor: Monitor,
+    pub snapshots: Receiver<Snapshot>,
+}
+
+/// Something the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    SetPaused(bool),
+    SetKnob(String, u64),
+    /// Kill the mechanism's victim role (`k`).
+    Kill(Kind),
+    Restart(Kind),
+    SetStepMode(bool),
+    /// Let one message through each producer of the mechanism (or all).
+    Step(Option<Kind>),
+}
+
+impl Session {
+    pub fn start(kinds: &[Kind], knobs: Knobs, hz: u32) -> Result<Session> {
+        let mut sup = Supervisor::new(knobs)?;
+        let mut mechs = Vec::new();
+        for &k in kinds {
+            let info = k
+                .info()
+                .ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
+            let mut m = (info.new)();
+            m.start(&mut sup)?;
+            mechs.push(m);
+        }
+        let probes = mechs.iter().map(|m| m.probe(&sup)).collect();
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let run = RunInfo {
+            pid: std::process::id() as i32,
+            runtime_dir: sup.dir_path().display().to_string(),
+            hz,
+            ..RunInfo::default()
+        };
+        let monitor = Monitor::spawn(
+            probes,
+            sup.telemetry().clone(),
+            MonitorConfig {
+                hz,
+                run,
+                paused: sup.paused_flag(),
+            },
+            tx,
+        )?;
+        Ok(Session {
+            sup,
+            mechs,
+            monitor,
+            snapshots: rx,
+        })
+    }
+
+    pub fn kinds(&self) -> Vec<Kind> {
+        self.mechs.iter().map(|m| m.kind()).collect()
+    }
+
+    /// The monitor thread is still alive (it dies only by panic).
+    pub fn monitor_alive(&self) -> bool {
+        self.monitor.is_running()
+    }
+
+    pub fn apply(&mut self, cmd: Command) -> Result<()> {
+        match cmd {
+            Command::SetPaused(p) => self.sup.set_paused(p),
+            Command::SetKnob(k, v) => self.sup.set_knob(&k, v),
+            Command::Kill(kind) => {
+                if let Some(m) = self.mechs.iter().find(|m| m.kind() == kind) {
+                    if let Some(slot) = m.victim() {
+                        self.sup.signal_slot(slot, libc::SIGKILL);
+                    }
+                }
+            }
+            Command::Restart(kind) => {
+                if let Some(m) = self.mechs.iter_mut().find(|m| m.kind() == kind) {
+                    m.restart(&mut self.sup)?;
+                }
+            }
+            Command::SetStepMode(on) => {
+                let tel = self.sup.telemetry();
+                tel.page().step_mode.store(on as u64, Relaxed);
+                for m in &self.mechs {
+                    for s in m.producers() {
+                        tel.slot(s).step_tokens.store(0, Relaxed);
+                        crate::mechanisms::worker::futex_wake(&tel.slot(s).step_tokens);
+                    }
+                }
+            }
+            Command::Step(kind) => {
+                let tel = self.sup.telemetry();
+                for m in self
+                    .mechs
+                    .iter()
+                    .filter(|m| kind.is_none_or(|k| k == m.kind()))
+                {
+                    for s in m.producers() {
+                        let slot = tel.slot(s);
+                        slot.step_tokens
+                            .store(slot.step_tokens.load(Relaxed) + 1, Relaxed);
+                        crate::mechanisms::worker::futex_wake(&slot.step_tokens);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn knob(&self, key: &str) -> u64 {
+        self.sup.knobs().get(key)
+    }
+
+    pub fn step_knob(&mut self, key: &str, up: bool) -> u64 {
+        let v = knobs::step_rate(self.knob(key), up);
+        self.sup.set_knob(key, v);
+        v
+    }
+
+    /// Stop sampling, kill every process, remove every object.
+    pub fn shutdown(mut self) {
+        self.monitor.stop();
+        self.sup.shutdown();
+    }
+}

@@ -1,0 +1,402 @@
+//! The supervisor owns every child process and every named object of a run.
+//!
+//! It makes the run's private directory, spawns workers (this same binary
+//! re-executed as `ipcscope worker …`), stops and continues them, kills and
+//! restarts roles, reaps them, and on the way out removes everything it
+//! made. What a crashed run left behind is swept by the next run (`sweep`)
+//! or by `ipcscope clean`; a small janitor process also cleans up right after
+//! a supervisor that was killed outright.
+
+pub mod cleanup;
+pub mod rundir;
+
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::knobs::{self, Knobs};
+use crate::mechanisms::Kind;
+use crate::telemetry::{Telemetry, MAX_SLOTS, WORKER_FD};
+pub use cleanup::{sweep_stale, ObjectKind};
+pub use rundir::RunDir;
+
+/// Environment variables a worker finds its run by.
+pub const ENV_SUPERVISOR: &str = "IPCSCOPE_SUPERVISOR";
+pub const ENV_RUN_DIR: &str = "IPCSCOPE_RUN_DIR";
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub kind: Kind,
+    pub role: String,
+    pub slot: usize,
+    /// Extra `--arg key=value` pairs for the worker.
+    pub args: Vec<(String, String)>,
+    /// Emulated kernels keep their own process group, so pausing the
+    /// workers does not freeze the kernel the monitor asks.
+    pub own_group: bool,
+    /// `kernel` instead of `worker` on the command line (so `ps` shows
+    /// `ipcscope kernel mach`).
+    pub subcommand: &'static str,
+}
+
+impl WorkerSpec {
+    pub fn new(kind: Kind, role: &str, slot: usize) -> Self {
+        WorkerSpec {
+            kind,
+            role: role.into(),
+            slot,
+            args: Vec::new(),
+            own_group: false,
+            subcommand: "worker",
+        }
+    }
+    pub fn arg(mut self, k: &str, v: impl ToString) -> Self {
+        self.args.push((k.into(), v.to_string()));
+        self
+    }
+}
+
+pub struct Supervisor {
+    exe: PathBuf,
+    pub dir: RunDir,
+    tel: Telemetry,
+    tel_fd: OwnedFd,
+    /// The workers' process group (the first worker's pid), once there is one.
+    pgid: Option<i32>,
+    /// Every direct child's pid, in spawn order.
+    children: Vec<i32>,
+    next_slot: usize,
+    paused: Arc<AtomicBool>,
+    knobs: Knobs,
+}
+
+impl Supervisor {
+    /// Make the run's directory and telemetry page. `knobs` are the
+    /// starting values, written into the control page.
+    pub fn new(knobs: Knobs) -> Result<Supervisor> {
+        let exe = std::env::current_exe().context("cannot find our own executable")?;
+        Self::with_exe(exe, knobs)
+    }
+
+    pub fn with_exe(exe: PathBuf, knobs: Knobs) -> Result<Supervisor> {
+        sweep_stale();
+        let dir = RunDir::create()?;
+        cleanup::emergency_register_dir(dir.path());
+        let (tel, tel_fd) = Telemetry::create()?;
+        for (i, v) in knobs.values.iter().enumerate() {
+            tel.set_knob(i, *v);
+        }
+        // Orphans of our workers (a consumer whose producer died) become
+        // our children, so we reap them and see how they ended.
+        // SAFETY: plain prctl.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let mut sup = Supervisor {
+            exe,
+            dir,
+            tel,
+            tel_fd,
+            pgid: None,
+            children: Vec::new(),
+            next_slot: 0,
+            paused: Arc::new(AtomicBool::new(false)),
+            knobs,
+        };
+        sup.spawn_janitor();
+        Ok(sup)
+    }
+
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.tel
+    }
+
+    pub fn paused_flag(&self) -> Arc<AtomicBool> {
+        self.paused.clone()
+    }
+
+    pub fn knobs(&self) -> &Knobs {
+        &self.knobs
+    }
+
+    /// Change a knob: the control page (workers see it on their next
+    /// message) and our own copy.
+    pub fn set_knob(&mut self, key: &str, v: u64) {
+        if let Some(i) = knobs::index(key) {
+            self.knobs.values[i] = v;
+            self.tel.set_knob(i, v);
+        }
+    }
+
+    pub fn alloc_slot(&mut self) -> Result<usize> {
+        if self.next_slot >= MAX_SLOTS {
+            anyhow::bail!("too many worker processes (at most {MAX_SLOTS})");
+        }
+        self.next_slot += 1;
+        Ok(self.next_slot - 1)
+    }
+
+    /// A name for a POSIX named object (`/dev/shm`, message queue): the
+    /// run's pid and an unguessable token, so two runs never collide and
+    /// another user cannot guess it.
+    pub fn object_name(&self, what: &str) -> String {
+        format!(
+            "/ipcscope-{}-{}-{what}",
+            std::process::id(),
+            self.dir.token()
+        )
+    }
+
+    /// Remember a named object so that every way out removes it. Call
+    /// before it is created.
+    pub fn register_object(&mut self, kind: ObjectKind, name: &str) -> Result<()> {
+        self.dir.record(kind, name)?;
+        cleanup::emergency_register_object(kind, name);
+        Ok(())
+    }
+
+    /// Start a worker process. Must be called from the thread that lives
+    /// as long as the run (PR_SET_PDEATHSIG follows the forking thread).
+    pub fn spawn(&mut self, spec: &WorkerSpec) -> Result<i32> {
+        self.tel.reset_slot(spec.slot);
+        let group = if spec.own_group {
+            Some(0)
+        } else {
+            Some(self.pgid.unwrap_or(0))
+        };
+        let pid = match self.spawn_in(spec, group) {
+            Ok(pid) => pid,
+            // The group's members have all died: start a new one.
+            Err(_) if group != Some(0) => {
+                self.pgid = None;
+                self.spawn_in(spec, Some(0))?
+            }
+            Err(e) => return Err(e),
+        };
+        if !spec.own_group && self.pgid.is_none() {
+            self.pgid = Some(pid);
+            cleanup::emergency_register_group(pid);
+        }
+        cleanup::emergency_register_pid(pid);
+        self.children.push(pid);
+        // A paused run stays paused for a restarted worker too.
+        if self.paused.load(Relaxed) && !spec.own_group {
+            // SAFETY: signalling our own fresh child.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        Ok(pid)
+    }
+
+    fn command(&self, spec: &WorkerSpec) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg(spec.subcommand)
+            .arg(spec.kind.name())
+            .arg(&spec.role)
+            .arg("--slot")
+            .arg(spec.slot.to_string());
+        for (k, v) in &spec.args {
+            cmd.arg("--arg").arg(format!("{k}={v}"));
+        }
+        cmd.env(ENV_SUPERVISOR, std::process::id().to_string())
+            .env(ENV_RUN_DIR, self.dir.path())
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        // A worker's complaints go to a log in the run dir; the panel shows
+        // the last line when the worker dies.
+        match std::fs::File::create(self.dir.path().join(format!("{}.log", spec.slot))) {
+            Ok(f) => cmd.stderr(f),
+            Err(_) => cmd.stderr(Stdio::null()),
+        };
+        cmd
+    }
+
+    fn spawn_in(&self, spec: &WorkerSpec, group: Option<i32>) -> Result<i32> {
+        let mut cmd = self.command(spec);
+        if let Some(g) = group {
+            cmd.process_group(g);
+        }
+        let tel_fd = self.tel_fd.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl) between
+        // fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if tel_fd == WORKER_FD {
+                    let flags = libc::fcntl(tel_fd, libc::F_GETFD);
+                    libc::fcntl(tel_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                } else if libc::dup2(tel_fd, WORKER_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {} {}", spec.kind.name(), spec.role))?;
+        // Reaping is done by `reap` with waitpid(-1); dropping the Child
+        // neither waits nor kills.
+        Ok(child.id() as i32)
+    }
+
+    /// A process that outlives us for a moment: when we die — even by
+    /// SIGKILL — it removes what this run made.
+    fn spawn_janitor(&mut self) {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("janitor")
+            .arg(std::process::id().to_string())
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        if let Ok(child) = cmd.spawn() {
+            self.children.push(child.id() as i32);
+        }
+    }
+
+    /// SIGSTOP or SIGCONT every worker (not the emulated kernels): pausing
+    /// really pauses the processes.
+    pub fn set_paused(&mut self, paused: bool) {
+        let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        if let Some(g) = self.pgid {
+            // SAFETY: signalling our workers' own group, never ours.
+            unsafe { libc::killpg(g, sig) };
+        }
+        self.paused.store(paused, Relaxed);
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused.load(Relaxed)
+    }
+
+    /// Send a signal to the worker in `slot`, if it is still running.
+    pub fn signal_slot(&self, slot: usize, sig: i32) -> bool {
+        let s = self.tel.slot(slot);
+        let pid = s.pid.load(Relaxed) as i32;
+        if pid <= 0 || s.exit.load(Relaxed) != 0 {
+            return false;
+        }
+        match crate::monitor::procfs::pidfd_open(pid) {
+            Some(pidfd) => {
+                // SAFETY: pidfd_send_signal on a pidfd we own.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        pidfd.as_raw_fd(),
+                        sig,
+                        std::ptr::null::<u8>(),
+                        0,
+                    )
+                };
+                r == 0
+            }
+            None => false,
+        }
+    }
+
+    pub fn slot_alive(&self, slot: usize) -> bool {
+        let s = self.tel.slot(slot);
+        s.pid.load(Relaxed) > 0 && s.exit.load(Relaxed) == 0
+    }
+
+    pub fn dir_path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Kill every process of the run, reap them, remove every object.
+    pub fn shutdown(&mut self) {
+        if let Some(g) = self.pgid {
+            // SAFETY: our workers' group. SIGCONT first so stopped ones die now.
+            unsafe {
+                libc::killpg(g, libc::SIGKILL);
+                libc::killpg(g, libc::SIGCONT);
+            }
+        }
+        for slot in 0..self.next_slot {
+            self.signal_slot(slot, libc::SIGKILL);
+        }
+        for &pid in &self.children {
+            // SAFETY: our own children; an already reaped pid gives ESRCH
+            // (or, after reuse, belongs to no one of ours: we only signal
+            // pids we have not seen exit — reap() removes the rest).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // Wait for the children (bounded: SIGKILL cannot be ignored).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid pointer.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r > 0 {
+                self.record_exit(r, status);
+                continue;
+            }
+            if r < 0 {
+                break; // ECHILD: nobody left
+            }
+            if !self
+                .children
+                .iter()
+                .any(|&p| crate::monitor::procfs::alive(p))
+            {
+                // Only zombies or strangers left; one more pass reaps them.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.dir.remove_all();
+        cleanup::emergency_clear();
+    }
+
+    fn record_exit(&self, pid: i32, status: i32) {
+        record_exit(&self.tel, pid, status);
+    }
+}
+
+/// Reap every child that has ended and write how it ended into its slot.
+/// Called by the monitor on every sample.
+pub fn reap(tel: &Telemetry) {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+        record_exit(tel, pid, status);
+    }
+}
+
+fn record_exit(tel: &Telemetry, pid: i32, status: i32) {
+    let exit = crate::telemetry::ExitStatus::from_wait(status).encode();
+    for i in 0..MAX_SLOTS {
+        let s = tel.slot(i);
+        if s.pid.load(Relaxed) as i32 == pid && s.exit.load(Relaxed) == 0 {
+            s.exit.store(exit, Relaxed);
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Arguments as the worker gets them back.
+pub fn worker_args(args: &[OsString]) -> Vec<(String, String)> {
+    args.iter()
+        .filter_map(|a| a.to_str())
+        .filter_map(|a| a.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
