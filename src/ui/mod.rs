@@ -64,7 +64,8 @@ pub fn render(f: &mut Frame, snap: &Snapshot, view: &View) {
     ])
     .areas(area);
     render_header(f, header, snap, view);
-    if view.focused {
+    // A single mechanism has the room to show its event log too.
+    if view.focused || snap.mechanisms.len() == 1 {
         render_focus(f, body, snap, view);
     } else {
         render_grid(f, body, snap, view);

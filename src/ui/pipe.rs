@@ -60,11 +60,11 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view: 
     ])
     .split(area);
     let cols = Layout::horizontal([
-        Constraint::Percentage(28),
-        Constraint::Length(9),
-        Constraint::Min(20),
-        Constraint::Length(9),
-        Constraint::Percentage(28),
+        Constraint::Fill(1),
+        Constraint::Length(8),
+        Constraint::Fill(1),
+        Constraint::Length(8),
+        Constraint::Fill(1),
     ])
     .split(rows[0]);
     let prod = m.processes.first();
