@@ -35,7 +35,19 @@ pub enum Command {
 
 impl Session {
     pub fn start(kinds: &[Kind], knobs: Knobs, hz: u32) -> Result<Session> {
-        let mut sup = Supervisor::new(knobs)?;
+        let exe = std::env::current_exe()?;
+        Self::start_with_exe(exe, kinds, knobs, hz)
+    }
+
+    /// Start with workers run from `exe` (tests run from a test binary and
+    /// point this at the real one).
+    pub fn start_with_exe(
+        exe: std::path::PathBuf,
+        kinds: &[Kind],
+        knobs: Knobs,
+        hz: u32,
+    ) -> Result<Session> {
+        let mut sup = Supervisor::with_exe(exe, knobs)?;
         let mut mechs = Vec::new();
         for &k in kinds {
             let info = k

@@ -263,7 +263,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
 
     let sender = ctx.sender_id();
     let count = ctx.knob("producer.count");
-    let mut pacer = Pacer::new(ctx, "producer.rate");
+    let mut pacer = Pacer::producer(ctx);
     let mut buf = vec![0u8; 1 << 20];
     let mut ack = FrameReader::default();
     let mut ack_verifier = Verifier::new();
@@ -365,7 +365,7 @@ fn reap_child(ctx: &WorkerCtx, child: i32, slot: usize) -> bool {
 
 /// The consumer loop; returns the exit code.
 fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
-    let mut pacer = Pacer::new(ctx, "consumer.rate");
+    let mut pacer = Pacer::consumer(ctx);
     let mut reader = FrameReader::default();
     let mut verifier = Verifier::new();
     let mut ack = vec![0u8; message::MIN_LEN];

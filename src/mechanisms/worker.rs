@@ -192,16 +192,29 @@ impl WorkerCtx {
 pub struct Pacer {
     knob: usize,
     next: Instant,
+    /// Producers hold here in step mode; consumers never do.
+    stepped: bool,
 }
 
 /// Longest single sleep, so knob changes are seen within this time.
 const NAP: Duration = Duration::from_millis(50);
 
 impl Pacer {
-    pub fn new(ctx: &WorkerCtx, knob: &str) -> Pacer {
+    /// Paced by `producer.rate`, and held in step mode.
+    pub fn producer(ctx: &WorkerCtx) -> Pacer {
         Pacer {
-            knob: ctx.knob_index(knob),
+            knob: ctx.knob_index("producer.rate"),
             next: Instant::now(),
+            stepped: true,
+        }
+    }
+
+    /// Paced by `consumer.rate`.
+    pub fn consumer(ctx: &WorkerCtx) -> Pacer {
+        Pacer {
+            knob: ctx.knob_index("consumer.rate"),
+            next: Instant::now(),
+            stepped: false,
         }
     }
 
@@ -235,7 +248,9 @@ impl Pacer {
             ctx.op(Op::Paced);
             std::thread::sleep((self.next - now).min(NAP));
         }
-        step_gate(ctx);
+        if self.stepped {
+            step_gate(ctx);
+        }
     }
 }
 
@@ -443,15 +458,10 @@ mod tests {
         let mut r = FrameReader::default();
         let mut v = message::Verifier::new();
         let mut got = 0;
-        loop {
-            match r.next(fds[0], &mut v, |_, _| {}).unwrap() {
-                Frame::Message(b) => {
-                    let b = b.to_vec();
-                    v.check(&b).unwrap();
-                    got += 1;
-                }
-                Frame::Eof => break,
-            }
+        while let Frame::Message(b) = r.next(fds[0], &mut v, |_, _| {}).unwrap() {
+            let b = b.to_vec();
+            v.check(&b).unwrap();
+            got += 1;
         }
         unsafe { libc::close(fds[0]) };
         assert_eq!(got, 2);

@@ -145,40 +145,41 @@ pub fn alive(pid: i32) -> bool {
     matches!(stat(pid), Some(s) if s.state != 'Z' && s.state != 'X')
 }
 
-/// A short human reading of a state letter plus wait channel, for the
-/// panels: "BLOCKED in write", "waiting in read", …
+/// A short reading of a state letter plus wait channel, as a label key
+/// (see assets/locales.toml): "BLOCKED in write", "waiting in read", …
 pub fn describe(state: &str, wchan: &str) -> &'static str {
     match state {
-        "R" => "RUNNING",
-        "T" | "t" => "STOPPED",
-        "Z" => "ZOMBIE",
-        "D" => "BLOCKED (disk)",
-        "-" | "" => "EXITED",
+        "R" => "st_running",
+        "T" | "t" => "st_stopped",
+        "Z" => "st_zombie",
+        "D" => "st_disk",
+        "-" | "" => "st_exited",
         _ => {
-            if wchan.contains("pipe_write") {
-                "BLOCKED in write"
-            } else if wchan.contains("pipe_read") {
-                "BLOCKED in read"
-            } else if wchan.contains("wait_for_partner") {
-                "BLOCKED in open"
-            } else if wchan.contains("wq_sleep") {
-                "BLOCKED in mq"
-            } else if wchan.contains("futex") {
-                "BLOCKED on futex"
-            } else if wchan.contains("nanosleep") {
-                "sleeping (paced)"
-            } else if wchan.contains("unix_")
-                || wchan.contains("skb_wait")
-                || wchan.contains("wait_woken")
-            {
-                "BLOCKED on socket"
-            } else if wchan.contains("poll") || wchan.contains("epoll") {
-                "waiting in poll"
-            } else {
-                "sleeping"
-            }
+            let by_wchan = [
+                ("pipe_write", "st_blocked_write"),
+                ("pipe_read", "st_blocked_read"),
+                ("wait_for_partner", "st_blocked_open"),
+                ("wq_sleep", "st_blocked_mq"),
+                ("futex", "st_blocked_futex"),
+                ("nanosleep", "st_paced"),
+                ("unix_", "st_blocked_socket"),
+                ("skb_wait", "st_blocked_socket"),
+                ("wait_woken", "st_blocked_socket"),
+                ("sock_alloc_send", "st_blocked_socket"),
+                ("poll", "st_poll"),
+            ];
+            by_wchan
+                .iter()
+                .find(|(w, _)| wchan.contains(w))
+                .map_or("st_sleeping", |(_, k)| k)
         }
     }
+}
+
+/// True when the process sleeps in an IPC call that cannot proceed (as
+/// opposed to pacing itself or polling).
+pub fn is_blocked(state: &str, wchan: &str) -> bool {
+    state == "D" || (state == "S" && describe(state, wchan).starts_with("st_blocked"))
 }
 
 #[cfg(test)]

@@ -78,13 +78,9 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Make the run's directory and telemetry page. `knobs` are the
-    /// starting values, written into the control page.
-    pub fn new(knobs: Knobs) -> Result<Supervisor> {
-        let exe = std::env::current_exe().context("cannot find our own executable")?;
-        Self::with_exe(exe, knobs)
-    }
-
+    /// Make the run's directory and telemetry page. Workers are `exe`
+    /// re-executed; `knobs` are the starting values, written into the
+    /// control page.
     pub fn with_exe(exe: PathBuf, knobs: Knobs) -> Result<Supervisor> {
         sweep_stale();
         let dir = RunDir::create()?;

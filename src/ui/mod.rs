@@ -177,7 +177,10 @@ fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         return;
     };
     let i = view.selected.min(snap.mechanisms.len() - 1);
-    let [panel, log] = Layout::vertical([Constraint::Min(16), Constraint::Length(10)]).areas(area);
+    // The diagram keeps what it needs; a tall screen gives the rest to the log.
+    let panel_h = (area.height * 55 / 100).max(16).min(area.height);
+    let [panel, log] =
+        Layout::vertical([Constraint::Length(panel_h), Constraint::Fill(1)]).areas(area);
     render_panel(f, panel, m, i, view);
     let th = view.theme;
     let block = Block::default().borders(Borders::ALL).title(Span::styled(

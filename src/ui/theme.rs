@@ -74,9 +74,7 @@ impl Theme {
             "R" => self.good(),
             "T" | "t" => self.fg(Color::Magenta).add_modifier(Modifier::BOLD),
             "-" | "Z" | "" => self.dim(),
-            _ if crate::monitor::procfs::describe(state, wchan).starts_with("BLOCKED") => {
-                self.warn()
-            }
+            _ if crate::monitor::procfs::is_blocked(state, wchan) => self.warn(),
             _ => self.label(),
         }
     }

@@ -49,7 +49,11 @@ pub fn state_text(p: &ProcessSnapshot, view: &View) -> String {
     if let Some(e) = &p.exit {
         return format!("{} · {e}", t(view.lang, "exited"));
     }
-    format!("{} {}", p.state, procfs::describe(&p.state, &p.wchan))
+    format!(
+        "{} {}",
+        p.state,
+        t(view.lang, procfs::describe(&p.state, &p.wchan))
+    )
 }
 
 /// A bordered box describing one process.
@@ -153,12 +157,16 @@ pub fn gauge_line(c: &Channel, width: u16, view: &View) -> Line<'static> {
     let bar_w = (width as usize)
         .saturating_sub(label.chars().count())
         .max(4);
-    let filled = if c.capacity > 0 {
-        ((c.depth.min(c.capacity) as u128 * bar_w as u128 + c.capacity as u128 - 1)
-            / c.capacity as u128) as usize
+    let filled = (c.depth.min(c.capacity) as u128 * bar_w as u128)
+        .checked_div(c.capacity as u128)
+        .unwrap_or(0);
+    // Round up, so any content shows at least one block.
+    let filled = if c.depth > 0 && filled == 0 {
+        1
     } else {
-        0
-    };
+        filled as usize
+    }
+    .min(bar_w);
     let full = c.capacity > 0 && c.depth >= c.capacity;
     let style = if full { th.gauge_full() } else { th.gauge() };
     Line::from(vec![
@@ -201,11 +209,10 @@ pub fn sparkline(history: &[u64], capacity: u64, width: usize, view: &View) -> L
     let s: String = history[history.len() - take..]
         .iter()
         .map(|&d| {
-            if capacity == 0 {
-                BARS[0]
-            } else {
-                BARS[((d.min(capacity) * 7 + capacity / 2) / capacity) as usize]
-            }
+            let level = (d.min(capacity) * 7 + capacity / 2)
+                .checked_div(capacity)
+                .unwrap_or(0);
+            BARS[level as usize]
         })
         .collect();
     Line::from(Span::styled(s, view.theme.gauge()))
