@@ -11,6 +11,7 @@ use crate::app::{self, TuiOptions};
 use crate::i18n::Lang;
 use crate::knobs::{self, Knobs};
 use crate::mechanisms::{self, Kind};
+use crate::scenario::Scenario;
 use crate::session::Session;
 use crate::snapshot::Snapshot;
 use crate::ui::{self, Theme, View};
@@ -42,6 +43,12 @@ struct RunArgs {
     /// Language of labels and lessons: ko or en (default: from LANG).
     #[arg(long, global = true)]
     lang: Option<String>,
+    /// Colour theme: default, projector, light or mono (NO_COLOR: mono).
+    #[arg(long, global = true)]
+    theme: Option<String>,
+    /// Record every observed snapshot to FILE (JSON lines) for `replay`.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -58,6 +65,20 @@ enum Cmd {
         #[arg(long, default_value = "120x36")]
         size: String,
     },
+    /// Play a scripted lesson (`ipcscope lesson pipe-blocking --lang ko`):
+    /// → moves to the next step. `--list` shows the shipped lessons;
+    /// `--check` plays one headless and checks every step's observation.
+    Lesson {
+        /// A shipped lesson's name, or a scenario .toml file.
+        name: Option<String>,
+        #[arg(long)]
+        list: bool,
+        #[arg(long)]
+        check: bool,
+    },
+    /// Show a recording made with --record: the same UI, with pause,
+    /// seek and speed. Needs no Linux IPC.
+    Replay { file: PathBuf },
     /// List every knob with its values and default.
     Knobs,
     /// Remove what crashed runs left behind (never a live run's objects).
@@ -67,6 +88,16 @@ enum Cmd {
     Worker {
         kind: String,
         role: String,
+        #[arg(long)]
+        slot: usize,
+        #[arg(long = "arg")]
+        args: Vec<String>,
+    },
+    /// An emulated kernel process (`kernel mach`, `kernel nt`; started by
+    /// ipcscope itself).
+    #[command(hide = true)]
+    Kernel {
+        name: String,
         #[arg(long)]
         slot: usize,
         #[arg(long = "arg")]
@@ -103,20 +134,13 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
-            if matches!(
-                e.kind(),
-                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
+            if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
                 let _ = e.print();
                 return 0;
             }
             // One line, not clap's page of usage.
             let text = e.to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("bad arguments")
-                .trim_start_matches("error: ");
+            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
             eprintln!("ipcscope: {first} (see ipcscope --help)");
             return 2;
         }
@@ -124,11 +148,7 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = if e.downcast_ref::<Usage>().is_some() {
-                2
-            } else {
-                1
-            };
+            let code = if e.downcast_ref::<Usage>().is_some() { 2 } else { 1 };
             eprintln!("ipcscope: {e:#}");
             code
         }
@@ -137,13 +157,54 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Some(Cmd::Worker {
-            kind,
-            role,
-            slot,
-            args,
-        }) => Ok(worker(&kind, &role, slot, &args)),
+        Some(Cmd::Worker { kind, role, slot, args }) => Ok(worker(&kind, &role, slot, &args)),
+        // A kernel is its mechanism's worker in the role "kernel"; NT's is
+        // named for the kernel, not the mechanism.
+        Some(Cmd::Kernel { name, slot, args }) => {
+            let kind = if name == "nt" { "alpc" } else { name.as_str() };
+            Ok(worker(kind, "kernel", slot, &args))
+        }
         Some(Cmd::Janitor { pid, dir }) => Ok(crate::supervisor::cleanup::janitor(pid, &dir)),
+        Some(Cmd::Lesson { name, list, check }) => {
+            let (_, _, view) = common(&cli.run)?;
+            if list || name.is_none() {
+                for (n, text) in crate::scenario::SHIPPED {
+                    let title =
+                        Scenario::parse(n, text).map(|s| s.title.get(view.lang).to_string()).unwrap_or_default();
+                    println!("{n:<20} {title}");
+                }
+                return Ok(0);
+            }
+            let sc = Scenario::find(name.as_deref().unwrap_or_default()).map_err(|e| usage(format!("{e:#}")))?;
+            crate::install_panic_hook();
+            if check {
+                let exe = std::env::current_exe()?;
+                let reports = crate::scenario::play_headless(&sc, exe, Duration::from_secs(10))?;
+                let mut ok = true;
+                for r in &reports {
+                    println!("{} step {}/{}: {}", sc.name, r.step, sc.steps.len(), r.detail);
+                    ok &= r.passed;
+                }
+                ok &= reports.len() == sc.steps.len();
+                return Ok(if ok { 0 } else { 1 });
+            }
+            let opts = TuiOptions {
+                kinds: sc.kinds.clone(),
+                knobs: sc.setup.clone(),
+                hz: cli.run.hz,
+                view,
+                record: cli.run.record,
+                lesson: Some(sc),
+            };
+            app::run(opts).map_err(tty_usage)?;
+            Ok(0)
+        }
+        Some(Cmd::Replay { file }) => {
+            let (_, _, view) = common(&cli.run)?;
+            let snaps = crate::record::load(&file).map_err(|e| usage(format!("{e:#}")))?;
+            app::replay::run(snaps, view).map_err(tty_usage)?;
+            Ok(0)
+        }
         Some(Cmd::Knobs) => {
             print!("{}", knobs::listing());
             Ok(0)
@@ -158,17 +219,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Some(Cmd::Snapshot {
-            duration,
-            format,
-            size,
-        }) => {
+        Some(Cmd::Snapshot { duration, format, size }) => {
             let (kinds, knobs, view) = common(&cli.run)?;
             let (w, h) = parse_size(&size)?;
             if !(0.0..=3600.0).contains(&duration) || duration.is_nan() {
-                return Err(usage(format!(
-                    "--duration must be between 0 and 3600 seconds, got {duration}"
-                )));
+                return Err(usage(format!("--duration must be between 0 and 3600 seconds, got {duration}")));
             }
             crate::install_panic_hook();
             let snap = headless(&kinds, knobs, cli.run.hz, Duration::from_secs_f64(duration))?;
@@ -181,22 +236,19 @@ fn dispatch(cli: Cli) -> Result<i32> {
         None => {
             let (kinds, knobs, view) = common(&cli.run)?;
             crate::install_panic_hook();
-            app::run(TuiOptions {
-                kinds,
-                knobs,
-                hz: cli.run.hz,
-                view,
-            })
-            .map_err(|e| {
-                if e.to_string().contains("needs a terminal") || e.to_string().contains("TERM=dumb")
-                {
-                    usage(e.to_string())
-                } else {
-                    e
-                }
-            })?;
+            let opts = TuiOptions { kinds, knobs, hz: cli.run.hz, view, record: cli.run.record, lesson: None };
+            app::run(opts).map_err(tty_usage)?;
             Ok(0)
         }
+    }
+}
+
+/// A missing or unusable terminal is the caller's mistake: exit 2.
+fn tty_usage(e: anyhow::Error) -> anyhow::Error {
+    if e.to_string().contains("needs a terminal") || e.to_string().contains("TERM=dumb") {
+        usage(e.to_string())
+    } else {
+        e
     }
 }
 
@@ -207,24 +259,20 @@ fn common(run: &RunArgs) -> Result<(Vec<Kind>, Knobs, View)> {
         knobs.set_str(s).map_err(usage)?;
     }
     let lang = match &run.lang {
-        Some(l) => Lang::parse(l)
-            .ok_or_else(|| usage(format!("unknown language {l:?}; choose ko or en")))?,
+        Some(l) => Lang::parse(l).ok_or_else(|| usage(format!("unknown language {l:?}; choose ko or en")))?,
         None => Lang::from_env(),
     };
-    let view = View {
-        lang,
-        theme: Theme::from_env(),
-        ..View::default()
+    let theme = match &run.theme {
+        Some(t) => Theme::parse(t)
+            .ok_or_else(|| usage(format!("unknown theme {t:?}; choose default, projector, light or mono")))?,
+        None => Theme::from_env(),
     };
+    let view = View { lang, theme, ..View::default() };
     Ok((kinds, knobs, view))
 }
 
 fn parse_size(s: &str) -> Result<(u16, u16)> {
-    let bad = || {
-        usage(format!(
-            "bad --size {s:?}: expected WIDTHxHEIGHT, e.g. 120x36 (each 1..1000)"
-        ))
-    };
+    let bad = || usage(format!("bad --size {s:?}: expected WIDTHxHEIGHT, e.g. 120x36 (each 1..1000)"));
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
     let w: u16 = w.trim().parse().map_err(|_| bad())?;
     let h: u16 = h.trim().parse().map_err(|_| bad())?;
@@ -247,9 +295,7 @@ pub fn headless(kinds: &[Kind], knobs: Knobs, hz: u32, duration: Duration) -> Re
             break;
         }
         let now = Instant::now();
-        let wait = deadline
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(100));
+        let wait = deadline.saturating_duration_since(now).min(Duration::from_millis(100));
         match session.snapshots.recv_timeout(wait) {
             Ok(s) => last = Some(s),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -275,12 +321,8 @@ fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
         eprintln!("error: unknown mechanism {kind}");
         return 2;
     };
-    let args = args
-        .iter()
-        .filter_map(|a| a.split_once('='))
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-    let name = format!("{kind}-{role}");
+    let args = args.iter().filter_map(|a| a.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect();
+    let name = if role == "kernel" { format!("{kind}-kernel") } else { format!("{kind}-{role}") };
     let mut ctx = match mechanisms::worker::init(&name, slot, args) {
         Ok(c) => c,
         Err(e) => {

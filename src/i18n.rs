@@ -67,9 +67,7 @@ fn table() -> &'static HashMap<String, Entry> {
     T.get_or_init(|| {
         // Shipped inside the binary and checked by a unit test, so a parse
         // failure here is a build defect, shown as empty labels, not a crash.
-        toml::from_str::<File>(include_str!("../assets/locales.toml"))
-            .map(|f| f.labels)
-            .unwrap_or_default()
+        toml::from_str::<File>(include_str!("../assets/locales.toml")).map(|f| f.labels).unwrap_or_default()
     })
 }
 
@@ -83,6 +81,15 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         },
         None => key,
     }
+}
+
+/// A label with `{name}` placeholders filled in.
+pub fn tf(lang: Lang, key: &'static str, args: &[(&str, String)]) -> String {
+    let mut s = t(lang, key).to_string();
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), value);
+    }
+    s
 }
 
 #[cfg(test)]

@@ -57,19 +57,13 @@ pub const COMMON: &[KnobSpec] = &[
     },
     KnobSpec {
         key: "msg.size",
-        kind: KnobKind::Int {
-            min: crate::message::MIN_LEN as u64,
-            max: 1 << 20,
-        },
+        kind: KnobKind::Int { min: crate::message::MIN_LEN as u64, max: 1 << 20 },
         default: "256",
         help: "bytes per message, header included",
     },
     KnobSpec {
         key: "producer.count",
-        kind: KnobKind::Int {
-            min: 0,
-            max: u64::MAX >> 1,
-        },
+        kind: KnobKind::Int { min: 0, max: u64::MAX >> 1 },
         default: "0",
         help: "messages a producer sends before it exits (0 = never stops)",
     },
@@ -92,32 +86,16 @@ impl KnobSpec {
             KnobKind::Int { min, max } => format!("{min}..{max}"),
             KnobKind::Bool => "true|false".into(),
             KnobKind::Choice(c) => c.join("|"),
-            KnobKind::ChoiceArg {
-                choices,
-                with_arg,
-                arg,
-            } => choices
+            KnobKind::ChoiceArg { choices, with_arg, arg } => choices
                 .iter()
-                .map(|c| {
-                    if *c == with_arg {
-                        format!("{c}:{}..{}", arg.0, arg.1)
-                    } else {
-                        c.to_string()
-                    }
-                })
+                .map(|c| if *c == with_arg { format!("{c}:{}..{}", arg.0, arg.1) } else { c.to_string() })
                 .collect::<Vec<_>>()
                 .join("|"),
         }
     }
 
     pub fn parse(&self, s: &str) -> Result<u64, String> {
-        let bad = || {
-            format!(
-                "bad value {s:?} for {}: expected {}",
-                self.key,
-                self.range()
-            )
-        };
+        let bad = || format!("bad value {s:?} for {}: expected {}", self.key, self.range());
         let s = s.trim();
         match self.kind {
             KnobKind::Rate { max } => {
@@ -138,16 +116,8 @@ impl KnobSpec {
                 Ok(v)
             }
             KnobKind::Bool => parse_bool(s).map(u64::from).ok_or_else(bad),
-            KnobKind::Choice(c) => c
-                .iter()
-                .position(|x| *x == s)
-                .map(|i| i as u64)
-                .ok_or_else(bad),
-            KnobKind::ChoiceArg {
-                choices,
-                with_arg,
-                arg,
-            } => {
+            KnobKind::Choice(c) => c.iter().position(|x| *x == s).map(|i| i as u64).ok_or_else(bad),
+            KnobKind::ChoiceArg { choices, with_arg, arg } => {
                 let (word, n) = match s.split_once(':') {
                     Some((w, n)) => (w, Some(n)),
                     None => (s, None),
@@ -175,9 +145,7 @@ impl KnobSpec {
             KnobKind::Rate { .. } | KnobKind::Int { .. } => v.to_string(),
             KnobKind::Bool => (v != 0).to_string(),
             KnobKind::Choice(c) => c.get(v as usize).unwrap_or(&"?").to_string(),
-            KnobKind::ChoiceArg {
-                choices, with_arg, ..
-            } => {
+            KnobKind::ChoiceArg { choices, with_arg, .. } => {
                 let word = choices.get((v >> 32) as usize).unwrap_or(&"?");
                 if *word == with_arg {
                     format!("{word}:{}", v as u32)
@@ -233,24 +201,19 @@ pub struct Knobs {
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs {
-            values: all().iter().map(|k| k.default_value()).collect(),
-        }
+        Knobs { values: all().iter().map(|k| k.default_value()).collect() }
     }
 }
 
 impl Knobs {
     pub fn get(&self, key: &str) -> u64 {
-        index(key)
-            .and_then(|i| self.values.get(i).copied())
-            .unwrap_or(0)
+        index(key).and_then(|i| self.values.get(i).copied()).unwrap_or(0)
     }
 
     /// Apply one `KEY=VALUE` assignment; the error names the valid choices.
     pub fn set_str(&mut self, assignment: &str) -> Result<(), String> {
-        let (key, value) = assignment
-            .split_once('=')
-            .ok_or_else(|| format!("--set expects KEY=VALUE, got {assignment:?}"))?;
+        let (key, value) =
+            assignment.split_once('=').ok_or_else(|| format!("--set expects KEY=VALUE, got {assignment:?}"))?;
         let key = key.trim();
         let i = index(key).ok_or_else(|| {
             let names: Vec<_> = all().iter().map(|k| k.key).collect();
@@ -272,34 +235,18 @@ pub fn listing() -> String {
     let mut out = String::new();
     let all = all();
     let w = all.iter().map(|k| k.key.len()).max().unwrap_or(10);
-    let _ = writeln!(
-        out,
-        "{:w$}  {:24}  {:8}  meaning",
-        "knob", "values", "default"
-    );
+    let _ = writeln!(out, "{:w$}  {:24}  {:8}  meaning", "knob", "values", "default");
     for k in all {
-        let _ = writeln!(
-            out,
-            "{:w$}  {:24}  {:8}  {}",
-            k.key,
-            k.range(),
-            k.default,
-            k.help
-        );
+        let _ = writeln!(out, "{:w$}  {:24}  {:8}  {}", k.key, k.range(), k.default, k.help);
     }
     out
 }
 
 /// The steps `+` / `-` move a rate knob through.
-pub const RATE_LADDER: &[u64] = &[
-    0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, RATE_MAX,
-];
+pub const RATE_LADDER: &[u64] = &[0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, RATE_MAX];
 
 pub fn step_rate(v: u64, up: bool) -> u64 {
-    let pos = RATE_LADDER
-        .iter()
-        .position(|&r| r >= v)
-        .unwrap_or(RATE_LADDER.len() - 1);
+    let pos = RATE_LADDER.iter().position(|&r| r >= v).unwrap_or(RATE_LADDER.len() - 1);
     if up {
         if RATE_LADDER[pos] > v {
             RATE_LADDER[pos]
@@ -318,12 +265,7 @@ mod tests {
     #[test]
     fn every_default_parses() {
         for k in all() {
-            assert!(
-                k.parse(k.default).is_ok(),
-                "{}: default {:?} does not parse",
-                k.key,
-                k.default
-            );
+            assert!(k.parse(k.default).is_ok(), "{}: default {:?} does not parse", k.key, k.default);
         }
     }
 
@@ -348,11 +290,7 @@ mod tests {
         assert!(k.set_str("novalue").is_err());
         let mode = KnobSpec {
             key: "m",
-            kind: KnobKind::ChoiceArg {
-                choices: &["block", "timeout"],
-                with_arg: "timeout",
-                arg: (0, 100),
-            },
+            kind: KnobKind::ChoiceArg { choices: &["block", "timeout"], with_arg: "timeout", arg: (0, 100) },
             default: "block",
             help: "",
         };

@@ -12,6 +12,8 @@ pub mod knobs;
 pub mod mechanisms;
 pub mod message;
 pub mod monitor;
+pub mod record;
+pub mod scenario;
 pub mod session;
 pub mod snapshot;
 pub mod supervisor;
@@ -26,6 +28,12 @@ pub fn set_tui_active(on: bool) {
     TUI_ACTIVE.store(on, Relaxed);
 }
 
+/// Give the terminal back: mouse reporting off, raw mode off, main screen.
+pub fn restore_terminal() {
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+}
+
 /// On a panic in any thread: give the terminal back, kill every process
 /// and remove every object of the run, say what happened, and exit. A
 /// panicking monitor thread must not leave the UI drawing on a restored
@@ -34,7 +42,7 @@ pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if TUI_ACTIVE.swap(false, Relaxed) {
-            ratatui::restore();
+            restore_terminal();
         }
         supervisor::cleanup::emergency_cleanup();
         default(info);

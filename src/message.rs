@@ -78,11 +78,7 @@ pub fn peek_header(buf: &[u8]) -> Result<Header, DecodeError> {
     }
     let mut seq = [0u8; 8];
     seq.copy_from_slice(&buf[8..16]);
-    Ok(Header {
-        sender: u32::from_le_bytes(word(4..8)),
-        seq: u64::from_le_bytes(seq),
-        len,
-    })
+    Ok(Header { sender: u32::from_le_bytes(word(4..8)), seq: u64::from_le_bytes(seq), len })
 }
 
 /// Check a whole message.
@@ -148,11 +144,7 @@ impl Verifier {
 
     pub fn counts(&self) -> Counts {
         let mut c = self.counts;
-        c.lost = self
-            .senders
-            .values()
-            .map(|t| t.highest.map_or(0, |h| (h + 1).saturating_sub(t.unique)))
-            .sum();
+        c.lost = self.senders.values().map(|t| t.highest.map_or(0, |h| (h + 1).saturating_sub(t.unique))).sum();
         c
     }
 
@@ -243,14 +235,7 @@ mod tests {
     fn round_trip() {
         let b = msg(7, 42, 100);
         let h = decode(&b).unwrap();
-        assert_eq!(
-            h,
-            Header {
-                sender: 7,
-                seq: 42,
-                len: 100
-            }
-        );
+        assert_eq!(h, Header { sender: 7, seq: 42, len: 100 });
     }
 
     #[test]
@@ -267,10 +252,7 @@ mod tests {
     fn truncated_and_foreign() {
         let b = msg(1, 5, 64);
         assert_eq!(decode(&b[..40]), Err(DecodeError::Truncated));
-        assert_eq!(
-            decode(b"hello world, this is not ours at all"),
-            Err(DecodeError::Foreign)
-        );
+        assert_eq!(decode(b"hello world, this is not ours at all"), Err(DecodeError::Foreign));
     }
 
     #[test]
@@ -287,10 +269,7 @@ mod tests {
         bad[30] ^= 1;
         assert!(v.check(&bad).is_err());
         let c = v.counts();
-        assert_eq!(
-            (c.delivered, c.lost, c.corrupt, c.duplicated, c.reordered),
-            (6, 0, 1, 1, 1)
-        );
+        assert_eq!((c.delivered, c.lost, c.corrupt, c.duplicated, c.reordered), (6, 0, 1, 1, 1));
     }
 
     #[test]

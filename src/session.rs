@@ -41,18 +41,11 @@ impl Session {
 
     /// Start with workers run from `exe` (tests run from a test binary and
     /// point this at the real one).
-    pub fn start_with_exe(
-        exe: std::path::PathBuf,
-        kinds: &[Kind],
-        knobs: Knobs,
-        hz: u32,
-    ) -> Result<Session> {
+    pub fn start_with_exe(exe: std::path::PathBuf, kinds: &[Kind], knobs: Knobs, hz: u32) -> Result<Session> {
         let mut sup = Supervisor::with_exe(exe, knobs)?;
         let mut mechs = Vec::new();
         for &k in kinds {
-            let info = k
-                .info()
-                .ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
+            let info = k.info().ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
             let mut m = (info.new)();
             m.start(&mut sup)?;
             mechs.push(m);
@@ -65,22 +58,9 @@ impl Session {
             hz,
             ..RunInfo::default()
         };
-        let monitor = Monitor::spawn(
-            probes,
-            sup.telemetry().clone(),
-            MonitorConfig {
-                hz,
-                run,
-                paused: sup.paused_flag(),
-            },
-            tx,
-        )?;
-        Ok(Session {
-            sup,
-            mechs,
-            monitor,
-            snapshots: rx,
-        })
+        let monitor =
+            Monitor::spawn(probes, sup.telemetry().clone(), MonitorConfig { hz, run, paused: sup.paused_flag() }, tx)?;
+        Ok(Session { sup, mechs, monitor, snapshots: rx })
     }
 
     pub fn kinds(&self) -> Vec<Kind> {
@@ -120,15 +100,10 @@ impl Session {
             }
             Command::Step(kind) => {
                 let tel = self.sup.telemetry();
-                for m in self
-                    .mechs
-                    .iter()
-                    .filter(|m| kind.is_none_or(|k| k == m.kind()))
-                {
+                for m in self.mechs.iter().filter(|m| kind.is_none_or(|k| k == m.kind())) {
                     for s in m.producers() {
                         let slot = tel.slot(s);
-                        slot.step_tokens
-                            .store(slot.step_tokens.load(Relaxed) + 1, Relaxed);
+                        slot.step_tokens.store(slot.step_tokens.load(Relaxed) + 1, Relaxed);
                         crate::mechanisms::worker::futex_wake(&slot.step_tokens);
                     }
                 }

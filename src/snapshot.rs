@@ -138,6 +138,10 @@ pub struct Event {
 #[serde(rename_all = "lowercase")]
 pub enum Detail {
     Pipe(crate::mechanisms::pipe::PipeDetail),
+    Socket(crate::mechanisms::socket::SocketDetail),
+    Shm(crate::mechanisms::shm::ShmDetail),
+    Fifo(crate::mechanisms::fifo::FifoDetail),
+    Mq(crate::mechanisms::mq::MqDetail),
 }
 
 impl ProcessSnapshot {

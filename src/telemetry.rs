@@ -108,13 +108,10 @@ pub enum Op {
 impl Op {
     pub fn from_u64(v: u64) -> Op {
         use Op::*;
-        [
-            Idle, Starting, Write, Read, Open, Paced, Stalled, Send, Receive, Wait, Connect,
-            Accept, Done, StepHold,
-        ]
-        .get(v as usize)
-        .copied()
-        .unwrap_or(Idle)
+        [Idle, Starting, Write, Read, Open, Paced, Stalled, Send, Receive, Wait, Connect, Accept, Done, StepHold]
+            .get(v as usize)
+            .copied()
+            .unwrap_or(Idle)
     }
 }
 
@@ -159,10 +156,7 @@ unsafe impl Send for Telemetry {}
 unsafe impl Sync for Telemetry {}
 
 pub fn now_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
@@ -175,8 +169,7 @@ impl Telemetry {
         // SAFETY: valid C string; the result is checked.
         let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
-            return Err(std::io::Error::last_os_error())
-                .context("memfd_create for the telemetry page");
+            return Err(std::io::Error::last_os_error()).context("memfd_create for the telemetry page");
         }
         // SAFETY: fd was just returned by memfd_create and is ours.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -193,10 +186,7 @@ impl Telemetry {
         // SAFETY: dup gives us our own descriptor; the original stays open.
         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
         if dup < 0 {
-            bail!(
-                "no telemetry page at descriptor {fd}: {}",
-                std::io::Error::last_os_error()
-            );
+            bail!("no telemetry page at descriptor {fd}: {}", std::io::Error::last_os_error());
         }
         let file = unsafe { File::from_raw_fd(dup) };
         let t = Self::map(&file)?;
@@ -316,11 +306,7 @@ impl Slot {
                 seq,
                 e.t_us.load(Relaxed),
                 e.call.load(Relaxed),
-                [
-                    e.args[0].load(Relaxed),
-                    e.args[1].load(Relaxed),
-                    e.args[2].load(Relaxed),
-                ],
+                [e.args[0].load(Relaxed), e.args[1].load(Relaxed), e.args[2].load(Relaxed)],
                 e.ret.load(Relaxed) as i64,
             );
             std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
@@ -364,11 +350,7 @@ mod tests {
 
     #[test]
     fn exit_status_codes() {
-        for e in [
-            ExitStatus::Code(0),
-            ExitStatus::Code(3),
-            ExitStatus::Signal(13),
-        ] {
+        for e in [ExitStatus::Code(0), ExitStatus::Code(3), ExitStatus::Signal(13)] {
             assert_eq!(ExitStatus::decode(e.encode()), Some(e));
         }
         assert_eq!(ExitStatus::decode(0), None);

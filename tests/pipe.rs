@@ -36,14 +36,7 @@ fn messages_flow_and_all_arrive_intact() {
     // Each closed the end it does not use.
     assert_eq!(
         d.read_ends,
-        vec![format!(
-            "consumer fd {}",
-            cons.fds
-                .iter()
-                .find(|f| f.target.starts_with("pipe:"))
-                .unwrap()
-                .fd
-        )]
+        vec![format!("consumer fd {}", cons.fds.iter().find(|f| f.target.starts_with("pipe:")).unwrap().fd)]
     );
     assert_eq!(d.write_ends.len(), 1);
     assert!(d.write_ends[0].starts_with("producer fd "));
@@ -59,11 +52,7 @@ fn stalled_consumer_fills_the_pipe_and_blocks_the_producer() {
     assert_eq!(m.channel.depth, m.channel.capacity, "pipe not full");
     let prod = &m.processes[0];
     assert_eq!(prod.state, "S");
-    assert!(
-        prod.wchan.contains("pipe_write"),
-        "producer waits in {:?}",
-        prod.wchan
-    );
+    assert!(prod.wchan.contains("pipe_write"), "producer waits in {:?}", prod.wchan);
     assert_eq!(prod.op, "write()");
     // The consumer is not reading: it sleeps, stalled by its rate knob.
     assert_eq!(m.processes[1].received, 0);
@@ -82,23 +71,14 @@ fn smaller_capacity_is_what_the_kernel_reports() {
 fn killing_the_consumer_kills_the_producer_with_sigpipe() {
     let _g = serial();
     let mut sess = session(&[Kind::Pipe], &[]);
-    let first = wait_for(&sess, "messages flowing", Duration::from_secs(5), |s| {
-        pipe(s).integrity.delivered > 10
-    });
+    let first = wait_for(&sess, "messages flowing", Duration::from_secs(5), |s| pipe(s).integrity.delivered > 10);
     sess.apply(Command::Kill(Kind::Pipe)).unwrap();
-    let s = wait_for(
-        &sess,
-        "producer dies of SIGPIPE",
-        Duration::from_secs(5),
-        |s| pipe(s).processes[0].exit.as_deref() == Some("killed by SIGPIPE"),
-    );
+    let s = wait_for(&sess, "producer dies of SIGPIPE", Duration::from_secs(5), |s| {
+        pipe(s).processes[0].exit.as_deref() == Some("killed by SIGPIPE")
+    });
     let m = pipe(&s);
     assert_eq!(m.processes[1].exit.as_deref(), Some("killed by SIGKILL"));
-    assert!(
-        m.notes.iter().any(|n| n.key == "sigpipe"),
-        "panel notes: {:?}",
-        m.notes
-    );
+    assert!(m.notes.iter().any(|n| n.key == "sigpipe"), "panel notes: {:?}", m.notes);
     let pids = pids(&first);
     sess.shutdown();
     assert_nothing_left(&pids);
@@ -108,26 +88,14 @@ fn killing_the_consumer_kills_the_producer_with_sigpipe() {
 fn with_sigpipe_ignored_the_producer_sees_epipe() {
     let _g = serial();
     let mut sess = session(&[Kind::Pipe], &["pipe.sigpipe=ignore"]);
-    let first = wait_for(&sess, "messages flowing", Duration::from_secs(5), |s| {
-        pipe(s).integrity.delivered > 10
-    });
+    let first = wait_for(&sess, "messages flowing", Duration::from_secs(5), |s| pipe(s).integrity.delivered > 10);
     sess.apply(Command::Kill(Kind::Pipe)).unwrap();
-    let s = wait_for(&sess, "producer sees EPIPE", Duration::from_secs(5), |s| {
-        pipe(s).processes[0].exit.is_some()
-    });
+    let s = wait_for(&sess, "producer sees EPIPE", Duration::from_secs(5), |s| pipe(s).processes[0].exit.is_some());
     let m = pipe(&s);
     let prod = &m.processes[0];
     assert_eq!(prod.errors.epipe, 1);
-    assert!(
-        prod.exit.as_deref().unwrap().contains("EPIPE"),
-        "{:?}",
-        prod.exit
-    );
-    assert!(
-        prod.events.iter().any(|e| e.text.contains("= -1 EPIPE")),
-        "{:?}",
-        prod.events
-    );
+    assert!(prod.exit.as_deref().unwrap().contains("EPIPE"), "{:?}", prod.exit);
+    assert!(prod.events.iter().any(|e| e.text.contains("= -1 EPIPE")), "{:?}", prod.events);
     assert!(m.notes.iter().any(|n| n.key == "epipe"));
     let pids = pids(&first);
     sess.shutdown();
@@ -138,12 +106,9 @@ fn with_sigpipe_ignored_the_producer_sees_epipe() {
 fn reader_sees_eof_once_the_writer_is_done() {
     let _g = serial();
     let sess = session(&[Kind::Pipe], &["producer.count=50", "producer.rate=max"]);
-    let s = wait_for(
-        &sess,
-        "consumer reads EOF and exits",
-        Duration::from_secs(5),
-        |s| pipe(s).processes[1].exit.is_some(),
-    );
+    let s = wait_for(&sess, "consumer reads EOF and exits", Duration::from_secs(5), |s| {
+        pipe(s).processes[1].exit.is_some()
+    });
     let m = pipe(&s);
     assert_eq!(m.processes[1].exit.as_deref(), Some("exit 0"));
     assert_eq!(m.integrity.delivered, 50);
@@ -157,25 +122,11 @@ fn reader_sees_eof_once_the_writer_is_done() {
 #[test]
 fn unused_write_end_left_open_means_no_eof_ever() {
     let _g = serial();
-    let sess = session(
-        &[Kind::Pipe],
-        &[
-            "producer.count=50",
-            "producer.rate=max",
-            "pipe.close_unused=false",
-        ],
-    );
-    let s = wait_for(
-        &sess,
-        "producer done, consumer stuck in read",
-        Duration::from_secs(5),
-        |s| {
-            let m = pipe(s);
-            m.processes[0].exit.is_some()
-                && m.integrity.delivered == 50
-                && m.processes[1].wchan.contains("pipe_read")
-        },
-    );
+    let sess = session(&[Kind::Pipe], &["producer.count=50", "producer.rate=max", "pipe.close_unused=false"]);
+    let s = wait_for(&sess, "producer done, consumer stuck in read", Duration::from_secs(5), |s| {
+        let m = pipe(s);
+        m.processes[0].exit.is_some() && m.integrity.delivered == 50 && m.processes[1].wchan.contains("pipe_read")
+    });
     // Give EOF every chance to arrive: it must not.
     std::thread::sleep(Duration::from_millis(500));
     let s2 = wait_for(&sess, "a fresh sample", Duration::from_secs(2), |_| true);
@@ -187,11 +138,7 @@ fn unused_write_end_left_open_means_no_eof_ever() {
     let d = pipe_detail(m);
     assert!(!d.eof_seen);
     // The consumer itself still holds a write end: that is why.
-    assert!(
-        d.write_ends.iter().any(|w| w.starts_with("consumer")),
-        "{:?}",
-        d.write_ends
-    );
+    assert!(d.write_ends.iter().any(|w| w.starts_with("consumer")), "{:?}", d.write_ends);
     assert!(m.notes.iter().any(|n| n.key == "no-eof"), "{:?}", m.notes);
     let pids = pids(&s);
     sess.shutdown();
@@ -202,9 +149,7 @@ fn unused_write_end_left_open_means_no_eof_ever() {
 fn pause_really_stops_the_processes() {
     let _g = serial();
     let mut sess = session(&[Kind::Pipe], &[]);
-    wait_for(&sess, "running", Duration::from_secs(5), |s| {
-        pipe(s).integrity.delivered > 10
-    });
+    wait_for(&sess, "running", Duration::from_secs(5), |s| pipe(s).integrity.delivered > 10);
     sess.apply(Command::SetPaused(true)).unwrap();
     let s = wait_for(&sess, "both stopped", Duration::from_secs(5), |s| {
         s.run.paused && pipe(s).processes.iter().all(|p| p.state == "T")
@@ -212,15 +157,9 @@ fn pause_really_stops_the_processes() {
     let before = pipe(&s).integrity.delivered;
     std::thread::sleep(Duration::from_millis(300));
     let s2 = wait_for(&sess, "sample", Duration::from_secs(2), |_| true);
-    assert_eq!(
-        pipe(&s2).integrity.delivered,
-        before,
-        "messages moved while paused"
-    );
+    assert_eq!(pipe(&s2).integrity.delivered, before, "messages moved while paused");
     sess.apply(Command::SetPaused(false)).unwrap();
-    wait_for(&sess, "flowing again", Duration::from_secs(5), |s| {
-        pipe(s).integrity.delivered > before
-    });
+    wait_for(&sess, "flowing again", Duration::from_secs(5), |s| pipe(s).integrity.delivered > before);
     let pids = pids(&s);
     sess.shutdown();
     assert_nothing_left(&pids);
@@ -230,21 +169,14 @@ fn pause_really_stops_the_processes() {
 fn restart_brings_a_new_pair() {
     let _g = serial();
     let mut sess = session(&[Kind::Pipe], &[]);
-    let s = wait_for(&sess, "running", Duration::from_secs(5), |s| {
-        pipe(s).integrity.delivered > 10
-    });
+    let s = wait_for(&sess, "running", Duration::from_secs(5), |s| pipe(s).integrity.delivered > 10);
     let old = pids(&s);
     sess.apply(Command::Kill(Kind::Pipe)).unwrap();
-    wait_for(&sess, "producer gone", Duration::from_secs(5), |s| {
-        pipe(s).processes[0].exit.is_some()
-    });
+    wait_for(&sess, "producer gone", Duration::from_secs(5), |s| pipe(s).processes[0].exit.is_some());
     sess.apply(Command::Restart(Kind::Pipe)).unwrap();
     let s = wait_for(&sess, "new pair flowing", Duration::from_secs(5), |s| {
         let m = pipe(s);
-        m.processes
-            .iter()
-            .all(|p| p.alive() && !old.contains(&p.pid))
-            && m.integrity.delivered > 10
+        m.processes.iter().all(|p| p.alive() && !old.contains(&p.pid)) && m.integrity.delivered > 10
     });
     assert_eq!(pipe(&s).integrity.lost, 0);
     let mut all = old;
@@ -257,22 +189,16 @@ fn restart_brings_a_new_pair() {
 fn step_mode_lets_exactly_one_message_through() {
     let _g = serial();
     let mut sess = session(&[Kind::Pipe], &[]);
-    wait_for(&sess, "running", Duration::from_secs(5), |s| {
-        pipe(s).integrity.delivered > 10
-    });
+    wait_for(&sess, "running", Duration::from_secs(5), |s| pipe(s).integrity.delivered > 10);
     sess.apply(Command::SetStepMode(true)).unwrap();
-    let s = wait_for(&sess, "producer held", Duration::from_secs(5), |s| {
-        pipe(s).processes[0].op == "step: held"
-    });
+    let s = wait_for(&sess, "producer held", Duration::from_secs(5), |s| pipe(s).processes[0].op == "step: held");
     let held = wait_for(&sess, "all delivered", Duration::from_secs(5), |x| {
         pipe(x).integrity.delivered == pipe(x).processes[0].sent
     });
     let before = pipe(&held).processes[0].sent;
     for k in 1..=3 {
         sess.apply(Command::Step(None)).unwrap();
-        wait_for(&sess, "one more delivered", Duration::from_secs(5), |x| {
-            pipe(x).integrity.delivered == before + k
-        });
+        wait_for(&sess, "one more delivered", Duration::from_secs(5), |x| pipe(x).integrity.delivered == before + k);
     }
     std::thread::sleep(Duration::from_millis(200));
     let after = wait_for(&sess, "sample", Duration::from_secs(2), |_| true);

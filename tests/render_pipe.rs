@@ -7,15 +7,7 @@ use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::{render_text, View};
 
-fn process(
-    role: &str,
-    pid: i32,
-    state: &str,
-    wchan: &str,
-    op: &str,
-    sent: u64,
-    received: u64,
-) -> ProcessSnapshot {
+fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
     ProcessSnapshot {
         role: role.into(),
         pid,
@@ -29,10 +21,7 @@ fn process(
         bytes_received: received * 256,
         send_rate: if sent > 0 { 1000.0 } else { 0.0 },
         recv_rate: 0.0,
-        events: vec![Event {
-            t_ms: 10,
-            text: format!("write(5, 256 bytes) = 256 [{role}]"),
-        }],
+        events: vec![Event { t_ms: 10, text: format!("write(5, 256 bytes) = 256 [{role}]") }],
         ..ProcessSnapshot::default()
     }
 }
@@ -44,31 +33,13 @@ fn blocked_pipe() -> Snapshot {
         kind: Kind::Pipe,
         processes: vec![
             process("producer", 4121, "S", "anon_pipe_write", "write()", 9216, 0),
-            process(
-                "consumer",
-                4122,
-                "S",
-                "hrtimer_nanosleep",
-                "stalled",
-                0,
-                8960,
-            ),
+            process("consumer", 4122, "S", "hrtimer_nanosleep", "stalled", 0, 8960),
         ],
-        channel: Channel {
-            depth: 65536,
-            capacity: 65536,
-            unit: "bytes".into(),
-        },
-        integrity: Integrity {
-            delivered: 8960,
-            ..Integrity::default()
-        },
+        channel: Channel { depth: 65536, capacity: 65536, unit: "bytes".into() },
+        integrity: Integrity { delivered: 8960, ..Integrity::default() },
         history: (0..60).map(|i| (i * 2048).min(65536)).collect(),
         notes: vec![],
-        knobs: vec![
-            ("producer.rate".into(), "1000".into()),
-            ("consumer.rate".into(), "0".into()),
-        ],
+        knobs: vec![("producer.rate".into(), "1000".into()), ("consumer.rate".into(), "0".into())],
         detail: Detail::Pipe(PipeDetail {
             inode: Some(31337),
             read_ends: vec!["consumer fd 4".into()],
@@ -83,12 +54,7 @@ fn blocked_pipe() -> Snapshot {
     Snapshot {
         version: SNAPSHOT_VERSION,
         t_ms: 12_300,
-        run: RunInfo {
-            pid: 4120,
-            runtime_dir: "/tmp/ipcscope-0/4120".into(),
-            hz: 10,
-            ..RunInfo::default()
-        },
+        run: RunInfo { pid: 4120, runtime_dir: "/tmp/ipcscope-0/4120".into(), hz: 10, ..RunInfo::default() },
         mechanisms: vec![m],
     }
 }
@@ -106,21 +72,20 @@ fn no_eof_pipe() -> Snapshot {
     m.notes = vec![Note {
         t_ms: 900,
         key: "no-eof".into(),
-        text: "consumer: still waiting in read() — it holds a write end itself, so EOF never comes"
-            .into(),
+        text: "consumer: still waiting in read() — it holds a write end itself, so EOF never comes".into(),
     }];
     #[allow(irrefutable_let_patterns)] // more mechanisms, more variants
-    let Detail::Pipe(d) = &mut m.detail else { unreachable!() };
+    let Detail::Pipe(d) = &mut m.detail
+    else {
+        unreachable!()
+    };
     d.write_ends = vec!["consumer fd 5".into()];
     d.close_unused = false;
     s
 }
 
 fn view(lang: Lang) -> View {
-    View {
-        lang,
-        ..View::default()
-    }
+    View { lang, ..View::default() }
 }
 
 #[test]
@@ -145,10 +110,7 @@ fn no_eof_ko_160x45() {
 
 #[test]
 fn help_overlay_en_80x24() {
-    let v = View {
-        help: true,
-        ..view(Lang::En)
-    };
+    let v = View { help: true, ..view(Lang::En) };
     insta::assert_snapshot!(render_text(&blocked_pipe(), &v, 80, 24));
 }
 

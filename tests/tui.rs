@@ -23,16 +23,7 @@ impl Tmux {
         }
         let name = format!("ipcscope-test-{}-{}", std::process::id(), rand_suffix());
         let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                &w.to_string(),
-                "-y",
-                &h.to_string(),
-            ])
+            .args(["new-session", "-d", "-s", &name, "-x", &w.to_string(), "-y", &h.to_string()])
             .arg(format!("{cmd}; echo EXITED $?; sleep 30"))
             .status()
             .map(|s| s.success())
@@ -42,25 +33,16 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn keys(&self, k: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.name, k])
-            .status()
-            .unwrap();
+        Command::new("tmux").args(["send-keys", "-t", &self.name, k]).status().unwrap();
     }
 
     fn alternate_on(&self) -> bool {
-        let out = Command::new("tmux")
-            .args(["display", "-p", "-t", &self.name, "#{alternate_on}"])
-            .output()
-            .unwrap();
+        let out = Command::new("tmux").args(["display", "-p", "-t", &self.name, "#{alternate_on}"]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
@@ -81,30 +63,18 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
     }
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
 }
 
 /// The pids shown after "pid" on screen.
 fn screen_pids(screen: &str) -> Vec<i32> {
-    let words: Vec<&str> = screen
-        .split(|c: char| c.is_whitespace() || c == '│')
-        .filter(|w| !w.is_empty())
-        .collect();
-    words
-        .windows(2)
-        .filter(|w| w[0] == "pid")
-        .filter_map(|w| w[1].parse().ok())
-        .collect()
+    let words: Vec<&str> = screen.split(|c: char| c.is_whitespace() || c == '│').filter(|w| !w.is_empty()).collect();
+    words.windows(2).filter(|w| w[0] == "pid").filter_map(|w| w[1].parse().ok()).collect()
 }
 
 fn run_and_quit(quit: impl Fn(&Tmux)) {
@@ -112,9 +82,8 @@ fn run_and_quit(quit: impl Fn(&Tmux)) {
     let Some(t) = Tmux::start(&format!("{EXE} --mechanisms pipe"), 100, 30) else {
         return;
     };
-    let s = t.wait_screen("the pipe panel with two live pids", |s| {
-        s.contains("ordinary pipe") && screen_pids(s).len() == 2
-    });
+    let s = t
+        .wait_screen("the pipe panel with two live pids", |s| s.contains("ordinary pipe") && screen_pids(s).len() == 2);
     let pids = screen_pids(&s);
     for &p in &pids {
         assert!(process_alive(p), "pid {p} on screen is not a live process");
@@ -148,10 +117,7 @@ fn ctrl_c_quits_cleanly() {
 #[test]
 fn sigterm_quits_cleanly() {
     run_and_quit(|_| {
-        let out = Command::new("pgrep")
-            .args(["-f", &format!("^{EXE} --mechanisms pipe")])
-            .output()
-            .unwrap();
+        let out = Command::new("pgrep").args(["-f", &format!("^{EXE} --mechanisms pipe")]).output().unwrap();
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             Command::new("kill").args(["-TERM", pid]).status().unwrap();
         }
@@ -171,9 +137,7 @@ fn keys_pause_and_stall() {
     }
     t.wait_screen("a blocked producer", |s| s.contains("BLOCKED in write"));
     t.keys("Space");
-    t.wait_screen("PAUSED and STOPPED", |s| {
-        s.contains("PAUSED") && s.contains("STOPPED")
-    });
+    t.wait_screen("PAUSED and STOPPED", |s| s.contains("PAUSED") && s.contains("STOPPED"));
     t.keys("?");
     t.wait_screen("help", |s| s.contains("SIGSTOP"));
     t.keys("Escape");

@@ -8,9 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use crossterm::event::{
-    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
-};
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -29,7 +27,19 @@ pub enum Action {
     CloseOverlay,
     Lang,
     StepMode,
+    /// One message through every producer.
     Step,
+    /// One message through the selected panel's producers only.
+    StepSelected,
+    Theme,
+    /// Scroll the event log: true = back (older).
+    Scroll(bool),
+    /// A mouse click at (column, row).
+    Click(u16, u16),
+    /// → / ←: the next lesson step (or the next panel outside a lesson).
+    Forward(bool),
+    /// Open the lesson picker.
+    Picker,
     Redraw,
 }
 
@@ -54,8 +64,11 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('<') | KeyCode::Char(',') => Action::ConsumerRate(false),
         KeyCode::Char('k') => Action::Kill,
         KeyCode::Char('r') => Action::Restart,
-        KeyCode::Tab | KeyCode::Right => Action::Next,
-        KeyCode::BackTab | KeyCode::Left => Action::Prev,
+        KeyCode::Tab => Action::Next,
+        KeyCode::BackTab => Action::Prev,
+        KeyCode::Right => Action::Forward(true),
+        KeyCode::Left => Action::Forward(false),
+        KeyCode::Char('L') => Action::Picker,
         KeyCode::Char(c @ '1'..='7') => Action::Select(c as usize - '1' as usize),
         KeyCode::Enter => Action::ToggleFocus,
         KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => Action::Help,
@@ -63,6 +76,10 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('l') => Action::Lang,
         KeyCode::Char('s') => Action::StepMode,
         KeyCode::Char('n') => Action::Step,
+        KeyCode::Char('N') => Action::StepSelected,
+        KeyCode::Char('t') => Action::Theme,
+        KeyCode::PageUp | KeyCode::Up => Action::Scroll(true),
+        KeyCode::PageDown | KeyCode::Down => Action::Scroll(false),
         _ => return None,
     })
 }
@@ -85,36 +102,28 @@ pub fn spawn() -> std::io::Result<(Receiver<Action>, InputThread)> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
-    let handle = std::thread::Builder::new()
-        .name("input".into())
-        .spawn(move || {
-            while !stop2.load(Relaxed) {
-                match event::poll(Duration::from_millis(100)) {
-                    Ok(false) => continue,
-                    Ok(true) => {}
-                    Err(_) => break,
+    let handle = std::thread::Builder::new().name("input".into()).spawn(move || {
+        while !stop2.load(Relaxed) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(_) => break,
+            }
+            let action = match event::read() {
+                Ok(Event::Key(k)) => action_for(k),
+                Ok(Event::Resize(..)) => Some(Action::Redraw),
+                Ok(Event::Mouse(m)) if matches!(m.kind, MouseEventKind::Down(_)) => {
+                    Some(Action::Click(m.column, m.row))
                 }
-                let action = match event::read() {
-                    Ok(Event::Key(k)) => action_for(k),
-                    Ok(Event::Resize(..)) => Some(Action::Redraw),
-                    Ok(Event::Mouse(m)) if matches!(m.kind, MouseEventKind::Down(_)) => {
-                        Some(Action::Redraw)
-                    }
-                    Ok(_) => None,
-                    Err(_) => break,
-                };
-                if let Some(a) = action {
-                    if tx.send(a).is_err() {
-                        break;
-                    }
+                Ok(_) => None,
+                Err(_) => break,
+            };
+            if let Some(a) = action {
+                if tx.send(a).is_err() {
+                    break;
                 }
             }
-        })?;
-    Ok((
-        rx,
-        InputThread {
-            stop,
-            handle: Some(handle),
-        },
-    ))
+        }
+    })?;
+    Ok((rx, InputThread { stop, handle: Some(handle) }))
 }

@@ -4,20 +4,23 @@
 //! spins: it blocks on those channels.
 
 pub mod input;
+pub mod replay;
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use crossbeam_channel::select;
+use ratatui::layout::Rect;
 
 use crate::knobs::Knobs;
 use crate::mechanisms::Kind;
+use crate::scenario::{self, Scenario};
 use crate::session::{Command, Session};
 use crate::snapshot::Snapshot;
-use crate::ui::{self, View};
+use crate::ui::{self, LessonBar, Picker, View};
 pub use input::Action;
 
 pub struct TuiOptions {
@@ -25,6 +28,10 @@ pub struct TuiOptions {
     pub knobs: Knobs,
     pub hz: u32,
     pub view: View,
+    /// Write every observed snapshot here (JSON lines).
+    pub record: Option<std::path::PathBuf>,
+    /// Play this scripted lesson.
+    pub lesson: Option<Scenario>,
 }
 
 /// Fails with a clear message when there is no terminal to draw on: we
@@ -49,57 +56,196 @@ pub fn exit_signals() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// Why the event loop returned.
+enum Exit {
+    Quit,
+    /// The lesson picker chose a scenario: start its mechanisms afresh.
+    Switch(Box<Scenario>),
+}
+
 pub fn run(opts: TuiOptions) -> Result<()> {
     check_terminal()?;
     let term_flag = exit_signals()?;
-    let mut session = Session::start(&opts.kinds, opts.knobs, opts.hz)?;
+    let mut recorder = opts.record.as_deref().map(crate::record::Recorder::create).transpose()?;
+    let mut lesson = opts.lesson;
+    let (kinds, knobs) = match &lesson {
+        Some(sc) => (sc.kinds.clone(), sc.setup.clone()),
+        None => (opts.kinds, opts.knobs),
+    };
+    let mut session = Some(Session::start(&kinds, knobs, opts.hz)?);
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
-            session.shutdown();
+            if let Some(s) = session.take() {
+                s.shutdown();
+            }
             bail!("cannot set up the terminal: {e}");
         }
     };
     crate::set_tui_active(true);
-    let result = event_loop(&mut terminal, &mut session, opts.view, &term_flag);
+    // Clicking a panel focuses it.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    let mut view = opts.view;
+    let result = loop {
+        let Some(s) = session.as_mut() else { break Ok(()) };
+        match event_loop(&mut terminal, s, &mut view, &term_flag, recorder.as_mut(), lesson.take()) {
+            Ok(Exit::Quit) => break Ok(()),
+            Ok(Exit::Switch(sc)) => {
+                if let Some(old) = session.take() {
+                    old.shutdown();
+                }
+                match Session::start(&sc.kinds, sc.setup.clone(), opts.hz) {
+                    Ok(s) => session = Some(s),
+                    Err(e) => break Err(e),
+                }
+                view.selected = 0;
+                view.focused = false;
+                lesson = Some(*sc);
+            }
+            Err(e) => break Err(e),
+        }
+    };
     crate::set_tui_active(false);
-    ratatui::restore();
-    session.shutdown();
+    crate::restore_terminal();
+    if let Some(s) = session {
+        s.shutdown();
+    }
+    if let Some(r) = recorder {
+        r.finish()?;
+    }
     result
+}
+
+/// A lesson being played: which step, since when.
+struct LessonState {
+    sc: Scenario,
+    step: usize,
+    entered: Instant,
+    /// The current step's expectations all held in the last snapshot.
+    observed: bool,
+}
+
+impl LessonState {
+    fn enter(&mut self, step: usize, session: &mut Session, view: &mut View) {
+        self.step = step;
+        self.entered = Instant::now();
+        self.observed = false;
+        if let Err(e) = self.sc.apply_step(step, session) {
+            view.status = Some(format!("{e:#}"));
+        }
+    }
+
+    fn bar(&self, snap: &Snapshot, lang: crate::i18n::Lang) -> LessonBar {
+        let step = &self.sc.steps[self.step];
+        LessonBar {
+            title: self.sc.title.get(lang).to_string(),
+            step: self.step + 1,
+            total: self.sc.steps.len(),
+            caption: step.caption.get(lang).to_string(),
+            checks: if snap.mechanisms.is_empty() { Vec::new() } else { scenario::check_step(step, snap) },
+        }
+    }
 }
 
 fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     session: &mut Session,
-    mut view: View,
+    view: &mut View,
     term_flag: &AtomicBool,
-) -> Result<()> {
+    mut recorder: Option<&mut crate::record::Recorder>,
+    lesson: Option<Scenario>,
+) -> Result<Exit> {
     let (input_rx, input) = input::spawn()?;
     let slow_tick = crossbeam_channel::tick(Duration::from_millis(250));
     let mut snap = Snapshot::default();
+    let mut lesson = lesson.map(|sc| LessonState { sc, step: 0, entered: Instant::now(), observed: false });
+    if let Some(l) = lesson.as_mut() {
+        l.enter(0, session, view);
+        view.lesson = Some(l.bar(&snap, view.lang));
+    } else {
+        view.lesson = None;
+    }
     // First frame at once, before the first sample arrives.
     let mut dirty = true;
     let result = loop {
         if term_flag.load(Relaxed) {
-            break Ok(());
+            break Ok(Exit::Quit);
         }
         if dirty {
-            terminal.draw(|f| ui::render(f, &snap, &view))?;
+            if let Some(l) = &lesson {
+                view.lesson = Some(l.bar(&snap, view.lang));
+            }
+            terminal.draw(|f| ui::render(f, &snap, view))?;
             dirty = false;
         }
         select! {
             recv(session.snapshots) -> s => match s {
-                Ok(s) => { snap = s; dirty = true; }
+                Ok(s) => {
+                    if let Some(r) = recorder.as_deref_mut() {
+                        r.write(&s)?;
+                    }
+                    snap = s;
+                    if let Some(l) = lesson.as_mut() {
+                        l.observed = scenario::check_step(&l.sc.steps[l.step], &snap).iter().all(|(_, ok)| *ok);
+                    }
+                    dirty = true;
+                }
                 Err(_) => break Err(anyhow::anyhow!("the monitor thread stopped")),
             },
-            recv(input_rx) -> a => match a {
-                Ok(Action::Quit) => break Ok(()),
-                Ok(a) => { apply(a, session, &mut view, &snap); dirty = true; }
-                Err(_) => break Err(anyhow::anyhow!("the input thread stopped")),
+            recv(input_rx) -> a => {
+                let a = match a {
+                    Ok(a) => a,
+                    Err(_) => break Err(anyhow::anyhow!("the input thread stopped")),
+                };
+                dirty = true;
+                // The lesson picker, when open, takes the keys.
+                if let Some(p) = view.picker.as_mut() {
+                    match a {
+                        Action::Scroll(up) | Action::Forward(up) => p.move_by(up),
+                        Action::ToggleFocus => {
+                            let name = p.items[p.selected].0.clone();
+                            view.picker = None;
+                            match Scenario::find(&name) {
+                                Ok(sc) => break Ok(Exit::Switch(Box::new(sc))),
+                                Err(e) => view.status = Some(format!("{e:#}")),
+                            }
+                        }
+                        Action::Quit => break Ok(Exit::Quit),
+                        _ => view.picker = None,
+                    }
+                    continue;
+                }
+                match (a, lesson.as_mut()) {
+                    (Action::Quit, _) => break Ok(Exit::Quit),
+                    (Action::Picker, _) => view.picker = Some(Picker::shipped(view.lang)),
+                    (Action::Forward(true), Some(l)) => {
+                        if l.step + 1 < l.sc.steps.len() {
+                            let next = l.step + 1;
+                            l.enter(next, session, view);
+                        } else {
+                            view.status = Some(format!("{} ✓", l.sc.title.get(view.lang)));
+                        }
+                    }
+                    (Action::Forward(false), Some(_)) => {}
+                    (a, _) => {
+                        let area = terminal.size().map(|s| Rect::new(0, 0, s.width, s.height)).unwrap_or_default();
+                        apply(a, session, view, &snap, area);
+                    }
+                }
             },
             recv(slow_tick) -> _ => {
                 if !session.monitor_alive() {
                     break Err(anyhow::anyhow!("the monitor thread stopped"));
+                }
+                // A step with a delay moves on by itself once what it
+                // shows has been observed.
+                if let Some(l) = lesson.as_mut() {
+                    let due = l.sc.steps[l.step].after_ms.is_some_and(|ms| l.entered.elapsed() >= Duration::from_millis(ms));
+                    if due && l.observed && l.step + 1 < l.sc.steps.len() {
+                        let next = l.step + 1;
+                        l.enter(next, session, view);
+                        dirty = true;
+                    }
                 }
             },
         }
@@ -109,81 +255,79 @@ fn event_loop(
 }
 
 /// Apply one action: to the session (real processes, knobs) or the view.
-pub fn apply(a: Action, session: &mut Session, view: &mut View, snap: &Snapshot) {
+pub fn apply(a: Action, session: &mut Session, view: &mut View, snap: &Snapshot, area: Rect) {
     let kind = snap.mechanisms.get(view.selected).map(|m| m.kind);
     view.status = None;
-    let n = snap.mechanisms.len().max(1);
     let result = match a {
-        Action::Quit | Action::Redraw => Ok(()),
         Action::TogglePause => {
             let p = !session.sup.paused();
             session.apply(Command::SetPaused(p))
         }
         Action::ProducerRate(up) => {
-            let v = session.step_knob("producer.rate", up);
-            view.status = Some(format!(
-                "producer.rate = {}",
-                crate::knobs::spec("producer.rate")
-                    .map(|s| s.format(v))
-                    .unwrap_or_default()
-            ));
+            view.status = Some(step_rate(session, "producer.rate", up));
             Ok(())
         }
         Action::ConsumerRate(up) => {
-            let v = session.step_knob("consumer.rate", up);
-            view.status = Some(format!(
-                "consumer.rate = {}",
-                crate::knobs::spec("consumer.rate")
-                    .map(|s| s.format(v))
-                    .unwrap_or_default()
-            ));
+            view.status = Some(step_rate(session, "consumer.rate", up));
             Ok(())
         }
         Action::Kill => kind.map_or(Ok(()), |k| session.apply(Command::Kill(k))),
         Action::Restart => kind.map_or(Ok(()), |k| session.apply(Command::Restart(k))),
-        Action::Next => {
-            view.selected = (view.selected + 1) % n;
+        Action::StepMode => session.apply(Command::SetStepMode(!snap.run.step_mode)),
+        Action::Step => session.apply(Command::Step(None)),
+        Action::StepSelected => kind.map_or(Ok(()), |k| session.apply(Command::Step(Some(k)))),
+        view_only => {
+            apply_view(view_only, view, snap, area);
             Ok(())
         }
-        Action::Prev => {
-            view.selected = (view.selected + n - 1) % n;
-            Ok(())
-        }
-        Action::Select(i) => {
-            if i < snap.mechanisms.len() {
-                if view.selected == i {
-                    view.focused = !view.focused;
-                } else {
-                    view.selected = i;
-                    view.focused = true;
-                }
+    };
+    if let Err(e) = result {
+        view.status = Some(format!("{e:#}"));
+    }
+}
+
+fn step_rate(session: &mut Session, key: &str, up: bool) -> String {
+    let v = session.step_knob(key, up);
+    format!("{key} = {}", crate::knobs::spec(key).map(|s| s.format(v)).unwrap_or_default())
+}
+
+/// Actions that change only what is looked at (shared with replay).
+pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
+    let n = snap.mechanisms.len().max(1);
+    match a {
+        Action::Next | Action::Forward(true) => view.selected = (view.selected + 1) % n,
+        Action::Prev | Action::Forward(false) => view.selected = (view.selected + n - 1) % n,
+        Action::Select(i) if i < snap.mechanisms.len() => {
+            if view.selected == i {
+                view.focused = !view.focused;
+            } else {
+                view.selected = i;
+                view.focused = true;
             }
-            Ok(())
         }
-        Action::ToggleFocus => {
-            view.focused = !view.focused;
-            Ok(())
-        }
-        Action::Help => {
-            view.help = !view.help;
-            Ok(())
-        }
+        Action::ToggleFocus => view.focused = !view.focused,
+        Action::Help => view.help = !view.help,
         Action::CloseOverlay => {
             if view.help {
                 view.help = false;
             } else {
                 view.focused = false;
             }
-            Ok(())
         }
-        Action::Lang => {
-            view.lang = view.lang.toggle();
-            Ok(())
+        Action::Lang => view.lang = view.lang.toggle(),
+        Action::Theme => {
+            view.theme = view.theme.next();
+            view.status = Some(format!("theme: {}", view.theme.name()));
         }
-        Action::StepMode => session.apply(Command::SetStepMode(!snap.run.step_mode)),
-        Action::Step => session.apply(Command::Step(None)),
-    };
-    if let Err(e) = result {
-        view.status = Some(format!("{e:#}"));
+        Action::Scroll(back) => {
+            view.log_scroll = if back { view.log_scroll + 5 } else { view.log_scroll.saturating_sub(5) };
+        }
+        Action::Click(x, y) if !view.focused => {
+            if let Some(i) = ui::panel_at(area, snap.mechanisms.len(), x, y) {
+                view.selected = i;
+                view.focused = snap.mechanisms.len() > 1;
+            }
+        }
+        _ => {}
     }
 }

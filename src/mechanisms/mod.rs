@@ -7,7 +7,12 @@
 //! Adding a mechanism = a module here, a line in `REGISTRY`, a `Detail`
 //! variant and a panel under `ui/`.
 
+pub mod ekernel;
+pub mod fifo;
+pub mod mq;
 pub mod pipe;
+pub mod shm;
+pub mod socket;
 pub mod worker;
 
 use anyhow::Result;
@@ -33,15 +38,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Pipe,
-        Kind::Fifo,
-        Kind::Shm,
-        Kind::Mq,
-        Kind::Mach,
-        Kind::Alpc,
-        Kind::Socket,
-    ];
+    pub const ALL: [Kind; 7] = [Kind::Pipe, Kind::Fifo, Kind::Shm, Kind::Mq, Kind::Mach, Kind::Alpc, Kind::Socket];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -61,7 +58,7 @@ impl Kind {
 }
 
 /// The mechanisms this build has.
-pub static REGISTRY: &[&Info] = &[&pipe::INFO];
+pub static REGISTRY: &[&Info] = &[&pipe::INFO, &fifo::INFO, &shm::INFO, &mq::INFO, &socket::INFO];
 
 /// What the rest of the program needs to know about a mechanism.
 pub struct Info {
@@ -76,13 +73,7 @@ pub struct Info {
 /// Parse `pipe,fifo` (or `all`) into kinds this build has; the error names
 /// the valid choices.
 pub fn parse_list(s: &str) -> Result<Vec<Kind>, String> {
-    let valid = || {
-        REGISTRY
-            .iter()
-            .map(|i| i.kind.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let valid = || REGISTRY.iter().map(|i| i.kind.name()).collect::<Vec<_>>().join(", ");
     if s.trim() == "all" {
         return Ok(REGISTRY.iter().map(|i| i.kind).collect());
     }

@@ -22,12 +22,7 @@ use crate::snapshot::{Channel, Detail, FdEntry, Integrity, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{ExitStatus, Op, Telemetry};
 
-pub static INFO: Info = Info {
-    kind: Kind::Pipe,
-    knobs: KNOBS,
-    new: || Box::new(Pipe::default()),
-    worker: run_worker,
-};
+pub static INFO: Info = Info { kind: Kind::Pipe, knobs: KNOBS, new: || Box::new(Pipe::default()), worker: run_worker };
 
 const KNOBS: &[KnobSpec] = &[
     KnobSpec {
@@ -107,10 +102,7 @@ pub fn errno_name(e: i32) -> &'static str {
     }
 }
 
-const CALLS: Calls = Calls {
-    event: format_call,
-    op: op_name,
-};
+const CALLS: Calls = Calls { event: format_call, op: op_name };
 
 fn op_name(op: Op) -> &'static str {
     match op {
@@ -170,8 +162,7 @@ impl Mechanism for Pipe {
 impl Pipe {
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
         sup.telemetry().reset_slot(self.consumer);
-        let spec = WorkerSpec::new(Kind::Pipe, "producer", self.producer)
-            .arg("consumer-slot", self.consumer);
+        let spec = WorkerSpec::new(Kind::Pipe, "producer", self.producer).arg("consumer-slot", self.consumer);
         sup.spawn(&spec)?;
         Ok(())
     }
@@ -354,10 +345,7 @@ fn reap_child(ctx: &WorkerCtx, child: i32, slot: usize) -> bool {
     // SAFETY: waitpid on our own child with a valid pointer.
     let r = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
     if r == child {
-        ctx.tel
-            .slot(slot)
-            .exit
-            .store(ExitStatus::from_wait(status).encode(), Relaxed);
+        ctx.tel.slot(slot).exit.store(ExitStatus::from_wait(status).encode(), Relaxed);
         return true;
     }
     r < 0
@@ -394,11 +382,7 @@ fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
                     match worker::write_all(w, &ack) {
                         Ok(()) => {
                             ctx.count_sent(ack.len());
-                            ctx.event(
-                                CALL_WRITE,
-                                [w as u64, ack.len() as u64, 0],
-                                ack.len() as i64,
-                            );
+                            ctx.event(CALL_WRITE, [w as u64, ack.len() as u64, 0], ack.len() as i64);
                         }
                         Err(e) => ctx.count_error(e.raw_os_error().unwrap_or(0)),
                     }
@@ -447,11 +431,7 @@ struct PipeProbe {
 }
 
 fn pipe_inode(target: &str) -> Option<u64> {
-    target
-        .strip_prefix("pipe:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
+    target.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok()
 }
 
 impl Probe for PipeProbe {
@@ -463,13 +443,10 @@ impl Probe for PipeProbe {
 
         // Ask the pipe itself how full it is, through whichever end is
         // still held by a live process.
-        let fill = [
-            (prod.pid, ps.aux[0].load(Relaxed)),
-            (cons.pid, cs.aux[0].load(Relaxed)),
-        ]
-        .into_iter()
-        .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
-        .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32));
+        let fill = [(prod.pid, ps.aux[0].load(Relaxed)), (cons.pid, cs.aux[0].load(Relaxed))]
+            .into_iter()
+            .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
+            .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32));
         let (depth, capacity) = match fill {
             Some((d, c)) => {
                 self.capacity = c;
@@ -484,29 +461,18 @@ impl Probe for PipeProbe {
 
         let duplex = tel.knob_by_key("pipe.duplex") != 0;
         let reply = if duplex {
-            [
-                (prod.pid, ps.aux[1].load(Relaxed)),
-                (cons.pid, cs.aux[1].load(Relaxed)),
-            ]
-            .into_iter()
-            .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
-            .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32))
-            .map(|(d, c)| Channel {
-                depth: d,
-                capacity: c,
-                unit: "bytes".into(),
-            })
+            [(prod.pid, ps.aux[1].load(Relaxed)), (cons.pid, cs.aux[1].load(Relaxed))]
+                .into_iter()
+                .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
+                .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32))
+                .map(|(d, c)| Channel { depth: d, capacity: c, unit: "bytes".into() })
         } else {
             None
         };
 
         // Which process holds which end: the textbook's fd picture, read
         // from the real fd tables.
-        let inode = prod
-            .fds
-            .iter()
-            .chain(cons.fds.iter())
-            .find_map(|f| pipe_inode(&f.target));
+        let inode = prod.fds.iter().chain(cons.fds.iter()).find_map(|f| pipe_inode(&f.target));
         let holders = |mode: &str| -> Vec<String> {
             [&prod, &cons]
                 .iter()
@@ -514,9 +480,7 @@ impl Probe for PipeProbe {
                 .flat_map(|p| {
                     p.fds
                         .iter()
-                        .filter(|f: &&FdEntry| {
-                            pipe_inode(&f.target) == inode && inode.is_some() && f.mode == mode
-                        })
+                        .filter(|f: &&FdEntry| pipe_inode(&f.target) == inode && inode.is_some() && f.mode == mode)
                         .map(move |f| format!("{} fd {}", p.role, f.fd))
                 })
                 .collect()
@@ -527,33 +491,17 @@ impl Probe for PipeProbe {
         let eof_seen = cs.eof.load(Relaxed) > 0;
         let close_unused = tel.knob_by_key("pipe.close_unused") != 0;
         if eof_seen {
-            self.notes.once(
-                t_ms,
-                "eof",
-                "consumer: read() returned 0 — end of file, every write end is closed",
-            );
+            self.notes.once(t_ms, "eof", "consumer: read() returned 0 — end of file, every write end is closed");
         }
         if prod.errors.epipe > 0 {
-            self.notes.once(
-                t_ms,
-                "epipe",
-                "producer: write() failed with EPIPE — no process has the read end open",
-            );
+            self.notes.once(t_ms, "epipe", "producer: write() failed with EPIPE — no process has the read end open");
         }
         if let Some(ExitStatus::Signal(libc::SIGPIPE)) = ExitStatus::decode(ps.exit.load(Relaxed)) {
-            self.notes.once(
-                t_ms,
-                "sigpipe",
-                "producer: killed by SIGPIPE — it wrote to a pipe nobody can read",
-            );
+            self.notes.once(t_ms, "sigpipe", "producer: killed by SIGPIPE — it wrote to a pipe nobody can read");
         }
         if let Some(ExitStatus::Signal(s)) = ExitStatus::decode(cs.exit.load(Relaxed)) {
             if s == libc::SIGKILL || s == libc::SIGTERM {
-                self.notes.once(
-                    t_ms,
-                    "consumer-killed",
-                    "consumer: killed — the read end is gone",
-                );
+                self.notes.once(t_ms, "consumer-killed", "consumer: killed — the read end is gone");
             }
         }
         if prod.exit.is_some()
@@ -579,19 +527,11 @@ impl Probe for PipeProbe {
         };
         MechanismSnapshot {
             kind: Kind::Pipe,
-            channel: Channel {
-                depth,
-                capacity,
-                unit: "bytes".into(),
-            },
+            channel: Channel { depth, capacity, unit: "bytes".into() },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(
-                tel,
-                &["producer.rate", "consumer.rate", "msg.size"],
-                KNOBS,
-            ),
+            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
             detail: Detail::Pipe(PipeDetail {
                 inode,
                 read_ends,
@@ -599,12 +539,7 @@ impl Probe for PipeProbe {
                 close_unused,
                 duplex,
                 reply,
-                sigpipe: if tel.knob_by_key("pipe.sigpipe") == 0 {
-                    "default"
-                } else {
-                    "ignore"
-                }
-                .into(),
+                sigpipe: if tel.knob_by_key("pipe.sigpipe") == 0 { "default" } else { "ignore" }.into(),
                 eof_seen,
             }),
             processes: vec![prod, cons],

@@ -37,9 +37,7 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
     if unsafe { libc::getppid() } != supervisor {
         bail!("supervisor {supervisor} is gone");
     }
-    let run_dir = std::env::var_os(ENV_RUN_DIR)
-        .map(Into::into)
-        .context("no run directory")?;
+    let run_dir = std::env::var_os(ENV_RUN_DIR).map(Into::into).context("no run directory")?;
     let tel = Telemetry::open(WORKER_FD)?;
     let ctx = WorkerCtx {
         tel,
@@ -47,11 +45,7 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
         supervisor,
         run_dir,
         args: args.into_iter().collect(),
-        knob_index: knobs::all()
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.key, i))
-            .collect(),
+        knob_index: knobs::all().iter().enumerate().map(|(i, k)| (k.key, i)).collect(),
     };
     ctx.announce();
     Ok(ctx)
@@ -81,11 +75,7 @@ pub fn die_with(supervisor: i32) {
         unsafe { libc::_exit(0) };
     };
     std::thread::spawn(move || {
-        let mut pfd = libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd), events: libc::POLLIN, revents: 0 };
         loop {
             // SAFETY: one valid pollfd; blocks until the supervisor exits.
             let r = unsafe { libc::poll(&mut pfd, 1, -1) };
@@ -120,16 +110,11 @@ impl WorkerCtx {
     }
 
     pub fn arg(&self, key: &str) -> Result<&str> {
-        self.args
-            .get(key)
-            .map(String::as_str)
-            .with_context(|| format!("missing --arg {key}=…"))
+        self.args.get(key).map(String::as_str).with_context(|| format!("missing --arg {key}=…"))
     }
 
     pub fn arg_usize(&self, key: &str) -> Result<usize> {
-        self.arg(key)?
-            .parse()
-            .with_context(|| format!("--arg {key} is not a number"))
+        self.arg(key)?.parse().with_context(|| format!("--arg {key} is not a number"))
     }
 
     /// A sender id unique within the run: the slot and its generation, so
@@ -202,20 +187,12 @@ const NAP: Duration = Duration::from_millis(50);
 impl Pacer {
     /// Paced by `producer.rate`, and held in step mode.
     pub fn producer(ctx: &WorkerCtx) -> Pacer {
-        Pacer {
-            knob: ctx.knob_index("producer.rate"),
-            next: Instant::now(),
-            stepped: true,
-        }
+        Pacer { knob: ctx.knob_index("producer.rate"), next: Instant::now(), stepped: true }
     }
 
     /// Paced by `consumer.rate`.
     pub fn consumer(ctx: &WorkerCtx) -> Pacer {
-        Pacer {
-            knob: ctx.knob_index("consumer.rate"),
-            next: Instant::now(),
-            stepped: false,
-        }
+        Pacer { knob: ctx.knob_index("consumer.rate"), next: Instant::now(), stepped: false }
     }
 
     /// Wait until the next message is due. With the rate at 0 this waits
@@ -238,11 +215,7 @@ impl Pacer {
                 let interval = Duration::from_nanos(1_000_000_000 / rate);
                 // Far behind (after a stall or a pause): start afresh rather
                 // than burst.
-                self.next = if now - self.next > Duration::from_millis(100) {
-                    now
-                } else {
-                    self.next
-                } + interval;
+                self.next = if now - self.next > Duration::from_millis(100) { now } else { self.next } + interval;
                 break;
             }
             ctx.op(Op::Paced);
@@ -265,11 +238,7 @@ pub fn step_gate(ctx: &WorkerCtx) {
         }
         let t = me.step_tokens.load(Relaxed);
         if t > 0 {
-            if me
-                .step_tokens
-                .compare_exchange(t, t - 1, Relaxed, Relaxed)
-                .is_ok()
-            {
+            if me.step_tokens.compare_exchange(t, t - 1, Relaxed, Relaxed).is_ok() {
                 return;
             }
             continue;
@@ -281,10 +250,7 @@ pub fn step_gate(ctx: &WorkerCtx) {
 
 /// Sleep while `*word == expected` (or until the timeout).
 pub fn futex_wait(word: &std::sync::atomic::AtomicU64, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
     // SAFETY: the low 32 bits of an aligned AtomicU64 (little-endian) are a
     // valid futex word in a shared mapping.
     unsafe {
@@ -302,12 +268,7 @@ pub fn futex_wait(word: &std::sync::atomic::AtomicU64, expected: u32, timeout: D
 pub fn futex_wake(word: &std::sync::atomic::AtomicU64) {
     // SAFETY: see futex_wait.
     unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word as *const _ as *const u32,
-            libc::FUTEX_WAKE,
-            i32::MAX,
-        );
+        libc::syscall(libc::SYS_futex, word as *const _ as *const u32, libc::FUTEX_WAKE, i32::MAX);
     }
 }
 
@@ -359,11 +320,7 @@ pub enum Frame<'a> {
 
 impl Default for FrameReader {
     fn default() -> Self {
-        FrameReader {
-            buf: vec![0; 64 * 1024],
-            start: 0,
-            end: 0,
-        }
+        FrameReader { buf: vec![0; 64 * 1024], start: 0, end: 0 }
     }
 }
 
@@ -418,8 +375,20 @@ impl FrameReader {
             if self.end == self.buf.len() {
                 self.compact();
             }
-            let want = self.buf.len() - self.end;
-            let r = read_some(fd, &mut self.buf[self.end..]);
+            // Read only what the next message still needs: a consumer takes
+            // one message at a time out of the channel, so what is left in
+            // the kernel's buffer is exactly the backlog.
+            let have = self.end - self.start;
+            let need = match message::peek_header(&self.buf[self.start..self.end]) {
+                Ok(h) => (h.len as usize).saturating_sub(have),
+                Err(_) => message::HEADER_LEN.saturating_sub(have),
+            }
+            .max(1);
+            if self.start + have + need > self.buf.len() {
+                self.compact();
+            }
+            let want = need.min(self.buf.len() - self.end);
+            let r = read_some(fd, &mut self.buf[self.end..self.end + want]);
             on_read(want, &r);
             match r? {
                 0 => return Ok(Frame::Eof),

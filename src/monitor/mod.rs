@@ -22,7 +22,7 @@ use crate::telemetry::{ExitStatus, Op, Telemetry};
 /// Depth samples kept for sparklines.
 pub const HISTORY: usize = 120;
 /// Events per process carried in each snapshot.
-pub const EVENTS_PER_PROCESS: usize = 12;
+pub const EVENTS_PER_PROCESS: usize = 32;
 
 /// How a mechanism names its workers' recorded calls and current ops.
 #[derive(Clone, Copy)]
@@ -105,10 +105,7 @@ impl ProcTracker {
         };
 
         for (_, t_us, call, args, ret) in s.events_since(self.next_event) {
-            self.events.push_back(Event {
-                t_ms: t_us / 1000,
-                text: (self.calls.event)(call, args, ret),
-            });
+            self.events.push_back(Event { t_ms: t_us / 1000, text: (self.calls.event)(call, args, ret) });
             if self.events.len() > EVENTS_PER_PROCESS {
                 self.events.pop_front();
             }
@@ -118,12 +115,7 @@ impl ProcTracker {
         let exit = ExitStatus::decode(s.exit.load(Relaxed)).map(|e| describe_exit(e, &self.log));
         let (state, wchan, syscall, fds) = if pid > 0 && exit.is_none() {
             match procfs::stat(pid) {
-                Some(st) => (
-                    st.state.to_string(),
-                    procfs::wchan(pid),
-                    procfs::syscall(pid),
-                    procfs::fd_table(pid),
-                ),
+                Some(st) => (st.state.to_string(), procfs::wchan(pid), procfs::syscall(pid), procfs::fd_table(pid)),
                 None => ("-".into(), String::new(), None, Vec::new()),
             }
         } else {
@@ -137,11 +129,7 @@ impl ProcTracker {
             state,
             wchan,
             syscall,
-            op: if exit.is_some() {
-                "exited".into()
-            } else {
-                (self.calls.op)(op).into()
-            },
+            op: if exit.is_some() { "exited".into() } else { (self.calls.op)(op).into() },
             op_ms: t_ms.saturating_sub(op_since),
             sent,
             received,
@@ -168,12 +156,9 @@ fn describe_exit(e: ExitStatus, log: &Path) -> String {
         ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
         ExitStatus::Code(0) => "exit 0".into(),
         ExitStatus::Code(c) => {
-            let last = std::fs::read_to_string(log).ok().and_then(|t| {
-                t.lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .map(str::to_string)
-            });
+            let last = std::fs::read_to_string(log)
+                .ok()
+                .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string));
             match last {
                 Some(l) => format!("exit {c}: {}", l.trim_start_matches("error: ")),
                 None => format!("exit {c}"),
@@ -183,9 +168,7 @@ fn describe_exit(e: ExitStatus, log: &Path) -> String {
 }
 
 pub fn signal_name(s: i32) -> String {
-    nix::sys::signal::Signal::try_from(s)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| format!("signal {s}"))
+    nix::sys::signal::Signal::try_from(s).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {s}"))
 }
 
 /// Notes that appear once, when a condition is first seen.
@@ -197,11 +180,7 @@ pub struct NoteLog {
 impl NoteLog {
     pub fn once(&mut self, t_ms: u64, key: &str, text: &str) {
         if !self.notes.iter().any(|n| n.key == key) {
-            self.notes.push(Note {
-                t_ms,
-                key: key.into(),
-                text: text.into(),
-            });
+            self.notes.push(Note { t_ms, key: key.into(), text: text.into() });
             if self.notes.len() > 8 {
                 self.notes.remove(0);
             }
@@ -249,37 +228,32 @@ impl Monitor {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let period = Duration::from_micros(1_000_000 / cfg.hz.clamp(1, 100) as u64);
-        let handle = std::thread::Builder::new()
-            .name("monitor".into())
-            .spawn(move || {
-                let ticker = crossbeam_channel::tick(period);
-                loop {
-                    if stop2.load(Relaxed) {
-                        break;
-                    }
-                    crate::supervisor::reap(&tel);
-                    let t_ms = tel.elapsed_us() / 1000;
-                    let mut run = cfg.run.clone();
-                    run.paused = cfg.paused.load(Relaxed);
-                    run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
-                    let snap = Snapshot {
-                        version: SNAPSHOT_VERSION,
-                        t_ms,
-                        run,
-                        mechanisms: probes.iter_mut().map(|p| p.sample(&tel, t_ms)).collect(),
-                    };
-                    if tx.send(snap).is_err() {
-                        break;
-                    }
-                    if ticker.recv().is_err() {
-                        break;
-                    }
+        let handle = std::thread::Builder::new().name("monitor".into()).spawn(move || {
+            let ticker = crossbeam_channel::tick(period);
+            loop {
+                if stop2.load(Relaxed) {
+                    break;
                 }
-            })?;
-        Ok(Monitor {
-            stop,
-            handle: Some(handle),
-        })
+                crate::supervisor::reap(&tel);
+                let t_ms = tel.elapsed_us() / 1000;
+                let mut run = cfg.run.clone();
+                run.paused = cfg.paused.load(Relaxed);
+                run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
+                let snap = Snapshot {
+                    version: SNAPSHOT_VERSION,
+                    t_ms,
+                    run,
+                    mechanisms: probes.iter_mut().map(|p| p.sample(&tel, t_ms)).collect(),
+                };
+                if tx.send(snap).is_err() {
+                    break;
+                }
+                if ticker.recv().is_err() {
+                    break;
+                }
+            }
+        })?;
+        Ok(Monitor { stop, handle: Some(handle) })
     }
 
     pub fn is_running(&self) -> bool {

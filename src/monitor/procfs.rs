@@ -33,18 +33,11 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let state = rest.next()?.chars().next()?;
     let ppid = rest.next()?.parse().ok()?;
     let pgrp = rest.next()?.parse().ok()?;
-    Some(Stat {
-        state,
-        comm,
-        ppid,
-        pgrp,
-    })
+    Some(Stat { state, comm, ppid, pgrp })
 }
 
 pub fn wchan(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/wchan"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    fs::read_to_string(format!("/proc/{pid}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 /// The number of the system call the process is blocked in, if any.
@@ -106,14 +99,7 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 pub fn borrow_fd(pid: i32, target: RawFd) -> Option<OwnedFd> {
     let pidfd = pidfd_open(pid)?;
     // SAFETY: plain syscall with a valid pidfd; the result is checked.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_getfd,
-            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
-            target,
-            0,
-        )
-    };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, std::os::fd::AsRawFd::as_raw_fd(&pidfd), target, 0) };
     if fd < 0 {
         return None;
     }
@@ -168,10 +154,7 @@ pub fn describe(state: &str, wchan: &str) -> &'static str {
                 ("sock_alloc_send", "st_blocked_socket"),
                 ("poll", "st_poll"),
             ];
-            by_wchan
-                .iter()
-                .find(|(w, _)| wchan.contains(w))
-                .map_or("st_sleeping", |(_, k)| k)
+            by_wchan.iter().find(|(w, _)| wchan.contains(w)).map_or("st_sleeping", |(_, k)| k)
         }
     }
 }

@@ -70,10 +70,7 @@ pub fn remove_run(dir: &Path) {
     let _ = fs::remove_dir_all(dir);
     // The per-user parent goes too when it is empty, so /tmp stays tidy.
     if let Some(parent) = dir.parent() {
-        if parent
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("ipcscope-"))
-        {
+        if parent.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ipcscope-")) {
             let _ = fs::remove_dir(parent);
         }
     }
@@ -85,8 +82,7 @@ fn run_alive(pid: u32) -> bool {
     match fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(c) => {
             let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
-            String::from_utf8_lossy(argv0).contains("ipcscope")
-                && crate::monitor::procfs::alive(pid as i32)
+            String::from_utf8_lossy(argv0).contains("ipcscope") && crate::monitor::procfs::alive(pid as i32)
         }
         Err(_) => false,
     }
@@ -101,11 +97,7 @@ pub fn sweep_stale() -> Vec<String> {
     if let Ok(rd) = fs::read_dir(&base) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let pid = if xdg {
-                name.strip_prefix("ipcscope-").and_then(|p| p.parse().ok())
-            } else {
-                name.parse().ok()
-            };
+            let pid = if xdg { name.strip_prefix("ipcscope-").and_then(|p| p.parse().ok()) } else { name.parse().ok() };
             if let Some(pid) = pid {
                 runs.push((pid, e.path()));
             }
@@ -202,24 +194,12 @@ pub fn emergency_cleanup() {
 /// parent-death signal: it must outlive the supervisor.
 pub fn janitor(supervisor: i32, dir: &Path) -> i32 {
     // SAFETY: plain prctl.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_NAME,
-            c"ipcs-janitor".as_ptr() as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"ipcs-janitor".as_ptr() as libc::c_ulong, 0, 0, 0) };
     let Some(pidfd) = crate::monitor::procfs::pidfd_open(supervisor) else {
         remove_run(dir);
         return 0;
     };
-    let mut pfd = libc::pollfd {
-        fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd), events: libc::POLLIN, revents: 0 };
     loop {
         // SAFETY: one valid pollfd. Blocks until the supervisor exits.
         let r = unsafe { libc::poll(&mut pfd, 1, -1) };

@@ -48,15 +48,14 @@ pub struct WorkerSpec {
 
 impl WorkerSpec {
     pub fn new(kind: Kind, role: &str, slot: usize) -> Self {
-        WorkerSpec {
-            kind,
-            role: role.into(),
-            slot,
-            args: Vec::new(),
-            own_group: false,
-            subcommand: "worker",
-        }
+        WorkerSpec { kind, role: role.into(), slot, args: Vec::new(), own_group: false, subcommand: "worker" }
     }
+    /// An emulated kernel: `ipcscope kernel NAME`, in a process group of
+    /// its own.
+    pub fn kernel(kind: Kind, name: &str, slot: usize) -> Self {
+        WorkerSpec { kind, role: name.into(), slot, args: Vec::new(), own_group: true, subcommand: "kernel" }
+    }
+
     pub fn arg(mut self, k: &str, v: impl ToString) -> Self {
         self.args.push((k.into(), v.to_string()));
         self
@@ -141,11 +140,7 @@ impl Supervisor {
     /// run's pid and an unguessable token, so two runs never collide and
     /// another user cannot guess it.
     pub fn object_name(&self, what: &str) -> String {
-        format!(
-            "/ipcscope-{}-{}-{what}",
-            std::process::id(),
-            self.dir.token()
-        )
+        format!("/ipcscope-{}-{}-{what}", std::process::id(), self.dir.token())
     }
 
     /// Remember a named object so that every way out removes it. Call
@@ -160,11 +155,7 @@ impl Supervisor {
     /// as long as the run (PR_SET_PDEATHSIG follows the forking thread).
     pub fn spawn(&mut self, spec: &WorkerSpec) -> Result<i32> {
         self.tel.reset_slot(spec.slot);
-        let group = if spec.own_group {
-            Some(0)
-        } else {
-            Some(self.pgid.unwrap_or(0))
-        };
+        let group = if spec.own_group { Some(0) } else { Some(self.pgid.unwrap_or(0)) };
         let pid = match self.spawn_in(spec, group) {
             Ok(pid) => pid,
             // The group's members have all died: start a new one.
@@ -190,11 +181,13 @@ impl Supervisor {
 
     fn command(&self, spec: &WorkerSpec) -> Command {
         let mut cmd = Command::new(&self.exe);
-        cmd.arg(spec.subcommand)
-            .arg(spec.kind.name())
-            .arg(&spec.role)
-            .arg("--slot")
-            .arg(spec.slot.to_string());
+        if spec.subcommand == "kernel" {
+            // `ipcscope kernel mach`: the role is the kernel's name.
+            cmd.arg("kernel").arg(&spec.role);
+        } else {
+            cmd.arg(spec.subcommand).arg(spec.kind.name()).arg(&spec.role);
+        }
+        cmd.arg("--slot").arg(spec.slot.to_string());
         for (k, v) in &spec.args {
             cmd.arg("--arg").arg(format!("{k}={v}"));
         }
@@ -234,9 +227,7 @@ impl Supervisor {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {} {}", spec.kind.name(), spec.role))?;
+        let child = cmd.spawn().with_context(|| format!("cannot start {} {}", spec.kind.name(), spec.role))?;
         // Reaping is done by `reap` with waitpid(-1); dropping the Child
         // neither waits nor kills.
         Ok(child.id() as i32)
@@ -284,13 +275,7 @@ impl Supervisor {
             Some(pidfd) => {
                 // SAFETY: pidfd_send_signal on a pidfd we own.
                 let r = unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        pidfd.as_raw_fd(),
-                        sig,
-                        std::ptr::null::<u8>(),
-                        0,
-                    )
+                    libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0)
                 };
                 r == 0
             }
@@ -338,11 +323,7 @@ impl Supervisor {
             if r < 0 {
                 break; // ECHILD: nobody left
             }
-            if !self
-                .children
-                .iter()
-                .any(|&p| crate::monitor::procfs::alive(p))
-            {
+            if !self.children.iter().any(|&p| crate::monitor::procfs::alive(p)) {
                 // Only zombies or strangers left; one more pass reaps them.
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 continue;

@@ -27,10 +27,7 @@ pub fn base() -> (PathBuf, bool) {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(x) if !x.is_empty() && Path::new(&x).is_dir() => (PathBuf::from(x), true),
         // SAFETY: getuid cannot fail.
-        _ => (
-            PathBuf::from(format!("/tmp/ipcscope-{}", unsafe { libc::getuid() })),
-            false,
-        ),
+        _ => (PathBuf::from(format!("/tmp/ipcscope-{}", unsafe { libc::getuid() })), false),
     }
 }
 
@@ -48,10 +45,7 @@ fn check_private(p: &Path) -> Result<()> {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     if !m.is_dir() || m.uid() != uid {
-        bail!(
-            "{} is not a directory owned by us (uid {uid}); refusing to use it",
-            p.display()
-        );
+        bail!("{} is not a directory owned by us (uid {uid}); refusing to use it", p.display());
     }
     if m.mode() & 0o077 != 0 {
         fs::set_permissions(p, fs::Permissions::from_mode(0o700))?;
@@ -68,9 +62,7 @@ impl RunDir {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot create {} (is /tmp writable?)", base.display())
-                    })
+                    return Err(e).with_context(|| format!("cannot create {} (is /tmp writable?)", base.display()))
                 }
             }
             check_private(&base)?;
@@ -87,11 +79,7 @@ impl RunDir {
         let mut raw = [0u8; 4];
         getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let token = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let d = RunDir {
-            path,
-            token,
-            removed: false,
-        };
+        let d = RunDir { path, token, removed: false };
         fs::File::create(d.path.join(MANIFEST)).context("cannot write the run's manifest")?;
         Ok(d)
     }
@@ -107,9 +95,7 @@ impl RunDir {
     /// Note a named object in the manifest, so a later sweep can remove it
     /// even if we die without cleaning up.
     pub fn record(&self, kind: ObjectKind, name: &str) -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(self.path.join(MANIFEST))?;
+        let mut f = fs::OpenOptions::new().append(true).open(self.path.join(MANIFEST))?;
         writeln!(f, "{} {}", kind.word(), name)?;
         Ok(())
     }

@@ -9,7 +9,12 @@
 //! ```
 //! `?` draws the help over everything; below 80×24 only a notice is drawn.
 
+pub mod fifo;
+pub mod lesson;
+pub mod mq;
 pub mod pipe;
+pub mod shm;
+pub mod socket;
 pub mod theme;
 pub mod widgets;
 
@@ -39,6 +44,53 @@ pub struct View {
     pub theme: Theme,
     /// A one-line message at the bottom (result of the last key).
     pub status: Option<String>,
+    /// Event log lines scrolled back from the newest.
+    pub log_scroll: usize,
+    /// The scripted lesson being played, if any.
+    pub lesson: Option<LessonBar>,
+    /// The lesson picker overlay, when open.
+    pub picker: Option<Picker>,
+}
+
+/// What the lesson bar shows: the step's caption and whether what it
+/// describes is observed in the snapshot right now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LessonBar {
+    pub title: String,
+    pub step: usize,
+    pub total: usize,
+    pub caption: String,
+    /// Each expectation of the step and whether it holds now.
+    pub checks: Vec<(String, bool)>,
+}
+
+/// The list of shipped lessons (`L`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Picker {
+    /// (name, title)
+    pub items: Vec<(String, String)>,
+    pub selected: usize,
+}
+
+impl Picker {
+    pub fn shipped(lang: Lang) -> Picker {
+        let items = crate::scenario::SHIPPED
+            .iter()
+            .map(|(name, text)| {
+                let title = crate::scenario::Scenario::parse(name, text)
+                    .map(|s| s.title.get(lang).to_string())
+                    .unwrap_or_default();
+                (name.to_string(), title)
+            })
+            .collect();
+        Picker { items, selected: 0 }
+    }
+
+    /// Move the selection; `up` = towards the top.
+    pub fn move_by(&mut self, up: bool) {
+        let n = self.items.len().max(1);
+        self.selected = if up { (self.selected + n - 1) % n } else { (self.selected + 1) % n };
+    }
 }
 
 /// Draws one mechanism's panel. One per mechanism, registered here.
@@ -47,6 +99,10 @@ type PanelFn = fn(&mut Frame, Rect, &MechanismSnapshot, usize, bool, &View);
 fn panel_for(kind: Kind) -> Option<PanelFn> {
     match kind {
         Kind::Pipe => Some(pipe::render),
+        Kind::Shm => Some(shm::render),
+        Kind::Fifo => Some(fifo::render),
+        Kind::Socket => Some(socket::render),
+        Kind::Mq => Some(mq::render),
         _ => None,
     }
 }
@@ -57,13 +113,18 @@ pub fn render(f: &mut Frame, snap: &Snapshot, view: &View) {
         too_small(f, area, view);
         return;
     }
-    let [header, body, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
     render_header(f, header, snap, view);
+    let body = match &view.lesson {
+        Some(bar) => {
+            let h = lesson_bar_height(bar, body.width).min(body.height.saturating_sub(8));
+            let [body, bar_area] = Layout::vertical([Constraint::Fill(1), Constraint::Length(h)]).areas(body);
+            render_lesson_bar(f, bar_area, bar, view);
+            body
+        }
+        None => body,
+    };
     // A single mechanism has the room to show its event log too.
     if view.focused || snap.mechanisms.len() == 1 {
         render_focus(f, body, snap, view);
@@ -74,23 +135,69 @@ pub fn render(f: &mut Frame, snap: &Snapshot, view: &View) {
     if view.help {
         render_help(f, area, view);
     }
+    if let Some(p) = &view.picker {
+        render_picker(f, area, p, view);
+    }
+}
+
+fn lesson_bar_height(bar: &LessonBar, width: u16) -> u16 {
+    let w = width.saturating_sub(2).max(1) as usize;
+    let caption = unicode_width::UnicodeWidthStr::width(bar.caption.as_str()).div_ceil(w).max(1);
+    (caption + 2 + usize::from(!bar.checks.is_empty())) as u16
+}
+
+/// The scripted lesson's current step, and whether what it says is seen.
+fn render_lesson_bar(f: &mut Frame, area: Rect, bar: &LessonBar, view: &View) {
+    let th = view.theme;
+    let title = Line::from(vec![
+        Span::styled(
+            format!(" {} {}/{} ", t(view.lang, "lesson_bar"), bar.step, bar.total),
+            th.title().add_modifier(Modifier::REVERSED),
+        ),
+        Span::styled(format!(" {} ", bar.title), th.title()),
+        Span::styled(format!("  {} ", t(view.lang, "lesson_keys")), th.dim()),
+    ]);
+    let block = Block::default().borders(Borders::ALL).border_style(th.selected_border()).title(title);
+    let mut lines = vec![Line::from(Span::styled(bar.caption.clone(), th.value()))];
+    if !bar.checks.is_empty() {
+        let mut spans = vec![Span::styled(format!("{}: ", t(view.lang, "observed")), th.label())];
+        for (src, ok) in &bar.checks {
+            let (mark, style) = if *ok { ("✓", th.good()) } else { ("…", th.dim()) };
+            spans.push(Span::styled(format!("{mark} {src}   "), style));
+        }
+        lines.push(Line::from(spans));
+    }
+    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: true }), area);
+}
+
+fn render_picker(f: &mut Frame, area: Rect, p: &Picker, view: &View) {
+    let th = view.theme;
+    let w = 90.min(area.width.saturating_sub(4));
+    let h = (p.items.len() as u16 + 2).min(area.height);
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    f.render_widget(Clear, r);
+    let lines: Vec<Line> = p
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, (name, title))| {
+            let style = if i == p.selected { th.value().add_modifier(Modifier::REVERSED) } else { th.label() };
+            Line::from(vec![Span::styled(format!(" {name:<18} "), style), Span::styled(title.clone(), th.label())])
+        })
+        .collect();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(th.selected_border())
+        .title(Span::styled(format!(" {} ", t(view.lang, "picker_title")), th.title()));
+    f.render_widget(Paragraph::new(lines).block(block), r);
 }
 
 fn too_small(f: &mut Frame, area: Rect, view: &View) {
-    let text = t(view.lang, "too_small")
-        .replace("{w}", &area.width.to_string())
-        .replace("{h}", &area.height.to_string());
+    let text =
+        t(view.lang, "too_small").replace("{w}", &area.width.to_string()).replace("{h}", &area.height.to_string());
     let y = area.height / 2;
     let p = Paragraph::new(text).wrap(Wrap { trim: true });
-    f.render_widget(
-        p,
-        Rect {
-            x: 0,
-            y: y.saturating_sub(1),
-            width: area.width,
-            height: area.height.min(3),
-        },
-    );
+    f.render_widget(p, Rect { x: 0, y: y.saturating_sub(1), width: area.width, height: area.height.min(3) });
 }
 
 fn render_header(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
@@ -108,10 +215,7 @@ fn render_header(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let line = Line::from(vec![
         Span::styled(" ipcscope ", th.title().add_modifier(Modifier::REVERSED)),
         Span::styled(format!("  {} ", t(l, "run")), th.label()),
-        Span::styled(
-            widgets::pid(snap.run.pid).trim_start().to_string(),
-            th.value(),
-        ),
+        Span::styled(widgets::pid(snap.run.pid).trim_start().to_string(), th.value()),
         Span::styled(format!("  {} ", t(l, "sampling")), th.label()),
         Span::styled(format!("{} Hz", snap.run.hz), th.value()),
         Span::styled(format!("  t={:.1}s  ", snap.t_ms as f64 / 1000.0), th.dim()),
@@ -135,22 +239,36 @@ pub fn grid_columns(width: u16, n: usize) -> usize {
     ((width / 40) as usize).clamp(1, 3).min(n.max(1))
 }
 
-fn render_grid(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
-    let n = snap.mechanisms.len();
+/// Where each panel of the grid goes, in order.
+pub fn grid_cells(body: Rect, n: usize) -> Vec<Rect> {
     if n == 0 {
-        return;
+        return Vec::new();
     }
-    let cols = grid_columns(area.width, n);
+    let cols = grid_columns(body.width, n);
     let rows = n.div_ceil(cols);
-    let row_areas = Layout::vertical(vec![Constraint::Ratio(1, rows as u32); rows]).split(area);
+    let row_areas = Layout::vertical(vec![Constraint::Ratio(1, rows as u32); rows]).split(body);
+    let mut out = Vec::with_capacity(n);
     for (r, row_area) in row_areas.iter().enumerate() {
         let in_row = (n - r * cols).min(cols);
-        let cells =
-            Layout::horizontal(vec![Constraint::Ratio(1, in_row as u32); in_row]).split(*row_area);
-        for (c, cell) in cells.iter().enumerate() {
-            let i = r * cols + c;
-            render_panel(f, *cell, &snap.mechanisms[i], i, view);
-        }
+        out.extend(Layout::horizontal(vec![Constraint::Ratio(1, in_row as u32); in_row]).split(*row_area).iter());
+    }
+    out
+}
+
+/// The body: everything between the header and footer lines.
+pub fn body_area(area: Rect) -> Rect {
+    Rect { y: area.y + 1, height: area.height.saturating_sub(2), ..area }
+}
+
+/// Which panel of the grid is at (x, y) of a screen of size `area`, for
+/// mouse clicks.
+pub fn panel_at(area: Rect, n: usize, x: u16, y: u16) -> Option<usize> {
+    grid_cells(body_area(area), n).iter().position(|r| r.contains(ratatui::layout::Position { x, y }))
+}
+
+fn render_grid(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
+    for (i, cell) in grid_cells(area, snap.mechanisms.len()).into_iter().enumerate() {
+        render_panel(f, cell, &snap.mechanisms[i], i, view);
     }
 }
 
@@ -158,57 +276,111 @@ fn render_panel(f: &mut Frame, area: Rect, m: &MechanismSnapshot, i: usize, view
     match panel_for(m.kind) {
         Some(draw) => draw(f, area, m, i + 1, i == view.selected, view),
         None => {
-            let b = Block::default().borders(Borders::ALL).title(format!(
-                " {} {} ",
-                i + 1,
-                m.kind.name()
-            ));
+            let b = Block::default().borders(Borders::ALL).title(format!(" {} {} ", i + 1, m.kind.name()));
             f.render_widget(b, area);
         }
     }
 }
 
-/// One panel large, with every process's recent system calls beside it.
-fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
-    let Some(m) = snap
-        .mechanisms
-        .get(view.selected.min(snap.mechanisms.len().saturating_sub(1)))
-    else {
-        return;
-    };
-    let i = view.selected.min(snap.mechanisms.len() - 1);
-    // The diagram keeps what it needs; a tall screen gives the rest to the log.
-    let panel_h = (area.height * 55 / 100).max(16).min(area.height);
-    let [panel, log] =
-        Layout::vertical([Constraint::Length(panel_h), Constraint::Fill(1)]).areas(area);
-    render_panel(f, panel, m, i, view);
-    let th = view.theme;
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(
-        format!(" {} ", t(view.lang, "events")),
-        th.title(),
-    ));
-    let inner = block.inner(log);
-    f.render_widget(block, log);
-    let cols = Layout::horizontal(vec![
-        Constraint::Ratio(1, m.processes.len().max(1) as u32);
-        m.processes.len().max(1)
-    ])
-    .split(inner);
-    for (p, col) in m.processes.iter().zip(cols.iter()) {
-        let mut lines = vec![Line::from(Span::styled(
-            format!("{} {}", p.role, widgets::pid(p.pid).trim_start()),
-            th.label(),
-        ))];
-        let room = col.height.saturating_sub(1) as usize;
-        let skip = p.events.len().saturating_sub(room);
-        lines.extend(
-            p.events
-                .iter()
-                .skip(skip)
-                .map(|e| Line::from(e.text.clone())),
-        );
-        f.render_widget(Paragraph::new(lines), *col);
+/// A view a panel adds under itself when focused, drawn from the whole
+/// snapshot (the socket panel's endpoint comparison reads every
+/// mechanism's identifiers): its height and how to draw it.
+type FocusExtraFn = fn(&mut Frame, Rect, &Snapshot, &View);
+
+fn focus_extra_for(kind: Kind) -> Option<(u16, FocusExtraFn)> {
+    match kind {
+        Kind::Socket => Some((socket::ENDPOINTS_HEIGHT, socket::render_endpoints)),
+        _ => None,
     }
+}
+
+/// One panel large; below it the lesson (with what is happening now) and
+/// the event log of every process's system calls, newest last.
+fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
+    if snap.mechanisms.is_empty() {
+        return;
+    }
+    let i = view.selected.min(snap.mechanisms.len() - 1);
+    let m = &snap.mechanisms[i];
+    // The diagram keeps what it needs; a tall screen gives the rest to the
+    // lesson and the log.
+    let panel_h = (area.height * 55 / 100).max(16).min(area.height);
+    let [panel, below] = Layout::vertical([Constraint::Length(panel_h), Constraint::Fill(1)]).areas(area);
+    render_panel(f, panel, m, i, view);
+    let below = match focus_extra_for(m.kind) {
+        Some((h, draw)) => {
+            // Above the lesson and the log; on a small screen, instead of them.
+            let h = if below.height >= h + 6 { h } else { below.height };
+            let [extra, rest] = Layout::vertical([Constraint::Length(h), Constraint::Fill(1)]).areas(below);
+            draw(f, extra, snap, view);
+            rest
+        }
+        None => below,
+    };
+    let [lesson_area, log_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(below);
+    render_lesson(f, lesson_area, snap, m, view);
+    render_event_log(f, log_area, m, view);
+}
+
+fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapshot, view: &View) {
+    let th = view.theme;
+    let l = view.lang;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(th.border())
+        .title(Span::styled(format!(" {} ", t(l, "lesson")), th.title()));
+    let mut lines: Vec<Line> = lesson::observations(snap, m, l)
+        .into_iter()
+        .map(|o| Line::from(vec![Span::styled(format!("{} ▸ ", t(l, "now")), th.warn()), Span::styled(o, th.value())]))
+        .collect();
+    if !lines.is_empty() {
+        lines.push(Line::default());
+    }
+    match lesson::text(m.kind, l) {
+        // Paragraphs of the lesson file, re-flowed to the pane's width.
+        Some(text) => {
+            for para in text.split("\n\n") {
+                lines.push(Line::from(Span::styled(para.split_whitespace().collect::<Vec<_>>().join(" "), th.label())));
+                lines.push(Line::default());
+            }
+        }
+        None => lines.push(Line::from(Span::styled(t(l, "no_lesson"), th.dim()))),
+    }
+    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: true }), area);
+}
+
+fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View) {
+    let th = view.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(th.border())
+        .title(Span::styled(format!(" {} ", t(view.lang, "events")), th.title()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    // Every process's calls on one time line.
+    let mut events: Vec<(u64, usize, &str, &str)> = m
+        .processes
+        .iter()
+        .enumerate()
+        .flat_map(|(k, p)| p.events.iter().map(move |e| (e.t_ms, k, p.role.as_str(), e.text.as_str())))
+        .collect();
+    events.sort_by_key(|e| (e.0, e.1));
+    let role_w = m.processes.iter().map(|p| p.role.len()).max().unwrap_or(8);
+    let room = inner.height as usize;
+    let end = events.len().saturating_sub(view.log_scroll.min(events.len().saturating_sub(room)));
+    let start = end.saturating_sub(room);
+    let lines: Vec<Line> = events[start..end]
+        .iter()
+        .map(|(t_ms, _, role, text)| {
+            Line::from(vec![
+                Span::styled(format!("{:>7.3} ", *t_ms as f64 / 1000.0), th.dim()),
+                Span::styled(format!("{role:<role_w$} "), th.label()),
+                Span::raw(text.to_string()),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn render_help(f: &mut Frame, area: Rect, view: &View) {
@@ -224,30 +396,22 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("tab / 1-7", "key_focus"),
         ("enter", "key_enter"),
         ("l", "key_lang"),
+        ("t", "key_theme"),
+        ("s / n / N", "key_step"),
+        ("PgUp/PgDn", "key_scroll"),
+        ("L / →", "key_lesson"),
         ("?", "key_help"),
     ];
     let w = 74.min(area.width.saturating_sub(4));
     let h = (rows.len() as u16 + 2).min(area.height);
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, r);
     let lines: Vec<Line> = rows
         .iter()
-        .map(|(k, key)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:>9}  "), th.value()),
-                Span::raw(t(l, key)),
-            ])
-        })
+        .map(|(k, key)| Line::from(vec![Span::styled(format!(" {k:>9}  "), th.value()), Span::raw(t(l, key))]))
         .collect();
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(
-        format!(" {} ", t(l, "help_title")),
-        th.title(),
-    ));
+    let block =
+        Block::default().borders(Borders::ALL).title(Span::styled(format!(" {} ", t(l, "help_title")), th.title()));
     f.render_widget(Paragraph::new(lines).block(block), r);
 }
 

@@ -24,14 +24,7 @@ use crate::i18n::t;
 use crate::mechanisms::pipe::PipeDetail;
 use crate::snapshot::{Detail, MechanismSnapshot};
 
-pub fn render(
-    f: &mut Frame,
-    area: Rect,
-    m: &MechanismSnapshot,
-    n: usize,
-    selected: bool,
-    view: &View,
-) {
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let block = widgets::panel_block(n, t(l, "pipe_title"), t(l, "pipe_sub"), selected, view);
     let inner = block.inner(area);
@@ -77,28 +70,15 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view: 
         let title = format!("{} ({})", t(l, "consumer"), t(l, "child"));
         process_box(f, cols[4], c, &title, view);
     }
-    let arrow_area = |r: Rect| Rect {
-        y: r.y + 2,
-        height: 2,
-        ..r
-    };
-    f.render_widget(
-        Paragraph::new(widgets::arrow("write()", cols[1].width, th.label())),
-        arrow_area(cols[1]),
-    );
-    f.render_widget(
-        Paragraph::new(widgets::arrow("read()", cols[3].width, th.label())),
-        arrow_area(cols[3]),
-    );
+    let arrow_area = |r: Rect| Rect { y: r.y + 2, height: 2, ..r };
+    f.render_widget(Paragraph::new(widgets::arrow("write()", cols[1].width, th.label())), arrow_area(cols[1]));
+    f.render_widget(Paragraph::new(widgets::arrow("read()", cols[3].width, th.label())), arrow_area(cols[3]));
 
     // The kernel's buffer between them.
     let buf_block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
-        .title(Span::styled(
-            format!(" {} ", t(l, "pipe_buffer")),
-            th.title(),
-        ));
+        .title(Span::styled(format!(" {} ", t(l, "pipe_buffer")), th.title()));
     let bi = buf_block.inner(cols[2]);
     f.render_widget(buf_block, cols[2]);
     let full = m.channel.capacity > 0 && m.channel.depth >= m.channel.capacity;
@@ -122,10 +102,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view: 
 
     if d.duplex {
         if let Some(r) = &d.reply {
-            let line = Line::from(vec![Span::styled(
-                format!("{} ◀ ", t(l, "reply_pipe")),
-                th.label(),
-            )]);
+            let line = Line::from(vec![Span::styled(format!("{} ◀ ", t(l, "reply_pipe")), th.label())]);
             let g = gauge_line(r, rows[1].width.saturating_sub(16), view);
             let mut spans = line.spans;
             spans.extend(g.spans);
@@ -154,35 +131,21 @@ fn ends_lines(d: &PipeDetail, view: &View) -> Vec<Line<'static>> {
     };
     // More than one holder of the write end is the classic bug: the
     // reader will never see EOF.
-    let w_style = if d.write_ends.len() > 1 {
-        th.warn()
-    } else {
-        th.value()
-    };
+    let w_style = if d.write_ends.len() > 1 { th.warn() } else { th.value() };
     vec![
         Line::from(vec![
-            Span::styled(
-                format!("{} {}: ", t(l, "read_end"), t(l, "held_by")),
-                th.label(),
-            ),
+            Span::styled(format!("{} {}: ", t(l, "read_end"), t(l, "held_by")), th.label()),
             Span::styled(list(&d.read_ends), th.value()),
         ]),
         Line::from(vec![
-            Span::styled(
-                format!("{} {}: ", t(l, "write_end"), t(l, "held_by")),
-                th.label(),
-            ),
+            Span::styled(format!("{} {}: ", t(l, "write_end"), t(l, "held_by")), th.label()),
             Span::styled(list(&d.write_ends), w_style),
         ]),
     ]
 }
 
 fn knob_line(m: &MechanismSnapshot) -> String {
-    m.knobs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("  ")
+    m.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")
 }
 
 /// For small grid cells: the same facts, one per line, most important first.
@@ -197,14 +160,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, vie
             Span::raw(" "),
             Span::styled(widgets::state_text(p, view), th.state(&p.state, &p.wchan)),
             Span::styled(
-                format!(
-                    " {}",
-                    widgets::rate(if key == "producer" {
-                        p.send_rate
-                    } else {
-                        p.recv_rate
-                    })
-                ),
+                format!(" {}", widgets::rate(if key == "producer" { p.send_rate } else { p.recv_rate })),
                 th.dim(),
             ),
         ]));

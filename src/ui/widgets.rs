@@ -49,11 +49,7 @@ pub fn state_text(p: &ProcessSnapshot, view: &View) -> String {
     if let Some(e) = &p.exit {
         return format!("{} · {e}", t(view.lang, "exited"));
     }
-    format!(
-        "{} {}",
-        p.state,
-        t(view.lang, procfs::describe(&p.state, &p.wchan))
-    )
+    format!("{} {}", p.state, t(view.lang, procfs::describe(&p.state, &p.wchan)))
 }
 
 /// A bordered box describing one process.
@@ -70,16 +66,10 @@ pub fn process_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, 
             Span::styled(format!("{} ", t(view.lang, "pid")), th.label()),
             Span::styled(pid(p.pid), th.value()),
         ]),
-        Line::from(Span::styled(
-            state_text(p, view),
-            th.state(&p.state, &p.wchan),
-        )),
+        Line::from(Span::styled(state_text(p, view), th.state(&p.state, &p.wchan))),
     ];
     if p.exit.is_none() && p.pid > 0 {
-        lines.push(Line::from(vec![
-            Span::styled("wchan ", th.label()),
-            Span::raw(wchan(&p.wchan)),
-        ]));
+        lines.push(Line::from(vec![Span::styled("wchan ", th.label()), Span::raw(wchan(&p.wchan))]));
         lines.push(Line::from(vec![
             Span::styled("op ", th.label()),
             Span::raw(p.op.clone()),
@@ -103,12 +93,7 @@ pub fn process_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, 
     let e = p.errors;
     if e.epipe + e.eagain + e.etimedout + e.other > 0 {
         let mut parts = Vec::new();
-        for (name, n) in [
-            ("EPIPE", e.epipe),
-            ("EAGAIN", e.eagain),
-            ("ETIMEDOUT", e.etimedout),
-            ("other", e.other),
-        ] {
+        for (name, n) in [("EPIPE", e.epipe), ("EAGAIN", e.eagain), ("ETIMEDOUT", e.etimedout), ("other", e.other)] {
             if n > 0 {
                 parts.push(format!("{name} {n}"));
             }
@@ -154,19 +139,10 @@ pub fn gauge_line(c: &Channel, width: u16, view: &View) -> Line<'static> {
     } else {
         format!(" {}/{} {}", c.depth, c.capacity, c.unit)
     };
-    let bar_w = (width as usize)
-        .saturating_sub(label.chars().count())
-        .max(4);
-    let filled = (c.depth.min(c.capacity) as u128 * bar_w as u128)
-        .checked_div(c.capacity as u128)
-        .unwrap_or(0);
+    let bar_w = (width as usize).saturating_sub(label.chars().count()).max(4);
+    let filled = (c.depth.min(c.capacity) as u128 * bar_w as u128).checked_div(c.capacity as u128).unwrap_or(0);
     // Round up, so any content shows at least one block.
-    let filled = if c.depth > 0 && filled == 0 {
-        1
-    } else {
-        filled as usize
-    }
-    .min(bar_w);
+    let filled = if c.depth > 0 && filled == 0 { 1 } else { filled as usize }.min(bar_w);
     let full = c.capacity > 0 && c.depth >= c.capacity;
     let style = if full { th.gauge_full() } else { th.gauge() };
     Line::from(vec![
@@ -179,21 +155,12 @@ pub fn gauge_line(c: &Channel, width: u16, view: &View) -> Line<'static> {
 pub fn integrity_line(i: &Integrity, view: &View) -> Line<'static> {
     let th = view.theme;
     let l = view.lang;
-    let mut spans = vec![
-        Span::styled(format!("{} ", t(l, "delivered")), th.label()),
-        Span::styled(count(i.delivered), th.good()),
-    ];
-    for (key, n) in [
-        ("lost", i.lost),
-        ("corrupt", i.corrupt),
-        ("duplicated", i.duplicated),
-        ("reordered", i.reordered),
-    ] {
+    let mut spans =
+        vec![Span::styled(format!("{} ", t(l, "delivered")), th.label()), Span::styled(count(i.delivered), th.good())];
+    for (key, n) in [("lost", i.lost), ("corrupt", i.corrupt), ("duplicated", i.duplicated), ("reordered", i.reordered)]
+    {
         spans.push(Span::styled(format!("  {} ", t(l, key)), th.label()));
-        spans.push(Span::styled(
-            count(n),
-            if n > 0 { th.bad() } else { th.value() },
-        ));
+        spans.push(Span::styled(count(n), if n > 0 { th.bad() } else { th.value() }));
     }
     if i.foreign > 0 {
         spans.push(Span::styled(format!("  {} ", t(l, "foreign")), th.label()));
@@ -209,9 +176,7 @@ pub fn sparkline(history: &[u64], capacity: u64, width: usize, view: &View) -> L
     let s: String = history[history.len() - take..]
         .iter()
         .map(|&d| {
-            let level = (d.min(capacity) * 7 + capacity / 2)
-                .checked_div(capacity)
-                .unwrap_or(0);
+            let level = (d.min(capacity) * 7 + capacity / 2).checked_div(capacity).unwrap_or(0);
             BARS[level as usize]
         })
         .collect();
@@ -219,35 +184,16 @@ pub fn sparkline(history: &[u64], capacity: u64, width: usize, view: &View) -> L
 }
 
 /// A panel's outer block: number, title, subtitle; highlighted when selected.
-pub fn panel_block(
-    n: usize,
-    title: &str,
-    sub: &str,
-    selected: bool,
-    view: &View,
-) -> Block<'static> {
+pub fn panel_block(n: usize, title: &str, sub: &str, selected: bool, view: &View) -> Block<'static> {
     let th = view.theme;
-    let border = if selected {
-        th.selected_border()
-    } else {
-        th.dim()
-    };
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(if selected {
-            BorderType::Thick
-        } else {
-            BorderType::Plain
-        })
-        .border_style(border)
-        .title(Line::from(vec![
-            Span::styled(
-                format!(" {n} "),
-                th.title().add_modifier(Modifier::REVERSED),
-            ),
+    let border = if selected { th.selected_border() } else { th.border() };
+    Block::default().borders(Borders::ALL).border_type(th.border_type(selected)).border_style(border).title(Line::from(
+        vec![
+            Span::styled(format!(" {n} "), th.title().add_modifier(Modifier::REVERSED)),
             Span::styled(format!(" {title} "), th.title()),
             Span::styled(format!("{sub} "), th.dim()),
-        ]))
+        ],
+    ))
 }
 
 pub fn note_lines(notes: &[crate::snapshot::Note], max: usize, view: &View) -> Vec<Line<'static>> {
@@ -256,12 +202,7 @@ pub fn note_lines(notes: &[crate::snapshot::Note], max: usize, view: &View) -> V
         .rev()
         .take(max)
         .rev()
-        .map(|n| {
-            Line::from(vec![
-                Span::styled("▸ ", view.theme.warn()),
-                Span::raw(n.text.clone()),
-            ])
-        })
+        .map(|n| Line::from(vec![Span::styled("▸ ", view.theme.warn()), Span::raw(n.text.clone())]))
         .collect()
 }
 
@@ -270,9 +211,143 @@ pub fn arrow(label: &str, width: u16, style: Style) -> Vec<Line<'static>> {
     let shaft = w.saturating_sub(2);
     vec![
         Line::from(Span::styled(format!("{label:^w$}"), style)),
-        Line::from(Span::styled(
-            format!(" {}▶", "─".repeat(shaft.saturating_sub(1))),
-            style,
-        )),
+        Line::from(Span::styled(format!(" {}▶", "─".repeat(shaft.saturating_sub(1))), style)),
     ]
+}
+
+/// `s` padded with spaces (or cut, ending in `…`) to exactly `w` columns
+/// of display width, so Korean labels (two columns each) line up in tables.
+pub fn pad(s: &str, w: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::new();
+    let mut used = 0;
+    let total = unicode_width::UnicodeWidthStr::width(s);
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if total > w && used + cw + 1 > w {
+            if used < w {
+                out.push('…');
+                used += 1;
+            }
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push_str(&" ".repeat(w.saturating_sub(used)));
+    out
+}
+
+/// Like `pad`, but a string too long loses its beginning (`…/run/sock`):
+/// for paths, whose end says the most.
+pub fn pad_left_cut(s: &str, w: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    if unicode_width::UnicodeWidthStr::width(s) <= w {
+        return pad(s, w);
+    }
+    let mut tail = Vec::new();
+    let mut used = 1;
+    for c in s.chars().rev() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw > w {
+            break;
+        }
+        tail.push(c);
+        used += cw;
+    }
+    let mut out = String::from("…");
+    out.extend(tail.into_iter().rev());
+    pad(&out, w)
+}
+
+/// One process on one line: `label    pid state rate`, for lists of
+/// several processes and compact panels.
+pub fn process_line(p: &ProcessSnapshot, label: &str, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let rate_now = if p.sent > 0 || p.received == 0 { p.send_rate } else { p.recv_rate };
+    Line::from(vec![
+        Span::styled(format!("{label} "), th.label()),
+        Span::styled(pid(p.pid), th.value()),
+        Span::raw(" "),
+        Span::styled(state_text(p, view), th.state(&p.state, &p.wchan)),
+        Span::styled(format!(" {}", rate(rate_now)), th.dim()),
+    ])
+}
+
+/// The textbook's picture in one row: sender, arrow, the kernel object,
+/// arrow, receiver. Draws the two arrows (labelled with the calls) and
+/// returns the sender, object and receiver areas for the caller to fill.
+pub fn flow_row(f: &mut Frame, area: Rect, send: &str, recv: &str, view: &View) -> [Rect; 3] {
+    use ratatui::layout::{Constraint, Layout};
+    let aw = |s: &str| (unicode_width::UnicodeWidthStr::width(s) as u16 + 2).max(8);
+    let cols = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(aw(send)),
+        Constraint::Fill(1),
+        Constraint::Length(aw(recv)),
+        Constraint::Fill(1),
+    ])
+    .split(area);
+    for (label, c) in [(send, cols[1]), (recv, cols[3])] {
+        let r = Rect { y: c.y + 2, height: c.height.saturating_sub(2).min(2), ..c };
+        f.render_widget(Paragraph::new(arrow(label, c.width, view.theme.label())), r);
+    }
+    [cols[0], cols[2], cols[4]]
+}
+
+/// A double-bordered box for the kernel object between the processes;
+/// returns its inner area.
+pub fn object_box(f: &mut Frame, area: Rect, title: &str, view: &View) -> Rect {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .title(Span::styled(format!(" {title} "), view.theme.title()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
+/// `key=value  key=value …` of the knobs a snapshot carries.
+pub fn knob_line(m: &crate::snapshot::MechanismSnapshot) -> String {
+    m.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")
+}
+
+/// `label value  label value …` as one line of label / value spans.
+pub fn pairs_line(pairs: &[(&str, String)], view: &View) -> Line<'static> {
+    let th = view.theme;
+    let mut spans = Vec::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "  " };
+        spans.push(Span::styled(format!("{sep}{k} "), th.label()));
+        spans.push(Span::styled(v.clone(), th.value()));
+    }
+    Line::from(spans)
+}
+
+/// The textbook's picture of a channel: sender, arrow, the kernel's buffer,
+/// arrow, receiver. Draws the arrows (labelled with the calls) and the
+/// buffer's double border titled `buffer_title`; returns the sender's
+/// area, the inside of the buffer box and the receiver's area for the
+/// caller to fill.
+pub fn flow_diagram(
+    f: &mut Frame,
+    area: Rect,
+    calls: (&str, &str),
+    buffer_title: &str,
+    view: &View,
+) -> (Rect, Rect, Rect) {
+    let [left, mid, right] = flow_row(f, area, calls.0, calls.1, view);
+    (left, object_box(f, mid, buffer_title, view), right)
+}
+
+/// `process_line` for several processes, their labels padded to one
+/// display width so the pids line up in both languages.
+pub fn process_lines(procs: &[(&ProcessSnapshot, String)], view: &View) -> Vec<Line<'static>> {
+    let w = procs.iter().map(|(_, l)| unicode_width::UnicodeWidthStr::width(l.as_str())).max().unwrap_or(0);
+    procs.iter().map(|(p, l)| process_line(p, &pad(l, w), view)).collect()
+}
+
+/// Columns `s` takes on screen (Korean syllables take two).
+pub fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }

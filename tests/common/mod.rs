@@ -26,40 +26,23 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// would otherwise collect this child's exit status before `output()`.
 pub fn ipcscope(args: &[&str]) -> Output {
     let _g = serial();
-    Command::new(EXE)
-        .args(args)
-        .env_remove("IPCSCOPE_SUPERVISOR")
-        .output()
-        .expect("run ipcscope")
+    Command::new(EXE).args(args).env_remove("IPCSCOPE_SUPERVISOR").output().expect("run ipcscope")
 }
 
 /// `ipcscope snapshot --format json` for one or more mechanisms.
 pub fn snapshot_json(mechanisms: &str, duration: &str, sets: &[&str]) -> Snapshot {
-    let mut args = vec![
-        "snapshot",
-        "--mechanisms",
-        mechanisms,
-        "--duration",
-        duration,
-        "--format",
-        "json",
-    ];
+    let mut args = vec!["snapshot", "--mechanisms", mechanisms, "--duration", duration, "--format", "json"];
     for s in sets {
         args.push("--set");
         args.push(s);
     }
     let out = ipcscope(&args);
-    assert!(
-        out.status.success(),
-        "ipcscope {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ipcscope {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("snapshot JSON")
 }
 
 pub fn mech(s: &Snapshot, kind: Kind) -> &MechanismSnapshot {
-    s.mechanism(kind)
-        .unwrap_or_else(|| panic!("no {kind:?} in snapshot"))
+    s.mechanism(kind).unwrap_or_else(|| panic!("no {kind:?} in snapshot"))
 }
 
 /// A session in this process, its workers run from the real binary.
@@ -73,12 +56,7 @@ pub fn session(kinds: &[Kind], sets: &[&str]) -> Session {
 
 /// Wait (bounded) until a snapshot satisfies `pred`; returns it, or the
 /// last one seen with a panic message saying what never happened.
-pub fn wait_for(
-    session: &Session,
-    what: &str,
-    timeout: Duration,
-    pred: impl Fn(&Snapshot) -> bool,
-) -> Snapshot {
+pub fn wait_for(session: &Session, what: &str, timeout: Duration, pred: impl Fn(&Snapshot) -> bool) -> Snapshot {
     let deadline = Instant::now() + timeout;
     let mut last = None;
     while Instant::now() < deadline {
@@ -89,10 +67,7 @@ pub fn wait_for(
             last = Some(s);
         }
     }
-    panic!(
-        "timed out waiting for: {what}\nlast snapshot: {}",
-        serde_json::to_string_pretty(&last).unwrap()
-    );
+    panic!("timed out waiting for: {what}\nlast snapshot: {}", serde_json::to_string_pretty(&last).unwrap());
 }
 
 /// Nothing of ours is left: no run dir, no /dev/shm object, no process.
@@ -101,31 +76,18 @@ pub fn wait_for(
 pub fn assert_nothing_left(pids: &[i32]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let alive: Vec<i32> = pids
-            .iter()
-            .copied()
-            .filter(|&p| p > 0 && process_alive(p))
-            .collect();
+        let alive: Vec<i32> = pids.iter().copied().filter(|&p| p > 0 && process_alive(p)).collect();
         let shm: Vec<String> = std::fs::read_dir("/dev/shm")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
-        let shm: Vec<String> = shm
-            .into_iter()
-            .filter(|n| n.contains(&format!("ipcscope-{}-", std::process::id())))
-            .collect();
+        let shm: Vec<String> =
+            shm.into_iter().filter(|n| n.contains(&format!("ipcscope-{}-", std::process::id()))).collect();
         let dir = ipcscope::supervisor::rundir::dir_for(std::process::id());
         if alive.is_empty() && shm.is_empty() && !dir.exists() {
             return;
         }
         if Instant::now() > deadline {
-            panic!(
-                "left behind: processes {alive:?}, shm {shm:?}, run dir exists: {}",
-                dir.exists()
-            );
+            panic!("left behind: processes {alive:?}, shm {shm:?}, run dir exists: {}", dir.exists());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -134,10 +96,7 @@ pub fn assert_nothing_left(pids: &[i32]) {
 pub fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {
-            let state = s
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next())
-                .unwrap_or("");
+            let state = s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next()).unwrap_or("");
             state != "Z" && state != "X"
         }
         Err(_) => false,
@@ -145,10 +104,7 @@ pub fn process_alive(pid: i32) -> bool {
 }
 
 pub fn pids(s: &Snapshot) -> Vec<i32> {
-    s.mechanisms
-        .iter()
-        .flat_map(|m| m.processes.iter().map(|p| p.pid))
-        .collect()
+    s.mechanisms.iter().flat_map(|m| m.processes.iter().map(|p| p.pid)).collect()
 }
 
 /// After a `snapshot` run of the binary: its workers are gone, its run dir
@@ -156,28 +112,18 @@ pub fn pids(s: &Snapshot) -> Vec<i32> {
 pub fn assert_run_gone(s: &Snapshot) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let alive: Vec<i32> = pids(s)
-            .into_iter()
-            .filter(|&p| p > 0 && process_alive(p))
-            .collect();
+        let alive: Vec<i32> = pids(s).into_iter().filter(|&p| p > 0 && process_alive(p)).collect();
         let dir_exists = std::path::Path::new(&s.run.runtime_dir).exists();
         let prefix = format!("ipcscope-{}-", s.run.pid);
         let shm: Vec<String> = std::fs::read_dir("/dev/shm")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         let shm: Vec<String> = shm.into_iter().filter(|n| n.starts_with(&prefix)).collect();
         if alive.is_empty() && !dir_exists && shm.is_empty() {
             return;
         }
         if Instant::now() > deadline {
-            panic!(
-                "run {} left behind: processes {alive:?}, run dir {dir_exists}, shm {shm:?}",
-                s.run.pid
-            );
+            panic!("run {} left behind: processes {alive:?}, run dir {dir_exists}, shm {shm:?}", s.run.pid);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -1,0 +1,545 @@
+//! The road between an emulated kernel process and its tasks.
+//!
+//! Linux has neither Mach ports nor ALPC, so each emulated kernel is a
+//! process of ours and every task reaches it over a Unix `SOCK_SEQPACKET`
+//! socket. Seqpacket keeps message boundaries (one request = one packet),
+//! is reliable and ordered, tells us when a peer goes away, and carries file
+//! descriptors (`SCM_RIGHTS`) — which is how shared memory (`memfd`) travels
+//! without being copied.
+//!
+//! Everything a peer sends is untrusted: a packet over [`MAX_PACKET`] bytes,
+//! one whose control data was truncated, or more than [`MAX_FDS`] descriptors
+//! is an error value, never a panic, and any descriptors that did arrive are
+//! closed. The kernel side only talks to peers of its own uid
+//! (`SO_PEERCRED`).
+
+use std::ffi::OsStr;
+use std::io;
+use std::mem::{size_of, MaybeUninit};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The largest packet either side accepts. Larger ones are refused whole.
+pub const MAX_PACKET: usize = 256 * 1024;
+/// The most file descriptors one packet may carry.
+pub const MAX_FDS: usize = 16;
+/// Pending connections the listener keeps before refusing new ones.
+const LISTEN_BACKLOG: i32 = 64;
+
+/// What can go wrong moving one packet.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("the peer closed the connection")]
+    Closed,
+    #[error("packet larger than {MAX_PACKET} bytes")]
+    TooLarge,
+    #[error("more than {MAX_FDS} file descriptors, or truncated control data")]
+    TooManyFds,
+    #[error("the operation would block")]
+    WouldBlock,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Who is at the other end of a connection, as the Linux kernel says
+/// (`SO_PEERCRED`: the credentials at `connect`/`listen` time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerCred {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The kernel side: a listening socket bound to a path. Dropping it removes
+/// the socket file.
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// The outcome of one non-blocking [`Listener::accept`].
+#[derive(Debug)]
+pub enum Accept {
+    /// A peer of our uid connected.
+    Ready(Conn),
+    /// A peer of another uid connected and was closed at once.
+    Refused(PeerCred),
+    /// No connection is pending.
+    Empty,
+}
+
+impl Listener {
+    /// Binds a non-blocking `SOCK_SEQPACKET` listener at `path`, readable and
+    /// writable by the owner only. A stale socket left by a crashed kernel is
+    /// removed first; any other kind of file at `path` is an error, so we
+    /// never delete something that is not ours.
+    ///
+    /// The socket is bound under a temporary name in the same directory,
+    /// restricted to 0600, set listening, and only then renamed to `path`:
+    /// whoever sees `path` can connect at once, and never finds it open to
+    /// others.
+    pub fn bind(path: &Path) -> io::Result<Listener> {
+        sockaddr_for(path)?;
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) => {
+                use std::os::unix::fs::FileTypeExt;
+                if !meta.file_type().is_socket() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} exists and is not a socket", path.display()),
+                    ));
+                }
+                std::fs::remove_file(path)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = path.with_file_name(format!(".{}-{serial}.sock", std::process::id()));
+        let addr = sockaddr_for(&temp)?;
+        let _ = std::fs::remove_file(&temp);
+        let fd = new_socket(libc::SOCK_NONBLOCK)?;
+        // SAFETY: addr is a fully initialised sockaddr_un of the given length.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let ready = || -> io::Result<()> {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))?;
+            // SAFETY: plain syscall on a socket we own.
+            if unsafe { libc::listen(fd.as_raw_fd(), LISTEN_BACKLOG) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            std::fs::rename(&temp, path)
+        };
+        if let Err(e) = ready() {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+        Ok(Listener { fd, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Accepts one pending connection without blocking. A peer whose uid
+    /// differs from ours is closed immediately and reported as
+    /// [`Accept::Refused`]. The accepted connection blocks on I/O; the
+    /// kernel uses [`Conn::try_send`] / [`Conn::try_recv`] after `poll`.
+    pub fn accept(&self) -> io::Result<Accept> {
+        loop {
+            // SAFETY: accept4 with null address pointers is allowed.
+            let raw = unsafe {
+                libc::accept4(self.fd.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC)
+            };
+            if raw < 0 {
+                let err = io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // ECONNABORTED: the peer gave up before we got to it.
+                    Some(libc::EAGAIN) | Some(libc::ECONNABORTED) => return Ok(Accept::Empty),
+                    _ => return Err(err),
+                }
+            }
+            // SAFETY: accept4 returned a new descriptor that nobody else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let peer = peer_cred(fd.as_fd())?;
+            // SAFETY: geteuid cannot fail.
+            if peer.uid != unsafe { libc::geteuid() } {
+                return Ok(Accept::Refused(peer));
+            }
+            enlarge_send_buffer(fd.as_fd());
+            return Ok(Accept::Ready(Conn { fd, peer }));
+        }
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Leave nothing behind; a failure here (already removed) is harmless.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// One connected seqpacket socket, on either side.
+#[derive(Debug)]
+pub struct Conn {
+    fd: OwnedFd,
+    peer: PeerCred,
+}
+
+impl Conn {
+    /// Connects to a kernel listening at `path`.
+    pub fn connect(path: &Path) -> io::Result<Conn> {
+        let addr = sockaddr_for(path)?;
+        let fd = new_socket(0)?;
+        loop {
+            // SAFETY: addr is a fully initialised sockaddr_un.
+            let rc = unsafe {
+                libc::connect(
+                    fd.as_raw_fd(),
+                    (&addr as *const libc::sockaddr_un).cast(),
+                    size_of::<libc::sockaddr_un>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(err);
+            }
+        }
+        enlarge_send_buffer(fd.as_fd());
+        let peer = peer_cred(fd.as_fd())?;
+        Ok(Conn { fd, peer })
+    }
+
+    /// The credentials of the other end.
+    pub fn peer(&self) -> PeerCred {
+        self.peer
+    }
+
+    /// Sends one packet (and descriptors), blocking while the socket is full.
+    pub fn send(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), TransportError> {
+        self.send_with(data, fds, 0)
+    }
+
+    /// Sends one packet or returns [`TransportError::WouldBlock`].
+    pub fn try_send(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), TransportError> {
+        self.send_with(data, fds, libc::MSG_DONTWAIT)
+    }
+
+    /// Receives one packet into `buf` (replacing its contents) and returns
+    /// the descriptors that came with it, blocking until one arrives.
+    pub fn recv(&self, buf: &mut Vec<u8>) -> Result<Vec<OwnedFd>, TransportError> {
+        self.recv_with(buf, 0)
+    }
+
+    /// Receives one packet or returns [`TransportError::WouldBlock`].
+    pub fn try_recv(&self, buf: &mut Vec<u8>) -> Result<Vec<OwnedFd>, TransportError> {
+        self.recv_with(buf, libc::MSG_DONTWAIT)
+    }
+
+    /// Client helper: sends a request and waits for the one reply packet.
+    pub fn call(
+        &self,
+        request: &[u8],
+        fds: &[BorrowedFd<'_>],
+        reply: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedFd>, TransportError> {
+        self.send(request, fds)?;
+        self.recv(reply)
+    }
+
+    fn send_with(&self, data: &[u8], fds: &[BorrowedFd<'_>], flags: libc::c_int) -> Result<(), TransportError> {
+        if data.len() > MAX_PACKET {
+            return Err(TransportError::TooLarge);
+        }
+        if fds.len() > MAX_FDS {
+            return Err(TransportError::TooManyFds);
+        }
+        let mut cmsg_buf = CmsgBuf::new();
+        let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+        // SAFETY: msghdr is plain old data; zero is a valid "empty" value.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if !fds.is_empty() {
+            let payload = fds.len() * size_of::<RawFd>();
+            // SAFETY: CMSG_* only compute sizes and offsets inside cmsg_buf,
+            // which is aligned and large enough for MAX_FDS descriptors.
+            unsafe {
+                msg.msg_control = cmsg_buf.as_mut_ptr();
+                msg.msg_controllen = libc::CMSG_SPACE(payload as u32) as _;
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::SOL_SOCKET;
+                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(payload as u32) as _;
+                let dst = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                for (i, fd) in fds.iter().enumerate() {
+                    dst.add(i).write_unaligned(fd.as_raw_fd());
+                }
+            }
+        }
+        loop {
+            // SAFETY: msg points at live buffers for the duration of the call.
+            // MSG_NOSIGNAL: a vanished peer is an error value, not SIGPIPE.
+            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, flags | libc::MSG_NOSIGNAL) };
+            if n >= 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => TransportError::WouldBlock,
+                Some(libc::EPIPE) | Some(libc::ECONNRESET) | Some(libc::ENOTCONN) => TransportError::Closed,
+                Some(libc::EMSGSIZE) => TransportError::TooLarge,
+                _ => TransportError::Io(err),
+            });
+        }
+    }
+
+    fn recv_with(&self, buf: &mut Vec<u8>, flags: libc::c_int) -> Result<Vec<OwnedFd>, TransportError> {
+        buf.clear();
+        buf.reserve(MAX_PACKET);
+        let mut cmsg_buf = CmsgBuf::new();
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: MAX_PACKET };
+        // SAFETY: msghdr is plain old data; zero is a valid "empty" value.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg_buf.as_mut_ptr();
+        msg.msg_controllen = CmsgBuf::LEN as _;
+        let n = loop {
+            // SAFETY: the iovec covers buf's reserved capacity; the control
+            // buffer is aligned and CmsgBuf::LEN long.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags | libc::MSG_CMSG_CLOEXEC) };
+            if n >= 0 {
+                break n as usize;
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Err(TransportError::WouldBlock),
+                Some(libc::ECONNRESET) => return Err(TransportError::Closed),
+                _ => return Err(TransportError::Io(err)),
+            }
+        };
+        // Take ownership of every descriptor that arrived before judging the
+        // packet, so that a refused packet still has its descriptors closed.
+        let fds = take_fds(&msg);
+        if msg.msg_flags & libc::MSG_TRUNC != 0 {
+            return Err(TransportError::TooLarge);
+        }
+        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+            return Err(TransportError::TooManyFds);
+        }
+        if n == 0 && fds.is_empty() {
+            // Seqpacket reports end of stream as a zero-length read; our
+            // protocols never send empty packets, so this is the peer leaving.
+            return Err(TransportError::Closed);
+        }
+        // SAFETY: recvmsg initialised the first n bytes (n <= MAX_PACKET).
+        unsafe { buf.set_len(n.min(MAX_PACKET)) };
+        Ok(fds)
+    }
+}
+
+impl AsFd for Conn {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Waits in `poll(2)` until one of `fds` is ready or `timeout` passes
+/// (`None` = no timeout). EINTR counts as "nothing ready".
+pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
+    let ms = match timeout {
+        None => -1,
+        // Round up so that a deadline 0.3 ms away does not spin at 0 ms.
+        Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
+    };
+    // SAFETY: fds is a valid slice of pollfd.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EINTR) {
+            return Ok(0);
+        }
+        return Err(err);
+    }
+    Ok(n as usize)
+}
+
+/// An aligned control-message buffer with room for [`MAX_FDS`] descriptors.
+struct CmsgBuf([MaybeUninit<u64>; 32]);
+
+impl CmsgBuf {
+    const LEN: usize = 32 * size_of::<u64>();
+
+    fn new() -> Self {
+        const _: () = assert!(CmsgBuf::LEN >= 16 + MAX_FDS * size_of::<RawFd>());
+        CmsgBuf([MaybeUninit::new(0); 32])
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut libc::c_void {
+        self.0.as_mut_ptr().cast()
+    }
+}
+
+fn take_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled msg_control / msg_controllen; CMSG_FIRSTHDR
+    // and CMSG_NXTHDR stay within msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let header = libc::CMSG_LEN(0) as usize;
+                let len = ((*cmsg).cmsg_len as usize).saturating_sub(header);
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                for i in 0..len / size_of::<RawFd>() {
+                    let raw = data.add(i).read_unaligned();
+                    if raw >= 0 {
+                        // The kernel installed this descriptor for us.
+                        fds.push(OwnedFd::from_raw_fd(raw));
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    fds
+}
+
+fn new_socket(extra_flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | extra_flags, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket() returned a new descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn sockaddr_for(path: &Path) -> io::Result<libc::sockaddr_un> {
+    let bytes = OsStr::as_bytes(path.as_os_str());
+    // SAFETY: sockaddr_un is plain old data.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("socket path unusable (empty, NUL or over 107 bytes): {}", path.display()),
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    Ok(addr)
+}
+
+fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
+    // SAFETY: ucred is plain old data; getsockopt writes at most len bytes.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(PeerCred { pid: cred.pid, uid: cred.uid, gid: cred.gid })
+}
+
+/// A datagram larger than the send buffer fails with EMSGSIZE; the default
+/// (`wmem_default`, about 208 KiB) is below [`MAX_PACKET`], so ask for more.
+/// Linux doubles the value and caps it at `wmem_max`; failure only means
+/// the largest packets will be refused, so it is not fatal.
+fn enlarge_send_buffer(fd: BorrowedFd<'_>) {
+    let size: libc::c_int = (MAX_PACKET + 64 * 1024) as libc::c_int;
+    // SAFETY: plain setsockopt with an int argument.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("kt-{}-{}-{tag}.sock", std::process::id(), line!()))
+    }
+
+    fn pair(path: &Path) -> (Listener, Conn, Conn) {
+        let listener = Listener::bind(path).expect("bind");
+        let client = Conn::connect(path).expect("connect");
+        let server = loop {
+            match listener.accept().expect("accept") {
+                Accept::Ready(c) => break c,
+                Accept::Refused(p) => panic!("refused {p:?}"),
+                Accept::Empty => {
+                    let mut p = [libc::pollfd { fd: listener.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+                    poll(&mut p, Some(Duration::from_secs(5))).expect("poll");
+                }
+            }
+        };
+        (listener, client, server)
+    }
+
+    #[test]
+    fn packets_fds_limits_and_cleanup() {
+        let path = temp_path("basic");
+        {
+            let (_listener, client, server) = pair(&path);
+            assert_eq!(server.peer().pid, std::process::id() as i32);
+            let mut buf = Vec::new();
+            assert!(matches!(server.try_recv(&mut buf), Err(TransportError::WouldBlock)));
+
+            let file = std::fs::File::open("/dev/null").expect("open");
+            client.send(b"hello", &[file.as_fd()]).expect("send");
+            let fds = server.recv(&mut buf).expect("recv");
+            assert_eq!(buf, b"hello");
+            assert_eq!(fds.len(), 1);
+
+            // The largest packet passes, one byte more is refused on send...
+            let big = vec![7u8; MAX_PACKET];
+            client.send(&big, &[]).expect("max packet");
+            server.recv(&mut buf).expect("recv max");
+            assert_eq!(buf.len(), MAX_PACKET);
+            assert!(matches!(client.send(&[0; MAX_PACKET + 1], &[]), Err(TransportError::TooLarge)));
+
+            // ... and on receive, when a peer bypasses our send check.
+            let raw = vec![1u8; MAX_PACKET + 10];
+            // SAFETY: plain send on a connected socket.
+            let n = unsafe { libc::send(client.as_fd().as_raw_fd(), raw.as_ptr().cast(), raw.len(), 0) };
+            assert_eq!(n as usize, raw.len());
+            assert!(matches!(server.recv(&mut buf), Err(TransportError::TooLarge)));
+
+            drop(client);
+            assert!(matches!(server.recv(&mut buf), Err(TransportError::Closed)));
+            assert!(path.exists());
+        }
+        assert!(!path.exists(), "listener drop removes the socket file");
+    }
+
+    #[test]
+    fn refuses_to_replace_a_regular_file() {
+        let path = temp_path("file");
+        std::fs::write(&path, b"x").expect("write");
+        assert!(Listener::bind(&path).is_err());
+        std::fs::remove_file(&path).expect("cleanup");
+    }
+}

@@ -1,0 +1,558 @@
+//! The named pipe (FIFO): `mkfifo` puts a pipe into the file system, and
+//! processes that are not parent and child — they share no descriptor —
+//! meet by its path. `open()` blocks until the other side opens too.
+//! Writes of up to `PIPE_BUF` bytes are atomic, so several writers never
+//! interleave a message. Anyone with permission can join by path (a `cat`
+//! in another terminal): the monitor finds every holder by scanning
+//! `/proc/*/fd` for the FIFO's inode, without ever opening it.
+//!
+//! Telemetry `aux` words: reader and each writer — [0] the FIFO fd while
+//! open (0 when closed).
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::pipe::{errno_name, ret_str};
+use super::worker::{self, Frame, FrameReader, Pacer, WorkerCtx};
+use super::{Info, Kind, Mechanism, Probe};
+use crate::knobs::{KnobKind, KnobSpec};
+use crate::message::{self, Verifier};
+use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
+use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::supervisor::{Supervisor, WorkerSpec};
+use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
+
+pub static INFO: Info = Info { kind: Kind::Fifo, knobs: KNOBS, new: || Box::new(Fifo::default()), worker: run_worker };
+
+const KNOBS: &[KnobSpec] = &[
+    KnobSpec {
+        key: "fifo.writers",
+        kind: KnobKind::Int { min: 1, max: 8 },
+        default: "2",
+        help: "writer processes sharing the FIFO (messages up to PIPE_BUF never interleave); applies at start / restart",
+    },
+    KnobSpec {
+        key: "fifo.sigpipe",
+        kind: KnobKind::Choice(&["default", "ignore"]),
+        default: "default",
+        help: "writing with no reader left: default = SIGPIPE kills the writer, ignore = EPIPE, and the writer reopens the FIFO (and waits in open)",
+    },
+];
+
+/// Writes up to this size are atomic on Linux.
+pub const PIPE_BUF: u64 = libc::PIPE_BUF as u64;
+
+const CALL_MKFIFO: u64 = 1;
+const CALL_OPEN: u64 = 2;
+const CALL_READ: u64 = 3;
+const CALL_WRITE: u64 = 4;
+const CALL_CLOSE: u64 = 5;
+
+fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
+    let r = ret_str(ret);
+    match call {
+        CALL_MKFIFO => format!("mkfifo(\"…/fifo\", 0600) = {r}"),
+        CALL_OPEN => format!("open(\"…/fifo\", {}) = {r}", if a[0] == 0 { "O_RDONLY" } else { "O_WRONLY" }),
+        CALL_READ => format!("read({}, {} bytes) = {r}", a[0], a[1]),
+        CALL_WRITE => format!("write({}, {} bytes) = {r}", a[0], a[1]),
+        CALL_CLOSE => format!("close({}) = {r}", a[0]),
+        _ => format!("call {call}"),
+    }
+}
+
+const CALLS: Calls = Calls { event: format_call, op: crate::monitor::default_op_name };
+
+#[derive(Default)]
+pub struct Fifo {
+    reader: usize,
+    writers: Vec<usize>,
+    path: PathBuf,
+}
+
+impl Mechanism for Fifo {
+    fn kind(&self) -> Kind {
+        Kind::Fifo
+    }
+
+    fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
+        self.reader = sup.alloc_slot()?;
+        let n = sup.knobs().get("fifo.writers").clamp(1, 8);
+        for _ in 0..n {
+            self.writers.push(sup.alloc_slot()?);
+        }
+        // Inside the run's private directory: removed with it.
+        self.path = sup.dir_path().join("fifo");
+        self.spawn(sup)
+    }
+
+    fn victim(&self) -> Option<usize> {
+        Some(self.reader)
+    }
+
+    fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
+        // The FIFO itself stays: the new processes meet at the same path.
+        for &s in self.writers.iter().chain([&self.reader]) {
+            sup.signal_slot(s, libc::SIGKILL);
+        }
+        self.spawn(sup)
+    }
+
+    fn producers(&self) -> Vec<usize> {
+        self.writers.clone()
+    }
+
+    fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
+        let dir = sup.dir_path();
+        Box::new(FifoProbe {
+            reader: ProcTracker::new(self.reader, "reader", CALLS, dir),
+            writers: self
+                .writers
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| ProcTracker::new(s, &format!("writer-{}", i + 1), CALLS, dir))
+                .collect(),
+            reader_slot: self.reader,
+            writer_slots: self.writers.clone(),
+            path: self.path.clone(),
+            history: VecDeque::new(),
+            capacity: 0,
+            users: HashMap::new(),
+            notes: NoteLog::default(),
+        })
+    }
+}
+
+impl Fifo {
+    fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
+        let path = self.path.display().to_string();
+        sup.spawn(&WorkerSpec::new(Kind::Fifo, "reader", self.reader).arg("path", &path))?;
+        for (i, &s) in self.writers.iter().enumerate() {
+            let role = format!("writer-{}", i + 1);
+            sup.spawn(&WorkerSpec::new(Kind::Fifo, &role, s).arg("path", &path))?;
+        }
+        Ok(())
+    }
+}
+
+fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
+    match role {
+        "reader" => reader(ctx),
+        r if r.starts_with("writer") => writer(ctx),
+        _ => bail!("the FIFO has no role {role:?}"),
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// `open(path, O_RDONLY or O_WRONLY)`: blocks until the other side opens.
+fn open_fifo(ctx: &WorkerCtx, path: &CString, write: bool) -> Result<i32> {
+    ctx.op(Op::Open);
+    let flags = if write { libc::O_WRONLY } else { libc::O_RDONLY };
+    loop {
+        // SAFETY: valid C string.
+        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            ctx.event(CALL_OPEN, [write as u64, 0, 0], fd as i64);
+            ctx.me().aux[0].store(fd as u64, Relaxed);
+            return Ok(fd);
+        }
+        let e = errno();
+        match e {
+            libc::EINTR => continue,
+            // The reader has not made it yet.
+            libc::ENOENT if write => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                ctx.event(CALL_OPEN, [write as u64, 0, 0], -(e as i64));
+                bail!("open: {}", errno_name(e));
+            }
+        }
+    }
+}
+
+fn close(ctx: &WorkerCtx, fd: i32) {
+    ctx.me().aux[0].store(0, Relaxed);
+    // SAFETY: closing our own descriptor.
+    let r = unsafe { libc::close(fd) };
+    ctx.event(CALL_CLOSE, [fd as u64, 0, 0], r as i64);
+}
+
+fn reader(ctx: &mut WorkerCtx) -> Result<()> {
+    let path = CString::new(ctx.arg("path")?)?;
+    // SAFETY: valid C string.
+    let r = unsafe { libc::mkfifo(path.as_ptr(), 0o600) };
+    let e = errno();
+    ctx.event(CALL_MKFIFO, [0; 3], if r < 0 { -(e as i64) } else { 0 });
+    if r < 0 && e != libc::EEXIST {
+        bail!("mkfifo: {}", errno_name(e));
+    }
+    let mut pacer = Pacer::consumer(ctx);
+    let mut verifier = Verifier::new();
+    loop {
+        let fd = open_fifo(ctx, &path, false)?;
+        let mut frames = FrameReader::default();
+        loop {
+            pacer.wait(ctx);
+            ctx.op(Op::Read);
+            let frame = frames.next(fd, &mut verifier, |want, res| {
+                let ret = match res {
+                    Ok(n) => *n as i64,
+                    Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
+                };
+                ctx.event(CALL_READ, [fd as u64, want as u64, 0], ret);
+            });
+            match frame {
+                Ok(Frame::Message(m)) => {
+                    let m = m.to_vec();
+                    let _ = verifier.check(&m);
+                    ctx.count_received(m.len());
+                    ctx.publish(verifier.counts());
+                }
+                Ok(Frame::Eof) => {
+                    // Every writer has closed: open again and wait for the
+                    // next one — the FIFO is still there.
+                    Slot::add(&ctx.me().eof, 1);
+                    ctx.publish(verifier.counts());
+                    close(ctx, fd);
+                    break;
+                }
+                Err(e) => {
+                    ctx.count_error(e.raw_os_error().unwrap_or(0));
+                    bail!("read: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn writer(ctx: &mut WorkerCtx) -> Result<()> {
+    let path = CString::new(ctx.arg("path")?)?;
+    let sigpipe_default = ctx.knob("fifo.sigpipe") == 0;
+    if sigpipe_default {
+        worker::default_sigpipe();
+    }
+    let sender = ctx.sender_id();
+    let count = ctx.knob("producer.count");
+    let mut pacer = Pacer::producer(ctx);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut seq = 0u64;
+    'reopen: loop {
+        let fd = open_fifo(ctx, &path, true)?;
+        loop {
+            if count > 0 && seq >= count {
+                close(ctx, fd);
+                ctx.op(Op::Done);
+                return Ok(());
+            }
+            pacer.wait(ctx);
+            let size = ctx.msg_size();
+            let msg = &mut buf[..size];
+            message::encode(msg, sender, seq);
+            ctx.op(Op::Write);
+            match worker::write_all(fd, msg) {
+                Ok(()) => {
+                    ctx.event(CALL_WRITE, [fd as u64, size as u64, 0], size as i64);
+                    ctx.count_sent(size);
+                    seq += 1;
+                }
+                Err(e) => {
+                    let code = e.raw_os_error().unwrap_or(0);
+                    ctx.event(CALL_WRITE, [fd as u64, size as u64, 0], -(code as i64));
+                    ctx.count_error(code);
+                    if code != libc::EPIPE {
+                        bail!("write: {}", errno_name(code));
+                    }
+                    // No reader left: wait in open() for the next one.
+                    close(ctx, fd);
+                    continue 'reopen;
+                }
+            }
+        }
+    }
+}
+
+/// A process holding the FIFO open, found in its fd table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FifoHolder {
+    pub pid: i32,
+    pub fd: i32,
+    pub comm: String,
+    /// `r` or `w` (or `rw`), from fdinfo flags.
+    pub mode: String,
+    /// Our role (`reader`, `writer-2`), or None for an outside process.
+    pub role: Option<String>,
+}
+
+/// What the FIFO panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FifoDetail {
+    pub path: String,
+    /// The FIFO is in the file system now.
+    pub exists: bool,
+    /// `ls -l`-style line: `prw------- 1 root root 0 /tmp/…/fifo`.
+    pub ls_line: String,
+    pub inode: u64,
+    pub writers: u64,
+    pub pipe_buf: u64,
+    pub msg_size: u64,
+    /// msg.size ≤ PIPE_BUF: every write lands whole.
+    pub atomic: bool,
+    /// Everyone with the FIFO open, ours and others.
+    pub holders: Vec<FifoHolder>,
+    pub sigpipe: String,
+    /// Times the reader saw EOF (every writer closed) and opened again.
+    pub eofs: u64,
+}
+
+impl FifoDetail {
+    /// Holders that are not our processes: someone joined by path.
+    pub fn external(&self) -> impl Iterator<Item = &FifoHolder> {
+        self.holders.iter().filter(|h| h.role.is_none())
+    }
+}
+
+struct FifoProbe {
+    reader: ProcTracker,
+    writers: Vec<ProcTracker>,
+    reader_slot: usize,
+    writer_slots: Vec<usize>,
+    path: PathBuf,
+    history: VecDeque<u64>,
+    capacity: u64,
+    users: HashMap<u32, String>,
+    notes: NoteLog,
+}
+
+/// `prw-------` from a mode.
+pub fn mode_string(mode: u32) -> String {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFIFO => 'p',
+        libc::S_IFDIR => 'd',
+        libc::S_IFSOCK => 's',
+        libc::S_IFLNK => 'l',
+        _ => '-',
+    };
+    let mut s = String::from(kind);
+    for shift in [6, 3, 0] {
+        let b = (mode >> shift) & 7;
+        s.push(if b & 4 != 0 { 'r' } else { '-' });
+        s.push(if b & 2 != 0 { 'w' } else { '-' });
+        s.push(if b & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+/// Every process with (dev, ino) open, from /proc/*/fd. A `stat` of the fd
+/// link reaches the inode without opening anything.
+fn scan_holders(dev: u64, ino: u64) -> Vec<(i32, i32)> {
+    let me = std::process::id() as i32;
+    let Ok(proc_dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in proc_dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
+            continue;
+        };
+        for f in fds.flatten() {
+            let Some(fd) = f.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            // Cheap filter first: a FIFO's link target is a path.
+            let Ok(target) = std::fs::read_link(f.path()) else {
+                continue;
+            };
+            let t = target.as_os_str().as_encoded_bytes();
+            if !t.starts_with(b"/") || t.starts_with(b"/dev/") || t.starts_with(b"/memfd:") {
+                continue;
+            }
+            if let Ok(m) = std::fs::metadata(f.path()) {
+                if m.dev() == dev && m.ino() == ino {
+                    out.push((pid, fd));
+                }
+            }
+        }
+    }
+    out
+}
+
+impl FifoProbe {
+    fn user(&mut self, uid: u32) -> String {
+        self.users
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| uid.to_string(), |u| u.name)
+            })
+            .clone()
+    }
+}
+
+impl Probe for FifoProbe {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
+        let mut procs = vec![self.reader.sample(tel, t_ms)];
+        for w in &mut self.writers {
+            procs.push(w.sample(tel, t_ms));
+        }
+        let slots: Vec<usize> = [self.reader_slot].into_iter().chain(self.writer_slots.iter().copied()).collect();
+
+        // Fill: ask the pipe through whichever end a live worker holds.
+        let fill = procs
+            .iter()
+            .zip(&slots)
+            .filter(|(p, _)| p.alive() && procfs::alive(p.pid))
+            .map(|(p, &s)| (p.pid, tel.slot(s).aux[0].load(Relaxed)))
+            .filter(|&(_, fd)| fd > 0)
+            .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32));
+        let depth = match fill {
+            Some((d, c)) => {
+                self.capacity = c;
+                d
+            }
+            None => 0,
+        };
+        self.history.push_back(depth);
+        if self.history.len() > crate::monitor::HISTORY {
+            self.history.pop_front();
+        }
+
+        let msg_size = tel.knob_by_key("msg.size");
+        let mut d = FifoDetail {
+            path: self.path.display().to_string(),
+            writers: self.writer_slots.len() as u64,
+            pipe_buf: PIPE_BUF,
+            msg_size,
+            atomic: msg_size <= PIPE_BUF,
+            sigpipe: if tel.knob_by_key("fifo.sigpipe") == 0 { "default" } else { "ignore" }.into(),
+            eofs: tel.slot(self.reader_slot).eof.load(Relaxed),
+            ..FifoDetail::default()
+        };
+        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
+            d.exists = m.file_type().is_fifo();
+            d.inode = m.ino();
+            let (user, group) = (self.user(m.uid()), self.user(m.gid()));
+            d.ls_line = format!("{} {} {user} {group} {} {}", mode_string(m.mode()), m.nlink(), m.size(), d.path);
+            if d.exists {
+                for (pid, fd) in scan_holders(m.dev(), m.ino()) {
+                    let st = procfs::stat(pid).unwrap_or_default();
+                    // Our workers are our children; one that started after
+                    // its tracker looked is still ours.
+                    let role = procs
+                        .iter()
+                        .find(|p| p.pid == pid)
+                        .map(|p| p.role.clone())
+                        .or_else(|| (st.ppid == std::process::id() as i32).then(|| st.comm.clone()));
+                    d.holders.push(FifoHolder {
+                        pid,
+                        fd,
+                        comm: st.comm,
+                        mode: procfs::fd_mode(pid, fd).unwrap_or_default(),
+                        role,
+                    });
+                }
+                d.holders.sort_by(|a, b| (a.role.is_none(), &a.role, a.pid).cmp(&(b.role.is_none(), &b.role, b.pid)));
+            }
+        }
+
+        for h in d.external() {
+            let key = format!("external-{}", h.pid);
+            let text = format!(
+                "{} {} (pid {}) opened the FIFO by its path — another process can join",
+                h.comm,
+                if h.mode == "r" { "reader" } else { "writer" },
+                h.pid
+            );
+            self.notes.once(t_ms, &key, &text);
+        }
+        let reader = &procs[0];
+        if reader.alive() && reader.wchan.contains("wait_for_partner") && d.eofs > 0 {
+            self.notes.once(
+                t_ms,
+                "reopen",
+                "reader: every writer closed (EOF); it opened the FIFO again and waits in open() for the next writer",
+            );
+        }
+        if let Some(ExitStatus::Signal(s)) = ExitStatus::decode(tel.slot(self.reader_slot).exit.load(Relaxed)) {
+            if s == libc::SIGKILL || s == libc::SIGTERM {
+                self.notes.once(
+                    t_ms,
+                    "reader-killed",
+                    "reader: killed — the FIFO stays in the file system; a new reader can open it by path",
+                );
+            }
+        }
+        if self
+            .writer_slots
+            .iter()
+            .any(|&s| ExitStatus::decode(tel.slot(s).exit.load(Relaxed)) == Some(ExitStatus::Signal(libc::SIGPIPE)))
+        {
+            self.notes.once(t_ms, "sigpipe", "writer: killed by SIGPIPE — it wrote to a FIFO nobody reads");
+        }
+        if procs.iter().skip(1).any(|p| p.errors.epipe > 0) {
+            self.notes.once(
+                t_ms,
+                "epipe",
+                "writer: write() failed with EPIPE — it reopens the FIFO and waits for a reader",
+            );
+        }
+        if !d.atomic && d.writers > 1 {
+            self.notes.once(
+                t_ms,
+                "interleave",
+                "msg.size > PIPE_BUF: a write may be split, and several writers can interleave",
+            );
+        }
+
+        let cs = tel.slot(self.reader_slot);
+        MechanismSnapshot {
+            kind: Kind::Fifo,
+            channel: Channel { depth, capacity: self.capacity, unit: "bytes".into() },
+            integrity: Integrity {
+                delivered: cs.delivered.load(Relaxed),
+                lost: cs.lost.load(Relaxed),
+                corrupt: cs.corrupt.load(Relaxed),
+                duplicated: cs.duplicated.load(Relaxed),
+                reordered: cs.reordered.load(Relaxed),
+                foreign: cs.foreign.load(Relaxed),
+            },
+            history: self.history.iter().copied().collect(),
+            notes: self.notes.list(),
+            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            detail: Detail::Fifo(d),
+            processes: procs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ls_style_mode() {
+        assert_eq!(mode_string(libc::S_IFIFO | 0o600), "prw-------");
+        assert_eq!(mode_string(libc::S_IFREG | 0o644), "-rw-r--r--");
+    }
+
+    #[test]
+    fn calls_read_like_strace() {
+        assert_eq!(format_call(CALL_OPEN, [1, 0, 0], 4), "open(\"…/fifo\", O_WRONLY) = 4");
+        assert_eq!(format_call(CALL_WRITE, [4, 256, 0], -(libc::EPIPE as i64)), "write(4, 256 bytes) = -1 EPIPE");
+    }
+}

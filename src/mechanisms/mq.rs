@@ -1,0 +1,579 @@
+//! The POSIX message queue — what the lecture notes call a "port": a
+//! kernel queue with a name, holding whole messages up to a fixed count
+//! (`mq_maxmsg`) and size (`mq_msgsize`). `mq_send` blocks when it is full
+//! (or gives up with `ETIMEDOUT` under `mq_timedsend`), `mq_receive` when
+//! it is empty, and the highest priority always leaves first.
+//!
+//! Telemetry `aux` words: producer — [0] mqd, [3] last 16 priorities sent
+//! (4 bits each, newest lowest), [4] how many of them; consumer — [0] mqd,
+//! [1] priority inversions seen, [3]/[4] the same for priorities received.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::pipe::{errno_name, ret_str};
+use super::worker::{Pacer, WorkerCtx};
+use super::{Info, Kind, Mechanism, Probe};
+use crate::knobs::{KnobKind, KnobSpec};
+use crate::message::{self, Verifier};
+use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
+use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::supervisor::{cleanup, ObjectKind, Supervisor, WorkerSpec};
+use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
+
+pub static INFO: Info = Info { kind: Kind::Mq, knobs: KNOBS, new: || Box::new(Mq::default()), worker: run_worker };
+
+const KNOBS: &[KnobSpec] = &[
+    KnobSpec {
+        key: "mq.maxmsg",
+        kind: KnobKind::Int { min: 1, max: 65536 },
+        default: "10",
+        help:
+            "messages the queue holds (mq_maxmsg); above /proc/sys/fs/mqueue/msg_max (10 here) needs CAP_SYS_RESOURCE",
+    },
+    KnobSpec {
+        key: "mq.msgsize",
+        kind: KnobKind::Int { min: message::MIN_LEN as u64, max: 1 << 20 },
+        default: "1024",
+        help: "largest message in bytes (mq_msgsize, at most /proc/sys/fs/mqueue/msgsize_max); msg.size is cut to it",
+    },
+    KnobSpec {
+        key: "mq.priorities",
+        kind: KnobKind::Bool,
+        default: "false",
+        help: "send mixed priorities 0-3: the highest waiting message is received first",
+    },
+    KnobSpec {
+        key: "mq.send_timeout_ms",
+        kind: KnobKind::Int { min: 0, max: 60_000 },
+        default: "0",
+        help:
+            "0 = mq_send blocks while the queue is full; N = mq_timedsend gives up after N ms (ETIMEDOUT) and retries",
+    },
+];
+
+/// Priorities used when `mq.priorities` is on.
+pub const PRIORITIES: u32 = 4;
+const LIMITS: &str = "/proc/sys/fs/mqueue";
+
+const CALL_OPEN_CREATE: u64 = 1;
+const CALL_OPEN: u64 = 2;
+const CALL_SEND: u64 = 3;
+const CALL_TIMEDSEND: u64 = 4;
+const CALL_RECEIVE: u64 = 5;
+const CALL_UNLINK: u64 = 6;
+const CALL_CLOSE: u64 = 7;
+
+fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
+    let r = ret_str(ret);
+    match call {
+        CALL_OPEN_CREATE => format!(
+            "mq_open(\"/ipcscope-…-mq\", O_CREAT|O_EXCL|O_WRONLY, 0600, {{maxmsg {}, msgsize {}}}) = {r}",
+            a[0], a[1]
+        ),
+        CALL_OPEN => format!("mq_open(\"/ipcscope-…-mq\", O_RDONLY) = {r}"),
+        CALL_SEND => format!("mq_send({}, {} bytes, prio {}) = {r}", a[0], a[1], a[2]),
+        CALL_TIMEDSEND => {
+            format!("mq_timedsend({}, {} bytes, prio {}, +{}ms) = {r}", a[0], a[1], a[2] & 0xffff_ffff, a[2] >> 32)
+        }
+        CALL_RECEIVE if ret >= 0 => {
+            format!("mq_receive({}, buf {}, &prio) = {r}, prio {}", a[0], a[1], a[2])
+        }
+        CALL_RECEIVE => format!("mq_receive({}, buf {}, &prio) = {r}", a[0], a[1]),
+        CALL_UNLINK => format!("mq_unlink(\"/ipcscope-…-mq\") = {r}"),
+        CALL_CLOSE => format!("mq_close({}) = {r}", a[0]),
+        _ => format!("call {call}"),
+    }
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Send => "mq_send()",
+        Op::Receive => "mq_receive()",
+        Op::Open => "mq_open()",
+        _ => crate::monitor::default_op_name(op),
+    }
+}
+
+const CALLS: Calls = Calls { event: format_call, op: op_name };
+
+#[derive(Default)]
+pub struct Mq {
+    producer: usize,
+    consumer: usize,
+    name: String,
+}
+
+/// The machine's limit for a knob, from /proc/sys/fs/mqueue.
+fn limit(file: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("{LIMITS}/{file}")).ok()?.trim().parse().ok()
+}
+
+/// CAP_SYS_RESOURCE lifts the mqueue limits.
+fn can_exceed_limits() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        // bit 24 = CAP_SYS_RESOURCE
+        .is_some_and(|caps| caps & (1 << 24) != 0)
+}
+
+/// Why the kernel would refuse these sizes, naming the limit.
+pub fn check_limits(maxmsg: u64, msgsize: u64) -> Result<(), String> {
+    if can_exceed_limits() {
+        return Ok(());
+    }
+    for (key, v, file) in [("mq.maxmsg", maxmsg, "msg_max"), ("mq.msgsize", msgsize, "msgsize_max")] {
+        if let Some(max) = limit(file) {
+            if v > max {
+                return Err(format!(
+                    "{key}={v} exceeds {LIMITS}/{file}={max} (the kernel says EINVAL; raising it needs CAP_SYS_RESOURCE or root writing that file)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Mechanism for Mq {
+    fn kind(&self) -> Kind {
+        Kind::Mq
+    }
+
+    fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
+        let k = sup.knobs();
+        check_limits(k.get("mq.maxmsg"), k.get("mq.msgsize")).map_err(anyhow::Error::msg)?;
+        self.producer = sup.alloc_slot()?;
+        self.consumer = sup.alloc_slot()?;
+        self.name = sup.object_name("mq");
+        sup.register_object(ObjectKind::Mq, &self.name)?;
+        self.spawn(sup)
+    }
+
+    fn victim(&self) -> Option<usize> {
+        Some(self.consumer)
+    }
+
+    fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
+        for s in [self.producer, self.consumer] {
+            sup.signal_slot(s, libc::SIGKILL);
+        }
+        cleanup::unlink_object(ObjectKind::Mq, &self.name);
+        let k = sup.knobs();
+        check_limits(k.get("mq.maxmsg"), k.get("mq.msgsize")).map_err(anyhow::Error::msg)?;
+        self.spawn(sup)
+    }
+
+    fn producers(&self) -> Vec<usize> {
+        vec![self.producer]
+    }
+
+    fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
+        let dir = sup.dir_path();
+        Box::new(MqProbe {
+            producer: ProcTracker::new(self.producer, "producer", CALLS, dir),
+            consumer: ProcTracker::new(self.consumer, "consumer", CALLS, dir),
+            producer_slot: self.producer,
+            consumer_slot: self.consumer,
+            name: self.name.clone(),
+            attr: None,
+            history: VecDeque::new(),
+            notes: NoteLog::default(),
+        })
+    }
+}
+
+impl Mq {
+    fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
+        sup.spawn(&WorkerSpec::new(Kind::Mq, "producer", self.producer).arg("name", &self.name))?;
+        sup.spawn(&WorkerSpec::new(Kind::Mq, "consumer", self.consumer).arg("name", &self.name))?;
+        Ok(())
+    }
+}
+
+fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
+    match role {
+        "producer" => producer(ctx),
+        "consumer" => consumer(ctx),
+        _ => bail!("the message queue has no role {role:?}"),
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn neg_errno() -> i64 {
+    -(errno() as i64)
+}
+
+/// The priority of message `seq`: a fixed scramble of 0..PRIORITIES.
+pub fn priority(seq: u64) -> u32 {
+    (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62) as u32 % PRIORITIES
+}
+
+/// Remember a priority in a slot's packed history (aux[3], count in aux[4]).
+fn push_prio(s: &Slot, prio: u32) {
+    s.aux[3].store((s.aux[3].load(Relaxed) << 4) | (prio as u64 & 0xf), Relaxed);
+    Slot::add(&s.aux[4], 1);
+}
+
+/// The packed priority history, oldest first.
+pub fn unpack_prios(packed: u64, count: u64) -> Vec<u32> {
+    let n = count.min(16) as u32;
+    (0..n).rev().map(|i| ((packed >> (i * 4)) & 0xf) as u32).collect()
+}
+
+fn attr_of(mqd: i32) -> Option<libc::mq_attr> {
+    // SAFETY: mq_attr is plain data; zero is a valid value.
+    let mut a: libc::mq_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer; mqd is checked by the kernel.
+    if unsafe { libc::mq_getattr(mqd, &mut a) } < 0 {
+        return None;
+    }
+    Some(a)
+}
+
+fn producer(ctx: &mut WorkerCtx) -> Result<()> {
+    let name = CString::new(ctx.arg("name")?)?;
+    let maxmsg = ctx.knob("mq.maxmsg");
+    let msgsize = ctx.knob("mq.msgsize");
+    // SAFETY: mq_attr is plain data.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    attr.mq_maxmsg = maxmsg as libc::c_long;
+    attr.mq_msgsize = msgsize as libc::c_long;
+    ctx.op(Op::Open);
+    // SAFETY: valid C string and attr.
+    let mqd = unsafe {
+        libc::mq_open(
+            name.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o600 as libc::mode_t,
+            &attr as *const libc::mq_attr,
+        )
+    };
+    let ret = if mqd < 0 { neg_errno() } else { mqd as i64 };
+    ctx.event(CALL_OPEN_CREATE, [maxmsg, msgsize, 0], ret);
+    if mqd < 0 {
+        let e = -ret as i32;
+        let why = match e {
+            libc::EINVAL => {
+                check_limits(maxmsg, msgsize).err().unwrap_or_else(|| "mq.maxmsg or mq.msgsize out of range".into())
+            }
+            libc::EMFILE | libc::ENOSPC => {
+                format!("too many queues ({LIMITS}/queues_max={})", limit("queues_max").unwrap_or(0))
+            }
+            libc::ENOMEM => "the queue would exceed RLIMIT_MSGQUEUE (ulimit -q)".into(),
+            _ => errno_name(e).into(),
+        };
+        bail!("mq_open: {} — {why}", errno_name(e));
+    }
+    ctx.me().aux[0].store(mqd as u64, Relaxed);
+
+    let sender = ctx.sender_id();
+    let count = ctx.knob("producer.count");
+    let mut pacer = Pacer::producer(ctx);
+    let mut buf = vec![0u8; msgsize as usize];
+    let mut seq = 0u64;
+    while count == 0 || seq < count {
+        pacer.wait(ctx);
+        let size = ctx.msg_size().min(msgsize as usize);
+        let prio = if ctx.knob("mq.priorities") != 0 { priority(seq) } else { 0 };
+        let msg = &mut buf[..size];
+        message::encode(msg, sender, seq);
+        let timeout = ctx.knob("mq.send_timeout_ms");
+        ctx.op(Op::Send);
+        let (r, call, a2) = if timeout > 0 {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: valid pointer.
+            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+            let ns = ts.tv_nsec as u64 + (timeout % 1000) * 1_000_000;
+            ts.tv_sec += (timeout / 1000 + ns / 1_000_000_000) as libc::time_t;
+            ts.tv_nsec = (ns % 1_000_000_000) as libc::c_long;
+            // SAFETY: valid buffer and timespec.
+            let r = unsafe { libc::mq_timedsend(mqd, msg.as_ptr().cast(), size, prio, &ts) };
+            (r, CALL_TIMEDSEND, prio as u64 | timeout << 32)
+        } else {
+            // SAFETY: valid buffer.
+            let r = unsafe { libc::mq_send(mqd, msg.as_ptr().cast(), size, prio) };
+            (r, CALL_SEND, prio as u64)
+        };
+        let ret = if r < 0 { neg_errno() } else { 0 };
+        ctx.event(call, [mqd as u64, size as u64, a2], ret);
+        if r < 0 {
+            let e = -ret as i32;
+            ctx.count_error(e);
+            match e {
+                // Queue still full after the timeout: try the same message again.
+                libc::ETIMEDOUT | libc::EINTR => continue,
+                _ => bail!("mq_send: {}", errno_name(e)),
+            }
+        }
+        ctx.count_sent(size);
+        push_prio(ctx.me(), prio);
+        seq += 1;
+    }
+    // Done: the name goes away now; the queue itself lives on until the
+    // consumer closes it too.
+    // SAFETY: our own descriptor and a valid name.
+    let r = unsafe { libc::mq_close(mqd) };
+    ctx.event(CALL_CLOSE, [mqd as u64, 0, 0], r as i64);
+    // SAFETY: valid C string.
+    let r = unsafe { libc::mq_unlink(name.as_ptr()) };
+    ctx.event(CALL_UNLINK, [0; 3], if r < 0 { neg_errno() } else { 0 });
+    ctx.me().aux[0].store(0, Relaxed);
+    ctx.op(Op::Done);
+    Ok(())
+}
+
+/// Checks that messages leave in priority order: a message must not be
+/// received while an earlier-sent one of the same or higher priority is
+/// still waiting.
+#[derive(Default)]
+pub struct PrioCheck {
+    sender: Option<u32>,
+    /// The highest sequence number received so far at each priority.
+    highest: [Option<u64>; 16],
+    pub inversions: u64,
+}
+
+impl PrioCheck {
+    pub fn check(&mut self, sender: u32, seq: u64, prio: u32) {
+        if self.sender != Some(sender) {
+            *self = PrioCheck { sender: Some(sender), inversions: self.inversions, ..PrioCheck::default() };
+        }
+        let p = (prio as usize).min(15);
+        // A later message at this priority or lower already left before us:
+        // we should have gone first.
+        if self.highest[..=p].iter().flatten().any(|&h| h > seq) {
+            self.inversions += 1;
+        }
+        self.highest[p] = Some(self.highest[p].map_or(seq, |h| h.max(seq)));
+    }
+}
+
+fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
+    let name = CString::new(ctx.arg("name")?)?;
+    ctx.op(Op::Open);
+    let mqd = loop {
+        // SAFETY: valid C string.
+        let mqd = unsafe { libc::mq_open(name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if mqd >= 0 {
+            ctx.event(CALL_OPEN, [0; 3], mqd as i64);
+            break mqd;
+        }
+        match errno() {
+            // The producer creates it; until then the name does not exist.
+            libc::ENOENT => std::thread::sleep(Duration::from_millis(10)),
+            e => {
+                ctx.event(CALL_OPEN, [0; 3], -(e as i64));
+                bail!("mq_open: {}", errno_name(e));
+            }
+        }
+    };
+    ctx.me().aux[0].store(mqd as u64, Relaxed);
+    let msgsize = attr_of(mqd).map_or(8192, |a| a.mq_msgsize as usize);
+    let mut buf = vec![0u8; msgsize];
+    let mut pacer = Pacer::consumer(ctx);
+    let mut verifier = Verifier::new();
+    let mut order = PrioCheck::default();
+    loop {
+        pacer.wait(ctx);
+        ctx.op(Op::Receive);
+        let mut prio: libc::c_uint = 0;
+        // SAFETY: valid buffer of msgsize bytes.
+        let n = unsafe { libc::mq_receive(mqd, buf.as_mut_ptr().cast(), msgsize, &mut prio) };
+        let ret = if n < 0 { neg_errno() } else { n as i64 };
+        ctx.event(CALL_RECEIVE, [mqd as u64, msgsize as u64, prio as u64], ret);
+        if n < 0 {
+            let e = -ret as i32;
+            ctx.count_error(e);
+            if e == libc::EINTR {
+                continue;
+            }
+            bail!("mq_receive: {}", errno_name(e));
+        }
+        let m = &buf[..n as usize];
+        if let Ok((h, _)) = verifier.check(m) {
+            order.check(h.sender, h.seq, prio);
+        }
+        let me = ctx.me();
+        me.aux[1].store(order.inversions, Relaxed);
+        push_prio(me, prio);
+        ctx.count_received(n as usize);
+        ctx.publish(verifier.counts());
+    }
+}
+
+/// What the message-queue panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MqDetail {
+    pub name: String,
+    /// From mq_getattr on a borrowed copy of a worker's descriptor.
+    pub attr_seen: bool,
+    pub curmsgs: u64,
+    pub maxmsg: u64,
+    pub msgsize: u64,
+    /// The machine's limits (/proc/sys/fs/mqueue).
+    pub msg_max: u64,
+    pub msgsize_max: u64,
+    pub priorities: bool,
+    /// Priorities of the last messages sent and received, oldest first.
+    pub sent_prios: Vec<u32>,
+    pub recv_prios: Vec<u32>,
+    /// Messages received while an earlier one of the same or higher
+    /// priority still waited: the kernel's order broken (should stay 0).
+    pub inversions: u64,
+    pub send_timeout_ms: u64,
+    pub timeouts: u64,
+    /// msg.size as asked and as sent (cut to mq_msgsize).
+    pub msg_size_knob: u64,
+    pub msg_size: u64,
+}
+
+struct MqProbe {
+    producer: ProcTracker,
+    consumer: ProcTracker,
+    producer_slot: usize,
+    consumer_slot: usize,
+    name: String,
+    attr: Option<(u64, u64)>,
+    history: VecDeque<u64>,
+    notes: NoteLog,
+}
+
+/// `mq_getattr` through a borrowed copy of `pid`'s descriptor `fd`: asks,
+/// and closes at once (the copy shares the worker's flags; never set them).
+fn getattr(pid: i32, fd: i32) -> Option<libc::mq_attr> {
+    let dup = procfs::borrow_fd(pid, fd)?;
+    attr_of(dup.as_raw_fd())
+}
+
+impl Probe for MqProbe {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
+        let prod = self.producer.sample(tel, t_ms);
+        let cons = self.consumer.sample(tel, t_ms);
+        let ps = tel.slot(self.producer_slot);
+        let cs = tel.slot(self.consumer_slot);
+        let attr = [(&cons, cs), (&prod, ps)]
+            .into_iter()
+            .filter(|(p, s)| p.alive() && s.aux[0].load(Relaxed) > 0)
+            .find_map(|(p, s)| getattr(p.pid, s.aux[0].load(Relaxed) as i32));
+        let mut d = MqDetail {
+            name: self.name.clone(),
+            msg_max: limit("msg_max").unwrap_or(0),
+            msgsize_max: limit("msgsize_max").unwrap_or(0),
+            priorities: tel.knob_by_key("mq.priorities") != 0,
+            sent_prios: unpack_prios(ps.aux[3].load(Relaxed), ps.aux[4].load(Relaxed)),
+            recv_prios: unpack_prios(cs.aux[3].load(Relaxed), cs.aux[4].load(Relaxed)),
+            inversions: cs.aux[1].load(Relaxed),
+            send_timeout_ms: tel.knob_by_key("mq.send_timeout_ms"),
+            timeouts: ps.err_timedout.load(Relaxed),
+            msg_size_knob: tel.knob_by_key("msg.size"),
+            ..MqDetail::default()
+        };
+        d.msg_size = d.msg_size_knob.min(tel.knob_by_key("mq.msgsize"));
+        if let Some(a) = attr {
+            d.attr_seen = true;
+            d.curmsgs = a.mq_curmsgs.max(0) as u64;
+            d.maxmsg = a.mq_maxmsg.max(0) as u64;
+            d.msgsize = a.mq_msgsize.max(0) as u64;
+            self.attr = Some((d.maxmsg, d.msgsize));
+            d.msg_size = d.msg_size_knob.min(d.msgsize);
+        } else if let Some((m, s)) = self.attr {
+            d.maxmsg = m;
+            d.msgsize = s;
+        }
+        self.history.push_back(d.curmsgs);
+        if self.history.len() > crate::monitor::HISTORY {
+            self.history.pop_front();
+        }
+
+        if d.timeouts > 0 {
+            self.notes.once(
+                t_ms,
+                "timedout",
+                "producer: mq_timedsend gave up with ETIMEDOUT — the queue stayed full; it tries again",
+            );
+        }
+        if d.msg_size < d.msg_size_knob {
+            self.notes.once(
+                t_ms,
+                "clamped",
+                "msg.size is larger than mq_msgsize — messages are cut to the queue's message size",
+            );
+        }
+        if let Some(ExitStatus::Signal(_)) = ExitStatus::decode(cs.exit.load(Relaxed)) {
+            self.notes.once(
+                t_ms,
+                "consumer-killed",
+                "consumer: killed — the queue keeps its messages; the producer blocks when it is full",
+            );
+        }
+
+        MechanismSnapshot {
+            kind: Kind::Mq,
+            channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: "messages".into() },
+            integrity: Integrity {
+                delivered: cs.delivered.load(Relaxed),
+                lost: cs.lost.load(Relaxed),
+                corrupt: cs.corrupt.load(Relaxed),
+                duplicated: cs.duplicated.load(Relaxed),
+                reordered: cs.reordered.load(Relaxed),
+                foreign: cs.foreign.load(Relaxed),
+            },
+            history: self.history.iter().copied().collect(),
+            notes: self.notes.list(),
+            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            detail: Detail::Mq(d),
+            processes: vec![prod, cons],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_order_check() {
+        let mut c = PrioCheck::default();
+        // Sent 0(p0) 1(p3) 2(p1) 3(p3) while the consumer slept: the kernel
+        // hands out 1, 3, 2, 0.
+        for (seq, p) in [(1, 3), (3, 3), (2, 1), (0, 0)] {
+            c.check(7, seq, p);
+        }
+        assert_eq!(c.inversions, 0);
+        // 2 (p1) leaving before 1 (p3) breaks the rule.
+        let mut c = PrioCheck::default();
+        c.check(7, 2, 1);
+        c.check(7, 1, 3);
+        assert_eq!(c.inversions, 1);
+    }
+
+    #[test]
+    fn priorities_are_mixed_and_packed() {
+        let ps: Vec<u32> = (0..64).map(priority).collect();
+        for p in 0..PRIORITIES {
+            assert!(ps.contains(&p), "priority {p} never used");
+        }
+        let s = Slot::default();
+        for p in [1, 2, 3] {
+            push_prio(&s, p);
+        }
+        assert_eq!(unpack_prios(s.aux[3].load(Relaxed), s.aux[4].load(Relaxed)), [1, 2, 3]);
+    }
+
+    #[test]
+    fn calls_read_like_strace() {
+        assert_eq!(format_call(CALL_SEND, [3, 256, 0], 0), "mq_send(3, 256 bytes, prio 0) = 0");
+    }
+}

@@ -1,0 +1,653 @@
+//! POSIX shared memory, as the textbook shows it: the producer calls
+//! `shm_open(name, O_CREAT | O_RDWR, 0600)`, `ftruncate` and `mmap`, and an
+//! unrelated consumer process opens the same name and maps it too. The
+//! region holds the textbook's bounded buffer:
+//!
+//! ```text
+//! offset 0   magic "ipcsring"
+//!        8   in    (messages written so far; slot = in % slots)
+//!       16   out   (messages read so far;    slot = out % slots)
+//!       24   slot count
+//!       32   slot size in bytes
+//!       40   closed (the producer has sent its last message)
+//!       64   slot 0, slot 1, … each holding one whole message
+//! ```
+//!
+//! A full ring makes the producer sleep in `FUTEX_WAIT` on `out`, an empty
+//! one makes the consumer sleep on `in`; each side `FUTEX_WAKE`s the other
+//! after moving its index. Nobody spins.
+//!
+//! Telemetry `aux` words: producer — [0] shm fd, [1] message size used,
+//! [2] slot size; consumer — [0] shm fd.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::pipe::ret_str;
+use super::worker::{futex_wait, futex_wake, Pacer, WorkerCtx};
+use super::{Info, Kind, Mechanism, Probe};
+use crate::knobs::{KnobKind, KnobSpec};
+use crate::message::{self, Verifier};
+use crate::monitor::{Calls, NoteLog, ProcTracker};
+use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::supervisor::{cleanup, ObjectKind, Supervisor, WorkerSpec};
+use crate::telemetry::{ExitStatus, Op, Telemetry};
+
+pub static INFO: Info = Info { kind: Kind::Shm, knobs: KNOBS, new: || Box::new(Shm::default()), worker: run_worker };
+
+const KNOBS: &[KnobSpec] = &[
+    KnobSpec {
+        key: "shm.size",
+        kind: KnobKind::Int { min: 4096, max: 1 << 24 },
+        default: "16384",
+        help: "bytes the producer passes to ftruncate(): the ring header (64 bytes) plus the slots",
+    },
+    KnobSpec {
+        key: "shm.slots",
+        kind: KnobKind::Int { min: 1, max: 256 },
+        default: "16",
+        help: "slots in the ring (the bounded buffer's size); msg.size is cut to the slot size",
+    },
+];
+
+/// Bytes before slot 0.
+pub const HEADER: usize = 64;
+const MAGIC: u64 = u64::from_le_bytes(*b"ipcsring");
+// Header words (index × 8 = byte offset).
+const W_MAGIC: usize = 0;
+const W_IN: usize = 1;
+const W_OUT: usize = 2;
+const W_SLOTS: usize = 3;
+const W_SLOT_SIZE: usize = 4;
+const W_CLOSED: usize = 5;
+
+/// How long one futex sleep lasts at most, so a knob change or the end of
+/// the run is noticed.
+const NAP: Duration = Duration::from_secs(1);
+
+const CALL_SHM_OPEN: u64 = 1;
+const CALL_FTRUNCATE: u64 = 2;
+const CALL_MMAP: u64 = 3;
+const CALL_FUTEX_WAIT: u64 = 4;
+const CALL_UNLINK: u64 = 5;
+const CALL_PUT: u64 = 6;
+const CALL_GET: u64 = 7;
+const CALL_MUNMAP: u64 = 8;
+
+fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
+    let r = ret_str(ret);
+    let word = |w: u64| if w == W_IN as u64 { "in" } else { "out" };
+    match call {
+        CALL_SHM_OPEN if a[0] == 1 => {
+            format!("shm_open(\"/ipcscope-…-shm\", O_CREAT|O_EXCL|O_RDWR, 0600) = {r}")
+        }
+        CALL_SHM_OPEN => format!("shm_open(\"/ipcscope-…-shm\", O_RDWR, 0) = {r}"),
+        CALL_FTRUNCATE => format!("ftruncate({}, {}) = {r}", a[0], a[1]),
+        CALL_MMAP => format!(
+            "mmap(NULL, {}, PROT_READ|PROT_WRITE, MAP_SHARED, {}, 0) = {}",
+            a[1],
+            a[0],
+            if ret < 0 { r } else { "0x…".into() }
+        ),
+        CALL_FUTEX_WAIT => format!(
+            "futex(&{}, FUTEX_WAIT, {}) = {r}  ({})",
+            word(a[0]),
+            a[1],
+            if a[0] == W_OUT as u64 { "ring full" } else { "ring empty" }
+        ),
+        CALL_UNLINK => format!("shm_unlink(\"/ipcscope-…-shm\") = {r}"),
+        CALL_PUT => format!("slot[{}] ← {} bytes; in = {}", a[0], a[1], a[2]),
+        CALL_GET => format!("slot[{}] → {} bytes; out = {}", a[0], a[1], a[2]),
+        CALL_MUNMAP => format!("munmap(0x…, {}) = {r}", a[0]),
+        _ => format!("call {call}"),
+    }
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Write => "copy into slot",
+        Op::Read => "copy from slot",
+        Op::Wait => "futex wait",
+        Op::Open => "shm_open()",
+        _ => crate::monitor::default_op_name(op),
+    }
+}
+
+const CALLS: Calls = Calls { event: format_call, op: op_name };
+
+#[derive(Default)]
+pub struct Shm {
+    producer: usize,
+    consumer: usize,
+    name: String,
+}
+
+impl Mechanism for Shm {
+    fn kind(&self) -> Kind {
+        Kind::Shm
+    }
+
+    fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
+        self.producer = sup.alloc_slot()?;
+        self.consumer = sup.alloc_slot()?;
+        self.name = sup.object_name("shm");
+        sup.register_object(ObjectKind::Shm, &self.name)?;
+        self.spawn(sup)
+    }
+
+    fn victim(&self) -> Option<usize> {
+        Some(self.consumer)
+    }
+
+    fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
+        // A new consumer could attach to the old ring, but its verifier
+        // would not know what the last one received: start both afresh.
+        for s in [self.producer, self.consumer] {
+            sup.signal_slot(s, libc::SIGKILL);
+        }
+        cleanup::unlink_object(ObjectKind::Shm, &self.name);
+        self.spawn(sup)
+    }
+
+    fn producers(&self) -> Vec<usize> {
+        vec![self.producer]
+    }
+
+    fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
+        let dir = sup.dir_path();
+        Box::new(ShmProbe {
+            producer: ProcTracker::new(self.producer, "producer", CALLS, dir),
+            consumer: ProcTracker::new(self.consumer, "consumer", CALLS, dir),
+            producer_slot: self.producer,
+            consumer_slot: self.consumer,
+            name: self.name.clone(),
+            map: None,
+            history: VecDeque::new(),
+            slots: 0,
+            notes: NoteLog::default(),
+        })
+    }
+}
+
+impl Shm {
+    fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
+        sup.spawn(&WorkerSpec::new(Kind::Shm, "producer", self.producer).arg("name", &self.name))?;
+        sup.spawn(&WorkerSpec::new(Kind::Shm, "consumer", self.consumer).arg("name", &self.name))?;
+        Ok(())
+    }
+}
+
+fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
+    match role {
+        "producer" => producer(ctx),
+        "consumer" => consumer(ctx),
+        _ => bail!("shared memory has no role {role:?}"),
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// The ring as a worker maps it (read and write).
+struct Ring {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Ring {
+    fn map(ctx: &WorkerCtx, fd: i32, len: usize) -> Result<Ring> {
+        // SAFETY: mapping a descriptor we own; the result is checked.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
+        if p == libc::MAP_FAILED {
+            let e = errno();
+            ctx.event(CALL_MMAP, [fd as u64, len as u64, 0], -(e as i64));
+            bail!("mmap: {}", std::io::Error::from_raw_os_error(e));
+        }
+        ctx.event(CALL_MMAP, [fd as u64, len as u64, 0], 0);
+        Ok(Ring { base: p.cast(), len })
+    }
+
+    fn word(&self, i: usize) -> &AtomicU64 {
+        // SAFETY: the header lies inside the mapping, 8-byte aligned (the
+        // mapping is page aligned), and every process uses it atomically.
+        unsafe { &*(self.base.add(i * 8) as *const AtomicU64) }
+    }
+
+    fn slots(&self) -> u64 {
+        self.word(W_SLOTS).load(Relaxed).max(1)
+    }
+
+    fn slot_size(&self) -> usize {
+        self.word(W_SLOT_SIZE).load(Relaxed) as usize
+    }
+
+    /// The bytes of slot `idx % slots`.
+    #[allow(clippy::mut_from_ref)] // the ring protocol gives one side each slot at a time
+    fn slot(&self, idx: u64) -> &mut [u8] {
+        let i = (idx % self.slots()) as usize;
+        let size = self.slot_size();
+        let off = HEADER + i * size;
+        assert!(off + size <= self.len, "slot outside the region");
+        // SAFETY: inside the mapping; only the side that owns the slot (by
+        // the in/out indices) touches it.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(off), size) }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+fn shm_open(ctx: &WorkerCtx, name: &str, create: bool) -> Result<i32, i32> {
+    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
+    let flags = if create { libc::O_CREAT | libc::O_EXCL | libc::O_RDWR } else { libc::O_RDWR };
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::shm_open(c.as_ptr(), flags, 0o600) };
+    let ret = if fd < 0 { -(errno() as i64) } else { fd as i64 };
+    if create || fd >= 0 {
+        ctx.event(CALL_SHM_OPEN, [create as u64, 0, 0], ret);
+    }
+    if fd < 0 {
+        Err(-ret as i32)
+    } else {
+        Ok(fd)
+    }
+}
+
+/// Slot size for a region of `size` bytes cut into `slots`: 8-byte aligned,
+/// and at least one smallest message.
+pub fn slot_size(size: u64, slots: u64) -> u64 {
+    (size.saturating_sub(HEADER as u64) / slots.max(1)) & !7
+}
+
+fn producer(ctx: &mut WorkerCtx) -> Result<()> {
+    let name = ctx.arg("name")?.to_string();
+    let size = ctx.knob("shm.size");
+    let mut slots = ctx.knob("shm.slots").max(1);
+    // Fewer, larger slots if the region is too small for this many.
+    while slots > 1 && slot_size(size, slots) < message::MIN_LEN as u64 {
+        slots -= 1;
+    }
+    let ssize = slot_size(size, slots);
+    if ssize < message::MIN_LEN as u64 {
+        bail!("shm.size={size} leaves no room for one message after the 64-byte header");
+    }
+    ctx.op(Op::Open);
+    let fd = match shm_open(ctx, &name, true) {
+        Ok(fd) => fd,
+        Err(e) => bail!("shm_open: {}", std::io::Error::from_raw_os_error(e)),
+    };
+    // SAFETY: a fresh descriptor we own.
+    let _fd_guard = unsafe { OwnedFd::from_raw_fd(fd) };
+    ctx.me().aux[0].store(fd as u64, Relaxed);
+    // SAFETY: plain syscall on our descriptor.
+    let r = unsafe { libc::ftruncate(fd, size as libc::off_t) };
+    ctx.event(CALL_FTRUNCATE, [fd as u64, size, 0], if r < 0 { -(errno() as i64) } else { 0 });
+    if r < 0 {
+        bail!("ftruncate: {}", std::io::Error::last_os_error());
+    }
+    let ring = Ring::map(ctx, fd, size as usize)?;
+    ring.word(W_SLOTS).store(slots, Relaxed);
+    ring.word(W_SLOT_SIZE).store(ssize, Relaxed);
+    ring.word(W_MAGIC).store(MAGIC, Ordering::Release);
+    ctx.me().aux[2].store(ssize, Relaxed);
+
+    let sender = ctx.sender_id();
+    let count = ctx.knob("producer.count");
+    let mut pacer = Pacer::producer(ctx);
+    let mut seq = 0u64;
+    while count == 0 || seq < count {
+        pacer.wait(ctx);
+        let size = ctx.msg_size().min(ssize as usize);
+        ctx.me().aux[1].store(size as u64, Relaxed);
+        let inn = ring.word(W_IN).load(Relaxed);
+        // Wait while the ring is full: out has to move first.
+        loop {
+            let out = ring.word(W_OUT).load(Ordering::Acquire);
+            if inn.wrapping_sub(out) < slots {
+                break;
+            }
+            ctx.op(Op::Wait);
+            futex_wait(ring.word(W_OUT), out as u32, NAP);
+            let now = ring.word(W_OUT).load(Relaxed);
+            ctx.event(
+                CALL_FUTEX_WAIT,
+                [W_OUT as u64, out & 0xffff_ffff, 0],
+                if now != out { 0 } else { -(libc::ETIMEDOUT as i64) },
+            );
+        }
+        ctx.op(Op::Write);
+        let slot = ring.slot(inn);
+        message::encode(&mut slot[..size], sender, seq);
+        ring.word(W_IN).store(inn + 1, Ordering::Release);
+        futex_wake(ring.word(W_IN));
+        ctx.event(CALL_PUT, [inn % slots, size as u64, inn + 1], 0);
+        ctx.count_sent(size);
+        seq += 1;
+    }
+    // Tell the consumer there is no more; it unlinks the name when done.
+    ring.word(W_CLOSED).store(1, Ordering::Release);
+    futex_wake(ring.word(W_IN));
+    ctx.op(Op::Done);
+    drop(ring);
+    ctx.event(CALL_MUNMAP, [size, 0, 0], 0);
+    Ok(())
+}
+
+fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
+    let name = ctx.arg("name")?.to_string();
+    // The producer creates the object; until then the name does not exist.
+    ctx.op(Op::Open);
+    let fd = loop {
+        match shm_open(ctx, &name, false) {
+            Ok(fd) => break fd,
+            Err(libc::ENOENT) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => bail!("shm_open: {}", std::io::Error::from_raw_os_error(e)),
+        }
+    };
+    // SAFETY: a fresh descriptor we own.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    ctx.me().aux[0].store(fd as u64, Relaxed);
+    // Wait for ftruncate and the header (the producer sets magic last).
+    let len = loop {
+        let file = std::fs::File::from(owned.try_clone()?);
+        let len = file.metadata()?.len() as usize;
+        if len >= HEADER {
+            break len;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let ring = Ring::map(ctx, fd, len)?;
+    while ring.word(W_MAGIC).load(Ordering::Acquire) != MAGIC {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let slots = ring.slots();
+    let ssize = ring.slot_size();
+    let mut pacer = Pacer::consumer(ctx);
+    let mut verifier = Verifier::new();
+    let mut buf = vec![0u8; ssize];
+    loop {
+        pacer.wait(ctx);
+        let out = ring.word(W_OUT).load(Relaxed);
+        let done = loop {
+            let inn = ring.word(W_IN).load(Ordering::Acquire);
+            if inn != out {
+                break false;
+            }
+            if ring.word(W_CLOSED).load(Ordering::Acquire) != 0 {
+                break true;
+            }
+            ctx.op(Op::Wait);
+            futex_wait(ring.word(W_IN), inn as u32, NAP);
+            let now = ring.word(W_IN).load(Relaxed);
+            ctx.event(
+                CALL_FUTEX_WAIT,
+                [W_IN as u64, inn & 0xffff_ffff, 0],
+                if now != inn { 0 } else { -(libc::ETIMEDOUT as i64) },
+            );
+        };
+        if done {
+            break;
+        }
+        ctx.op(Op::Read);
+        let slot = ring.slot(out);
+        // One whole message per slot; its header says how long it is.
+        let len = match message::peek_header(slot) {
+            Ok(h) => (h.len as usize).min(ssize),
+            Err(_) => ssize,
+        };
+        buf[..len].copy_from_slice(&slot[..len]);
+        ring.word(W_OUT).store(out + 1, Ordering::Release);
+        futex_wake(ring.word(W_OUT));
+        ctx.event(CALL_GET, [out % slots, len as u64, out + 1], len as i64);
+        let _ = verifier.check(&buf[..len]);
+        ctx.count_received(len);
+        ctx.publish(verifier.counts());
+    }
+    ctx.publish(verifier.counts());
+    let c = CString::new(name)?;
+    // SAFETY: valid C string.
+    let r = unsafe { libc::shm_unlink(c.as_ptr()) };
+    ctx.event(CALL_UNLINK, [0; 3], if r < 0 { -(errno() as i64) } else { 0 });
+    ctx.op(Op::Done);
+    Ok(())
+}
+
+/// What the shared-memory panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShmDetail {
+    /// The object's name (`/ipcscope-…-shm`) and where it shows up.
+    pub name: String,
+    pub path: String,
+    /// The name exists under /dev/shm now.
+    pub exists: bool,
+    /// From stat of /dev/shm/NAME.
+    pub size: u64,
+    pub mode: u32,
+    pub nlink: u64,
+    /// The header, read through the monitor's own read-only mapping.
+    pub mapped: bool,
+    pub in_idx: u64,
+    pub out_idx: u64,
+    pub slots: u64,
+    pub slot_size: u64,
+    pub closed: bool,
+    /// Bytes per message the producer uses (msg.size cut to the slot size)
+    /// and what msg.size asks for.
+    pub msg_size: u64,
+    pub msg_size_knob: u64,
+    /// The region's first bytes (header and slot 0), as hex.
+    pub head_hex: String,
+    /// The slot the consumer reads next: its offset and first bytes.
+    pub next_offset: u64,
+    pub next_hex: String,
+    /// Who sleeps in FUTEX_WAIT on which ring word (`in` / `out`), from
+    /// /proc/PID/syscall and /proc/PID/maps.
+    pub futex_waits: Vec<(String, String)>,
+}
+
+struct ShmProbe {
+    producer: ProcTracker,
+    consumer: ProcTracker,
+    producer_slot: usize,
+    consumer_slot: usize,
+    name: String,
+    /// The monitor's own read-only mapping, and the inode it maps.
+    map: Option<(u64, memmap2::Mmap)>,
+    history: VecDeque<u64>,
+    slots: u64,
+    notes: NoteLog,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Map the object read-only: `shm_open(O_RDONLY)` + `mmap(PROT_READ)`.
+/// Writing through it is impossible (EACCES), so the monitor cannot
+/// disturb the ring.
+fn map_readonly(name: &str) -> Option<memmap2::Mmap> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: valid C string; the result is checked.
+    let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDONLY, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor we own.
+    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    if file.metadata().ok()?.len() < HEADER as u64 {
+        return None;
+    }
+    // SAFETY: a read-only shared mapping; other processes change it, which
+    // we only read through atomic loads and byte copies.
+    unsafe { memmap2::Mmap::map(&file) }.ok()
+}
+
+fn read_word(m: &[u8], i: usize) -> u64 {
+    // SAFETY: inside the mapping (len ≥ HEADER), page aligned base.
+    unsafe { (*(m.as_ptr().add(i * 8) as *const AtomicU64)).load(Ordering::Acquire) }
+}
+
+/// The ring word process `pid` sleeps on in FUTEX_WAIT, found from the
+/// address in /proc/PID/syscall and the mapping in /proc/PID/maps.
+fn futex_word(pid: i32, path: &str) -> Option<&'static str> {
+    let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    let mut it = sc.split_whitespace();
+    if it.next()? != "202" {
+        return None;
+    }
+    let uaddr = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    maps.lines().filter(|l| l.contains(path)).find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (a, b) = f.next()?.split_once('-')?;
+        let (start, end) = (u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?);
+        let off = u64::from_str_radix(f.nth(1)?, 16).ok()?;
+        if !(start..end).contains(&uaddr) {
+            return None;
+        }
+        match (uaddr - start + off) / 8 {
+            1 => Some("in"),
+            2 => Some("out"),
+            _ => Some("?"),
+        }
+    })
+}
+
+impl Probe for ShmProbe {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
+        let prod = self.producer.sample(tel, t_ms);
+        let cons = self.consumer.sample(tel, t_ms);
+        let ps = tel.slot(self.producer_slot);
+        let cs = tel.slot(self.consumer_slot);
+        let path = format!("/dev/shm{}", self.name);
+        let mut d = ShmDetail {
+            name: self.name.clone(),
+            path: path.clone(),
+            msg_size: ps.aux[1].load(Relaxed),
+            msg_size_knob: tel.knob_by_key("msg.size"),
+            ..ShmDetail::default()
+        };
+        match std::fs::metadata(&path) {
+            Ok(meta) => {
+                d.exists = true;
+                d.size = meta.len();
+                d.mode = meta.mode() & 0o7777;
+                d.nlink = meta.nlink();
+                // A new object under the same name (after a restart) needs
+                // a new mapping.
+                if self.map.as_ref().is_none_or(|(ino, m)| *ino != meta.ino() || (m.len() as u64) < meta.len()) {
+                    self.map = map_readonly(&self.name).map(|m| (meta.ino(), m));
+                }
+            }
+            Err(_) => self.map = None,
+        }
+        if let Some((_, m)) = &self.map {
+            if read_word(m, W_MAGIC) == MAGIC {
+                d.mapped = true;
+                d.in_idx = read_word(m, W_IN);
+                d.out_idx = read_word(m, W_OUT);
+                d.slots = read_word(m, W_SLOTS);
+                d.slot_size = read_word(m, W_SLOT_SIZE);
+                d.closed = read_word(m, W_CLOSED) != 0;
+                let head = (HEADER * 2).min(m.len());
+                d.head_hex = hex(&m[..head]);
+                if d.slots > 0 {
+                    let off = HEADER as u64 + (d.out_idx % d.slots) * d.slot_size;
+                    let end = (off + 64.min(d.slot_size)).min(m.len() as u64);
+                    d.next_offset = off;
+                    d.next_hex = hex(&m[off as usize..end as usize]);
+                }
+            }
+        }
+        for p in [&prod, &cons] {
+            if p.alive() && p.wchan.contains("futex") {
+                if let Some(w) = futex_word(p.pid, &path) {
+                    d.futex_waits.push((p.role.clone(), w.to_string()));
+                }
+            }
+        }
+        if d.mapped {
+            self.slots = d.slots;
+        }
+        let depth = if d.mapped { d.in_idx.wrapping_sub(d.out_idx).min(d.slots) } else { 0 };
+        self.history.push_back(depth);
+        if self.history.len() > crate::monitor::HISTORY {
+            self.history.pop_front();
+        }
+
+        if d.msg_size > 0 && d.msg_size < d.msg_size_knob {
+            self.notes.once(
+                t_ms,
+                "clamped",
+                "producer: msg.size is larger than a slot — messages are cut to the slot size",
+            );
+        }
+        if let Some(ExitStatus::Signal(_)) = ExitStatus::decode(cs.exit.load(Relaxed)) {
+            self.notes.once(
+                t_ms,
+                "consumer-killed",
+                "consumer: killed — the ring fills up and the producer sleeps on `out`; the object stays in /dev/shm",
+            );
+        }
+        if d.closed && !d.exists {
+            self.notes.once(
+                t_ms,
+                "unlinked",
+                "consumer: read the last message and called shm_unlink — the name is gone from /dev/shm",
+            );
+        }
+
+        MechanismSnapshot {
+            kind: Kind::Shm,
+            channel: Channel { depth, capacity: self.slots, unit: "slots".into() },
+            integrity: Integrity {
+                delivered: cs.delivered.load(Relaxed),
+                lost: cs.lost.load(Relaxed),
+                corrupt: cs.corrupt.load(Relaxed),
+                duplicated: cs.duplicated.load(Relaxed),
+                reordered: cs.reordered.load(Relaxed),
+                foreign: cs.foreign.load(Relaxed),
+            },
+            history: self.history.iter().copied().collect(),
+            notes: self.notes.list(),
+            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            detail: Detail::Shm(d),
+            processes: vec![prod, cons],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_sizes() {
+        assert_eq!(slot_size(16384, 16), 1016);
+        assert_eq!(slot_size(4096, 1), 4032);
+        assert_eq!(slot_size(4096, 256), 8);
+    }
+
+    #[test]
+    fn calls_read_like_strace() {
+        assert_eq!(
+            format_call(CALL_SHM_OPEN, [1, 0, 0], 5),
+            "shm_open(\"/ipcscope-…-shm\", O_CREAT|O_EXCL|O_RDWR, 0600) = 5"
+        );
+        assert_eq!(format_call(CALL_FTRUNCATE, [5, 4096, 0], 0), "ftruncate(5, 4096) = 0");
+    }
+}

@@ -1,0 +1,298 @@
+//! Scripted lessons: a scenario is a sequence of steps, each setting knobs
+//! and doing actions (stall the consumer, kill the reader, pause …) with a
+//! caption in Korean and English, and the observations that should follow
+//! (checked against the live snapshot, never assumed).
+//!
+//! ```toml
+//! name = "pipe-blocking"
+//! mechanisms = ["pipe"]
+//! title = { en = "…", ko = "…" }
+//! setup = ["producer.rate=200"]          # before the processes start
+//!
+//! [[step]]
+//! caption = { en = "…", ko = "…" }
+//! set = ["consumer.rate=0"]              # like --set
+//! do = ["kill pipe"]                      # kill, restart, pause, resume, step-mode on|off, step
+//! expect = ["pipe/channel/depth >= pipe/channel/capacity"]
+//! after_ms = 3000                         # advance by itself (else: on a key)
+//! ```
+
+pub mod expect;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::i18n::Lang;
+use crate::knobs::Knobs;
+use crate::mechanisms::{self, Kind};
+use crate::session::{Command, Session};
+use crate::snapshot::Snapshot;
+pub use expect::Expect;
+
+/// Scenarios shipped inside the binary (one line each).
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("pipe-blocking", include_str!("../../assets/scenarios/pipe-blocking.toml")),
+    ("pipe-no-eof", include_str!("../../assets/scenarios/pipe-no-eof.toml")),
+];
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub en: String,
+    pub ko: String,
+}
+
+impl Text {
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::En => &self.en,
+            Lang::Ko => &self.ko,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    mechanisms: Vec<Spanned<String>>,
+    title: Text,
+    #[serde(default)]
+    setup: Vec<Spanned<String>>,
+    #[serde(rename = "step")]
+    steps: Vec<RawStep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    caption: Text,
+    #[serde(default)]
+    set: Vec<Spanned<String>>,
+    #[serde(default, rename = "do")]
+    actions: Vec<Spanned<String>>,
+    #[serde(default)]
+    expect: Vec<Spanned<String>>,
+    after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub caption: Text,
+    pub set: Vec<(String, u64)>,
+    pub actions: Vec<Command>,
+    pub expect: Vec<Expect>,
+    pub after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub title: Text,
+    pub kinds: Vec<Kind>,
+    pub setup: Knobs,
+    pub steps: Vec<Step>,
+}
+
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+fn action(src: &str, kinds: &[Kind]) -> Result<Command, String> {
+    let words: Vec<&str> = src.split_whitespace().collect();
+    let target = |w: Option<&&str>| -> Result<Kind, String> {
+        match w {
+            None if kinds.len() == 1 => Ok(kinds[0]),
+            None => Err(format!("{src:?}: name the mechanism, e.g. \"{} {}\"", words[0], kinds[0].name())),
+            Some(name) => kinds
+                .iter()
+                .copied()
+                .find(|k| k.name() == *name)
+                .ok_or_else(|| format!("{src:?}: {name} is not one of this scenario's mechanisms")),
+        }
+    };
+    Ok(match words.first().copied() {
+        Some("kill") => Command::Kill(target(words.get(1))?),
+        Some("restart") => Command::Restart(target(words.get(1))?),
+        Some("pause") => Command::SetPaused(true),
+        Some("resume") => Command::SetPaused(false),
+        Some("step-mode") => match words.get(1) {
+            Some(&"on") => Command::SetStepMode(true),
+            Some(&"off") => Command::SetStepMode(false),
+            _ => return Err(format!("{src:?}: step-mode on or step-mode off")),
+        },
+        Some("step") => Command::Step(words.get(1).map(|_| target(words.get(1))).transpose()?),
+        _ => return Err(format!("{src:?}: unknown action; use kill, restart, pause, resume, step-mode on|off, step")),
+    })
+}
+
+impl Scenario {
+    /// Parse and check a scenario; errors name the file, the line and what
+    /// is wrong.
+    pub fn parse(file: &str, text: &str) -> Result<Scenario> {
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            let msg = e.message().trim().to_string();
+            match line {
+                Some(l) => anyhow!("{file}:{l}: {msg}"),
+                None => anyhow!("{file}: {msg}"),
+            }
+        })?;
+        let at = |s: &Spanned<String>| format!("{file}:{}", line_of(text, s.span().start));
+        let mut kinds = Vec::new();
+        for m in &raw.mechanisms {
+            let k = mechanisms::parse_list(m.get_ref()).map_err(|e| anyhow!("{}: {e}", at(m)))?;
+            kinds.extend(k);
+        }
+        if kinds.is_empty() {
+            bail!("{file}: `mechanisms` is empty");
+        }
+        kinds.sort();
+        kinds.dedup();
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        let mut setup = Knobs::default();
+        for s in &raw.setup {
+            setup.set_str(s.get_ref()).map_err(|e| anyhow!("{}: {e}", at(s)))?;
+        }
+        if raw.steps.is_empty() {
+            bail!("{file}: no [[step]]");
+        }
+        let mut steps = Vec::new();
+        for st in raw.steps {
+            let mut set = Vec::new();
+            for s in &st.set {
+                let mut k = Knobs::default();
+                k.set_str(s.get_ref()).map_err(|e| anyhow!("{}: {e}", at(s)))?;
+                let key = s.get_ref().split_once('=').map(|(k, _)| k.trim().to_string()).unwrap_or_default();
+                set.push((key.clone(), k.get(&key)));
+            }
+            let actions = st
+                .actions
+                .iter()
+                .map(|a| action(a.get_ref(), &kinds).map_err(|e| anyhow!("{}: {e}", at(a))))
+                .collect::<Result<Vec<_>>>()?;
+            let expect = st
+                .expect
+                .iter()
+                .map(|x| Expect::parse(x.get_ref(), &names).map_err(|e| anyhow!("{}: {e}", at(x))))
+                .collect::<Result<Vec<_>>>()?;
+            steps.push(Step { caption: st.caption, set, actions, expect, after_ms: st.after_ms });
+        }
+        Ok(Scenario { name: raw.name, title: raw.title, kinds, setup, steps })
+    }
+
+    /// A shipped scenario by name, or a scenario file by path.
+    pub fn find(name: &str) -> Result<Scenario> {
+        if let Some((n, text)) = SHIPPED.iter().find(|(n, _)| *n == name) {
+            return Scenario::parse(&format!("assets/scenarios/{n}.toml"), text);
+        }
+        let p = Path::new(name);
+        if p.extension().is_some_and(|e| e == "toml") || p.exists() {
+            let text = std::fs::read_to_string(p).map_err(|e| anyhow!("cannot read {name}: {e}"))?;
+            return Scenario::parse(name, &text);
+        }
+        let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+        bail!("unknown lesson {name:?}; shipped lessons: {} (or give a .toml file)", names.join(", "))
+    }
+
+    /// Apply a step's knobs and actions to a running session.
+    pub fn apply_step(&self, i: usize, session: &mut Session) -> Result<()> {
+        let Some(step) = self.steps.get(i) else { return Ok(()) };
+        for (k, v) in &step.set {
+            session.apply(Command::SetKnob(k.clone(), *v))?;
+        }
+        for a in &step.actions {
+            session.apply(a.clone())?;
+        }
+        Ok(())
+    }
+}
+
+/// Each expectation of a step with whether the snapshot meets it.
+pub fn check_step(step: &Step, snap: &Snapshot) -> Vec<(String, bool)> {
+    step.expect.iter().map(|e| (e.source.clone(), e.check(snap).unwrap_or(false))).collect()
+}
+
+/// The outcome of one step when a scenario is played headless.
+#[derive(Debug)]
+pub struct StepReport {
+    pub step: usize,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// Play a scenario without a screen: apply each step, then wait (bounded)
+/// until the snapshot shows what the step expects.
+pub fn play_headless(sc: &Scenario, exe: std::path::PathBuf, timeout: Duration) -> Result<Vec<StepReport>> {
+    let mut session = Session::start_with_exe(exe, &sc.kinds, sc.setup.clone(), 20)?;
+    let mut reports = Vec::new();
+    for (i, step) in sc.steps.iter().enumerate() {
+        if let Err(e) = sc.apply_step(i, &mut session) {
+            reports.push(StepReport { step: i + 1, passed: false, detail: format!("{e:#}") });
+            break;
+        }
+        let deadline = Instant::now() + timeout;
+        let min_wait = Instant::now() + Duration::from_millis(step.after_ms.unwrap_or(0).min(2000));
+        let mut last: Vec<(String, bool)> = Vec::new();
+        let passed = loop {
+            if let Ok(s) = session.snapshots.recv_timeout(Duration::from_millis(200)) {
+                last = check_step(step, &s);
+                if last.iter().all(|(_, ok)| *ok) && Instant::now() >= min_wait {
+                    break true;
+                }
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+        };
+        let failed: Vec<&str> = last.iter().filter(|(_, ok)| !ok).map(|(s, _)| s.as_str()).collect();
+        let detail = if passed { "ok".to_string() } else { format!("never observed: {}", failed.join("; ")) };
+        reports.push(StepReport { step: i + 1, passed, detail });
+        if !passed {
+            break;
+        }
+    }
+    session.shutdown();
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        for (name, text) in SHIPPED {
+            let sc = Scenario::parse(name, text).unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(&sc.name, name);
+            assert!(!sc.steps.is_empty());
+            for st in &sc.steps {
+                assert!(!st.caption.en.is_empty() && !st.caption.ko.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let bad = "name = \"x\"\nmechanisms = [\"pipe\"]\ntitle = { en = \"a\", ko = \"b\" }\n\n[[step]]\ncaption = { en = \"a\", ko = \"b\" }\nset = [\"consumer.rate=fast\"]\n";
+        let e = Scenario::parse("x.toml", bad).unwrap_err().to_string();
+        assert!(e.starts_with("x.toml:7:"), "{e}");
+        assert!(e.contains("consumer.rate"), "{e}");
+        let e = Scenario::parse("y.toml", "name = \n").unwrap_err().to_string();
+        assert!(e.starts_with("y.toml:1:"), "{e}");
+        let e = Scenario::parse("z.toml", &bad.replace("set = [\"consumer.rate=fast\"]", "do = [\"explode\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("z.toml:7") && e.contains("unknown action"), "{e}");
+        let e = Scenario::parse("w.toml", &bad.replace("set = [\"consumer.rate=fast\"]", "colour = 3"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("w.toml:7") && e.contains("colour"), "{e}");
+        let e = Scenario::parse("v.toml", &bad.replace("[\"pipe\"]", "[\"telegraph\"]")).unwrap_err().to_string();
+        assert!(e.contains("v.toml:2") && e.contains("telegraph"), "{e}");
+    }
+}

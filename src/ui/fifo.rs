@@ -1,0 +1,182 @@
+//! The named-pipe (FIFO) panel:
+//!
+//! ```text
+//! ┌ 2  named pipe (FIFO)  mkfifo: unrelated processes meet by path ──────────┐
+//! │╭ writers ─────────────╮ write() ╔ FIFO (kernel pipe buffer) ╗ read() ╭ reader ╮│
+//! ││1   4121 S BLOCKED …  │ ──────▶ ║█████████░░░ 48.0K/64.0K   ║ ─────▶ │pid 4123││
+//! ││2   4122 S paced      │         ║FIONREAD 49152             ║        │S paced ││
+//! │╰──────────────────────╯         ╚═══════════════════════════╝        ╰────────╯│
+//! │ prw------- 1 root root 0 /tmp/ipcscope-0/4120/fifo                          │
+//! │ open by: reader fd 4 r · writer-1 fd 4 w · outside: cat 999 r                │
+//! │ msg.size 256 ≤ PIPE_BUF 4096: each write() lands whole …                     │
+//! │ delivered 1200  lost 0  corrupt 0  dup 0  reordered 0                        │
+//! │ Linux FIFO: one direction at a time … Windows named pipe: full duplex …     │
+//! └──────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//! Small cells get a compact, line-by-line version of the same facts.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
+use super::View;
+use crate::i18n::t;
+use crate::mechanisms::fifo::FifoDetail;
+use crate::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot};
+
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+    let l = view.lang;
+    let block = widgets::panel_block(n, t(l, "fifo_title"), t(l, "fifo_sub"), selected, view);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Detail::Fifo(d) = &m.detail else {
+        return;
+    };
+    if inner.height >= 14 && inner.width >= 70 {
+        full(f, inner, m, d, view);
+    } else {
+        compact(f, inner, m, d, view);
+    }
+}
+
+/// `writer-1` → `writer 1` in the view's language.
+fn role_label(role: &str, view: &View) -> String {
+    match role.strip_prefix("writer-") {
+        Some(i) => format!("{} {i}", t(view.lang, "writer")),
+        None if role == "reader" => t(view.lang, "reader").into(),
+        None => role.into(),
+    }
+}
+
+/// Every writer on its line (and the reader after them, if given), labels
+/// padded to one width.
+fn writer_lines(writers: &[ProcessSnapshot], reader: Option<&ProcessSnapshot>, view: &View) -> Vec<Line<'static>> {
+    let procs: Vec<_> = writers.iter().chain(reader).map(|p| (p, role_label(&p.role, view))).collect();
+    widgets::process_lines(&procs, view)
+}
+
+/// The `ls -l` line, or a notice that the FIFO is gone.
+fn ls_line(d: &FifoDetail, width: u16, view: &View) -> Line<'static> {
+    let th = view.theme;
+    if !d.exists {
+        return Line::from(vec![
+            Span::styled(widgets::pad_left_cut(&d.path, 40.min(width as usize)), th.dim()),
+            Span::styled(format!("  {}", t(view.lang, "fifo_gone")), th.warn()),
+        ]);
+    }
+    Line::from(Span::styled(widgets::pad_left_cut(&d.ls_line, width as usize), th.value()))
+}
+
+/// Who has the FIFO open: ours first, then anyone else (warned).
+fn holder_line(d: &FifoDetail, view: &View) -> Line<'static> {
+    let l = view.lang;
+    let th = view.theme;
+    let mut spans = vec![Span::styled(format!("{}: ", t(l, "open_by")), th.label())];
+    let ours: Vec<String> = d
+        .holders
+        .iter()
+        .filter_map(|h| h.role.as_ref().map(|r| format!("{} fd {} {}", role_label(r, view), h.fd, h.mode)))
+        .collect();
+    spans.push(Span::styled(if ours.is_empty() { t(l, "nobody").to_string() } else { ours.join(" · ") }, th.value()));
+    for h in d.external() {
+        spans.push(Span::styled(format!("  {}: ", t(l, "outside")), th.label()));
+        spans.push(Span::styled(
+            format!("{} {} fd {} {}", h.comm, widgets::pid(h.pid).trim_start(), h.fd, h.mode),
+            th.warn(),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn atomic_line(d: &FifoDetail, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let (key, style) = if d.atomic { ("fifo_atomic", th.good()) } else { ("fifo_not_atomic", th.bad()) };
+    Line::from(vec![
+        Span::styled(format!("msg.size {} ", d.msg_size), th.label()),
+        Span::styled(t(view.lang, key).replace("{b}", &d.pipe_buf.to_string()), style),
+    ])
+}
+
+fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: &View) {
+    let l = view.lang;
+    let th = view.theme;
+    let writers: Vec<ProcessSnapshot> = m.processes.iter().skip(1).cloned().collect();
+    let top = (writers.len() as u16 + 2).max(8);
+    let rows =
+        Layout::vertical([Constraint::Length(top), Constraint::Length(4), Constraint::Length(1), Constraint::Min(1)])
+            .split(area);
+    let [left, mid, right] = widgets::flow_row(f, rows[0], "write()", "read()", view);
+    let wblock = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .title(Span::styled(format!(" {} ×{} ", t(l, "writers"), writers.len()), th.title()));
+    let wi = wblock.inner(left);
+    f.render_widget(wblock, left);
+    f.render_widget(Paragraph::new(writer_lines(&writers, None, view)), wi);
+    if let Some(r) = m.processes.first() {
+        process_box(f, right, r, t(l, "reader"), view);
+    }
+    let bi = widgets::object_box(f, mid, t(l, "fifo_buffer"), view);
+    let mut lines = vec![
+        gauge_line(&m.channel, bi.width, view),
+        widgets::sparkline(&m.history, m.channel.capacity, bi.width as usize, view),
+        widgets::pairs_line(
+            &[("FIONREAD", m.channel.depth.to_string()), ("F_GETPIPE_SZ", m.channel.capacity.to_string())],
+            view,
+        ),
+        widgets::pairs_line(&[("inode", d.inode.to_string())], view),
+    ];
+    if m.channel.capacity > 0 && m.channel.depth >= m.channel.capacity {
+        lines.push(Line::from(Span::styled(t(l, "blocked_full"), th.bad())));
+    }
+    f.render_widget(Paragraph::new(lines), bi);
+
+    let info = vec![
+        ls_line(d, area.width, view),
+        holder_line(d, view),
+        atomic_line(d, view),
+        Line::from(Span::styled(t(l, "fifo_lesson"), th.dim())),
+    ];
+    f.render_widget(Paragraph::new(info), rows[1]);
+    f.render_widget(Paragraph::new(integrity_line(&m.integrity, view)), rows[2]);
+    let mut bottom = note_lines(&m.notes, rows[3].height as usize, view);
+    if bottom.is_empty() {
+        bottom.push(Line::from(Span::styled(widgets::knob_line(m), th.dim())));
+    }
+    f.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), rows[3]);
+}
+
+/// For small grid cells: the same facts, one per line, most important
+/// first. Writers fold into one line when there is no room for each.
+fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: &View) {
+    let l = view.lang;
+    let th = view.theme;
+    let mut lines = vec![gauge_line(&m.channel, area.width, view)];
+    let writers: Vec<ProcessSnapshot> = m.processes.iter().skip(1).cloned().collect();
+    let reader_label = t(l, "reader");
+    if area.height as usize >= writers.len() + 4 {
+        lines.extend(writer_lines(&writers, m.processes.first(), view));
+    } else {
+        // `writers ×2: S BLOCKED in write` — the first writer speaks for all.
+        if let Some(p) = writers.first() {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{} ×{} ", t(l, "writers"), writers.len()), th.label()),
+                Span::styled(widgets::state_text(p, view), th.state(&p.state, &p.wchan)),
+            ]));
+        }
+        if let Some(r) = m.processes.first() {
+            lines.push(widgets::process_line(r, reader_label, view));
+        }
+    }
+    lines.push(integrity_line(&m.integrity, view));
+    if d.external().next().is_some() {
+        lines.push(holder_line(d, view));
+    }
+    lines.extend(note_lines(&m.notes, 2, view));
+    lines.push(ls_line(d, area.width, view));
+    lines.push(atomic_line(d, view));
+    lines.truncate(area.height as usize);
+    f.render_widget(Paragraph::new(lines), area);
+}

@@ -1,0 +1,290 @@
+//! The socket panel and the endpoint comparison view drawn from fixed
+//! snapshots, in both languages, at the classroom's two sizes. A `.snap`
+//! diff is a diff of the screen.
+
+use ipcscope::i18n::Lang;
+use ipcscope::mechanisms::pipe::PipeDetail;
+use ipcscope::mechanisms::socket::{SocketDetail, SocketEntry};
+use ipcscope::mechanisms::Kind;
+use ipcscope::snapshot::*;
+use ipcscope::ui::socket::endpoints;
+use ipcscope::ui::{render_text, View};
+
+const RUN_DIR: &str = "/tmp/ipcscope-0/4120";
+
+fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
+    ProcessSnapshot {
+        role: role.into(),
+        pid,
+        state: state.into(),
+        wchan: wchan.into(),
+        op: op.into(),
+        op_ms: 1840,
+        sent,
+        received,
+        bytes_sent: sent * 256,
+        bytes_received: received * 256,
+        send_rate: if sent > 0 { 1000.0 } else { 0.0 },
+        recv_rate: if received > 0 { 1000.0 } else { 0.0 },
+        events: vec![Event { t_ms: 10, text: format!("send(4, 256 bytes) = 256 [{role}]") }],
+        ..ProcessSnapshot::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tcp(
+    role: &str,
+    pid: i32,
+    fd: i32,
+    state: &str,
+    local: u16,
+    peer: Option<(u16, &str)>,
+    q: (u64, u64),
+) -> SocketEntry {
+    SocketEntry {
+        role: role.into(),
+        pid,
+        fd,
+        inode: 50_000 + fd as u64 + pid as u64,
+        family: "tcp".into(),
+        state: state.into(),
+        local: format!("127.0.0.1:{local}"),
+        local_ip: Some("127.0.0.1".into()),
+        local_port: Some(local),
+        peer: peer.map(|(p, _)| format!("127.0.0.1:{p}")).unwrap_or_default(),
+        peer_port: peer.map(|(p, _)| p),
+        peer_role: peer.map(|(_, r)| r.to_string()),
+        recv_q: q.0,
+        send_q: q.1,
+        rcvbuf: Some(65536),
+        sndbuf: Some(65536),
+        send_mem: Some(if role.starts_with("client") { 66_304 } else { 0 }),
+    }
+}
+
+fn run(mechanisms: Vec<MechanismSnapshot>) -> Snapshot {
+    Snapshot {
+        version: SNAPSHOT_VERSION,
+        t_ms: 12_300,
+        run: RunInfo { pid: 4120, runtime_dir: RUN_DIR.into(), hz: 10, ..RunInfo::default() },
+        mechanisms,
+    }
+}
+
+/// `--set socket.family=tcp --set socket.clients=2 --set consumer.rate=0`:
+/// the server does not read, both clients sleep in the kernel's
+/// wait_woken with full send buffers.
+fn stalled_tcp() -> MechanismSnapshot {
+    let sockets = vec![
+        tcp("server", 4121, 4, "LISTEN", 40123, None, (0, 16)),
+        tcp("server", 4121, 5, "ESTABLISHED", 40123, Some((51234, "client-1")), (59_648, 0)),
+        tcp("server", 4121, 6, "ESTABLISHED", 40123, Some((51240, "client-2")), (59_392, 0)),
+        tcp("client-1", 4122, 4, "ESTABLISHED", 51234, Some((40123, "server")), (0, 81_920)),
+        tcp("client-2", 4123, 4, "ESTABLISHED", 51240, Some((40123, "server")), (0, 80_384)),
+    ];
+    MechanismSnapshot {
+        kind: Kind::Socket,
+        processes: vec![
+            process("server", 4121, "S", "poll_schedule_timeout.constprop.0", "stalled", 0, 0),
+            process("client-1", 4122, "S", "wait_woken", "send()", 553, 0),
+            process("client-2", 4123, "S", "wait_woken", "send()", 547, 0),
+        ],
+        channel: Channel { depth: 132_608, capacity: 131_072, unit: "bytes".into() },
+        integrity: Integrity::default(),
+        history: (0..60).map(|i| (i * 4096).min(132_608)).collect(),
+        notes: vec![
+            Note {
+                t_ms: 300,
+                key: "stalled".into(),
+                text: "server: not reading — bytes pile up in its receive queue, then in the clients' send buffers"
+                    .into(),
+            },
+            Note {
+                t_ms: 700,
+                key: "blocked".into(),
+                text: "client-1: blocked in send() (wait_woken) — its send buffer (SO_SNDBUF) is full".into(),
+            },
+        ],
+        knobs: vec![
+            ("producer.rate".into(), "1000".into()),
+            ("consumer.rate".into(), "0".into()),
+            ("socket.family".into(), "tcp".into()),
+        ],
+        detail: Detail::Socket(SocketDetail {
+            family: "tcp".into(),
+            path: None,
+            port: Some(40123),
+            port_getsockname: Some(40123),
+            nodelay: false,
+            buffer: 32768,
+            sockets,
+            recv_payload: 119_040,
+            send_payload: 162_304,
+            path_users: 0,
+            port_users: 3,
+            unmatched: vec![],
+        }),
+    }
+}
+
+/// A Unix stream socket with one client, flowing freely.
+fn unix_flow() -> MechanismSnapshot {
+    let path = format!("{RUN_DIR}/sock");
+    let unix =
+        |role: &str, pid: i32, fd: i32, state: &str, local: &str, peer: &str, peer_role: Option<&str>| SocketEntry {
+            role: role.into(),
+            pid,
+            fd,
+            inode: 35_000 + fd as u64 + pid as u64,
+            family: "unix".into(),
+            state: state.into(),
+            local: local.into(),
+            peer: peer.into(),
+            peer_role: peer_role.map(Into::into),
+            send_q: if state == "LISTEN" { 16 } else { 0 },
+            sndbuf: Some(65536),
+            rcvbuf: Some(212_992),
+            send_mem: Some(0),
+            ..SocketEntry::default()
+        };
+    let mut m = stalled_tcp();
+    m.processes = vec![
+        process("server", 4121, "S", "poll_schedule_timeout.constprop.0", "poll()", 0, 5400),
+        process("client-1", 4122, "S", "hrtimer_nanosleep", "paced", 5400, 0),
+    ];
+    m.channel = Channel { depth: 0, capacity: 65536, unit: "bytes".into() };
+    m.integrity = Integrity { delivered: 5400, ..Integrity::default() };
+    m.history = vec![0; 60];
+    m.notes = vec![];
+    m.knobs[1].1 = "max".into();
+    m.knobs[2].1 = "unix".into();
+    m.detail = Detail::Socket(SocketDetail {
+        family: "unix".into(),
+        path: Some(path.clone()),
+        port: None,
+        port_getsockname: None,
+        sockets: vec![
+            unix("server", 4121, 4, "LISTEN", &path, "", None),
+            unix("server", 4121, 5, "ESTABLISHED", &path, "", Some("client-1")),
+            unix("client-1", 4122, 4, "ESTABLISHED", "", &path, Some("server")),
+        ],
+        recv_payload: 0,
+        send_payload: 0,
+        path_users: 2,
+        port_users: 0,
+        ..SocketDetail::default()
+    });
+    m
+}
+
+/// Another mechanism whose processes hold `target` open (its own panel is
+/// not drawn in these views, so a placeholder detail will do).
+fn holder(kind: Kind, target: &str, pids: &[i32]) -> MechanismSnapshot {
+    let mut m = stalled_tcp();
+    m.kind = kind;
+    m.processes = pids
+        .iter()
+        .map(|&pid| {
+            let mut p = process("producer", pid, "S", "wq_sleep", "send", 10, 0);
+            p.fds = vec![
+                FdEntry { fd: 2, target: format!("{RUN_DIR}/3.log"), mode: "w".into() },
+                FdEntry { fd: 4, target: target.into(), mode: "rw".into() },
+            ];
+            p
+        })
+        .collect();
+    m.detail = Detail::Pipe(PipeDetail::default());
+    m
+}
+
+/// Everything at once: a FIFO, a POSIX queue, and sockets of both families.
+fn all_endpoints() -> Snapshot {
+    let mut both = stalled_tcp();
+    let Detail::Socket(u) = unix_flow().detail else { unreachable!() };
+    let Detail::Socket(d) = &mut both.detail else { unreachable!() };
+    d.family = "both".into();
+    d.path = u.path.clone();
+    d.path_users = 2;
+    let mut socks = u.sockets;
+    socks.append(&mut d.sockets);
+    socks.sort_by_key(|s| s.state != "LISTEN");
+    d.sockets = socks;
+    run(vec![
+        holder(Kind::Fifo, &format!("{RUN_DIR}/fifo"), &[4130, 4131, 4132]),
+        holder(Kind::Mq, "/ipcscope-4120-k3x9-q", &[4140, 4141]),
+        both,
+    ])
+}
+
+fn view(lang: Lang) -> View {
+    View { lang, ..View::default() }
+}
+
+fn focused(lang: Lang, selected: usize) -> View {
+    View { lang, selected, focused: true, ..View::default() }
+}
+
+#[test]
+fn stalled_tcp_en_80x24() {
+    insta::assert_snapshot!(render_text(&run(vec![stalled_tcp()]), &view(Lang::En), 80, 24));
+}
+
+#[test]
+fn stalled_tcp_ko_80x24() {
+    insta::assert_snapshot!(render_text(&run(vec![stalled_tcp()]), &view(Lang::Ko), 80, 24));
+}
+
+#[test]
+fn stalled_tcp_en_160x45() {
+    insta::assert_snapshot!(render_text(&run(vec![stalled_tcp()]), &view(Lang::En), 160, 45));
+}
+
+#[test]
+fn unix_flow_ko_160x45() {
+    insta::assert_snapshot!(render_text(&run(vec![unix_flow()]), &view(Lang::Ko), 160, 45));
+}
+
+#[test]
+fn comparison_en_160x45() {
+    insta::assert_snapshot!(render_text(&all_endpoints(), &focused(Lang::En, 2), 160, 45));
+}
+
+#[test]
+fn comparison_ko_160x45() {
+    insta::assert_snapshot!(render_text(&all_endpoints(), &focused(Lang::Ko, 2), 160, 45));
+}
+
+#[test]
+fn comparison_ko_80x24() {
+    insta::assert_snapshot!(render_text(&all_endpoints(), &focused(Lang::Ko, 2), 80, 24));
+}
+
+/// Seven cells in the grid: the compact socket panel still says who is
+/// blocked and where it listens.
+#[test]
+fn compact_grid_cell() {
+    let mut s = run(vec![stalled_tcp()]);
+    let one = s.mechanisms[0].clone();
+    s.mechanisms = vec![one.clone(); 7];
+    insta::assert_snapshot!(render_text(&s, &view(Lang::En), 80, 24));
+}
+
+/// Every cell of the comparison comes from the snapshot: identifiers from
+/// fd tables and the socket detail, holders counted by process.
+#[test]
+fn comparison_reads_the_snapshot() {
+    let eps = endpoints(&all_endpoints());
+    let get = |k: &str| eps.iter().find(|e| e.kind == k).unwrap();
+    assert_eq!(get("ep_fifo").id, format!("{RUN_DIR}/fifo"));
+    assert_eq!(get("ep_fifo").users, Some(3));
+    assert_eq!(get("ep_mq").id, "/ipcscope-4120-k3x9-q");
+    assert_eq!(get("ep_mq").users, Some(2));
+    assert_eq!(get("ep_unix").id, format!("{RUN_DIR}/sock"));
+    assert_eq!(get("ep_tcp").id, "40123");
+    assert_eq!(get("ep_tcp").users, Some(3));
+    assert_eq!(get("ep_tcp").reach, "reach_loopback");
+    assert_eq!(get("ep_mach").users, None);
+    // Nothing running: nothing made up.
+    let none = endpoints(&run(vec![]));
+    assert!(none.iter().all(|e| e.users.is_none() && e.id.is_empty()));
+}

@@ -1,0 +1,256 @@
+//! The socket mechanism on real processes: the built binary runs headless
+//! (`snapshot --format json`) and we read what its monitor observed.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_ipcscope");
+
+fn snapshot(duration: &str, sets: &[&str]) -> Value {
+    let mut cmd = Command::new(EXE);
+    cmd.args(["snapshot", "-m", "socket", "--duration", duration, "--format", "json"]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().expect("run ipcscope");
+    assert!(out.status.success(), "ipcscope failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON snapshot");
+    assert_left_nothing(&v);
+    v
+}
+
+fn mech(v: &Value) -> &Value {
+    v["mechanisms"].as_array().unwrap().iter().find(|m| m["kind"] == "socket").expect("a socket mechanism")
+}
+
+fn detail(v: &Value) -> &Value {
+    &mech(v)["detail"]["socket"]
+}
+
+fn sockets(v: &Value) -> Vec<Value> {
+    detail(v)["sockets"].as_array().unwrap().clone()
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// After the run: no run dir, no socket file, no worker process.
+fn assert_left_nothing(v: &Value) {
+    let dir = v["run"]["runtime_dir"].as_str().unwrap();
+    assert!(!Path::new(dir).exists(), "run dir {dir} left behind");
+    assert!(!Path::new(dir).join("sock").exists());
+    for m in v["mechanisms"].as_array().unwrap() {
+        for p in m["processes"].as_array().unwrap() {
+            let pid = u(&p["pid"]);
+            if pid == 0 {
+                continue;
+            }
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            assert!(!comm.starts_with("socket-"), "worker {pid} ({}) still running", comm.trim());
+        }
+    }
+}
+
+fn assert_flow(v: &Value, family: &str) {
+    let m = mech(v);
+    let i = &m["integrity"];
+    assert!(u(&i["delivered"]) > 100, "{family}: too few delivered: {i}");
+    for k in ["lost", "corrupt", "duplicated", "reordered", "foreign"] {
+        assert_eq!(u(&i[k]), 0, "{family}: {k} in {i}");
+    }
+    let procs = m["processes"].as_array().unwrap();
+    assert_eq!(procs[0]["role"], "server");
+    assert_eq!(procs[1]["role"], "client-1");
+    // Counters and verdicts are read a moment apart while messages flow.
+    let received = u(&procs[0]["received"]) as i64;
+    assert!((received - u(&i["delivered"]) as i64).abs() < 100, "{received} vs {i}");
+    let socks = sockets(v);
+    let listen = socks.iter().find(|s| s["state"] == "LISTEN").expect("a listening socket");
+    assert_eq!(listen["family"], family);
+    assert_eq!(listen["role"], "server");
+    let est: Vec<_> = socks.iter().filter(|s| s["state"] == "ESTABLISHED").collect();
+    assert_eq!(est.len(), 2, "{family}: both ends of the connection: {socks:?}");
+    // Each end names the other's holder.
+    for s in &est {
+        let other = if s["role"] == "server" { "client-1" } else { "server" };
+        assert_eq!(s["peer_role"], other, "{s}");
+    }
+}
+
+#[test]
+fn unix_flow_loses_nothing() {
+    let v = snapshot("1.5", &["socket.family=unix"]);
+    assert_flow(&v, "unix");
+    let d = detail(&v);
+    let path = d["path"].as_str().unwrap();
+    assert!(path.starts_with(v["run"]["runtime_dir"].as_str().unwrap()));
+    let listen = sockets(&v).into_iter().find(|s| s["state"] == "LISTEN").unwrap();
+    assert_eq!(listen["local"], path);
+    // The listener and the server's accepted socket carry the path; the
+    // client's socket has it as its peer: two processes use it.
+    assert_eq!(u(&d["path_users"]), 2);
+}
+
+#[test]
+fn tcp_flow_loses_nothing() {
+    let v = snapshot("1.5", &["socket.family=tcp", "socket.nodelay=true"]);
+    assert_flow(&v, "tcp");
+    assert_eq!(detail(&v)["nodelay"], true);
+}
+
+/// The port shown is the one `getsockname` returned (the server publishes
+/// it and logs the call) and the one in `/proc/net/tcp`; every TCP socket
+/// is on 127.0.0.1.
+#[test]
+fn tcp_port_is_what_getsockname_returned_and_loopback_only() {
+    // A stalled server makes few calls, so its setup is still in the log.
+    let v = snapshot("1", &["socket.family=tcp", "consumer.rate=0"]);
+    let d = detail(&v);
+    let port = u(&d["port"]);
+    assert!((1024..=65535).contains(&port), "port {port}");
+    assert_eq!(u(&d["port_getsockname"]), port);
+    let server = &mech(&v)["processes"][0];
+    let events: Vec<&str> = server["events"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap()).collect();
+    let want = format!("= 0 → 127.0.0.1:{port}");
+    assert!(
+        events.iter().any(|e| e.starts_with("getsockname(") && e.ends_with(&want)),
+        "no getsockname event giving {port}: {events:?}"
+    );
+    assert!(events.iter().any(|e| e.starts_with("bind(") && e.contains("127.0.0.1:0")));
+    for s in sockets(&v) {
+        assert_eq!(s["family"], "tcp");
+        assert_eq!(s["local_ip"], "127.0.0.1", "{s}");
+        if s["state"] != "LISTEN" {
+            assert!(s["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{s}");
+        }
+    }
+    assert!(d["unmatched"].as_array().unwrap().is_empty());
+    // The client connected to that very port.
+    let listen = sockets(&v).into_iter().find(|s| s["state"] == "LISTEN").unwrap();
+    assert_eq!(u(&listen["local_port"]), port);
+    assert!(sockets(&v).iter().any(|s| s["role"] == "client-1" && s["peer_port"].as_u64() == Some(port)));
+}
+
+fn assert_stalled(family: &str, wchan: &str) {
+    let v = snapshot("2", &[&format!("socket.family={family}"), "consumer.rate=0"]);
+    let m = mech(&v);
+    let ch = &m["channel"];
+    let (depth, cap) = (u(&ch["depth"]), u(&ch["capacity"]));
+    assert!(cap > 0 && depth >= cap, "{family}: send buffer not full: {ch}");
+    let client = &m["processes"][1];
+    assert_eq!(client["state"], "S", "{family}: {client}");
+    assert_eq!(client["op"], "send()");
+    assert!(
+        client["wchan"].as_str().unwrap().contains(wchan),
+        "{family}: client waits in {} not {wchan}",
+        client["wchan"]
+    );
+    assert_eq!(u(&m["processes"][0]["received"]), 0);
+    // The bytes sit in the server's receive queue.
+    let d = detail(&v);
+    assert!(u(&d["recv_payload"]) > 0);
+    let server_conn = sockets(&v)
+        .into_iter()
+        .find(|s| s["role"] == "server" && s["state"] == "ESTABLISHED")
+        .expect("the accepted socket");
+    assert!(u(&server_conn["recv_q"]) > 0);
+    assert!(m["notes"].as_array().unwrap().iter().any(|n| n["key"] == "blocked"));
+}
+
+#[test]
+fn stalled_server_blocks_unix_client() {
+    assert_stalled("unix", "sock_alloc_send_pskb");
+}
+
+#[test]
+fn stalled_server_blocks_tcp_client() {
+    assert_stalled("tcp", "wait_woken");
+}
+
+#[test]
+fn several_clients_share_one_listener() {
+    let v = snapshot("1.5", &["socket.family=tcp", "socket.clients=3"]);
+    let m = mech(&v);
+    let procs = m["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 4);
+    let server_received = u(&procs[0]["received"]);
+    let mut sent = 0;
+    for (i, c) in procs[1..].iter().enumerate() {
+        assert_eq!(c["role"], format!("client-{}", i + 1));
+        assert!(u(&c["sent"]) > 50, "{c}");
+        sent += u(&c["sent"]);
+    }
+    assert!(server_received > 150 && server_received <= sent);
+    assert_eq!(u(&m["integrity"]["lost"]), 0);
+    let socks = sockets(&v);
+    assert_eq!(socks.iter().filter(|s| s["state"] == "LISTEN").count(), 1);
+    let accepted: Vec<_> = socks.iter().filter(|s| s["role"] == "server" && s["state"] == "ESTABLISHED").collect();
+    assert_eq!(accepted.len(), 3, "one connected socket per client");
+    // All on the listener's port, each from a different client port.
+    let port = detail(&v)["port"].as_u64();
+    assert!(accepted.iter().all(|s| s["local_port"].as_u64() == port));
+    let peers: HashSet<_> = accepted.iter().map(|s| s["peer_port"].as_u64()).collect();
+    assert_eq!(peers.len(), 3);
+    assert_eq!(u(&detail(&v)["port_users"]), 4);
+}
+
+/// Both families at once, checked from outside while it runs: every socket
+/// of the run's workers in /proc/net/tcp is bound to 127.0.0.1, none is in
+/// /proc/net/tcp6, and the Unix one is a path in the run dir.
+#[test]
+fn nothing_bound_outside_loopback() {
+    let child = Command::new(EXE)
+        .args(["snapshot", "-m", "socket", "--duration", "2", "--format", "json"])
+        .args(["--set", "socket.family=both", "--set", "socket.clients=2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let sup = child.id().to_string();
+    let mut inodes = HashSet::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1) != Some(sup.as_str()) {
+            continue;
+        }
+        for fd in std::fs::read_dir(e.path().join("fd")).into_iter().flatten().flatten() {
+            let t = std::fs::read_link(fd.path()).unwrap_or_default();
+            if let Some(n) = t.to_str().and_then(|t| t.strip_prefix("socket:[")).and_then(|t| t.strip_suffix(']')) {
+                inodes.insert(n.to_string());
+            }
+        }
+    }
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let mut seen = 0;
+    for line in tcp.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 9 && inodes.contains(f[9]) {
+            seen += 1;
+            assert!(f[1].starts_with("0100007F:"), "bound outside loopback: {line}");
+        }
+    }
+    // Listener + 1 accepted + 1 client (the TCP half of `both`).
+    assert!(seen >= 3, "found {seen} of our TCP sockets in /proc/net/tcp");
+    let tcp6 = std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    for line in tcp6.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert!(!(f.len() > 9 && inodes.contains(f[9])), "IPv6 socket: {line}");
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_left_nothing(&v);
+    let d = detail(&v);
+    assert!(d["path"].is_string() && d["port"].is_u64());
+    let fams: HashSet<_> = sockets(&v).iter().map(|s| s["family"].as_str().unwrap().to_string()).collect();
+    assert_eq!(fams.len(), 2);
+    assert_eq!(u(&mech(&v)["integrity"]["lost"]), 0);
+}
