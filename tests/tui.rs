@@ -7,69 +7,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::tmux::Tmux;
+
 use common::*;
-
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str, w: u16, h: u16) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            // CI installs tmux (.ci/run); there a missing tmux is a failure.
-            assert!(std::env::var_os("CI").is_none(), "tmux is missing on CI");
-            eprintln!("tmux is not installed: skipping (apt-get install tmux)");
-            return None;
-        }
-        let name = format!("ipcscope-test-{}-{}", std::process::id(), rand_suffix());
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", &w.to_string(), "-y", &h.to_string()])
-            .arg(format!("{cmd}; echo EXITED $?; sleep 30"))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "tmux new-session failed");
-        Some(Tmux { name })
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, k: &str) {
-        Command::new("tmux").args(["send-keys", "-t", &self.name, k]).status().unwrap();
-    }
-
-    fn alternate_on(&self) -> bool {
-        let out = Command::new("tmux").args(["display", "-p", "-t", &self.name, "#{alternate_on}"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
-    }
-
-    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("screen never showed {what}:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
-    }
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
-}
 
 /// The pids shown after "pid" on screen.
 fn screen_pids(screen: &str) -> Vec<i32> {

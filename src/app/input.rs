@@ -90,10 +90,20 @@ pub struct InputThread {
 }
 
 impl InputThread {
+    /// Ask the thread to end and wait for it briefly. When the terminal
+    /// has hung up, crossterm can stay inside `poll` and never come back
+    /// to see the flag; the thread is then left to die with the process
+    /// rather than holding up the cleanup.
     pub fn stop(mut self) {
         self.stop.store(true, Relaxed);
         if let Some(h) = self.handle.take() {
-            let _ = h.join();
+            let deadline = std::time::Instant::now() + Duration::from_millis(300);
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
         }
     }
 }
@@ -104,6 +114,12 @@ pub fn spawn() -> std::io::Result<(Receiver<Action>, InputThread)> {
     let stop2 = stop.clone();
     let handle = std::thread::Builder::new().name("input".into()).spawn(move || {
         while !stop2.load(Relaxed) {
+            // A terminal that hung up (SIGHUP: the window was closed) is
+            // gone for good: stop reading rather than spin on it.
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                let _ = tx.send(Action::Quit);
+                break;
+            }
             match event::poll(Duration::from_millis(100)) {
                 Ok(false) => continue,
                 Ok(true) => {}

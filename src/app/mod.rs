@@ -65,6 +65,7 @@ enum Exit {
 
 pub fn run(opts: TuiOptions) -> Result<()> {
     check_terminal()?;
+    crate::TUI_MODE.store(true, Relaxed);
     let term_flag = exit_signals()?;
     let mut recorder = opts.record.as_deref().map(crate::record::Recorder::create).transpose()?;
     let mut lesson = opts.lesson;
@@ -73,18 +74,16 @@ pub fn run(opts: TuiOptions) -> Result<()> {
         None => (opts.kinds, opts.knobs),
     };
     let mut session = Some(Session::start(&kinds, knobs, opts.hz)?);
-    let mut terminal = match ratatui::try_init() {
+    let mut terminal = match crate::init_terminal() {
         Ok(t) => t,
         Err(e) => {
             if let Some(s) = session.take() {
                 s.shutdown();
             }
+            crate::restore_terminal();
             bail!("cannot set up the terminal: {e}");
         }
     };
-    crate::set_tui_active(true);
-    // Clicking a panel focuses it.
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     let mut view = opts.view;
     let result = loop {
         let Some(s) = session.as_mut() else { break Ok(()) };
@@ -105,7 +104,6 @@ pub fn run(opts: TuiOptions) -> Result<()> {
             Err(e) => break Err(e),
         }
     };
-    crate::set_tui_active(false);
     crate::restore_terminal();
     if let Some(s) = session {
         s.shutdown();
@@ -175,7 +173,13 @@ fn event_loop(
             if let Some(l) = &lesson {
                 view.lesson = Some(l.bar(&snap, view.lang));
             }
-            terminal.draw(|f| ui::render(f, &snap, view))?;
+            {
+                let _frame = crate::DRAW_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+                terminal.draw(|f| ui::render(f, &snap, view))?;
+            }
+            if crate::fault("panic-ui") && !snap.mechanisms.is_empty() {
+                panic!("injected fault: the UI thread panics (IPCSCOPE_FAULT=panic-ui)");
+            }
             dirty = false;
         }
         select! {

@@ -110,8 +110,10 @@ impl Player {
 pub fn run(snaps: Vec<Snapshot>, mut view: View) -> Result<()> {
     super::check_terminal()?;
     let term_flag = super::exit_signals()?;
-    let mut terminal = ratatui::try_init().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
-    crate::set_tui_active(true);
+    let mut terminal = crate::init_terminal().map_err(|e| {
+        crate::restore_terminal();
+        anyhow::anyhow!("cannot set up the terminal: {e}")
+    })?;
     let (input_rx, input) = input::spawn()?;
     let tick = crossbeam_channel::tick(Duration::from_millis(50));
     let mut player = Player::new(snaps);
@@ -123,7 +125,10 @@ pub fn run(snaps: Vec<Snapshot>, mut view: View) -> Result<()> {
         if dirty {
             let snap = player.current();
             view.status = Some(player.status());
-            terminal.draw(|f| ui::render(f, &snap, &view))?;
+            {
+                let _frame = crate::DRAW_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+                terminal.draw(|f| ui::render(f, &snap, &view))?;
+            }
             dirty = false;
         }
         select! {
@@ -144,7 +149,6 @@ pub fn run(snaps: Vec<Snapshot>, mut view: View) -> Result<()> {
         }
     };
     input.stop();
-    crate::set_tui_active(false);
     crate::restore_terminal();
     result
 }

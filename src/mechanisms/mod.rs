@@ -7,8 +7,10 @@
 //! Adding a mechanism = a module here, a line in `REGISTRY`, a `Detail`
 //! variant and a panel under `ui/`.
 
+pub mod alpc;
 pub mod ekernel;
 pub mod fifo;
+pub mod mach;
 pub mod mq;
 pub mod pipe;
 pub mod shm;
@@ -58,7 +60,8 @@ impl Kind {
 }
 
 /// The mechanisms this build has.
-pub static REGISTRY: &[&Info] = &[&pipe::INFO, &fifo::INFO, &shm::INFO, &mq::INFO, &socket::INFO];
+pub static REGISTRY: &[&Info] =
+    &[&pipe::INFO, &fifo::INFO, &shm::INFO, &mq::INFO, &mach::INFO, &alpc::INFO, &socket::INFO];
 
 /// What the rest of the program needs to know about a mechanism.
 pub struct Info {

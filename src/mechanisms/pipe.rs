@@ -155,6 +155,7 @@ impl Mechanism for Pipe {
             history: VecDeque::new(),
             capacity: 0,
             notes: NoteLog::default(),
+            generation: 0,
         })
     }
 }
@@ -428,6 +429,8 @@ struct PipeProbe {
     history: VecDeque<u64>,
     capacity: u64,
     notes: NoteLog,
+    /// The producer slot's generation: a restart starts a new story.
+    generation: u64,
 }
 
 fn pipe_inode(target: &str) -> Option<u64> {
@@ -440,6 +443,12 @@ impl Probe for PipeProbe {
         let cons = self.consumer.sample(tel, t_ms);
         let ps = tel.slot(self.producer_slot);
         let cs = tel.slot(self.consumer_slot);
+        let gen = ps.generation.load(Relaxed);
+        if gen != self.generation {
+            self.generation = gen;
+            self.notes = NoteLog::default();
+            self.history.clear();
+        }
 
         // Ask the pipe itself how full it is, through whichever end is
         // still held by a live process.

@@ -248,6 +248,9 @@ impl Monitor {
                 if tx.send(snap).is_err() {
                     break;
                 }
+                if crate::fault("panic-monitor") {
+                    panic!("injected fault: the monitor thread panics (IPCSCOPE_FAULT=panic-monitor)");
+                }
                 if ticker.recv().is_err() {
                     break;
                 }

@@ -37,6 +37,9 @@ pub use expect::Expect;
 pub const SHIPPED: &[(&str, &str)] = &[
     ("pipe-blocking", include_str!("../../assets/scenarios/pipe-blocking.toml")),
     ("pipe-no-eof", include_str!("../../assets/scenarios/pipe-no-eof.toml")),
+    ("mach-queue-full", include_str!("../../assets/scenarios/mach-queue-full.toml")),
+    ("mach-reply-ports", include_str!("../../assets/scenarios/mach-reply-ports.toml")),
+    ("alpc-paths", include_str!("../../assets/scenarios/alpc-paths.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -192,7 +192,7 @@ pub fn emergency_cleanup() {
 /// `ipcscope janitor PID DIR`: wait for the supervisor to end, however it
 /// ends, then remove what its run left. Its own process group, no
 /// parent-death signal: it must outlive the supervisor.
-pub fn janitor(supervisor: i32, dir: &Path) -> i32 {
+pub fn janitor(supervisor: i32, dir: &Path, restore_tty: bool) -> i32 {
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"ipcs-janitor".as_ptr() as libc::c_ulong, 0, 0, 0) };
     let Some(pidfd) = crate::monitor::procfs::pidfd_open(supervisor) else {
@@ -207,14 +207,46 @@ pub fn janitor(supervisor: i32, dir: &Path) -> i32 {
             break;
         }
     }
+    // The run dir still being there means the supervisor did not get to
+    // clean up: it was killed. Give the terminal back first, before the
+    // shell that regains it prints its prompt.
+    if !dir.exists() {
+        return 0;
+    }
+    if restore_tty {
+        give_back_terminal();
+    }
     // The workers die with the supervisor (PR_SET_PDEATHSIG); give them a
     // moment to release their objects, then remove what is left.
     std::thread::sleep(std::time::Duration::from_millis(50));
-    if dir.exists() {
-        kill_run_processes(supervisor);
-        remove_run(dir);
-    }
+    kill_run_processes(supervisor);
+    remove_run(dir);
     0
+}
+
+/// Undo what the TUI did to the terminal on stdout: raw mode, alternate
+/// screen, mouse reports, hidden cursor — as `stty sane` and `tput rmcup`
+/// would.
+fn give_back_terminal() {
+    // We are in a background process group now: tcsetattr would stop us
+    // with SIGTTOU.
+    // SAFETY: signal disposition, then termios calls on fd 1 with a valid struct.
+    unsafe {
+        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        if libc::isatty(1) != 1 {
+            return;
+        }
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(1, &mut t) == 0 {
+            t.c_iflag |= libc::ICRNL | libc::IXON | libc::BRKINT;
+            t.c_oflag |= libc::OPOST | libc::ONLCR;
+            t.c_lflag |= libc::ECHO | libc::ECHOE | libc::ECHOK | libc::ICANON | libc::ISIG | libc::IEXTEN;
+            libc::tcsetattr(1, libc::TCSANOW, &t);
+        }
+    }
+    let seq = b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?1049l\x1b[?25h";
+    // SAFETY: writing a byte buffer to fd 1.
+    unsafe { libc::write(1, seq.as_ptr().cast(), seq.len()) };
 }
 
 /// Kill any process still carrying this run's marker (a forked consumer

@@ -244,6 +244,10 @@ impl Supervisor {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
+        if crate::TUI_MODE.load(Relaxed) {
+            // Keep our terminal as its stdout, to restore it after a SIGKILL.
+            cmd.arg("--restore-tty").stdout(Stdio::inherit());
+        }
         if let Ok(child) = cmd.spawn() {
             self.children.push(child.id() as i32);
         }

@@ -14,6 +14,10 @@ pub fn text(kind: Kind, lang: Lang) -> Option<&'static str> {
     Some(match (kind, lang) {
         (Kind::Pipe, Lang::En) => include_str!("../../assets/lessons/pipe.en.md"),
         (Kind::Pipe, Lang::Ko) => include_str!("../../assets/lessons/pipe.ko.md"),
+        (Kind::Alpc, Lang::En) => include_str!("../../assets/lessons/alpc.en.md"),
+        (Kind::Alpc, Lang::Ko) => include_str!("../../assets/lessons/alpc.ko.md"),
+        (Kind::Mach, Lang::En) => include_str!("../../assets/lessons/mach.en.md"),
+        (Kind::Mach, Lang::Ko) => include_str!("../../assets/lessons/mach.ko.md"),
         _ => return None,
     })
 }
@@ -24,6 +28,8 @@ pub type ObserveFn = fn(&MechanismSnapshot, Lang) -> Vec<String>;
 fn observer(kind: Kind) -> Option<ObserveFn> {
     match kind {
         Kind::Pipe => Some(observe_pipe),
+        Kind::Alpc => Some(observe_alpc),
+        Kind::Mach => Some(crate::ui::mach::observe),
         _ => None,
     }
 }
@@ -89,6 +95,33 @@ fn observe_pipe(m: &MechanismSnapshot, lang: Lang) -> Vec<String> {
             "obs_pipe_flow",
             &[("rate", widgets::rate(prod.send_rate)), ("depth", kib(c.depth)), ("cap", kib(c.capacity))],
         ));
+    }
+    out
+}
+
+fn observe_alpc(m: &MechanismSnapshot, lang: Lang) -> Vec<String> {
+    let mut out = Vec::new();
+    let Detail::Alpc(d) = &m.detail else { return out };
+    let Some(state) = &d.state else { return out };
+    out.push(tf(lang, "obs_alpc_channels", &[("n", state.channels.len().to_string())]));
+    // Which path carries the traffic: the one that moved the most bytes.
+    let c = state.totals;
+    let paths = [
+        ("obs_alpc_path_queue", c.copied_messages, c.copied_bytes),
+        ("obs_alpc_path_section", c.section_messages, c.section_bytes),
+        ("obs_alpc_path_direct", c.direct_reads, c.direct_read_bytes + c.direct_write_bytes),
+    ];
+    if let Some((key, n, bytes)) = paths.iter().filter(|p| p.2 > 0).max_by_key(|p| p.2) {
+        out.push(tf(lang, key, &[("n", n.to_string()), ("bytes", kib(*bytes)), ("max", d.small_max.to_string())]));
+    }
+    if m.channel.depth > 0 {
+        out.push(tf(lang, "obs_alpc_waiting", &[("n", m.channel.depth.to_string())]));
+    }
+    if d.server.refused > 0 {
+        out.push(tf(lang, "obs_alpc_refused", &[("n", d.server.refused.to_string())]));
+    }
+    if d.server.callbacks_ok > 0 {
+        out.push(tf(lang, "obs_alpc_callbacks", &[("n", d.server.callbacks_ok.to_string())]));
     }
     out
 }

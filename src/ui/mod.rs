@@ -9,8 +9,10 @@
 //! ```
 //! `?` draws the help over everything; below 80×24 only a notice is drawn.
 
+pub mod alpc;
 pub mod fifo;
 pub mod lesson;
+pub mod mach;
 pub mod mq;
 pub mod pipe;
 pub mod shm;
@@ -103,7 +105,8 @@ fn panel_for(kind: Kind) -> Option<PanelFn> {
         Kind::Fifo => Some(fifo::render),
         Kind::Socket => Some(socket::render),
         Kind::Mq => Some(mq::render),
-        _ => None,
+        Kind::Mach => Some(mach::render),
+        Kind::Alpc => Some(alpc::render),
     }
 }
 
@@ -290,6 +293,8 @@ type FocusExtraFn = fn(&mut Frame, Rect, &Snapshot, &View);
 fn focus_extra_for(kind: Kind) -> Option<(u16, FocusExtraFn)> {
     match kind {
         Kind::Socket => Some((socket::ENDPOINTS_HEIGHT, socket::render_endpoints)),
+        Kind::Mach => Some((mach::EXTRA_HEIGHT, mach::render_extra)),
+        Kind::Alpc => Some((alpc::FOCUS_HEIGHT, alpc::render_focus)),
         _ => None,
     }
 }

@@ -3,6 +3,8 @@
 //! nothing was left behind.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};

@@ -1,0 +1,368 @@
+//! What the monitor samples for ALPC: the emulated kernel's own tables
+//! (through an observer connection with a short timeout), every process
+//! through `/proc` and the telemetry page, and the small reports the
+//! workers leave in the run's directory (headers they received, the
+//! latest RPC call's layers).
+//!
+//! The channel figure: `depth` = messages waiting in the connection port's
+//! main queue (NT queues every client→server message of every channel
+//! there); `capacity` = how many messages of the current size the port's
+//! pool quota (`alpc.max_pool_usage`, NT's `MaxPoolUsage`) could hold — NT
+//! bounds the pool a port may charge, never the length of a queue. Unit:
+//! `messages`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::client::Observer;
+use super::rpc::RpcStep;
+use super::state::AlpcState;
+use super::types::PORT_MESSAGE_SIZE;
+use super::types::{PortMessageHeader, ALPC_DATA_VIEW_ATTR_SIZE, PORT_DATA_ENTRY_SIZE, PORT_DATA_INFORMATION_SIZE};
+use super::workload::{report_path, socket_path};
+use crate::mechanisms::{Kind, Probe};
+use crate::monitor::{NoteLog, ProcTracker};
+use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::telemetry::Telemetry;
+
+/// How long the monitor waits for the kernel's answer before it gives up
+/// on this sample (and reconnects on a later one).
+const OBSERVER_TIMEOUT: Duration = Duration::from_millis(150);
+/// Messages of each queue carried in a snapshot.
+const QUEUE_SHOWN: usize = 6;
+/// Lines of the kernel's call log carried in a snapshot.
+const CALLS_SHOWN: usize = 12;
+/// Inline bytes the RPC layer adds to a request (magic, flags, "Echo", lengths).
+const RPC_HEADER: u64 = 20;
+
+/// A `PORT_MESSAGE` header a process received, and how its data came.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeenMessage {
+    /// The role that received it.
+    pub by: String,
+    pub header: PortMessageHeader,
+    /// 0 copied, 1 section view, 2 direct-access regions.
+    pub path: u8,
+    pub bytes: u64,
+    pub view_offset: u64,
+}
+
+/// What a worker leaves in the run's directory for the probe.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerReport {
+    pub headers: Vec<SeenMessage>,
+    /// The latest RPC call's trip through the layers (clients only).
+    pub rpc: Vec<RpcStep>,
+}
+
+/// One client as it counts itself (its telemetry slot).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientFigures {
+    pub role: String,
+    pub pid: i32,
+    /// Its client communication port handle (0 = not connected).
+    pub port: u32,
+    /// Calls whose arguments were copied / passed in a section / read directly.
+    pub copied: u64,
+    pub section: u64,
+    pub direct: u64,
+    pub callbacks_served: u64,
+    pub refusals: u64,
+    /// It ran `prctl(PR_SET_PTRACER, kernel)`.
+    pub ptracer_granted: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerFigures {
+    pub accepted: u64,
+    pub refused: u64,
+    pub callbacks_ok: u64,
+    pub callbacks_bad: u64,
+}
+
+/// What the ALPC panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AlpcDetail {
+    /// The kernel answered this sample.
+    pub kernel_up: bool,
+    /// `\RPC Control\ipcscope-echo`.
+    pub port_name: String,
+    pub small_max: u64,
+    pub section_size: u64,
+    pub max_pool_usage: u64,
+    pub callbacks: bool,
+    pub accept: bool,
+    /// The kernel's tables (queues cut to a few messages each).
+    pub state: Option<AlpcState>,
+    /// Which pid plays which role, to name the kernel's processes.
+    pub roles: Vec<(u32, String)>,
+    pub clients: Vec<ClientFigures>,
+    pub server: ServerFigures,
+    /// The latest `PORT_MESSAGE` headers received, server's and clients'.
+    pub headers: Vec<SeenMessage>,
+    /// The latest RPC call's layers, and which client made it.
+    pub rpc: Vec<RpcStep>,
+    pub rpc_by: String,
+}
+
+impl AlpcDetail {
+    pub fn role_of(&self, pid: u32) -> Option<&str> {
+        self.roles.iter().find(|(p, _)| *p == pid).map(|(_, r)| r.as_str())
+    }
+}
+
+pub struct AlpcProbe {
+    dir: PathBuf,
+    socket: PathBuf,
+    observer: Option<Observer>,
+    next_try_ms: u64,
+    kernel: ProcTracker,
+    server: (usize, ProcTracker),
+    clients: Vec<(usize, ProcTracker)>,
+    history: VecDeque<u64>,
+    notes: NoteLog,
+    reports: Vec<(usize, WorkerReport)>,
+    next_report_ms: u64,
+}
+
+impl AlpcProbe {
+    pub fn new(
+        dir: &Path,
+        kernel: ProcTracker,
+        server: (usize, ProcTracker),
+        clients: Vec<(usize, ProcTracker)>,
+    ) -> Self {
+        AlpcProbe {
+            dir: dir.to_path_buf(),
+            socket: socket_path(dir),
+            observer: None,
+            next_try_ms: 0,
+            kernel,
+            server,
+            clients,
+            history: VecDeque::new(),
+            notes: NoteLog::default(),
+            reports: Vec::new(),
+            next_report_ms: 0,
+        }
+    }
+
+    /// The kernel's state, or `None` if it did not answer in time.
+    fn kernel_state(&mut self, t_ms: u64, kernel_alive: bool) -> Option<AlpcState> {
+        if self.observer.is_none() && kernel_alive && t_ms >= self.next_try_ms && self.socket.exists() {
+            match Observer::connect_with_timeout(&self.socket, OBSERVER_TIMEOUT) {
+                Ok(o) => self.observer = Some(o),
+                Err(_) => self.next_try_ms = t_ms + 250,
+            }
+        }
+        let state = self.observer.as_mut()?.state();
+        match state {
+            Ok(s) => Some(s),
+            Err(_) => {
+                // A kernel that was restarted, or too busy to answer: ask
+                // again on a later sample over a new connection.
+                self.observer = None;
+                self.next_try_ms = t_ms + 250;
+                None
+            }
+        }
+    }
+
+    fn read_reports(&mut self, t_ms: u64) {
+        if t_ms < self.next_report_ms {
+            return;
+        }
+        self.next_report_ms = t_ms + 300;
+        let slots: Vec<usize> = std::iter::once(self.server.0).chain(self.clients.iter().map(|c| c.0)).collect();
+        self.reports = slots
+            .into_iter()
+            .filter_map(|s| {
+                let text = std::fs::read(report_path(&self.dir, s)).ok()?;
+                Some((s, serde_json::from_slice(&text).ok()?))
+            })
+            .collect();
+    }
+}
+
+/// Bytes one message of `size` charges against the port's pool: its
+/// `PORT_MESSAGE` and what travels inline with it.
+fn charge_per_message(size: u64, small_max: u64, section: u64) -> u64 {
+    let inline = if size + RPC_HEADER <= small_max {
+        (size + RPC_HEADER).div_ceil(4) * 4
+    } else if size <= section {
+        RPC_HEADER + u64::from(ALPC_DATA_VIEW_ATTR_SIZE)
+    } else {
+        RPC_HEADER + u64::from(PORT_DATA_INFORMATION_SIZE) + 2 * u64::from(PORT_DATA_ENTRY_SIZE)
+    };
+    u64::from(PORT_MESSAGE_SIZE) + inline
+}
+
+fn trim(state: &mut AlpcState) {
+    for p in &mut state.connection_ports {
+        p.main_queue.truncate(QUEUE_SHOWN);
+        p.pending_queue.truncate(QUEUE_SHOWN);
+        p.connection_requests.truncate(QUEUE_SHOWN);
+    }
+    for c in &mut state.channels {
+        c.client_queue.truncate(QUEUE_SHOWN);
+    }
+    let n = state.recent_calls.len();
+    state.recent_calls.drain(..n.saturating_sub(CALLS_SHOWN));
+    state.processes.retain(|p| p.name != "observer");
+}
+
+impl Probe for AlpcProbe {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
+        let kernel = self.kernel.sample(tel, t_ms);
+        let server = self.server.1.sample(tel, t_ms);
+        let clients: Vec<_> = self.clients.iter_mut().map(|(_, t)| t.sample(tel, t_ms)).collect();
+        let mut state = self.kernel_state(t_ms, kernel.alive());
+        self.read_reports(t_ms);
+
+        let knob = |k: &str| tel.knob_by_key(k);
+        let small_max = knob("alpc.small_max");
+        let section_size = knob("alpc.section_size");
+        let msg_size = knob("msg.size");
+        let max_pool = state.as_ref().map_or(knob("alpc.max_pool_usage"), |s| s.max_pool_usage);
+        let depth: u64 =
+            state.as_ref().map_or(0, |s| s.connection_ports.iter().map(|p| p.main_queue.len() as u64).sum());
+        let capacity = max_pool / charge_per_message(msg_size, small_max, section_size).max(1);
+        self.history.push_back(depth);
+        if self.history.len() > crate::monitor::HISTORY {
+            self.history.pop_front();
+        }
+
+        let ss = tel.slot(self.server.0);
+        let server_figures = ServerFigures {
+            accepted: ss.aux[0].load(Relaxed),
+            refused: ss.aux[1].load(Relaxed),
+            callbacks_ok: ss.aux[2].load(Relaxed),
+            callbacks_bad: ss.aux[3].load(Relaxed),
+        };
+        let mut integrity = Integrity { corrupt: ss.corrupt.load(Relaxed), ..Integrity::default() };
+        let mut figures = Vec::new();
+        for ((slot, _), p) in self.clients.iter().zip(&clients) {
+            let s = tel.slot(*slot);
+            integrity.delivered += s.delivered.load(Relaxed);
+            integrity.lost += s.lost.load(Relaxed);
+            integrity.corrupt += s.corrupt.load(Relaxed);
+            integrity.duplicated += s.duplicated.load(Relaxed);
+            integrity.reordered += s.reordered.load(Relaxed);
+            integrity.foreign += s.foreign.load(Relaxed);
+            figures.push(ClientFigures {
+                role: p.role.clone(),
+                pid: p.pid,
+                port: s.aux[5].load(Relaxed) as u32,
+                copied: s.aux[0].load(Relaxed),
+                section: s.aux[1].load(Relaxed),
+                direct: s.aux[2].load(Relaxed),
+                callbacks_served: s.aux[3].load(Relaxed),
+                refusals: s.aux[4].load(Relaxed),
+                ptracer_granted: s.aux[6].load(Relaxed) != 0,
+            });
+        }
+
+        // Notes: what a class should notice, once.
+        if server_figures.refused > 0 {
+            self.notes.once(
+                t_ms,
+                "refused",
+                "server: refused a connection request — the client's NtAlpcConnectPort got STATUS_PORT_CONNECTION_REFUSED",
+            );
+        }
+        if server_figures.callbacks_ok > 0 {
+            self.notes.once(
+                t_ms,
+                "callback",
+                "server: called a client back while it waited for its reply (a nested LPC_REQUEST, same MessageId)",
+            );
+        }
+        if let Some(s) = &state {
+            if s.totals.quota_failures > 0 {
+                self.notes.once(
+                    t_ms,
+                    "quota",
+                    "kernel: a port's pool quota (MaxPoolUsage) was used up — the sender got STATUS_NO_MEMORY",
+                );
+            }
+            if s.totals.direct_reads > 0 {
+                self.notes.once(
+                    t_ms,
+                    "direct",
+                    "server: NtReadRequestData read a request's data straight out of the client's address space",
+                );
+            }
+            if depth > 0 && knob("consumer.rate") == 0 && s.channels.is_empty() {
+                self.notes.once(
+                    t_ms,
+                    "stalled-connect",
+                    "server: not receiving — connection requests wait on the connection port, clients wait in NtAlpcConnectPort",
+                );
+            } else if depth > 0 && knob("consumer.rate") == 0 {
+                self.notes.once(
+                    t_ms,
+                    "stalled",
+                    "server: not receiving — requests wait on the connection port, clients wait in NtAlpcSendWaitReceivePort",
+                );
+            }
+        }
+        if let Some(e) = &server.exit {
+            self.notes.once(t_ms, "server-exit", &format!("server: {e} — its channels are gone with it"));
+        }
+
+        let mut headers: Vec<SeenMessage> = Vec::new();
+        let mut rpc = (Vec::new(), String::new());
+        for (slot, r) in &self.reports {
+            headers.extend(r.headers.iter().rev().take(2).rev().cloned());
+            if rpc.0.is_empty() && !r.rpc.is_empty() {
+                let role = self.clients.iter().zip(&clients).find(|((s, _), _)| s == slot).map(|(_, p)| p.role.clone());
+                rpc = (r.rpc.clone(), role.unwrap_or_default());
+            }
+        }
+        headers.sort_by_key(|h| h.header.message_id);
+
+        let mut roles: Vec<(u32, String)> = std::iter::once(&kernel)
+            .chain(Some(&server))
+            .chain(&clients)
+            .filter(|p| p.pid > 0)
+            .map(|p| (p.pid as u32, p.role.clone()))
+            .collect();
+        roles.dedup();
+        let kernel_up = state.is_some();
+        if let Some(s) = state.as_mut() {
+            trim(s);
+        }
+        let detail = AlpcDetail {
+            kernel_up,
+            port_name: super::rpc::endpoint_port_name(super::ENDPOINT),
+            small_max: state.as_ref().map_or(small_max, |s| u64::from(s.small_max)),
+            section_size,
+            max_pool_usage: max_pool,
+            callbacks: knob("alpc.callbacks") != 0,
+            accept: knob("alpc.accept") != 0,
+            state,
+            roles,
+            clients: figures,
+            server: server_figures,
+            headers,
+            rpc: rpc.0,
+            rpc_by: rpc.1,
+        };
+        let mut processes = vec![kernel, server];
+        processes.extend(clients);
+        MechanismSnapshot {
+            kind: Kind::Alpc,
+            processes,
+            channel: Channel { depth, capacity, unit: "messages".into() },
+            integrity,
+            history: self.history.iter().copied().collect(),
+            notes: self.notes.list(),
+            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], super::KNOBS),
+            detail: Detail::Alpc(detail),
+        }
+    }
+}

@@ -1,0 +1,718 @@
+//! A tiny local RPC over ALPC — what Windows applications actually see.
+//!
+//! Applications never call ALPC: they make RPC calls, and for a server on
+//! the same machine the RPC runtime (ncalrpc, the LRPC transport) carries
+//! them over ALPC. Endpoint `X` is the connection port `\RPC Control\X`.
+//! Each call records the layers it passed through, so a panel can show one
+//! call travelling down (application → stub → runtime → ALPC) and back up.
+//!
+//! The marshalling is our own toy format, not NDR/LRPC (whose wire format
+//! is undocumented); the data path per call follows the notes: inline if it
+//! fits the message, else through the channel's section, else read/written
+//! directly in the client's address space.
+
+use super::client::{AlpcError, AlpcProcess, ConnectOptions};
+use super::proto::{PortAttributes, ReceivedMessage, SendMessage};
+use super::types::{LpcMessageType, NtStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The object directory where RPC endpoints live.
+pub const RPC_CONTROL: &str = r"\RPC Control\";
+const REQUEST_MAGIC: &[u8; 4] = b"RPQ1";
+const REPLY_MAGIC: &[u8; 4] = b"RPR1";
+/// Largest argument or result the toy runtime moves (the direct path's cap).
+pub const MAX_RPC_PAYLOAD: usize = 64 << 20;
+const NO_INDEX: u8 = 0xFF;
+/// The fault code a procedure table returns for a name it does not know.
+pub const UNKNOWN_PROCEDURE: u32 = u32::MAX;
+
+pub fn endpoint_port_name(endpoint: &str) -> String {
+    format!("{RPC_CONTROL}{endpoint}")
+}
+
+/// Which of the notes' three data paths a payload took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataPath {
+    /// Copied through the kernel inside the message.
+    Copied,
+    /// Written into the channel's section; the message carried offset and size.
+    Section,
+    /// Read or written by the server directly in the client's address space.
+    Direct,
+}
+
+impl DataPath {
+    fn code(self) -> u8 {
+        match self {
+            DataPath::Copied => 0,
+            DataPath::Section => 1,
+            DataPath::Direct => 2,
+        }
+    }
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => DataPath::Copied,
+            1 => DataPath::Section,
+            2 => DataPath::Direct,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RpcLayer {
+    Application,
+    /// The client or server stub: marshalling.
+    Stub,
+    /// The RPC runtime: binding, endpoint → port, call ids.
+    Runtime,
+    /// The ALPC system calls.
+    Alpc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    Down,
+    Up,
+}
+
+/// One hop of one call through the layers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcStep {
+    pub layer: RpcLayer,
+    pub direction: Direction,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcCallResult {
+    pub result: Vec<u8>,
+    pub args_path: DataPath,
+    pub result_path: DataPath,
+    pub message_id: u32,
+    pub trace: Vec<RpcStep>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error(transparent)]
+    Alpc(#[from] AlpcError),
+    #[error("the server does not know procedure {0:?}")]
+    UnknownProcedure(String),
+    #[error("the procedure failed with code {0}")]
+    Fault(u32),
+    #[error("the result does not fit the caller's buffer")]
+    ResultTooLarge,
+    #[error("malformed RPC message")]
+    Malformed,
+}
+
+/// How the server answers: its status byte in the reply.
+mod reply_status {
+    pub const OK: u8 = 0;
+    pub const UNKNOWN_PROCEDURE: u8 = 1;
+    pub const FAULT: u8 = 2;
+    pub const RESULT_TOO_LARGE: u8 = 3;
+    pub const MALFORMED: u8 = 4;
+}
+
+/// The RPC request header, inline in the ALPC message.
+struct RequestHeader {
+    procedure: String,
+    args_len: u32,
+    args_path: DataPath,
+    /// `PORT_DATA_INFORMATION` index of the arguments (direct path).
+    args_index: u8,
+    max_result: u32,
+    /// Index of the caller's result buffer, for a result written directly.
+    result_index: u8,
+}
+
+impl RequestHeader {
+    fn encode(&self, inline_args: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.procedure.len() + inline_args.len());
+        out.extend_from_slice(REQUEST_MAGIC);
+        out.push(self.args_path.code());
+        out.push(self.args_index);
+        out.push(self.result_index);
+        out.push(u8::try_from(self.procedure.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(self.procedure.as_bytes());
+        out.extend_from_slice(&self.args_len.to_le_bytes());
+        out.extend_from_slice(&self.max_result.to_le_bytes());
+        out.extend_from_slice(inline_args);
+        out
+    }
+
+    /// Parses an untrusted request: `(header, inline arguments)`.
+    fn decode(bytes: &[u8]) -> Option<(RequestHeader, &[u8])> {
+        let rest = bytes.strip_prefix(REQUEST_MAGIC)?;
+        let (&[path, args_index, result_index, name_len], rest) = rest.split_first_chunk::<4>()?;
+        let (name, rest) = rest.split_at_checked(usize::from(name_len))?;
+        let (args_len, rest) = rest.split_first_chunk::<4>()?;
+        let (max_result, rest) = rest.split_first_chunk::<4>()?;
+        let header = RequestHeader {
+            procedure: String::from_utf8(name.to_vec()).ok()?,
+            args_len: u32::from_le_bytes(*args_len),
+            args_path: DataPath::from_code(path)?,
+            args_index,
+            max_result: u32::from_le_bytes(*max_result),
+            result_index,
+        };
+        Some((header, rest))
+    }
+}
+
+fn encode_reply(status: u8, path: DataPath, result_len: u32, inline: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10 + inline.len());
+    out.extend_from_slice(REPLY_MAGIC);
+    out.push(status);
+    out.push(path.code());
+    out.extend_from_slice(&result_len.to_le_bytes());
+    out.extend_from_slice(inline);
+    out
+}
+
+/// `(status, path, result length or fault code, inline bytes)`.
+fn decode_reply(bytes: &[u8]) -> Option<(u8, DataPath, u32, &[u8])> {
+    let rest = bytes.strip_prefix(REPLY_MAGIC)?;
+    let (&[status, path], rest) = rest.split_first_chunk::<2>()?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    Some((status, DataPath::from_code(path)?, u32::from_le_bytes(*len), rest))
+}
+
+/// The client side: a binding to one endpoint.
+pub struct RpcClient {
+    process: AlpcProcess,
+    /// Nested requests (LPC callbacks) this client served while it waited.
+    pub callbacks_served: u64,
+    endpoint: String,
+    port: u32,
+    max_message_length: usize,
+    section: Option<u32>,
+    section_size: u64,
+    granted: bool,
+}
+
+impl RpcClient {
+    /// Binds to `ncalrpc:[endpoint]`: connects to `\RPC Control\endpoint`,
+    /// asking for a section of `section_size` bytes for large arguments
+    /// (0 = none, so large arguments go the direct path).
+    pub fn bind(mut process: AlpcProcess, endpoint: &str, section_size: u64) -> Result<Self, RpcError> {
+        let options = ConnectOptions {
+            client_section_size: section_size,
+            connection_data: b"ncalrpc".to_vec(),
+            timeout: Some(Duration::from_secs(10)),
+            ..ConnectOptions::default()
+        };
+        let connected = process.nt_alpc_connect_port(&endpoint_port_name(endpoint), &options)?;
+        Ok(RpcClient {
+            process,
+            callbacks_served: 0,
+            endpoint: endpoint.to_string(),
+            port: connected.port,
+            max_message_length: connected.max_message_length as usize,
+            section: connected.own_section,
+            section_size,
+            granted: false,
+        })
+    }
+
+    pub fn process(&mut self) -> &mut AlpcProcess {
+        &mut self.process
+    }
+
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    /// This client has run `prctl(PR_SET_PTRACER, kernel)` and told the
+    /// kernel so (done before the first call that declares regions).
+    pub fn granted(&self) -> bool {
+        self.granted
+    }
+
+    /// Calls `procedure(args)`; the result may be up to `max_result` bytes.
+    pub fn call(&mut self, procedure: &str, args: &[u8], max_result: usize) -> Result<RpcCallResult, RpcError> {
+        if procedure.len() > 64 || args.len() > MAX_RPC_PAYLOAD || max_result > MAX_RPC_PAYLOAD {
+            return Err(RpcError::Alpc(AlpcError::Status(NtStatus::STATUS_INVALID_PARAMETER)));
+        }
+        let mut trace = Vec::new();
+        let step = |trace: &mut Vec<RpcStep>, layer, direction, detail: String| {
+            trace.push(RpcStep { layer, direction, detail });
+        };
+        step(&mut trace, RpcLayer::Application, Direction::Down, format!("{procedure}({} bytes)", args.len()));
+
+        let header_len = REQUEST_MAGIC.len() + 4 + procedure.len() + 8;
+        let args_path = if header_len + args.len() <= self.max_message_length {
+            DataPath::Copied
+        } else if self.section.is_some() && args.len() as u64 <= self.section_size {
+            DataPath::Section
+        } else {
+            DataPath::Direct
+        };
+        // A result too big for an inline reply may come back through the
+        // server's section or be written into this buffer directly.
+        let mut result_buffer = vec![0u8; if max_result + 10 > self.max_message_length { max_result } else { 0 }];
+        let mut data_info = Vec::new();
+        let args_index = if args_path == DataPath::Direct {
+            data_info.push(AlpcProcess::data_entry(args));
+            0
+        } else {
+            NO_INDEX
+        };
+        let result_index = if result_buffer.is_empty() {
+            NO_INDEX
+        } else {
+            data_info.push(AlpcProcess::data_entry_mut(&mut result_buffer));
+            u8::try_from(data_info.len() - 1).unwrap_or(NO_INDEX)
+        };
+        if !data_info.is_empty() && !self.granted {
+            self.process.grant_direct_access()?;
+            self.granted = true;
+        }
+        let header = RequestHeader {
+            procedure: procedure.to_string(),
+            args_len: args.len() as u32,
+            args_path,
+            args_index,
+            max_result: max_result as u32,
+            result_index,
+        };
+        let inline_args = if args_path == DataPath::Copied { args } else { &[] };
+        let data = header.encode(inline_args);
+        step(
+            &mut trace,
+            RpcLayer::Stub,
+            Direction::Down,
+            format!("marshal {procedure}: {} bytes inline, arguments {args_path:?}", data.len()),
+        );
+
+        let view = match (args_path, self.section) {
+            (DataPath::Section, Some(section)) => Some(self.process.stage_in_section(self.port, section, args)?),
+            _ => None,
+        };
+        step(
+            &mut trace,
+            RpcLayer::Runtime,
+            Direction::Down,
+            format!(
+                "ncalrpc:[{}] → {} (client port 0x{:x})",
+                self.endpoint,
+                endpoint_port_name(&self.endpoint),
+                self.port
+            ),
+        );
+        let path_text = match (args_path, view) {
+            (DataPath::Section, Some(v)) => format!("{} bytes via section @0x{:x}", args.len(), v.offset),
+            (DataPath::Direct, _) => format!("{} bytes left in the client for NtReadRequestData", args.len()),
+            _ => format!("{} bytes copied", data.len()),
+        };
+        step(
+            &mut trace,
+            RpcLayer::Alpc,
+            Direction::Down,
+            format!("NtAlpcSendWaitReceivePort(port=0x{:x}, LPC_REQUEST, {path_text})", self.port),
+        );
+
+        let message = SendMessage { data, view, data_info, ..SendMessage::default() };
+        // `args` and `result_buffer` stay borrowed across this blocking
+        // call: the server reads and writes them in place.
+        let reply = match self.process.send_request(self.port, message, None) {
+            Ok(reply) => self.serve_callbacks(reply, &mut trace),
+            Err(e) => {
+                // A view the kernel refused is still ours; give it back.
+                if let Some(view) = view {
+                    let _ = self.process.nt_alpc_delete_section_view(self.port, &view);
+                }
+                return Err(e.into());
+            }
+        };
+        let reply = reply?;
+        if reply.header.message_type() != Some(LpcMessageType::Reply) {
+            return Err(RpcError::Malformed);
+        }
+        let reply_bytes = self.process.payload(&reply)?;
+        let (status, result_path, len, inline) = match &reply.view {
+            // The reply header travels inline; a view holds the result only.
+            Some(_) => decode_reply(&reply.data).ok_or(RpcError::Malformed)?,
+            None => decode_reply(&reply_bytes).ok_or(RpcError::Malformed)?,
+        };
+        step(
+            &mut trace,
+            RpcLayer::Alpc,
+            Direction::Up,
+            format!(
+                "LPC_REPLY id={} from {}: result {result_path:?}",
+                reply.header.message_id, reply.header.client_id.unique_process
+            ),
+        );
+        step(
+            &mut trace,
+            RpcLayer::Runtime,
+            Direction::Up,
+            format!("reply matched call id {}", reply.header.message_id),
+        );
+        let result = match status {
+            reply_status::OK => match result_path {
+                DataPath::Copied => inline.to_vec(),
+                DataPath::Section => reply_bytes,
+                DataPath::Direct => {
+                    let n = (len as usize).min(result_buffer.len());
+                    result_buffer.truncate(n);
+                    result_buffer
+                }
+            },
+            reply_status::UNKNOWN_PROCEDURE => return Err(RpcError::UnknownProcedure(procedure.into())),
+            reply_status::FAULT => return Err(RpcError::Fault(len)),
+            reply_status::RESULT_TOO_LARGE => return Err(RpcError::ResultTooLarge),
+            _ => return Err(RpcError::Malformed),
+        };
+        step(&mut trace, RpcLayer::Stub, Direction::Up, format!("unmarshal {} bytes of result", result.len()));
+        step(&mut trace, RpcLayer::Application, Direction::Up, format!("{procedure} returned"));
+        Ok(RpcCallResult { result, args_path, result_path, message_id: reply.header.message_id, trace })
+    }
+
+    /// While this thread waits for its reply, the server may send it a
+    /// nested request (an LPC callback: `LPC_REQUEST`, same `MessageId`,
+    /// a new `CallbackId`). Serve each with `NtReplyWaitReplyPort` and go
+    /// on waiting, until the real reply comes.
+    fn serve_callbacks(
+        &mut self,
+        mut reply: ReceivedMessage,
+        trace: &mut Vec<RpcStep>,
+    ) -> Result<ReceivedMessage, AlpcError> {
+        while reply.header.message_type() == Some(LpcMessageType::Request) && reply.header.callback_id != 0 {
+            trace.push(RpcStep {
+                layer: RpcLayer::Alpc,
+                direction: Direction::Up,
+                detail: format!(
+                    "LPC_REQUEST id={} callback={}: the server calls back while we wait",
+                    reply.header.message_id, reply.header.callback_id
+                ),
+            });
+            let answer = callback_answer(&reply.data);
+            reply = self.process.nt_reply_wait_reply_port(
+                self.port,
+                &reply,
+                SendMessage { data: answer, ..SendMessage::default() },
+                None,
+            )?;
+            self.callbacks_served += 1;
+            trace.push(RpcStep {
+                layer: RpcLayer::Alpc,
+                direction: Direction::Down,
+                detail: "NtReplyWaitReplyPort: callback answered, waiting on".into(),
+            });
+        }
+        Ok(reply)
+    }
+}
+
+/// What a client answers to a callback: the question's bytes reversed, so
+/// the server can check the answer came from the right client unchanged.
+pub fn callback_answer(question: &[u8]) -> Vec<u8> {
+    question.iter().rev().copied().collect()
+}
+
+/// What one [`RpcServer::serve_one`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Served {
+    Connected {
+        client_pid: u32,
+    },
+    /// A connection request the server turned down (`accept_connections` off).
+    Refused {
+        client_pid: u32,
+    },
+    Call {
+        procedure: String,
+        args_path: DataPath,
+        result_path: DataPath,
+    },
+    /// A client's port closed (`LPC_PORT_CLOSED`); its channel was released.
+    Closed,
+    /// Something that needed no answer (a datagram, a failed call).
+    Other,
+    /// Nothing arrived before the timeout.
+    Idle,
+}
+
+/// The server's procedures: `(name, arguments)` in, result or fault code
+/// out; [`UNKNOWN_PROCEDURE`] says no such procedure exists.
+pub type Procedure<'a> = dyn FnMut(&str, &[u8]) -> Result<Vec<u8>, u32> + 'a;
+
+struct ServerChannel {
+    port: u32,
+    section: Option<u32>,
+    /// Requests served on this channel (callbacks are spread per channel).
+    requests: u64,
+}
+
+/// The server side: an endpoint and its clients.
+pub struct RpcServer {
+    process: AlpcProcess,
+    /// Accept connection requests; `false` refuses them
+    /// (`STATUS_PORT_CONNECTION_REFUSED` in the client).
+    pub accept_connections: bool,
+    /// Every Nth request, call the client back before replying (0 = never).
+    pub callback_every: u64,
+    /// Callbacks answered correctly / wrongly.
+    pub callbacks_ok: u64,
+    pub callbacks_bad: u64,
+    connection_port: u32,
+    reply_section_size: u64,
+    channels: BTreeMap<u64, ServerChannel>,
+}
+
+impl RpcServer {
+    /// Registers endpoint `X` as `\RPC Control\X`. `reply_section_size` > 0
+    /// gives every client a section for large results.
+    pub fn listen(mut process: AlpcProcess, endpoint: &str, reply_section_size: u64) -> Result<Self, RpcError> {
+        let connection_port = process.nt_alpc_create_port(&endpoint_port_name(endpoint), PortAttributes::default())?;
+        // The kernel writes results of NtReadRequestData into our buffers.
+        super::client::allow_kernel_ptrace(process.kernel_pid());
+        Ok(RpcServer {
+            process,
+            accept_connections: true,
+            callback_every: 0,
+            callbacks_ok: 0,
+            callbacks_bad: 0,
+            connection_port,
+            reply_section_size,
+            channels: BTreeMap::new(),
+        })
+    }
+
+    pub fn process(&mut self) -> &mut AlpcProcess {
+        &mut self.process
+    }
+
+    /// Receives one message and deals with it.
+    pub fn serve_one(&mut self, procedures: &mut Procedure<'_>, timeout: Option<Duration>) -> Result<Served, RpcError> {
+        let message = match self.process.receive(self.connection_port, timeout) {
+            Ok(m) => m,
+            Err(AlpcError::Status(NtStatus::STATUS_TIMEOUT)) => return Ok(Served::Idle),
+            Err(e) => return Err(e.into()),
+        };
+        match message.header.message_type() {
+            Some(LpcMessageType::ConnectionRequest) if !self.accept_connections => {
+                let refused =
+                    self.process.nt_alpc_accept_connect_port(self.connection_port, &message, false, 0, 0, b"refused");
+                match refused {
+                    Ok(_) | Err(AlpcError::Status(_)) => {
+                        Ok(Served::Refused { client_pid: message.header.client_id.unique_process })
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(LpcMessageType::ConnectionRequest) => {
+                let accepted = self.process.nt_alpc_accept_connect_port(
+                    self.connection_port,
+                    &message,
+                    true,
+                    0,
+                    self.reply_section_size,
+                    b"ncalrpc",
+                );
+                match accepted {
+                    // PortContext 0 → the kernel uses the port's handle value.
+                    Ok(Some(port)) => {
+                        self.channels.insert(
+                            u64::from(port.port),
+                            ServerChannel { port: port.port, section: port.own_section, requests: 0 },
+                        );
+                        Ok(Served::Connected { client_pid: message.header.client_id.unique_process })
+                    }
+                    // The client gave up meanwhile.
+                    Ok(None) | Err(AlpcError::Status(_)) => Ok(Served::Other),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(LpcMessageType::PortClosed) => {
+                if let Some(channel) = self.channels.remove(&message.port_context) {
+                    let _ = self.process.nt_close(channel.port);
+                }
+                Ok(Served::Closed)
+            }
+            Some(LpcMessageType::Request) => self.dispatch(&message, procedures),
+            _ => Ok(Served::Other),
+        }
+    }
+
+    fn dispatch(&mut self, message: &ReceivedMessage, procedures: &mut Procedure<'_>) -> Result<Served, RpcError> {
+        let Some(channel) = self.channels.get_mut(&message.port_context) else { return Ok(Served::Other) };
+        channel.requests += 1;
+        let (port, section, nth) = (channel.port, channel.section, channel.requests);
+        let Some((header, inline)) = RequestHeader::decode(&message.data) else {
+            return self.answer(port, message, encode_reply(reply_status::MALFORMED, DataPath::Copied, 0, &[]), None);
+        };
+        let args = match header.args_path {
+            DataPath::Copied => Ok(inline.to_vec()),
+            DataPath::Section => match &message.view {
+                Some(_) => self.process.payload(message).map_err(RpcError::from),
+                None => Err(RpcError::Malformed),
+            },
+            DataPath::Direct => self.read_direct(port, message, &header),
+        };
+        let args = match args {
+            Ok(a) if a.len() == header.args_len as usize => a,
+            Ok(_) | Err(RpcError::Malformed) => {
+                return self.answer(
+                    port,
+                    message,
+                    encode_reply(reply_status::MALFORMED, DataPath::Copied, 0, &[]),
+                    None,
+                )
+            }
+            // A failed direct read (e.g. STATUS_ACCESS_VIOLATION) is the
+            // caller's fault; answer it rather than stop serving.
+            Err(RpcError::Alpc(AlpcError::Status(status))) => {
+                let reply = encode_reply(reply_status::FAULT, DataPath::Copied, status.0, &[]);
+                return self.answer(port, message, reply, None);
+            }
+            Err(e) => return Err(e),
+        };
+        if self.callback_every > 0 && nth.is_multiple_of(self.callback_every) {
+            self.call_back(port, message)?;
+        }
+        let procedure = header.procedure.clone();
+        let result = match procedures(&procedure, &args) {
+            Ok(result) => result,
+            Err(code) => {
+                let status =
+                    if code == UNKNOWN_PROCEDURE { reply_status::UNKNOWN_PROCEDURE } else { reply_status::FAULT };
+                return self.answer(port, message, encode_reply(status, DataPath::Copied, code, &[]), None);
+            }
+        };
+        if result.len() > header.max_result as usize {
+            return self.answer(
+                port,
+                message,
+                encode_reply(reply_status::RESULT_TOO_LARGE, DataPath::Copied, 0, &[]),
+                None,
+            );
+        }
+        let result_len = result.len() as u32;
+        let inline_room = self.process.small_max() as usize;
+        let result_path = if result.len() + 10 <= inline_room {
+            DataPath::Copied
+        } else if section.is_some_and(|_| result.len() as u64 <= self.reply_section_size) {
+            DataPath::Section
+        } else {
+            DataPath::Direct
+        };
+        match result_path {
+            DataPath::Copied => {
+                self.answer(
+                    port,
+                    message,
+                    encode_reply(reply_status::OK, DataPath::Copied, result_len, &result),
+                    None,
+                )?;
+            }
+            DataPath::Section => {
+                let Some(section) = section else { return Err(RpcError::Malformed) };
+                let view = self.process.stage_in_section(port, section, &result)?;
+                self.answer(
+                    port,
+                    message,
+                    encode_reply(reply_status::OK, DataPath::Section, result_len, &[]),
+                    Some(view),
+                )?;
+            }
+            DataPath::Direct => {
+                let written = if header.result_index == NO_INDEX {
+                    Err(AlpcError::Status(NtStatus::STATUS_BUFFER_TOO_SMALL))
+                } else {
+                    self.process.nt_write_request_data(port, message, u32::from(header.result_index), &result)
+                };
+                let reply = match written {
+                    Ok(_) => encode_reply(reply_status::OK, DataPath::Direct, result_len, &[]),
+                    Err(AlpcError::Status(_)) => encode_reply(reply_status::RESULT_TOO_LARGE, DataPath::Copied, 0, &[]),
+                    Err(e) => return Err(e.into()),
+                };
+                self.answer(port, message, reply, None)?;
+            }
+        }
+        Ok(Served::Call { procedure, args_path: header.args_path, result_path })
+    }
+
+    /// An LPC callback: while serving `message`, ask its waiting client a
+    /// question of our own and check the answer.
+    fn call_back(&mut self, port: u32, message: &ReceivedMessage) -> Result<(), RpcError> {
+        let question = format!("callback for request {}", message.header.message_id).into_bytes();
+        let sent = SendMessage { data: question.clone(), ..SendMessage::default() };
+        match self.process.send_callback(port, message, sent, Some(Duration::from_secs(5))) {
+            Ok(answer) if answer.data == callback_answer(&question) => self.callbacks_ok += 1,
+            // A wrong answer, or a client that vanished: counted, not fatal.
+            Ok(_) | Err(AlpcError::Status(_)) => self.callbacks_bad += 1,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    fn read_direct(
+        &mut self,
+        port: u32,
+        message: &ReceivedMessage,
+        header: &RequestHeader,
+    ) -> Result<Vec<u8>, RpcError> {
+        let entry = message.data_info.get(usize::from(header.args_index)).ok_or(RpcError::Malformed)?;
+        let len = header.args_len as usize;
+        if len > MAX_RPC_PAYLOAD || len as u64 > entry.size {
+            return Err(RpcError::Malformed);
+        }
+        let mut buffer = vec![0u8; len];
+        self.process.nt_read_request_data(port, message, u32::from(header.args_index), &mut buffer)?;
+        Ok(buffer)
+    }
+
+    fn answer(
+        &mut self,
+        port: u32,
+        request: &ReceivedMessage,
+        data: Vec<u8>,
+        view: Option<super::types::ViewAttribute>,
+    ) -> Result<Served, RpcError> {
+        match self.process.reply(port, request, SendMessage { data, view, ..SendMessage::default() }) {
+            Ok(()) => Ok(Served::Other),
+            // The client vanished or gave up: nothing to answer, and a view
+            // staged for it goes back to the section.
+            Err(AlpcError::Status(_)) => {
+                if let Some(view) = view {
+                    let _ = self.process.nt_alpc_delete_section_view(port, &view);
+                }
+                Ok(Served::Other)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip_and_reject_garbage() {
+        let header = RequestHeader {
+            procedure: "Echo".into(),
+            args_len: 5,
+            args_path: DataPath::Copied,
+            args_index: NO_INDEX,
+            max_result: 100,
+            result_index: NO_INDEX,
+        };
+        let bytes = header.encode(b"hello");
+        let (decoded, inline) = RequestHeader::decode(&bytes).unwrap();
+        assert_eq!((decoded.procedure.as_str(), decoded.args_len, inline), ("Echo", 5, &b"hello"[..]));
+        for cut in 0..bytes.len() - 5 {
+            assert!(RequestHeader::decode(&bytes[..cut]).is_none());
+        }
+        let reply = encode_reply(reply_status::OK, DataPath::Section, 4096, &[]);
+        assert_eq!(decode_reply(&reply), Some((reply_status::OK, DataPath::Section, 4096, &[][..])));
+        assert_eq!(decode_reply(b"RPR1\x00\x09\x00\x00\x00\x00"), None);
+    }
+}

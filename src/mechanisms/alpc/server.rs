@@ -1,0 +1,296 @@
+//! The emulated NT kernel process: one thread, one `poll` loop.
+//!
+//! It owns the [`AlpcKernel`] state machine and does the I/O the state
+//! machine asks for: sending responses (with section memfds as
+//! `SCM_RIGHTS`), creating section memory, and copying between two
+//! processes' address spaces for `NtReadRequestData` / `NtWriteRequestData`.
+//! It never busy-waits: `poll` sleeps until a socket is ready, the next
+//! timeout is due, or the stop check interval passes.
+
+use super::kernel::{AlpcKernel, ConnId, CopyDirection, DirectCopy, KernelConfig, Millis, Outgoing, SectionId};
+use super::proto::{decode_request, encode_response, peek_call_id, ProtoError, Response};
+use crate::mechanisms::ekernel::transport::{self, Accept, Conn, Listener, TransportError};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How often the loop wakes to ask `stop()` when nothing else happens.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+/// Responses queued for a process that does not read them; past this the
+/// process is cut off rather than letting it make the kernel hold memory.
+const MAX_QUEUED_RESPONSES: usize = 64;
+/// Packets read from one connection per poll round, so a process that
+/// floods the kernel cannot starve the others.
+const READS_PER_ROUND: usize = 16;
+/// Direct copies go through a bounce buffer of this size, so a 64 MiB
+/// `NtReadRequestData` costs the kernel 64 KiB, not 64 MiB.
+const BOUNCE_BUFFER: usize = 64 << 10;
+
+/// Runs the kernel on `socket_path` with the default configuration until
+/// `stop()` returns true. The socket file is removed on return.
+pub fn run(socket_path: &Path, stop: impl Fn() -> bool) -> io::Result<()> {
+    run_with_config(socket_path, KernelConfig::default(), stop)
+}
+
+/// Like [`run`], with explicit knobs (`alpc.small_max`, `alpc.max_pool_usage`, limits).
+pub fn run_with_config(socket_path: &Path, mut config: KernelConfig, stop: impl Fn() -> bool) -> io::Result<()> {
+    config.kernel_pid = std::process::id();
+    let listener = Listener::bind(socket_path)?;
+    let mut server = Server {
+        kernel: AlpcKernel::new(config),
+        conns: BTreeMap::new(),
+        sections: HashMap::new(),
+        next_conn: 1,
+        started: Instant::now(),
+        bounce: vec![0; BOUNCE_BUFFER],
+        packet: Vec::new(),
+    };
+    while !stop() {
+        server.poll_once(&listener)?;
+    }
+    // Dropping the listener removes the socket file; dropping the
+    // connections tells every process the kernel is gone.
+    Ok(())
+}
+
+struct Peer {
+    conn: Conn,
+    /// Responses the socket could not take yet, with their memfds.
+    backlog: VecDeque<(Vec<u8>, Vec<OwnedFd>)>,
+}
+
+struct Server {
+    kernel: AlpcKernel,
+    conns: BTreeMap<ConnId, Peer>,
+    /// The memfd behind each section object.
+    sections: HashMap<SectionId, OwnedFd>,
+    next_conn: ConnId,
+    started: Instant,
+    bounce: Vec<u8>,
+    packet: Vec<u8>,
+}
+
+impl Server {
+    fn now(&self) -> Millis {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn poll_once(&mut self, listener: &Listener) -> io::Result<()> {
+        let now = self.now();
+        let timeout = match self.kernel.next_deadline() {
+            Some(deadline) => Duration::from_millis(deadline.saturating_sub(now)).min(STOP_CHECK),
+            None => STOP_CHECK,
+        };
+        let mut ids = Vec::with_capacity(self.conns.len());
+        let mut fds = Vec::with_capacity(self.conns.len() + 1);
+        fds.push(libc::pollfd { fd: listener.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        for (&id, peer) in &self.conns {
+            let mut events = libc::POLLIN;
+            if !peer.backlog.is_empty() {
+                events |= libc::POLLOUT;
+            }
+            ids.push(id);
+            fds.push(libc::pollfd { fd: peer.conn.as_fd().as_raw_fd(), events, revents: 0 });
+        }
+        transport::poll(&mut fds, Some(timeout))?;
+
+        if fds[0].revents != 0 {
+            self.accept_all(listener)?;
+        }
+        for (pfd, &id) in fds[1..].iter().zip(&ids) {
+            if pfd.revents & libc::POLLOUT != 0 {
+                self.flush(id);
+            }
+            if pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                self.read_from(id);
+            }
+        }
+        let out = self.kernel.tick(self.now());
+        self.perform(out);
+        Ok(())
+    }
+
+    fn accept_all(&mut self, listener: &Listener) -> io::Result<()> {
+        loop {
+            match listener.accept()? {
+                Accept::Ready(conn) => {
+                    let id = self.next_conn;
+                    self.next_conn += 1;
+                    let pid = u32::try_from(conn.peer().pid).unwrap_or(0);
+                    // Over the process limit: closing the socket is the answer.
+                    if self.kernel.attach(id, pid).is_ok() {
+                        self.conns.insert(id, Peer { conn, backlog: VecDeque::new() });
+                    }
+                }
+                // Another uid was closed by the transport already.
+                Accept::Refused(_) => {}
+                Accept::Empty => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads the packets waiting on one connection, up to a fair share.
+    fn read_from(&mut self, id: ConnId) {
+        for _ in 0..READS_PER_ROUND {
+            let Some(peer) = self.conns.get(&id) else { return };
+            let mut packet = std::mem::take(&mut self.packet);
+            let received = peer.conn.try_recv(&mut packet);
+            let out = match received {
+                Ok(fds) if fds.is_empty() => match decode_request(&packet) {
+                    Ok((call_id, request)) => self.kernel.handle(id, call_id, request, self.now()),
+                    Err(e) => self.kernel.reject_malformed(id, peek_call_id(&packet), &e.to_string()),
+                },
+                // Processes never send descriptors: the kernel makes every
+                // section itself. Dropping `fds` closes them.
+                Ok(_fds) => self.kernel.reject_malformed(id, peek_call_id(&packet), "unexpected file descriptors"),
+                Err(TransportError::TooLarge) => {
+                    self.kernel.reject_malformed(id, 0, &ProtoError::PacketTooLong(transport::MAX_PACKET).to_string())
+                }
+                Err(TransportError::TooManyFds) => self.kernel.reject_malformed(id, 0, "too many file descriptors"),
+                Err(TransportError::WouldBlock) => {
+                    self.packet = packet;
+                    return;
+                }
+                Err(TransportError::Closed | TransportError::Io(_)) => {
+                    self.packet = packet;
+                    self.drop_conn(id);
+                    return;
+                }
+            };
+            self.packet = packet;
+            self.perform(out);
+        }
+    }
+
+    fn drop_conn(&mut self, id: ConnId) {
+        if self.conns.remove(&id).is_some() {
+            let out = self.kernel.disconnect(id, self.now());
+            self.perform(out);
+        }
+    }
+
+    /// Carries out the kernel's actions; some produce more (a finished copy
+    /// completes a call, a failed memfd revokes a section).
+    fn perform(&mut self, out: Vec<Outgoing>) {
+        let mut work: VecDeque<Outgoing> = out.into();
+        while let Some(action) = work.pop_front() {
+            match action {
+                Outgoing::CreateSection { section, size } => match create_section_memory(section, size) {
+                    Ok(fd) => {
+                        self.sections.insert(section, fd);
+                    }
+                    Err(_) => work.extend(self.kernel.revoke_section(section)),
+                },
+                Outgoing::ReleaseSection { section } => {
+                    self.sections.remove(&section);
+                }
+                Outgoing::Respond { conn, response, attach } => self.send(conn, response, &attach),
+                Outgoing::DirectCopy(copy) => {
+                    let result = direct_copy(&copy, &mut self.bounce);
+                    work.extend(self.kernel.complete_direct_copy(copy.conn, result, self.now()));
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, id: ConnId, mut response: Response, attach: &[SectionId]) {
+        // A section whose memory could not be made is left out of the grants.
+        let mut fds = Vec::with_capacity(attach.len());
+        let mut grants = Vec::with_capacity(attach.len());
+        for (grant, section) in response.sections.iter().zip(attach) {
+            if let Some(fd) = self.sections.get(section).and_then(|fd| fd.try_clone().ok()) {
+                fds.push(fd);
+                grants.push(*grant);
+            }
+        }
+        response.sections = grants;
+        let packet = encode_response(&response);
+        let Some(peer) = self.conns.get_mut(&id) else { return };
+        peer.backlog.push_back((packet, fds));
+        if peer.backlog.len() > MAX_QUEUED_RESPONSES {
+            self.drop_conn(id);
+            return;
+        }
+        self.flush(id);
+    }
+
+    fn flush(&mut self, id: ConnId) {
+        let Some(peer) = self.conns.get_mut(&id) else { return };
+        while let Some((packet, fds)) = peer.backlog.front() {
+            let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+            match peer.conn.try_send(packet, &borrowed) {
+                Ok(()) => {
+                    peer.backlog.pop_front();
+                }
+                Err(TransportError::WouldBlock) => return,
+                Err(_) => {
+                    self.drop_conn(id);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A memfd of `size` bytes, sealed so that no process can shrink it under
+/// another's mapping (which would turn the peer's next access into SIGBUS).
+fn create_section_memory(section: SectionId, size: u64) -> io::Result<OwnedFd> {
+    let name = CString::new(format!("ipcscope-alpc-section-{section}")).map_err(io::Error::other)?;
+    // SAFETY: name is a valid C string; the flags are valid memfd flags.
+    let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create returned a new descriptor that nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let len = libc::off_t::try_from(size).map_err(io::Error::other)?;
+    // SAFETY: plain syscalls on a descriptor we own.
+    unsafe {
+        if libc::ftruncate(fd.as_raw_fd(), len) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(fd)
+}
+
+/// Copies between the client's declared region and the server's buffer,
+/// through the kernel's bounce buffer. Any fault — an unmapped address, a
+/// process that is gone, a partial transfer — is `Err(())`, which the
+/// kernel reports as `STATUS_ACCESS_VIOLATION`.
+fn direct_copy(copy: &DirectCopy, bounce: &mut [u8]) -> Result<u64, ()> {
+    let (from_pid, from_addr, to_pid, to_addr) = match copy.direction {
+        CopyDirection::ReadFromClient => (copy.client_pid, copy.client_address, copy.server_pid, copy.server_address),
+        CopyDirection::WriteToClient => (copy.server_pid, copy.server_address, copy.client_pid, copy.client_address),
+    };
+    let from_pid = libc::pid_t::try_from(from_pid).map_err(|_| ())?;
+    let to_pid = libc::pid_t::try_from(to_pid).map_err(|_| ())?;
+    let mut done: u64 = 0;
+    while done < copy.length {
+        let chunk = usize::try_from((copy.length - done).min(bounce.len() as u64)).map_err(|_| ())?;
+        let local = libc::iovec { iov_base: bounce.as_mut_ptr().cast(), iov_len: chunk };
+        let from =
+            libc::iovec { iov_base: from_addr.checked_add(done).ok_or(())? as *mut libc::c_void, iov_len: chunk };
+        // SAFETY: `local` covers `chunk` bytes of our bounce buffer; the
+        // remote iovec names memory in another process, which the kernel
+        // checks (EFAULT on a bad address) without touching ours.
+        let n = unsafe { libc::process_vm_readv(from_pid, &local, 1, &from, 1, 0) };
+        if n < 0 || n as usize != chunk {
+            return Err(());
+        }
+        let to = libc::iovec { iov_base: to_addr.checked_add(done).ok_or(())? as *mut libc::c_void, iov_len: chunk };
+        // SAFETY: as above, in the other direction.
+        let n = unsafe { libc::process_vm_writev(to_pid, &local, 1, &to, 1, 0) };
+        if n < 0 || n as usize != chunk {
+            return Err(());
+        }
+        done += chunk as u64;
+    }
+    Ok(done)
+}

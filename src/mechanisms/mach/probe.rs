@@ -1,0 +1,601 @@
+//! What the monitor samples for Mach: the emulated kernel's own tables
+//! (through an observer connection with short timeouts) and each task's
+//! process in /proc and its telemetry slot.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::client::Observer;
+use super::mechanism::{KNOBS, SERVICE, SOCKET};
+use super::state::{Counters, KernelState, NameState, QueuedMsgState, ReceiverState, WaitingThreadState};
+use super::types::*;
+use super::workload::CALLS;
+use crate::mechanisms::{Kind, Probe};
+use crate::monitor::{NoteLog, ProcTracker};
+use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::telemetry::Telemetry;
+
+/// The longest the monitor waits for the kernel's answer.
+const OBSERVE_TIMEOUT: Duration = Duration::from_millis(150);
+/// Headers kept in the "last messages" list.
+const HEADERS: usize = 10;
+/// Kernel log lines carried in a snapshot.
+const LOG_LINES: usize = 16;
+
+/// What the Mach panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MachDetail {
+    /// The kernel answered this sample.
+    pub kernel_up: bool,
+    pub service: String,
+    pub send_mode: String,
+    /// The service port: the mailbox the clients send to.
+    pub port: Option<PortView>,
+    /// The kernel's counters (every port, every task).
+    pub counters: Counters,
+    /// Per client process, from its own counters.
+    pub clients: Vec<ClientCounts>,
+    pub tasks: Vec<TaskView>,
+    pub bootstrap: Vec<ServiceView>,
+    pub reply_ports: Vec<ReplyPortView>,
+    /// The headers of the latest messages seen in a queue, newest last.
+    pub headers: Vec<MsgView>,
+    /// The kernel's recent-call log, newest last.
+    pub log: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PortView {
+    /// Kernel port id.
+    pub id: u64,
+    /// Who holds the receive right: a task's name, or where it is.
+    pub receiver: String,
+    pub receiver_pid: i32,
+    /// The receive right's name in the receiver's space.
+    pub receiver_name: u32,
+    pub qlimit: u32,
+    pub queue_len: usize,
+    pub queue: Vec<MsgView>,
+    /// Messages in the queue past the limit (`MACH_SEND_NOTIFY`).
+    pub cached: usize,
+    pub blocked_senders: Vec<WaiterView>,
+    pub blocked_receivers: Vec<WaiterView>,
+    /// Every task with a send right to it: (task, name, urefs).
+    pub send_rights: Vec<HolderView>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MsgView {
+    pub msgh_bits: u32,
+    pub msgh_size: u32,
+    pub msgh_id: i32,
+    /// The task that sent it (the audit token's pid names the process).
+    pub sender: String,
+    pub sender_pid: i32,
+    /// `SEND_ONCE`, `SEND` or empty: the reply right it carries.
+    pub reply: String,
+    pub ool_bytes: u64,
+    /// How long it has waited in the queue, ms.
+    pub age_ms: u64,
+    pub cached: bool,
+    /// Which port's queue it was seen in (`service`, `reply`, `notify`).
+    pub port: String,
+    /// The kernel's message id (unique for its lifetime).
+    pub msg_id: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WaiterView {
+    pub task: String,
+    pub pid: i32,
+    pub thread: u64,
+    pub waited_ms: u64,
+    /// The timeout left, for `MACH_SEND_TIMEOUT`/`MACH_RCV_TIMEOUT`.
+    pub timeout_left_ms: Option<u64>,
+    pub msgh_id: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HolderView {
+    pub task: String,
+    pub pid: i32,
+    pub name: u32,
+    pub urefs: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientCounts {
+    pub role: String,
+    pub timed_out: u64,
+    pub returned_at_once: u64,
+    pub cached: u64,
+    pub notified: u64,
+    pub notify_in_progress: u64,
+    pub dead_name: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TaskView {
+    pub id: u32,
+    pub name: String,
+    pub pid: i32,
+    pub task_self: u32,
+    pub bootstrap: u32,
+    pub threads: Vec<ThreadView>,
+    /// The task's port name space: name → rights.
+    pub names: Vec<NameView>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThreadView {
+    pub thread: u64,
+    /// `send 0x1103`, `receive 0x1207`, or empty when not in the kernel.
+    pub blocked: String,
+    pub waited_ms: u64,
+    /// It has a message cached past a full queue.
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NameView {
+    pub name: u32,
+    pub port: Option<u64>,
+    /// `RECEIVE`, `SEND`, `SEND_ONCE`, `DEAD_NAME`, joined with `+`.
+    pub rights: String,
+    /// User references of the send right or dead name (1 for the others).
+    pub urefs: u32,
+    /// What the name is to this task: `task self`, `bootstrap`, `service`,
+    /// `reply port`, `notify port`, or empty.
+    pub what: String,
+    pub dead_name_request: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServiceView {
+    pub name: String,
+    pub port: u64,
+    pub task: String,
+    pub pid: i32,
+    pub checked_in: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReplyPortView {
+    pub task: String,
+    pub pid: i32,
+    /// Thread 1 or 2 of the task.
+    pub thread: usize,
+    pub name: u32,
+    pub port: u64,
+    pub queue_len: usize,
+    /// Send-once rights to it held in name spaces: (task, name).
+    pub send_once: Vec<HolderView>,
+    /// Send-once rights to it travelling in queued requests.
+    pub in_transit: usize,
+}
+
+pub struct MachProbe {
+    socket: PathBuf,
+    run_dir: PathBuf,
+    kernel_slot: usize,
+    server_slot: usize,
+    clients: Arc<Mutex<Vec<usize>>>,
+    kernel: ProcTracker,
+    server: ProcTracker,
+    trackers: BTreeMap<usize, ProcTracker>,
+    observer: Option<Observer>,
+    history: VecDeque<u64>,
+    capacity: u64,
+    headers: VecDeque<MsgView>,
+    notes: NoteLog,
+}
+
+impl MachProbe {
+    pub fn new(kernel: usize, server: usize, clients: Arc<Mutex<Vec<usize>>>, run_dir: &Path) -> MachProbe {
+        MachProbe {
+            socket: run_dir.join(SOCKET),
+            run_dir: run_dir.to_path_buf(),
+            kernel_slot: kernel,
+            server_slot: server,
+            clients,
+            kernel: ProcTracker::new(kernel, "kernel", CALLS, run_dir),
+            server: ProcTracker::new(server, "server", CALLS, run_dir),
+            trackers: BTreeMap::new(),
+            observer: None,
+            history: VecDeque::new(),
+            capacity: 0,
+            headers: VecDeque::new(),
+            notes: NoteLog::default(),
+        }
+    }
+
+    /// The kernel's state, or `None` if it does not answer in time (the
+    /// connection is then dropped and made again on the next sample).
+    fn observe(&mut self) -> Option<KernelState> {
+        if self.observer.is_none() {
+            let o = Observer::connect(&self.socket).ok()?;
+            o.set_timeout(OBSERVE_TIMEOUT).ok()?;
+            self.observer = Some(o);
+        }
+        match self.observer.as_ref()?.state() {
+            Ok(s) => Some(s),
+            Err(_) => {
+                self.observer = None;
+                None
+            }
+        }
+    }
+}
+
+fn rights_text(n: &NameState) -> String {
+    let mut v = Vec::new();
+    if n.receive {
+        v.push("RECEIVE");
+    }
+    if n.send_urefs > 0 {
+        v.push("SEND");
+    }
+    if n.send_once {
+        v.push("SEND_ONCE");
+    }
+    if n.dead_name_urefs > 0 {
+        v.push("DEAD_NAME");
+    }
+    v.join("+")
+}
+
+fn reply_text(t: u32) -> String {
+    match t {
+        MACH_MSG_TYPE_PORT_SEND_ONCE => "SEND_ONCE".into(),
+        MACH_MSG_TYPE_PORT_SEND => "SEND".into(),
+        _ => String::new(),
+    }
+}
+
+fn waiter(st: &KernelState, w: &WaitingThreadState) -> WaiterView {
+    WaiterView {
+        task: task_name(st, w.task),
+        pid: w.pid,
+        thread: w.thread,
+        waited_ms: st.now_ms.saturating_sub(w.since_ms),
+        timeout_left_ms: w.deadline_ms.map(|d| d.saturating_sub(st.now_ms)),
+        msgh_id: w.msgh_id,
+    }
+}
+
+fn task_name(st: &KernelState, id: u32) -> String {
+    st.tasks.iter().find(|t| t.id == id).map_or_else(|| format!("task {id}"), |t| t.name.clone())
+}
+
+fn msg_view(st: &KernelState, m: &QueuedMsgState, port: &str) -> MsgView {
+    MsgView {
+        msgh_bits: m.msgh_bits,
+        msgh_size: m.msgh_size,
+        msgh_id: m.msgh_id,
+        sender: match m.sender_task {
+            Some(t) => task_name(st, t),
+            None => "kernel".into(),
+        },
+        sender_pid: m.sender_pid,
+        reply: reply_text(m.reply_type),
+        ool_bytes: m.ool_bytes,
+        age_ms: st.now_ms.saturating_sub(m.enqueued_ms),
+        cached: m.cached,
+        port: port.into(),
+        msg_id: m.msg_id,
+    }
+}
+
+impl Probe for MachProbe {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
+        let clients: Vec<usize> = self.clients.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut processes = vec![self.kernel.sample(tel, t_ms), self.server.sample(tel, t_ms)];
+        for (i, &slot) in clients.iter().enumerate() {
+            let tracker = self
+                .trackers
+                .entry(slot)
+                .or_insert_with(|| ProcTracker::new(slot, &format!("client-{}", i + 1), CALLS, &self.run_dir));
+            processes.push(tracker.sample(tel, t_ms));
+        }
+        let client_counts: Vec<ClientCounts> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, &slot)| {
+                let a = &tel.slot(slot).aux;
+                ClientCounts {
+                    role: format!("client-{}", i + 1),
+                    timed_out: a[0].load(Relaxed),
+                    returned_at_once: a[1].load(Relaxed),
+                    cached: a[2].load(Relaxed),
+                    notified: a[3].load(Relaxed),
+                    notify_in_progress: a[4].load(Relaxed),
+                    dead_name: a[5].load(Relaxed),
+                }
+            })
+            .collect();
+        // Which names are a thread's reply and notify ports, as the
+        // clients announced them: (pid, name) → (thread, is_reply).
+        let mut purpose: BTreeMap<(i32, u32), (usize, bool)> = BTreeMap::new();
+        for &slot in &clients {
+            let s = tel.slot(slot);
+            let pid = s.pid.load(Relaxed) as i32;
+            for k in 0..2 {
+                let w = s.aux[6 + k].load(Relaxed);
+                if w != 0 {
+                    purpose.insert((pid, w as u32), (k, true));
+                    purpose.insert((pid, (w >> 32) as u32), (k, false));
+                }
+            }
+        }
+
+        let state = if processes[0].alive() { self.observe() } else { None };
+        let mut d = MachDetail {
+            kernel_up: state.is_some(),
+            service: SERVICE.into(),
+            send_mode: KNOBS[2].format(tel.knob_by_key("mach.send_mode")),
+            clients: client_counts,
+            ..MachDetail::default()
+        };
+        if let Some(st) = &state {
+            self.fill(st, &mut d, &purpose);
+        }
+        let (depth, capacity) = match &d.port {
+            Some(p) => {
+                self.capacity = p.qlimit as u64;
+                (p.queue_len as u64, p.qlimit as u64)
+            }
+            None => (0, self.capacity),
+        };
+        self.history.push_back(depth);
+        if self.history.len() > crate::monitor::HISTORY {
+            self.history.pop_front();
+        }
+        self.take_notes(t_ms, &d, &processes);
+
+        let ss = tel.slot(self.server_slot);
+        let integrity = Integrity {
+            delivered: ss.delivered.load(Relaxed),
+            lost: ss.lost.load(Relaxed),
+            // A reply that came back different counts as corrupt too.
+            corrupt: ss.corrupt.load(Relaxed) + clients.iter().map(|&c| tel.slot(c).corrupt.load(Relaxed)).sum::<u64>(),
+            duplicated: ss.duplicated.load(Relaxed),
+            reordered: ss.reordered.load(Relaxed),
+            foreign: ss.foreign.load(Relaxed),
+        };
+        let _ = self.kernel_slot;
+        MechanismSnapshot {
+            kind: Kind::Mach,
+            processes,
+            channel: Channel { depth, capacity, unit: "messages".into() },
+            integrity,
+            history: self.history.iter().copied().collect(),
+            notes: self.notes.list(),
+            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            detail: Detail::Mach(d),
+        }
+    }
+}
+
+impl MachProbe {
+    fn fill(&mut self, st: &KernelState, d: &mut MachDetail, purpose: &BTreeMap<(i32, u32), (usize, bool)>) {
+        let service_port = st.bootstrap.iter().find(|s| s.name == SERVICE).map(|s| s.port);
+        d.bootstrap = st
+            .bootstrap
+            .iter()
+            .map(|s| ServiceView {
+                name: s.name.clone(),
+                port: s.port,
+                task: task_name(st, s.registered_by_task),
+                pid: s.registered_by_pid,
+                checked_in: s.checked_in,
+            })
+            .collect();
+        d.counters = st.counters.clone();
+        d.log =
+            st.log.iter().rev().take(LOG_LINES).rev().map(|e| format!("{} {}: {}", e.task, e.pid, e.text)).collect();
+
+        // Every task's name space.
+        for t in &st.tasks {
+            let names = t
+                .names
+                .iter()
+                .map(|n| {
+                    let what = if n.name == t.task_self {
+                        "task self"
+                    } else if n.name == t.bootstrap {
+                        "bootstrap"
+                    } else if n.port.is_some() && n.port == service_port {
+                        "service"
+                    } else {
+                        match purpose.get(&(t.pid, n.name)) {
+                            Some((_, true)) => "reply port",
+                            Some((_, false)) => "notify port",
+                            // A request's reply right, between receive and reply.
+                            None if n.send_once => "reply right",
+                            None => "",
+                        }
+                    };
+                    NameView {
+                        name: n.name,
+                        port: n.port,
+                        rights: rights_text(n),
+                        urefs: if n.send_urefs > 0 {
+                            n.send_urefs
+                        } else if n.dead_name_urefs > 0 {
+                            n.dead_name_urefs
+                        } else {
+                            1
+                        },
+                        what: what.into(),
+                        dead_name_request: n.dead_name_request,
+                    }
+                })
+                .collect();
+            let threads = t
+                .threads
+                .iter()
+                .map(|th| ThreadView {
+                    thread: th.thread,
+                    blocked: th
+                        .blocked
+                        .as_ref()
+                        .map(|b| {
+                            let call = match b.call {
+                                super::state::BlockedCall::Send => "send",
+                                super::state::BlockedCall::Receive => "receive",
+                            };
+                            format!("{call} {:#x}", b.name)
+                        })
+                        .unwrap_or_default(),
+                    waited_ms: th.blocked.as_ref().map_or(0, |b| st.now_ms.saturating_sub(b.since_ms)),
+                    cached: th.cached_msg.is_some(),
+                })
+                .collect();
+            d.tasks.push(TaskView {
+                id: t.id,
+                name: t.name.clone(),
+                pid: t.pid,
+                task_self: t.task_self,
+                bootstrap: t.bootstrap,
+                threads,
+                names,
+            });
+        }
+
+        // The service port as a mailbox.
+        if let Some(p) = service_port.and_then(|id| st.ports.iter().find(|p| p.id == id)) {
+            let (receiver, receiver_pid, receiver_name) = match &p.receiver {
+                ReceiverState::Task { task, name } => {
+                    let pid = st.tasks.iter().find(|t| t.id == *task).map_or(0, |t| t.pid);
+                    (task_name(st, *task), pid, *name)
+                }
+                ReceiverState::InTransit { .. } => ("in transit".into(), 0, 0),
+                ReceiverState::Kernel { object } => (object.clone(), 0, 0),
+            };
+            let queue: Vec<MsgView> = p.queue.iter().map(|m| msg_view(st, m, "service")).collect();
+            let send_rights = st
+                .tasks
+                .iter()
+                .flat_map(|t| {
+                    t.names.iter().filter(|n| n.port == Some(p.id) && n.send_urefs > 0).map(move |n| HolderView {
+                        task: t.name.clone(),
+                        pid: t.pid,
+                        name: n.name,
+                        urefs: n.send_urefs,
+                    })
+                })
+                .collect();
+            for m in &queue {
+                if !self.headers.iter().any(|h| h.msg_id == m.msg_id) {
+                    self.headers.push_back(m.clone());
+                    if self.headers.len() > HEADERS {
+                        self.headers.pop_front();
+                    }
+                }
+            }
+            d.port = Some(PortView {
+                id: p.id,
+                receiver,
+                receiver_pid,
+                receiver_name,
+                qlimit: p.qlimit,
+                queue_len: p.queue_len,
+                cached: p.queue.iter().filter(|m| m.cached).count(),
+                queue,
+                blocked_senders: p.blocked_senders.iter().map(|w| waiter(st, w)).collect(),
+                blocked_receivers: p.blocked_receivers.iter().map(|w| waiter(st, w)).collect(),
+                send_rights,
+            });
+        }
+
+        // Reply ports: where the answers come back, and the send-once
+        // rights to them wherever they are.
+        for t in &st.tasks {
+            for n in &t.names {
+                let Some((thread, true)) = purpose.get(&(t.pid, n.name)).copied() else { continue };
+                let Some(id) = n.port else { continue };
+                let Some(p) = st.ports.iter().find(|p| p.id == id) else { continue };
+                for m in &p.queue {
+                    let v = msg_view(st, m, "reply");
+                    if !self.headers.iter().any(|h| h.msg_id == v.msg_id) {
+                        self.headers.push_back(v);
+                        if self.headers.len() > HEADERS {
+                            self.headers.pop_front();
+                        }
+                    }
+                }
+                let send_once = st
+                    .tasks
+                    .iter()
+                    .flat_map(|o| {
+                        o.names.iter().filter(|x| x.port == Some(id) && x.send_once).map(move |x| HolderView {
+                            task: o.name.clone(),
+                            pid: o.pid,
+                            name: x.name,
+                            urefs: 1,
+                        })
+                    })
+                    .collect();
+                let in_transit = d.port.as_ref().map_or(0, |sp| {
+                    sp.queue.iter().filter(|m| m.sender_pid == t.pid && m.reply == "SEND_ONCE").count()
+                });
+                d.reply_ports.push(ReplyPortView {
+                    task: t.name.clone(),
+                    pid: t.pid,
+                    thread: thread + 1,
+                    name: n.name,
+                    port: id,
+                    queue_len: p.queue_len,
+                    send_once,
+                    in_transit,
+                });
+            }
+        }
+        d.headers = self.headers.iter().cloned().collect();
+    }
+
+    fn take_notes(&mut self, t_ms: u64, d: &MachDetail, processes: &[crate::snapshot::ProcessSnapshot]) {
+        let c = &d.counters;
+        let full = d.port.as_ref().is_some_and(|p| p.qlimit > 0 && p.queue_len >= p.qlimit as usize);
+        // Clients give a dead name back as soon as a send fails on it, so
+        // their own count says it too.
+        let dead = d.tasks.iter().any(|t| t.names.iter().any(|n| n.rights.contains("DEAD_NAME")))
+            || d.clients.iter().any(|c| c.dead_name > 0);
+        let server_gone = processes.get(1).is_some_and(|s| s.exit.is_some());
+        let notes: [(bool, &str, &str); 7] = [
+            (full, "full", "the service port's queue is at its limit (qlimit)"),
+            (
+                c.send_timed_out > 0,
+                "timed-out",
+                "mach_msg returned MACH_SEND_TIMED_OUT: the queue stayed full for the whole timeout",
+            ),
+            (
+                c.returned_at_once > 0,
+                "at-once",
+                "MACH_SEND_TIMEOUT with 0 ms: the send returned at once on a full queue",
+            ),
+            (
+                c.cached > 0,
+                "cached",
+                "MACH_SEND_WILL_NOTIFY: the kernel kept a message past the full queue (one per thread)",
+            ),
+            (c.notified > 0, "notified", "MACH_NOTIFY_MSG_ACCEPTED: a cached message got its place in the queue"),
+            (dead, "dead-name", "the service port died: the clients' send rights are dead names now"),
+            (
+                server_gone && c.destroyed > 0,
+                "destroyed",
+                "the server's receive right died with it; queued messages were destroyed",
+            ),
+        ];
+        for (seen, key, text) in notes {
+            if seen {
+                self.notes.once(t_ms, key, text);
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The emulated Mach kernel process: one thread, one `poll` loop.
+//!
+//! It binds the socket, accepts tasks of its own uid, decodes each packet,
+//! hands it to the pure [`Kernel`] and sends what the kernel answers. The
+//! `poll` timeout is the nearest kernel deadline (a `MACH_SEND_TIMEOUT` or
+//! `MACH_RCV_TIMEOUT`), capped so that `stop` is looked at regularly; the
+//! loop never spins.
+//!
+//! Out-of-line memory arrives as a sealed `memfd`. The server measures it
+//! (size, seals) and gives the kernel the descriptor itself, which stays in
+//! the queued message until the receiver gets it with `SCM_RIGHTS` — the
+//! bytes are mapped by the receiver, never copied here.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::kernel::{Attachment, ConnId, Kernel, Limits, Outgoing};
+use super::proto::{decode_request, encode_reply, Reply, Request};
+use crate::mechanisms::ekernel::transport::{self, Accept, Conn, Listener, TransportError};
+
+/// Connections served at once; more are accepted and closed at once so the
+/// listener does not stay readable (which would spin the loop).
+const MAX_CONNECTIONS: usize = 256;
+/// Replies queued for a peer that does not read them; past this the peer
+/// is dropped.
+const MAX_OUTBOX_BYTES: usize = 64 * 1024 * 1024;
+/// How often `stop` is consulted while nothing happens.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+struct Client {
+    conn: Conn,
+    outbox: VecDeque<(Vec<u8>, Vec<OwnedFd>)>,
+    outbox_bytes: usize,
+}
+
+/// Runs the kernel on `socket_path` until `stop()` returns true. The socket
+/// file is removed on return.
+pub fn run(socket_path: &Path, stop: impl Fn() -> bool) -> io::Result<()> {
+    run_with_limits(socket_path, Limits::default(), stop)
+}
+
+/// [`run`] with explicit resource limits.
+pub fn run_with_limits(socket_path: &Path, limits: Limits, stop: impl Fn() -> bool) -> io::Result<()> {
+    let listener = Listener::bind(socket_path)?;
+    let mut server = Server {
+        kernel: Kernel::new(limits, random_seed()),
+        clients: BTreeMap::new(),
+        next_conn: 1,
+        start: Instant::now(),
+        dead: Vec::new(),
+        buf: Vec::with_capacity(transport::MAX_PACKET),
+    };
+    while !stop() {
+        let now = server.now_ms();
+        let outs = server.kernel.tick(now);
+        server.dispatch(outs);
+        server.reap();
+
+        let timeout = match server.kernel.next_deadline() {
+            Some(deadline) => Duration::from_millis(deadline.saturating_sub(now)).min(STOP_CHECK),
+            None => STOP_CHECK,
+        };
+        let ids: Vec<ConnId> = server.clients.keys().copied().collect();
+        let mut fds = Vec::with_capacity(ids.len() + 1);
+        fds.push(libc::pollfd { fd: listener.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        for id in &ids {
+            let client = &server.clients[id];
+            // A peer with unsent replies is not read from until it takes
+            // them: that bounds what one peer can make us buffer.
+            let events = if client.outbox.is_empty() { libc::POLLIN } else { libc::POLLOUT };
+            fds.push(libc::pollfd { fd: client.conn.as_fd().as_raw_fd(), events, revents: 0 });
+        }
+        if transport::poll(&mut fds, Some(timeout))? == 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            server.accept_all(&listener)?;
+        }
+        for (pfd, id) in fds[1..].iter().zip(ids) {
+            if pfd.revents == 0 {
+                continue;
+            }
+            if pfd.revents & libc::POLLOUT != 0 {
+                server.flush(id);
+            }
+            if pfd.revents & libc::POLLIN != 0 {
+                server.read_one(id);
+            } else if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                server.dead.push(id);
+            }
+            server.reap();
+        }
+    }
+    Ok(())
+}
+
+struct Server {
+    kernel: Kernel<OwnedFd>,
+    clients: BTreeMap<ConnId, Client>,
+    next_conn: ConnId,
+    start: Instant,
+    /// Connections to close and report to the kernel.
+    dead: Vec<ConnId>,
+    buf: Vec<u8>,
+}
+
+impl Server {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn accept_all(&mut self, listener: &Listener) -> io::Result<()> {
+        loop {
+            match listener.accept() {
+                Ok(Accept::Ready(conn)) => {
+                    if self.clients.len() >= MAX_CONNECTIONS {
+                        drop(conn);
+                        continue;
+                    }
+                    let id = self.next_conn;
+                    self.next_conn += 1;
+                    self.kernel.connect(id, conn.peer());
+                    self.clients.insert(id, Client { conn, outbox: VecDeque::new(), outbox_bytes: 0 });
+                }
+                Ok(Accept::Refused(_)) => continue,
+                Ok(Accept::Empty) => return Ok(()),
+                // Out of descriptors and the like: serve the others and
+                // retry on the next round instead of dying.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn read_one(&mut self, id: ConnId) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let fds = match client.conn.try_recv(&mut self.buf) {
+            Ok(fds) => fds,
+            Err(TransportError::WouldBlock) => return,
+            Err(e @ (TransportError::TooLarge | TransportError::TooManyFds)) => {
+                self.send_reply(id, &Reply::ProtocolError { message: e.to_string() }, Vec::new());
+                return;
+            }
+            Err(TransportError::Closed | TransportError::Io(_)) => {
+                self.dead.push(id);
+                return;
+            }
+        };
+        let request = match decode_request(&self.buf) {
+            Ok(r) => r,
+            Err(e) => {
+                self.send_reply(id, &Reply::ProtocolError { message: format!("bad request: {e}") }, Vec::new());
+                return;
+            }
+        };
+        // Descriptors only mean something with a message; others are
+        // closed here by dropping them.
+        let attachments = if matches!(request, Request::MachMsg(_)) {
+            fds.into_iter().map(|fd| Attachment { len: sealed_len(fd.as_fd()), handle: fd }).collect()
+        } else {
+            Vec::new()
+        };
+        let now = self.now_ms();
+        let outs = self.kernel.handle(id, request, attachments, now);
+        self.dispatch(outs);
+    }
+
+    fn dispatch(&mut self, outs: Vec<Outgoing<OwnedFd>>) {
+        for out in outs {
+            match out {
+                Outgoing::Reply { conn, reply, fds } => self.send_reply(conn, &reply, fds),
+                Outgoing::Close { conn } => {
+                    // The kernel already forgot this connection.
+                    self.clients.remove(&conn);
+                }
+            }
+        }
+    }
+
+    fn send_reply(&mut self, id: ConnId, reply: &Reply, fds: Vec<OwnedFd>) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let packet = encode_reply(reply);
+        client.outbox_bytes += packet.len();
+        client.outbox.push_back((packet, fds));
+        if client.outbox_bytes > MAX_OUTBOX_BYTES {
+            self.dead.push(id);
+            return;
+        }
+        self.flush(id);
+    }
+
+    fn flush(&mut self, id: ConnId) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        while let Some((packet, fds)) = client.outbox.front() {
+            let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+            match client.conn.try_send(packet, &borrowed) {
+                Ok(()) => {
+                    let len = packet.len();
+                    client.outbox.pop_front();
+                    client.outbox_bytes -= len;
+                }
+                Err(TransportError::WouldBlock) => return,
+                Err(_) => {
+                    self.dead.push(id);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        while let Some(id) = self.dead.pop() {
+            if self.clients.remove(&id).is_some() {
+                let now = self.now_ms();
+                let outs = self.kernel.disconnect(id, now);
+                self.dispatch(outs);
+            }
+        }
+    }
+}
+
+/// The usable length of an OOL memory object: a memfd sealed against
+/// writing, shrinking and growing, so that the receiver's mapping is a
+/// snapshot and can never fault past the end. Anything else → `None`.
+fn sealed_len(fd: BorrowedFd<'_>) -> Option<u64> {
+    // SAFETY: fcntl(F_GET_SEALS) and fstat only read the descriptor's state.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    let needed = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    if seals < 0 || seals & needed != needed {
+        return None;
+    }
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    u64::try_from(st.st_size).ok()
+}
+
+/// Seed for the join tokens: they must not be guessable by other processes.
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most bytes.len() bytes.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n == bytes.len() as isize {
+        return u64::from_le_bytes(bytes);
+    }
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
