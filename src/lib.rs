@@ -16,6 +16,7 @@ pub mod record;
 pub mod scenario;
 pub mod session;
 pub mod snapshot;
+pub mod soak;
 pub mod supervisor;
 pub mod telemetry;
 pub mod ui;

@@ -44,11 +44,17 @@ impl Session {
     pub fn start_with_exe(exe: std::path::PathBuf, kinds: &[Kind], knobs: Knobs, hz: u32) -> Result<Session> {
         let mut sup = Supervisor::with_exe(exe, knobs)?;
         let mut mechs = Vec::new();
+        // One mechanism that cannot start (a limit, a read-only /dev/shm)
+        // must not take the others down: it is left out and said why.
+        let mut problems = Vec::new();
         for &k in kinds {
             let info = k.info().ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
             let mut m = (info.new)();
-            m.start(&mut sup)?;
-            mechs.push(m);
+            match m.start(&mut sup) {
+                Ok(()) => mechs.push(m),
+                Err(e) if kinds.len() > 1 => problems.push(format!("{} not started: {e:#}", k.name())),
+                Err(e) => return Err(e),
+            }
         }
         let probes = mechs.iter().map(|m| m.probe(&sup)).collect();
         let (tx, rx) = crossbeam_channel::bounded(4);
@@ -56,6 +62,7 @@ impl Session {
             pid: std::process::id() as i32,
             runtime_dir: sup.dir_path().display().to_string(),
             hz,
+            problems,
             ..RunInfo::default()
         };
         let monitor =

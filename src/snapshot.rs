@@ -33,6 +33,9 @@ pub struct RunInfo {
     /// Replayed from a recording, not live.
     #[serde(default)]
     pub replay: bool,
+    /// Mechanisms that could not start, and why.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -245,8 +245,12 @@ impl Monitor {
                     run,
                     mechanisms: probes.iter_mut().map(|p| p.sample(&tel, t_ms)).collect(),
                 };
-                if tx.send(snap).is_err() {
-                    break;
+                // Never block on a slow reader: a UI that is busy (or
+                // already gone) skips this sample, and stopping the monitor
+                // can never wait on a full channel.
+                match tx.try_send(snap) {
+                    Ok(()) | Err(crossbeam_channel::TrySendError::Full(_)) => {}
+                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => break,
                 }
                 if crate::fault("panic-monitor") {
                     panic!("injected fault: the monitor thread panics (IPCSCOPE_FAULT=panic-monitor)");

@@ -134,7 +134,7 @@ pub fn render(f: &mut Frame, snap: &Snapshot, view: &View) {
     } else {
         render_grid(f, body, snap, view);
     }
-    render_footer(f, footer, view);
+    render_footer(f, footer, snap, view);
     if view.help {
         render_help(f, area, view);
     }
@@ -227,11 +227,12 @@ fn render_header(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     f.render_widget(Paragraph::new(line), area);
 }
 
-fn render_footer(f: &mut Frame, area: Rect, view: &View) {
+fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let th = view.theme;
-    let text = match &view.status {
-        Some(s) => Line::from(Span::styled(s.clone(), th.warn())),
-        None => Line::from(Span::styled(t(view.lang, "footer"), th.dim())),
+    let text = match (&view.status, snap.run.problems.first()) {
+        (Some(s), _) => Line::from(Span::styled(s.clone(), th.warn())),
+        (None, Some(p)) => Line::from(Span::styled(format!("⚠ {p}"), th.bad())),
+        (None, None) => Line::from(Span::styled(t(view.lang, "footer"), th.dim())),
     };
     f.render_widget(Paragraph::new(text), area);
 }
