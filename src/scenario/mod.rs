@@ -40,6 +40,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("mach-queue-full", include_str!("../../assets/scenarios/mach-queue-full.toml")),
     ("mach-reply-ports", include_str!("../../assets/scenarios/mach-reply-ports.toml")),
     ("alpc-paths", include_str!("../../assets/scenarios/alpc-paths.toml")),
+    ("fifo-outlives", include_str!("../../assets/scenarios/fifo-outlives.toml")),
+    ("shm-unrelated", include_str!("../../assets/scenarios/shm-unrelated.toml")),
+    ("mq-priorities", include_str!("../../assets/scenarios/mq-priorities.toml")),
+    ("socket-ports", include_str!("../../assets/scenarios/socket-ports.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

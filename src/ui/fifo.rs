@@ -180,3 +180,80 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, vie
     lines.truncate(area.height as usize);
     f.render_widget(Paragraph::new(lines), area);
 }
+
+/// `writer-1` → `writer 1` / `쓰기 1`, for a lesson sentence.
+fn role_in(role: &str, lang: crate::i18n::Lang) -> String {
+    match role.strip_prefix("writer-") {
+        Some(i) => format!("{} {i}", t(lang, "writer")),
+        None if role == "reader" => t(lang, "reader").into(),
+        None => role.into(),
+    }
+}
+
+/// Sentences for the lesson pane about what the snapshot shows now.
+pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+    use crate::i18n::tf;
+    use crate::monitor::procfs;
+    let mut out = Vec::new();
+    let Detail::Fifo(d) = &m.detail else { return out };
+    let Some(reader) = m.processes.first() else { return out };
+    let writers = &m.processes[1..];
+    let names = |ps: Vec<&ProcessSnapshot>| ps.iter().map(|p| role_in(&p.role, lang)).collect::<Vec<_>>().join(", ");
+
+    for h in d.external() {
+        out.push(tf(
+            lang,
+            if h.mode.contains('w') { "obs_fifo_external_w" } else { "obs_fifo_external_r" },
+            &[("comm", h.comm.clone()), ("pid", h.pid.to_string())],
+        ));
+    }
+    let killed: Vec<&ProcessSnapshot> =
+        writers.iter().filter(|p| p.exit.as_deref() == Some("killed by SIGPIPE")).collect();
+    if !killed.is_empty() {
+        out.push(tf(lang, "obs_fifo_sigpipe", &[("who", names(killed))]));
+    }
+    if d.exists && d.holders.is_empty() && m.processes.iter().any(|p| p.exit.is_some()) {
+        let gone = m.processes.iter().filter(|p| p.exit.is_some()).count();
+        out.push(tf(
+            lang,
+            "obs_fifo_outlives",
+            &[("n", gone.to_string()), ("ls", d.ls_line.split_whitespace().next().unwrap_or("p").to_string())],
+        ));
+    }
+    let in_open = |p: &&ProcessSnapshot| p.alive() && p.wchan.contains("wait_for_partner");
+    let waiting: Vec<&ProcessSnapshot> = writers.iter().filter(in_open).collect();
+    if !waiting.is_empty() {
+        out.push(tf(lang, "obs_fifo_writer_open", &[("who", names(waiting))]));
+    }
+    if in_open(&reader) {
+        if d.eofs > 0 {
+            out.push(tf(lang, "obs_fifo_reader_reopen", &[("n", d.eofs.to_string())]));
+        } else {
+            out.push(t(lang, "obs_fifo_reader_open").into());
+        }
+    }
+    let c = &m.channel;
+    let blocked: Vec<&ProcessSnapshot> = writers
+        .iter()
+        .filter(|p| p.alive() && p.wchan.contains("pipe_write") && procfs::is_blocked(&p.state, &p.wchan))
+        .collect();
+    let rate: f64 = writers.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();
+    let alive = writers.iter().filter(|p| p.alive()).count();
+    if !blocked.is_empty() && c.capacity > 0 && c.depth >= c.capacity {
+        out.push(tf(lang, "obs_fifo_full", &[("cap", super::lesson::kib(c.capacity)), ("who", names(blocked))]));
+    } else if reader.alive() && reader.wchan.contains("pipe_read") && c.depth == 0 {
+        out.push(t(lang, "obs_fifo_empty").into());
+    } else if rate > 0.0 && reader.alive() {
+        out.push(tf(
+            lang,
+            if d.atomic { "obs_fifo_flow" } else { "obs_fifo_interleave" },
+            &[
+                ("n", alive.to_string()),
+                ("rate", widgets::rate(rate)),
+                ("size", d.msg_size.to_string()),
+                ("pipe_buf", d.pipe_buf.to_string()),
+            ],
+        ));
+    }
+    out
+}

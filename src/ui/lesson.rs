@@ -18,7 +18,14 @@ pub fn text(kind: Kind, lang: Lang) -> Option<&'static str> {
         (Kind::Alpc, Lang::Ko) => include_str!("../../assets/lessons/alpc.ko.md"),
         (Kind::Mach, Lang::En) => include_str!("../../assets/lessons/mach.en.md"),
         (Kind::Mach, Lang::Ko) => include_str!("../../assets/lessons/mach.ko.md"),
-        _ => return None,
+        (Kind::Shm, Lang::En) => include_str!("../../assets/lessons/shm.en.md"),
+        (Kind::Shm, Lang::Ko) => include_str!("../../assets/lessons/shm.ko.md"),
+        (Kind::Fifo, Lang::En) => include_str!("../../assets/lessons/fifo.en.md"),
+        (Kind::Fifo, Lang::Ko) => include_str!("../../assets/lessons/fifo.ko.md"),
+        (Kind::Mq, Lang::En) => include_str!("../../assets/lessons/mq.en.md"),
+        (Kind::Mq, Lang::Ko) => include_str!("../../assets/lessons/mq.ko.md"),
+        (Kind::Socket, Lang::En) => include_str!("../../assets/lessons/socket.en.md"),
+        (Kind::Socket, Lang::Ko) => include_str!("../../assets/lessons/socket.ko.md"),
     })
 }
 
@@ -26,12 +33,16 @@ pub fn text(kind: Kind, lang: Lang) -> Option<&'static str> {
 pub type ObserveFn = fn(&MechanismSnapshot, Lang) -> Vec<String>;
 
 fn observer(kind: Kind) -> Option<ObserveFn> {
-    match kind {
-        Kind::Pipe => Some(observe_pipe),
-        Kind::Alpc => Some(observe_alpc),
-        Kind::Mach => Some(crate::ui::mach::observe),
-        _ => None,
-    }
+    let f: ObserveFn = match kind {
+        Kind::Pipe => observe_pipe,
+        Kind::Alpc => observe_alpc,
+        Kind::Mach => crate::ui::mach::observe,
+        Kind::Shm => crate::ui::shm::observe,
+        Kind::Fifo => crate::ui::fifo::observe,
+        Kind::Mq => crate::ui::mq::observe,
+        Kind::Socket => crate::ui::socket::observe,
+    };
+    Some(f)
 }
 
 pub fn observations(snap: &Snapshot, m: &MechanismSnapshot, lang: Lang) -> Vec<String> {
@@ -51,7 +62,7 @@ pub fn observations(snap: &Snapshot, m: &MechanismSnapshot, lang: Lang) -> Vec<S
 }
 
 /// "64.0 KiB" for a lesson sentence.
-fn kib(n: u64) -> String {
+pub(crate) fn kib(n: u64) -> String {
     if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else if n >= 1024 {

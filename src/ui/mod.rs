@@ -336,10 +336,22 @@ fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapsh
         .borders(Borders::ALL)
         .border_style(th.border())
         .title(Span::styled(format!(" {} ", t(l, "lesson")), th.title()));
-    let mut lines: Vec<Line> = lesson::observations(snap, m, l)
-        .into_iter()
-        .map(|o| Line::from(vec![Span::styled(format!("{} ▸ ", t(l, "now")), th.warn()), Span::styled(o, th.value())]))
-        .collect();
+    // Wrapped here by display width (see widgets::wrap_words), not by
+    // ratatui, so Korean never runs over the border.
+    let width = block.inner(area).width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    let now = format!("{} ▸ ", t(l, "now"));
+    for o in lesson::observations(snap, m, l) {
+        for (i, row) in widgets::wrap_words(&format!("{now}{o}"), width).into_iter().enumerate() {
+            match row.strip_prefix(now.as_str()).filter(|_| i == 0) {
+                Some(rest) => lines.push(Line::from(vec![
+                    Span::styled(now.clone(), th.warn()),
+                    Span::styled(rest.to_string(), th.value()),
+                ])),
+                None => lines.push(Line::from(Span::styled(row, th.value()))),
+            }
+        }
+    }
     if !lines.is_empty() {
         lines.push(Line::default());
     }
@@ -347,13 +359,15 @@ fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapsh
         // Paragraphs of the lesson file, re-flowed to the pane's width.
         Some(text) => {
             for para in text.split("\n\n") {
-                lines.push(Line::from(Span::styled(para.split_whitespace().collect::<Vec<_>>().join(" "), th.label())));
+                lines.extend(
+                    widgets::wrap_words(para, width).into_iter().map(|r| Line::from(Span::styled(r, th.label()))),
+                );
                 lines.push(Line::default());
             }
         }
         None => lines.push(Line::from(Span::styled(t(l, "no_lesson"), th.dim()))),
     }
-    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: true }), area);
+    f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View) {

@@ -147,3 +147,64 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view:
     lines.truncate(area.height as usize);
     f.render_widget(Paragraph::new(lines), area);
 }
+
+/// Sentences for the lesson pane about what the snapshot shows now.
+pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+    use crate::i18n::tf;
+    let mut out = Vec::new();
+    let Detail::Mq(d) = &m.detail else { return out };
+    let (Some(prod), Some(cons)) = (m.processes.first(), m.processes.get(1)) else { return out };
+    let c = &m.channel;
+    let full = c.capacity > 0 && c.depth >= c.capacity;
+    if full && prod.alive() && prod.wchan.contains("wq_sleep") {
+        let key = if d.send_timeout_ms > 0 { "obs_mq_full_timed" } else { "obs_mq_full" };
+        out.push(tf(
+            lang,
+            key,
+            &[("n", c.depth.to_string()), ("max", c.capacity.to_string()), ("ms", d.send_timeout_ms.to_string())],
+        ));
+    } else if c.depth == 0 && cons.alive() && cons.wchan.contains("wq_sleep") {
+        out.push(t(lang, "obs_mq_empty").into());
+    } else if prod.alive() && prod.send_rate > 0.0 {
+        out.push(tf(
+            lang,
+            "obs_mq_flow",
+            &[
+                ("rate", widgets::rate(prod.send_rate)),
+                ("n", c.depth.to_string()),
+                ("max", c.capacity.to_string()),
+                ("size", d.msg_size.to_string()),
+                ("msgsize", d.msgsize.to_string()),
+            ],
+        ));
+    }
+    if d.timeouts > 0 && d.send_timeout_ms > 0 {
+        out.push(tf(lang, "obs_mq_timedout", &[("n", d.timeouts.to_string()), ("ms", d.send_timeout_ms.to_string())]));
+    }
+    let last = |v: &[u32]| v.iter().rev().take(8).rev().map(u32::to_string).collect::<Vec<_>>().join(" ");
+    if d.priorities && !d.recv_prios.is_empty() {
+        out.push(tf(
+            lang,
+            "obs_mq_prio",
+            &[
+                ("sent", last(&d.sent_prios)),
+                ("recv", last(&d.recv_prios)),
+                ("reordered", m.integrity.reordered.to_string()),
+            ],
+        ));
+        if m.integrity.lost > 0 && c.depth > 0 {
+            out.push(tf(lang, "obs_mq_prio_waiting", &[("n", m.integrity.lost.to_string())]));
+        }
+    }
+    if d.inversions > 0 {
+        out.push(tf(lang, "obs_mq_inversions", &[("n", d.inversions.to_string())]));
+    }
+    if d.msg_size < d.msg_size_knob {
+        out.push(tf(
+            lang,
+            "obs_mq_clamped",
+            &[("knob", d.msg_size_knob.to_string()), ("msgsize", d.msgsize.to_string())],
+        ));
+    }
+    out
+}

@@ -225,3 +225,69 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view
     lines.truncate(area.height as usize);
     f.render_widget(Paragraph::new(lines), area);
 }
+
+/// Sentences for the lesson pane about what the snapshot shows now.
+pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+    use crate::i18n::tf;
+    let mut out = Vec::new();
+    let Detail::Shm(d) = &m.detail else { return out };
+    let (Some(prod), Some(cons)) = (m.processes.first(), m.processes.get(1)) else { return out };
+    if !d.exists {
+        if d.closed {
+            out.push(t(lang, "obs_shm_unlinked").into());
+        }
+        return out;
+    }
+    // Who has the object open, from their fd tables.
+    let holders: Vec<String> = m
+        .processes
+        .iter()
+        .filter(|p| p.alive() && p.fds.iter().any(|f| f.target == d.path))
+        .map(|p| format!("{} {}", t_role_lang(&p.role, lang), p.pid))
+        .collect();
+    if holders.len() > 1 {
+        out.push(tf(
+            lang,
+            "obs_shm_shared",
+            &[("path", d.path.clone()), ("who", holders.join(", ")), ("size", super::lesson::kib(d.size))],
+        ));
+    }
+    let waits = |role: &str, word: &str| d.futex_waits.iter().any(|(r, w)| r == role && w == word);
+    let depth = m.channel.depth;
+    if d.slots > 0 && depth >= d.slots && waits("producer", "out") {
+        out.push(tf(lang, "obs_shm_full", &[("n", depth.to_string()), ("slots", d.slots.to_string())]));
+    } else if depth == 0 && waits("consumer", "in") {
+        out.push(t(lang, "obs_shm_empty").into());
+    } else if prod.alive() && prod.send_rate > 0.0 && d.slots > 0 {
+        out.push(tf(
+            lang,
+            "obs_shm_flow",
+            &[
+                ("rate", widgets::rate(prod.send_rate)),
+                ("n", depth.to_string()),
+                ("slots", d.slots.to_string()),
+                ("in", d.in_idx.to_string()),
+                ("out", d.out_idx.to_string()),
+            ],
+        ));
+    }
+    if d.msg_size > 0 && d.msg_size < d.msg_size_knob {
+        out.push(tf(
+            lang,
+            "obs_shm_clamped",
+            &[("knob", d.msg_size_knob.to_string()), ("slot", d.slot_size.to_string())],
+        ));
+    }
+    if cons.exit.is_some() && !d.closed {
+        out.push(tf(lang, "obs_shm_outlives", &[("path", d.path.clone())]));
+    }
+    out
+}
+
+fn t_role_lang(role: &str, lang: crate::i18n::Lang) -> &str {
+    match role {
+        "producer" => t(lang, "producer"),
+        "consumer" => t(lang, "consumer"),
+        r => r,
+    }
+}

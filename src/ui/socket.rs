@@ -479,3 +479,49 @@ fn column_widths(header: &[String; 5], rows: &[[String; 5]], total: usize) -> [u
     }
     w
 }
+
+/// Sentences for the lesson pane about what the snapshot shows now.
+pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+    use crate::i18n::tf;
+    use crate::monitor::procfs;
+    let mut out = Vec::new();
+    let Detail::Socket(d) = &m.detail else { return out };
+    let Some(server) = m.processes.first() else { return out };
+    let clients = &m.processes[1..];
+    if server.exit.is_some() {
+        out.push(t(lang, "obs_sock_server_gone").into());
+    }
+    for l in d.sockets.iter().filter(|s| s.listening()) {
+        if l.family == "unix" {
+            out.push(tf(lang, "obs_sock_path", &[("path", l.local.clone()), ("n", d.path_users.to_string())]));
+        } else if let Some(port) = l.local_port {
+            let ip = l.local_ip.clone().unwrap_or_default();
+            let key = if ip.starts_with("127.") { "obs_sock_port_local" } else { "obs_sock_port_any" };
+            out.push(tf(lang, key, &[("ip", ip), ("port", port.to_string()), ("n", d.port_users.to_string())]));
+        }
+        if l.recv_q > 0 {
+            out.push(tf(lang, "obs_sock_pending", &[("n", l.recv_q.to_string()), ("b", l.send_q.to_string())]));
+        }
+    }
+    let conns: Vec<String> = d
+        .sockets
+        .iter()
+        .filter(|s| s.role == "server" && s.state == "ESTABLISHED")
+        .filter_map(|s| s.peer_role.as_ref().map(|r| format!("{r} ({})", s.family.to_uppercase())))
+        .collect();
+    if conns.len() > 1 {
+        out.push(tf(lang, "obs_sock_conns", &[("n", conns.len().to_string()), ("who", conns.join(", "))]));
+    }
+    let blocked: Vec<&str> = clients
+        .iter()
+        .filter(|p| p.alive() && p.op == "send()" && procfs::is_blocked(&p.state, &p.wchan))
+        .map(|p| p.role.as_str())
+        .collect();
+    let rate: f64 = clients.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();
+    if !blocked.is_empty() {
+        out.push(tf(lang, "obs_sock_blocked", &[("who", blocked.join(", ")), ("recv", bytes(d.recv_payload))]));
+    } else if rate > 0.0 && server.alive() {
+        out.push(tf(lang, "obs_sock_flow", &[("n", clients.len().to_string()), ("rate", widgets::rate(rate))]));
+    }
+    out
+}

@@ -351,3 +351,60 @@ pub fn process_lines(procs: &[(&ProcessSnapshot, String)], view: &View) -> Vec<L
 pub fn display_width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
 }
+
+/// Greedy word wrap by display width, for prose (lessons, captions). Ratatui
+/// 0.30's `Wrap` can end a line with a wide (Korean) character one column
+/// past the edge, over the border; this never does. A word longer than a
+/// line is cut between characters.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let width = width.max(2);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    let mut used = 0;
+    for word in text.split_whitespace() {
+        let w = word.width();
+        if used > 0 && used + 1 + w <= width {
+            cur.push(' ');
+            cur.push_str(word);
+            used += 1 + w;
+            continue;
+        }
+        if used > 0 {
+            lines.push(std::mem::take(&mut cur));
+            used = 0;
+        }
+        for c in word.chars() {
+            let cw = c.width().unwrap_or(0);
+            if used + cw > width {
+                lines.push(std::mem::take(&mut cur));
+                used = 0;
+            }
+            cur.push(c);
+            used += cw;
+        }
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap_words;
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn korean_lines_never_pass_the_edge() {
+        let text = "아니라 경로이므로 부모–자식 관계가 필요 없습니다. 여기서는 읽는 프로세스 하나와 쓰는 프로세스 둘이";
+        for w in 5..90 {
+            for l in wrap_words(text, w) {
+                assert!(l.width() <= w, "{w}: {l:?}");
+            }
+        }
+        assert_eq!(wrap_words("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap_words("abcdef", 4), ["abcd", "ef"]);
+        assert_eq!(wrap_words("", 4), [""]);
+    }
+}
