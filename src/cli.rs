@@ -90,6 +90,9 @@ enum Cmd {
     Knobs,
     /// Remove what crashed runs left behind (never a live run's objects).
     Clean,
+    /// Measure every mechanism against a raw baseline in the same run
+    /// (`--self`: also the visualizer's own cost). Takes a while.
+    Bench(crate::bench::BenchArgs),
     /// A worker process (started by ipcscope itself).
     #[command(hide = true)]
     Worker {
@@ -176,6 +179,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let kind = if name == "nt" { "alpc" } else { name.as_str() };
             Ok(worker(kind, "kernel", slot, &args))
         }
+        Some(Cmd::Bench(args)) => crate::bench::main(args, &cli.run.mechanisms),
         Some(Cmd::Janitor { pid, dir, restore_tty }) => Ok(crate::supervisor::cleanup::janitor(pid, &dir, restore_tty)),
         Some(Cmd::Lesson { name, list, check }) => {
             let (_, _, view) = common(&cli.run)?;

@@ -6,6 +6,7 @@
 //! process and object; `mechanisms` holds one module per IPC mechanism.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod i18n;
 pub mod knobs;
