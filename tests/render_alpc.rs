@@ -5,7 +5,10 @@
 
 use ipcscope::i18n::Lang;
 use ipcscope::snapshot::Snapshot;
-use ipcscope::ui::{render_text, View};
+use ipcscope::ui::render_text;
+
+mod common;
+use common::fixtures::view;
 
 fn fixture(name: &str) -> Snapshot {
     let path = format!("{}/tests/fixtures/alpc-{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -21,18 +24,14 @@ fn grid() -> Snapshot {
     s
 }
 
-fn view(lang: Lang, focused: bool) -> View {
-    View { lang, focused, ..View::default() }
-}
-
 #[test]
 fn focused_small_and_large() {
     for (name, lang) in [("callbacks", Lang::En), ("callbacks", Lang::Ko), ("direct", Lang::En), ("stalled", Lang::Ko)]
     {
         let s = fixture(name);
         let l = if lang == Lang::En { "en" } else { "ko" };
-        insta::assert_snapshot!(format!("alpc_{name}_{l}_80x24"), render_text(&s, &view(lang, false), 80, 24));
-        insta::assert_snapshot!(format!("alpc_{name}_{l}_160x45"), render_text(&s, &view(lang, false), 160, 45));
+        insta::assert_snapshot!(format!("alpc_{name}_{l}_80x24"), render_text(&s, &view(lang), 80, 24));
+        insta::assert_snapshot!(format!("alpc_{name}_{l}_160x45"), render_text(&s, &view(lang), 160, 45));
     }
 }
 
@@ -41,7 +40,7 @@ fn grid_small_and_large() {
     let s = grid();
     for lang in [Lang::En, Lang::Ko] {
         let l = if lang == Lang::En { "en" } else { "ko" };
-        insta::assert_snapshot!(format!("alpc_grid_{l}_80x24"), render_text(&s, &view(lang, false), 80, 24));
-        insta::assert_snapshot!(format!("alpc_grid_{l}_160x45"), render_text(&s, &view(lang, false), 160, 45));
+        insta::assert_snapshot!(format!("alpc_grid_{l}_80x24"), render_text(&s, &view(lang), 80, 24));
+        insta::assert_snapshot!(format!("alpc_grid_{l}_160x45"), render_text(&s, &view(lang), 160, 45));
     }
 }

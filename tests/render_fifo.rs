@@ -5,22 +5,13 @@ use ipcscope::i18n::Lang;
 use ipcscope::mechanisms::fifo::{FifoDetail, FifoHolder};
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
-use ipcscope::ui::{render_text, View};
+use ipcscope::ui::render_text;
+
+mod common;
+use common::fixtures::{self, focused, run, view};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
-    ProcessSnapshot {
-        role: role.into(),
-        pid,
-        state: state.into(),
-        wchan: wchan.into(),
-        op: op.into(),
-        op_ms: 840,
-        sent,
-        received,
-        send_rate: if sent > 0 { 1000.0 } else { 0.0 },
-        events: vec![Event { t_ms: 10, text: format!("write(4, 256 bytes) = 256 [{role}]") }],
-        ..ProcessSnapshot::default()
-    }
+    fixtures::process("write(4, 256 bytes) = 256", role, pid, state, wchan, op, sent, received)
 }
 
 fn holder(pid: i32, comm: &str, mode: &str, role: Option<&str>) -> FifoHolder {
@@ -65,12 +56,7 @@ fn blocked_fifo() -> Snapshot {
             eofs: 0,
         }),
     };
-    Snapshot {
-        version: SNAPSHOT_VERSION,
-        t_ms: 12_300,
-        run: RunInfo { pid: 4120, runtime_dir: "/tmp/ipcscope-0/4120".into(), hz: 10, ..RunInfo::default() },
-        mechanisms: vec![m],
-    }
+    run(vec![m])
 }
 
 /// The writers are done; the reader saw EOF and waits in open() again.
@@ -96,19 +82,8 @@ fn waiting_in_open() -> Snapshot {
     s
 }
 
-fn view(lang: Lang) -> View {
-    View { lang, ..View::default() }
-}
-
-fn focused(lang: Lang) -> View {
-    View { lang, focused: true, ..View::default() }
-}
-
 fn grid() -> Snapshot {
-    let mut s = blocked_fifo();
-    let one = s.mechanisms[0].clone();
-    s.mechanisms = vec![one; 7];
-    s
+    fixtures::grid(blocked_fifo(), 7)
 }
 
 #[test]

@@ -6,27 +6,20 @@ use ipcscope::mechanisms::mach::probe::*;
 use ipcscope::mechanisms::mach::state::Counters;
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
-use ipcscope::ui::{render_text, View};
+use ipcscope::ui::render_text;
+
+mod common;
+use common::fixtures::{self, view};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
+    let call = "mach_msg(SEND|SEND_TIMEOUT|SEND_NOTIFY, dest=0x503 COPY_SEND, reply=0x303 MAKE_SEND_ONCE, id=1000, timeout=0) = MACH_SEND_WILL_NOTIFY";
+    let mut p = fixtures::process(call, role, pid, state, wchan, op, sent, received);
+    p.events[0].t_ms = 10 + pid as u64 % 7;
     ProcessSnapshot {
-        role: role.into(),
-        pid,
-        state: state.into(),
-        wchan: wchan.into(),
-        op: op.into(),
         op_ms: 1840,
-        sent,
-        received,
         send_rate: if sent > 0 { 5.0 } else { 0.0 },
         recv_rate: if received > 0 { 5.0 } else { 0.0 },
-        events: vec![Event {
-            t_ms: 10 + pid as u64 % 7,
-            text: format!(
-                "mach_msg(SEND|SEND_TIMEOUT|SEND_NOTIFY, dest=0x503 COPY_SEND, reply=0x303 MAKE_SEND_ONCE, id=1000, timeout=0) = MACH_SEND_WILL_NOTIFY [{role}]"
-            ),
-        }],
-        ..ProcessSnapshot::default()
+        ..p
     }
 }
 
@@ -190,16 +183,7 @@ fn cached_mach() -> Snapshot {
         ],
         detail: Detail::Mach(d),
     };
-    Snapshot {
-        version: SNAPSHOT_VERSION,
-        t_ms: 12_300,
-        run: RunInfo { pid: 4119, runtime_dir: "/tmp/ipcscope-0/4119".into(), hz: 10, ..RunInfo::default() },
-        mechanisms: vec![m],
-    }
-}
-
-fn view(lang: Lang) -> View {
-    View { lang, ..View::default() }
+    fixtures::run_of(4119, vec![m])
 }
 
 #[test]
@@ -225,17 +209,13 @@ fn mach_focused_ko_160x45() {
 /// Several mechanisms in the grid: the compact panel at ~40×5.
 #[test]
 fn mach_grid_en_80x24() {
-    let mut s = cached_mach();
-    let one = s.mechanisms[0].clone();
-    s.mechanisms = vec![one.clone(), one.clone(), one.clone(), one.clone(), one.clone(), one];
+    let s = fixtures::grid(cached_mach(), 6);
     insta::assert_snapshot!(render_text(&s, &view(Lang::En), 80, 24));
 }
 
 #[test]
 fn mach_grid_ko_160x45() {
-    let mut s = cached_mach();
-    let one = s.mechanisms[0].clone();
-    s.mechanisms = vec![one.clone(), one.clone(), one];
+    let s = fixtures::grid(cached_mach(), 3);
     insta::assert_snapshot!(render_text(&s, &view(Lang::Ko), 160, 45));
 }
 

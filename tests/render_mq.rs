@@ -5,22 +5,13 @@ use ipcscope::i18n::Lang;
 use ipcscope::mechanisms::mq::MqDetail;
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
-use ipcscope::ui::{render_text, View};
+use ipcscope::ui::render_text;
+
+mod common;
+use common::fixtures::{self, focused, run, view};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
-    ProcessSnapshot {
-        role: role.into(),
-        pid,
-        state: state.into(),
-        wchan: wchan.into(),
-        op: op.into(),
-        op_ms: 840,
-        sent,
-        received,
-        send_rate: if sent > 0 { 1000.0 } else { 0.0 },
-        events: vec![Event { t_ms: 10, text: format!("mq_send(4, 256 bytes, prio 3) = 0 [{role}]") }],
-        ..ProcessSnapshot::default()
-    }
+    fixtures::process("mq_send(4, 256 bytes, prio 3) = 0", role, pid, state, wchan, op, sent, received)
 }
 
 /// Consumer slow, priorities on: the queue is full, the sender waits in
@@ -55,12 +46,7 @@ fn full_queue() -> Snapshot {
             msg_size: 256,
         }),
     };
-    Snapshot {
-        version: SNAPSHOT_VERSION,
-        t_ms: 12_300,
-        run: RunInfo { pid: 4120, runtime_dir: "/tmp/ipcscope-0/4120".into(), hz: 10, ..RunInfo::default() },
-        mechanisms: vec![m],
-    }
+    run(vec![m])
 }
 
 /// Priorities off, a timed send giving up while the queue stays full.
@@ -81,19 +67,8 @@ fn timed_out() -> Snapshot {
     s
 }
 
-fn view(lang: Lang) -> View {
-    View { lang, ..View::default() }
-}
-
-fn focused(lang: Lang) -> View {
-    View { lang, focused: true, ..View::default() }
-}
-
 fn grid() -> Snapshot {
-    let mut s = full_queue();
-    let one = s.mechanisms[0].clone();
-    s.mechanisms = vec![one; 7];
-    s
+    fixtures::grid(full_queue(), 7)
 }
 
 #[test]

@@ -7,23 +7,11 @@ use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::{render_text, View};
 
+mod common;
+use common::fixtures::{self, run, view};
+
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
-    ProcessSnapshot {
-        role: role.into(),
-        pid,
-        state: state.into(),
-        wchan: wchan.into(),
-        op: op.into(),
-        op_ms: 1840,
-        sent,
-        received,
-        bytes_sent: sent * 256,
-        bytes_received: received * 256,
-        send_rate: if sent > 0 { 1000.0 } else { 0.0 },
-        recv_rate: 0.0,
-        events: vec![Event { t_ms: 10, text: format!("write(5, 256 bytes) = 256 [{role}]") }],
-        ..ProcessSnapshot::default()
-    }
+    fixtures::streaming(fixtures::process("write(5, 256 bytes) = 256", role, pid, state, wchan, op, sent, received))
 }
 
 /// The textbook moment: the consumer has stalled, the 64 KiB buffer is
@@ -51,12 +39,7 @@ fn blocked_pipe() -> Snapshot {
             eof_seen: false,
         }),
     };
-    Snapshot {
-        version: SNAPSHOT_VERSION,
-        t_ms: 12_300,
-        run: RunInfo { pid: 4120, runtime_dir: "/tmp/ipcscope-0/4120".into(), hz: 10, ..RunInfo::default() },
-        mechanisms: vec![m],
-    }
+    run(vec![m])
 }
 
 /// The classic bug: the consumer kept its write end, the producer is done,
@@ -82,10 +65,6 @@ fn no_eof_pipe() -> Snapshot {
     d.write_ends = vec!["consumer fd 5".into()];
     d.close_unused = false;
     s
-}
-
-fn view(lang: Lang) -> View {
-    View { lang, ..View::default() }
 }
 
 #[test]
@@ -123,9 +102,7 @@ fn too_small_terminal() {
 /// important things at 80×24.
 #[test]
 fn compact_grid_cell() {
-    let mut s = blocked_pipe();
-    let one = s.mechanisms[0].clone();
-    s.mechanisms = vec![one.clone(), one.clone(), one.clone(), one];
+    let s = fixtures::grid(blocked_pipe(), 4);
     insta::assert_snapshot!(render_text(&s, &view(Lang::En), 80, 24));
 }
 

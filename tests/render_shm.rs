@@ -5,22 +5,13 @@ use ipcscope::i18n::Lang;
 use ipcscope::mechanisms::shm::ShmDetail;
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
-use ipcscope::ui::{render_text, View};
+use ipcscope::ui::render_text;
+
+mod common;
+use common::fixtures::{self, focused, run, view};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
-    ProcessSnapshot {
-        role: role.into(),
-        pid,
-        state: state.into(),
-        wchan: wchan.into(),
-        op: op.into(),
-        op_ms: 840,
-        sent,
-        received,
-        send_rate: if sent > 0 { 1000.0 } else { 0.0 },
-        events: vec![Event { t_ms: 10, text: format!("slot[3] ← 256 bytes; in = 4 [{role}]") }],
-        ..ProcessSnapshot::default()
-    }
+    fixtures::process("slot[3] ← 256 bytes; in = 4", role, pid, state, wchan, op, sent, received)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -67,12 +58,7 @@ fn full_ring() -> Snapshot {
             futex_waits: vec![("producer".into(), "out".into())],
         }),
     };
-    Snapshot {
-        version: SNAPSHOT_VERSION,
-        t_ms: 12_300,
-        run: RunInfo { pid: 4120, runtime_dir: "/tmp/ipcscope-0/4120".into(), hz: 10, ..RunInfo::default() },
-        mechanisms: vec![m],
-    }
+    run(vec![m])
 }
 
 /// Flowing, part full, with msg.size cut to a small slot.
@@ -96,20 +82,9 @@ fn flowing_ring() -> Snapshot {
     s
 }
 
-fn view(lang: Lang) -> View {
-    View { lang, ..View::default() }
-}
-
-fn focused(lang: Lang) -> View {
-    View { lang, focused: true, ..View::default() }
-}
-
 /// Seven panels share 80×24: the shm cell must still say the essentials.
 fn grid() -> Snapshot {
-    let mut s = full_ring();
-    let one = s.mechanisms[0].clone();
-    s.mechanisms = vec![one; 7];
-    s
+    fixtures::grid(full_ring(), 7)
 }
 
 #[test]

@@ -10,25 +10,12 @@ use ipcscope::snapshot::*;
 use ipcscope::ui::socket::endpoints;
 use ipcscope::ui::{render_text, View};
 
-const RUN_DIR: &str = "/tmp/ipcscope-0/4120";
+mod common;
+use common::fixtures::{self, run, view, RUN_DIR};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
-    ProcessSnapshot {
-        role: role.into(),
-        pid,
-        state: state.into(),
-        wchan: wchan.into(),
-        op: op.into(),
-        op_ms: 1840,
-        sent,
-        received,
-        bytes_sent: sent * 256,
-        bytes_received: received * 256,
-        send_rate: if sent > 0 { 1000.0 } else { 0.0 },
-        recv_rate: if received > 0 { 1000.0 } else { 0.0 },
-        events: vec![Event { t_ms: 10, text: format!("send(4, 256 bytes) = 256 [{role}]") }],
-        ..ProcessSnapshot::default()
-    }
+    let p = fixtures::process("send(4, 256 bytes) = 256", role, pid, state, wchan, op, sent, received);
+    ProcessSnapshot { recv_rate: if received > 0 { 1000.0 } else { 0.0 }, ..fixtures::streaming(p) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -59,15 +46,6 @@ fn tcp(
         rcvbuf: Some(65536),
         sndbuf: Some(65536),
         send_mem: Some(if role.starts_with("client") { 66_304 } else { 0 }),
-    }
-}
-
-fn run(mechanisms: Vec<MechanismSnapshot>) -> Snapshot {
-    Snapshot {
-        version: SNAPSHOT_VERSION,
-        t_ms: 12_300,
-        run: RunInfo { pid: 4120, runtime_dir: RUN_DIR.into(), hz: 10, ..RunInfo::default() },
-        mechanisms,
     }
 }
 
@@ -216,12 +194,8 @@ fn all_endpoints() -> Snapshot {
     ])
 }
 
-fn view(lang: Lang) -> View {
-    View { lang, ..View::default() }
-}
-
 fn focused(lang: Lang, selected: usize) -> View {
-    View { lang, selected, focused: true, ..View::default() }
+    View { selected, ..fixtures::focused(lang) }
 }
 
 #[test]
@@ -263,9 +237,7 @@ fn comparison_ko_80x24() {
 /// blocked and where it listens.
 #[test]
 fn compact_grid_cell() {
-    let mut s = run(vec![stalled_tcp()]);
-    let one = s.mechanisms[0].clone();
-    s.mechanisms = vec![one.clone(); 7];
+    let s = fixtures::grid(run(vec![stalled_tcp()]), 7);
     insta::assert_snapshot!(render_text(&s, &view(Lang::En), 80, 24));
 }
 

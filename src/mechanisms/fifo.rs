@@ -20,12 +20,12 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::pipe::{errno_name, ret_str};
-use super::worker::{self, Frame, FrameReader, Pacer, WorkerCtx};
+use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::{KnobKind, KnobSpec};
 use crate::message::{self, Verifier};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
 
@@ -149,10 +149,6 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     }
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
 /// `open(path, O_RDONLY or O_WRONLY)`: blocks until the other side opens.
 fn open_fifo(ctx: &WorkerCtx, path: &CString, write: bool) -> Result<i32> {
     ctx.op(Op::Open);
@@ -203,18 +199,12 @@ fn reader(ctx: &mut WorkerCtx) -> Result<()> {
             pacer.wait(ctx);
             ctx.op(Op::Read);
             let frame = frames.next(fd, &mut verifier, |want, res| {
-                let ret = match res {
-                    Ok(n) => *n as i64,
-                    Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
-                };
-                ctx.event(CALL_READ, [fd as u64, want as u64, 0], ret);
+                ctx.event(CALL_READ, [fd as u64, want as u64, 0], worker::io_ret(res));
             });
             match frame {
                 Ok(Frame::Message(m)) => {
                     let m = m.to_vec();
-                    let _ = verifier.check(&m);
-                    ctx.count_received(m.len());
-                    ctx.publish(verifier.counts());
+                    ctx.receive(&mut verifier, &m);
                 }
                 Ok(Frame::Eof) => {
                     // Every writer has closed: open again and wait for the
@@ -523,14 +513,7 @@ impl Probe for FifoProbe {
         MechanismSnapshot {
             kind: Kind::Fifo,
             channel: Channel { depth, capacity: self.capacity, unit: "bytes".into() },
-            integrity: Integrity {
-                delivered: cs.delivered.load(Relaxed),
-                lost: cs.lost.load(Relaxed),
-                corrupt: cs.corrupt.load(Relaxed),
-                duplicated: cs.duplicated.load(Relaxed),
-                reordered: cs.reordered.load(Relaxed),
-                foreign: cs.foreign.load(Relaxed),
-            },
+            integrity: crate::monitor::integrity(cs),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
             knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),

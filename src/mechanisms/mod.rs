@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::knobs::KnobSpec;
 use crate::snapshot::MechanismSnapshot;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::Telemetry;
 
 /// Every mechanism the textbook chapter covers, in the order the grid
@@ -112,6 +112,14 @@ pub trait Mechanism: Send {
     fn producers(&self) -> Vec<usize>;
     /// What the monitor thread will sample.
     fn probe(&self, sup: &Supervisor) -> Box<dyn Probe>;
+}
+
+/// Spawn a producer and a consumer that meet at the named object `name`
+/// (a shared-memory object, a message queue).
+fn spawn_named_pair(sup: &mut Supervisor, kind: Kind, producer: usize, consumer: usize, name: &str) -> Result<()> {
+    sup.spawn(&WorkerSpec::new(kind, "producer", producer).arg("name", name))?;
+    sup.spawn(&WorkerSpec::new(kind, "consumer", consumer).arg("name", name))?;
+    Ok(())
 }
 
 /// Sampling, on the monitor thread.

@@ -18,13 +18,13 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::pipe::{errno_name, ret_str};
-use super::worker::{Pacer, WorkerCtx};
+use super::worker::{errno, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::{KnobKind, KnobSpec};
 use crate::message::{self, Verifier};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
-use crate::supervisor::{cleanup, ObjectKind, Supervisor, WorkerSpec};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot};
+use crate::supervisor::{cleanup, ObjectKind, Supervisor};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
 
 pub static INFO: Info = Info { kind: Kind::Mq, knobs: KNOBS, new: || Box::new(Mq::default()), worker: run_worker };
@@ -193,9 +193,7 @@ impl Mechanism for Mq {
 
 impl Mq {
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
-        sup.spawn(&WorkerSpec::new(Kind::Mq, "producer", self.producer).arg("name", &self.name))?;
-        sup.spawn(&WorkerSpec::new(Kind::Mq, "consumer", self.consumer).arg("name", &self.name))?;
-        Ok(())
+        super::spawn_named_pair(sup, Kind::Mq, self.producer, self.consumer, &self.name)
     }
 }
 
@@ -205,10 +203,6 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
         "consumer" => consumer(ctx),
         _ => bail!("the message queue has no role {role:?}"),
     }
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 fn neg_errno() -> i64 {
@@ -522,14 +516,7 @@ impl Probe for MqProbe {
         MechanismSnapshot {
             kind: Kind::Mq,
             channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: "messages".into() },
-            integrity: Integrity {
-                delivered: cs.delivered.load(Relaxed),
-                lost: cs.lost.load(Relaxed),
-                corrupt: cs.corrupt.load(Relaxed),
-                duplicated: cs.duplicated.load(Relaxed),
-                reordered: cs.reordered.load(Relaxed),
-                foreign: cs.foreign.load(Relaxed),
-            },
+            integrity: crate::monitor::integrity(cs),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
             knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),

@@ -13,12 +13,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::worker::{self, Frame, FrameReader, Pacer, WorkerCtx};
+use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::{KnobKind, KnobSpec};
 use crate::message::{self, Verifier};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, FdEntry, Integrity, MechanismSnapshot};
+use crate::snapshot::{Channel, Detail, FdEntry, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{ExitStatus, Op, Telemetry};
 
@@ -191,10 +191,6 @@ fn close(ctx: &WorkerCtx, fd: i32) {
     ctx.event(CALL_CLOSE, [fd as u64, 0, 0], r as i64);
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
 fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     let consumer_slot = ctx.arg_usize("consumer-slot")?;
     let close_unused = ctx.knob("pipe.close_unused") != 0;
@@ -364,18 +360,12 @@ fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
         pacer.wait(ctx);
         ctx.op(Op::Read);
         let frame = reader.next(r, &mut verifier, |want, res| {
-            let ret = match res {
-                Ok(n) => *n as i64,
-                Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
-            };
-            ctx.event(CALL_READ, [r as u64, want as u64, 0], ret);
+            ctx.event(CALL_READ, [r as u64, want as u64, 0], worker::io_ret(res));
         });
         match frame {
             Ok(Frame::Message(m)) => {
                 let m = m.to_vec();
-                let _ = verifier.check(&m);
-                ctx.count_received(m.len());
-                ctx.publish(verifier.counts());
+                ctx.receive(&mut verifier, &m);
                 if let Some(w) = reply {
                     message::encode(&mut ack, sender, seq);
                     seq += 1;
@@ -526,14 +516,7 @@ impl Probe for PipeProbe {
             );
         }
 
-        let integrity = Integrity {
-            delivered: cs.delivered.load(Relaxed),
-            lost: cs.lost.load(Relaxed),
-            corrupt: cs.corrupt.load(Relaxed),
-            duplicated: cs.duplicated.load(Relaxed),
-            reordered: cs.reordered.load(Relaxed),
-            foreign: cs.foreign.load(Relaxed),
-        };
+        let integrity = crate::monitor::integrity(cs);
         MechanismSnapshot {
             kind: Kind::Pipe,
             channel: Channel { depth, capacity, unit: "bytes".into() },

@@ -31,13 +31,13 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::pipe::ret_str;
-use super::worker::{futex_wait, futex_wake, Pacer, WorkerCtx};
+use super::worker::{errno, futex_wait, futex_wake, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::{KnobKind, KnobSpec};
 use crate::message::{self, Verifier};
 use crate::monitor::{Calls, NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
-use crate::supervisor::{cleanup, ObjectKind, Supervisor, WorkerSpec};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot};
+use crate::supervisor::{cleanup, ObjectKind, Supervisor};
 use crate::telemetry::{ExitStatus, Op, Telemetry};
 
 pub static INFO: Info = Info { kind: Kind::Shm, knobs: KNOBS, new: || Box::new(Shm::default()), worker: run_worker };
@@ -178,9 +178,7 @@ impl Mechanism for Shm {
 
 impl Shm {
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
-        sup.spawn(&WorkerSpec::new(Kind::Shm, "producer", self.producer).arg("name", &self.name))?;
-        sup.spawn(&WorkerSpec::new(Kind::Shm, "consumer", self.consumer).arg("name", &self.name))?;
-        Ok(())
+        super::spawn_named_pair(sup, Kind::Shm, self.producer, self.consumer, &self.name)
     }
 }
 
@@ -190,10 +188,6 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
         "consumer" => consumer(ctx),
         _ => bail!("shared memory has no role {role:?}"),
     }
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// The ring as a worker maps it (read and write).
@@ -215,6 +209,19 @@ impl Ring {
         }
         ctx.event(CALL_MMAP, [fd as u64, len as u64, 0], 0);
         Ok(Ring { base: p.cast(), len })
+    }
+
+    /// Sleep (a while at most) until ring word `w` moves from `seen`, and
+    /// log the futex wait.
+    fn wait_on(&self, ctx: &WorkerCtx, w: usize, seen: u64) {
+        ctx.op(Op::Wait);
+        futex_wait(self.word(w), seen as u32, NAP);
+        let now = self.word(w).load(Relaxed);
+        ctx.event(
+            CALL_FUTEX_WAIT,
+            [w as u64, seen & 0xffff_ffff, 0],
+            if now != seen { 0 } else { -(libc::ETIMEDOUT as i64) },
+        );
     }
 
     fn word(&self, i: usize) -> &AtomicU64 {
@@ -320,14 +327,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
             if inn.wrapping_sub(out) < slots {
                 break;
             }
-            ctx.op(Op::Wait);
-            futex_wait(ring.word(W_OUT), out as u32, NAP);
-            let now = ring.word(W_OUT).load(Relaxed);
-            ctx.event(
-                CALL_FUTEX_WAIT,
-                [W_OUT as u64, out & 0xffff_ffff, 0],
-                if now != out { 0 } else { -(libc::ETIMEDOUT as i64) },
-            );
+            ring.wait_on(ctx, W_OUT, out);
         }
         ctx.op(Op::Write);
         let slot = ring.slot(inn);
@@ -390,14 +390,7 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
             if ring.word(W_CLOSED).load(Ordering::Acquire) != 0 {
                 break true;
             }
-            ctx.op(Op::Wait);
-            futex_wait(ring.word(W_IN), inn as u32, NAP);
-            let now = ring.word(W_IN).load(Relaxed);
-            ctx.event(
-                CALL_FUTEX_WAIT,
-                [W_IN as u64, inn & 0xffff_ffff, 0],
-                if now != inn { 0 } else { -(libc::ETIMEDOUT as i64) },
-            );
+            ring.wait_on(ctx, W_IN, inn);
         };
         if done {
             break;
@@ -413,9 +406,7 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
         ring.word(W_OUT).store(out + 1, Ordering::Release);
         futex_wake(ring.word(W_OUT));
         ctx.event(CALL_GET, [out % slots, len as u64, out + 1], len as i64);
-        let _ = verifier.check(&buf[..len]);
-        ctx.count_received(len);
-        ctx.publish(verifier.counts());
+        ctx.receive(&mut verifier, &buf[..len]);
     }
     ctx.publish(verifier.counts());
     let c = CString::new(name)?;
@@ -614,14 +605,7 @@ impl Probe for ShmProbe {
         MechanismSnapshot {
             kind: Kind::Shm,
             channel: Channel { depth, capacity: self.slots, unit: "slots".into() },
-            integrity: Integrity {
-                delivered: cs.delivered.load(Relaxed),
-                lost: cs.lost.load(Relaxed),
-                corrupt: cs.corrupt.load(Relaxed),
-                duplicated: cs.duplicated.load(Relaxed),
-                reordered: cs.reordered.load(Relaxed),
-                foreign: cs.foreign.load(Relaxed),
-            },
+            integrity: crate::monitor::integrity(cs),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
             knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),

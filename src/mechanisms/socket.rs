@@ -51,12 +51,12 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::pipe::{errno_name, ret_str};
-use super::worker::{self, Frame, FrameReader, Pacer, WorkerCtx};
+use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::{KnobKind, KnobSpec};
 use crate::message::{self, Verifier};
 use crate::monitor::{Calls, NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot, ProcessSnapshot};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot, ProcessSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{Op, Telemetry};
 
@@ -276,10 +276,6 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
         "client" => client(ctx),
         _ => bail!("the socket mechanism has no role {role:?} (server, client)"),
     }
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// The result of a libc call as the event log wants it: the value, or
@@ -513,19 +509,15 @@ fn server(ctx: &mut WorkerCtx) -> Result<()> {
             ctx.op(Op::Read);
             let raw = c.fd.as_raw_fd();
             let frame = c.reader.next(raw, &mut verifier, |want, res| {
-                let ret = match res {
-                    Ok(n) => *n as i64,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                    Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
-                };
-                ctx.event(CALL_RECV, [raw as u64, want as u64, 0], ret);
+                if matches!(res, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                    return;
+                }
+                ctx.event(CALL_RECV, [raw as u64, want as u64, 0], worker::io_ret(res));
             });
             match frame {
                 Ok(Frame::Message(m)) => {
                     let m = m.to_vec();
-                    let _ = verifier.check(&m);
-                    ctx.count_received(m.len());
-                    ctx.publish(verifier.counts());
+                    ctx.receive(&mut verifier, &m);
                 }
                 Ok(Frame::Eof) => {
                     // recv() returned 0: that client closed its end.
@@ -874,14 +866,7 @@ impl Probe for SocketProbe {
 
         self.notes_for(t_ms, &procs, &sockets, recv_payload);
 
-        let integrity = Integrity {
-            delivered: ss.delivered.load(Relaxed),
-            lost: ss.lost.load(Relaxed),
-            corrupt: ss.corrupt.load(Relaxed),
-            duplicated: ss.duplicated.load(Relaxed),
-            reordered: ss.reordered.load(Relaxed),
-            foreign: ss.foreign.load(Relaxed),
-        };
+        let integrity = crate::monitor::integrity(ss);
         MechanismSnapshot {
             kind: Kind::Socket,
             channel: Channel {

@@ -158,6 +158,14 @@ impl WorkerCtx {
         Slot::add(&s.recv_bytes, bytes as u64);
     }
 
+    /// A consumer took message `m`: verify it, count it, publish the
+    /// verifier's counts.
+    pub fn receive(&self, verifier: &mut message::Verifier, m: &[u8]) {
+        let _ = verifier.check(m);
+        self.count_received(m.len());
+        self.publish(verifier.counts());
+    }
+
     pub fn count_error(&self, errno: i32) {
         let s = self.me();
         let c = match errno {
@@ -269,6 +277,20 @@ pub fn futex_wake(word: &std::sync::atomic::AtomicU64) {
     // SAFETY: see futex_wait.
     unsafe {
         libc::syscall(libc::SYS_futex, word as *const _ as *const u32, libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// The calling thread's `errno` after a failed libc call (0 if none).
+pub fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// A read's result as the event log records it: the byte count, or minus
+/// the errno.
+pub fn io_ret(res: &io::Result<usize>) -> i64 {
+    match res {
+        Ok(n) => *n as i64,
+        Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
     }
 }
 

@@ -16,8 +16,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::knobs::{self, KnobSpec};
 use crate::mechanisms::Probe;
-use crate::snapshot::{Errors, Event, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION};
-use crate::telemetry::{ExitStatus, Op, Telemetry};
+use crate::snapshot::{Errors, Event, Integrity, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION};
+use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
 
 /// Depth samples kept for sparklines.
 pub const HISTORY: usize = 120;
@@ -192,6 +192,31 @@ impl NoteLog {
     pub fn list(&self) -> Vec<Note> {
         self.notes.clone()
     }
+}
+
+/// What a consumer counted, in its telemetry slot, of the messages it
+/// verified.
+pub fn integrity(slot: &Slot) -> Integrity {
+    Integrity {
+        delivered: slot.delivered.load(Relaxed),
+        lost: slot.lost.load(Relaxed),
+        corrupt: slot.corrupt.load(Relaxed),
+        duplicated: slot.duplicated.load(Relaxed),
+        reordered: slot.reordered.load(Relaxed),
+        foreign: slot.foreign.load(Relaxed),
+    }
+}
+
+/// The same, summed over several consumers' slots.
+pub fn integrity_sum<'a>(slots: impl IntoIterator<Item = &'a Slot>) -> Integrity {
+    slots.into_iter().map(integrity).fold(Integrity::default(), |a, b| Integrity {
+        delivered: a.delivered + b.delivered,
+        lost: a.lost + b.lost,
+        corrupt: a.corrupt + b.corrupt,
+        duplicated: a.duplicated + b.duplicated,
+        reordered: a.reordered + b.reordered,
+        foreign: a.foreign + b.foreign,
+    })
 }
 
 /// Current values of some common knobs and all of a mechanism's own, as

@@ -40,9 +40,7 @@ pub const FOCUS_HEIGHT: u16 = 13;
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let block = widgets::panel_block(n, t(l, "alpc_title"), t(l, "alpc_sub"), selected, view);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = widgets::panel(f, area, n, t(l, "alpc_title"), t(l, "alpc_sub"), selected, view);
     let Detail::Alpc(d) = &m.detail else { return };
     let lines =
         if inner.height >= 12 && inner.width >= 70 { full(m, d, inner, view) } else { compact(m, d, inner, view) };

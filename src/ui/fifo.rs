@@ -17,7 +17,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
@@ -28,13 +28,11 @@ use crate::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let block = widgets::panel_block(n, t(l, "fifo_title"), t(l, "fifo_sub"), selected, view);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = widgets::panel(f, area, n, t(l, "fifo_title"), t(l, "fifo_sub"), selected, view);
     let Detail::Fifo(d) = &m.detail else {
         return;
     };
-    if inner.height >= 14 && inner.width >= 70 {
+    if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
         compact(f, inner, m, d, view);
@@ -141,11 +139,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: 
     ];
     f.render_widget(Paragraph::new(info), rows[1]);
     f.render_widget(Paragraph::new(integrity_line(&m.integrity, view)), rows[2]);
-    let mut bottom = note_lines(&m.notes, rows[3].height as usize, view);
-    if bottom.is_empty() {
-        bottom.push(Line::from(Span::styled(widgets::knob_line(m), th.dim())));
-    }
-    f.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), rows[3]);
+    widgets::notes_or_knobs(f, rows[3], m, view);
 }
 
 /// For small grid cells: the same facts, one per line, most important

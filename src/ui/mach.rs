@@ -40,9 +40,7 @@ fn detail(m: &MechanismSnapshot) -> Option<&MachDetail> {
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let block = widgets::panel_block(n, t(l, "mach_title"), t(l, "mach_sub"), selected, view);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = widgets::panel(f, area, n, t(l, "mach_title"), t(l, "mach_sub"), selected, view);
     let Some(d) = detail(m) else { return };
     if inner.height >= 14 && inner.width >= 110 {
         full(f, inner, m, d, view);

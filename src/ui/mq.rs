@@ -25,13 +25,11 @@ use crate::snapshot::{Detail, MechanismSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let block = widgets::panel_block(n, t(l, "mq_title"), t(l, "mq_sub"), selected, view);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = widgets::panel(f, area, n, t(l, "mq_title"), t(l, "mq_sub"), selected, view);
     let Detail::Mq(d) = &m.detail else {
         return;
     };
-    if inner.height >= 14 && inner.width >= 70 {
+    if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
         compact(f, inner, m, d, view);
@@ -134,11 +132,8 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view: &V
 
 /// For small grid cells: the same facts, one per line, most important first.
 fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view: &View) {
-    let l = view.lang;
     let mut lines = vec![gauge_line(&m.channel, area.width, view)];
-    let labels = [t(l, "producer"), t(l, "consumer")];
-    let procs: Vec<_> = m.processes.iter().zip(labels).map(|(p, s)| (p, s.to_string())).collect();
-    lines.extend(widgets::process_lines(&procs, view));
+    lines.extend(widgets::producer_consumer_lines(m, view));
     lines.push(integrity_line(&m.integrity, view));
     lines.extend(timeout_line(d, view));
     lines.extend(prio_lines(d, view));

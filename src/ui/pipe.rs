@@ -15,7 +15,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
@@ -26,15 +26,13 @@ use crate::snapshot::{Detail, MechanismSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let block = widgets::panel_block(n, t(l, "pipe_title"), t(l, "pipe_sub"), selected, view);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = widgets::panel(f, area, n, t(l, "pipe_title"), t(l, "pipe_sub"), selected, view);
     #[allow(irrefutable_let_patterns)] // more Detail variants come with more mechanisms
     let Detail::Pipe(d) = &m.detail
     else {
         return;
     };
-    if inner.height >= 14 && inner.width >= 70 {
+    if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
         compact(f, inner, m, d, view);
@@ -112,11 +110,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view: 
 
     f.render_widget(Paragraph::new(ends_lines(d, view)), rows[2]);
     f.render_widget(Paragraph::new(integrity_line(&m.integrity, view)), rows[3]);
-    let mut bottom = note_lines(&m.notes, rows[4].height as usize, view);
-    if bottom.is_empty() {
-        bottom.push(Line::from(Span::styled(knob_line(m), th.dim())));
-    }
-    f.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), rows[4]);
+    widgets::notes_or_knobs(f, rows[4], m, view);
 }
 
 fn ends_lines(d: &PipeDetail, view: &View) -> Vec<Line<'static>> {
@@ -142,10 +136,6 @@ fn ends_lines(d: &PipeDetail, view: &View) -> Vec<Line<'static>> {
             Span::styled(list(&d.write_ends), w_style),
         ]),
     ]
-}
-
-fn knob_line(m: &MechanismSnapshot) -> String {
-    m.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")
 }
 
 /// For small grid cells: the same facts, one per line, most important first.

@@ -15,7 +15,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
@@ -26,13 +26,11 @@ use crate::snapshot::{Detail, MechanismSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let block = widgets::panel_block(n, t(l, "shm_title"), t(l, "shm_sub"), selected, view);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = widgets::panel(f, area, n, t(l, "shm_title"), t(l, "shm_sub"), selected, view);
     let Detail::Shm(d) = &m.detail else {
         return;
     };
-    if inner.height >= 14 && inner.width >= 70 {
+    if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
         compact(f, inner, m, d, view);
@@ -204,20 +202,13 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &
             f.render_widget(Paragraph::new(right), cols[1]);
         }
     }
-    let mut bottom = note_lines(&m.notes, rows[4].height as usize, view);
-    if bottom.is_empty() {
-        bottom.push(Line::from(Span::styled(widgets::knob_line(m), th.dim())));
-    }
-    f.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), rows[4]);
+    widgets::notes_or_knobs(f, rows[4], m, view);
 }
 
 /// For small grid cells: the same facts, one per line, most important first.
 fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &View) {
-    let l = view.lang;
     let mut lines = vec![gauge_line(&m.channel, area.width, view)];
-    let labels = [t(l, "producer"), t(l, "consumer")];
-    let procs: Vec<_> = m.processes.iter().zip(labels).map(|(p, s)| (p, s.to_string())).collect();
-    lines.extend(widgets::process_lines(&procs, view));
+    lines.extend(widgets::producer_consumer_lines(m, view));
     lines.push(integrity_line(&m.integrity, view));
     lines.extend(index_lines(d, view).into_iter().take(1));
     lines.extend(note_lines(&m.notes, 2, view));

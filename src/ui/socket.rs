@@ -37,13 +37,11 @@ use crate::snapshot::{Detail, MechanismSnapshot, Snapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let block = widgets::panel_block(n, t(l, "sock_title"), t(l, "sock_sub"), selected, view);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = widgets::panel(f, area, n, t(l, "sock_title"), t(l, "sock_sub"), selected, view);
     let Detail::Socket(d) = &m.detail else {
         return;
     };
-    if inner.height >= 14 && inner.width >= 70 {
+    if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
         compact(f, inner, m, d, view);

@@ -4,13 +4,13 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::View;
 use crate::i18n::t;
 use crate::monitor::procfs;
-use crate::snapshot::{Channel, Integrity, ProcessSnapshot};
+use crate::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot};
 
 /// "48.0K", "1.0M", "512": short byte counts for narrow boxes.
 pub fn bytes(n: u64) -> String {
@@ -196,6 +196,37 @@ pub fn panel_block(n: usize, title: &str, sub: &str, selected: bool, view: &View
     ))
 }
 
+/// Draw panel `n`'s frame (see [`panel_block`]); returns the area inside.
+pub fn panel(f: &mut Frame, area: Rect, n: usize, title: &str, sub: &str, selected: bool, view: &View) -> Rect {
+    let block = panel_block(n, title, sub, selected, view);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
+/// Whether the inside of a panel has room for its full layout; a smaller
+/// cell gets the compact one.
+pub fn roomy(inner: Rect) -> bool {
+    inner.height >= 14 && inner.width >= 70
+}
+
+/// A panel's foot: its latest notes that fit, or the knob settings when
+/// there are none.
+pub fn notes_or_knobs(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View) {
+    let mut bottom = note_lines(&m.notes, area.height as usize, view);
+    if bottom.is_empty() {
+        bottom.push(Line::from(Span::styled(knob_line(m), view.theme.dim())));
+    }
+    f.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), area);
+}
+
+/// The producer's and the consumer's lines, labels padded to one width.
+pub fn producer_consumer_lines(m: &MechanismSnapshot, view: &View) -> Vec<Line<'static>> {
+    let labels = [t(view.lang, "producer"), t(view.lang, "consumer")];
+    let procs: Vec<_> = m.processes.iter().zip(labels).map(|(p, s)| (p, s.to_string())).collect();
+    process_lines(&procs, view)
+}
+
 pub fn note_lines(notes: &[crate::snapshot::Note], max: usize, view: &View) -> Vec<Line<'static>> {
     notes
         .iter()
@@ -308,7 +339,7 @@ pub fn object_box(f: &mut Frame, area: Rect, title: &str, view: &View) -> Rect {
 }
 
 /// `key=value  key=value …` of the knobs a snapshot carries.
-pub fn knob_line(m: &crate::snapshot::MechanismSnapshot) -> String {
+pub fn knob_line(m: &MechanismSnapshot) -> String {
     m.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")
 }
 

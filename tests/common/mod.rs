@@ -3,6 +3,7 @@
 //! nothing was left behind.
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod tmux;
 
 use std::process::{Command, Output};

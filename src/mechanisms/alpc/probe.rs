@@ -26,7 +26,7 @@ use super::types::{PortMessageHeader, ALPC_DATA_VIEW_ATTR_SIZE, PORT_DATA_ENTRY_
 use super::workload::{report_path, socket_path};
 use crate::mechanisms::{Kind, Probe};
 use crate::monitor::{NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::telemetry::Telemetry;
 
 /// How long the monitor waits for the kernel's answer before it gives up
@@ -243,16 +243,11 @@ impl Probe for AlpcProbe {
             callbacks_ok: ss.aux[2].load(Relaxed),
             callbacks_bad: ss.aux[3].load(Relaxed),
         };
-        let mut integrity = Integrity { corrupt: ss.corrupt.load(Relaxed), ..Integrity::default() };
+        let mut integrity = crate::monitor::integrity_sum(self.clients.iter().map(|&(slot, _)| tel.slot(slot)));
+        integrity.corrupt += ss.corrupt.load(Relaxed);
         let mut figures = Vec::new();
         for ((slot, _), p) in self.clients.iter().zip(&clients) {
             let s = tel.slot(*slot);
-            integrity.delivered += s.delivered.load(Relaxed);
-            integrity.lost += s.lost.load(Relaxed);
-            integrity.corrupt += s.corrupt.load(Relaxed);
-            integrity.duplicated += s.duplicated.load(Relaxed);
-            integrity.reordered += s.reordered.load(Relaxed);
-            integrity.foreign += s.foreign.load(Relaxed);
             figures.push(ClientFigures {
                 role: p.role.clone(),
                 pid: p.pid,

@@ -17,7 +17,7 @@ use super::types::*;
 use super::workload::CALLS;
 use crate::mechanisms::{Kind, Probe};
 use crate::monitor::{NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, Integrity, MechanismSnapshot};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::telemetry::Telemetry;
 
 /// The longest the monitor waits for the kernel's answer.
@@ -358,15 +358,9 @@ impl Probe for MachProbe {
         self.take_notes(t_ms, &d, &processes);
 
         let ss = tel.slot(self.server_slot);
-        let integrity = Integrity {
-            delivered: ss.delivered.load(Relaxed),
-            lost: ss.lost.load(Relaxed),
-            // A reply that came back different counts as corrupt too.
-            corrupt: ss.corrupt.load(Relaxed) + clients.iter().map(|&c| tel.slot(c).corrupt.load(Relaxed)).sum::<u64>(),
-            duplicated: ss.duplicated.load(Relaxed),
-            reordered: ss.reordered.load(Relaxed),
-            foreign: ss.foreign.load(Relaxed),
-        };
+        let mut integrity = crate::monitor::integrity(ss);
+        // A reply that came back different counts as corrupt too.
+        integrity.corrupt += clients.iter().map(|&c| tel.slot(c).corrupt.load(Relaxed)).sum::<u64>();
         let _ = self.kernel_slot;
         MechanismSnapshot {
             kind: Kind::Mach,
