@@ -433,8 +433,9 @@ impl SelfCost {
                 self.monitor_cpu_percent,
                 Cmp::AtMost,
                 2.0,
-                "each 10 Hz sample reads procfs for every worker, scans /proc/*/fd for FIFO openers and asks both \
-                 emulated kernels for their full state; the cost is the monitor's and its probes', not the bench's",
+                "each 10 Hz sample reads every worker's /proc stat, wchan and syscall, the pipes' and sockets' \
+                 queues, and both emulated kernels' full state (fd tables and the FIFO's /proc scan only once a \
+                 second); the cost is the monitor's and its probes', not the bench's",
             ),
             t(
                 "pipe throughput monitor on / off",
@@ -448,7 +449,8 @@ impl SelfCost {
                 self.tui_idle_cpu_percent,
                 Cmp::AtMost,
                 0.5,
-                "paused still samples at 10 Hz: the monitor thread's share is shown above",
+                "paused, the monitor samples once a second (its share is shown above); the rest is the input \
+                 thread's 100 ms poll and one redraw per sample",
             ),
             t("TUI time to first frame (ms)", self.tui_first_frame_ms, Cmp::AtMost, 200.0, ""),
             t("TUI resident memory (MiB)", self.tui_rss_mib, Cmp::AtMost, 30.0, ""),

@@ -125,6 +125,8 @@ impl Mechanism for Fifo {
             capacity: 0,
             users: HashMap::new(),
             notes: NoteLog::default(),
+            holders: Vec::new(),
+            holders_at: None,
         })
     }
 }
@@ -319,7 +321,14 @@ struct FifoProbe {
     capacity: u64,
     users: HashMap<u32, String>,
     notes: NoteLog,
+    /// (pid, fd) of every other process holding the FIFO, from the last
+    /// scan of /proc.
+    holders: Vec<(i32, i32)>,
+    holders_at: Option<std::time::Instant>,
 }
+
+/// How often /proc is walked for the FIFO's holders.
+const HOLDER_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `prw-------` from a mode.
 pub fn mode_string(mode: u32) -> String {
@@ -340,9 +349,35 @@ pub fn mode_string(mode: u32) -> String {
     s
 }
 
-/// Every process with (dev, ino) open, from /proc/*/fd. A `stat` of the fd
+/// Which of `pid`'s descriptors have (dev, ino) open. A `stat` of the fd
 /// link reaches the inode without opening anything.
-fn scan_holders(dev: u64, ino: u64) -> Vec<(i32, i32)> {
+fn holding(pid: i32, dev: u64, ino: u64, out: &mut Vec<(i32, i32)>) {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return;
+    };
+    for f in fds.flatten() {
+        let Some(fd) = f.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        // Cheap filter first: a FIFO's link target is a path.
+        let Ok(target) = std::fs::read_link(f.path()) else {
+            continue;
+        };
+        let t = target.as_os_str().as_encoded_bytes();
+        if !t.starts_with(b"/") || t.starts_with(b"/dev/") || t.starts_with(b"/memfd:") {
+            continue;
+        }
+        if let Ok(m) = std::fs::metadata(f.path()) {
+            if m.dev() == dev && m.ino() == ino {
+                out.push((pid, fd));
+            }
+        }
+    }
+}
+
+/// Every process other than `skip` (and us) with (dev, ino) open, from
+/// /proc/*/fd.
+fn scan_holders(dev: u64, ino: u64, skip: &[i32]) -> Vec<(i32, i32)> {
     let me = std::process::id() as i32;
     let Ok(proc_dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -352,29 +387,8 @@ fn scan_holders(dev: u64, ino: u64) -> Vec<(i32, i32)> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        if pid == me {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
-            continue;
-        };
-        for f in fds.flatten() {
-            let Some(fd) = f.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            // Cheap filter first: a FIFO's link target is a path.
-            let Ok(target) = std::fs::read_link(f.path()) else {
-                continue;
-            };
-            let t = target.as_os_str().as_encoded_bytes();
-            if !t.starts_with(b"/") || t.starts_with(b"/dev/") || t.starts_with(b"/memfd:") {
-                continue;
-            }
-            if let Ok(m) = std::fs::metadata(f.path()) {
-                if m.dev() == dev && m.ino() == ino {
-                    out.push((pid, fd));
-                }
-            }
+        if pid != me && !skip.contains(&pid) {
+            holding(pid, dev, ino, &mut out);
         }
     }
     out
@@ -439,7 +453,27 @@ impl Probe for FifoProbe {
             let (user, group) = (self.user(m.uid()), self.user(m.gid()));
             d.ls_line = format!("{} {} {user} {group} {} {}", mode_string(m.mode()), m.nlink(), m.size(), d.path);
             if d.exists {
-                for (pid, fd) in scan_holders(m.dev(), m.ino()) {
+                // Our own workers are looked at on every sample; walking
+                // every other process's descriptors is the costliest thing
+                // the monitor does, and once a second is enough to spot a
+                // `cat` from another terminal.
+                let ours: Vec<i32> = procs.iter().filter(|p| p.alive()).map(|p| p.pid).collect();
+                if self.holders_at.is_none_or(|t| t.elapsed() >= HOLDER_SCAN_EVERY) {
+                    self.holders = scan_holders(m.dev(), m.ino(), &ours);
+                    self.holders_at = Some(std::time::Instant::now());
+                }
+                let mut holders = Vec::new();
+                for &pid in &ours {
+                    holding(pid, m.dev(), m.ino(), &mut holders);
+                }
+                // From the cached scan: outsiders only (a worker of ours that
+                // started after the scan was taken is looked at above), and
+                // only while they live.
+                let workers: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+                holders.extend(
+                    self.holders.iter().copied().filter(|&(pid, _)| !workers.contains(&pid) && procfs::alive(pid)),
+                );
+                for &(pid, fd) in &holders {
                     let st = procfs::stat(pid).unwrap_or_default();
                     // Our workers are our children; one that started after
                     // its tracker looked is still ours.

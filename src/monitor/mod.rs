@@ -61,7 +61,19 @@ pub struct ProcTracker {
     window: VecDeque<(u64, u64, u64)>,
     events: VecDeque<Event>,
     next_event: u64,
+    /// The fd table, re-read every `FD_TABLE_EVERY` samples: descriptors
+    /// change rarely, and reading every link and fdinfo of every worker at
+    /// 10 Hz was most of the monitor's cost.
+    fds: Vec<crate::snapshot::FdEntry>,
+    fds_pid: i32,
+    samples: u64,
 }
+
+/// While paused, one tick in this many is sampled.
+pub const PAUSED_EVERY: u64 = 10;
+
+/// Samples between two reads of a process's fd table.
+pub const FD_TABLE_EVERY: u64 = 10;
 
 impl ProcTracker {
     pub fn new(slot: usize, role: &str, calls: Calls, run_dir: &Path) -> Self {
@@ -74,6 +86,9 @@ impl ProcTracker {
             window: VecDeque::new(),
             events: VecDeque::new(),
             next_event: 0,
+            fds: Vec::new(),
+            fds_pid: 0,
+            samples: 0,
         }
     }
 
@@ -86,8 +101,10 @@ impl ProcTracker {
             self.window.clear();
             self.events.clear();
             self.next_event = 0;
+            self.fds_pid = 0;
         }
         let pid = s.pid.load(Relaxed) as i32;
+        self.samples += 1;
         let sent = s.sent_msgs.load(Relaxed);
         let received = s.recv_msgs.load(Relaxed);
         self.window.push_back((t_ms, sent, received));
@@ -115,7 +132,13 @@ impl ProcTracker {
         let exit = ExitStatus::decode(s.exit.load(Relaxed)).map(|e| describe_exit(e, &self.log));
         let (state, wchan, syscall, fds) = if pid > 0 && exit.is_none() {
             match procfs::stat(pid) {
-                Some(st) => (st.state.to_string(), procfs::wchan(pid), procfs::syscall(pid), procfs::fd_table(pid)),
+                Some(st) => {
+                    if pid != self.fds_pid || self.samples.is_multiple_of(FD_TABLE_EVERY) {
+                        self.fds = procfs::fd_table(pid);
+                        self.fds_pid = pid;
+                    }
+                    (st.state.to_string(), procfs::wchan(pid), procfs::syscall(pid), self.fds.clone())
+                }
                 None => ("-".into(), String::new(), None, Vec::new()),
             }
         } else {
@@ -255,9 +278,24 @@ impl Monitor {
         let period = Duration::from_micros(1_000_000 / cfg.hz.clamp(1, 100) as u64);
         let handle = std::thread::Builder::new().name("monitor".into()).spawn(move || {
             let ticker = crossbeam_channel::tick(period);
+            let mut ticks = 0u64;
+            let mut was_paused = false;
             loop {
                 if stop2.load(Relaxed) {
                     break;
+                }
+                // While the workers are stopped nothing moves: sample one
+                // tick in PAUSED_EVERY (the first paused one at once), so an
+                // idle, paused TUI costs next to nothing.
+                ticks += 1;
+                let paused = cfg.paused.load(Relaxed);
+                let skip = paused && was_paused && !ticks.is_multiple_of(PAUSED_EVERY);
+                was_paused = paused;
+                if skip {
+                    if ticker.recv().is_err() {
+                        break;
+                    }
+                    continue;
                 }
                 crate::supervisor::reap(&tel);
                 let t_ms = tel.elapsed_us() / 1000;

@@ -270,9 +270,20 @@ pub fn panel_at(area: Rect, n: usize, x: u16, y: u16) -> Option<usize> {
     grid_cells(body_area(area), n).iter().position(|r| r.contains(ratatui::layout::Position { x, y }))
 }
 
+/// Rows of the live event strip under a grid panel, when the cell is tall
+/// enough that the panel's compact view would leave them empty.
+const STRIP_ROWS: u16 = 5;
+
 fn render_grid(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     for (i, cell) in grid_cells(area, snap.mechanisms.len()).into_iter().enumerate() {
-        render_panel(f, cell, &snap.mechanisms[i], i, view);
+        let m = &snap.mechanisms[i];
+        if cell.height >= 12 + STRIP_ROWS {
+            let [panel, strip] = Layout::vertical([Constraint::Fill(1), Constraint::Length(STRIP_ROWS)]).areas(cell);
+            render_panel(f, panel, m, i, view);
+            render_event_log(f, strip, m, 0, view);
+        } else {
+            render_panel(f, cell, m, i, view);
+        }
     }
 }
 
@@ -326,7 +337,7 @@ fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let [lesson_area, log_area] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(below);
     render_lesson(f, lesson_area, snap, m, view);
-    render_event_log(f, log_area, m, view);
+    render_event_log(f, log_area, m, view.log_scroll, view);
 }
 
 fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapshot, view: &View) {
@@ -370,7 +381,9 @@ fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapsh
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View) {
+/// Every process's recorded calls on one time line, newest last, `scroll`
+/// lines back from the newest.
+fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: usize, view: &View) {
     let th = view.theme;
     let block = Block::default()
         .borders(Borders::ALL)
@@ -388,7 +401,7 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &Vie
     events.sort_by_key(|e| (e.0, e.1));
     let role_w = m.processes.iter().map(|p| p.role.len()).max().unwrap_or(8);
     let room = inner.height as usize;
-    let end = events.len().saturating_sub(view.log_scroll.min(events.len().saturating_sub(room)));
+    let end = events.len().saturating_sub(scroll.min(events.len().saturating_sub(room)));
     let start = end.saturating_sub(room);
     let lines: Vec<Line> = events[start..end]
         .iter()
