@@ -92,6 +92,11 @@ impl ProcTracker {
         }
     }
 
+    /// The telemetry slot this tracker follows.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
     pub fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> ProcessSnapshot {
         let s = tel.slot(self.slot);
         let gen = s.generation.load(Relaxed);
@@ -198,9 +203,19 @@ pub fn signal_name(s: i32) -> String {
 #[derive(Default)]
 pub struct NoteLog {
     notes: Vec<Note>,
+    generation: u64,
 }
 
 impl NoteLog {
+    /// Forget what was noted about an earlier start of the processes:
+    /// `generation` is a slot's restart count (see `Slot::generation`).
+    pub fn follow(&mut self, generation: u64) {
+        if generation != self.generation {
+            self.generation = generation;
+            self.notes.clear();
+        }
+    }
+
     pub fn once(&mut self, t_ms: u64, key: &str, text: &str) {
         if !self.notes.iter().any(|n| n.key == key) {
             self.notes.push(Note { t_ms, key: key.into(), text: text.into() });

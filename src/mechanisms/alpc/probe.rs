@@ -218,6 +218,8 @@ fn trim(state: &mut AlpcState) {
 impl Probe for AlpcProbe {
     fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
         let kernel = self.kernel.sample(tel, t_ms);
+        // A restart (of the kernel and everything on it) starts a new story.
+        self.notes.follow(tel.slot(self.kernel.slot()).generation.load(std::sync::atomic::Ordering::Relaxed));
         let server = self.server.1.sample(tel, t_ms);
         let clients: Vec<_> = self.clients.iter_mut().map(|(_, t)| t.sample(tel, t_ms)).collect();
         let mut state = self.kernel_state(t_ms, kernel.alive());
@@ -305,7 +307,14 @@ impl Probe for AlpcProbe {
                 );
             }
         }
-        if let Some(e) = &server.exit {
+        if kernel.exit.is_some() {
+            self.notes.once(
+                t_ms,
+                "kernel-died",
+                "the emulated NT kernel died: every port, channel and section went with it; the server and \
+                 clients lose their connection and end (r restarts the kernel and its processes)",
+            );
+        } else if let Some(e) = &server.exit {
             self.notes.once(t_ms, "server-exit", &format!("server: {e} — its channels are gone with it"));
         }
 

@@ -294,6 +294,8 @@ fn msg_view(st: &KernelState, m: &QueuedMsgState, port: &str) -> MsgView {
 impl Probe for MachProbe {
     fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
         let clients: Vec<usize> = self.clients.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // A restart (of the kernel and everything on it) starts a new story.
+        self.notes.follow(tel.slot(self.kernel_slot).generation.load(std::sync::atomic::Ordering::Relaxed));
         let mut processes = vec![self.kernel.sample(tel, t_ms), self.server.sample(tel, t_ms)];
         for (i, &slot) in clients.iter().enumerate() {
             let tracker = self
@@ -361,7 +363,6 @@ impl Probe for MachProbe {
         let mut integrity = crate::monitor::integrity(ss);
         // A reply that came back different counts as corrupt too.
         integrity.corrupt += clients.iter().map(|&c| tel.slot(c).corrupt.load(Relaxed)).sum::<u64>();
-        let _ = self.kernel_slot;
         MechanismSnapshot {
             kind: Kind::Mach,
             processes,
@@ -590,6 +591,15 @@ impl MachProbe {
             if seen {
                 self.notes.once(t_ms, key, text);
             }
+        }
+        // processes[0] is the kernel itself.
+        if processes.first().is_some_and(|k| k.exit.is_some()) {
+            self.notes.once(
+                t_ms,
+                "kernel-died",
+                "the emulated Mach kernel died: every port, right and queued message went with it; its tasks \
+                 lose their connection and end (r restarts the kernel and its tasks)",
+            );
         }
     }
 }

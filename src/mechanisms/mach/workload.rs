@@ -390,6 +390,8 @@ struct ClientThread<'a> {
     last_sent: bool,
     /// Replies checked: sequence numbers must come back in order.
     replies: Verifier,
+    /// A call failed below Mach: the kernel process is gone.
+    kernel_gone: std::cell::Cell<bool>,
 }
 
 fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
@@ -411,12 +413,16 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         cached: false,
         last_sent: false,
         replies: Verifier::new(),
+        kernel_gone: std::cell::Cell::new(false),
     };
     let mut pacer = Pacer::producer(ctx);
     let count = ctx.knob("producer.count");
     let mut seq = 0u64;
     let mut last_poll = Instant::now();
     loop {
+        if c.kernel_gone.get() {
+            anyhow::bail!("the Mach kernel is gone: every port and right went with it");
+        }
         // Look for replies after a request got through, or now and then:
         // polling a port while the service is stalled only fills the log.
         if c.last_sent || last_poll.elapsed() >= Duration::from_millis(100) {
@@ -438,7 +444,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
             c.collect_replies(true);
             continue;
         }
-        let service = c.look_up();
+        let service = c.look_up()?;
         pacer.wait(ctx);
         let mode = SendMode::from_knob(ctx.knob(KNOB_MODE));
         let size = ctx.msg_size();
@@ -454,9 +460,9 @@ const KNOB_MODE: &str = "mach.send_mode";
 impl ClientThread<'_> {
     /// The service's send right, looked up once and again after the server
     /// died (its name became a dead name).
-    fn look_up(&mut self) -> MachPortName {
+    fn look_up(&mut self) -> Result<MachPortName> {
         if let Some(s) = self.service {
-            return s;
+            return Ok(s);
         }
         let ctx = self.ctx;
         let bp = self.t.bootstrap_port();
@@ -478,7 +484,7 @@ impl ClientThread<'_> {
                         event(ctx, CALL_REQUEST_DEAD_NAME, [name.into(), self.notify.into(), 0], kr_of(&r));
                     }
                     self.service = Some(name);
-                    return name;
+                    return Ok(name);
                 }
                 Err(e) => {
                     // BOOTSTRAP_UNKNOWN_SERVICE until the server has checked in.
@@ -489,7 +495,7 @@ impl ClientThread<'_> {
                     }
                     if e.kr().is_none() {
                         // No kernel: this task is over.
-                        std::thread::sleep(Duration::from_millis(500));
+                        anyhow::bail!("the Mach kernel is gone ({e})");
                     }
                     self.collect_replies(false);
                     std::thread::sleep(Duration::from_millis(50));
@@ -518,7 +524,7 @@ impl ClientThread<'_> {
             Ok(None) => None,
             Err(e) => {
                 if e.kr().is_none() {
-                    std::thread::sleep(Duration::from_millis(200));
+                    self.kernel_gone.set(true);
                 }
                 None
             }
@@ -628,7 +634,7 @@ impl ClientThread<'_> {
                 bump(&me.err_other, 1);
                 if r.as_ref().err().and_then(MachError::kr).is_none() {
                     // The kernel is gone: nothing more to do here.
-                    std::thread::sleep(Duration::from_millis(200));
+                    self.kernel_gone.set(true);
                 }
                 false
             }
@@ -654,6 +660,9 @@ impl ClientThread<'_> {
                 }
                 Ok(None) => return,
                 Err(e) => {
+                    if e.kr().is_none() {
+                        self.kernel_gone.set(true);
+                    }
                     if e.kr() != Some(MACH_RCV_TIMED_OUT) {
                         let kr = e.kr().unwrap_or(KERN_FAILURE);
                         event(ctx, CALL_MSG, msg_event(options, 0, self.reply, 0, 0, 0), kr);
