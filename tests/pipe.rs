@@ -207,3 +207,27 @@ fn step_mode_lets_exactly_one_message_through() {
     sess.shutdown();
     assert_nothing_left(&pids);
 }
+
+#[test]
+fn messages_in_the_pipe_when_the_reader_dies_are_counted_lost() {
+    let _g = serial();
+    let mut sess = session(&[Kind::Pipe], &["consumer.rate=0"]);
+    let full = wait_for(&sess, "a full pipe", Duration::from_secs(5), |s| {
+        let m = pipe(s);
+        m.channel.capacity > 0 && m.channel.depth == m.channel.capacity
+    });
+    assert_eq!(pipe(&full).integrity.lost, 0, "nothing is lost while the reader lives");
+    sess.apply(Command::Kill(Kind::Pipe)).unwrap();
+    let s = wait_for(&sess, "both ends gone", Duration::from_secs(5), |s| {
+        pipe(s).processes.iter().all(|p| p.exit.is_some())
+    });
+    let m = pipe(&s);
+    let sent = m.processes[0].sent;
+    assert_eq!(sent, 65536 / 256, "a 64 KiB pipe holds 256 of our 256-byte messages");
+    assert_eq!(m.integrity.delivered, 0);
+    assert_eq!(m.integrity.lost, sent, "every message left in the pipe is lost, and counted");
+    assert!(m.notes.iter().any(|n| n.key == "lost-in-pipe"), "{:?}", m.notes);
+    let pids = pids(&full);
+    sess.shutdown();
+    assert_nothing_left(&pids);
+}

@@ -547,7 +547,7 @@ impl Probe for FifoProbe {
         MechanismSnapshot {
             kind: Kind::Fifo,
             channel: Channel { depth, capacity: self.capacity, unit: "bytes".into() },
-            integrity: crate::monitor::integrity(cs),
+            integrity: crate::monitor::integrity_after(cs, self.writer_slots.iter().map(|&w| tel.slot(w))),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
             knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),

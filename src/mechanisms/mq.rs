@@ -516,7 +516,7 @@ impl Probe for MqProbe {
         MechanismSnapshot {
             kind: Kind::Mq,
             channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: "messages".into() },
-            integrity: crate::monitor::integrity(cs),
+            integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
             knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),

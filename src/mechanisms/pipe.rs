@@ -516,7 +516,15 @@ impl Probe for PipeProbe {
             );
         }
 
-        let integrity = crate::monitor::integrity(cs);
+        let integrity = crate::monitor::integrity_after(cs, [ps]);
+        let in_flight = integrity.lost.saturating_sub(cs.lost.load(Relaxed));
+        if in_flight > 0 {
+            self.notes.once(
+                t_ms,
+                "lost-in-pipe",
+                &format!("{in_flight} messages were still in the pipe when the reader died: they are lost"),
+            );
+        }
         MechanismSnapshot {
             kind: Kind::Pipe,
             channel: Channel { depth, capacity, unit: "bytes".into() },

@@ -605,7 +605,7 @@ impl Probe for ShmProbe {
         MechanismSnapshot {
             kind: Kind::Shm,
             channel: Channel { depth, capacity: self.slots, unit: "slots".into() },
-            integrity: crate::monitor::integrity(cs),
+            integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
             knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),

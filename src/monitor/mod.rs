@@ -245,6 +245,19 @@ pub fn integrity(slot: &Slot) -> Integrity {
     }
 }
 
+/// A consumer's counts, plus what died with it: once the consumer has
+/// ended, every message its producers handed to the channel that it never
+/// delivered is lost — counted, never silent. (Its own `lost` only knows
+/// the gaps it saw between messages that did arrive.)
+pub fn integrity_after<'a>(consumer: &Slot, producers: impl IntoIterator<Item = &'a Slot>) -> Integrity {
+    let mut i = integrity(consumer);
+    if ExitStatus::decode(consumer.exit.load(Relaxed)).is_some() {
+        let sent: u64 = producers.into_iter().map(|p| p.sent_msgs.load(Relaxed)).sum();
+        i.lost = i.lost.max(sent.saturating_sub(i.delivered));
+    }
+    i
+}
+
 /// The same, summed over several consumers' slots.
 pub fn integrity_sum<'a>(slots: impl IntoIterator<Item = &'a Slot>) -> Integrity {
     slots.into_iter().map(integrity).fold(Integrity::default(), |a, b| Integrity {
