@@ -83,6 +83,21 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
     }
 }
 
+/// A probe's note in `lang`: notes are written in English by the probes
+/// (they are observed data, recorded as such); Korean comes from
+/// `assets/notes.ko.toml`, keyed by the English text. A note with figures
+/// in it, or one not listed, stays in English.
+pub fn note(lang: Lang, english: &str) -> &str {
+    static KO: OnceLock<HashMap<String, String>> = OnceLock::new();
+    match lang {
+        Lang::En => english,
+        Lang::Ko => KO
+            .get_or_init(|| toml::from_str(include_str!("../assets/notes.ko.toml")).unwrap_or_default())
+            .get(english)
+            .map_or(english, String::as_str),
+    }
+}
+
 /// A label with `{name}` placeholders filled in.
 pub fn tf(lang: Lang, key: &'static str, args: &[(&str, String)]) -> String {
     let mut s = t(lang, key).to_string();
@@ -105,6 +120,16 @@ mod tests {
         }
         assert_eq!(t(Lang::Ko, "producer"), "생산자");
         assert_eq!(t(Lang::En, "no-such-key"), "no-such-key");
+    }
+
+    #[test]
+    fn notes_translate_by_their_english_text() {
+        let table: HashMap<String, String> = toml::from_str(include_str!("../assets/notes.ko.toml")).unwrap();
+        assert!(table.len() >= 30);
+        let eof = "consumer: read() returned 0 — end of file, every write end is closed";
+        assert!(note(Lang::Ko, eof).contains("EOF") && note(Lang::Ko, eof).starts_with("소비자"));
+        assert_eq!(note(Lang::En, eof), eof);
+        assert_eq!(note(Lang::Ko, "7 messages were lost"), "7 messages were lost");
     }
 
     #[test]

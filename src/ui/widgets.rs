@@ -233,7 +233,10 @@ pub fn note_lines(notes: &[crate::snapshot::Note], max: usize, view: &View) -> V
         .rev()
         .take(max)
         .rev()
-        .map(|n| Line::from(vec![Span::styled("▸ ", view.theme.warn()), Span::raw(n.text.clone())]))
+        .map(|n| {
+            let text = crate::i18n::note(view.lang, &n.text).to_string();
+            Line::from(vec![Span::styled("▸ ", view.theme.warn()), Span::raw(text)])
+        })
         .collect()
 }
 
