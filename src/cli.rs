@@ -237,14 +237,28 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Some(Cmd::Clean) => {
-            let removed = crate::supervisor::sweep_stale();
-            if removed.is_empty() {
+            let r = crate::supervisor::sweep_stale();
+            if let Some(line) = r.refused {
+                // Nothing was read or removed under a base that is not ours.
+                eprintln!("ipcscope: {line}");
+                return Ok(1);
+            }
+            if r.is_empty() {
                 println!("nothing to clean");
             }
-            for r in removed {
-                println!("removed {r}");
+            for l in &r.removed {
+                println!("removed {l}");
             }
-            Ok(0)
+            for l in &r.left {
+                println!("left {l}");
+            }
+            for l in &r.ignored {
+                println!("ignored {l}");
+            }
+            for l in &r.failed {
+                eprintln!("ipcscope: could not remove {l}");
+            }
+            Ok(if r.failed.is_empty() { 0 } else { 1 })
         }
         Some(Cmd::Snapshot { duration, format, size }) => {
             let (kinds, knobs, view) = common(&cli.run)?;

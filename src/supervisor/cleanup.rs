@@ -2,12 +2,20 @@
 //! the janitor after the supervisor was killed, and when sweeping up after
 //! runs that crashed.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::rundir::{self, MANIFEST};
+use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::{fstat, fstatat, Mode};
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use super::rundir::{self, DirProblem, MANIFEST};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
@@ -15,8 +23,8 @@ pub enum ObjectKind {
     Shm,
     /// A POSIX message queue (`mq_unlink`).
     Mq,
-    /// A file system path outside the run dir (FIFOs and sockets normally
-    /// live inside it and go with it).
+    /// A file system path outside the run dir. Nothing records one, and a
+    /// manifest's `path` entries are never obeyed: a path can point anywhere.
     Path,
 }
 
@@ -38,6 +46,7 @@ impl ObjectKind {
     }
 }
 
+/// Remove one of our own run's objects by name (the caller made it).
 pub fn unlink_object(kind: ObjectKind, name: &str) {
     let Ok(c) = CString::new(name) else { return };
     // SAFETY: valid C strings; errors (already gone) are fine.
@@ -56,24 +65,337 @@ pub fn unlink_object(kind: ObjectKind, name: &str) {
     }
 }
 
-/// Remove the objects a run's manifest lists, then its directory.
-pub fn remove_run(dir: &Path) {
-    if let Ok(text) = fs::read_to_string(dir.join(MANIFEST)) {
-        for line in text.lines() {
-            if let Some((k, name)) = line.split_once(' ') {
-                if let Some(kind) = ObjectKind::parse(k) {
-                    unlink_object(kind, name);
-                }
+/// What a sweep or a removal did, line by line, as it really happened.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// The base directory must not be used: nothing was read or removed.
+    pub refused: Option<String>,
+    /// Really removed: `run PID: DIR`, `shm NAME`, `mq NAME`.
+    pub removed: Vec<String>,
+    /// Left alone on purpose: another user's object, something that is not
+    /// a run dir of ours.
+    pub left: Vec<String>,
+    /// Manifest entries not obeyed: they name something outside their run.
+    pub ignored: Vec<String>,
+    /// Ours, but removing it failed: what and why.
+    pub failed: Vec<String>,
+}
+
+impl SweepReport {
+    pub fn is_empty(&self) -> bool {
+        self.refused.is_none()
+            && self.removed.is_empty()
+            && self.left.is_empty()
+            && self.ignored.is_empty()
+            && self.failed.is_empty()
+    }
+    fn merge(&mut self, o: SweepReport) {
+        self.refused = self.refused.take().or(o.refused);
+        self.removed.extend(o.removed);
+        self.left.extend(o.left);
+        self.ignored.extend(o.ignored);
+        self.failed.extend(o.failed);
+    }
+}
+
+/// A name read from disk, safe to print: control characters are escaped,
+/// so a planted name cannot drive the terminal.
+fn shown(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).chars().flat_map(|c| c.escape_debug().collect::<Vec<_>>()).collect()
+}
+
+/// How removing one named object went.
+enum Outcome {
+    Removed,
+    /// Not there (any more): someone, maybe its own run, removed it first.
+    Gone,
+    NotOurs(u32),
+    /// A symlink, directory or other non-object: never followed or removed.
+    NotAnObject,
+    Failed(Errno),
+}
+
+fn note(r: &mut SweepReport, kind: ObjectKind, name: &str, o: Outcome) {
+    let what = format!("{} {name}", kind.word());
+    match o {
+        Outcome::Removed => r.removed.push(what),
+        Outcome::Gone => {}
+        Outcome::NotOurs(uid) => r.left.push(format!("{what}: owned by uid {uid}, not by us")),
+        Outcome::NotAnObject => r.left.push(format!("{what}: not a regular object")),
+        Outcome::Failed(e) => r.failed.push(format!("{what}: {}", e.desc())),
+    }
+}
+
+/// Unlink `name` in `dir` if it is a plain object (lstat, never followed)
+/// owned by us. In a sticky directory (`/dev/shm`, the mqueue root) nobody
+/// else can swap an object of ours between the check and the unlink.
+fn unlink_own_entry(dir: BorrowedFd, name: &[u8]) -> Outcome {
+    let Ok(c) = CString::new(name) else { return Outcome::NotAnObject };
+    match fstatat(dir, c.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(Errno::ENOENT) => return Outcome::Gone,
+        Err(e) => return Outcome::Failed(e),
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => return Outcome::NotAnObject,
+        Ok(st) if st.st_uid != rundir::euid() => return Outcome::NotOurs(st.st_uid),
+        Ok(_) => {}
+    }
+    match unlinkat(dir, c.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => Outcome::Removed,
+        Err(Errno::ENOENT) => Outcome::Gone,
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+const MQUEUE_MAGIC: i64 = 0x1980_0202;
+
+/// The directory holding `kind`'s objects: `/dev/shm`, or the mqueue file
+/// system if it is mounted on `/dev/mqueue`.
+fn object_dir(kind: ObjectKind) -> Option<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    match kind {
+        ObjectKind::Shm => nix::fcntl::open("/dev/shm", flags, Mode::empty()).ok(),
+        ObjectKind::Mq => {
+            let fd = nix::fcntl::open("/dev/mqueue", flags, Mode::empty()).ok()?;
+            let fs = nix::sys::statfs::fstatfs(&fd).ok()?;
+            (fs.filesystem_type().0 as i64 == MQUEUE_MAGIC).then_some(fd)
+        }
+        ObjectKind::Path => None,
+    }
+}
+
+/// Remove a queue with no mqueue mount to look in: open it to learn its
+/// owner (opening has no side effect), then unlink it by name.
+fn unlink_own_queue(name: &str) -> Outcome {
+    let Ok(c) = CString::new(name) else { return Outcome::NotAnObject };
+    let flags = nix::mqueue::MQ_OFlag::O_RDONLY | nix::mqueue::MQ_OFlag::O_NONBLOCK | nix::mqueue::MQ_OFlag::O_CLOEXEC;
+    let q = match nix::mqueue::mq_open(c.as_c_str(), flags, Mode::empty(), None) {
+        Ok(q) => q,
+        Err(Errno::ENOENT) => return Outcome::Gone,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let owner = fstat(q.as_fd()).map(|st| st.st_uid);
+    let _ = nix::mqueue::mq_close(q);
+    match owner {
+        Ok(uid) if uid != rundir::euid() => return Outcome::NotOurs(uid),
+        Ok(_) => {}
+        Err(e) => return Outcome::Failed(e),
+    }
+    match nix::mqueue::mq_unlink(c.as_c_str()) {
+        Ok(()) => Outcome::Removed,
+        Err(Errno::ENOENT) => Outcome::Gone,
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// Remove a dead run's named object, if it is ours.
+fn remove_object(kind: ObjectKind, name: &str) -> Outcome {
+    let Some(bare) = name.strip_prefix('/') else { return Outcome::NotAnObject };
+    match (kind, object_dir(kind)) {
+        (ObjectKind::Path, _) => Outcome::NotAnObject,
+        (_, Some(dir)) => unlink_own_entry(dir.as_fd(), bare.as_bytes()),
+        (ObjectKind::Mq, None) => unlink_own_queue(name),
+        (ObjectKind::Shm, None) => Outcome::Failed(Errno::ENOENT),
+    }
+}
+
+/// Why a manifest line must not be obeyed, if it must not. Only the run's
+/// own objects may be named: `/ipcscope-<pid>-<rest>`, one path component.
+fn manifest_entry(line: &str, pid: Option<u32>) -> Result<(ObjectKind, &str), &'static str> {
+    let (k, name) = line.split_once(' ').ok_or("not an entry")?;
+    let kind = ObjectKind::parse(k).ok_or("unknown kind")?;
+    if kind == ObjectKind::Path {
+        return Err("paths are never removed from a manifest");
+    }
+    let pid = pid.ok_or("the run dir's name carries no pid")?;
+    let rest = name.strip_prefix(&format!("/ipcscope-{pid}-")).ok_or("not named for this run")?;
+    if rest.is_empty() || rest.len() > 200 || rest.contains(['/', '\0']) || rest.chars().any(char::is_control) {
+        return Err("not a plain object name");
+    }
+    Ok((kind, name))
+}
+
+/// The most a manifest may hold; ours are a few lines.
+const MANIFEST_MAX: u64 = 1 << 20;
+
+/// Obey the run dir's manifest as far as it names the run's own objects.
+fn obey_manifest(run: BorrowedFd, dir: &Path, pid: Option<u32>, r: &mut SweepReport) {
+    // O_NONBLOCK: a FIFO planted as the manifest must not hang us.
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let not_plain =
+        |r: &mut SweepReport| r.ignored.push(format!("{}/{MANIFEST}: not a plain file of ours", dir.display()));
+    let fd = match openat(run, MANIFEST, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return,
+        Err(_) => return not_plain(r),
+    };
+    match fstat(&fd) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == rundir::euid() => {}
+        _ => return not_plain(r),
+    }
+    let mut bytes = Vec::new();
+    if fs::File::from(fd).take(MANIFEST_MAX).read_to_end(&mut bytes).is_err() {
+        return;
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        match manifest_entry(line, pid) {
+            Ok((kind, name)) => note(r, kind, name, remove_object(kind, name)),
+            Err(why) => {
+                r.ignored.push(format!("\"{}\" in {}/{MANIFEST}: {why}", shown(line.as_bytes()), dir.display()))
             }
         }
     }
-    let _ = fs::remove_dir_all(dir);
-    // The per-user parent goes too when it is empty, so /tmp stays tidy.
-    if let Some(parent) = dir.parent() {
-        if parent.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ipcscope-")) {
-            let _ = fs::remove_dir(parent);
+}
+
+/// The names in a directory we hold open, without `.` and `..`. Read
+/// through a fresh descriptor of the same directory, never by path.
+fn list_dir(dir: BorrowedFd) -> nix::Result<Vec<CString>> {
+    let fd = openat(dir, c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` is an open directory descriptor we own; on success the
+    // stream owns it (closedir closes it), on failure we close it.
+    let d = unsafe { libc::fdopendir(raw) };
+    if d.is_null() {
+        let e = Errno::last();
+        // SAFETY: still ours, see above.
+        unsafe { libc::close(raw) };
+        return Err(e);
+    }
+    let mut names = Vec::new();
+    let result = loop {
+        Errno::clear();
+        // SAFETY: `d` is a valid stream used by this thread only.
+        let ent = unsafe { libc::readdir(d) };
+        if ent.is_null() {
+            break match Errno::last_raw() {
+                0 => Ok(()),
+                e => Err(Errno::from_raw(e)),
+            };
+        }
+        // SAFETY: readdir returned a valid entry whose name is NUL-terminated;
+        // it is copied before the next readdir.
+        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            names.push(name.to_owned());
+        }
+    };
+    // SAFETY: the stream is ours and not used again.
+    unsafe { libc::closedir(d) };
+    result.map(|()| names)
+}
+
+/// Deeper than any run dir of ours gets.
+const MAX_DEPTH: usize = 16;
+
+/// Empty the directory `dir` (a descriptor we checked) with unlinkat
+/// relative to descriptors opened O_NOFOLLOW|O_DIRECTORY: a symlink inside
+/// is removed, never followed, and another file system is never entered.
+fn empty_tree(dir: BorrowedFd, dev: u64, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("nested too deep".into());
+    }
+    let names = list_dir(dir).map_err(|e| e.desc().to_string())?;
+    let mut first_err = None;
+    for n in &names {
+        let r = remove_entry(dir, n, dev, depth);
+        if let (Err(e), None) = (r, &first_err) {
+            first_err = Some(format!("{}: {e}", shown(n.to_bytes())));
         }
     }
+    first_err.map_or(Ok(()), Err)
+}
+
+fn remove_entry(dir: BorrowedFd, n: &CStr, dev: u64, depth: usize) -> Result<(), String> {
+    let st = match fstatat(dir, n, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e.desc().into()),
+    };
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    if is_dir {
+        if st.st_dev != dev {
+            return Err("a mount point".into());
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(dir, n, flags, Mode::empty()) {
+            Ok(sub) => empty_tree(sub.as_fd(), dev, depth + 1)?,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(e.desc().into()),
+        }
+    }
+    let how = if is_dir { UnlinkatFlags::RemoveDir } else { UnlinkatFlags::NoRemoveDir };
+    match unlinkat(dir, n, how) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e.desc().into()),
+    }
+}
+
+/// Remove the run dir `name` under `parent` (an opened, checked base): the
+/// objects its manifest names that are the run's own, then the directory,
+/// never following a symlink. `pid` is the run's, from the dir's name.
+pub(crate) fn remove_run_at(parent: BorrowedFd, parent_path: &Path, name: &OsStr, pid: Option<u32>) -> SweepReport {
+    let mut r = SweepReport::default();
+    let path = parent_path.join(name);
+    let run = match rundir::open_own_dir(parent, name, false) {
+        Ok(fd) => fd,
+        Err(DirProblem::Missing) => return r,
+        Err(DirProblem::Unfit(why)) => {
+            r.left.push(format!("{}: {why}, not a run dir of ours", path.display()));
+            return r;
+        }
+        Err(DirProblem::Io(e)) => {
+            r.failed.push(format!("{}: {}", path.display(), e.desc()));
+            return r;
+        }
+    };
+    obey_manifest(run.as_fd(), &path, pid, &mut r);
+    let dev = match fstat(&run) {
+        Ok(st) => st.st_dev,
+        Err(e) => {
+            r.failed.push(format!("{}: {}", path.display(), e.desc()));
+            return r;
+        }
+    };
+    if let Err(e) = empty_tree(run.as_fd(), dev, 0) {
+        r.failed.push(format!("{}/{e}", path.display()));
+        return r;
+    }
+    match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
+        Ok(()) => r.removed.push(format!("run {}: {}", pid.map_or("?".into(), |p| p.to_string()), path.display())),
+        Err(Errno::ENOENT) => {}
+        Err(e) => r.failed.push(format!("{}: {}", path.display(), e.desc())),
+    }
+    r
+}
+
+/// Remove the objects a run's manifest lists, then its directory. Only
+/// under a base that is ours: the /tmp base must pass the same checks as
+/// for a sweep. The per-user base itself stays: were it removed, anyone
+/// could make it before our next run.
+pub fn remove_run(dir: &Path) -> SweepReport {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return SweepReport::default();
+    };
+    let (base, xdg) = rundir::base();
+    let xdg_here = xdg && parent == base;
+    let parent_fd = if xdg_here {
+        match nix::fcntl::open(parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(_) => return SweepReport::default(),
+        }
+    } else {
+        match rundir::open_own_dir(AT_FDCWD, parent, true) {
+            Ok(fd) => fd,
+            Err(DirProblem::Missing) => return SweepReport::default(),
+            Err(DirProblem::Unfit(why)) => {
+                return SweepReport { refused: Some(rundir::refusal(parent, &why)), ..Default::default() }
+            }
+            Err(DirProblem::Io(e)) => {
+                return SweepReport { refused: Some(rundir::refusal(parent, e.desc())), ..Default::default() }
+            }
+        }
+    };
+    let pid = rundir::run_pid(name, xdg_here);
+    remove_run_at(parent_fd.as_fd(), parent, name, pid)
 }
 
 /// Is `pid` a live ipcscope process? A pid reused by something else counts
@@ -88,45 +410,53 @@ fn run_alive(pid: u32) -> bool {
     }
 }
 
-/// Remove what runs whose supervisor is gone left behind. Never touches a
-/// live run's objects. Returns a line per thing removed.
-pub fn sweep_stale() -> Vec<String> {
-    let mut removed = Vec::new();
-    let (base, xdg) = rundir::base();
-    let mut runs: Vec<(u32, PathBuf)> = Vec::new();
-    if let Ok(rd) = fs::read_dir(&base) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let pid = if xdg { name.strip_prefix("ipcscope-").and_then(|p| p.parse().ok()) } else { name.parse().ok() };
-            if let Some(pid) = pid {
-                runs.push((pid, e.path()));
+fn dead_run(pid: u32) -> bool {
+    pid != std::process::id() && !run_alive(pid)
+}
+
+/// Remove what runs whose supervisor is gone left behind: their run dirs
+/// (and what their manifests name of their own), and objects in
+/// `/dev/shm` and the mqueue file system named for a dead run. Never a live
+/// run's, never another user's, and nothing at all under a base that is
+/// not a private directory of ours.
+pub fn sweep_stale() -> SweepReport {
+    let mut r = SweepReport::default();
+    let base = match rundir::open_base() {
+        Ok(b) => b,
+        Err(line) => {
+            r.refused = Some(line);
+            return r;
+        }
+    };
+    if let Some(base) = base {
+        let mut runs: Vec<(u32, PathBuf)> = Vec::new();
+        for n in list_dir(base.fd.as_fd()).unwrap_or_default() {
+            let name = OsStr::from_bytes(n.to_bytes());
+            if let Some(pid) = rundir::run_pid(name, base.xdg) {
+                runs.push((pid, PathBuf::from(name)));
+            }
+        }
+        for (pid, name) in runs {
+            if dead_run(pid) {
+                r.merge(remove_run_at(base.fd.as_fd(), &base.path, name.as_os_str(), Some(pid)));
             }
         }
     }
-    for (pid, dir) in runs {
-        if pid != std::process::id() && !run_alive(pid) {
-            remove_run(&dir);
-            removed.push(format!("run {pid}: {}", dir.display()));
-        }
-    }
-    // Shared-memory objects are named /ipcscope-<pid>-…; any whose run is
-    // dead goes, even if the manifest was lost.
-    if let Ok(rd) = fs::read_dir("/dev/shm") {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("ipcscope-") else {
-                continue;
-            };
-            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-                continue;
-            };
-            if pid != std::process::id() && !run_alive(pid) {
-                unlink_object(ObjectKind::Shm, &format!("/{name}"));
-                removed.push(format!("shm /{name}"));
+    // Objects are named /ipcscope-<pid>-…; any whose run is dead goes,
+    // even if the manifest was lost — if it is ours.
+    for kind in [ObjectKind::Shm, ObjectKind::Mq] {
+        let Some(dir) = object_dir(kind) else { continue };
+        for name in list_dir(dir.as_fd()).unwrap_or_default() {
+            let name = name.to_bytes();
+            let Some(rest) = name.strip_prefix(b"ipcscope-") else { continue };
+            let Some(dash) = rest.iter().position(|&b| b == b'-') else { continue };
+            let Some(pid) = rundir::run_pid(OsStr::from_bytes(&rest[..dash]), false) else { continue };
+            if dead_run(pid) {
+                note(&mut r, kind, &format!("/{}", shown(name)), unlink_own_entry(dir.as_fd(), name));
             }
         }
     }
-    removed
+    r
 }
 
 /// What the panic hook must clean up if the program dies mid-run.
@@ -210,7 +540,7 @@ pub fn janitor(supervisor: i32, dir: &Path, restore_tty: bool) -> i32 {
     // The run dir still being there means the supervisor did not get to
     // clean up: it was killed. Give the terminal back first, before the
     // shell that regains it prints its prompt.
-    if !dir.exists() {
+    if fs::symlink_metadata(dir).is_err() {
         return 0;
     }
     if restore_tty {

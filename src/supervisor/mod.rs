@@ -81,7 +81,11 @@ impl Supervisor {
     /// re-executed; `knobs` are the starting values, written into the
     /// control page.
     pub fn with_exe(exe: PathBuf, knobs: Knobs) -> Result<Supervisor> {
-        sweep_stale();
+        // What a sweep could not do is worth a line; the run goes on.
+        let swept = sweep_stale();
+        for l in swept.ignored.iter().chain(&swept.failed) {
+            eprintln!("ipcscope: stale run: {l}");
+        }
         let dir = RunDir::create()?;
         cleanup::emergency_register_dir(dir.path());
         let (tel, tel_fd) = Telemetry::create()?;

@@ -3,20 +3,33 @@
 //!
 //! `$XDG_RUNTIME_DIR/ipcscope-<pid>` when that is set, else
 //! `/tmp/ipcscope-<uid>/<pid>`.
+//!
+//! Nothing found on disk is trusted: `/tmp/ipcscope-<uid>` may have been made
+//! by another user (or be a symlink to one of our own directories), so it is
+//! opened without following a symlink and checked through its descriptor
+//! before anything in it is read, created or removed.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode};
 
-use super::cleanup::ObjectKind;
+use super::cleanup::{self, ObjectKind};
 
 pub const MANIFEST: &str = "objects";
 
 pub struct RunDir {
     path: PathBuf,
+    /// The run dir itself, checked when it was made; the manifest is
+    /// written through it.
+    fd: OwnedFd,
     token: String,
     removed: bool,
 }
@@ -38,50 +51,162 @@ pub fn dir_for(pid: u32) -> PathBuf {
     }
 }
 
-/// Make sure a directory is ours and private: another user could have made
-/// `/tmp/ipcscope-<uid>` first to watch or spoof our objects.
-fn check_private(p: &Path) -> Result<()> {
-    let m = fs::symlink_metadata(p).with_context(|| format!("cannot inspect {}", p.display()))?;
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    if !m.is_dir() || m.uid() != uid {
-        bail!("{} is not a directory owned by us (uid {uid}); refusing to use it", p.display());
+/// The run's pid from its directory's name (`<pid>` under the /tmp base,
+/// `ipcscope-<pid>` under `$XDG_RUNTIME_DIR`). Only the canonical spelling
+/// counts: `+5` or `007` is not a run dir.
+pub fn run_pid(name: &OsStr, xdg: bool) -> Option<u32> {
+    let b = name.as_bytes();
+    let digits = if xdg { b.strip_prefix(b"ipcscope-")? } else { b };
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) || digits[0] == b'0' {
+        return None;
     }
-    if m.mode() & 0o077 != 0 {
-        fs::set_permissions(p, fs::Permissions::from_mode(0o700))?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The uid that owns what we create.
+pub(crate) fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+const O_DIR: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
+
+fn file_type(st: &FileStat) -> u32 {
+    st.st_mode & libc::S_IFMT
+}
+
+/// What makes `st` unfit to be trusted as a directory of ours, if anything.
+/// `private`: it must also be mode 0700 (nobody else may have put anything in it).
+fn unfit(st: &FileStat, private: bool) -> Option<String> {
+    match file_type(st) {
+        libc::S_IFLNK => return Some("a symlink".into()),
+        libc::S_IFDIR => {}
+        _ => return Some("not a directory".into()),
     }
-    Ok(())
+    if st.st_uid != euid() {
+        return Some(format!("owned by uid {}", st.st_uid));
+    }
+    if private && st.st_mode & 0o777 != 0o700 {
+        return Some(format!("mode {:04o}", st.st_mode & 0o7777));
+    }
+    None
+}
+
+/// Why a directory could not be opened as one of ours.
+#[derive(Debug)]
+pub(crate) enum DirProblem {
+    Missing,
+    /// Exists but must not be trusted: a symlink, another user's, open to others.
+    Unfit(String),
+    Io(Errno),
+}
+
+/// Open `name` under `parent` as a directory without following a symlink,
+/// and check through the descriptor that it is a real directory we own (mode
+/// 0700 if `private`). The lstat before is only there to say what is wrong.
+pub(crate) fn open_own_dir<P: ?Sized + nix::NixPath>(
+    parent: BorrowedFd,
+    name: &P,
+    private: bool,
+) -> Result<OwnedFd, DirProblem> {
+    let describe = |e: Errno| match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(Errno::ENOENT) => DirProblem::Missing,
+        Ok(st) => unfit(&st, private).map(DirProblem::Unfit).unwrap_or(DirProblem::Io(e)),
+        Err(_) => DirProblem::Io(e),
+    };
+    let fd = match openat(parent, name, O_DIR, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Err(DirProblem::Missing),
+        Err(e) => return Err(describe(e)),
+    };
+    let st = fstat(&fd).map_err(DirProblem::Io)?;
+    match unfit(&st, private) {
+        Some(why) => Err(DirProblem::Unfit(why)),
+        None => Ok(fd),
+    }
+}
+
+/// The per-user base directory, opened and checked.
+pub(crate) struct Base {
+    pub fd: OwnedFd,
+    pub path: PathBuf,
+    pub xdg: bool,
+}
+
+/// The one line a user gets when the /tmp base is not theirs to use.
+pub(crate) fn refusal(path: &Path, why: &str) -> String {
+    format!("{} is not a private directory of yours ({why}); remove it or set XDG_RUNTIME_DIR to one", path.display())
+}
+
+/// Open the base for reading. `Ok(None)`: there is none yet. `Err`: the one
+/// line saying why it must not be used; then nothing under it may be touched.
+pub(crate) fn open_base() -> Result<Option<Base>, String> {
+    let (path, xdg) = base();
+    if xdg {
+        // The user's own runtime dir, named by their environment: followed
+        // like any path they give us. Each run dir in it is checked.
+        return match nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => Ok(Some(Base { fd, path, xdg })),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(format!("cannot open {}: {}", path.display(), e.desc())),
+        };
+    }
+    match open_own_dir(AT_FDCWD, &path, true) {
+        Ok(fd) => Ok(Some(Base { fd, path, xdg })),
+        Err(DirProblem::Missing) => Ok(None),
+        Err(DirProblem::Unfit(why)) => Err(refusal(&path, &why)),
+        Err(DirProblem::Io(e)) => Err(refusal(&path, e.desc())),
+    }
+}
+
+/// Open the base for a new run, making `/tmp/ipcscope-<uid>` if it is not there.
+fn open_or_make_base() -> Result<Base> {
+    let (path, xdg) = base();
+    if !xdg {
+        match nix::unistd::mkdir(&path, Mode::S_IRWXU) {
+            Ok(()) => {
+                // Ours for certain (mkdir does not follow a symlink); a
+                // umask may have taken bits away.
+                let fd = nix::fcntl::open(&path, O_DIR, Mode::empty())
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                if fstat(&fd).map(|st| st.st_uid == euid()).unwrap_or(false) {
+                    let _ = fchmod(&fd, Mode::S_IRWXU);
+                }
+            }
+            Err(Errno::EEXIST) => {}
+            Err(e) => bail!("cannot create {} (is /tmp writable?): {}", path.display(), e.desc()),
+        }
+    }
+    match open_base() {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => bail!("{} vanished while it was being set up", path.display()),
+        Err(line) => Err(anyhow!(line)),
+    }
 }
 
 impl RunDir {
     pub fn create() -> Result<RunDir> {
-        let path = dir_for(std::process::id());
-        let (base, xdg) = base();
-        if !xdg {
-            match fs::DirBuilder::new().mode(0o700).create(&base) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot create {} (is /tmp writable?)", base.display()))
-                }
-            }
-            check_private(&base)?;
-        }
-        if path.exists() {
-            // A leftover of an earlier process with our pid.
-            let _ = fs::remove_dir_all(&path);
-        }
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .with_context(|| format!("cannot create the run directory {}", path.display()))?;
-        check_private(&path)?;
+        let pid = std::process::id();
+        let path = dir_for(pid);
+        let base = open_or_make_base()?;
+        let name = path.file_name().expect("a run dir has a name").to_owned();
+        // A leftover of an earlier process with our pid: removed through
+        // descriptors, never following a symlink.
+        let _ = cleanup::remove_run_at(base.fd.as_fd(), &base.path, &name, Some(pid));
+        mkdirat(&base.fd, name.as_os_str(), Mode::S_IRWXU)
+            .map_err(|e| anyhow!("cannot create the run directory {}: {}", path.display(), e.desc()))?;
+        let fd = match open_own_dir(base.fd.as_fd(), name.as_os_str(), false) {
+            Ok(fd) => fd,
+            Err(DirProblem::Unfit(why)) => bail!("the run directory {} is {why}; refusing to use it", path.display()),
+            Err(e) => bail!("cannot open the run directory {}: {e:?}", path.display()),
+        };
+        // We just made it: a umask may have left it other than 0700.
+        fchmod(&fd, Mode::S_IRWXU).with_context(|| format!("cannot make {} private", path.display()))?;
         let mut raw = [0u8; 4];
-        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        getrandom::fill(&mut raw).map_err(|e| anyhow!("no randomness: {e}"))?;
         let token = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let d = RunDir { path, token, removed: false };
-        fs::File::create(d.path.join(MANIFEST)).context("cannot write the run's manifest")?;
-        Ok(d)
+        let manifest = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        openat(&fd, MANIFEST, manifest, Mode::S_IRUSR | Mode::S_IWUSR).context("cannot write the run's manifest")?;
+        Ok(RunDir { path, fd, token, removed: false })
     }
 
     pub fn path(&self) -> &Path {
@@ -95,7 +220,8 @@ impl RunDir {
     /// Note a named object in the manifest, so a later sweep can remove it
     /// even if we die without cleaning up.
     pub fn record(&self, kind: ObjectKind, name: &str) -> Result<()> {
-        let mut f = fs::OpenOptions::new().append(true).open(self.path.join(MANIFEST))?;
+        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mut f = fs::File::from(openat(&self.fd, MANIFEST, flags, Mode::empty())?);
         writeln!(f, "{} {}", kind.word(), name)?;
         Ok(())
     }
@@ -104,7 +230,7 @@ impl RunDir {
         if self.removed {
             return;
         }
-        super::cleanup::remove_run(&self.path);
+        cleanup::remove_run(&self.path);
         self.removed = true;
     }
 }
