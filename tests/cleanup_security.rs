@@ -339,3 +339,99 @@ fn clean_reports_only_what_it_really_removed() {
     assert!(stdout.contains(&format!("removed shm /{mine}")), "{stdout}");
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Removes message queues on drop (they outlive any mount of the mqueue fs).
+struct Queues(Vec<String>);
+
+impl Drop for Queues {
+    fn drop(&mut self) {
+        for q in &self.0 {
+            let _ = nix::mqueue::mq_unlink(format!("/{q}").as_str());
+        }
+    }
+}
+
+#[test]
+fn dead_runs_queues_are_swept_only_if_ours() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run as two users");
+        return;
+    }
+    let f = Fixture::new("mq");
+    let tag = std::process::id();
+    let (mine, theirs) = (format!("ipcscope-999999-v{tag}-q"), format!("ipcscope-999999-a{tag}-q"));
+    let _queues = Queues(vec![mine.clone(), theirs.clone()]);
+    let root_xdg = f.root.join("root-xdg");
+    std::fs::create_dir(&root_xdg).unwrap();
+    std::fs::set_permissions(&root_xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The mqueue fs is listed on /dev/mqueue, which this machine may not
+    // mount: a private mount namespace with its own /dev provides it.
+    let in_ns = |uid: u32, script: &str| -> Output {
+        let who = if uid == 0 { String::new() } else { format!("setpriv --reuid={uid} --regid={uid} --clear-groups ") };
+        let sh = format!(
+            "mount -t tmpfs -o mode=0755 none /dev && mkdir /dev/mqueue && mount -t mqueue none /dev/mqueue && \
+             {script} && exec /usr/bin/timeout 60 {who}{} clean",
+            f.exe.display()
+        );
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c", &sh]).env_clear().env("PATH", "/usr/bin:/bin");
+        cmd.current_dir(&f.root).env("HOME", if uid == VICTIM { &f.home } else { &f.root });
+        if uid == 0 {
+            cmd.env("XDG_RUNTIME_DIR", &root_xdg);
+        }
+        cmd.output().expect("unshare (util-linux)")
+    };
+    let plant = format!(
+        "touch /dev/mqueue/{mine} /dev/mqueue/{theirs} && chown {VICTIM} /dev/mqueue/{mine} && \
+         chown {ATTACKER} /dev/mqueue/{theirs} && chmod 0666 /dev/mqueue/{theirs}"
+    );
+    let exists = |q: &str| -> bool {
+        let flags = nix::mqueue::MQ_OFlag::O_RDONLY | nix::mqueue::MQ_OFlag::O_NONBLOCK;
+        match nix::mqueue::mq_open(format!("/{q}").as_str(), flags, nix::sys::stat::Mode::empty(), None) {
+            Ok(m) => {
+                let _ = nix::mqueue::mq_close(m);
+                true
+            }
+            Err(_) => false,
+        }
+    };
+    // Root leaves the victim's queue and the attacker's alone.
+    let out = in_ns(0, &plant);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(exists(&mine) && exists(&theirs), "root's clean removed another user's queue:\n{stdout}");
+    assert!(stdout.contains(&format!("left mq /{mine}: owned by uid {VICTIM}")), "{stdout}");
+    // The victim removes its own queue and reports the attacker's as left.
+    let out = in_ns(VICTIM, "true");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!exists(&mine), "the victim's own dead queue was left:\n{stdout}");
+    assert!(stdout.contains(&format!("removed mq /{mine}")), "{stdout}");
+    assert!(exists(&theirs), "the attacker's queue went");
+    assert!(stdout.contains(&format!("left mq /{theirs}: owned by uid {ATTACKER}")), "{stdout}");
+    assert!(!stdout.contains(&format!("removed mq /{theirs}")), "{stdout}");
+}
+
+/// A base of ours that others can read but not write (made under a loose
+/// umask, or by an older version) holds nothing planted: it is made 0700
+/// again and used.
+#[test]
+fn a_base_of_ours_others_cannot_write_is_made_private_again() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run as two users");
+        return;
+    }
+    let f = Fixture::new("loose");
+    let base = victim_base();
+    let run = base.join("999999");
+    f.victim_dir(&run);
+    f.victim_file(&run.join("objects"), "");
+    chown(&base, Some(VICTIM), Some(VICTIM)).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = f.run_as(VICTIM, &["clean"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("removed run 999999"), "{}", text(&out.stdout));
+    let mode = std::fs::symlink_metadata(&base).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700, "the base was not made private again");
+    assert!(f.precious().exists());
+}

@@ -319,8 +319,7 @@ struct PrivateDir(std::path::PathBuf);
 
 impl PrivateDir {
     fn create() -> Result<PrivateDir> {
-        let (base, _) = crate::supervisor::rundir::base();
-        std::fs::create_dir_all(&base)?;
+        let base = crate::supervisor::rundir::private_base()?;
         let p = base.join(format!("bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir(&p)?;

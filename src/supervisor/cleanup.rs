@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, Mode};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
@@ -109,7 +109,8 @@ enum Outcome {
     Removed,
     /// Not there (any more): someone, maybe its own run, removed it first.
     Gone,
-    NotOurs(u32),
+    /// Another user's (its uid, when we could see it).
+    NotOurs(Option<u32>),
     /// A symlink, directory or other non-object: never followed or removed.
     NotAnObject,
     Failed(Errno),
@@ -120,7 +121,8 @@ fn note(r: &mut SweepReport, kind: ObjectKind, name: &str, o: Outcome) {
     match o {
         Outcome::Removed => r.removed.push(what),
         Outcome::Gone => {}
-        Outcome::NotOurs(uid) => r.left.push(format!("{what}: owned by uid {uid}, not by us")),
+        Outcome::NotOurs(Some(uid)) => r.left.push(format!("{what}: owned by uid {uid}, not by us")),
+        Outcome::NotOurs(None) => r.left.push(format!("{what}: not ours to open")),
         Outcome::NotAnObject => r.left.push(format!("{what}: not a regular object")),
         Outcome::Failed(e) => r.failed.push(format!("{what}: {}", e.desc())),
     }
@@ -135,7 +137,7 @@ fn unlink_own_entry(dir: BorrowedFd, name: &[u8]) -> Outcome {
         Err(Errno::ENOENT) => return Outcome::Gone,
         Err(e) => return Outcome::Failed(e),
         Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => return Outcome::NotAnObject,
-        Ok(st) if st.st_uid != rundir::euid() => return Outcome::NotOurs(st.st_uid),
+        Ok(st) if st.st_uid != rundir::euid() => return Outcome::NotOurs(Some(st.st_uid)),
         Ok(_) => {}
     }
     match unlinkat(dir, c.as_c_str(), UnlinkatFlags::NoRemoveDir) {
@@ -170,12 +172,14 @@ fn unlink_own_queue(name: &str) -> Outcome {
     let q = match nix::mqueue::mq_open(c.as_c_str(), flags, Mode::empty(), None) {
         Ok(q) => q,
         Err(Errno::ENOENT) => return Outcome::Gone,
+        // Ours are 0600 and open to us: this one is someone else's.
+        Err(Errno::EACCES) => return Outcome::NotOurs(None),
         Err(e) => return Outcome::Failed(e),
     };
     let owner = fstat(q.as_fd()).map(|st| st.st_uid);
     let _ = nix::mqueue::mq_close(q);
     match owner {
-        Ok(uid) if uid != rundir::euid() => return Outcome::NotOurs(uid),
+        Ok(uid) if uid != rundir::euid() => return Outcome::NotOurs(Some(uid)),
         Ok(_) => {}
         Err(e) => return Outcome::Failed(e),
     }
@@ -335,7 +339,7 @@ fn remove_entry(dir: BorrowedFd, n: &CStr, dev: u64, depth: usize) -> Result<(),
 pub(crate) fn remove_run_at(parent: BorrowedFd, parent_path: &Path, name: &OsStr, pid: Option<u32>) -> SweepReport {
     let mut r = SweepReport::default();
     let path = parent_path.join(name);
-    let run = match rundir::open_own_dir(parent, name, false) {
+    let run = match rundir::open_own_dir(parent, name) {
         Ok(fd) => fd,
         Err(DirProblem::Missing) => return r,
         Err(DirProblem::Unfit(why)) => {
@@ -383,15 +387,10 @@ pub fn remove_run(dir: &Path) -> SweepReport {
             Err(_) => return SweepReport::default(),
         }
     } else {
-        match rundir::open_own_dir(AT_FDCWD, parent, true) {
-            Ok(fd) => fd,
-            Err(DirProblem::Missing) => return SweepReport::default(),
-            Err(DirProblem::Unfit(why)) => {
-                return SweepReport { refused: Some(rundir::refusal(parent, &why)), ..Default::default() }
-            }
-            Err(DirProblem::Io(e)) => {
-                return SweepReport { refused: Some(rundir::refusal(parent, e.desc())), ..Default::default() }
-            }
+        match rundir::open_private_dir(parent) {
+            Ok(Some(fd)) => fd,
+            Ok(None) => return SweepReport::default(),
+            Err(line) => return SweepReport { refused: Some(line), ..Default::default() },
         }
     };
     let pid = rundir::run_pid(name, xdg_here);

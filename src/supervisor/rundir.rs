@@ -75,8 +75,7 @@ fn file_type(st: &FileStat) -> u32 {
 }
 
 /// What makes `st` unfit to be trusted as a directory of ours, if anything.
-/// `private`: it must also be mode 0700 (nobody else may have put anything in it).
-fn unfit(st: &FileStat, private: bool) -> Option<String> {
+fn unfit(st: &FileStat) -> Option<String> {
     match file_type(st) {
         libc::S_IFLNK => return Some("a symlink".into()),
         libc::S_IFDIR => {}
@@ -85,9 +84,6 @@ fn unfit(st: &FileStat, private: bool) -> Option<String> {
     if st.st_uid != euid() {
         return Some(format!("owned by uid {}", st.st_uid));
     }
-    if private && st.st_mode & 0o777 != 0o700 {
-        return Some(format!("mode {:04o}", st.st_mode & 0o7777));
-    }
     None
 }
 
@@ -95,22 +91,28 @@ fn unfit(st: &FileStat, private: bool) -> Option<String> {
 #[derive(Debug)]
 pub(crate) enum DirProblem {
     Missing,
-    /// Exists but must not be trusted: a symlink, another user's, open to others.
+    /// Exists but must not be trusted: a symlink, not a directory, another user's.
     Unfit(String),
     Io(Errno),
 }
 
+impl std::fmt::Display for DirProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            DirProblem::Missing => f.write_str("gone"),
+            DirProblem::Unfit(why) => f.write_str(why),
+            DirProblem::Io(e) => f.write_str(e.desc()),
+        }
+    }
+}
+
 /// Open `name` under `parent` as a directory without following a symlink,
-/// and check through the descriptor that it is a real directory we own (mode
-/// 0700 if `private`). The lstat before is only there to say what is wrong.
-pub(crate) fn open_own_dir<P: ?Sized + nix::NixPath>(
-    parent: BorrowedFd,
-    name: &P,
-    private: bool,
-) -> Result<OwnedFd, DirProblem> {
+/// and check through the descriptor that it is a real directory we own. The
+/// lstat is only there to say what is wrong.
+pub(crate) fn open_own_dir<P: ?Sized + nix::NixPath>(parent: BorrowedFd, name: &P) -> Result<OwnedFd, DirProblem> {
     let describe = |e: Errno| match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Err(Errno::ENOENT) => DirProblem::Missing,
-        Ok(st) => unfit(&st, private).map(DirProblem::Unfit).unwrap_or(DirProblem::Io(e)),
+        Ok(st) => unfit(&st).map(DirProblem::Unfit).unwrap_or(DirProblem::Io(e)),
         Err(_) => DirProblem::Io(e),
     };
     let fd = match openat(parent, name, O_DIR, Mode::empty()) {
@@ -119,7 +121,7 @@ pub(crate) fn open_own_dir<P: ?Sized + nix::NixPath>(
         Err(e) => return Err(describe(e)),
     };
     let st = fstat(&fd).map_err(DirProblem::Io)?;
-    match unfit(&st, private) {
+    match unfit(&st) {
         Some(why) => Err(DirProblem::Unfit(why)),
         None => Ok(fd),
     }
@@ -150,12 +152,29 @@ pub(crate) fn open_base() -> Result<Option<Base>, String> {
             Err(e) => Err(format!("cannot open {}: {}", path.display(), e.desc())),
         };
     }
-    match open_own_dir(AT_FDCWD, &path, true) {
-        Ok(fd) => Ok(Some(Base { fd, path, xdg })),
-        Err(DirProblem::Missing) => Ok(None),
-        Err(DirProblem::Unfit(why)) => Err(refusal(&path, &why)),
-        Err(DirProblem::Io(e)) => Err(refusal(&path, e.desc())),
+    Ok(open_private_dir(&path)?.map(|fd| Base { fd, path, xdg }))
+}
+
+/// Open the /tmp base: a real directory of ours (never a symlink) that
+/// nobody else can write to, else the one line refusing it. One others may
+/// read but not write (made under a loose umask) is made 0700 again through
+/// its descriptor; one others could write to is refused, as anything could
+/// have been planted in it.
+pub(crate) fn open_private_dir(path: &Path) -> Result<Option<OwnedFd>, String> {
+    let fd = match open_own_dir(AT_FDCWD, path) {
+        Ok(fd) => fd,
+        Err(DirProblem::Missing) => return Ok(None),
+        Err(DirProblem::Unfit(why)) => return Err(refusal(path, &why)),
+        Err(DirProblem::Io(e)) => return Err(refusal(path, e.desc())),
+    };
+    let mode = fstat(&fd).map_err(|e| refusal(path, e.desc()))?.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(refusal(path, &format!("mode {mode:04o}")));
     }
+    if mode != 0o700 {
+        fchmod(&fd, Mode::S_IRWXU).map_err(|e| refusal(path, e.desc()))?;
+    }
+    Ok(Some(fd))
 }
 
 /// Open the base for a new run, making `/tmp/ipcscope-<uid>` if it is not there.
@@ -163,16 +182,7 @@ fn open_or_make_base() -> Result<Base> {
     let (path, xdg) = base();
     if !xdg {
         match nix::unistd::mkdir(&path, Mode::S_IRWXU) {
-            Ok(()) => {
-                // Ours for certain (mkdir does not follow a symlink); a
-                // umask may have taken bits away.
-                let fd = nix::fcntl::open(&path, O_DIR, Mode::empty())
-                    .with_context(|| format!("cannot open {}", path.display()))?;
-                if fstat(&fd).map(|st| st.st_uid == euid()).unwrap_or(false) {
-                    let _ = fchmod(&fd, Mode::S_IRWXU);
-                }
-            }
-            Err(Errno::EEXIST) => {}
+            Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => bail!("cannot create {} (is /tmp writable?): {}", path.display(), e.desc()),
         }
     }
@@ -181,6 +191,12 @@ fn open_or_make_base() -> Result<Base> {
         Ok(None) => bail!("{} vanished while it was being set up", path.display()),
         Err(line) => Err(anyhow!(line)),
     }
+}
+
+/// The per-user base, made if need be and checked, for other private
+/// directories of ours (the bench's).
+pub fn private_base() -> Result<PathBuf> {
+    Ok(open_or_make_base()?.path)
 }
 
 impl RunDir {
@@ -194,10 +210,9 @@ impl RunDir {
         let _ = cleanup::remove_run_at(base.fd.as_fd(), &base.path, &name, Some(pid));
         mkdirat(&base.fd, name.as_os_str(), Mode::S_IRWXU)
             .map_err(|e| anyhow!("cannot create the run directory {}: {}", path.display(), e.desc()))?;
-        let fd = match open_own_dir(base.fd.as_fd(), name.as_os_str(), false) {
+        let fd = match open_own_dir(base.fd.as_fd(), name.as_os_str()) {
             Ok(fd) => fd,
-            Err(DirProblem::Unfit(why)) => bail!("the run directory {} is {why}; refusing to use it", path.display()),
-            Err(e) => bail!("cannot open the run directory {}: {e:?}", path.display()),
+            Err(e) => bail!("cannot use the run directory {}: {e}", path.display()),
         };
         // We just made it: a umask may have left it other than 0700.
         fchmod(&fd, Mode::S_IRWXU).with_context(|| format!("cannot make {} private", path.display()))?;
