@@ -600,3 +600,38 @@ fn kill_run_processes(supervisor: i32) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_entry_must_name_its_own_runs_object() {
+        let ok = |l: &str| manifest_entry(l, Some(42)).is_ok();
+        assert!(ok("shm /ipcscope-42-0a1b2c3d-shm"));
+        assert!(ok("mq /ipcscope-42-0a1b2c3d-mq"));
+        for bad in [
+            "path /home/you/file",
+            "path /tmp/ipcscope-0/42/fifo",
+            "shm /ipcscope-43-0a1b2c3d-shm",
+            "shm /ipcscope-420-x",
+            "shm /ipcscope-4-2-x",
+            "shm /../../etc/passwd",
+            "shm /ipcscope-42-../../etc/passwd",
+            "shm /ipcscope-42-",
+            "shm ipcscope-42-x",
+            "shm /ipcscope-42-a\u{1b}[2J",
+            "sem /ipcscope-42-x",
+            "shm",
+        ] {
+            assert!(!ok(bad), "obeyed {bad:?}");
+        }
+        assert!(manifest_entry("shm /ipcscope-42-x", None).is_err(), "a dir with no pid names nothing");
+    }
+
+    #[test]
+    fn planted_names_are_shown_escaped() {
+        assert_eq!(shown(b"ipcscope-1-\x1b[2J"), "ipcscope-1-\\u{1b}[2J");
+        assert_eq!(shown(b"plain-name"), "plain-name");
+    }
+}

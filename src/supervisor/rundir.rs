@@ -249,3 +249,19 @@ impl RunDir {
         self.removed = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_run_dir_names_carry_a_pid() {
+        let pid = |s: &str, xdg| run_pid(OsStr::new(s), xdg);
+        assert_eq!(pid("4120", false), Some(4120));
+        assert_eq!(pid("ipcscope-4120", true), Some(4120));
+        for bad in ["+4120", "04120", "0", "", "4120 ", "bench-4120", "99999999999", "ipcscope-4120"] {
+            assert_eq!(pid(bad, false), None, "{bad:?}");
+        }
+        assert_eq!(pid("4120", true), None);
+    }
+}
