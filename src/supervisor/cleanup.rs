@@ -373,8 +373,7 @@ pub(crate) fn remove_run_at(parent: BorrowedFd, parent_path: &Path, name: &OsStr
 
 /// Remove the objects a run's manifest lists, then its directory. Only
 /// under a base that is ours: the /tmp base must pass the same checks as
-/// for a sweep. The per-user base itself stays: were it removed, anyone
-/// could make it before our next run.
+/// for a sweep. The per-user base goes too once it is empty.
 pub fn remove_run(dir: &Path) -> SweepReport {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return SweepReport::default();
@@ -394,7 +393,19 @@ pub fn remove_run(dir: &Path) -> SweepReport {
         }
     };
     let pid = rundir::run_pid(name, xdg_here);
-    remove_run_at(parent_fd.as_fd(), parent, name, pid)
+    let report = remove_run_at(parent_fd.as_fd(), parent, name, pid);
+    if !xdg_here {
+        remove_base_if_empty(parent);
+    }
+    report
+}
+
+/// The per-user base goes when our last run is gone, so /tmp stays tidy.
+/// `rmdir` removes only an empty directory and never follows a symlink
+/// (ENOTDIR); in sticky /tmp it cannot remove another user's. A base that
+/// someone makes in between is checked like any other at the next run.
+fn remove_base_if_empty(base: &Path) {
+    let _ = unlinkat(nix::fcntl::AT_FDCWD, base, UnlinkatFlags::RemoveDir);
 }
 
 /// Is `pid` a live ipcscope process? A pid reused by something else counts

@@ -203,13 +203,21 @@ impl RunDir {
     pub fn create() -> Result<RunDir> {
         let pid = std::process::id();
         let path = dir_for(pid);
-        let base = open_or_make_base()?;
         let name = path.file_name().expect("a run dir has a name").to_owned();
-        // A leftover of an earlier process with our pid: removed through
-        // descriptors, never following a symlink.
-        let _ = cleanup::remove_run_at(base.fd.as_fd(), &base.path, &name, Some(pid));
-        mkdirat(&base.fd, name.as_os_str(), Mode::S_IRWXU)
-            .map_err(|e| anyhow!("cannot create the run directory {}: {}", path.display(), e.desc()))?;
+        // Another run of ours may remove the empty base between our making
+        // it and our mkdirat in it (ENOENT): make it again, a few times.
+        let mut tries = 0;
+        let base = loop {
+            let base = open_or_make_base()?;
+            // A leftover of an earlier process with our pid: removed through
+            // descriptors, never following a symlink.
+            let _ = cleanup::remove_run_at(base.fd.as_fd(), &base.path, &name, Some(pid));
+            match mkdirat(&base.fd, name.as_os_str(), Mode::S_IRWXU) {
+                Ok(()) => break base,
+                Err(Errno::ENOENT) if tries < 5 => tries += 1,
+                Err(e) => bail!("cannot create the run directory {}: {}", path.display(), e.desc()),
+            }
+        };
         let fd = match open_own_dir(base.fd.as_fd(), name.as_os_str()) {
             Ok(fd) => fd,
             Err(e) => bail!("cannot use the run directory {}: {e}", path.display()),
