@@ -68,9 +68,9 @@ pub fn in_foreground() -> bool {
     fg < 0 || fg == unsafe { libc::getpgrp() }
 }
 
-/// Run `f` with `sigs` blocked in this thread only (threads it starts
-/// inherit the mask; processes it starts do not: std clears the mask
-/// before exec).
+/// Run `f` with `sigs` blocked in this thread only. Threads it starts
+/// inherit the mask, and so would processes (std keeps the mask across
+/// exec): the supervisor clears it in every child it starts.
 pub fn with_blocked<T>(sigs: &[nix::sys::signal::Signal], f: impl FnOnce() -> T) -> T {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
     let mut set = SigSet::empty();

@@ -262,7 +262,8 @@ struct PrivateRuntime(std::path::PathBuf);
 impl PrivateRuntime {
     fn new() -> PrivateRuntime {
         use std::os::unix::fs::DirBuilderExt;
-        let p = std::env::temp_dir().join(format!("lifecycle-xdg-{}-{}", std::process::id(), common::tmux::rand_suffix()));
+        let p =
+            std::env::temp_dir().join(format!("lifecycle-xdg-{}-{}", std::process::id(), common::tmux::rand_suffix()));
         std::fs::DirBuilder::new().mode(0o700).create(&p).unwrap();
         PrivateRuntime(p)
     }
@@ -313,7 +314,7 @@ fn janitor_then_tui(paused: bool) {
     let t0 = Instant::now();
     wait_until("the TUI's death", || !process_alive(sup));
     assert_clean_dir(sup, &workers, what, &xdg.run_dir(sup));
-    eprintln!("{what}: clean {} ms after the SIGKILL", t0.elapsed().as_millis());
+    eprintln!("{what}: seen clean {} ms after the SIGKILL (with the checks' own time)", t0.elapsed().as_millis());
 }
 
 #[test]
@@ -339,9 +340,10 @@ fn tui_of(bash: i32) -> i32 {
     let mut pid = None;
     wait_until("the TUI under bash", || {
         let children = std::fs::read_to_string(format!("/proc/{bash}/task/{bash}/children")).unwrap_or_default();
-        pid = children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()).find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ipcscope")
-        });
+        pid = children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .find(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ipcscope"));
         pid.is_some()
     });
     pid.unwrap()
@@ -396,5 +398,6 @@ fn stopped_continued_then_sigterm() {
     signal(sup, "TERM");
     wait_ended("STOP, CONT, TERM", sup);
     assert_clean(sup, &workers, "STOP, CONT, TERM");
-    assert!(!t.alternate_on(), "STOP, CONT, TERM: the alternate screen is on");
+    // Given back from the background too (tmux may take a moment to read it).
+    wait_until("STOP, CONT, TERM: the alternate screen off", || !t.alternate_on());
 }

@@ -644,7 +644,8 @@ pub mod death {
         // with a buffer of our own; entries are parsed within what the
         // kernel returned.
         unsafe {
-            let dfd = libc::open(p.dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC);
+            let dfd =
+                libc::open(p.dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC);
             if dfd < 0 {
                 return;
             }
@@ -669,16 +670,15 @@ pub mod death {
                     // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
                     while off + 19 < bytes.len() {
                         let reclen = u16::from_ne_bytes([bytes[off + 16], bytes[off + 17]]) as usize;
-                        if reclen == 0 || off + reclen > bytes.len() {
+                        if reclen < 20 || off + reclen > bytes.len() {
                             break;
                         }
                         let kind = bytes[off + 18];
                         let name = &bytes[off + 19..off + reclen];
                         let is_dot = name.starts_with(b".\0") || name.starts_with(b"..\0");
-                        if !is_dot && kind != libc::DT_DIR && name.contains(&0) {
-                            if libc::unlinkat(dfd, name.as_ptr().cast(), 0) == 0 {
-                                removed += 1;
-                            }
+                        let wanted = !is_dot && kind != libc::DT_DIR && name.contains(&0);
+                        if wanted && libc::unlinkat(dfd, name.as_ptr().cast(), 0) == 0 {
+                            removed += 1;
                         }
                         off += reclen;
                     }
@@ -692,6 +692,38 @@ pub mod death {
             if let Some(parent) = &p.parent {
                 libc::rmdir(parent.as_ptr());
             }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn only_this_runs_names_are_removed() {
+            let p = Plan {
+                supervisor: -1,
+                janitor: -1,
+                dir: CString::default(),
+                manifest: CString::default(),
+                parent: None,
+                prefix: b"/ipcscope-42-".to_vec(),
+                own: None,
+            };
+            let mut b = [0u8; 256];
+            assert_eq!(
+                c_name(&p, b"/dev/shm/", b"/ipcscope-42-ab-shm", &mut b),
+                Some(&b"/dev/shm/ipcscope-42-ab-shm\0"[..])
+            );
+            assert_eq!(c_name(&p, b"", b"/ipcscope-42-ab-mq", &mut b), Some(&b"ipcscope-42-ab-mq\0"[..]));
+            for bad in [&b"/ipcscope-421-ab-shm"[..], b"/other", b"/ipcscope-42-../x", b"/ipcscope-42-a\0b", b"", b"/"]
+            {
+                assert_eq!(c_name(&p, b"/dev/shm/", bad, &mut b), None, "{bad:?}");
+            }
+            let long = [b'a'; 300];
+            let mut name = b"/ipcscope-42-".to_vec();
+            name.extend_from_slice(&long);
+            assert_eq!(c_name(&p, b"/dev/shm/", &name, &mut b), None);
         }
     }
 }

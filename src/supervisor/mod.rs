@@ -222,8 +222,8 @@ impl Supervisor {
         // be dead too).
         let death = crate::mechanisms::worker::death::SIGNAL;
         let no_mask = empty_sigset();
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl) between
-        // fork and exec.
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl,
+        // sigprocmask) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 if tel_fd == WORKER_FD {
