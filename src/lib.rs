@@ -59,17 +59,65 @@ pub fn init_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
     ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
 }
 
-/// Give the terminal back: mouse reporting off, main screen, cursor shown,
-/// raw mode off. Safe to call more than once.
-pub fn restore_terminal() {
-    use crossterm::{cursor::Show, event::DisableMouseCapture, terminal::LeaveAlternateScreen};
-    set_tui_active(false);
-    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
-    let _ = crossterm::terminal::disable_raw_mode();
+/// Is our process group the terminal's foreground group? A job stopped and
+/// continued in the background is not: the shell has the terminal then.
+/// Without an answer (no controlling terminal, hung up) we say yes.
+pub fn in_foreground() -> bool {
+    // SAFETY: plain calls on fd 0.
+    let fg = unsafe { libc::tcgetpgrp(0) };
+    fg < 0 || fg == unsafe { libc::getpgrp() }
 }
 
-/// On a panic in any thread: give the terminal back, kill every process
-/// and remove every object of the run, say what happened, and exit. A
+/// Run `f` with `sigs` blocked in this thread only. Threads it starts
+/// inherit the mask, and so would processes (std keeps the mask across
+/// exec): the supervisor clears it in every child it starts.
+pub fn with_blocked<T>(sigs: &[nix::sys::signal::Signal], f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut set = SigSet::empty();
+    for &s in sigs {
+        set.add(s);
+    }
+    let mut old = SigSet::empty();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok();
+    let r = f();
+    if blocked {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    r
+}
+
+/// Give the terminal back: mouse reporting off, main screen, cursor shown,
+/// raw mode off. Safe to call more than once, from any thread, in the
+/// background too: it never stops the process (SIGTTOU is blocked, so the
+/// kernel lets it through), and there it leaves the terminal's modes to
+/// the foreground job (the shell restored its own when we were stopped).
+pub fn restore_terminal() {
+    use crossterm::{cursor::Show, event::DisableMouseCapture, terminal::LeaveAlternateScreen};
+    if !TUI_ACTIVE.swap(false, Relaxed) {
+        return;
+    }
+    with_blocked(&[nix::sys::signal::Signal::SIGTTOU], || {
+        let fg = in_foreground();
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
+        if fg {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
+    });
+}
+
+/// Take the terminal again after a stretch in the background (stopped,
+/// `fg`): the shell set its own modes meanwhile and drew on the screen.
+pub fn retake_terminal(terminal: &mut ratatui::DefaultTerminal) -> std::io::Result<()> {
+    use crossterm::{event::EnableMouseCapture, terminal::EnterAlternateScreen};
+    // crossterm keeps the first saved mode; forget it, then save the shell's.
+    let _ = crossterm::terminal::disable_raw_mode();
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    terminal.clear()
+}
+
+/// On a panic in any thread: kill every process and remove every object of
+/// the run, give the terminal back, say what happened, and exit. A
 /// panicking monitor thread must not leave the UI drawing on a restored
 /// terminal, so the whole program ends here.
 pub fn install_panic_hook() {
@@ -92,10 +140,11 @@ pub fn install_panic_hook() {
                 Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(std::time::Duration::from_millis(5)),
             }
         }
-        if TUI_ACTIVE.load(Relaxed) {
-            restore_terminal();
-        }
+        // The run first: giving the terminal back must not be what keeps
+        // the workers alive (it cannot stop us now, but it can block on a
+        // terminal nobody reads).
         supervisor::cleanup::emergency_cleanup();
+        restore_terminal();
         default(info);
         // SAFETY: ending the process after cleanup; nothing else to unwind.
         unsafe { libc::_exit(101) };

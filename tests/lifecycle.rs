@@ -51,7 +51,10 @@ fn shm_objects(supervisor: i32) -> Vec<String> {
 }
 
 fn assert_clean(supervisor: i32, workers: &[i32], what: &str) {
-    let dir = ipcscope::supervisor::rundir::dir_for(supervisor as u32);
+    assert_clean_dir(supervisor, workers, what, &ipcscope::supervisor::rundir::dir_for(supervisor as u32));
+}
+
+fn assert_clean_dir(supervisor: i32, workers: &[i32], what: &str, dir: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
         let procs: Vec<i32> = workers.iter().copied().filter(|&p| process_alive(p)).collect();
@@ -197,4 +200,204 @@ fn clean_spares_a_live_run_and_two_runs_do_not_disturb_each_other() {
     b.keys("q");
     b.wait_screen("exit", |s| s.contains("EXITED 0"));
     assert_clean(pb, &wb, "second run");
+}
+
+/// One field of /proc/PID/stat: the state letter (R, S, T, Z…), or None
+/// when the process is gone.
+fn state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()
+}
+
+/// Wait (bounded) until `pred` holds; panics saying `what` otherwise.
+fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pred() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The run's workers are all up: at least `n` of them, and a shm object.
+fn wait_for_workers(sup: i32, n: usize) -> Vec<i32> {
+    let mut workers = Vec::new();
+    wait_until(&format!("{n} workers of run {sup}"), || {
+        workers = run_processes(sup);
+        workers.len() >= n && !shm_objects(sup).is_empty()
+    });
+    workers
+}
+
+/// The janitor of run `sup`: `ipcs-janitor`, started as `ipcscope janitor SUP …`.
+fn janitor_of(sup: i32) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        let ours = comm.trim() == "ipcs-janitor"
+            && args.get(1) == Some(&&b"janitor"[..])
+            && args.get(2) == Some(&sup.to_string().as_bytes());
+        ours.then_some(pid)
+    })
+}
+
+/// SIGKILLs a process the test started if the test ends early, so a
+/// failing test (on old code) leaves no TUI stopped forever.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if process_alive(self.0) {
+            signal(self.0, "KILL");
+        }
+    }
+}
+
+/// A runtime directory of the test's own (`XDG_RUNTIME_DIR`), so that no
+/// other run's sweep of `/tmp/ipcscope-<uid>` cleans up after ours. Removed
+/// on drop, with whatever a failed run left in it.
+struct PrivateRuntime(std::path::PathBuf);
+
+impl PrivateRuntime {
+    fn new() -> PrivateRuntime {
+        use std::os::unix::fs::DirBuilderExt;
+        let p =
+            std::env::temp_dir().join(format!("lifecycle-xdg-{}-{}", std::process::id(), common::tmux::rand_suffix()));
+        std::fs::DirBuilder::new().mode(0o700).create(&p).unwrap();
+        PrivateRuntime(p)
+    }
+
+    fn run_dir(&self, sup: i32) -> std::path::PathBuf {
+        self.0.join(format!("ipcscope-{sup}"))
+    }
+}
+
+impl Drop for PrivateRuntime {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            ipcscope::supervisor::cleanup::remove_run(&e.path());
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A double fault: the janitor is killed outright, then the TUI. Nobody is
+/// left to clean up but the workers themselves, and they must: no process,
+/// shm object, message queue or run directory of the run remains.
+fn janitor_then_tui(paused: bool) {
+    let what = if paused { "janitor and TUI killed, paused" } else { "janitor and TUI killed" };
+    let _g = serial();
+    let xdg = PrivateRuntime::new();
+    let cmd = format!("XDG_RUNTIME_DIR={} {EXE} --mechanisms pipe,fifo,shm,mq,socket", xdg.0.display());
+    let Some(t) = Tmux::start(&cmd, 120, 40) else { return };
+    t.wait_screen("panels", |s| s.contains("ordinary pipe"));
+    let sup = t.program_pid().expect("the TUI's pid");
+    let _kill = KillOnDrop(sup);
+    assert!(xdg.run_dir(sup).is_dir(), "{what}: the run dir is not in the private runtime dir");
+    let workers = wait_for_workers(sup, 9);
+    assert!(!run_queues(sup).is_empty(), "{what}: no message queue to clean up");
+    if paused {
+        t.keys(" ");
+        // Every worker stopped: a stopped process runs no signal handler.
+        wait_until("every worker stopped", || workers.iter().all(|&p| state(p).is_none_or(|s| s == 'T')));
+    }
+    let mut janitor = None;
+    wait_until("the janitor", || {
+        janitor = janitor_of(sup);
+        janitor.is_some()
+    });
+    let janitor = janitor.unwrap();
+    signal(janitor, "KILL");
+    wait_until("the janitor's death", || !process_alive(janitor));
+    signal(sup, "KILL");
+    let t0 = Instant::now();
+    wait_until("the TUI's death", || !process_alive(sup));
+    assert_clean_dir(sup, &workers, what, &xdg.run_dir(sup));
+    eprintln!("{what}: seen clean {} ms after the SIGKILL (with the checks' own time)", t0.elapsed().as_millis());
+}
+
+#[test]
+fn sigkill_of_the_janitor_then_the_tui() {
+    janitor_then_tui(false);
+}
+
+#[test]
+fn sigkill_of_the_janitor_then_the_tui_while_paused() {
+    janitor_then_tui(true);
+}
+
+/// An interactive bash (job control on) in tmux, ready at its prompt.
+fn job_shell() -> Option<(Tmux, i32)> {
+    let t = Tmux::start("env PS1='ready> ' bash --norc --noprofile -i", 120, 40)?;
+    t.wait_screen("the prompt", |s| s.contains("ready>"));
+    let bash = t.program_pid().expect("bash's pid");
+    Some((t, bash))
+}
+
+/// The TUI the shell `bash` started.
+fn tui_of(bash: i32) -> i32 {
+    let mut pid = None;
+    wait_until("the TUI under bash", || {
+        let children = std::fs::read_to_string(format!("/proc/{bash}/task/{bash}/children")).unwrap_or_default();
+        pid = children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .find(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ipcscope"));
+        pid.is_some()
+    });
+    pid.unwrap()
+}
+
+/// The TUI ends, and does not sit stopped (state T) on the way.
+fn wait_ended(what: &str, sup: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(sup) {
+        assert!(Instant::now() < deadline, "{what}: the TUI did not end (state {:?})", state(sup));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `ipcscope &` stops on SIGTTOU when it reaches for the terminal, its
+/// workers already running; `kill %1` (SIGTERM, then SIGCONT) must end it
+/// and its whole run, not stop it again.
+#[test]
+fn a_background_job_ended_by_kill_percent() {
+    let _g = serial();
+    let Some((t, bash)) = job_shell() else { return };
+    t.keys(&format!("{EXE} --mechanisms pipe,fifo,shm,mq,socket &"));
+    t.keys("Enter");
+    let sup = tui_of(bash);
+    let _kill = KillOnDrop(sup);
+    let workers = wait_for_workers(sup, 9);
+    wait_until("the background job stopped on the terminal", || state(sup) == Some('T'));
+    t.keys("kill %1");
+    t.keys("Enter");
+    wait_ended("kill %1", sup);
+    assert_clean(sup, &workers, "kill %1");
+    assert!(!t.alternate_on(), "kill %1: the alternate screen is on");
+}
+
+/// The running TUI is stopped (the shell takes the terminal back),
+/// continued in the background, then sent SIGTERM: it must end, run and
+/// all, without stopping on SIGTTOU while it gives the terminal back.
+#[test]
+fn stopped_continued_then_sigterm() {
+    let _g = serial();
+    let Some((t, bash)) = job_shell() else { return };
+    t.keys(&format!("{EXE} --mechanisms pipe,fifo,shm,mq,socket"));
+    t.keys("Enter");
+    t.wait_screen("panels", |s| s.contains("ordinary pipe"));
+    let sup = tui_of(bash);
+    let _kill = KillOnDrop(sup);
+    let workers = wait_for_workers(sup, 9);
+    signal(sup, "STOP");
+    t.wait_screen("the shell noticing", |s| s.contains("Stopped"));
+    signal(sup, "CONT");
+    wait_until("the TUI running again", || state(sup).is_some_and(|s| s != 'T'));
+    signal(sup, "TERM");
+    wait_ended("STOP, CONT, TERM", sup);
+    assert_clean(sup, &workers, "STOP, CONT, TERM");
+    // Given back from the background too (tmux may take a moment to read it).
+    wait_until("STOP, CONT, TERM: the alternate screen off", || !t.alternate_on());
 }

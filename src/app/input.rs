@@ -120,9 +120,16 @@ pub fn spawn() -> std::io::Result<(Receiver<Action>, InputThread)> {
                 let _ = tx.send(Action::Quit);
                 break;
             }
+            // In the background the shell reads the terminal, not us (and
+            // a read there would fail, or stop the whole program).
+            if !crate::in_foreground() {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
             match event::poll(Duration::from_millis(100)) {
                 Ok(false) => continue,
                 Ok(true) => {}
+                Err(_) if !crate::in_foreground() => continue,
                 Err(_) => break,
             }
             let action = match event::read() {
@@ -132,6 +139,7 @@ pub fn spawn() -> std::io::Result<(Receiver<Action>, InputThread)> {
                     Some(Action::Click(m.column, m.row))
                 }
                 Ok(_) => None,
+                Err(_) if !crate::in_foreground() => continue,
                 Err(_) => break,
             };
             if let Some(a) = action {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use crossbeam_channel::select;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use ratatui::layout::Rect;
 
 use crate::knobs::Knobs;
@@ -56,6 +57,48 @@ pub fn exit_signals() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// Set by SIGINT, SIGTERM, SIGHUP or SIGQUIT in the TUI.
+static EXIT: AtomicBool = AtomicBool::new(false);
+
+/// The signals that end the TUI.
+const EXIT_SIGNALS: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
+
+extern "C" fn on_exit_signal(_: libc::c_int) {
+    EXIT.store(true, Relaxed);
+    // On the way out job control must not stop us again: a background
+    // job touching the terminal would stop on SIGTTOU / SIGTTIN, with
+    // every worker still running.
+    // SAFETY: sigaction-based disposition changes are async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+    }
+}
+
+/// The TUI's exit signals. They reach the main thread only (every other
+/// thread is started with them blocked, see `off_main`), and without
+/// SA_RESTART: a main thread stopped on SIGTTOU inside a terminal call
+/// (a job started in the background) comes back from it with EINTR when
+/// `kill %1` sends SIGTERM and SIGCONT, instead of trying again and
+/// stopping forever.
+fn tui_exit_signals() -> Result<()> {
+    let action = SigAction::new(SigHandler::Handler(on_exit_signal), SaFlags::empty(), SigSet::empty());
+    for sig in EXIT_SIGNALS {
+        // SAFETY: the handler stores to an atomic and changes dispositions.
+        unsafe { sigaction(sig, &action) }?;
+    }
+    Ok(())
+}
+
+/// Run `f` (which starts threads) so that its threads block the exit
+/// signals, and SIGTTIN: a read of the terminal by the input thread while
+/// we are in the background fails with EIO rather than stopping us.
+fn off_main<T>(f: impl FnOnce() -> T) -> T {
+    let mut sigs = EXIT_SIGNALS.to_vec();
+    sigs.push(Signal::SIGTTIN);
+    crate::with_blocked(&sigs, f)
+}
+
 /// Why the event loop returned.
 enum Exit {
     Quit,
@@ -66,14 +109,16 @@ enum Exit {
 pub fn run(opts: TuiOptions) -> Result<()> {
     check_terminal()?;
     crate::TUI_MODE.store(true, Relaxed);
-    let term_flag = exit_signals()?;
+    tui_exit_signals()?;
     let mut recorder = opts.record.as_deref().map(crate::record::Recorder::create).transpose()?;
     let mut lesson = opts.lesson;
     let (kinds, knobs) = match &lesson {
         Some(sc) => (sc.kinds.clone(), sc.setup.clone()),
         None => (opts.kinds, opts.knobs),
     };
-    let mut session = Some(Session::start(&kinds, knobs, opts.hz)?);
+    let mut session = Some(off_main(|| Session::start(&kinds, knobs, opts.hz))?);
+    // A job started in the background stops in here (SIGTTOU) until `fg`;
+    // `kill %1` makes it fail with EINTR.
     let mut terminal = match crate::init_terminal() {
         Ok(t) => t,
         Err(e) => {
@@ -81,19 +126,22 @@ pub fn run(opts: TuiOptions) -> Result<()> {
                 s.shutdown();
             }
             crate::restore_terminal();
+            if EXIT.load(Relaxed) {
+                return Ok(());
+            }
             bail!("cannot set up the terminal: {e}");
         }
     };
     let mut view = opts.view;
     let result = loop {
         let Some(s) = session.as_mut() else { break Ok(()) };
-        match event_loop(&mut terminal, s, &mut view, &term_flag, recorder.as_mut(), lesson.take()) {
+        match event_loop(&mut terminal, s, &mut view, recorder.as_mut(), lesson.take()) {
             Ok(Exit::Quit) => break Ok(()),
             Ok(Exit::Switch(sc)) => {
                 if let Some(old) = session.take() {
                     old.shutdown();
                 }
-                match Session::start(&sc.kinds, sc.setup.clone(), opts.hz) {
+                match off_main(|| Session::start(&sc.kinds, sc.setup.clone(), opts.hz)) {
                     Ok(s) => session = Some(s),
                     Err(e) => break Err(e),
                 }
@@ -104,12 +152,20 @@ pub fn run(opts: TuiOptions) -> Result<()> {
             Err(e) => break Err(e),
         }
     };
-    crate::restore_terminal();
+    // The run goes first, then the terminal: whatever happens to the
+    // terminal (we may be in the background now), nothing of the run is
+    // left waiting on it.
     if let Some(s) = session {
         s.shutdown();
     }
+    crate::restore_terminal();
     if let Some(r) = recorder {
         r.finish()?;
+    }
+    // Told to end: a thread that failed on the way (the input thread on a
+    // hung-up terminal) is no error.
+    if EXIT.load(Relaxed) {
+        return Ok(());
     }
     result
 }
@@ -149,11 +205,10 @@ fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     session: &mut Session,
     view: &mut View,
-    term_flag: &AtomicBool,
     mut recorder: Option<&mut crate::record::Recorder>,
     lesson: Option<Scenario>,
 ) -> Result<Exit> {
-    let (input_rx, input) = input::spawn()?;
+    let (input_rx, input) = off_main(input::spawn)?;
     let slow_tick = crossbeam_channel::tick(Duration::from_millis(250));
     let mut snap = Snapshot::default();
     let mut lesson = lesson.map(|sc| LessonState { sc, step: 0, entered: Instant::now(), observed: false });
@@ -165,11 +220,21 @@ fn event_loop(
     }
     // First frame at once, before the first sample arrives.
     let mut dirty = true;
+    // Stopped and continued in the background: the shell has the terminal,
+    // so we do not draw until we are in the foreground again.
+    let mut away = false;
     let result = loop {
-        if term_flag.load(Relaxed) {
+        if EXIT.load(Relaxed) {
             break Ok(Exit::Quit);
         }
-        if dirty {
+        if !crate::in_foreground() {
+            away = true;
+        } else if away {
+            away = false;
+            crate::retake_terminal(terminal)?;
+            dirty = true;
+        }
+        if dirty && !away {
             if let Some(l) = &lesson {
                 view.lesson = Some(l.bar(&snap, view.lang));
             }

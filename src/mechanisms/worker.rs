@@ -31,13 +31,16 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
         .ok()
         .and_then(|s| s.parse().ok())
         .context("a worker is started by ipcscope itself, not by hand")?;
+    let run_dir: std::path::PathBuf = std::env::var_os(ENV_RUN_DIR).map(Into::into).context("no run directory")?;
+    // The death signal (SIGHUP, set before exec) now cleans up instead of
+    // just killing us; armed before the check below so none is missed.
+    death::arm(supervisor, &run_dir, &args);
     // PR_SET_PDEATHSIG was set before exec; if the supervisor died before
     // that, no signal will ever come, so check now.
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } != supervisor {
         bail!("supervisor {supervisor} is gone");
     }
-    let run_dir = std::env::var_os(ENV_RUN_DIR).map(Into::into).context("no run directory")?;
     let tel = Telemetry::open(WORKER_FD)?;
     let ctx = WorkerCtx {
         tel,
@@ -429,6 +432,300 @@ impl FrameReader {
 fn find_magic(b: &[u8]) -> Option<usize> {
     let m = message::MAGIC.to_le_bytes();
     b.windows(4).position(|w| w == m)
+}
+
+/// A worker's last duty when its supervisor dies without cleaning up (killed
+/// outright, its janitor too): remove the run's named objects and its
+/// directory, so a double fault still leaves nothing behind.
+///
+/// The parent-death signal is SIGHUP, caught here. A paused worker is
+/// stopped and runs no handler, but the supervisor's death orphans the
+/// workers' process group, and Linux then sends every member SIGHUP and
+/// SIGCONT: the handler runs all the same. Everything the handler needs is
+/// computed by `arm`; the handler itself only makes system calls.
+pub mod death {
+    use std::ffi::CString;
+    use std::os::fd::{IntoRawFd, RawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::sync::OnceLock;
+
+    use crate::supervisor::{rundir, ENV_JANITOR};
+
+    /// The signal a worker gets when its supervisor dies (`PR_SET_PDEATHSIG`).
+    pub const SIGNAL: libc::c_int = libc::SIGHUP;
+
+    /// How long the handler waits for the supervisor to be fully gone (the
+    /// death signal comes when its main thread ends), and for a live
+    /// janitor to finish (it cleans up, and kills us, itself).
+    const WAIT_MS: libc::c_int = 1000;
+
+    struct Plan {
+        supervisor: RawFd,
+        /// -1 when there is no janitor to wait for.
+        janitor: RawFd,
+        dir: CString,
+        manifest: CString,
+        /// `/tmp/ipcscope-<uid>`, removed when empty (never `$XDG_RUNTIME_DIR`).
+        parent: Option<CString>,
+        /// `/ipcscope-<supervisor>-`: only names carrying it are removed.
+        prefix: Vec<u8>,
+        /// The object this worker was given (`--arg name=…`), removed even if
+        /// the manifest is already gone.
+        own: Option<Vec<u8>>,
+    }
+
+    static PLAN: OnceLock<Plan> = OnceLock::new();
+
+    /// Prepare the handler and install it. Without a supervisor to watch the
+    /// handler is not installed and the death signal simply kills.
+    pub fn arm(supervisor: i32, run_dir: &Path, args: &[(String, String)]) {
+        let Some(sup_fd) = crate::monitor::procfs::pidfd_open(supervisor) else { return };
+        let janitor = std::env::var(ENV_JANITOR)
+            .ok()
+            .and_then(|p| p.parse::<i32>().ok())
+            .filter(|&p| is_janitor_of(p, supervisor))
+            .and_then(crate::monitor::procfs::pidfd_open)
+            .map_or(-1, |fd| fd.into_raw_fd());
+        // Only a directory that is this run's, ours and private is emptied.
+        let dir_ok = run_dir == rundir::dir_for(supervisor as u32)
+            && std::fs::symlink_metadata(run_dir).is_ok_and(|m| {
+                // SAFETY: getuid cannot fail.
+                m.is_dir() && m.uid() == unsafe { libc::getuid() } && m.mode() & 0o077 == 0
+            });
+        let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).ok();
+        let (Some(dir), Some(manifest)) = (cstr(run_dir), cstr(&run_dir.join(rundir::MANIFEST))) else { return };
+        let parent = run_dir
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n.as_bytes().starts_with(b"ipcscope-")))
+            .and_then(cstr);
+        let plan = Plan {
+            supervisor: sup_fd.into_raw_fd(),
+            janitor,
+            dir: if dir_ok { dir } else { CString::default() },
+            manifest,
+            parent: parent.filter(|_| dir_ok),
+            prefix: format!("/ipcscope-{supervisor}-").into_bytes(),
+            own: args.iter().find(|(k, _)| k == "name").map(|(_, v)| v.clone().into_bytes()),
+        };
+        if PLAN.set(plan).is_err() {
+            return;
+        }
+        // Every signal is blocked while the handler runs: the orphaned-group
+        // SIGHUP and the death signal must not run it twice at once.
+        let action = nix::sys::signal::SigAction::new(
+            nix::sys::signal::SigHandler::Handler(on_death),
+            nix::sys::signal::SaFlags::empty(),
+            nix::sys::signal::SigSet::all(),
+        );
+        // SAFETY: the handler only makes async-signal-safe system calls on
+        // data that is fixed before it is installed.
+        let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGHUP, &action) };
+        // A mask inherited from whoever started us must not hide it.
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGHUP);
+        let _ = set.thread_unblock();
+    }
+
+    /// `pid` is the janitor `ipcscope janitor SUPERVISOR …` of our run.
+    fn is_janitor_of(pid: i32, supervisor: i32) -> bool {
+        let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+        let mut args = c.split(|&b| b == 0).skip(1);
+        args.next() == Some(b"janitor") && args.next() == Some(supervisor.to_string().as_bytes())
+    }
+
+    /// Wait up to `ms` for a pidfd to become readable (its process ended).
+    fn ended(fd: RawFd, ms: libc::c_int) -> bool {
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        loop {
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r >= 0 {
+                return r > 0;
+            }
+            // SAFETY: reading errno.
+            if unsafe { *libc::__errno_location() } != libc::EINTR {
+                return false;
+            }
+        }
+    }
+
+    extern "C" fn on_death(sig: libc::c_int) {
+        let Some(p) = PLAN.get() else { return };
+        if !ended(p.supervisor, WAIT_MS) {
+            // The supervisor lives: an ordinary SIGHUP, which kills.
+            // SAFETY: async-signal-safe calls; the signal is blocked until we
+            // return, then it kills us with the default action.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                libc::raise(sig);
+            }
+            return;
+        }
+        if p.janitor >= 0 {
+            ended(p.janitor, WAIT_MS);
+        }
+        remove_objects(p);
+        remove_dir(p);
+        // SAFETY: the run is over; leave without running anything else.
+        unsafe { libc::_exit(128 + sig) };
+    }
+
+    /// The objects the run's manifest lists, and our own.
+    fn remove_objects(p: &Plan) {
+        let mut buf = [0u8; 8192];
+        let mut n = 0;
+        // SAFETY: a valid C string; reads into our own buffer.
+        unsafe {
+            let fd = libc::open(p.manifest.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC);
+            if fd >= 0 {
+                while n < buf.len() {
+                    let r = libc::read(fd, buf[n..].as_mut_ptr().cast(), buf.len() - n);
+                    if r <= 0 {
+                        break;
+                    }
+                    n += r as usize;
+                }
+                libc::close(fd);
+            }
+        }
+        for line in buf[..n].split(|&b| b == b'\n') {
+            if let Some(name) = line.strip_prefix(b"shm ") {
+                unlink_shm(p, name);
+            } else if let Some(name) = line.strip_prefix(b"mq ") {
+                unlink_mq(p, name);
+            }
+        }
+        if let Some(own) = &p.own {
+            unlink_shm(p, own);
+            unlink_mq(p, own);
+        }
+    }
+
+    /// `prefix` + `name` without its leading `/`, NUL-terminated, in `out`;
+    /// None unless `name` is one of this run's names.
+    fn c_name<'a>(p: &Plan, prefix: &[u8], name: &[u8], out: &'a mut [u8; 256]) -> Option<&'a [u8]> {
+        let ok = name.starts_with(&p.prefix) && !name[1..].contains(&b'/') && !name.contains(&0);
+        let len = prefix.len() + name.len();
+        if !ok || len >= out.len() {
+            return None;
+        }
+        out[..prefix.len()].copy_from_slice(prefix);
+        out[prefix.len()..len - 1].copy_from_slice(&name[1..]);
+        out[len - 1] = 0;
+        Some(&out[..len])
+    }
+
+    fn unlink_shm(p: &Plan, name: &[u8]) {
+        let mut buf = [0u8; 256];
+        if let Some(path) = c_name(p, b"/dev/shm/", name, &mut buf) {
+            // SAFETY: a NUL-terminated path (what shm_unlink does, minus libc).
+            unsafe { libc::unlink(path.as_ptr().cast()) };
+        }
+    }
+
+    fn unlink_mq(p: &Plan, name: &[u8]) {
+        let mut buf = [0u8; 256];
+        if let Some(n) = c_name(p, b"", name, &mut buf) {
+            // SAFETY: a NUL-terminated name without the leading slash, as the
+            // system call takes it (mq_unlink's libc wrapper strips it).
+            unsafe { libc::syscall(libc::SYS_mq_unlink, n.as_ptr()) };
+        }
+    }
+
+    /// Empty the run directory (FIFOs, sockets, logs, the manifest: all
+    /// made by the run) and remove it, then its per-user parent if empty.
+    fn remove_dir(p: &Plan) {
+        if p.dir.is_empty() {
+            return;
+        }
+        // SAFETY: system calls on a directory descriptor we open and close,
+        // with a buffer of our own; entries are parsed within what the
+        // kernel returned.
+        unsafe {
+            let dfd =
+                libc::open(p.dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC);
+            if dfd < 0 {
+                return;
+            }
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(dfd, &mut st) != 0 || st.st_uid != libc::getuid() {
+                libc::close(dfd);
+                return;
+            }
+            // Other workers empty it at the same time: a few passes, until
+            // one finds nothing left to remove.
+            for _ in 0..4 {
+                libc::lseek(dfd, 0, libc::SEEK_SET);
+                let mut removed = 0;
+                let mut buf = [0u64; 1024];
+                loop {
+                    let n = libc::syscall(libc::SYS_getdents64, dfd, buf.as_mut_ptr(), std::mem::size_of_val(&buf));
+                    if n <= 0 {
+                        break;
+                    }
+                    let bytes = std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize);
+                    let mut off = 0;
+                    // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+                    while off + 19 < bytes.len() {
+                        let reclen = u16::from_ne_bytes([bytes[off + 16], bytes[off + 17]]) as usize;
+                        if reclen < 20 || off + reclen > bytes.len() {
+                            break;
+                        }
+                        let kind = bytes[off + 18];
+                        let name = &bytes[off + 19..off + reclen];
+                        let is_dot = name.starts_with(b".\0") || name.starts_with(b"..\0");
+                        let wanted = !is_dot && kind != libc::DT_DIR && name.contains(&0);
+                        if wanted && libc::unlinkat(dfd, name.as_ptr().cast(), 0) == 0 {
+                            removed += 1;
+                        }
+                        off += reclen;
+                    }
+                }
+                if removed == 0 {
+                    break;
+                }
+            }
+            libc::close(dfd);
+            libc::rmdir(p.dir.as_ptr());
+            if let Some(parent) = &p.parent {
+                libc::rmdir(parent.as_ptr());
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn only_this_runs_names_are_removed() {
+            let p = Plan {
+                supervisor: -1,
+                janitor: -1,
+                dir: CString::default(),
+                manifest: CString::default(),
+                parent: None,
+                prefix: b"/ipcscope-42-".to_vec(),
+                own: None,
+            };
+            let mut b = [0u8; 256];
+            assert_eq!(
+                c_name(&p, b"/dev/shm/", b"/ipcscope-42-ab-shm", &mut b),
+                Some(&b"/dev/shm/ipcscope-42-ab-shm\0"[..])
+            );
+            assert_eq!(c_name(&p, b"", b"/ipcscope-42-ab-mq", &mut b), Some(&b"ipcscope-42-ab-mq\0"[..]));
+            for bad in [&b"/ipcscope-421-ab-shm"[..], b"/other", b"/ipcscope-42-../x", b"/ipcscope-42-a\0b", b"", b"/"]
+            {
+                assert_eq!(c_name(&p, b"/dev/shm/", bad, &mut b), None, "{bad:?}");
+            }
+            let long = [b'a'; 300];
+            let mut name = b"/ipcscope-42-".to_vec();
+            name.extend_from_slice(&long);
+            assert_eq!(c_name(&p, b"/dev/shm/", &name, &mut b), None);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub use rundir::RunDir;
 /// Environment variables a worker finds its run by.
 pub const ENV_SUPERVISOR: &str = "IPCSCOPE_SUPERVISOR";
 pub const ENV_RUN_DIR: &str = "IPCSCOPE_RUN_DIR";
+/// The janitor's pid: a worker outliving a killed supervisor leaves the
+/// cleanup to a live janitor (see `mechanisms::worker::death`).
+pub const ENV_JANITOR: &str = "IPCSCOPE_JANITOR";
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -71,6 +74,7 @@ pub struct Supervisor {
     pgid: Option<i32>,
     /// Every direct child's pid, in spawn order.
     children: Vec<i32>,
+    janitor: Option<i32>,
     next_slot: usize,
     paused: Arc<AtomicBool>,
     knobs: Knobs,
@@ -103,6 +107,7 @@ impl Supervisor {
             tel_fd,
             pgid: None,
             children: Vec::new(),
+            janitor: None,
             next_slot: 0,
             paused: Arc::new(AtomicBool::new(false)),
             knobs,
@@ -197,6 +202,7 @@ impl Supervisor {
         }
         cmd.env(ENV_SUPERVISOR, std::process::id().to_string())
             .env(ENV_RUN_DIR, self.dir.path())
+            .env(ENV_JANITOR, self.janitor.unwrap_or(0).to_string())
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
@@ -215,8 +221,13 @@ impl Supervisor {
             cmd.process_group(g);
         }
         let tel_fd = self.tel_fd.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl) between
-        // fork and exec.
+        // The death signal is catchable: a worker whose supervisor was killed
+        // outright removes the run's objects before it goes (the janitor may
+        // be dead too).
+        let death = crate::mechanisms::worker::death::SIGNAL;
+        let no_mask = empty_sigset();
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl,
+        // sigprocmask) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 if tel_fd == WORKER_FD {
@@ -225,9 +236,12 @@ impl Supervisor {
                 } else if libc::dup2(tel_fd, WORKER_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, death, 0, 0, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // The TUI starts us from a thread that blocks its exit
+                // signals; a worker must see its death signal.
+                libc::sigprocmask(libc::SIG_SETMASK, &no_mask, std::ptr::null_mut());
                 Ok(())
             });
         }
@@ -248,12 +262,22 @@ impl Supervisor {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
+        let no_mask = empty_sigset();
+        // SAFETY: sigprocmask is async-signal-safe. The TUI starts us with
+        // its exit signals blocked; the janitor must not inherit that.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::sigprocmask(libc::SIG_SETMASK, &no_mask, std::ptr::null_mut());
+                Ok(())
+            });
+        }
         if crate::TUI_MODE.load(Relaxed) {
             // Keep our terminal as its stdout, to restore it after a SIGKILL.
             cmd.arg("--restore-tty").stdout(Stdio::inherit());
         }
         if let Ok(child) = cmd.spawn() {
             self.children.push(child.id() as i32);
+            self.janitor = Some(child.id() as i32);
         }
     }
 
@@ -344,6 +368,16 @@ impl Supervisor {
 
     fn record_exit(&self, pid: i32, status: i32) {
         record_exit(&self.tel, pid, status);
+    }
+}
+
+/// A signal set with nothing in it, made before fork.
+fn empty_sigset() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the zeroed set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        set
     }
 }
 
