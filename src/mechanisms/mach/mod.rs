@@ -12,8 +12,9 @@
 //! - [`server`]: the kernel process's single-threaded `poll` loop.
 //! - [`client`]: the library a task uses (`mach_msg`, `mach_port_*`,
 //!   `bootstrap_*`) and the observer.
-//! - [`mechanism`], [`workload`], [`probe`]: ipcscope's side — knobs, the
-//!   processes (kernel, echo server, clients) and what the monitor samples.
+//! - [`mechanism`], [`workload`], [`probe`]: ipcscope's side — the
+//!   supervisor's part, the processes (kernel, echo server, clients) and
+//!   what the monitor samples; [`consts`]: the knobs and names they share.
 //!
 //! # Where this emulation differs from XNU, and why
 //!
@@ -61,6 +62,7 @@
 //!   `MACH_SEND_NO_BUFFER` where XNU would grow further.
 
 pub mod client;
+pub mod consts;
 pub mod kernel;
 pub mod mechanism;
 pub mod probe;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::client::Observer;
-use super::mechanism::{KNOBS, SERVICE, SOCKET};
+use super::consts::{KNOBS, SERVICE, SOCKET};
 use super::state::{Counters, KernelState, NameState, QueuedMsgState, ReceiverState, WaitingThreadState};
 use super::types::*;
 use super::workload::CALLS;

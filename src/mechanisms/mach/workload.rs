@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::client::{InDescriptor, MachError, MachMsgArgs, MachTask, OolMemory, OutDescriptor, OutMsg, ReceivedMsg};
-use super::mechanism::{SEND_MODES, SERVICE, SOCKET};
+use super::consts::{SEND_MODES, SERVICE, SOCKET};
 use super::types::*;
 use crate::mechanisms::worker::{Pacer, WorkerCtx};
 use crate::message::{self, Verifier};

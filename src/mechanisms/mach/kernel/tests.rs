@@ -3,6 +3,10 @@
 //! the invariants after every step.
 
 use super::*;
+use crate::mechanisms::mach::proto::{
+    message_size, Descriptor, MachMsgRequest, MsgHeader, ReceivedDescriptor, ReceivedMessage,
+};
+use crate::mechanisms::mach::state::{NameState, ReceiverState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

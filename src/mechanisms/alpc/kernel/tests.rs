@@ -2,9 +2,13 @@
 //! pseudo-random sequence checked against the invariants.
 
 use super::*;
-use crate::mechanisms::alpc::proto::{decode_request, PortAttributes, Request, ResponseBody, SendMessage};
+use crate::mechanisms::alpc::proto::{
+    decode_request, PortAttributes, ReceivedMessage, Request, ResponseBody, SendMessage,
+};
+use crate::mechanisms::alpc::state::AlpcState;
 use crate::mechanisms::alpc::types::msg_flags::{ALPC_MSGFLG_REPLY_MESSAGE, ALPC_MSGFLG_SYNC_REQUEST};
-use std::collections::HashMap;
+use crate::mechanisms::alpc::types::{handle_text, LpcMessageType, PortDataEntry, ViewAttribute};
+use std::collections::{BTreeSet, HashMap};
 
 const PORT_NAME: &str = r"\RPC Control\ipcscope-echo";
 const SERVER: ConnId = 1;

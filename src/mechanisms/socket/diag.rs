@@ -1,0 +1,327 @@
+//! Reading the kernel's socket tables: a `sock_diag` dump for Unix
+//! sockets, `/proc/net/tcp` for TCP, and single questions asked of a
+//! borrowed descriptor.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::monitor::procfs;
+
+const NETLINK_SOCK_DIAG: i32 = 4;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const UDIAG_SHOW_NAME: u32 = 0x01;
+const UDIAG_SHOW_PEER: u32 = 0x04;
+const UDIAG_SHOW_RQLEN: u32 = 0x10;
+const UDIAG_SHOW_MEMINFO: u32 = 0x20;
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_PEER: u16 = 2;
+const UNIX_DIAG_RQLEN: u16 = 4;
+const UNIX_DIAG_MEMINFO: u16 = 5;
+const SO_MEMINFO: i32 = 55;
+
+/// Indices into `SK_MEMINFO` (`SO_MEMINFO`, `UNIX_DIAG_MEMINFO`).
+pub const MEM_RCVBUF: usize = 1;
+pub const MEM_WMEM_ALLOC: usize = 2;
+pub const MEM_SNDBUF: usize = 3;
+pub const MEM_WMEM_QUEUED: usize = 5;
+const MEM_VARS: usize = 9;
+
+#[derive(Debug, Clone, Default)]
+pub struct UnixSock {
+    pub state: u8,
+    pub name: Option<String>,
+    pub peer: Option<u64>,
+    /// UNIX_DIAG_RQLEN: connected = SIOCINQ / SIOCOUTQ; listener =
+    /// pending connections / backlog.
+    pub rq: u64,
+    pub wq: u64,
+    pub mem: Option<[u32; MEM_VARS]>,
+}
+
+pub fn state_name(st: u8) -> &'static str {
+    match st {
+        1 => "ESTABLISHED",
+        7 => "UNCONNECTED",
+        8 => "CLOSE_WAIT",
+        10 => "LISTEN",
+        _ => "?",
+    }
+}
+
+pub fn tcp_state_name(st: u8) -> &'static str {
+    match st {
+        1 => "ESTABLISHED",
+        2 => "SYN_SENT",
+        3 => "SYN_RECV",
+        4 => "FIN_WAIT1",
+        5 => "FIN_WAIT2",
+        6 => "TIME_WAIT",
+        7 => "CLOSE",
+        8 => "CLOSE_WAIT",
+        9 => "LAST_ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        _ => "?",
+    }
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_ne_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+/// Every Unix stream socket on the machine, by inode.
+pub fn unix_dump() -> std::io::Result<HashMap<u64, UnixSock>> {
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut req = Vec::with_capacity(40);
+    req.extend_from_slice(&40u32.to_ne_bytes());
+    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes()); // seq
+    req.extend_from_slice(&0u32.to_ne_bytes()); // pid
+    req.push(libc::AF_UNIX as u8);
+    req.push(0); // protocol
+    req.extend_from_slice(&0u16.to_ne_bytes());
+    req.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
+    req.extend_from_slice(&0u32.to_ne_bytes()); // ino
+    let show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO;
+    req.extend_from_slice(&show.to_ne_bytes());
+    req.extend_from_slice(&[0xff; 8]); // cookie: none
+                                       // SAFETY: all-zero is a valid sockaddr_nl (the kernel).
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: a valid buffer and address.
+    let r = unsafe {
+        libc::sendto(
+            sock.as_raw_fd(),
+            req.as_ptr().cast(),
+            req.len(),
+            0,
+            (&kernel as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut out = HashMap::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: a valid buffer; blocks until the kernel answers.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let b = &buf[..n as usize];
+        if b.is_empty() {
+            return Ok(out);
+        }
+        let mut off = 0;
+        while off + 16 <= b.len() {
+            let len = u32_at(b, off) as usize;
+            let ty = u16_at(b, off + 4);
+            if len < 16 || off + len > b.len() {
+                return Ok(out);
+            }
+            match ty {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    let err = u32_at(b, off + 16) as i32;
+                    return Err(std::io::Error::from_raw_os_error(-err));
+                }
+                _ => {
+                    if let Some((ino, s)) = parse_unix_msg(&b[off + 16..off + len]) {
+                        out.insert(ino, s);
+                    }
+                }
+            }
+            off += (len + 3) & !3;
+        }
+    }
+}
+
+/// One `unix_diag_msg` and its attributes.
+fn parse_unix_msg(m: &[u8]) -> Option<(u64, UnixSock)> {
+    if m.len() < 16 || m[1] != libc::SOCK_STREAM as u8 {
+        return None;
+    }
+    let ino = u32_at(m, 4) as u64;
+    let mut s = UnixSock { state: m[2], ..UnixSock::default() };
+    let mut off = 16;
+    while off + 4 <= m.len() {
+        let len = u16_at(m, off) as usize;
+        let ty = u16_at(m, off + 2);
+        if len < 4 || off + len > m.len() {
+            break;
+        }
+        let p = &m[off + 4..off + len];
+        match ty {
+            UNIX_DIAG_NAME if !p.is_empty() => {
+                let name = if p[0] == 0 {
+                    // Abstract: '@' as ss prints it.
+                    format!("@{}", String::from_utf8_lossy(&p[1..]))
+                } else {
+                    let end = p.iter().position(|&c| c == 0).unwrap_or(p.len());
+                    String::from_utf8_lossy(&p[..end]).into_owned()
+                };
+                s.name = Some(name);
+            }
+            UNIX_DIAG_PEER if p.len() >= 4 => s.peer = Some(u32_at(p, 0) as u64),
+            UNIX_DIAG_RQLEN if p.len() >= 8 => {
+                s.rq = u32_at(p, 0) as u64;
+                s.wq = u32_at(p, 4) as u64;
+            }
+            UNIX_DIAG_MEMINFO if p.len() >= 4 * MEM_VARS => {
+                let mut mem = [0u32; MEM_VARS];
+                for (i, v) in mem.iter_mut().enumerate() {
+                    *v = u32_at(p, i * 4);
+                }
+                s.mem = Some(mem);
+            }
+            _ => {}
+        }
+        off += (len + 3) & !3;
+    }
+    Some((ino, s))
+}
+
+#[derive(Debug, Clone)]
+pub struct TcpRow {
+    pub local: (Ipv4Addr, u16),
+    pub remote: (Ipv4Addr, u16),
+    pub state: u8,
+    pub tx: u64,
+    pub rx: u64,
+}
+
+/// `/proc/net/tcp`, by inode.
+pub fn proc_net_tcp() -> HashMap<u64, TcpRow> {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    parse_proc_net_tcp(&text)
+}
+
+fn addr(s: &str) -> Option<(Ipv4Addr, u16)> {
+    let (ip, port) = s.split_once(':')?;
+    // The kernel prints the address word as it lies in memory.
+    let ip = u32::from_str_radix(ip, 16).ok()?;
+    Some((Ipv4Addr::from(ip.to_ne_bytes()), u16::from_str_radix(port, 16).ok()?))
+}
+
+pub fn parse_proc_net_tcp(text: &str) -> HashMap<u64, TcpRow> {
+    let mut out = HashMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 {
+            continue;
+        }
+        let (Some(local), Some(remote)) = (addr(f[1]), addr(f[2])) else {
+            continue;
+        };
+        let Some((tx, rx)) = f[4].split_once(':') else {
+            continue;
+        };
+        let (Ok(state), Ok(tx), Ok(rx), Ok(ino)) = (
+            u8::from_str_radix(f[3], 16),
+            u64::from_str_radix(tx, 16),
+            u64::from_str_radix(rx, 16),
+            f[9].parse::<u64>(),
+        ) else {
+            continue;
+        };
+        if ino != 0 {
+            out.insert(ino, TcpRow { local, remote, state, tx, rx });
+        }
+    }
+    out
+}
+
+/// `getsockopt(SO_MEMINFO)` on a borrowed copy of `pid`'s `fd`.
+pub fn meminfo(pid: i32, fd: i32) -> Option<[u32; MEM_VARS]> {
+    let dup = procfs::borrow_fd(pid, fd)?;
+    let mut mem = [0u32; MEM_VARS];
+    let mut len = std::mem::size_of_val(&mem) as libc::socklen_t;
+    // SAFETY: a valid buffer of `len` bytes; getsockopt only reads state.
+    let r =
+        unsafe { libc::getsockopt(dup.as_raw_fd(), libc::SOL_SOCKET, SO_MEMINFO, mem.as_mut_ptr().cast(), &mut len) };
+    drop(dup);
+    (r == 0).then_some(mem)
+}
+
+/// A TCP listener's (pending connections, backlog limit), from
+/// `TCP_INFO` on a borrowed copy.
+pub fn listen_backlog(pid: i32, fd: i32) -> Option<(u64, u64)> {
+    let dup = procfs::borrow_fd(pid, fd)?;
+    // SAFETY: all-zero is a valid tcp_info.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: a valid buffer of `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            dup.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    drop(dup);
+    (r == 0).then_some((info.tcpi_unacked as u64, info.tcpi_sacked as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_rows() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:9C4B 00000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:9C4B 0100007F:D2F0 01 00000010:00001388 00:00000000 00000000     0        0 12346 1\n";
+        let m = parse_proc_net_tcp(t);
+        let l = &m[&12345];
+        assert_eq!(l.local, (Ipv4Addr::LOCALHOST, 0x9C4B));
+        assert_eq!((l.state, l.rx), (10, 1));
+        let c = &m[&12346];
+        assert_eq!(c.remote.1, 0xD2F0);
+        assert_eq!((c.tx, c.rx), (16, 5000));
+    }
+
+    #[test]
+    fn unix_dump_sees_our_socketpair() {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) }, 0);
+        let n = unsafe { libc::write(fds[0], b"hello".as_ptr().cast(), 5) };
+        assert_eq!(n, 5);
+        let ino = |fd: i32| -> u64 {
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            unsafe { libc::fstat(fd, &mut st) };
+            st.st_ino
+        };
+        let dump = unix_dump().unwrap();
+        let b = &dump[&ino(fds[1])];
+        assert_eq!(b.rq, 5);
+        assert_eq!(b.peer, Some(ino(fds[0])));
+        let me = std::process::id() as i32;
+        let m = meminfo(me, fds[0]).unwrap();
+        assert!(m[MEM_SNDBUF] > 0 && m[MEM_WMEM_ALLOC] > 0);
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! What the monitor samples of the socket mechanism: every socket our
+//! processes hold, matched against the kernel's tables ([`super::diag`]),
+//! the channel gauge and the notes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde::{Deserialize, Serialize};
+
+use super::consts::{FAMILIES, FAM_TCP, FAM_UNIX, KNOBS, SOCK_NAME};
+use super::diag;
+use super::worker::CALLS;
+use crate::mechanisms::{Kind, Probe};
+use crate::monitor::{NoteLog, ProcTracker};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot, ProcessSnapshot};
+use crate::telemetry::Telemetry;
+
+/// One of our sockets, as the monitor saw it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SocketEntry {
+    /// The process holding it (`server`, `client-1`, …), its pid and fd.
+    pub role: String,
+    pub pid: i32,
+    pub fd: i32,
+    pub inode: u64,
+    /// `unix` or `tcp`.
+    pub family: String,
+    /// `LISTEN`, `ESTABLISHED`, `CLOSE_WAIT`, … (`UNCONNECTED` for a Unix
+    /// socket that is neither).
+    pub state: String,
+    /// The local endpoint: the path, `127.0.0.1:PORT`, or empty (an unnamed
+    /// Unix socket).
+    pub local: String,
+    pub local_ip: Option<String>,
+    pub local_port: Option<u16>,
+    /// The other end: its address, or for Unix the peer's name.
+    pub peer: String,
+    pub peer_port: Option<u16>,
+    /// Which of our processes holds the other end, if any.
+    pub peer_role: Option<String>,
+    /// Connected: payload bytes waiting to be read (`SIOCINQ`, `rx_queue`).
+    /// Listener: connections waiting for accept().
+    pub recv_q: u64,
+    /// Connected: Unix `SIOCOUTQ` (send memory charged, skb overhead
+    /// included); TCP `tx_queue` (bytes not yet acknowledged). Listener: the
+    /// backlog limit.
+    pub send_q: u64,
+    /// Kernel buffer figures (`SK_MEMINFO`): receive and send buffer sizes,
+    /// and the memory that counts against the send buffer.
+    pub rcvbuf: Option<u64>,
+    pub sndbuf: Option<u64>,
+    pub send_mem: Option<u64>,
+}
+
+impl SocketEntry {
+    pub fn listening(&self) -> bool {
+        self.state == "LISTEN"
+    }
+}
+
+/// What the socket panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SocketDetail {
+    /// `unix`, `tcp` or `both`.
+    pub family: String,
+    /// The Unix socket's path, when the Unix family runs.
+    pub path: Option<String>,
+    /// The TCP listener's port, from its `/proc/net/tcp` row.
+    pub port: Option<u16>,
+    /// The port the server's `getsockname()` returned (it publishes it).
+    pub port_getsockname: Option<u16>,
+    pub nodelay: bool,
+    /// `socket.buffer` as set (0 = kernel defaults).
+    pub buffer: u64,
+    /// Every socket our processes hold, listeners first.
+    pub sockets: Vec<SocketEntry>,
+    /// Payload bytes waiting in the server's receive queues, summed.
+    pub recv_payload: u64,
+    /// Payload bytes in the clients' TCP send queues (not acknowledged).
+    pub send_payload: u64,
+    /// Processes using each endpoint: holding a socket whose local or peer
+    /// end is the path / the port.
+    pub path_users: u64,
+    pub port_users: u64,
+    /// Our sockets the kernel's tables did not list (should stay empty).
+    pub unmatched: Vec<u64>,
+}
+
+pub(super) struct SocketProbe {
+    server: ProcTracker,
+    clients: Vec<ProcTracker>,
+    server_slot: usize,
+    families: u64,
+    path: String,
+    history: VecDeque<u64>,
+    capacity: u64,
+    notes: NoteLog,
+}
+
+fn socket_inode(target: &str) -> Option<u64> {
+    target.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+}
+
+impl Probe for SocketProbe {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
+        let mut procs = vec![self.server.sample(tel, t_ms)];
+        procs.extend(self.clients.iter_mut().map(|c| c.sample(tel, t_ms)));
+        let ss = tel.slot(self.server_slot);
+        let port_gsn = (self.families & FAM_TCP != 0).then(|| ss.aux[0].load(Relaxed) as u16).filter(|&p| p != 0);
+
+        let unix = if self.families & FAM_UNIX != 0 { diag::unix_dump().unwrap_or_default() } else { HashMap::new() };
+        let tcp = if self.families & FAM_TCP != 0 { diag::proc_net_tcp() } else { HashMap::new() };
+
+        let mut sockets = Vec::new();
+        let mut unmatched = Vec::new();
+        for p in procs.iter().filter(|p| p.alive()) {
+            for f in &p.fds {
+                let Some(ino) = socket_inode(&f.target) else {
+                    continue;
+                };
+                let mut e =
+                    SocketEntry { role: p.role.clone(), pid: p.pid, fd: f.fd, inode: ino, ..SocketEntry::default() };
+                if let Some(u) = unix.get(&ino) {
+                    e.family = "unix".into();
+                    e.state = diag::state_name(u.state).into();
+                    e.local = u.name.clone().unwrap_or_default();
+                    e.recv_q = u.rq;
+                    e.send_q = u.wq;
+                    if let Some(m) = u.mem {
+                        e.rcvbuf = Some(m[diag::MEM_RCVBUF] as u64);
+                        e.sndbuf = Some(m[diag::MEM_SNDBUF] as u64);
+                        e.send_mem = Some(m[diag::MEM_WMEM_ALLOC] as u64);
+                    }
+                    e.peer = u.peer.and_then(|pi| unix.get(&pi)).and_then(|pu| pu.name.clone()).unwrap_or_default();
+                } else if let Some(t) = tcp.get(&ino) {
+                    e.family = "tcp".into();
+                    e.state = diag::tcp_state_name(t.state).into();
+                    e.local = format!("{}:{}", t.local.0, t.local.1);
+                    e.local_ip = Some(t.local.0.to_string());
+                    e.local_port = Some(t.local.1);
+                    if !t.remote.0.is_unspecified() || t.remote.1 != 0 {
+                        e.peer = format!("{}:{}", t.remote.0, t.remote.1);
+                        e.peer_port = Some(t.remote.1);
+                    }
+                    e.recv_q = t.rx;
+                    e.send_q = t.tx;
+                    if e.listening() {
+                        // The accept queue's limit (TCP_INFO on a listener:
+                        // tcpi_unacked = pending, tcpi_sacked = backlog).
+                        if let Some((pending, backlog)) = diag::listen_backlog(p.pid, f.fd) {
+                            e.recv_q = pending;
+                            e.send_q = backlog;
+                        }
+                    }
+                    if let Some(m) = diag::meminfo(p.pid, f.fd) {
+                        e.rcvbuf = Some(m[diag::MEM_RCVBUF] as u64);
+                        e.sndbuf = Some(m[diag::MEM_SNDBUF] as u64);
+                        e.send_mem = Some(m[diag::MEM_WMEM_QUEUED] as u64);
+                    }
+                } else {
+                    unmatched.push(ino);
+                    continue;
+                }
+                sockets.push(e);
+            }
+        }
+        // Who holds the other end: Unix by the peer inode the kernel
+        // reports, TCP by matching address pairs.
+        let by_inode: HashMap<u64, String> = sockets.iter().map(|s| (s.inode, s.role.clone())).collect();
+        let by_local: HashMap<String, String> = sockets
+            .iter()
+            .filter(|s| s.family == "tcp" && !s.listening())
+            .map(|s| (s.local.clone(), s.role.clone()))
+            .collect();
+        for s in &mut sockets {
+            s.peer_role = if s.family == "unix" {
+                unix.get(&s.inode).and_then(|u| u.peer).and_then(|pi| by_inode.get(&pi).cloned())
+            } else if s.peer.is_empty() {
+                None
+            } else {
+                by_local.get(&s.peer).cloned()
+            };
+        }
+        sockets.sort_by_key(|s| (!s.listening(), s.role != "server", s.role.clone(), s.fd));
+
+        // The gauge: what send() blocks on (see the module notes).
+        let client_socks = || sockets.iter().filter(|s| s.role.starts_with("client") && !s.listening());
+        let depth: u64 = client_socks().filter_map(|s| s.send_mem).sum();
+        let capacity: u64 = client_socks().filter_map(|s| s.sndbuf).sum();
+        if capacity > 0 {
+            self.capacity = capacity;
+        }
+        self.history.push_back(depth);
+        if self.history.len() > crate::monitor::HISTORY {
+            self.history.pop_front();
+        }
+        let recv_payload = sockets.iter().filter(|s| s.role == "server" && !s.listening()).map(|s| s.recv_q).sum();
+        let send_payload = client_socks().filter(|s| s.family == "tcp").map(|s| s.send_q).sum();
+
+        let port = sockets.iter().find(|s| s.family == "tcp" && s.listening()).and_then(|s| s.local_port);
+        let users = |hit: &dyn Fn(&SocketEntry) -> bool| {
+            sockets.iter().filter(|s| hit(s)).map(|s| s.pid).collect::<HashSet<_>>().len() as u64
+        };
+        let path = (self.families & FAM_UNIX != 0).then(|| self.path.clone());
+        let path_users = path
+            .as_ref()
+            .map_or(0, |p| users(&|s: &SocketEntry| s.family == "unix" && (&s.local == p || &s.peer == p)));
+        let port_users = port.map_or(0, |port| {
+            users(&|s: &SocketEntry| s.family == "tcp" && (s.local_port == Some(port) || s.peer_port == Some(port)))
+        });
+
+        self.notes_for(t_ms, &procs, &sockets, recv_payload);
+
+        let integrity = crate::monitor::integrity(ss);
+        MechanismSnapshot {
+            kind: Kind::Socket,
+            channel: Channel {
+                depth,
+                capacity: if capacity > 0 { capacity } else { self.capacity },
+                unit: "bytes".into(),
+            },
+            integrity,
+            history: self.history.iter().copied().collect(),
+            notes: self.notes.list(),
+            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            detail: Detail::Socket(SocketDetail {
+                family: FAMILIES[(tel.knob_by_key("socket.family") as usize).min(2)].into(),
+                path,
+                port,
+                port_getsockname: port_gsn,
+                nodelay: tel.knob_by_key("socket.nodelay") != 0,
+                buffer: tel.knob_by_key("socket.buffer"),
+                sockets,
+                recv_payload,
+                send_payload,
+                path_users,
+                port_users,
+                unmatched,
+            }),
+            processes: procs,
+        }
+    }
+}
+
+impl SocketProbe {
+    pub(super) fn new(server: usize, clients: &[usize], families: u64, dir: &Path) -> SocketProbe {
+        let dir = dir.to_path_buf();
+        SocketProbe {
+            server: ProcTracker::new(server, "server", CALLS, &dir),
+            clients: clients
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| ProcTracker::new(s, &format!("client-{}", i + 1), CALLS, &dir))
+                .collect(),
+            server_slot: server,
+            families,
+            path: dir.join(SOCK_NAME).display().to_string(),
+            history: VecDeque::new(),
+            capacity: 0,
+            notes: NoteLog::default(),
+        }
+    }
+
+    fn notes_for(&mut self, t_ms: u64, procs: &[ProcessSnapshot], sockets: &[SocketEntry], recv_payload: u64) {
+        let server = &procs[0];
+        if server.alive() && server.op == "stalled" && recv_payload > 0 {
+            self.notes.once(
+                t_ms,
+                "stalled",
+                "server: not reading — bytes pile up in its receive queue, then in the clients' send buffers",
+            );
+        }
+        for c in &procs[1..] {
+            let blocked = c.alive()
+                && c.state == "S"
+                && c.op == "send()"
+                && (c.wchan.contains("sock_alloc_send") || c.wchan.contains("wait_woken"));
+            if blocked {
+                self.notes.once(
+                    t_ms,
+                    "blocked",
+                    &format!("{}: blocked in send() ({}) — its send buffer (SO_SNDBUF) is full", c.role, c.wchan),
+                );
+            }
+            if c.errors.epipe > 0 || c.errors.other > 0 {
+                self.notes.once(t_ms, "peer-gone", &format!("{}: send() failed — the server's end is closed", c.role));
+            }
+        }
+        if server.exit.is_some() {
+            self.notes.once(
+                t_ms,
+                "server-gone",
+                "server: gone — its listening socket and connections are closed (r restarts)",
+            );
+        }
+        if let Some(l) = sockets.iter().find(|s| s.listening() && s.recv_q > 0) {
+            self.notes.once(
+                t_ms,
+                "pending",
+                &format!("{} connection(s) waiting in the listener's accept queue (backlog {})", l.recv_q, l.send_q),
+            );
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The socket mechanism's processes: the server (one listener per family,
+//! `poll()` over it and the accepted sockets) and the clients (connect,
+//! then stream messages); every call they make is recorded under its real
+//! name and printed as C would show it.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use super::consts::{FAM_TCP, FAM_UNIX, SOCK_NAME};
+use crate::mechanisms::pipe::{errno_name, ret_str};
+use crate::mechanisms::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
+use crate::message::{self, Verifier};
+use crate::monitor::Calls;
+use crate::telemetry::Op;
+
+/// The listener's backlog (`listen(fd, BACKLOG)`).
+const BACKLOG: i32 = 16;
+
+// System calls the socket workers record for the event log.
+const CALL_SOCKET: u64 = 1;
+const CALL_BIND_UNIX: u64 = 2;
+const CALL_BIND_INET: u64 = 3;
+const CALL_GETSOCKNAME: u64 = 4;
+const CALL_LISTEN: u64 = 5;
+const CALL_ACCEPT: u64 = 6;
+const CALL_CONNECT_UNIX: u64 = 7;
+const CALL_CONNECT_INET: u64 = 8;
+const CALL_SEND: u64 = 9;
+const CALL_RECV: u64 = 10;
+const CALL_CLOSE: u64 = 11;
+const CALL_SETSOCKOPT: u64 = 12;
+const CALL_UNLINK: u64 = 13;
+const CALL_CHMOD: u64 = 14;
+
+const OPT_SNDBUF: u64 = 1;
+const OPT_RCVBUF: u64 = 2;
+const OPT_NODELAY: u64 = 3;
+
+fn ip_port(ip: u64, port: u64) -> String {
+    format!("{}:{port}", Ipv4Addr::from(ip as u32))
+}
+
+fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
+    let r = ret_str(ret);
+    match call {
+        CALL_SOCKET => {
+            let fam = if a[0] == FAM_TCP { "AF_INET" } else { "AF_UNIX" };
+            format!("socket({fam}, SOCK_STREAM) = {r}")
+        }
+        CALL_BIND_UNIX => format!("bind({}, \"…/{SOCK_NAME}\") = {r}", a[0]),
+        CALL_BIND_INET => format!("bind({}, {}) = {r}", a[0], ip_port(a[1], a[2])),
+        CALL_GETSOCKNAME => format!("getsockname({}) = {r} → {}", a[0], ip_port(a[1], a[2])),
+        CALL_LISTEN => format!("listen({}, {}) = {r}", a[0], a[1]),
+        CALL_ACCEPT => format!("accept({}) = {r}", a[0]),
+        CALL_CONNECT_UNIX => format!("connect({}, \"…/{SOCK_NAME}\") = {r}", a[0]),
+        CALL_CONNECT_INET => format!("connect({}, {}) = {r}", a[0], ip_port(a[1], a[2])),
+        CALL_SEND => format!("send({}, {} bytes) = {r}", a[0], a[1]),
+        CALL_RECV => format!("recv({}, {} bytes) = {r}", a[0], a[1]),
+        CALL_CLOSE => format!("close({}) = {r}", a[0]),
+        CALL_SETSOCKOPT => {
+            let opt = match a[1] {
+                OPT_SNDBUF => "SO_SNDBUF",
+                OPT_RCVBUF => "SO_RCVBUF",
+                _ => "TCP_NODELAY",
+            };
+            format!("setsockopt({}, {opt}, {}) = {r}", a[0], a[2])
+        }
+        CALL_UNLINK => format!("unlink(\"…/{SOCK_NAME}\") = {r}"),
+        CALL_CHMOD => format!("chmod(\"…/{SOCK_NAME}\", 0{:o}) = {r}", a[0]),
+        _ => format!("call {call}"),
+    }
+}
+
+pub(super) const CALLS: Calls = Calls { event: format_call, op: op_name };
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Write => "send()",
+        Op::Read => "recv()",
+        Op::Wait => "poll()",
+        _ => crate::monitor::default_op_name(op),
+    }
+}
+
+/// The result of a libc call as the event log wants it: the value, or
+/// minus the errno.
+fn ret_of(r: libc::c_int) -> i64 {
+    if r < 0 {
+        -(errno() as i64)
+    } else {
+        r as i64
+    }
+}
+
+fn new_socket(ctx: &WorkerCtx, fam: u64, flags: i32) -> Result<OwnedFd> {
+    let domain = if fam == FAM_TCP { libc::AF_INET } else { libc::AF_UNIX };
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | flags, 0) };
+    ctx.event(CALL_SOCKET, [fam, 0, 0], ret_of(fd));
+    if fd < 0 {
+        bail!("socket: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_int_opt(ctx: &WorkerCtx, fd: RawFd, level: i32, name: i32, which: u64, v: u64) {
+    let val = v.min(i32::MAX as u64) as libc::c_int;
+    // SAFETY: an int option on our own socket.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    ctx.event(CALL_SETSOCKOPT, [fd as u64, which, v], ret_of(r));
+    if r < 0 {
+        ctx.count_error(errno());
+    }
+}
+
+fn unix_addr(path: &std::path::Path) -> Result<(libc::sockaddr_un, libc::socklen_t)> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: all-zero is a valid sockaddr_un.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let b = path.as_os_str().as_bytes();
+    if b.len() >= a.sun_path.len() {
+        bail!("socket path too long: {}", path.display());
+    }
+    for (d, s) in a.sun_path.iter_mut().zip(b) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + b.len() + 1;
+    Ok((a, len as libc::socklen_t))
+}
+
+fn loopback(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be() },
+        sin_zero: [0; 8],
+    }
+}
+
+/// One accepted connection on the server's side.
+struct Conn {
+    fd: OwnedFd,
+    reader: FrameReader,
+    /// poll() said readable, or the reader may hold whole messages.
+    ready: bool,
+}
+
+pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
+    let fams = match ctx.arg("families")? {
+        "unix" => FAM_UNIX,
+        "tcp" => FAM_TCP,
+        _ => FAM_UNIX | FAM_TCP,
+    };
+    let buffer = ctx.knob("socket.buffer");
+    let mut listeners: Vec<OwnedFd> = Vec::new();
+    if fams & FAM_UNIX != 0 {
+        let path = ctx.run_dir.join(SOCK_NAME);
+        // A stale socket file from an earlier server would make bind fail.
+        let r = match std::fs::remove_file(&path) {
+            Ok(()) => 0,
+            Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
+        };
+        ctx.event(CALL_UNLINK, [0; 3], r);
+        let fd = new_socket(ctx, FAM_UNIX, 0)?;
+        let raw = fd.as_raw_fd();
+        if buffer > 0 {
+            set_int_opt(ctx, raw, libc::SOL_SOCKET, libc::SO_RCVBUF, OPT_RCVBUF, buffer);
+        }
+        let (addr, len) = unix_addr(&path)?;
+        // SAFETY: a valid sockaddr_un of `len` bytes.
+        let r = unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) };
+        ctx.event(CALL_BIND_UNIX, [raw as u64, 0, 0], ret_of(r));
+        if r < 0 {
+            bail!("bind {}: {}", path.display(), std::io::Error::last_os_error());
+        }
+        // Only our own user may connect (the run dir is 0700 as well).
+        let r = match std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)) {
+            Ok(()) => 0,
+            Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
+        };
+        ctx.event(CALL_CHMOD, [0o600, 0, 0], r);
+        listen(ctx, raw)?;
+        ctx.me().aux[1].store(raw as u64 + 1, Relaxed);
+        listeners.push(fd);
+    }
+    if fams & FAM_TCP != 0 {
+        let fd = new_socket(ctx, FAM_TCP, 0)?;
+        let raw = fd.as_raw_fd();
+        if buffer > 0 {
+            // Before listen(), so accepted sockets inherit it.
+            set_int_opt(ctx, raw, libc::SOL_SOCKET, libc::SO_RCVBUF, OPT_RCVBUF, buffer);
+        }
+        // Loopback only, port 0: the kernel picks a free ephemeral port.
+        let addr = loopback(0);
+        let sz = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: a valid sockaddr_in.
+        let r = unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_in).cast(), sz) };
+        ctx.event(CALL_BIND_INET, [raw as u64, u32::from(Ipv4Addr::LOCALHOST) as u64, 0], ret_of(r));
+        if r < 0 {
+            bail!("bind 127.0.0.1:0: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: all-zero is a valid sockaddr_in.
+        let mut got: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = sz;
+        // SAFETY: valid out-pointers of the right size.
+        let r = unsafe { libc::getsockname(raw, (&mut got as *mut libc::sockaddr_in).cast(), &mut len) };
+        let ip = u32::from_be(got.sin_addr.s_addr);
+        let port = u16::from_be(got.sin_port);
+        ctx.event(CALL_GETSOCKNAME, [raw as u64, ip as u64, port as u64], ret_of(r));
+        if r < 0 {
+            bail!("getsockname: {}", std::io::Error::last_os_error());
+        }
+        listen(ctx, raw)?;
+        ctx.me().aux[0].store(port as u64, Relaxed);
+        ctx.me().aux[2].store(raw as u64 + 1, Relaxed);
+        listeners.push(fd);
+    }
+    ctx.me().aux[7].store(1, Relaxed);
+    worker::futex_wake(&ctx.me().aux[7]);
+
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut pacer = Pacer::consumer(ctx);
+    let mut verifier = Verifier::new();
+    let rate_knob = ctx.knob_index("consumer.rate");
+    let mut pfds: Vec<libc::pollfd> = Vec::new();
+    loop {
+        let stalled = ctx.tel.knob(rate_knob) == 0;
+        let any_ready = conns.iter().any(|c| c.ready);
+        pfds.clear();
+        for l in &listeners {
+            pfds.push(libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        if !stalled {
+            for c in &conns {
+                pfds.push(libc::pollfd { fd: c.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+        }
+        let timeout = if stalled {
+            // Nobody reads; accept newcomers and look at the knob again.
+            ctx.op(Op::Stalled);
+            100
+        } else if any_ready {
+            0
+        } else {
+            ctx.op(Op::Wait);
+            500
+        };
+        // SAFETY: a valid array of pollfds.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            if errno() != libc::EINTR {
+                ctx.count_error(errno());
+            }
+            continue;
+        }
+        for (i, l) in listeners.iter().enumerate() {
+            if pfds[i].revents & libc::POLLIN != 0 {
+                ctx.op(Op::Accept);
+                // SAFETY: accept4 on our listener; no address wanted.
+                let fd = unsafe {
+                    libc::accept4(
+                        l.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                    )
+                };
+                ctx.event(CALL_ACCEPT, [l.as_raw_fd() as u64, 0, 0], ret_of(fd));
+                if fd < 0 {
+                    ctx.count_error(errno());
+                    continue;
+                }
+                conns.push(Conn {
+                    // SAFETY: a fresh descriptor we own.
+                    fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                    reader: FrameReader::default(),
+                    ready: true,
+                });
+            }
+        }
+        if stalled {
+            continue;
+        }
+        let base = listeners.len();
+        for (i, c) in conns.iter_mut().enumerate() {
+            if let Some(p) = pfds.get(base + i) {
+                if p.revents != 0 && p.fd == c.fd.as_raw_fd() {
+                    c.ready = true;
+                }
+            }
+        }
+        // One message from each ready connection in turn: fair to every
+        // client, paced to consumer.rate.
+        let mut closed = Vec::new();
+        for (i, c) in conns.iter_mut().enumerate() {
+            if !c.ready {
+                continue;
+            }
+            if ctx.tel.knob(rate_knob) == 0 {
+                break;
+            }
+            pacer.wait(ctx);
+            ctx.op(Op::Read);
+            let raw = c.fd.as_raw_fd();
+            let frame = c.reader.next(raw, &mut verifier, |want, res| {
+                if matches!(res, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                    return;
+                }
+                ctx.event(CALL_RECV, [raw as u64, want as u64, 0], worker::io_ret(res));
+            });
+            match frame {
+                Ok(Frame::Message(m)) => {
+                    let m = m.to_vec();
+                    ctx.receive(&mut verifier, &m);
+                }
+                Ok(Frame::Eof) => {
+                    // recv() returned 0: that client closed its end.
+                    crate::telemetry::Slot::add(&ctx.me().eof, 1);
+                    closed.push(i);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => c.ready = false,
+                Err(e) => {
+                    ctx.count_error(e.raw_os_error().unwrap_or(0));
+                    closed.push(i);
+                }
+            }
+        }
+        for i in closed.into_iter().rev() {
+            let c = conns.remove(i);
+            let raw = c.fd.as_raw_fd();
+            drop(c);
+            ctx.event(CALL_CLOSE, [raw as u64, 0, 0], 0);
+            ctx.publish(verifier.counts());
+        }
+    }
+}
+
+fn listen(ctx: &WorkerCtx, fd: RawFd) -> Result<()> {
+    // SAFETY: listen on our own socket.
+    let r = unsafe { libc::listen(fd, BACKLOG) };
+    ctx.event(CALL_LISTEN, [fd as u64, BACKLOG as u64, 0], ret_of(r));
+    if r < 0 {
+        bail!("listen: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
+    let server_slot = ctx.arg_usize("server-slot")?;
+    let fam = if ctx.arg("family")? == "tcp" { FAM_TCP } else { FAM_UNIX };
+    // Wait (in the kernel) until the server is listening.
+    ctx.op(Op::Wait);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = &ctx.tel.slot(server_slot).aux[7];
+        if ready.load(Relaxed) != 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the server never started listening");
+        }
+        worker::futex_wait(ready, 0, Duration::from_millis(200));
+    }
+    let sock = new_socket(ctx, fam, 0)?;
+    let fd = sock.as_raw_fd();
+    let mut buffer = ctx.knob("socket.buffer");
+    if buffer > 0 {
+        set_int_opt(ctx, fd, libc::SOL_SOCKET, libc::SO_SNDBUF, OPT_SNDBUF, buffer);
+    }
+    let mut nodelay = ctx.knob("socket.nodelay");
+    if fam == FAM_TCP && nodelay != 0 {
+        set_int_opt(ctx, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, OPT_NODELAY, 1);
+    }
+    ctx.op(Op::Connect);
+    if fam == FAM_TCP {
+        let port = ctx.tel.slot(server_slot).aux[0].load(Relaxed) as u16;
+        let addr = loopback(port);
+        // SAFETY: a valid sockaddr_in.
+        let r = unsafe {
+            libc::connect(
+                fd,
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        ctx.event(CALL_CONNECT_INET, [fd as u64, u32::from(Ipv4Addr::LOCALHOST) as u64, port as u64], ret_of(r));
+        if r < 0 {
+            ctx.count_error(errno());
+            bail!("connect 127.0.0.1:{port}: {}", errno_name(errno()));
+        }
+    } else {
+        let path = ctx.run_dir.join(SOCK_NAME);
+        let (addr, len) = unix_addr(&path)?;
+        // SAFETY: a valid sockaddr_un.
+        let r = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) };
+        ctx.event(CALL_CONNECT_UNIX, [fd as u64, 0, 0], ret_of(r));
+        if r < 0 {
+            ctx.count_error(errno());
+            bail!("connect {}: {}", path.display(), errno_name(errno()));
+        }
+    }
+
+    let sender = ctx.sender_id();
+    let count = ctx.knob("producer.count");
+    let mut pacer = Pacer::producer(ctx);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut seq = 0u64;
+    while count == 0 || seq < count {
+        pacer.wait(ctx);
+        // Knobs the TUI may turn while we run.
+        let b = ctx.knob("socket.buffer");
+        if b != buffer && b > 0 {
+            buffer = b;
+            set_int_opt(ctx, fd, libc::SOL_SOCKET, libc::SO_SNDBUF, OPT_SNDBUF, b);
+        }
+        let nd = ctx.knob("socket.nodelay");
+        if fam == FAM_TCP && nd != nodelay {
+            nodelay = nd;
+            set_int_opt(ctx, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, OPT_NODELAY, nd);
+        }
+        let size = ctx.msg_size();
+        let msg = &mut buf[..size];
+        message::encode(msg, sender, seq);
+        ctx.op(Op::Write);
+        match send_all(fd, msg) {
+            Ok(()) => {
+                ctx.event(CALL_SEND, [fd as u64, size as u64, 0], size as i64);
+                ctx.count_sent(size);
+            }
+            Err(e) => {
+                let code = e.raw_os_error().unwrap_or(0);
+                ctx.event(CALL_SEND, [fd as u64, size as u64, 0], -(code as i64));
+                ctx.count_error(code);
+                ctx.op(Op::Done);
+                bail!("send: {} ({e})", errno_name(code));
+            }
+        }
+        seq += 1;
+    }
+    // Closing is what makes the server's recv() return 0.
+    drop(sock);
+    ctx.event(CALL_CLOSE, [fd as u64, 0, 0], 0);
+    ctx.op(Op::Done);
+    Ok(())
+}
+
+/// `send` the whole buffer (MSG_NOSIGNAL: a closed peer is EPIPE, not a
+/// signal), retrying short sends and EINTR.
+fn send_all(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: valid buffer.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
