@@ -71,6 +71,8 @@ pub struct Supervisor {
     pgid: Option<i32>,
     /// Every direct child's pid, in spawn order.
     children: Vec<i32>,
+    /// The workers forked, for the reaper (see `Spawned`).
+    spawned: Arc<Spawned>,
     next_slot: usize,
     paused: Arc<AtomicBool>,
     knobs: Knobs,
@@ -99,6 +101,7 @@ impl Supervisor {
             tel_fd,
             pgid: None,
             children: Vec::new(),
+            spawned: Arc::new(Spawned::default()),
             next_slot: 0,
             paused: Arc::new(AtomicBool::new(false)),
             knobs,
@@ -109,6 +112,11 @@ impl Supervisor {
 
     pub fn telemetry(&self) -> &Telemetry {
         &self.tel
+    }
+
+    /// What the reaper needs to tell about workers that died at start.
+    pub fn spawned(&self) -> Arc<Spawned> {
+        self.spawned.clone()
     }
 
     pub fn paused_flag(&self) -> Arc<AtomicBool> {
@@ -171,6 +179,7 @@ impl Supervisor {
         }
         cleanup::emergency_register_pid(pid);
         self.children.push(pid);
+        self.spawned.add(&self.tel, pid, spec, self.dir.path());
         // A paused run stays paused for a restarted worker too.
         if self.paused.load(Relaxed) && !spec.own_group {
             // SAFETY: signalling our own fresh child.
@@ -240,6 +249,7 @@ impl Supervisor {
         cmd.arg("janitor")
             .arg(std::process::id().to_string())
             .arg(self.dir.path())
+            .env(ENV_SUPERVISOR, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -339,13 +349,54 @@ impl Supervisor {
     }
 
     fn record_exit(&self, pid: i32, status: i32) {
-        record_exit(&self.tel, pid, status);
+        record_exit(&self.tel, &self.spawned, pid, status);
+    }
+}
+
+/// The workers the supervisor forked, by pid. A worker writes its pid into
+/// its slot once it runs; one that dies before that (too few descriptors,
+/// no memory, a bad start) would otherwise end unseen.
+#[derive(Default)]
+pub struct Spawned {
+    inner: std::sync::Mutex<SpawnedInner>,
+}
+
+#[derive(Default)]
+struct SpawnedInner {
+    /// pid → (slot, the slot's generation at spawn, "pipe producer", its log).
+    children: std::collections::HashMap<i32, (usize, u64, String, PathBuf)>,
+    problems: Vec<String>,
+}
+
+impl Spawned {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SpawnedInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, tel: &Telemetry, pid: i32, spec: &WorkerSpec, dir: &Path) {
+        // The role as the panel names it: `ipcscope kernel nt` is the alpc
+        // kernel, `worker mach client --arg n=2` is client-2.
+        let role = match (spec.subcommand, spec.args.iter().find(|(k, _)| k == "n" || k == "index")) {
+            ("kernel", _) => "kernel".to_string(),
+            (_, Some((_, n))) if spec.role == "client" => format!("client-{n}"),
+            _ => spec.role.clone(),
+        };
+        let what = format!("{} {role}", spec.kind.name());
+        let generation = tel.slot(spec.slot).generation.load(Relaxed);
+        let log = dir.join(format!("{}.log", spec.slot));
+        self.lock().children.insert(pid, (spec.slot, generation, what, log));
+    }
+
+    /// `<kind> <role> ended at start: <why>` for each worker that ended
+    /// before it announced itself.
+    pub fn problems(&self) -> Vec<String> {
+        self.lock().problems.clone()
     }
 }
 
 /// Reap every child that has ended and write how it ended into its slot.
 /// Called by the monitor on every sample.
-pub fn reap(tel: &Telemetry) {
+pub fn reap(tel: &Telemetry, spawned: &Spawned) {
     loop {
         let mut status = 0;
         // SAFETY: waitpid with a valid pointer.
@@ -353,18 +404,32 @@ pub fn reap(tel: &Telemetry) {
         if pid <= 0 {
             return;
         }
-        record_exit(tel, pid, status);
+        record_exit(tel, spawned, pid, status);
     }
 }
 
-fn record_exit(tel: &Telemetry, pid: i32, status: i32) {
-    let exit = crate::telemetry::ExitStatus::from_wait(status).encode();
+fn record_exit(tel: &Telemetry, spawned: &Spawned, pid: i32, status: i32) {
+    let how = crate::telemetry::ExitStatus::from_wait(status);
+    let exit = how.encode();
+    let mut known = false;
     for i in 0..MAX_SLOTS {
         let s = tel.slot(i);
         if s.pid.load(Relaxed) as i32 == pid && s.exit.load(Relaxed) == 0 {
             s.exit.store(exit, Relaxed);
+            known = true;
         }
     }
+    let mut sp = spawned.lock();
+    let Some((slot, generation, what, log)) = sp.children.remove(&pid) else { return };
+    let s = tel.slot(slot);
+    // Never announced, and the slot not restarted since: it died at start.
+    if known || s.generation.load(Relaxed) != generation || s.pid.load(Relaxed) != 0 {
+        return;
+    }
+    s.pid.store(pid as u64, Relaxed);
+    s.exit.store(exit, Relaxed);
+    let why = crate::monitor::describe_exit(how, &log);
+    sp.problems.push(format!("{what} ended at start: {}", why.split_once(": ").map_or(why.as_str(), |(_, l)| l)));
 }
 
 impl Drop for Supervisor {
