@@ -87,6 +87,33 @@ fn a_full_dev_shm_is_enospc_at_setup_not_sigbus() {
     assert!(out.stdout.is_empty());
 }
 
+/// A run dir on a filesystem out of inodes: the FIFO's workers could not
+/// even make their logs and ended with a bare "exit 1". Now the mechanism
+/// that cannot start says so, naming the directory and the inodes.
+#[test]
+fn a_run_dir_out_of_inodes_names_what_failed() {
+    let dir = std::env::temp_dir().join(format!("scope-inodes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The tmpfs root, the run dir, its manifest and the pipe producer's log:
+    // nothing is left for the FIFO's first worker.
+    let d = dir.display();
+    let out = in_mount_namespace(
+        &format!("mount -t tmpfs -o nr_inodes=4,mode=0700 tmpfs {d} && export XDG_RUNTIME_DIR={d}"),
+        "snapshot -m pipe,fifo --duration 0.5 --format json",
+    );
+    let left = std::fs::read_dir(&dir).unwrap().count();
+    std::fs::remove_dir(&dir).unwrap();
+    assert_eq!(left, 0, "the private mount leaked");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let s: ipcscope::snapshot::Snapshot = serde_json::from_slice(&out.stdout).expect("a snapshot of what ran");
+    assert!(mech(&s, ipcscope::mechanisms::Kind::Pipe).integrity.delivered > 100, "the pipe should keep working");
+    let why = s.run.problems.join("\n");
+    for m in ["fifo not started", "cannot create the log of fifo reader", &d.to_string(), "no free inodes"] {
+        assert!(why.contains(m), "{why:?} does not mention {m:?}");
+    }
+}
+
 #[test]
 fn queue_limits_lower_than_asked_name_the_limit() {
     // The others run; the run says why mq did not, and exits 1.

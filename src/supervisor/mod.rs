@@ -163,6 +163,13 @@ impl Supervisor {
     /// as long as the run (PR_SET_PDEATHSIG follows the forking thread).
     pub fn spawn(&mut self, spec: &WorkerSpec) -> Result<i32> {
         self.tel.reset_slot(spec.slot);
+        // The worker's log takes an inode; a run dir out of them would
+        // lose every word of why the worker fails (a bare "exit 1").
+        let log = self.dir.path().join(format!("{}.log", spec.slot));
+        if let Err(e) = std::fs::File::create(&log) {
+            let dir = self.dir.path().display();
+            anyhow::bail!("cannot create the log of {} in {dir}: {}", panel_name(spec), no_room_note(&e, self.dir.path()));
+        }
         let group = if spec.own_group { Some(0) } else { Some(self.pgid.unwrap_or(0)) };
         let pid = match self.spawn_in(spec, group) {
             Ok(pid) => pid,
@@ -353,6 +360,30 @@ impl Supervisor {
     }
 }
 
+/// `e`, and for ENOSPC whether the filesystem of `dir` ran out of inodes
+/// or of space.
+fn no_room_note(e: &std::io::Error, dir: &Path) -> String {
+    let text = crate::session::strip_os_error(&e.to_string());
+    if e.raw_os_error() != Some(libc::ENOSPC) {
+        return text;
+    }
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(v) if v.files_available() == 0 => format!("{text} (no free inodes left)"),
+        _ => text,
+    }
+}
+
+/// A worker as its panel names it: `ipcscope kernel nt` is the alpc
+/// kernel, `worker mach client --arg n=2` is client-2.
+fn panel_name(spec: &WorkerSpec) -> String {
+    let role = match (spec.subcommand, spec.args.iter().find(|(k, _)| k == "n" || k == "index")) {
+        ("kernel", _) => "kernel".to_string(),
+        (_, Some((_, n))) if spec.role == "client" => format!("client-{n}"),
+        _ => spec.role.clone(),
+    };
+    format!("{} {role}", spec.kind.name())
+}
+
 /// The workers the supervisor forked, by pid. A worker writes its pid into
 /// its slot once it runs; one that dies before that (too few descriptors,
 /// no memory, a bad start) would otherwise end unseen.
@@ -374,14 +405,7 @@ impl Spawned {
     }
 
     fn add(&self, tel: &Telemetry, pid: i32, spec: &WorkerSpec, dir: &Path) {
-        // The role as the panel names it: `ipcscope kernel nt` is the alpc
-        // kernel, `worker mach client --arg n=2` is client-2.
-        let role = match (spec.subcommand, spec.args.iter().find(|(k, _)| k == "n" || k == "index")) {
-            ("kernel", _) => "kernel".to_string(),
-            (_, Some((_, n))) if spec.role == "client" => format!("client-{n}"),
-            _ => spec.role.clone(),
-        };
-        let what = format!("{} {role}", spec.kind.name());
+        let what = panel_name(spec);
         let generation = tel.slot(spec.slot).generation.load(Relaxed);
         let log = dir.join(format!("{}.log", spec.slot));
         self.lock().children.insert(pid, (spec.slot, generation, what, log));
