@@ -117,7 +117,8 @@ fn a_run_dir_out_of_inodes_names_what_failed() {
 #[test]
 fn queue_limits_lower_than_asked_name_the_limit() {
     // The others run; the run says why mq did not, and exits 1.
-    let out = ipcscope(&["snapshot", "-m", "pipe,mq", "--duration", "0.8", "--format", "json", "--set", "mq.maxmsg=64"]);
+    let out =
+        ipcscope(&["snapshot", "-m", "pipe,mq", "--duration", "0.8", "--format", "json", "--set", "mq.maxmsg=64"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("mq not started"));
     let s: ipcscope::snapshot::Snapshot = serde_json::from_slice(&out.stdout).unwrap();

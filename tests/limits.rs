@@ -133,9 +133,12 @@ fn a_shrunk_object_never_sigbuses_the_supervisor() {
     let s = wait_for(&session, "the ring header read", Duration::from_secs(10), |s| path(s).is_some());
     let p = path(&s).unwrap();
     std::fs::OpenOptions::new().write(true).open(&p).expect("open the object").set_len(0).expect("shrink it");
-    let after = wait_for(&session, "the shrunk object sampled", Duration::from_secs(10), |s| {
-        matches!(&mech(s, Kind::Shm).detail, Detail::Shm(d) if d.exists && d.size == 0)
-    });
+    let after = wait_for(
+        &session,
+        "the shrunk object sampled",
+        Duration::from_secs(10),
+        |s| matches!(&mech(s, Kind::Shm).detail, Detail::Shm(d) if d.exists && d.size == 0),
+    );
     match &mech(&after, Kind::Shm).detail {
         Detail::Shm(d) => assert!(!d.mapped && d.head_hex.is_empty(), "{d:?}"),
         _ => unreachable!(),

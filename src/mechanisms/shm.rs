@@ -211,7 +211,7 @@ fn no_room(size: u64, e: nix::errno::Errno) -> anyhow::Error {
         return anyhow::anyhow!("posix_fallocate of {} in /dev/shm: {}", bytes(size), e.desc());
     }
     let free = nix::sys::statvfs::statvfs("/dev/shm")
-        .map(|v| bytes(v.blocks_available() as u64 * v.fragment_size() as u64))
+        .map(|v| bytes(v.blocks_available().saturating_mul(v.fragment_size())))
         .unwrap_or_else(|_| "too little".into());
     anyhow::anyhow!(
         "/dev/shm has {free} free, shm.size={} needs {} (ENOSPC from posix_fallocate)",

@@ -168,7 +168,11 @@ impl Supervisor {
         let log = self.dir.path().join(format!("{}.log", spec.slot));
         if let Err(e) = std::fs::File::create(&log) {
             let dir = self.dir.path().display();
-            anyhow::bail!("cannot create the log of {} in {dir}: {}", panel_name(spec), no_room_note(&e, self.dir.path()));
+            anyhow::bail!(
+                "cannot create the log of {} in {dir}: {}",
+                panel_name(spec),
+                no_room_note(&e, self.dir.path())
+            );
         }
         let group = if spec.own_group { Some(0) } else { Some(self.pgid.unwrap_or(0)) };
         let pid = match self.spawn_in(spec, group) {
