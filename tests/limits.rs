@@ -93,22 +93,27 @@ fn lonely_uid() -> u32 {
 fn a_refused_fork_names_the_worker_and_the_limit() {
     let uid = lonely_uid();
     let ids = [format!("--reuid={uid}"), format!("--regid={uid}"), "--clear-groups".into()];
-    // The run dir of another uid: its own XDG_RUNTIME_DIR, removed after.
-    let xdg = std::env::temp_dir().join(format!("scope-nproc-{}", std::process::id()));
+    // Its own XDG_RUNTIME_DIR for the run dir, and the binary where that
+    // uid can run it (a checkout under a 0700 directory is out of reach).
+    let top = std::env::temp_dir().join(format!("scope-nproc-{}", std::process::id()));
+    let xdg = top.join("run");
     std::fs::create_dir_all(&xdg).unwrap();
+    std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::chown(&xdg, Some(uid), Some(uid)).unwrap();
     std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let can_run = Command::new("setpriv").args(&ids).args(["test", "-x", EXE]).status().is_ok_and(|s| s.success());
-    if !can_run {
-        std::fs::remove_dir_all(&xdg).unwrap();
-        eprintln!("skipped: uid {uid} cannot run {EXE} (the checkout is not readable by others)");
-        return;
-    }
+    let reachable = Command::new("setpriv").args(&ids).args(["test", "-x", EXE]).status().is_ok_and(|s| s.success());
+    let exe = if reachable {
+        std::path::PathBuf::from(EXE)
+    } else {
+        let copy = top.join("ipcscope");
+        std::fs::copy(EXE, &copy).unwrap();
+        copy
+    };
     let mut cmd = Command::new("setpriv");
-    cmd.args(&ids).args([EXE, "snapshot", "-m", "pipe", "--duration", "0.3"]).env("XDG_RUNTIME_DIR", &xdg);
+    cmd.args(&ids).arg(&exe).args(["snapshot", "-m", "pipe", "--duration", "0.3"]).env("XDG_RUNTIME_DIR", &xdg);
     let out = with_limit(libc::RLIMIT_NPROC, 1, &mut cmd);
     let left: Vec<_> = std::fs::read_dir(&xdg).unwrap().flatten().map(|e| e.path()).collect();
-    std::fs::remove_dir_all(&xdg).unwrap();
+    std::fs::remove_dir_all(&top).unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
