@@ -174,6 +174,10 @@ impl Supervisor {
                 no_room_note(&e, self.dir.path())
             );
         }
+        // Held across the fork: the monitor's reaper cannot see this child
+        // end before it is listed.
+        let spawned = self.spawned.clone();
+        let mut listed = spawned.lock();
         let group = if spec.own_group { Some(0) } else { Some(self.pgid.unwrap_or(0)) };
         let pid = match self.spawn_in(spec, group) {
             Ok(pid) => pid,
@@ -190,7 +194,8 @@ impl Supervisor {
         }
         cleanup::emergency_register_pid(pid);
         self.children.push(pid);
-        self.spawned.add(&self.tel, pid, spec, self.dir.path());
+        listed.add(&self.tel, pid, spec, self.dir.path());
+        drop(listed);
         // A paused run stays paused for a restarted worker too.
         if self.paused.load(Relaxed) && !spec.own_group {
             // SAFETY: signalling our own fresh child.
@@ -408,17 +413,19 @@ impl Spawned {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(&self, tel: &Telemetry, pid: i32, spec: &WorkerSpec, dir: &Path) {
-        let what = panel_name(spec);
-        let generation = tel.slot(spec.slot).generation.load(Relaxed);
-        let log = dir.join(format!("{}.log", spec.slot));
-        self.lock().children.insert(pid, (spec.slot, generation, what, log));
-    }
-
     /// `<kind> <role> ended at start: <why>` for each worker that ended
     /// before it announced itself.
     pub fn problems(&self) -> Vec<String> {
         self.lock().problems.clone()
+    }
+}
+
+impl SpawnedInner {
+    fn add(&mut self, tel: &Telemetry, pid: i32, spec: &WorkerSpec, dir: &Path) {
+        let what = panel_name(spec);
+        let generation = tel.slot(spec.slot).generation.load(Relaxed);
+        let log = dir.join(format!("{}.log", spec.slot));
+        self.children.insert(pid, (spec.slot, generation, what, log));
     }
 }
 
