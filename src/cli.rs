@@ -170,24 +170,66 @@ pub fn main() -> i32 {
     }
 }
 
+/// Write to stdout. A reader that went away (`ipcscope lesson --list |
+/// head -1`) is a quiet exit 0, any other failure one line and exit 1 —
+/// never a panic. Exits at once, so call it only when nothing is left to
+/// clean up (every run has been shut down).
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("ipcscope: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` through `write_out`.
+macro_rules! out {
+    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
+}
+
+/// `println!` through `write_out`.
+macro_rules! outln {
+    ($($t:tt)*) => { write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// The hidden subcommands are run by the supervisor, which sets
+/// `IPCSCOPE_SUPERVISOR`; by hand they are a usage mistake, not a crash.
+fn started_by_ipcscope(what: &str) -> Result<()> {
+    if std::env::var_os(crate::supervisor::ENV_SUPERVISOR).is_none() {
+        return Err(usage(format!("{what} is started by ipcscope itself, not by hand")));
+    }
+    Ok(())
+}
+
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Some(Cmd::Worker { kind, role, slot, args }) => Ok(worker(&kind, &role, slot, &args)),
+        Some(Cmd::Worker { kind, role, slot, args }) => {
+            started_by_ipcscope("worker")?;
+            Ok(worker(&kind, &role, slot, &args))
+        }
         // A kernel is its mechanism's worker in the role "kernel"; NT's is
         // named for the kernel, not the mechanism.
         Some(Cmd::Kernel { name, slot, args }) => {
+            started_by_ipcscope("kernel")?;
             let kind = if name == "nt" { "alpc" } else { name.as_str() };
             Ok(worker(kind, "kernel", slot, &args))
         }
         Some(Cmd::Bench(args)) => crate::bench::main(args, &cli.run.mechanisms),
-        Some(Cmd::Janitor { pid, dir, restore_tty }) => Ok(crate::supervisor::cleanup::janitor(pid, &dir, restore_tty)),
+        Some(Cmd::Janitor { pid, dir, restore_tty }) => {
+            started_by_ipcscope("janitor")?;
+            Ok(crate::supervisor::cleanup::janitor(pid, &dir, restore_tty))
+        }
         Some(Cmd::Lesson { name, list, check }) => {
             let (_, _, view) = common(&cli.run)?;
             if list || name.is_none() {
                 for (n, text) in crate::scenario::SHIPPED {
                     let title =
                         Scenario::parse(n, text).map(|s| s.title.get(view.lang).to_string()).unwrap_or_default();
-                    println!("{n:<20} {title}");
+                    outln!("{n:<20} {title}");
                 }
                 return Ok(0);
             }
@@ -198,7 +240,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 let reports = crate::scenario::play_headless(&sc, exe, Duration::from_secs(10))?;
                 let mut ok = true;
                 for r in &reports {
-                    println!("{} step {}/{}: {}", sc.name, r.step, sc.steps.len(), r.detail);
+                    outln!("{} step {}/{}: {}", sc.name, r.step, sc.steps.len(), r.detail);
                     ok &= r.passed;
                 }
                 ok &= reports.len() == sc.steps.len();
@@ -229,11 +271,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             crate::install_panic_hook();
             let exe = std::env::current_exe()?;
             let r = crate::soak::run(&kinds, knobs, Duration::from_secs_f64(minutes * 60.0), exe)?;
-            print!("{}", r.text());
+            out!("{}", r.text());
             Ok(if r.passed() { 0 } else { 1 })
         }
         Some(Cmd::Knobs) => {
-            print!("{}", knobs::listing());
+            out!("{}", knobs::listing());
             Ok(0)
         }
         Some(Cmd::Clean) => {
@@ -244,16 +286,16 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(1);
             }
             if r.is_empty() {
-                println!("nothing to clean");
+                outln!("nothing to clean");
             }
             for l in &r.removed {
-                println!("removed {l}");
+                outln!("removed {l}");
             }
             for l in &r.left {
-                println!("left {l}");
+                outln!("left {l}");
             }
             for l in &r.ignored {
-                println!("ignored {l}");
+                outln!("ignored {l}");
             }
             for l in &r.failed {
                 eprintln!("ipcscope: could not remove {l}");
@@ -269,10 +311,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
             crate::install_panic_hook();
             let snap = headless(&kinds, knobs, cli.run.hz, Duration::from_secs_f64(duration))?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&snap)?),
-                Format::Text => print!("{}", ui::render_text(&snap, &view, w, h)),
+                Format::Json => outln!("{}", serde_json::to_string_pretty(&snap)?),
+                Format::Text => out!("{}", ui::render_text(&snap, &view, w, h)),
             }
-            Ok(0)
+            Ok(verdict(&snap))
         }
         None => {
             let (kinds, knobs, view) = common(&cli.run)?;
@@ -367,7 +409,13 @@ fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
     let mut ctx = match mechanisms::worker::init(&name, slot, args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Starting needs a few descriptors of its own (the telemetry
+            // page is kept above fd 10): a very low limit is the likely cause.
+            let nofile = crate::session::limit_text("RLIMIT_NOFILE", libc::RLIMIT_NOFILE, 1)
+                .filter(|_| nofile_below(64))
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            eprintln!("error: {}{nofile}", crate::session::explain(&e));
             return 1;
         }
     };
@@ -378,4 +426,62 @@ fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
             1
         }
     }
+}
+
+fn nofile_below(n: u64) -> bool {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct we pass.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < n }
+}
+
+/// The exit code of a headless run that produced `snap`: 1, with a line
+/// each on stderr, when a mechanism did not start, a worker ended at
+/// start, or a mechanism has no process left and one of them failed. A
+/// stalled consumer or producers that sent `producer.count` and ended
+/// cleanly are a success.
+fn verdict(snap: &Snapshot) -> i32 {
+    let mut lines = snap.run.problems.clone();
+    for m in &snap.mechanisms {
+        let running = m.processes.iter().any(|p| p.exit.is_none() && p.pid > 0);
+        let failed = m.processes.iter().find(|p| p.exit.as_deref().is_some_and(|e| e != "exit 0"));
+        let said = lines.iter().any(|l| l.starts_with(&format!("{} ", m.kind.name())));
+        if let (false, Some(p), false) = (running, failed, said) {
+            let how = p.exit.as_deref().unwrap_or_default();
+            lines.push(format!("{} {} ended ({how}); no {} process is left", m.kind.name(), p.role, m.kind.name()));
+        }
+    }
+    for l in group_ended_at_start(&lines) {
+        eprintln!("ipcscope: {l}");
+    }
+    if lines.is_empty() {
+        0
+    } else {
+        1
+    }
+}
+
+/// Workers that ended at start for the same reason (every one of them,
+/// under a low limit) as one line: `3 workers ended at start (pipe
+/// producer, fifo reader, fifo writer-1): why`.
+fn group_ended_at_start(lines: &[String]) -> Vec<String> {
+    const MARK: &str = " ended at start: ";
+    let mut out: Vec<String> = Vec::new();
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for l in lines {
+        match l.split_once(MARK) {
+            Some((who, why)) => match groups.iter_mut().find(|(w, _)| w == why) {
+                Some((_, whos)) => whos.push(who.to_string()),
+                None => groups.push((why.to_string(), vec![who.to_string()])),
+            },
+            None => out.push(l.clone()),
+        }
+    }
+    for (why, whos) in groups {
+        if let [who] = whos.as_slice() {
+            out.push(format!("{who}{MARK}{why}"));
+        } else {
+            out.push(format!("{} workers ended at start ({}): {why}", whos.len(), whos.join(", ")));
+        }
+    }
+    out
 }

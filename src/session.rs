@@ -52,8 +52,8 @@ impl Session {
             let mut m = (info.new)();
             match m.start(&mut sup) {
                 Ok(()) => mechs.push(m),
-                Err(e) if kinds.len() > 1 => problems.push(format!("{} not started: {e:#}", k.name())),
-                Err(e) => return Err(e),
+                Err(e) if kinds.len() > 1 => problems.push(format!("{} not started: {}", k.name(), explain(&e))),
+                Err(e) => return Err(anyhow::anyhow!(explain(&e))),
             }
         }
         let probes = mechs.iter().map(|m| m.probe(&sup)).collect();
@@ -65,8 +65,9 @@ impl Session {
             problems,
             ..RunInfo::default()
         };
-        let monitor =
-            Monitor::spawn(probes, sup.telemetry().clone(), MonitorConfig { hz, run, paused: sup.paused_flag() }, tx)?;
+        let cfg = MonitorConfig { hz, run, paused: sup.paused_flag(), spawned: sup.spawned() };
+        let monitor = Monitor::spawn(probes, sup.telemetry().clone(), cfg, tx)
+            .map_err(|e| anyhow::anyhow!("cannot start the monitor thread: {}", io_text(&e)))?;
         Ok(Session { sup, mechs, monitor, snapshots: rx })
     }
 
@@ -92,7 +93,7 @@ impl Session {
             }
             Command::Restart(kind) => {
                 if let Some(m) = self.mechs.iter_mut().find(|m| m.kind() == kind) {
-                    m.restart(&mut self.sup)?;
+                    m.restart(&mut self.sup).map_err(|e| anyhow::anyhow!(explain(&e)))?;
                 }
             }
             Command::SetStepMode(on) => {
@@ -134,4 +135,66 @@ impl Session {
         self.monitor.stop();
         self.sup.shutdown();
     }
+}
+
+/// An error as one line, with the limit that explains it: a fork that
+/// failed with `EAGAIN` names `RLIMIT_NPROC`, `EMFILE` names
+/// `RLIMIT_NOFILE`, `ENOMEM` the address-space limit (`ulimit -v`).
+pub fn explain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                // A failed spawn: std's fork (or exec) said no.
+                if parts.last().is_some_and(|p| p.starts_with("cannot start "))
+                    && matches!(io.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM))
+                {
+                    parts.push(format!("fork failed: {}", io_text(io)));
+                } else {
+                    parts.push(io_text(io));
+                }
+                break;
+            }
+            None => parts.push(strip_os_error(&cause.to_string())),
+        }
+    }
+    parts.join(": ")
+}
+
+/// `text` without Rust's " (os error N)" (the words before it say it).
+pub fn strip_os_error(text: &str) -> String {
+    let mut out = text.to_string();
+    while let Some(i) = out.find(" (os error ") {
+        match out[i..].find(')') {
+            Some(j) if out[i + 11..i + j].bytes().all(|b| b.is_ascii_digit()) => out.replace_range(i..i + j + 1, ""),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// An I/O error without Rust's "(os error N)", with the limit behind it.
+pub fn io_text(e: &std::io::Error) -> String {
+    let text = strip_os_error(&e.to_string());
+    let limit = match e.raw_os_error() {
+        Some(libc::EAGAIN) => limit_text("RLIMIT_NPROC", libc::RLIMIT_NPROC, 1),
+        Some(libc::EMFILE) => limit_text("RLIMIT_NOFILE", libc::RLIMIT_NOFILE, 1),
+        Some(libc::ENOMEM) => limit_text("ulimit -v", libc::RLIMIT_AS, 1024),
+        _ => None,
+    };
+    match limit {
+        Some(l) => format!("{text} ({l})"),
+        None => text,
+    }
+}
+
+/// `RLIMIT_NPROC is 20`, or None when the limit is not set. `unit` divides
+/// the value (1024: shown in KiB, as `ulimit -v` takes it).
+pub fn limit_text(name: &str, resource: libc::__rlimit_resource_t, unit: u64) -> Option<String> {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct we pass.
+    if unsafe { libc::getrlimit(resource, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(format!("{name} is {}", r.rlim_cur / unit))
 }

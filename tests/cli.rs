@@ -77,3 +77,56 @@ fn a_too_small_frame_says_so() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("at least 80×24"));
 }
+
+#[test]
+fn lists_with_repeats_or_empty_items_are_refused() {
+    one_line_error(&["snapshot", "--mechanisms", "pipe,pipe"], &["\"pipe\"", "twice"]);
+    one_line_error(&["snapshot", "--mechanisms", "pipe,,fifo"], &["empty item 2", "pipe,,fifo"]);
+    one_line_error(&["snapshot", "--mechanisms", "pipe,"], &["empty item 2"]);
+    one_line_error(&["bench", "--mechanisms", "pipe,pipe"], &["twice"]);
+    one_line_error(&["bench", "--sizes", "64,,4096"], &["empty item 2"]);
+}
+
+#[test]
+fn bench_round_ms_out_of_range_is_refused_not_clamped() {
+    one_line_error(&["bench", "--round-ms", "0"], &["--round-ms", "1", "10000", "got 0"]);
+    one_line_error(&["bench", "--round-ms", "10001"], &["--round-ms", "got 10001"]);
+}
+
+#[test]
+fn hidden_subcommands_run_by_hand_say_so() {
+    for (args, what) in [
+        (&["worker", "pipe", "producer", "--slot", "0"][..], "worker"),
+        (&["kernel", "mach", "--slot", "0"], "kernel"),
+        (&["janitor", "1", "/nonexistent"], "janitor"),
+    ] {
+        one_line_error(args, &[&format!("ipcscope: {what} is started by ipcscope itself, not by hand")]);
+    }
+}
+
+/// `ipcscope lesson --list | head -1`: the reader is gone before we write.
+/// Rust ignores SIGPIPE, so `println!` used to panic (exit 101).
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    for args in [
+        &["lesson", "--list"][..],
+        &["knobs"],
+        &["clean"],
+        &["snapshot", "-m", "pipe", "--duration", "0.2", "--format", "json"],
+        &["snapshot", "-m", "pipe", "--duration", "0.2"],
+    ] {
+        let _g = serial();
+        // A pipe whose read end is closed: every write to it is EPIPE.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let out = std::process::Command::new(EXE)
+            .args(args)
+            .env_remove("IPCSCOPE_SUPERVISOR")
+            .stdout(std::process::Stdio::from(w))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}

@@ -25,6 +25,9 @@ use emulated::{Alpc, AlpcPath, Mach};
 use peer::{Placement, OP_PINGPONG, OP_STREAM};
 use stats::{Cmp, Latency, Summary, Verdict};
 
+/// The time per measurement `--round-ms` accepts.
+const ROUND_MS: std::ops::RangeInclusive<u64> = 1..=10_000;
+
 /// `ipcscope bench` options (`--mechanisms` is the program's global flag).
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -212,19 +215,20 @@ impl Progress {
 }
 
 fn parse_sizes(s: &str) -> Result<Vec<usize>, String> {
+    if s.trim().is_empty() {
+        return Err("no size given in --sizes".into());
+    }
     let mut v = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in crate::mechanisms::split_list(s, "--sizes")? {
         let n: usize =
             part.parse().map_err(|_| format!("bad size {part:?} in --sizes: expected bytes, e.g. 64,4096"))?;
         if !(1..=(16 << 20)).contains(&n) {
             return Err(format!("size {n} out of range 1..16777216"));
         }
-        if !v.contains(&n) {
-            v.push(n);
+        if v.contains(&n) {
+            return Err(format!("size {n} is given twice in --sizes {s:?}"));
         }
-    }
-    if v.is_empty() {
-        return Err("no size given in --sizes".into());
+        v.push(n);
     }
     v.sort();
     Ok(v)
@@ -237,18 +241,16 @@ fn parse_mechanisms(s: &str) -> Result<Vec<&'static str>, String> {
     if s.trim() == "all" {
         return Ok(all.to_vec());
     }
+    if s.trim().is_empty() {
+        return Err("no mechanism given".into());
+    }
     let mut v = Vec::new();
-    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in crate::mechanisms::split_list(s, "--mechanisms")? {
         let k = all
             .iter()
             .find(|k| **k == name)
             .ok_or_else(|| format!("unknown mechanism {name:?} for bench; choose from: {}, all", all.join(", ")))?;
-        if !v.contains(k) {
-            v.push(*k);
-        }
-    }
-    if v.is_empty() {
-        return Err("no mechanism given".into());
+        v.push(*k);
     }
     Ok(v)
 }
@@ -276,6 +278,14 @@ pub fn main(args: BenchArgs, mechanisms: &str) -> Result<i32> {
     }
     if args.rounds == 0 || args.rounds > 1000 {
         return bad("--rounds must be between 1 and 1000".into());
+    }
+    if !ROUND_MS.contains(&args.round_ms) {
+        return bad(format!(
+            "--round-ms must be between {} and {} ms, got {}",
+            ROUND_MS.start(),
+            ROUND_MS.end(),
+            args.round_ms
+        ));
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut rep = Report {
@@ -310,7 +320,7 @@ pub fn main(args: BenchArgs, mechanisms: &str) -> Result<i32> {
         "csv" => report::csv(&rep),
         _ => report::table(&rep),
     };
-    print!("{out}");
+    crate::cli::write_out(format_args!("{out}"));
     Ok(0)
 }
 
@@ -355,7 +365,7 @@ fn run_cases(
     let sweep = mechs.contains(&"alpc");
     let total = selected.len() * placements.len() * sizes.len() * 2 + if sweep { placements.len() } else { 0 };
     let mut progress = Progress::new(total, !args.quiet);
-    let budget = Duration::from_millis(args.round_ms.clamp(1, 10_000));
+    let budget = Duration::from_millis(args.round_ms);
     for m in &selected {
         let sides = (|| -> Result<_> {
             let a = make_side(&env, m)?;
@@ -717,7 +727,10 @@ mod tests {
 
     #[test]
     fn sizes_and_mechanisms_parse() {
-        assert_eq!(parse_sizes("4096, 64,64").unwrap(), vec![64, 4096]);
+        assert_eq!(parse_sizes("4096, 64").unwrap(), vec![64, 4096]);
+        assert!(parse_sizes("64,64").unwrap_err().contains("twice"));
+        assert!(parse_sizes("64,,4096").unwrap_err().contains("empty item"));
+        assert!(parse_mechanisms("pipe,pipe").unwrap_err().contains("twice"));
         assert!(parse_sizes("0").is_err());
         assert!(parse_sizes("x").is_err());
         assert_eq!(parse_mechanisms("pipe,mq").unwrap(), vec!["pipe", "mq"]);

@@ -17,6 +17,14 @@
 //! one makes the consumer sleep on `in`; each side `FUTEX_WAKE`s the other
 //! after moving its index. Nobody spins.
 //!
+//! `ftruncate` only sets the size: tmpfs finds a page for the region when
+//! it is first touched, and a full `/dev/shm` answers that touch with
+//! SIGBUS. So the producer reserves every page with `posix_fallocate` right
+//! after `ftruncate` (a full `/dev/shm` is then an `ENOSPC` it can say),
+//! setup tries the same reservation first so the run can say it before
+//! any process starts, and the monitor never maps the object: it `pread`s
+//! it, which returns bytes or an error, never a signal.
+//!
 //! Telemetry `aux` words: producer — [0] shm fd, [1] message size used,
 //! [2] slot size; consumer — [0] shm fd.
 
@@ -80,6 +88,7 @@ const CALL_UNLINK: u64 = 5;
 const CALL_PUT: u64 = 6;
 const CALL_GET: u64 = 7;
 const CALL_MUNMAP: u64 = 8;
+const CALL_FALLOCATE: u64 = 9;
 
 fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
     let r = ret_str(ret);
@@ -90,6 +99,7 @@ fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
         }
         CALL_SHM_OPEN => format!("shm_open(\"/ipcscope-…-shm\", O_RDWR, 0) = {r}"),
         CALL_FTRUNCATE => format!("ftruncate({}, {}) = {r}", a[0], a[1]),
+        CALL_FALLOCATE => format!("posix_fallocate({}, 0, {}) = {r}", a[0], a[1]),
         CALL_MMAP => format!(
             "mmap(NULL, {}, PROT_READ|PROT_WRITE, MAP_SHARED, {}, 0) = {}",
             a[1],
@@ -139,6 +149,7 @@ impl Mechanism for Shm {
         self.consumer = sup.alloc_slot()?;
         self.name = sup.object_name("shm");
         sup.register_object(ObjectKind::Shm, &self.name)?;
+        check_room(&self.name, sup.knobs().get("shm.size"))?;
         self.spawn(sup)
     }
 
@@ -153,6 +164,7 @@ impl Mechanism for Shm {
             sup.signal_slot(s, libc::SIGKILL);
         }
         cleanup::unlink_object(ObjectKind::Shm, &self.name);
+        check_room(&self.name, sup.knobs().get("shm.size"))?;
         self.spawn(sup)
     }
 
@@ -168,11 +180,65 @@ impl Mechanism for Shm {
             producer_slot: self.producer,
             consumer_slot: self.consumer,
             name: self.name.clone(),
-            map: None,
+            file: None,
             history: VecDeque::new(),
             slots: 0,
             notes: NoteLog::default(),
         })
+    }
+}
+
+/// Try, at setup, the reservation the producer will make: create the
+/// object, unlink it at once (the producer creates it itself, `O_EXCL`),
+/// and `posix_fallocate` its pages; closing gives them back.
+fn check_room(name: &str, size: u64) -> Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR;
+    let fd = nix::sys::mman::shm_open(name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+        .map_err(|e| anyhow::anyhow!("shm_open /dev/shm{name}: {}", e.desc()))?;
+    let _ = nix::sys::mman::shm_unlink(name);
+    nix::unistd::ftruncate(&fd, size as libc::off_t)
+        .map_err(|e| anyhow::anyhow!("ftruncate /dev/shm{name} to {size} bytes: {}", e.desc()))?;
+    nix::fcntl::posix_fallocate(&fd, 0, size as libc::off_t).map_err(|e| no_room(size, e))?;
+    Ok(())
+}
+
+/// The one line for a failed reservation: how much room `/dev/shm` has and
+/// what `shm.size` asks for.
+fn no_room(size: u64, e: nix::errno::Errno) -> anyhow::Error {
+    if e != nix::errno::Errno::ENOSPC {
+        return anyhow::anyhow!("posix_fallocate of {} in /dev/shm: {}", bytes(size), e.desc());
+    }
+    let free = nix::sys::statvfs::statvfs("/dev/shm")
+        .map(|v| bytes(v.blocks_available().saturating_mul(v.fragment_size())))
+        .unwrap_or_else(|_| "too little".into());
+    anyhow::anyhow!(
+        "/dev/shm has {free} free, shm.size={} needs {} (ENOSPC from posix_fallocate)",
+        knob_size(size),
+        bytes(size)
+    )
+}
+
+/// `8 KiB`, `16 MiB`, `4.5 KiB`, `100 bytes`.
+fn bytes(n: u64) -> String {
+    const K: u64 = 1024;
+    match n {
+        n if n >= K * K && n % (K * K) == 0 => format!("{} MiB", n / (K * K)),
+        n if n >= K * K => format!("{:.1} MiB", n as f64 / (K * K) as f64),
+        n if n >= K && n % K == 0 => format!("{} KiB", n / K),
+        n if n >= K => format!("{:.1} KiB", n as f64 / K as f64),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// A size as `--set` takes it: `16M`, `64K`, or bytes.
+fn knob_size(n: u64) -> String {
+    const K: u64 = 1024;
+    match n {
+        n if n >= K * K && n % (K * K) == 0 => format!("{}M", n / (K * K)),
+        n if n >= K && n % K == 0 => format!("{}K", n / K),
+        n => n.to_string(),
     }
 }
 
@@ -306,6 +372,14 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     if r < 0 {
         bail!("ftruncate: {}", std::io::Error::last_os_error());
     }
+    // Every page now, so a full /dev/shm is ENOSPC here and not SIGBUS
+    // at the first touch of a slot.
+    // SAFETY: plain call on our descriptor; it returns the error number.
+    let r = unsafe { libc::posix_fallocate(fd, 0, size as libc::off_t) };
+    ctx.event(CALL_FALLOCATE, [fd as u64, size, 0], -(r as i64));
+    if r != 0 {
+        return Err(no_room(size, nix::errno::Errno::from_raw(r)));
+    }
     let ring = Ring::map(ctx, fd, size as usize)?;
     ring.word(W_SLOTS).store(slots, Relaxed);
     ring.word(W_SLOT_SIZE).store(ssize, Relaxed);
@@ -429,7 +503,8 @@ pub struct ShmDetail {
     pub size: u64,
     pub mode: u32,
     pub nlink: u64,
-    /// The header, read through the monitor's own read-only mapping.
+    /// The header was read (with `pread` on the monitor's own read-only
+    /// descriptor; the name stays for recorded snapshots).
     pub mapped: bool,
     pub in_idx: u64,
     pub out_idx: u64,
@@ -456,8 +531,8 @@ struct ShmProbe {
     producer_slot: usize,
     consumer_slot: usize,
     name: String,
-    /// The monitor's own read-only mapping, and the inode it maps.
-    map: Option<(u64, memmap2::Mmap)>,
+    /// The monitor's own read-only descriptor of the object, and its inode.
+    file: Option<(u64, std::fs::File)>,
     history: VecDeque<u64>,
     slots: u64,
     notes: NoteLog,
@@ -467,29 +542,37 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Map the object read-only: `shm_open(O_RDONLY)` + `mmap(PROT_READ)`.
-/// Writing through it is impossible (EACCES), so the monitor cannot
-/// disturb the ring.
-fn map_readonly(name: &str) -> Option<memmap2::Mmap> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: valid C string; the result is checked.
-    let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDONLY, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: a fresh descriptor we own.
-    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    if file.metadata().ok()?.len() < HEADER as u64 {
-        return None;
-    }
-    // SAFETY: a read-only shared mapping; other processes change it, which
-    // we only read through atomic loads and byte copies.
-    unsafe { memmap2::Mmap::map(&file) }.ok()
+/// Open the object read-only (`shm_open(O_RDONLY)`): the monitor reads it
+/// with `pread` and cannot write it (EBADF), so it cannot disturb the ring.
+/// Never a mapping: a page a full /dev/shm cannot back would SIGBUS the
+/// supervisor, and a worker may shrink or replace the object at any time.
+fn open_readonly(name: &str) -> Option<(u64, std::fs::File)> {
+    let fd = nix::sys::mman::shm_open(name, nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty()).ok()?;
+    let file = std::fs::File::from(fd);
+    let ino = file.metadata().ok()?.ino();
+    Some((ino, file))
 }
 
-fn read_word(m: &[u8], i: usize) -> u64 {
-    // SAFETY: inside the mapping (len ≥ HEADER), page aligned base.
-    unsafe { (*(m.as_ptr().add(i * 8) as *const AtomicU64)).load(Ordering::Acquire) }
+/// Up to `len` bytes at `off`; fewer past the object's end, none on error.
+fn read_at(file: &std::fs::File, off: u64, len: usize) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], off + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    buf.truncate(got);
+    buf
+}
+
+/// Header word `i` of bytes read from offset 0.
+fn word_of(head: &[u8], i: usize) -> u64 {
+    head.get(i * 8..i * 8 + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
 }
 
 /// The ring word process `pid` sleeps on in FUTEX_WAIT, found from the
@@ -539,28 +622,27 @@ impl Probe for ShmProbe {
                 d.mode = meta.mode() & 0o7777;
                 d.nlink = meta.nlink();
                 // A new object under the same name (after a restart) needs
-                // a new mapping.
-                if self.map.as_ref().is_none_or(|(ino, m)| *ino != meta.ino() || (m.len() as u64) < meta.len()) {
-                    self.map = map_readonly(&self.name).map(|m| (meta.ino(), m));
+                // a new descriptor.
+                if self.file.as_ref().is_none_or(|(ino, _)| *ino != meta.ino()) {
+                    self.file = open_readonly(&self.name);
                 }
             }
-            Err(_) => self.map = None,
+            Err(_) => self.file = None,
         }
-        if let Some((_, m)) = &self.map {
-            if read_word(m, W_MAGIC) == MAGIC {
+        if let Some((_, f)) = &self.file {
+            let head = read_at(f, 0, HEADER * 2);
+            if head.len() >= HEADER && word_of(&head, W_MAGIC) == MAGIC {
                 d.mapped = true;
-                d.in_idx = read_word(m, W_IN);
-                d.out_idx = read_word(m, W_OUT);
-                d.slots = read_word(m, W_SLOTS);
-                d.slot_size = read_word(m, W_SLOT_SIZE);
-                d.closed = read_word(m, W_CLOSED) != 0;
-                let head = (HEADER * 2).min(m.len());
-                d.head_hex = hex(&m[..head]);
+                d.in_idx = word_of(&head, W_IN);
+                d.out_idx = word_of(&head, W_OUT);
+                d.slots = word_of(&head, W_SLOTS);
+                d.slot_size = word_of(&head, W_SLOT_SIZE);
+                d.closed = word_of(&head, W_CLOSED) != 0;
+                d.head_hex = hex(&head);
                 if d.slots > 0 {
-                    let off = HEADER as u64 + (d.out_idx % d.slots) * d.slot_size;
-                    let end = (off + 64.min(d.slot_size)).min(m.len() as u64);
+                    let off = (HEADER as u64).saturating_add((d.out_idx % d.slots).saturating_mul(d.slot_size));
                     d.next_offset = off;
-                    d.next_hex = hex(&m[off as usize..end as usize]);
+                    d.next_hex = hex(&read_at(f, off, 64.min(d.slot_size) as usize));
                 }
             }
         }

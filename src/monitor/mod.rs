@@ -179,7 +179,7 @@ impl ProcTracker {
 }
 
 /// "exit 0", "killed by SIGPIPE", "exit 1: write: EPIPE (…)".
-fn describe_exit(e: ExitStatus, log: &Path) -> String {
+pub fn describe_exit(e: ExitStatus, log: &Path) -> String {
     match e {
         ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
         ExitStatus::Code(0) => "exit 0".into(),
@@ -291,6 +291,8 @@ pub struct MonitorConfig {
     pub hz: u32,
     pub run: RunInfo,
     pub paused: Arc<AtomicBool>,
+    /// The supervisor's forked workers, for the reaper.
+    pub spawned: Arc<crate::supervisor::Spawned>,
 }
 
 impl Monitor {
@@ -325,9 +327,10 @@ impl Monitor {
                     }
                     continue;
                 }
-                crate::supervisor::reap(&tel);
+                crate::supervisor::reap(&tel, &cfg.spawned);
                 let t_ms = tel.elapsed_us() / 1000;
                 let mut run = cfg.run.clone();
+                run.problems.extend(cfg.spawned.problems());
                 run.paused = cfg.paused.load(Relaxed);
                 run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
                 let snap = Snapshot {

@@ -75,6 +75,8 @@ pub struct Supervisor {
     /// Every direct child's pid, in spawn order.
     children: Vec<i32>,
     janitor: Option<i32>,
+    /// The workers forked, for the reaper (see `Spawned`).
+    spawned: Arc<Spawned>,
     next_slot: usize,
     paused: Arc<AtomicBool>,
     knobs: Knobs,
@@ -108,6 +110,7 @@ impl Supervisor {
             pgid: None,
             children: Vec::new(),
             janitor: None,
+            spawned: Arc::new(Spawned::default()),
             next_slot: 0,
             paused: Arc::new(AtomicBool::new(false)),
             knobs,
@@ -118,6 +121,11 @@ impl Supervisor {
 
     pub fn telemetry(&self) -> &Telemetry {
         &self.tel
+    }
+
+    /// What the reaper needs to tell about workers that died at start.
+    pub fn spawned(&self) -> Arc<Spawned> {
+        self.spawned.clone()
     }
 
     pub fn paused_flag(&self) -> Arc<AtomicBool> {
@@ -164,6 +172,21 @@ impl Supervisor {
     /// as long as the run (PR_SET_PDEATHSIG follows the forking thread).
     pub fn spawn(&mut self, spec: &WorkerSpec) -> Result<i32> {
         self.tel.reset_slot(spec.slot);
+        // The worker's log takes an inode; a run dir out of them would
+        // lose every word of why the worker fails (a bare "exit 1").
+        let log = self.dir.path().join(format!("{}.log", spec.slot));
+        if let Err(e) = std::fs::File::create(&log) {
+            let dir = self.dir.path().display();
+            anyhow::bail!(
+                "cannot create the log of {} in {dir}: {}",
+                panel_name(spec),
+                no_room_note(&e, self.dir.path())
+            );
+        }
+        // Held across the fork: the monitor's reaper cannot see this child
+        // end before it is listed.
+        let spawned = self.spawned.clone();
+        let mut listed = spawned.lock();
         let group = if spec.own_group { Some(0) } else { Some(self.pgid.unwrap_or(0)) };
         let pid = match self.spawn_in(spec, group) {
             Ok(pid) => pid,
@@ -180,6 +203,8 @@ impl Supervisor {
         }
         cleanup::emergency_register_pid(pid);
         self.children.push(pid);
+        listed.add(&self.tel, pid, spec, self.dir.path());
+        drop(listed);
         // A paused run stays paused for a restarted worker too.
         if self.paused.load(Relaxed) && !spec.own_group {
             // SAFETY: signalling our own fresh child.
@@ -258,6 +283,7 @@ impl Supervisor {
         cmd.arg("janitor")
             .arg(std::process::id().to_string())
             .arg(self.dir.path())
+            .env(ENV_SUPERVISOR, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -367,7 +393,67 @@ impl Supervisor {
     }
 
     fn record_exit(&self, pid: i32, status: i32) {
-        record_exit(&self.tel, pid, status);
+        record_exit(&self.tel, &self.spawned, pid, status);
+    }
+}
+
+/// `e`, and for ENOSPC whether the filesystem of `dir` ran out of inodes
+/// or of space.
+fn no_room_note(e: &std::io::Error, dir: &Path) -> String {
+    let text = crate::session::strip_os_error(&e.to_string());
+    if e.raw_os_error() != Some(libc::ENOSPC) {
+        return text;
+    }
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(v) if v.files_available() == 0 => format!("{text} (no free inodes left)"),
+        _ => text,
+    }
+}
+
+/// A worker as its panel names it: `ipcscope kernel nt` is the alpc
+/// kernel, `worker mach client --arg n=2` is client-2.
+fn panel_name(spec: &WorkerSpec) -> String {
+    let role = match (spec.subcommand, spec.args.iter().find(|(k, _)| k == "n" || k == "index")) {
+        ("kernel", _) => "kernel".to_string(),
+        (_, Some((_, n))) if spec.role == "client" => format!("client-{n}"),
+        _ => spec.role.clone(),
+    };
+    format!("{} {role}", spec.kind.name())
+}
+
+/// The workers the supervisor forked, by pid. A worker writes its pid into
+/// its slot once it runs; one that dies before that (too few descriptors,
+/// no memory, a bad start) would otherwise end unseen.
+#[derive(Default)]
+pub struct Spawned {
+    inner: std::sync::Mutex<SpawnedInner>,
+}
+
+#[derive(Default)]
+struct SpawnedInner {
+    /// pid → (slot, the slot's generation at spawn, "pipe producer", its log).
+    children: std::collections::HashMap<i32, (usize, u64, String, PathBuf)>,
+    problems: Vec<String>,
+}
+
+impl Spawned {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SpawnedInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `<kind> <role> ended at start: <why>` for each worker that ended
+    /// before it announced itself.
+    pub fn problems(&self) -> Vec<String> {
+        self.lock().problems.clone()
+    }
+}
+
+impl SpawnedInner {
+    fn add(&mut self, tel: &Telemetry, pid: i32, spec: &WorkerSpec, dir: &Path) {
+        let what = panel_name(spec);
+        let generation = tel.slot(spec.slot).generation.load(Relaxed);
+        let log = dir.join(format!("{}.log", spec.slot));
+        self.children.insert(pid, (spec.slot, generation, what, log));
     }
 }
 
@@ -383,7 +469,7 @@ fn empty_sigset() -> libc::sigset_t {
 
 /// Reap every child that has ended and write how it ended into its slot.
 /// Called by the monitor on every sample.
-pub fn reap(tel: &Telemetry) {
+pub fn reap(tel: &Telemetry, spawned: &Spawned) {
     loop {
         let mut status = 0;
         // SAFETY: waitpid with a valid pointer.
@@ -391,18 +477,32 @@ pub fn reap(tel: &Telemetry) {
         if pid <= 0 {
             return;
         }
-        record_exit(tel, pid, status);
+        record_exit(tel, spawned, pid, status);
     }
 }
 
-fn record_exit(tel: &Telemetry, pid: i32, status: i32) {
-    let exit = crate::telemetry::ExitStatus::from_wait(status).encode();
+fn record_exit(tel: &Telemetry, spawned: &Spawned, pid: i32, status: i32) {
+    let how = crate::telemetry::ExitStatus::from_wait(status);
+    let exit = how.encode();
+    let mut known = false;
     for i in 0..MAX_SLOTS {
         let s = tel.slot(i);
         if s.pid.load(Relaxed) as i32 == pid && s.exit.load(Relaxed) == 0 {
             s.exit.store(exit, Relaxed);
+            known = true;
         }
     }
+    let mut sp = spawned.lock();
+    let Some((slot, generation, what, log)) = sp.children.remove(&pid) else { return };
+    let s = tel.slot(slot);
+    // Never announced, and the slot not restarted since: it died at start.
+    if known || s.generation.load(Relaxed) != generation || s.pid.load(Relaxed) != 0 {
+        return;
+    }
+    s.pid.store(pid as u64, Relaxed);
+    s.exit.store(exit, Relaxed);
+    let why = crate::monitor::describe_exit(how, &log);
+    sp.problems.push(format!("{what} ended at start: {}", why.split_once(": ").map_or(why.as_str(), |(_, l)| l)));
 }
 
 impl Drop for Supervisor {

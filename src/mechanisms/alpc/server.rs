@@ -9,7 +9,7 @@
 
 use super::kernel::{AlpcKernel, ConnId, CopyDirection, DirectCopy, KernelConfig, Millis, Outgoing, SectionId};
 use super::proto::{decode_request, encode_response, peek_call_id, ProtoError, Response};
-use crate::mechanisms::ekernel::transport::{self, Accept, Conn, Listener, TransportError};
+use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::CString;
 use std::io;
@@ -47,6 +47,7 @@ pub fn run_with_config(socket_path: &Path, mut config: KernelConfig, stop: impl 
         started: Instant::now(),
         bounce: vec![0; BOUNCE_BUFFER],
         packet: Vec::new(),
+        gate: AcceptGate::default(),
     };
     while !stop() {
         server.poll_once(&listener)?;
@@ -71,6 +72,8 @@ struct Server {
     started: Instant,
     bounce: Vec<u8>,
     packet: Vec<u8>,
+    /// Out of descriptors, accepting waits (instead of the kernel dying).
+    gate: AcceptGate,
 }
 
 impl Server {
@@ -86,7 +89,7 @@ impl Server {
         };
         let mut ids = Vec::with_capacity(self.conns.len());
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
-        fds.push(libc::pollfd { fd: listener.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        fds.push(self.gate.pollfd(listener));
         for (&id, peer) in &self.conns {
             let mut events = libc::POLLIN;
             if !peer.backlog.is_empty() {
@@ -95,7 +98,7 @@ impl Server {
             ids.push(id);
             fds.push(libc::pollfd { fd: peer.conn.as_fd().as_raw_fd(), events, revents: 0 });
         }
-        transport::poll(&mut fds, Some(timeout))?;
+        transport::poll(&mut fds, Some(self.gate.timeout(timeout)))?;
 
         if fds[0].revents != 0 {
             self.accept_all(listener)?;
@@ -115,7 +118,11 @@ impl Server {
 
     fn accept_all(&mut self, listener: &Listener) -> io::Result<()> {
         loop {
-            match listener.accept()? {
+            let accepted = match listener.accept() {
+                Ok(a) => a,
+                Err(e) => return self.gate.on_error(e),
+            };
+            match accepted {
                 Accept::Ready(conn) => {
                     let id = self.next_conn;
                     self.next_conn += 1;

@@ -166,6 +166,68 @@ impl Listener {
     }
 }
 
+/// How long a kernel leaves its listener alone after `accept` ran out of
+/// descriptors or memory.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Keeps an emulated kernel alive when `accept` fails for want of
+/// descriptors or memory (`EMFILE` under a low `RLIMIT_NOFILE`, `ENFILE`,
+/// `ENOBUFS`, `ENOMEM`). Pending peers wait in the backlog, and for
+/// [`ACCEPT_BACKOFF`] the listener is left out of `poll` — it stays
+/// readable, so polling it would wake the loop at once, again and again.
+#[derive(Debug, Default)]
+pub struct AcceptGate {
+    paused_until: Option<std::time::Instant>,
+    said: bool,
+}
+
+impl AcceptGate {
+    /// The listener's entry for `poll`: fd -1 (which `poll` skips) while
+    /// backing off.
+    pub fn pollfd(&mut self, listener: &Listener) -> libc::pollfd {
+        if self.paused_until.is_some_and(|t| std::time::Instant::now() < t) {
+            return libc::pollfd { fd: -1, events: 0, revents: 0 };
+        }
+        self.paused_until = None;
+        libc::pollfd { fd: listener.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }
+    }
+
+    /// `timeout`, cut so the loop wakes when the back-off ends.
+    pub fn timeout(&self, timeout: Duration) -> Duration {
+        match self.paused_until {
+            Some(t) => timeout.min(t.saturating_duration_since(std::time::Instant::now())),
+            None => timeout,
+        }
+    }
+
+    /// Sorts an `accept` error: a shortage pauses the listener (said once
+    /// on stderr, the kernel's log) and is `Ok`; anything else is returned.
+    pub fn on_error(&mut self, e: io::Error) -> io::Result<()> {
+        let errno = e.raw_os_error();
+        if !matches!(errno, Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) {
+            return Err(e);
+        }
+        self.paused_until = Some(std::time::Instant::now() + ACCEPT_BACKOFF);
+        if !self.said {
+            self.said = true;
+            let limit = if errno == Some(libc::EMFILE) { nofile_limit() } else { String::new() };
+            eprintln!("accept: {e}{limit}; new connections wait until the kernel has room");
+        }
+        Ok(())
+    }
+}
+
+/// ` (RLIMIT_NOFILE is N)`, for a message about running out of descriptors.
+fn nofile_limit() -> String {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 && r.rlim_cur != libc::RLIM_INFINITY {
+        format!(" (RLIMIT_NOFILE is {})", r.rlim_cur)
+    } else {
+        String::new()
+    }
+}
+
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::kernel::{Attachment, ConnId, Kernel, Limits, Outgoing};
 use super::proto::{decode_request, encode_reply, Reply, Request};
-use crate::mechanisms::ekernel::transport::{self, Accept, Conn, Listener, TransportError};
+use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
 
 /// Connections served at once; more are accepted and closed at once so the
 /// listener does not stay readable (which would spin the loop).
@@ -52,6 +52,7 @@ pub fn run_with_limits(socket_path: &Path, limits: Limits, stop: impl Fn() -> bo
         start: Instant::now(),
         dead: Vec::new(),
         buf: Vec::with_capacity(transport::MAX_PACKET),
+        gate: AcceptGate::default(),
     };
     while !stop() {
         let now = server.now_ms();
@@ -65,7 +66,7 @@ pub fn run_with_limits(socket_path: &Path, limits: Limits, stop: impl Fn() -> bo
         };
         let ids: Vec<ConnId> = server.clients.keys().copied().collect();
         let mut fds = Vec::with_capacity(ids.len() + 1);
-        fds.push(libc::pollfd { fd: listener.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        fds.push(server.gate.pollfd(&listener));
         for id in &ids {
             let client = &server.clients[id];
             // A peer with unsent replies is not read from until it takes
@@ -73,7 +74,7 @@ pub fn run_with_limits(socket_path: &Path, limits: Limits, stop: impl Fn() -> bo
             let events = if client.outbox.is_empty() { libc::POLLIN } else { libc::POLLOUT };
             fds.push(libc::pollfd { fd: client.conn.as_fd().as_raw_fd(), events, revents: 0 });
         }
-        if transport::poll(&mut fds, Some(timeout))? == 0 {
+        if transport::poll(&mut fds, Some(server.gate.timeout(timeout)))? == 0 {
             continue;
         }
         if fds[0].revents != 0 {
@@ -105,6 +106,8 @@ struct Server {
     /// Connections to close and report to the kernel.
     dead: Vec<ConnId>,
     buf: Vec<u8>,
+    /// Out of descriptors, accepting waits (instead of the kernel dying).
+    gate: AcceptGate,
 }
 
 impl Server {
@@ -128,13 +131,8 @@ impl Server {
                 Ok(Accept::Refused(_)) => continue,
                 Ok(Accept::Empty) => return Ok(()),
                 // Out of descriptors and the like: serve the others and
-                // retry on the next round instead of dying.
-                Err(e)
-                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) =>
-                {
-                    return Ok(())
-                }
-                Err(e) => return Err(e),
+                // retry after a pause instead of dying (or spinning).
+                Err(e) => return self.gate.on_error(e),
             }
         }
     }
