@@ -196,10 +196,11 @@ macro_rules! outln {
     ($($t:tt)*) => { write_out(format_args!("{}\n", format_args!($($t)*))) };
 }
 
-/// The hidden subcommands are run by the supervisor, which sets
-/// `IPCSCOPE_SUPERVISOR`; by hand they are a usage mistake, not a crash.
-fn started_by_ipcscope(what: &str) -> Result<()> {
-    if std::env::var_os(crate::supervisor::ENV_SUPERVISOR).is_none() {
+/// The hidden subcommands are run by the supervisor, which sets `marker`
+/// (`IPCSCOPE_SUPERVISOR`, or `IPCSCOPE_JANITOR_OF` for the janitor); by
+/// hand they are a usage mistake, not a crash.
+fn started_by_ipcscope(what: &str, marker: &str) -> Result<()> {
+    if std::env::var_os(marker).is_none() {
         return Err(usage(format!("{what} is started by ipcscope itself, not by hand")));
     }
     Ok(())
@@ -208,19 +209,19 @@ fn started_by_ipcscope(what: &str) -> Result<()> {
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Some(Cmd::Worker { kind, role, slot, args }) => {
-            started_by_ipcscope("worker")?;
+            started_by_ipcscope("worker", crate::supervisor::ENV_SUPERVISOR)?;
             Ok(worker(&kind, &role, slot, &args))
         }
         // A kernel is its mechanism's worker in the role "kernel"; NT's is
         // named for the kernel, not the mechanism.
         Some(Cmd::Kernel { name, slot, args }) => {
-            started_by_ipcscope("kernel")?;
+            started_by_ipcscope("kernel", crate::supervisor::ENV_SUPERVISOR)?;
             let kind = if name == "nt" { "alpc" } else { name.as_str() };
             Ok(worker(kind, "kernel", slot, &args))
         }
         Some(Cmd::Bench(args)) => crate::bench::main(args, &cli.run.mechanisms),
         Some(Cmd::Janitor { pid, dir, restore_tty }) => {
-            started_by_ipcscope("janitor")?;
+            started_by_ipcscope("janitor", crate::supervisor::ENV_JANITOR_OF)?;
             Ok(crate::supervisor::cleanup::janitor(pid, &dir, restore_tty))
         }
         Some(Cmd::Lesson { name, list, check }) => {

@@ -28,6 +28,8 @@ pub use rundir::RunDir;
 
 /// Environment variables a worker finds its run by.
 pub const ENV_SUPERVISOR: &str = "IPCSCOPE_SUPERVISOR";
+/// Set for the janitor only: it was started by ipcscope, for this run.
+pub const ENV_JANITOR_OF: &str = "IPCSCOPE_JANITOR_OF";
 pub const ENV_RUN_DIR: &str = "IPCSCOPE_RUN_DIR";
 /// The janitor's pid: a worker outliving a killed supervisor leaves the
 /// cleanup to a live janitor (see `mechanisms::worker::death`).
@@ -283,7 +285,9 @@ impl Supervisor {
         cmd.arg("janitor")
             .arg(std::process::id().to_string())
             .arg(self.dir.path())
-            .env(ENV_SUPERVISOR, std::process::id().to_string())
+            // Not ENV_SUPERVISOR: that marks the run's workers, which the
+            // janitor is not (it is never paused, and it kills them).
+            .env(ENV_JANITOR_OF, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
