@@ -11,6 +11,7 @@ pub mod cli;
 pub mod i18n;
 pub mod knobs;
 pub mod mechanisms;
+pub mod model;
 pub mod message;
 pub mod monitor;
 pub mod record;

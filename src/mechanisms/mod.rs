@@ -20,7 +20,7 @@ pub mod worker;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::KnobSpec;
+use crate::knobs::KnobId;
 use crate::snapshot::MechanismSnapshot;
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::Telemetry;
@@ -66,8 +66,8 @@ pub static REGISTRY: &[&Info] =
 /// What the rest of the program needs to know about a mechanism.
 pub struct Info {
     pub kind: Kind,
-    /// Knobs of its own (the shared ones live in `knobs::COMMON`).
-    pub knobs: &'static [KnobSpec],
+    /// Knobs of its own (the shared ones are `KnobId::COMMON`).
+    pub knobs: &'static [KnobId],
     pub new: fn() -> Box<dyn Mechanism>,
     /// Runs a worker role inside a worker process.
     pub worker: fn(&mut worker::WorkerCtx, role: &str) -> Result<()>,
