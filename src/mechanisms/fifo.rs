@@ -29,7 +29,8 @@ use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
 
-pub static INFO: Info = Info { kind: Kind::Fifo, knobs: KnobId::FIFO, new: || Box::new(Fifo::default()), worker: run_worker };
+pub static INFO: Info =
+    Info { kind: Kind::Fifo, knobs: KnobId::FIFO, new: || Box::new(Fifo::default()), worker: run_worker };
 
 /// Writes up to this size are atomic on Linux.
 pub const PIPE_BUF: u64 = libc::PIPE_BUF as u64;

@@ -22,7 +22,8 @@ use crate::snapshot::{Channel, Detail, FdEntry, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{ExitStatus, Op, Telemetry};
 
-pub static INFO: Info = Info { kind: Kind::Pipe, knobs: KnobId::PIPE, new: || Box::new(Pipe::default()), worker: run_worker };
+pub static INFO: Info =
+    Info { kind: Kind::Pipe, knobs: KnobId::PIPE, new: || Box::new(Pipe::default()), worker: run_worker };
 
 // System calls the pipe workers record for the event log.
 const CALL_PIPE: u64 = 1;

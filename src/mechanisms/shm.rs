@@ -48,7 +48,8 @@ use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{cleanup, ObjectKind, Supervisor};
 use crate::telemetry::{ExitStatus, Op, Telemetry};
 
-pub static INFO: Info = Info { kind: Kind::Shm, knobs: KnobId::SHM, new: || Box::new(Shm::default()), worker: run_worker };
+pub static INFO: Info =
+    Info { kind: Kind::Shm, knobs: KnobId::SHM, new: || Box::new(Shm::default()), worker: run_worker };
 
 /// Bytes before slot 0.
 pub const HEADER: usize = 64;

@@ -41,13 +41,7 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
         bail!("supervisor {supervisor} is gone");
     }
     let tel = Telemetry::open(WORKER_FD)?;
-    let ctx = WorkerCtx {
-        tel,
-        slot,
-        supervisor,
-        run_dir,
-        args: args.into_iter().collect(),
-    };
+    let ctx = WorkerCtx { tel, slot, supervisor, run_dir, args: args.into_iter().collect() };
     ctx.announce();
     Ok(ctx)
 }

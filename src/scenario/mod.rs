@@ -298,5 +298,10 @@ mod tests {
         assert!(e.contains("w.toml:7") && e.contains("colour"), "{e}");
         let e = Scenario::parse("v.toml", &bad.replace("[\"pipe\"]", "[\"telegraph\"]")).unwrap_err().to_string();
         assert!(e.contains("v.toml:2") && e.contains("telegraph"), "{e}");
+        // A misspelt knob in a step is caught when the file is read, not
+        // applied as a silent no-op when the step runs.
+        let e =
+            Scenario::parse("u.toml", &bad.replace("consumer.rate=fast", "consumer.rat=0")).unwrap_err().to_string();
+        assert!(e.starts_with("u.toml:7:") && e.contains("unknown knob \"consumer.rat\""), "{e}");
     }
 }

@@ -21,7 +21,8 @@ use crate::mechanisms::worker::WorkerCtx;
 use crate::mechanisms::{Info, Kind, Mechanism, Probe};
 use crate::supervisor::{Supervisor, WorkerSpec};
 
-pub static INFO: Info = Info { kind: Kind::Mach, knobs: KnobId::MACH, new: || Box::new(Mach::default()), worker: run_worker };
+pub static INFO: Info =
+    Info { kind: Kind::Mach, knobs: KnobId::MACH, new: || Box::new(Mach::default()), worker: run_worker };
 
 #[derive(Default)]
 pub struct Mach {

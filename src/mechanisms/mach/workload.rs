@@ -456,7 +456,6 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
     }
 }
 
-
 impl ClientThread<'_> {
     /// The service's send right, looked up once and again after the server
     /// died (its name became a dead name).
