@@ -154,4 +154,14 @@ mod tests {
         assert!(parse_list("pipe,").unwrap_err().contains("empty item 2"));
         assert!(parse_list(" ").unwrap_err().contains("no mechanism"));
     }
+
+    #[test]
+    fn every_knob_is_common_or_one_mechanisms_own() {
+        let mut ids: Vec<KnobId> = KnobId::COMMON.to_vec();
+        for info in REGISTRY {
+            ids.extend(info.knobs);
+        }
+        ids.sort();
+        assert_eq!(ids, KnobId::ALL);
+    }
 }
