@@ -12,6 +12,7 @@ pub mod i18n;
 pub mod knobs;
 pub mod mechanisms;
 pub mod message;
+pub mod model;
 pub mod monitor;
 pub mod record;
 pub mod scenario;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use anyhow::Result;
 use crossbeam_channel::Receiver;
 
-use crate::knobs::{self, Knobs};
+use crate::knobs::{self, KnobId, Knobs};
 use crate::mechanisms::{Kind, Mechanism};
 use crate::monitor::{Monitor, MonitorConfig};
 use crate::snapshot::{RunInfo, Snapshot};
@@ -24,7 +24,7 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     SetPaused(bool),
-    SetKnob(String, u64),
+    SetKnob(KnobId, u64),
     /// Kill the mechanism's victim role (`k`).
     Kill(Kind),
     Restart(Kind),
@@ -83,7 +83,7 @@ impl Session {
     pub fn apply(&mut self, cmd: Command) -> Result<()> {
         match cmd {
             Command::SetPaused(p) => self.sup.set_paused(p),
-            Command::SetKnob(k, v) => self.sup.set_knob(&k, v),
+            Command::SetKnob(k, v) => self.sup.set_knob(k, v),
             Command::Kill(kind) => {
                 if let Some(m) = self.mechs.iter().find(|m| m.kind() == kind) {
                     if let Some(slot) = m.victim() {
@@ -120,13 +120,13 @@ impl Session {
         Ok(())
     }
 
-    pub fn knob(&self, key: &str) -> u64 {
-        self.sup.knobs().get(key)
+    pub fn knob(&self, id: KnobId) -> u64 {
+        self.sup.knobs().get(id)
     }
 
-    pub fn step_knob(&mut self, key: &str, up: bool) -> u64 {
-        let v = knobs::step_rate(self.knob(key), up);
-        self.sup.set_knob(key, v);
+    pub fn step_knob(&mut self, id: KnobId, up: bool) -> u64 {
+        let v = knobs::step_rate(self.knob(id), up);
+        self.sup.set_knob(id, v);
         v
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::knobs::Knobs;
+use crate::knobs::{KnobId, Knobs};
 use crate::mechanisms::Kind;
 use crate::session::Session;
 use crate::snapshot::Snapshot;
@@ -104,8 +104,8 @@ fn processes(s: &Snapshot) -> BTreeMap<String, i32> {
 }
 
 pub fn run(kinds: &[Kind], mut knobs: Knobs, duration: Duration, exe: std::path::PathBuf) -> Result<Report> {
-    knobs.set("producer.rate", crate::knobs::RATE_MAX);
-    knobs.set("consumer.rate", crate::knobs::RATE_MAX);
+    knobs.set(KnobId::ProducerRate, crate::knobs::RATE_MAX);
+    knobs.set(KnobId::ConsumerRate, crate::knobs::RATE_MAX);
     let session = Session::start_with_exe(exe, kinds, knobs, 20)?;
     let backend = ratatui::backend::TestBackend::new(200, 60);
     let mut term = ratatui::Terminal::new(backend)?;

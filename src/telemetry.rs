@@ -14,9 +14,13 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use memmap2::MmapMut;
 
+use crate::model::knob::KnobId;
+
 /// The descriptor number workers find the page at.
 pub const WORKER_FD: RawFd = 3;
 pub const MAX_KNOBS: usize = 64;
+// Every knob has its own slot in the page.
+const _: () = assert!(KnobId::COUNT <= MAX_KNOBS);
 pub const MAX_SLOTS: usize = 48;
 pub const EVENTS: usize = 32;
 const MAGIC: u64 = u64::from_le_bytes(*b"ipcscope");
@@ -216,19 +220,12 @@ impl Telemetry {
         &self.page().slots[i.min(MAX_SLOTS - 1)]
     }
 
-    pub fn knob(&self, i: usize) -> u64 {
-        self.page().knobs[i.min(MAX_KNOBS - 1)].load(Relaxed)
+    pub fn knob(&self, id: KnobId) -> u64 {
+        self.page().knobs[id.slot()].load(Relaxed)
     }
 
-    /// A knob by name (the monitor's way; workers cache indices).
-    pub fn knob_by_key(&self, key: &str) -> u64 {
-        crate::knobs::index(key).map_or(0, |i| self.knob(i))
-    }
-
-    pub fn set_knob(&self, i: usize, v: u64) {
-        if i < MAX_KNOBS {
-            self.page().knobs[i].store(v, Relaxed);
-        }
+    pub fn set_knob(&self, id: KnobId, v: u64) {
+        self.page().knobs[id.slot()].store(v, Relaxed);
     }
 
     pub fn elapsed_us(&self) -> u64 {
@@ -328,8 +325,13 @@ mod tests {
         let t2 = Telemetry::open(fd.as_raw_fd()).unwrap();
         t.slot(3).sent_msgs.store(7, Relaxed);
         assert_eq!(t2.slot(3).sent_msgs.load(Relaxed), 7);
-        t.set_knob(2, 99);
-        assert_eq!(t2.knob(2), 99);
+        t.set_knob(KnobId::MsgSize, 99);
+        assert_eq!(t2.knob(KnobId::MsgSize), 99);
+        // The last knob has a slot of its own too.
+        let last = *KnobId::ALL.last().unwrap();
+        t.set_knob(last, 7);
+        assert_eq!(t2.knob(last), 7);
+        assert_eq!(t2.knob(KnobId::MsgSize), 99);
         t.reset_slot(3);
         assert_eq!(t2.slot(3).sent_msgs.load(Relaxed), 0);
         assert_eq!(t2.slot(3).generation.load(Relaxed), 1);

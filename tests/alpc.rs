@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ipcscope::knobs::KnobId;
 use ipcscope::mechanisms::alpc::probe::AlpcDetail;
 use ipcscope::mechanisms::alpc::state::AlpcState;
 use ipcscope::mechanisms::Kind;
@@ -147,7 +148,7 @@ fn a_stalled_server_leaves_requests_on_the_connection_port() {
     wait_for(&session, "three channels carrying traffic", Duration::from_secs(10), |s| {
         alpc(s).integrity.delivered > 30 && detail(alpc(s)).state.as_ref().is_some_and(|st| st.channels.len() == 3)
     });
-    session.apply(Command::SetKnob("consumer.rate".into(), 0)).unwrap();
+    session.apply(Command::SetKnob(KnobId::ConsumerRate, 0)).unwrap();
     let s = wait_for(&session, "one request per client waiting", Duration::from_secs(10), |s| {
         let m = alpc(s);
         m.channel.depth == 3 && m.processes[2..].iter().all(|p| p.op.contains("waiting for the reply"))

@@ -16,7 +16,7 @@ use crossbeam_channel::select;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use ratatui::layout::Rect;
 
-use crate::knobs::Knobs;
+use crate::knobs::{KnobId, Knobs};
 use crate::mechanisms::Kind;
 use crate::scenario::{self, Scenario};
 use crate::session::{Command, Session};
@@ -333,11 +333,11 @@ pub fn apply(a: Action, session: &mut Session, view: &mut View, snap: &Snapshot,
             session.apply(Command::SetPaused(p))
         }
         Action::ProducerRate(up) => {
-            view.status = Some(step_rate(session, "producer.rate", up));
+            view.status = Some(step_rate(session, KnobId::ProducerRate, up));
             Ok(())
         }
         Action::ConsumerRate(up) => {
-            view.status = Some(step_rate(session, "consumer.rate", up));
+            view.status = Some(step_rate(session, KnobId::ConsumerRate, up));
             Ok(())
         }
         Action::Kill => kind.map_or(Ok(()), |k| session.apply(Command::Kill(k))),
@@ -355,9 +355,9 @@ pub fn apply(a: Action, session: &mut Session, view: &mut View, snap: &Snapshot,
     }
 }
 
-fn step_rate(session: &mut Session, key: &str, up: bool) -> String {
-    let v = session.step_knob(key, up);
-    format!("{key} = {}", crate::knobs::spec(key).map(|s| s.format(v)).unwrap_or_default())
+fn step_rate(session: &mut Session, id: KnobId, up: bool) -> String {
+    let v = session.step_knob(id, up);
+    format!("{id} = {}", id.format(v))
 }
 
 /// Actions that change only what is looked at (shared with replay).

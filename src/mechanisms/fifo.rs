@@ -22,29 +22,15 @@ use serde::{Deserialize, Serialize};
 use super::pipe::{errno_name, ret_str};
 use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
-use crate::knobs::{KnobKind, KnobSpec};
+use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
 
-pub static INFO: Info = Info { kind: Kind::Fifo, knobs: KNOBS, new: || Box::new(Fifo::default()), worker: run_worker };
-
-const KNOBS: &[KnobSpec] = &[
-    KnobSpec {
-        key: "fifo.writers",
-        kind: KnobKind::Int { min: 1, max: 8 },
-        default: "2",
-        help: "writer processes sharing the FIFO (messages up to PIPE_BUF never interleave); applies at start / restart",
-    },
-    KnobSpec {
-        key: "fifo.sigpipe",
-        kind: KnobKind::Choice(&["default", "ignore"]),
-        default: "default",
-        help: "writing with no reader left: default = SIGPIPE kills the writer, ignore = EPIPE, and the writer reopens the FIFO (and waits in open)",
-    },
-];
+pub static INFO: Info =
+    Info { kind: Kind::Fifo, knobs: KnobId::FIFO, new: || Box::new(Fifo::default()), worker: run_worker };
 
 /// Writes up to this size are atomic on Linux.
 pub const PIPE_BUF: u64 = libc::PIPE_BUF as u64;
@@ -83,7 +69,7 @@ impl Mechanism for Fifo {
 
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
         self.reader = sup.alloc_slot()?;
-        let n = sup.knobs().get("fifo.writers").clamp(1, 8);
+        let n = sup.knobs().get(KnobId::FifoWriters).clamp(1, 8);
         for _ in 0..n {
             self.writers.push(sup.alloc_slot()?);
         }
@@ -192,7 +178,7 @@ fn reader(ctx: &mut WorkerCtx) -> Result<()> {
     if r < 0 && e != libc::EEXIST {
         bail!("mkfifo: {}", errno_name(e));
     }
-    let mut pacer = Pacer::consumer(ctx);
+    let mut pacer = Pacer::consumer();
     let mut verifier = Verifier::new();
     loop {
         let fd = open_fifo(ctx, &path, false)?;
@@ -227,13 +213,13 @@ fn reader(ctx: &mut WorkerCtx) -> Result<()> {
 
 fn writer(ctx: &mut WorkerCtx) -> Result<()> {
     let path = CString::new(ctx.arg("path")?)?;
-    let sigpipe_default = ctx.knob("fifo.sigpipe") == 0;
+    let sigpipe_default = ctx.knob(KnobId::FifoSigpipe) == 0;
     if sigpipe_default {
         worker::default_sigpipe();
     }
     let sender = ctx.sender_id();
-    let count = ctx.knob("producer.count");
-    let mut pacer = Pacer::producer(ctx);
+    let count = ctx.knob(KnobId::ProducerCount);
+    let mut pacer = Pacer::producer();
     let mut buf = vec![0u8; 1 << 20];
     let mut seq = 0u64;
     'reopen: loop {
@@ -436,14 +422,14 @@ impl Probe for FifoProbe {
             self.history.pop_front();
         }
 
-        let msg_size = tel.knob_by_key("msg.size");
+        let msg_size = tel.knob(KnobId::MsgSize);
         let mut d = FifoDetail {
             path: self.path.display().to_string(),
             writers: self.writer_slots.len() as u64,
             pipe_buf: PIPE_BUF,
             msg_size,
             atomic: msg_size <= PIPE_BUF,
-            sigpipe: if tel.knob_by_key("fifo.sigpipe") == 0 { "default" } else { "ignore" }.into(),
+            sigpipe: if tel.knob(KnobId::FifoSigpipe) == 0 { "default" } else { "ignore" }.into(),
             eofs: tel.slot(self.reader_slot).eof.load(Relaxed),
             ..FifoDetail::default()
         };
@@ -550,7 +536,7 @@ impl Probe for FifoProbe {
             integrity: crate::monitor::integrity_after(cs, self.writer_slots.iter().map(|&w| tel.slot(w))),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            knobs: crate::monitor::knob_values(tel, KnobId::FIFO),
             detail: Detail::Fifo(d),
             processes: procs,
         }

@@ -20,7 +20,7 @@ pub mod worker;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::knobs::KnobSpec;
+use crate::knobs::KnobId;
 use crate::snapshot::MechanismSnapshot;
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::Telemetry;
@@ -66,8 +66,8 @@ pub static REGISTRY: &[&Info] =
 /// What the rest of the program needs to know about a mechanism.
 pub struct Info {
     pub kind: Kind,
-    /// Knobs of its own (the shared ones live in `knobs::COMMON`).
-    pub knobs: &'static [KnobSpec],
+    /// Knobs of its own (the shared ones are `KnobId::COMMON`).
+    pub knobs: &'static [KnobId],
     pub new: fn() -> Box<dyn Mechanism>,
     /// Runs a worker role inside a worker process.
     pub worker: fn(&mut worker::WorkerCtx, role: &str) -> Result<()>,
@@ -153,5 +153,15 @@ mod tests {
         assert!(parse_list("pipe,,fifo").unwrap_err().contains("empty item 2"));
         assert!(parse_list("pipe,").unwrap_err().contains("empty item 2"));
         assert!(parse_list(" ").unwrap_err().contains("no mechanism"));
+    }
+
+    #[test]
+    fn every_knob_is_common_or_one_mechanisms_own() {
+        let mut ids: Vec<KnobId> = KnobId::COMMON.to_vec();
+        for info in REGISTRY {
+            ids.extend(info.knobs);
+        }
+        ids.sort();
+        assert_eq!(ids, KnobId::ALL);
     }
 }

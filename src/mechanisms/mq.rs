@@ -20,43 +20,14 @@ use serde::{Deserialize, Serialize};
 use super::pipe::{errno_name, ret_str};
 use super::worker::{errno, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
-use crate::knobs::{KnobKind, KnobSpec};
+use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{cleanup, ObjectKind, Supervisor};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
 
-pub static INFO: Info = Info { kind: Kind::Mq, knobs: KNOBS, new: || Box::new(Mq::default()), worker: run_worker };
-
-const KNOBS: &[KnobSpec] = &[
-    KnobSpec {
-        key: "mq.maxmsg",
-        kind: KnobKind::Int { min: 1, max: 65536 },
-        default: "10",
-        help:
-            "messages the queue holds (mq_maxmsg); above /proc/sys/fs/mqueue/msg_max (10 here) needs CAP_SYS_RESOURCE",
-    },
-    KnobSpec {
-        key: "mq.msgsize",
-        kind: KnobKind::Int { min: message::MIN_LEN as u64, max: 1 << 20 },
-        default: "1024",
-        help: "largest message in bytes (mq_msgsize, at most /proc/sys/fs/mqueue/msgsize_max); msg.size is cut to it",
-    },
-    KnobSpec {
-        key: "mq.priorities",
-        kind: KnobKind::Bool,
-        default: "false",
-        help: "send mixed priorities 0-3: the highest waiting message is received first",
-    },
-    KnobSpec {
-        key: "mq.send_timeout_ms",
-        kind: KnobKind::Int { min: 0, max: 60_000 },
-        default: "0",
-        help:
-            "0 = mq_send blocks while the queue is full; N = mq_timedsend gives up after N ms (ETIMEDOUT) and retries",
-    },
-];
+pub static INFO: Info = Info { kind: Kind::Mq, knobs: KnobId::MQ, new: || Box::new(Mq::default()), worker: run_worker };
 
 /// Priorities used when `mq.priorities` is on.
 pub const PRIORITIES: u32 = 4;
@@ -131,7 +102,7 @@ pub fn check_limits(maxmsg: u64, msgsize: u64) -> Result<(), String> {
     if can_exceed_limits() {
         return Ok(());
     }
-    for (key, v, file) in [("mq.maxmsg", maxmsg, "msg_max"), ("mq.msgsize", msgsize, "msgsize_max")] {
+    for (key, v, file) in [(KnobId::MqMaxmsg, maxmsg, "msg_max"), (KnobId::MqMsgsize, msgsize, "msgsize_max")] {
         if let Some(max) = limit(file) {
             if v > max {
                 return Err(format!(
@@ -150,7 +121,7 @@ impl Mechanism for Mq {
 
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
         let k = sup.knobs();
-        check_limits(k.get("mq.maxmsg"), k.get("mq.msgsize")).map_err(anyhow::Error::msg)?;
+        check_limits(k.get(KnobId::MqMaxmsg), k.get(KnobId::MqMsgsize)).map_err(anyhow::Error::msg)?;
         self.producer = sup.alloc_slot()?;
         self.consumer = sup.alloc_slot()?;
         self.name = sup.object_name("mq");
@@ -168,7 +139,7 @@ impl Mechanism for Mq {
         }
         cleanup::unlink_object(ObjectKind::Mq, &self.name);
         let k = sup.knobs();
-        check_limits(k.get("mq.maxmsg"), k.get("mq.msgsize")).map_err(anyhow::Error::msg)?;
+        check_limits(k.get(KnobId::MqMaxmsg), k.get(KnobId::MqMsgsize)).map_err(anyhow::Error::msg)?;
         self.spawn(sup)
     }
 
@@ -238,8 +209,8 @@ fn attr_of(mqd: i32) -> Option<libc::mq_attr> {
 
 fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     let name = CString::new(ctx.arg("name")?)?;
-    let maxmsg = ctx.knob("mq.maxmsg");
-    let msgsize = ctx.knob("mq.msgsize");
+    let maxmsg = ctx.knob(KnobId::MqMaxmsg);
+    let msgsize = ctx.knob(KnobId::MqMsgsize);
     // SAFETY: mq_attr is plain data.
     let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
     attr.mq_maxmsg = maxmsg as libc::c_long;
@@ -273,17 +244,17 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     ctx.me().aux[0].store(mqd as u64, Relaxed);
 
     let sender = ctx.sender_id();
-    let count = ctx.knob("producer.count");
-    let mut pacer = Pacer::producer(ctx);
+    let count = ctx.knob(KnobId::ProducerCount);
+    let mut pacer = Pacer::producer();
     let mut buf = vec![0u8; msgsize as usize];
     let mut seq = 0u64;
     while count == 0 || seq < count {
         pacer.wait(ctx);
         let size = ctx.msg_size().min(msgsize as usize);
-        let prio = if ctx.knob("mq.priorities") != 0 { priority(seq) } else { 0 };
+        let prio = if ctx.knob(KnobId::MqPriorities) != 0 { priority(seq) } else { 0 };
         let msg = &mut buf[..size];
         message::encode(msg, sender, seq);
-        let timeout = ctx.knob("mq.send_timeout_ms");
+        let timeout = ctx.knob(KnobId::MqSendTimeoutMs);
         ctx.op(Op::Send);
         let (r, call, a2) = if timeout > 0 {
             let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -376,7 +347,7 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
     ctx.me().aux[0].store(mqd as u64, Relaxed);
     let msgsize = attr_of(mqd).map_or(8192, |a| a.mq_msgsize as usize);
     let mut buf = vec![0u8; msgsize];
-    let mut pacer = Pacer::consumer(ctx);
+    let mut pacer = Pacer::consumer();
     let mut verifier = Verifier::new();
     let mut order = PrioCheck::default();
     loop {
@@ -465,16 +436,16 @@ impl Probe for MqProbe {
             name: self.name.clone(),
             msg_max: limit("msg_max").unwrap_or(0),
             msgsize_max: limit("msgsize_max").unwrap_or(0),
-            priorities: tel.knob_by_key("mq.priorities") != 0,
+            priorities: tel.knob(KnobId::MqPriorities) != 0,
             sent_prios: unpack_prios(ps.aux[3].load(Relaxed), ps.aux[4].load(Relaxed)),
             recv_prios: unpack_prios(cs.aux[3].load(Relaxed), cs.aux[4].load(Relaxed)),
             inversions: cs.aux[1].load(Relaxed),
-            send_timeout_ms: tel.knob_by_key("mq.send_timeout_ms"),
+            send_timeout_ms: tel.knob(KnobId::MqSendTimeoutMs),
             timeouts: ps.err_timedout.load(Relaxed),
-            msg_size_knob: tel.knob_by_key("msg.size"),
+            msg_size_knob: tel.knob(KnobId::MsgSize),
             ..MqDetail::default()
         };
-        d.msg_size = d.msg_size_knob.min(tel.knob_by_key("mq.msgsize"));
+        d.msg_size = d.msg_size_knob.min(tel.knob(KnobId::MqMsgsize));
         if let Some(a) = attr {
             d.attr_seen = true;
             d.curmsgs = a.mq_curmsgs.max(0) as u64;
@@ -519,7 +490,7 @@ impl Probe for MqProbe {
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            knobs: crate::monitor::knob_values(tel, KnobId::MQ),
             detail: Detail::Mq(d),
             processes: vec![prod, cons],
         }

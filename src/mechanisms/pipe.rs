@@ -15,41 +15,15 @@ use serde::{Deserialize, Serialize};
 
 use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
-use crate::knobs::{KnobKind, KnobSpec};
+use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, FdEntry, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::{ExitStatus, Op, Telemetry};
 
-pub static INFO: Info = Info { kind: Kind::Pipe, knobs: KNOBS, new: || Box::new(Pipe::default()), worker: run_worker };
-
-const KNOBS: &[KnobSpec] = &[
-    KnobSpec {
-        key: "pipe.capacity",
-        kind: KnobKind::Int { min: 4096, max: 1 << 20 },
-        default: "65536",
-        help: "pipe buffer size set with fcntl(F_SETPIPE_SZ); the kernel rounds up to a power-of-two number of pages",
-    },
-    KnobSpec {
-        key: "pipe.close_unused",
-        kind: KnobKind::Bool,
-        default: "true",
-        help: "each process closes the pipe end it does not use (false: the reader never sees EOF)",
-    },
-    KnobSpec {
-        key: "pipe.duplex",
-        kind: KnobKind::Bool,
-        default: "false",
-        help: "add a second pipe for replies: one pipe carries one direction only",
-    },
-    KnobSpec {
-        key: "pipe.sigpipe",
-        kind: KnobKind::Choice(&["default", "ignore"]),
-        default: "default",
-        help: "writing to a pipe with no reader: default = SIGPIPE kills the writer, ignore = write() fails with EPIPE",
-    },
-];
+pub static INFO: Info =
+    Info { kind: Kind::Pipe, knobs: KnobId::PIPE, new: || Box::new(Pipe::default()), worker: run_worker };
 
 // System calls the pipe workers record for the event log.
 const CALL_PIPE: u64 = 1;
@@ -193,9 +167,9 @@ fn close(ctx: &WorkerCtx, fd: i32) {
 
 fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     let consumer_slot = ctx.arg_usize("consumer-slot")?;
-    let close_unused = ctx.knob("pipe.close_unused") != 0;
-    let duplex = ctx.knob("pipe.duplex") != 0;
-    if ctx.knob("pipe.sigpipe") == 0 {
+    let close_unused = ctx.knob(KnobId::PipeCloseUnused) != 0;
+    let duplex = ctx.knob(KnobId::PipeDuplex) != 0;
+    if ctx.knob(KnobId::PipeSigpipe) == 0 {
         worker::default_sigpipe();
     }
     let (r, w) = pipe_pair()?;
@@ -207,7 +181,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     } else {
         None
     };
-    let mut capacity = ctx.knob("pipe.capacity");
+    let mut capacity = ctx.knob(KnobId::PipeCapacity);
     set_capacity(ctx, w, capacity);
 
     // SAFETY: this process is single-threaded here, so fork is safe.
@@ -250,8 +224,8 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     }
 
     let sender = ctx.sender_id();
-    let count = ctx.knob("producer.count");
-    let mut pacer = Pacer::producer(ctx);
+    let count = ctx.knob(KnobId::ProducerCount);
+    let mut pacer = Pacer::producer();
     let mut buf = vec![0u8; 1 << 20];
     let mut ack = FrameReader::default();
     let mut ack_verifier = Verifier::new();
@@ -265,7 +239,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
             break;
         }
         pacer.wait(ctx);
-        let want = ctx.knob("pipe.capacity");
+        let want = ctx.knob(KnobId::PipeCapacity);
         if want != capacity {
             capacity = want;
             set_capacity(ctx, w, capacity);
@@ -350,7 +324,7 @@ fn reap_child(ctx: &WorkerCtx, child: i32, slot: usize) -> bool {
 
 /// The consumer loop; returns the exit code.
 fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
-    let mut pacer = Pacer::consumer(ctx);
+    let mut pacer = Pacer::consumer();
     let mut reader = FrameReader::default();
     let mut verifier = Verifier::new();
     let mut ack = vec![0u8; message::MIN_LEN];
@@ -458,7 +432,7 @@ impl Probe for PipeProbe {
             self.history.pop_front();
         }
 
-        let duplex = tel.knob_by_key("pipe.duplex") != 0;
+        let duplex = tel.knob(KnobId::PipeDuplex) != 0;
         let reply = if duplex {
             [(prod.pid, ps.aux[1].load(Relaxed)), (cons.pid, cs.aux[1].load(Relaxed))]
                 .into_iter()
@@ -488,7 +462,7 @@ impl Probe for PipeProbe {
         let write_ends = holders("w");
 
         let eof_seen = cs.eof.load(Relaxed) > 0;
-        let close_unused = tel.knob_by_key("pipe.close_unused") != 0;
+        let close_unused = tel.knob(KnobId::PipeCloseUnused) != 0;
         if eof_seen {
             self.notes.once(t_ms, "eof", "consumer: read() returned 0 — end of file, every write end is closed");
         }
@@ -531,7 +505,7 @@ impl Probe for PipeProbe {
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            knobs: crate::monitor::knob_values(tel, KnobId::PIPE),
             detail: Detail::Pipe(PipeDetail {
                 inode,
                 read_ends,
@@ -539,7 +513,7 @@ impl Probe for PipeProbe {
                 close_unused,
                 duplex,
                 reply,
-                sigpipe: if tel.knob_by_key("pipe.sigpipe") == 0 { "default" } else { "ignore" }.into(),
+                sigpipe: if tel.knob(KnobId::PipeSigpipe) == 0 { "default" } else { "ignore" }.into(),
                 eof_seen,
             }),
             processes: vec![prod, cons],

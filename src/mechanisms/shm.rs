@@ -41,29 +41,15 @@ use serde::{Deserialize, Serialize};
 use super::pipe::ret_str;
 use super::worker::{errno, futex_wait, futex_wake, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
-use crate::knobs::{KnobKind, KnobSpec};
+use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
 use crate::monitor::{Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{cleanup, ObjectKind, Supervisor};
 use crate::telemetry::{ExitStatus, Op, Telemetry};
 
-pub static INFO: Info = Info { kind: Kind::Shm, knobs: KNOBS, new: || Box::new(Shm::default()), worker: run_worker };
-
-const KNOBS: &[KnobSpec] = &[
-    KnobSpec {
-        key: "shm.size",
-        kind: KnobKind::Int { min: 4096, max: 1 << 24 },
-        default: "16384",
-        help: "bytes the producer passes to ftruncate(): the ring header (64 bytes) plus the slots",
-    },
-    KnobSpec {
-        key: "shm.slots",
-        kind: KnobKind::Int { min: 1, max: 256 },
-        default: "16",
-        help: "slots in the ring (the bounded buffer's size); msg.size is cut to the slot size",
-    },
-];
+pub static INFO: Info =
+    Info { kind: Kind::Shm, knobs: KnobId::SHM, new: || Box::new(Shm::default()), worker: run_worker };
 
 /// Bytes before slot 0.
 pub const HEADER: usize = 64;
@@ -149,7 +135,7 @@ impl Mechanism for Shm {
         self.consumer = sup.alloc_slot()?;
         self.name = sup.object_name("shm");
         sup.register_object(ObjectKind::Shm, &self.name)?;
-        check_room(&self.name, sup.knobs().get("shm.size"))?;
+        check_room(&self.name, sup.knobs().get(KnobId::ShmSize))?;
         self.spawn(sup)
     }
 
@@ -164,7 +150,7 @@ impl Mechanism for Shm {
             sup.signal_slot(s, libc::SIGKILL);
         }
         cleanup::unlink_object(ObjectKind::Shm, &self.name);
-        check_room(&self.name, sup.knobs().get("shm.size"))?;
+        check_room(&self.name, sup.knobs().get(KnobId::ShmSize))?;
         self.spawn(sup)
     }
 
@@ -348,8 +334,8 @@ pub fn slot_size(size: u64, slots: u64) -> u64 {
 
 fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     let name = ctx.arg("name")?.to_string();
-    let size = ctx.knob("shm.size");
-    let mut slots = ctx.knob("shm.slots").max(1);
+    let size = ctx.knob(KnobId::ShmSize);
+    let mut slots = ctx.knob(KnobId::ShmSlots).max(1);
     // Fewer, larger slots if the region is too small for this many.
     while slots > 1 && slot_size(size, slots) < message::MIN_LEN as u64 {
         slots -= 1;
@@ -387,8 +373,8 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     ctx.me().aux[2].store(ssize, Relaxed);
 
     let sender = ctx.sender_id();
-    let count = ctx.knob("producer.count");
-    let mut pacer = Pacer::producer(ctx);
+    let count = ctx.knob(KnobId::ProducerCount);
+    let mut pacer = Pacer::producer();
     let mut seq = 0u64;
     while count == 0 || seq < count {
         pacer.wait(ctx);
@@ -450,7 +436,7 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
     }
     let slots = ring.slots();
     let ssize = ring.slot_size();
-    let mut pacer = Pacer::consumer(ctx);
+    let mut pacer = Pacer::consumer();
     let mut verifier = Verifier::new();
     let mut buf = vec![0u8; ssize];
     loop {
@@ -612,7 +598,7 @@ impl Probe for ShmProbe {
             name: self.name.clone(),
             path: path.clone(),
             msg_size: ps.aux[1].load(Relaxed),
-            msg_size_knob: tel.knob_by_key("msg.size"),
+            msg_size_knob: tel.knob(KnobId::MsgSize),
             ..ShmDetail::default()
         };
         match std::fs::metadata(&path) {
@@ -690,7 +676,7 @@ impl Probe for ShmProbe {
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            knobs: crate::monitor::knob_values(tel, KnobId::SHM),
             detail: Detail::Shm(d),
             processes: vec![prod, cons],
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::knobs::{self, RATE_MAX};
+use crate::knobs::{KnobId, RATE_MAX};
 use crate::message;
 use crate::supervisor::{ENV_RUN_DIR, ENV_SUPERVISOR};
 use crate::telemetry::{Op, Slot, Telemetry, WORKER_FD};
@@ -20,7 +20,6 @@ pub struct WorkerCtx {
     pub supervisor: i32,
     pub run_dir: std::path::PathBuf,
     pub args: HashMap<String, String>,
-    knob_index: HashMap<&'static str, usize>,
 }
 
 /// Turn this process into a worker: name it, make sure it dies with the
@@ -42,14 +41,7 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
         bail!("supervisor {supervisor} is gone");
     }
     let tel = Telemetry::open(WORKER_FD)?;
-    let ctx = WorkerCtx {
-        tel,
-        slot,
-        supervisor,
-        run_dir,
-        args: args.into_iter().collect(),
-        knob_index: knobs::all().iter().enumerate().map(|(i, k)| (k.key, i)).collect(),
-    };
+    let ctx = WorkerCtx { tel, slot, supervisor, run_dir, args: args.into_iter().collect() };
     ctx.announce();
     Ok(ctx)
 }
@@ -104,12 +96,9 @@ impl WorkerCtx {
         s.set_op(Op::Starting, self.tel.elapsed_us());
     }
 
-    pub fn knob(&self, key: &str) -> u64 {
-        self.knob_index.get(key).map_or(0, |&i| self.tel.knob(i))
-    }
-
-    pub fn knob_index(&self, key: &str) -> usize {
-        self.knob_index.get(key).copied().unwrap_or(usize::MAX)
+    /// A knob's current value (one atomic load from the control page).
+    pub fn knob(&self, id: KnobId) -> u64 {
+        self.tel.knob(id)
     }
 
     pub fn arg(&self, key: &str) -> Result<&str> {
@@ -135,7 +124,7 @@ impl WorkerCtx {
     }
 
     pub fn msg_size(&self) -> usize {
-        (self.knob("msg.size") as usize).clamp(message::MIN_LEN, 1 << 20)
+        (self.knob(KnobId::MsgSize) as usize).clamp(message::MIN_LEN, 1 << 20)
     }
 
     /// Publish a verifier's counts.
@@ -186,7 +175,7 @@ impl WorkerCtx {
 /// a change in the TUI takes effect at once. Sleeps in the kernel, never
 /// spins.
 pub struct Pacer {
-    knob: usize,
+    knob: KnobId,
     next: Instant,
     /// Producers hold here in step mode; consumers never do.
     stepped: bool,
@@ -197,13 +186,13 @@ const NAP: Duration = Duration::from_millis(50);
 
 impl Pacer {
     /// Paced by `producer.rate`, and held in step mode.
-    pub fn producer(ctx: &WorkerCtx) -> Pacer {
-        Pacer { knob: ctx.knob_index("producer.rate"), next: Instant::now(), stepped: true }
+    pub fn producer() -> Pacer {
+        Pacer { knob: KnobId::ProducerRate, next: Instant::now(), stepped: true }
     }
 
     /// Paced by `consumer.rate`.
-    pub fn consumer(ctx: &WorkerCtx) -> Pacer {
-        Pacer { knob: ctx.knob_index("consumer.rate"), next: Instant::now(), stepped: false }
+    pub fn consumer() -> Pacer {
+        Pacer { knob: KnobId::ConsumerRate, next: Instant::now(), stepped: false }
     }
 
     /// Wait until the next message is due. With the rate at 0 this waits

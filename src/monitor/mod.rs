@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::knobs::{self, KnobSpec};
+use crate::knobs::{KnobId, SHOWN_COMMON};
 use crate::mechanisms::Probe;
 use crate::snapshot::{Errors, Event, Integrity, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
@@ -270,16 +270,10 @@ pub fn integrity_sum<'a>(slots: impl IntoIterator<Item = &'a Slot>) -> Integrity
     })
 }
 
-/// Current values of some common knobs and all of a mechanism's own, as
-/// read back from the control page.
-pub fn knob_values(tel: &Telemetry, common: &[&str], own: &[KnobSpec]) -> Vec<(String, String)> {
-    let all = knobs::all();
-    common
-        .iter()
-        .filter_map(|k| all.iter().find(|s| s.key == *k).copied())
-        .chain(own.iter())
-        .map(|s| (s.key.to_string(), s.format(tel.knob_by_key(s.key))))
-        .collect()
+/// Current values of the common knobs worth showing and all of a
+/// mechanism's own, as read back from the control page.
+pub fn knob_values(tel: &Telemetry, own: &[KnobId]) -> Vec<(String, String)> {
+    SHOWN_COMMON.iter().chain(own).map(|&id| (id.key().to_string(), id.format(tel.knob(id)))).collect()
 }
 
 pub struct Monitor {

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::i18n::Lang;
-use crate::knobs::Knobs;
+use crate::knobs::{self, KnobId, Knobs};
 use crate::mechanisms::{self, Kind};
 use crate::session::{Command, Session};
 use crate::snapshot::Snapshot;
@@ -90,7 +90,7 @@ struct RawStep {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub caption: Text,
-    pub set: Vec<(String, u64)>,
+    pub set: Vec<(KnobId, u64)>,
     pub actions: Vec<Command>,
     pub expect: Vec<Expect>,
     pub after_ms: Option<u64>,
@@ -172,10 +172,7 @@ impl Scenario {
         for st in raw.steps {
             let mut set = Vec::new();
             for s in &st.set {
-                let mut k = Knobs::default();
-                k.set_str(s.get_ref()).map_err(|e| anyhow!("{}: {e}", at(s)))?;
-                let key = s.get_ref().split_once('=').map(|(k, _)| k.trim().to_string()).unwrap_or_default();
-                set.push((key.clone(), k.get(&key)));
+                set.push(knobs::parse_assignment(s.get_ref()).map_err(|e| anyhow!("{}: {e}", at(s)))?);
             }
             let actions = st
                 .actions
@@ -210,7 +207,7 @@ impl Scenario {
     pub fn apply_step(&self, i: usize, session: &mut Session) -> Result<()> {
         let Some(step) = self.steps.get(i) else { return Ok(()) };
         for (k, v) in &step.set {
-            session.apply(Command::SetKnob(k.clone(), *v))?;
+            session.apply(Command::SetKnob(*k, *v))?;
         }
         for a in &step.actions {
             session.apply(a.clone())?;
@@ -301,5 +298,10 @@ mod tests {
         assert!(e.contains("w.toml:7") && e.contains("colour"), "{e}");
         let e = Scenario::parse("v.toml", &bad.replace("[\"pipe\"]", "[\"telegraph\"]")).unwrap_err().to_string();
         assert!(e.contains("v.toml:2") && e.contains("telegraph"), "{e}");
+        // A misspelt knob in a step is caught when the file is read, not
+        // applied as a silent no-op when the step runs.
+        let e =
+            Scenario::parse("u.toml", &bad.replace("consumer.rate=fast", "consumer.rat=0")).unwrap_err().to_string();
+        assert!(e.starts_with("u.toml:7:") && e.contains("unknown knob \"consumer.rat\""), "{e}");
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::knobs::{self, Knobs};
+use crate::knobs::{KnobId, Knobs};
 use crate::mechanisms::Kind;
 use crate::telemetry::{Telemetry, MAX_SLOTS, WORKER_FD};
 pub use cleanup::{sweep_stale, ObjectKind};
@@ -97,8 +97,8 @@ impl Supervisor {
         let dir = RunDir::create()?;
         cleanup::emergency_register_dir(dir.path());
         let (tel, tel_fd) = Telemetry::create()?;
-        for (i, v) in knobs.values.iter().enumerate() {
-            tel.set_knob(i, *v);
+        for (id, v) in knobs.iter() {
+            tel.set_knob(id, v);
         }
         // Orphans of our workers (a consumer whose producer died) become
         // our children, so we reap them and see how they ended.
@@ -140,11 +140,9 @@ impl Supervisor {
 
     /// Change a knob: the control page (workers see it on their next
     /// message) and our own copy.
-    pub fn set_knob(&mut self, key: &str, v: u64) {
-        if let Some(i) = knobs::index(key) {
-            self.knobs.values[i] = v;
-            self.tel.set_knob(i, v);
-        }
+    pub fn set_knob(&mut self, id: KnobId, v: u64) {
+        self.knobs.set(id, v);
+        self.tel.set_knob(id, v);
     }
 
     pub fn alloc_slot(&mut self) -> Result<usize> {

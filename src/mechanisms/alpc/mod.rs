@@ -38,7 +38,7 @@ pub mod workload;
 use anyhow::Result;
 
 use super::{Info, Kind, Mechanism, Probe};
-use crate::knobs::{KnobKind, KnobSpec};
+use crate::knobs::KnobId;
 use crate::monitor::{Calls, ProcTracker};
 use crate::supervisor::{Supervisor, WorkerSpec};
 use crate::telemetry::Op;
@@ -46,61 +46,14 @@ use client::CallRecord;
 use types::{LpcMessageType, NtStatus};
 
 pub static INFO: Info =
-    Info { kind: Kind::Alpc, knobs: KNOBS, new: || Box::new(Alpc::default()), worker: workload::run_worker };
+    Info { kind: Kind::Alpc, knobs: KnobId::ALPC, new: || Box::new(Alpc::default()), worker: workload::run_worker };
 
 /// The endpoint the server registers: `ncalrpc:[ipcscope-echo]`.
 pub const ENDPOINT: &str = "ipcscope-echo";
 /// The kernel's socket, in the run's directory.
 pub const SOCKET: &str = "nt.sock";
 /// Most clients a run starts.
-pub const MAX_CLIENTS: usize = 4;
-
-const KNOBS: &[KnobSpec] = &[
-    KnobSpec {
-        key: "alpc.clients",
-        kind: KnobKind::Int { min: 1, max: MAX_CLIENTS as u64 },
-        default: "2",
-        help: "client processes, each with its own channel (a pair of communication ports); read at start",
-    },
-    KnobSpec {
-        key: "alpc.small_max",
-        kind: KnobKind::Int { min: 64, max: 65495 },
-        default: "256",
-        help: "largest payload copied through the port's queue: 256 (the notes, 32-bit LPC), 512 (64-bit LPC), \
-               65495 (ALPC: 64 KiB - PORT_MESSAGE); the kernel reads it at start (r restarts)",
-    },
-    KnobSpec {
-        key: "alpc.section_size",
-        kind: KnobKind::Int { min: 4096, max: 16 << 20 },
-        default: "65536",
-        help: "size of the section object each channel gets for large messages (one per direction); \
-               larger messages are read directly from the client; read when a client connects",
-    },
-    KnobSpec {
-        key: "alpc.callbacks",
-        kind: KnobKind::Bool,
-        default: "false",
-        help: "the server calls the client back (a nested LPC_REQUEST) on every 4th request, before replying",
-    },
-    KnobSpec {
-        key: "alpc.max_pool_usage",
-        kind: KnobKind::Int { min: 1024, max: 64 << 20 },
-        default: "65536",
-        help: "pool quota of a port in bytes (MaxPoolUsage); NT bounds no queue length, only this; read at start",
-    },
-    KnobSpec {
-        key: "alpc.accept",
-        kind: KnobKind::Bool,
-        default: "true",
-        help: "the server accepts connection requests (false: it refuses them, STATUS_PORT_CONNECTION_REFUSED)",
-    },
-    KnobSpec {
-        key: "alpc.mix",
-        kind: KnobKind::Bool,
-        default: "false",
-        help: "clients cycle through 100 B, msg.size and twice the section size, so all three paths run at once",
-    },
-];
+pub const MAX_CLIENTS: usize = crate::knobs::ALPC_MAX_CLIENTS as usize;
 
 // ---------------------------------------------------------------- event log
 
@@ -194,7 +147,7 @@ impl Mechanism for Alpc {
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
         self.kernel = sup.alloc_slot()?;
         self.server = sup.alloc_slot()?;
-        let n = (sup.knobs().get("alpc.clients") as usize).clamp(1, MAX_CLIENTS);
+        let n = (sup.knobs().get(KnobId::AlpcClients) as usize).clamp(1, MAX_CLIENTS);
         self.clients = (0..n).map(|_| sup.alloc_slot()).collect::<Result<_>>()?;
         self.spawn_all(sup)
     }

@@ -24,6 +24,7 @@ use super::state::AlpcState;
 use super::types::PORT_MESSAGE_SIZE;
 use super::types::{PortMessageHeader, ALPC_DATA_VIEW_ATTR_SIZE, PORT_DATA_ENTRY_SIZE, PORT_DATA_INFORMATION_SIZE};
 use super::workload::{report_path, socket_path};
+use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
 use crate::monitor::{NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
@@ -225,11 +226,11 @@ impl Probe for AlpcProbe {
         let mut state = self.kernel_state(t_ms, kernel.alive());
         self.read_reports(t_ms);
 
-        let knob = |k: &str| tel.knob_by_key(k);
-        let small_max = knob("alpc.small_max");
-        let section_size = knob("alpc.section_size");
-        let msg_size = knob("msg.size");
-        let max_pool = state.as_ref().map_or(knob("alpc.max_pool_usage"), |s| s.max_pool_usage);
+        let knob = |k: KnobId| tel.knob(k);
+        let small_max = knob(KnobId::AlpcSmallMax);
+        let section_size = knob(KnobId::AlpcSectionSize);
+        let msg_size = knob(KnobId::MsgSize);
+        let max_pool = state.as_ref().map_or(knob(KnobId::AlpcMaxPoolUsage), |s| s.max_pool_usage);
         let depth: u64 =
             state.as_ref().map_or(0, |s| s.connection_ports.iter().map(|p| p.main_queue.len() as u64).sum());
         let capacity = max_pool / charge_per_message(msg_size, small_max, section_size).max(1);
@@ -293,13 +294,13 @@ impl Probe for AlpcProbe {
                     "server: NtReadRequestData read a request's data straight out of the client's address space",
                 );
             }
-            if depth > 0 && knob("consumer.rate") == 0 && s.channels.is_empty() {
+            if depth > 0 && knob(KnobId::ConsumerRate) == 0 && s.channels.is_empty() {
                 self.notes.once(
                     t_ms,
                     "stalled-connect",
                     "server: not receiving — connection requests wait on the connection port, clients wait in NtAlpcConnectPort",
                 );
-            } else if depth > 0 && knob("consumer.rate") == 0 {
+            } else if depth > 0 && knob(KnobId::ConsumerRate) == 0 {
                 self.notes.once(
                     t_ms,
                     "stalled",
@@ -346,8 +347,8 @@ impl Probe for AlpcProbe {
             small_max: state.as_ref().map_or(small_max, |s| u64::from(s.small_max)),
             section_size,
             max_pool_usage: max_pool,
-            callbacks: knob("alpc.callbacks") != 0,
-            accept: knob("alpc.accept") != 0,
+            callbacks: knob(KnobId::AlpcCallbacks) != 0,
+            accept: knob(KnobId::AlpcAccept) != 0,
             state,
             roles,
             clients: figures,
@@ -365,7 +366,7 @@ impl Probe for AlpcProbe {
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], super::KNOBS),
+            knobs: crate::monitor::knob_values(tel, KnobId::ALPC),
             detail: Detail::Alpc(detail),
         }
     }

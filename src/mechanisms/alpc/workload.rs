@@ -24,6 +24,7 @@ use super::probe::{SeenMessage, WorkerReport};
 use super::rpc::{DataPath, RpcClient, RpcError, RpcServer, Served, UNKNOWN_PROCEDURE};
 use super::types::NtStatus;
 use super::{pack_call, ENDPOINT, SOCKET};
+use crate::knobs::KnobId;
 use crate::mechanisms::worker::{Pacer, WorkerCtx};
 use crate::message::{self, Verifier};
 use crate::telemetry::{Op, Slot};
@@ -48,8 +49,8 @@ pub fn report_path(run_dir: &Path, slot: usize) -> PathBuf {
 
 fn kernel(ctx: &mut WorkerCtx) -> Result<()> {
     let config = KernelConfig {
-        small_max: ctx.knob("alpc.small_max") as u32,
-        max_pool_usage: ctx.knob("alpc.max_pool_usage"),
+        small_max: ctx.knob(KnobId::AlpcSmallMax) as u32,
+        max_pool_usage: ctx.knob(KnobId::AlpcMaxPoolUsage),
         ..KernelConfig::default()
     };
     ctx.op(Op::Wait);
@@ -109,7 +110,7 @@ fn add(ctx: &WorkerCtx, i: usize, n: u64) {
 
 fn serve(ctx: &mut WorkerCtx) -> Result<()> {
     let process = connect_kernel(ctx, "alpc-server")?;
-    let section = ctx.knob("alpc.section_size");
+    let section = ctx.knob(KnobId::AlpcSectionSize);
     let mut rpc = match RpcServer::listen(process, ENDPOINT, section) {
         Ok(r) => r,
         Err(e) => bail!("NtAlpcCreatePort: {e}"),
@@ -117,12 +118,12 @@ fn serve(ctx: &mut WorkerCtx) -> Result<()> {
     let mut seen = Vec::new();
     log_calls(ctx, rpc.process(), &mut seen, "server");
     let mut verifier = Verifier::new();
-    let mut pacer = Pacer::consumer(ctx);
+    let mut pacer = Pacer::consumer();
     let mut last_report = Instant::now();
     loop {
         pacer.wait(ctx);
-        rpc.accept_connections = ctx.knob("alpc.accept") != 0;
-        rpc.callback_every = if ctx.knob("alpc.callbacks") != 0 { 4 } else { 0 };
+        rpc.accept_connections = ctx.knob(KnobId::AlpcAccept) != 0;
+        rpc.callback_every = if ctx.knob(KnobId::AlpcCallbacks) != 0 { 4 } else { 0 };
         ctx.op(Op::Receive);
         let mut bytes_in = 0usize;
         let served = {
@@ -182,7 +183,7 @@ fn bind(ctx: &WorkerCtx, name: &str) -> Result<RpcClient> {
     let mut seen = Vec::new();
     loop {
         let process = connect_kernel(ctx, name)?;
-        let section = ctx.knob("alpc.section_size");
+        let section = ctx.knob(KnobId::AlpcSectionSize);
         ctx.op(Op::Connect);
         match RpcClient::bind(process, ENDPOINT, section) {
             Ok(mut c) => {
@@ -212,7 +213,7 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     let mut rpc = bind(ctx, &name)?;
     let sender = ctx.sender_id();
     let mut verifier = Verifier::new();
-    let mut pacer = Pacer::producer(ctx);
+    let mut pacer = Pacer::producer();
     let mut seen = Vec::new();
     let mut trace = Vec::new();
     let mut buf = vec![0u8; 1 << 21];
@@ -220,7 +221,7 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     let mut turn = 0usize;
     let mut granted = false;
     let mut last_report = Instant::now();
-    let count = ctx.knob("producer.count");
+    let count = ctx.knob(KnobId::ProducerCount);
     loop {
         if count > 0 && seq >= count {
             break;
@@ -299,11 +300,11 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
 /// `msg.size`, or with `alpc.mix` a cycle of one message for each path.
 fn next_size(ctx: &WorkerCtx, turn: &mut usize) -> usize {
     let size = ctx.msg_size();
-    if ctx.knob("alpc.mix") == 0 {
+    if ctx.knob(KnobId::AlpcMix) == 0 {
         return size;
     }
     *turn = (*turn + 1) % 3;
-    let section = ctx.knob("alpc.section_size") as usize;
+    let section = ctx.knob(KnobId::AlpcSectionSize) as usize;
     let pick = match *turn {
         0 => 100,
         1 => size,

@@ -14,14 +14,15 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
 
-use super::consts::KNOBS;
 use super::probe::MachProbe;
 use super::workload;
+use crate::knobs::KnobId;
 use crate::mechanisms::worker::WorkerCtx;
 use crate::mechanisms::{Info, Kind, Mechanism, Probe};
 use crate::supervisor::{Supervisor, WorkerSpec};
 
-pub static INFO: Info = Info { kind: Kind::Mach, knobs: KNOBS, new: || Box::new(Mach::default()), worker: run_worker };
+pub static INFO: Info =
+    Info { kind: Kind::Mach, knobs: KnobId::MACH, new: || Box::new(Mach::default()), worker: run_worker };
 
 #[derive(Default)]
 pub struct Mach {
@@ -73,7 +74,7 @@ impl Mach {
     }
 
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
-        let senders = (sup.knobs().get("mach.senders") as usize).clamp(1, 8);
+        let senders = (sup.knobs().get(KnobId::MachSenders) as usize).clamp(1, 8);
         // Slots are never given back: a restart with fewer senders keeps
         // the others for a later restart with more.
         while self.all.len() < senders {

@@ -11,10 +11,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::client::Observer;
-use super::consts::{KNOBS, SERVICE, SOCKET};
+use super::consts::{SERVICE, SOCKET};
 use super::state::{Counters, KernelState, NameState, QueuedMsgState, ReceiverState, WaitingThreadState};
 use super::types::*;
 use super::workload::CALLS;
+use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
 use crate::monitor::{NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
@@ -339,7 +340,7 @@ impl Probe for MachProbe {
         let mut d = MachDetail {
             kernel_up: state.is_some(),
             service: SERVICE.into(),
-            send_mode: KNOBS[2].format(tel.knob_by_key("mach.send_mode")),
+            send_mode: KnobId::MachSendMode.format(tel.knob(KnobId::MachSendMode)),
             clients: client_counts,
             ..MachDetail::default()
         };
@@ -370,7 +371,7 @@ impl Probe for MachProbe {
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            knobs: crate::monitor::knob_values(tel, KnobId::MACH),
             detail: Detail::Mach(d),
         }
     }

@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use super::client::{InDescriptor, MachError, MachMsgArgs, MachTask, OolMemory, OutDescriptor, OutMsg, ReceivedMsg};
 use super::consts::{SEND_MODES, SERVICE, SOCKET};
 use super::types::*;
+use crate::knobs::KnobId;
 use crate::mechanisms::worker::{Pacer, WorkerCtx};
 use crate::message::{self, Verifier};
 use crate::monitor::Calls;
@@ -190,7 +191,7 @@ fn connect(ctx: &WorkerCtx, path: &Path, name: &str) -> Result<MachTask> {
 }
 
 fn qlimit_knob(ctx: &WorkerCtx) -> u32 {
-    (ctx.knob("mach.qlimit") as u32).min(MACH_PORT_QLIMIT_MAX)
+    (ctx.knob(KnobId::MachQlimit) as u32).min(MACH_PORT_QLIMIT_MAX)
 }
 
 fn set_qlimit(ctx: &WorkerCtx, task: &MachTask, port: MachPortName, q: u32) {
@@ -218,7 +219,7 @@ fn payload(msg: &ReceivedMsg) -> &[u8] {
 /// Build a message body: inline up to the threshold, else out of line
 /// (written straight into a sealed memfd the receiver maps).
 fn body_for(ctx: &WorkerCtx, fill: impl FnOnce(&mut [u8]), size: usize) -> Result<(Vec<u8>, Vec<OutDescriptor>)> {
-    let threshold = (ctx.knob("mach.ool_threshold") as usize).min(MAX_INLINE);
+    let threshold = (ctx.knob(KnobId::MachOolThreshold) as usize).min(MAX_INLINE);
     if size > threshold {
         let ool = OolMemory::build(size, fill).context("memfd for out-of-line memory")?;
         Ok((Vec::new(), vec![OutDescriptor::Ool(ool)]))
@@ -248,7 +249,7 @@ pub fn server(ctx: &mut WorkerCtx) -> Result<()> {
     let mut qlimit = qlimit_knob(ctx);
     set_qlimit(ctx, &task, port, qlimit);
 
-    let mut pacer = Pacer::consumer(ctx);
+    let mut pacer = Pacer::consumer();
     let mut verifier = Verifier::new();
     loop {
         pacer.wait(ctx);
@@ -415,8 +416,8 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         replies: Verifier::new(),
         kernel_gone: std::cell::Cell::new(false),
     };
-    let mut pacer = Pacer::producer(ctx);
-    let count = ctx.knob("producer.count");
+    let mut pacer = Pacer::producer();
+    let count = ctx.knob(KnobId::ProducerCount);
     let mut seq = 0u64;
     let mut last_poll = Instant::now();
     loop {
@@ -446,7 +447,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         }
         let service = c.look_up()?;
         pacer.wait(ctx);
-        let mode = SendMode::from_knob(ctx.knob(KNOB_MODE));
+        let mode = SendMode::from_knob(ctx.knob(KnobId::MachSendMode));
         let size = ctx.msg_size();
         let (body, descriptors) = body_for(ctx, |b| message::encode(b, sender, seq), size)?;
         if c.request(service, mode, body, descriptors, size) {
@@ -454,8 +455,6 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         }
     }
 }
-
-const KNOB_MODE: &str = "mach.send_mode";
 
 impl ClientThread<'_> {
     /// The service's send right, looked up once and again after the server

@@ -50,6 +50,7 @@
 
 use anyhow::{bail, Result};
 
+use crate::knobs::KnobId;
 use crate::mechanisms::worker::WorkerCtx;
 use crate::mechanisms::{Info, Kind, Mechanism, Probe};
 use crate::supervisor::{Supervisor, WorkerSpec};
@@ -60,12 +61,12 @@ mod probe;
 mod worker;
 
 pub use consts::SOCK_NAME;
-use consts::{FAM_TCP, FAM_UNIX, KNOBS};
+use consts::{FAM_TCP, FAM_UNIX};
 use probe::SocketProbe;
 pub use probe::{SocketDetail, SocketEntry};
 
 pub static INFO: Info =
-    Info { kind: Kind::Socket, knobs: KNOBS, new: || Box::new(Socket::default()), worker: run_worker };
+    Info { kind: Kind::Socket, knobs: KnobId::SOCKET, new: || Box::new(Socket::default()), worker: run_worker };
 
 /// Which families a `socket.family` value runs.
 fn families(knob: u64) -> u64 {
@@ -92,8 +93,8 @@ impl Mechanism for Socket {
 
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
         let knobs = sup.knobs();
-        self.families = families(knobs.get("socket.family"));
-        let mut n = knobs.get("socket.clients").clamp(1, 4) as usize;
+        self.families = families(knobs.get(KnobId::SocketFamily));
+        let mut n = knobs.get(KnobId::SocketClients).clamp(1, 4) as usize;
         if self.families == FAM_UNIX | FAM_TCP {
             // One client per family at least, or a listener would sit idle.
             n = n.max(2);

@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use serde::{Deserialize, Serialize};
 
-use super::consts::{FAMILIES, FAM_TCP, FAM_UNIX, KNOBS, SOCK_NAME};
+use super::consts::{FAMILIES, FAM_TCP, FAM_UNIX, SOCK_NAME};
 use super::diag;
 use super::worker::CALLS;
+use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
 use crate::monitor::{NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot, ProcessSnapshot};
@@ -223,14 +224,14 @@ impl Probe for SocketProbe {
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
-            knobs: crate::monitor::knob_values(tel, &["producer.rate", "consumer.rate", "msg.size"], KNOBS),
+            knobs: crate::monitor::knob_values(tel, KnobId::SOCKET),
             detail: Detail::Socket(SocketDetail {
-                family: FAMILIES[(tel.knob_by_key("socket.family") as usize).min(2)].into(),
+                family: FAMILIES[(tel.knob(KnobId::SocketFamily) as usize).min(2)].into(),
                 path,
                 port,
                 port_getsockname: port_gsn,
-                nodelay: tel.knob_by_key("socket.nodelay") != 0,
-                buffer: tel.knob_by_key("socket.buffer"),
+                nodelay: tel.knob(KnobId::SocketNodelay) != 0,
+                buffer: tel.knob(KnobId::SocketBuffer),
                 sockets,
                 recv_payload,
                 send_payload,

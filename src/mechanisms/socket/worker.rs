@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::consts::{FAM_TCP, FAM_UNIX, SOCK_NAME};
+use crate::knobs::KnobId;
 use crate::mechanisms::pipe::{errno_name, ret_str};
 use crate::mechanisms::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use crate::message::{self, Verifier};
@@ -165,7 +166,7 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
         "tcp" => FAM_TCP,
         _ => FAM_UNIX | FAM_TCP,
     };
-    let buffer = ctx.knob("socket.buffer");
+    let buffer = ctx.knob(KnobId::SocketBuffer);
     let mut listeners: Vec<OwnedFd> = Vec::new();
     if fams & FAM_UNIX != 0 {
         let path = ctx.run_dir.join(SOCK_NAME);
@@ -233,12 +234,11 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
     worker::futex_wake(&ctx.me().aux[7]);
 
     let mut conns: Vec<Conn> = Vec::new();
-    let mut pacer = Pacer::consumer(ctx);
+    let mut pacer = Pacer::consumer();
     let mut verifier = Verifier::new();
-    let rate_knob = ctx.knob_index("consumer.rate");
     let mut pfds: Vec<libc::pollfd> = Vec::new();
     loop {
-        let stalled = ctx.tel.knob(rate_knob) == 0;
+        let stalled = ctx.knob(KnobId::ConsumerRate) == 0;
         let any_ready = conns.iter().any(|c| c.ready);
         pfds.clear();
         for l in &listeners {
@@ -310,7 +310,7 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
             if !c.ready {
                 continue;
             }
-            if ctx.tel.knob(rate_knob) == 0 {
+            if ctx.knob(KnobId::ConsumerRate) == 0 {
                 break;
             }
             pacer.wait(ctx);
@@ -377,11 +377,11 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
     }
     let sock = new_socket(ctx, fam, 0)?;
     let fd = sock.as_raw_fd();
-    let mut buffer = ctx.knob("socket.buffer");
+    let mut buffer = ctx.knob(KnobId::SocketBuffer);
     if buffer > 0 {
         set_int_opt(ctx, fd, libc::SOL_SOCKET, libc::SO_SNDBUF, OPT_SNDBUF, buffer);
     }
-    let mut nodelay = ctx.knob("socket.nodelay");
+    let mut nodelay = ctx.knob(KnobId::SocketNodelay);
     if fam == FAM_TCP && nodelay != 0 {
         set_int_opt(ctx, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, OPT_NODELAY, 1);
     }
@@ -415,19 +415,19 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
     }
 
     let sender = ctx.sender_id();
-    let count = ctx.knob("producer.count");
-    let mut pacer = Pacer::producer(ctx);
+    let count = ctx.knob(KnobId::ProducerCount);
+    let mut pacer = Pacer::producer();
     let mut buf = vec![0u8; 1 << 20];
     let mut seq = 0u64;
     while count == 0 || seq < count {
         pacer.wait(ctx);
         // Knobs the TUI may turn while we run.
-        let b = ctx.knob("socket.buffer");
+        let b = ctx.knob(KnobId::SocketBuffer);
         if b != buffer && b > 0 {
             buffer = b;
             set_int_opt(ctx, fd, libc::SOL_SOCKET, libc::SO_SNDBUF, OPT_SNDBUF, b);
         }
-        let nd = ctx.knob("socket.nodelay");
+        let nd = ctx.knob(KnobId::SocketNodelay);
         if fam == FAM_TCP && nd != nodelay {
             nodelay = nd;
             set_int_opt(ctx, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, OPT_NODELAY, nd);
