@@ -336,7 +336,7 @@ fn tty_usage(e: anyhow::Error) -> anyhow::Error {
 }
 
 fn common(run: &RunArgs) -> Result<(Vec<Kind>, Knobs, View)> {
-    let kinds = mechanisms::parse_list(&run.mechanisms).map_err(usage)?;
+    let kinds = crate::registry::parse_list(&run.mechanisms).map_err(usage)?;
     let mut knobs = Knobs::default();
     for s in &run.set {
         knobs.set_str(s).map_err(usage)?;
@@ -400,7 +400,7 @@ pub fn headless(kinds: &[Kind], knobs: Knobs, hz: u32, duration: Duration) -> Re
 }
 
 fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
-    let Some(info) = mechanisms::REGISTRY.iter().find(|i| i.kind.name() == kind) else {
+    let Some(info) = crate::registry::REGISTRY.iter().find(|i| i.kind.name() == kind) else {
         eprintln!("error: unknown mechanism {kind}");
         return 2;
     };

@@ -48,7 +48,7 @@ impl Session {
         // must not take the others down: it is left out and said why.
         let mut problems = Vec::new();
         for &k in kinds {
-            let info = k.info().ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
+            let info = crate::registry::info(k).ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
             let mut m = (info.new)();
             match m.start(&mut sup) {
                 Ok(()) => mechs.push(m),

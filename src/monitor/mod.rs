@@ -15,9 +15,16 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::knobs::{self, KnobSpec};
-use crate::mechanisms::Probe;
-use crate::snapshot::{Errors, Event, Integrity, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION};
+use crate::model::snapshot::{
+    Errors, Event, Integrity, MechanismSnapshot, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION,
+};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
+
+/// Sampling, on the monitor thread. The monitor says what it samples;
+/// each mechanism implements it.
+pub trait Probe: Send {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot;
+}
 
 /// Depth samples kept for sparklines.
 pub const HISTORY: usize = 120;

@@ -8,7 +8,7 @@
 use std::fs;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use crate::snapshot::FdEntry;
+use crate::model::figures::FdEntry;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stat {

@@ -28,12 +28,9 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, pad};
 use super::View;
 use crate::i18n::{t, tf};
-use crate::mechanisms::alpc::probe::AlpcDetail;
-use crate::mechanisms::alpc::rpc::{Direction, RpcLayer};
-use crate::mechanisms::alpc::state::{ChannelView, PathCounters};
-use crate::mechanisms::alpc::types::LpcMessageType;
-use crate::mechanisms::Kind;
-use crate::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::detail::alpc::{AlpcDetail, ChannelView, Direction, PathCounters, RpcLayer};
+use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::Kind;
 
 /// Rows the focused view's extra pane wants.
 pub const FOCUS_HEIGHT: u16 = 13;
@@ -320,7 +317,7 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         th.dim(),
     )));
     for h in d.headers.iter().rev().take(6).rev() {
-        let ty = LpcMessageType::from_code(h.header.msg_type).map_or("?", |t| t.name());
+        let ty = h.header.type_name().unwrap_or("?");
         lines.push(Line::from(vec![
             Span::styled(format!("{}  ", pad(&h.by, 11)), th.label()),
             Span::raw(format!(

@@ -23,8 +23,8 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::fifo::FifoDetail;
-use crate::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot};
+use crate::model::detail::fifo::FifoDetail;
+use crate::model::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;

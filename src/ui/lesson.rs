@@ -4,9 +4,9 @@
 //! `assets/lessons/`.
 
 use crate::i18n::{t, tf, Lang};
-use crate::mechanisms::Kind;
+use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::Kind;
 use crate::monitor::procfs;
-use crate::snapshot::{Detail, MechanismSnapshot, Snapshot};
 use crate::ui::widgets;
 
 /// The lesson text for a mechanism (registered here, one line each).

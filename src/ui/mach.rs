@@ -24,9 +24,9 @@ use ratatui::Frame;
 use super::widgets::{self, count, gauge_line, integrity_line, note_lines, pad};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::mach::probe::{MachDetail, MsgView, TaskView};
-use crate::mechanisms::Kind;
-use crate::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot, Snapshot};
+use crate::model::detail::mach::{MachDetail, MsgView, TaskView};
+use crate::model::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot, Snapshot};
+use crate::model::Kind;
 
 /// Rows the focused view adds under the panel.
 pub const EXTRA_HEIGHT: u16 = 13;

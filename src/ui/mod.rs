@@ -27,8 +27,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::i18n::{t, Lang};
-use crate::mechanisms::Kind;
-use crate::snapshot::{MechanismSnapshot, Snapshot};
+use crate::model::snapshot::{MechanismSnapshot, Snapshot};
+use crate::model::Kind;
 pub use theme::Theme;
 
 pub const MIN_WIDTH: u16 = 80;

@@ -20,8 +20,8 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::mq::MqDetail;
-use crate::snapshot::{Detail, MechanismSnapshot};
+use crate::model::detail::mq::MqDetail;
+use crate::model::snapshot::{Detail, MechanismSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;

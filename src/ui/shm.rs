@@ -21,8 +21,8 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::shm::ShmDetail;
-use crate::snapshot::{Detail, MechanismSnapshot};
+use crate::model::detail::shm::ShmDetail;
+use crate::model::snapshot::{Detail, MechanismSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;
@@ -96,7 +96,7 @@ fn object_line(d: &ShmDetail, width: u16, view: &View) -> Line<'static> {
     }
     let tail = format!(
         "  {}  {} B  {} {}",
-        &crate::mechanisms::fifo::mode_string(d.mode)[1..],
+        &crate::model::detail::fifo::mode_string(d.mode)[1..],
         d.size,
         t(view.lang, "links"),
         d.nlink

@@ -31,9 +31,9 @@ use super::widgets::{
 };
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::socket::{SocketDetail, SocketEntry};
-use crate::mechanisms::Kind;
-use crate::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::detail::socket::{SocketDetail, SocketEntry};
+use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::Kind;
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
     let l = view.lang;

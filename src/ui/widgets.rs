@@ -9,8 +9,8 @@ use ratatui::Frame;
 
 use super::View;
 use crate::i18n::t;
+use crate::model::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot};
 use crate::monitor::procfs;
-use crate::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot};
 
 /// "48.0K", "1.0M", "512": short byte counts for narrow boxes.
 pub fn bytes(n: u64) -> String {
