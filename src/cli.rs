@@ -10,10 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::app::{self, TuiOptions};
 use crate::i18n::Lang;
 use crate::knobs::{self, Knobs};
-use crate::mechanisms::{self, Kind};
+use crate::mechanisms;
+use crate::model::Kind;
 use crate::scenario::Scenario;
 use crate::session::Session;
 use crate::snapshot::Snapshot;
+use crate::stdout::{out, outln};
 use crate::ui::{self, Theme, View};
 
 #[derive(Parser, Debug)]
@@ -168,32 +170,6 @@ pub fn main() -> i32 {
             code
         }
     }
-}
-
-/// Write to stdout. A reader that went away (`ipcscope lesson --list |
-/// head -1`) is a quiet exit 0, any other failure one line and exit 1 —
-/// never a panic. Exits at once, so call it only when nothing is left to
-/// clean up (every run has been shut down).
-pub fn write_out(args: std::fmt::Arguments) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("ipcscope: cannot write to stdout: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// `print!` through `write_out`.
-macro_rules! out {
-    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
-}
-
-/// `println!` through `write_out`.
-macro_rules! outln {
-    ($($t:tt)*) => { write_out(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 /// The hidden subcommands are run by the supervisor, which sets

@@ -20,6 +20,7 @@ pub mod scenario;
 pub mod session;
 pub mod snapshot;
 pub mod soak;
+pub mod stdout;
 pub mod supervisor;
 pub mod telemetry;
 pub mod ui;

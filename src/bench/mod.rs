@@ -320,7 +320,7 @@ pub fn main(args: BenchArgs, mechanisms: &str) -> Result<i32> {
         "csv" => report::csv(&rep),
         _ => report::table(&rep),
     };
-    crate::cli::write_out(format_args!("{out}"));
+    crate::stdout::write_out(format_args!("{out}"));
     Ok(0)
 }
 
