@@ -11,6 +11,7 @@ use crate::knobs::{self, Knobs};
 use crate::mechanisms::{Kind, Mechanism};
 use crate::monitor::{Monitor, MonitorConfig};
 use crate::snapshot::{RunInfo, Snapshot};
+pub use crate::supervisor::strip_os_error;
 use crate::supervisor::Supervisor;
 
 pub struct Session {
@@ -159,18 +160,6 @@ pub fn explain(e: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
-}
-
-/// `text` without Rust's " (os error N)" (the words before it say it).
-pub fn strip_os_error(text: &str) -> String {
-    let mut out = text.to_string();
-    while let Some(i) = out.find(" (os error ") {
-        match out[i..].find(')') {
-            Some(j) if out[i + 11..i + j].bytes().all(|b| b.is_ascii_digit()) => out.replace_range(i..i + j + 1, ""),
-            _ => break,
-        }
-    }
-    out
 }
 
 /// An I/O error without Rust's "(os error N)", with the limit behind it.

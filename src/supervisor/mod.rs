@@ -21,8 +21,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::knobs::{self, Knobs};
-use crate::mechanisms::Kind;
-use crate::telemetry::{Telemetry, MAX_SLOTS, WORKER_FD};
+use crate::model::Kind;
+use crate::telemetry::{ExitStatus, Telemetry, MAX_SLOTS, WORKER_FD};
 pub use cleanup::{sweep_stale, ObjectKind};
 pub use rundir::RunDir;
 
@@ -32,6 +32,8 @@ pub const ENV_RUN_DIR: &str = "IPCSCOPE_RUN_DIR";
 /// The janitor's pid: a worker outliving a killed supervisor leaves the
 /// cleanup to a live janitor (see `mechanisms::worker::death`).
 pub const ENV_JANITOR: &str = "IPCSCOPE_JANITOR";
+/// The signal a worker gets when its supervisor dies (`PR_SET_PDEATHSIG`).
+pub const DEATH_SIGNAL: libc::c_int = libc::SIGHUP;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -249,7 +251,7 @@ impl Supervisor {
         // The death signal is catchable: a worker whose supervisor was killed
         // outright removes the run's objects before it goes (the janitor may
         // be dead too).
-        let death = crate::mechanisms::worker::death::SIGNAL;
+        let death = DEATH_SIGNAL;
         let no_mask = empty_sigset();
         // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl,
         // sigprocmask) between fork and exec.
@@ -400,7 +402,7 @@ impl Supervisor {
 /// `e`, and for ENOSPC whether the filesystem of `dir` ran out of inodes
 /// or of space.
 fn no_room_note(e: &std::io::Error, dir: &Path) -> String {
-    let text = crate::session::strip_os_error(&e.to_string());
+    let text = strip_os_error(&e.to_string());
     if e.raw_os_error() != Some(libc::ENOSPC) {
         return text;
     }
@@ -482,7 +484,7 @@ pub fn reap(tel: &Telemetry, spawned: &Spawned) {
 }
 
 fn record_exit(tel: &Telemetry, spawned: &Spawned, pid: i32, status: i32) {
-    let how = crate::telemetry::ExitStatus::from_wait(status);
+    let how = ExitStatus::from_wait(status);
     let exit = how.encode();
     let mut known = false;
     for i in 0..MAX_SLOTS {
@@ -501,7 +503,7 @@ fn record_exit(tel: &Telemetry, spawned: &Spawned, pid: i32, status: i32) {
     }
     s.pid.store(pid as u64, Relaxed);
     s.exit.store(exit, Relaxed);
-    let why = crate::monitor::describe_exit(how, &log);
+    let why = describe_exit(how, &log);
     sp.problems.push(format!("{what} ended at start: {}", why.split_once(": ").map_or(why.as_str(), |(_, l)| l)));
 }
 
@@ -518,4 +520,37 @@ pub fn worker_args(args: &[OsString]) -> Vec<(String, String)> {
         .filter_map(|a| a.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// `text` without Rust's " (os error N)" (the words before it say it).
+pub fn strip_os_error(text: &str) -> String {
+    let mut out = text.to_string();
+    while let Some(i) = out.find(" (os error ") {
+        match out[i..].find(')') {
+            Some(j) if out[i + 11..i + j].bytes().all(|b| b.is_ascii_digit()) => out.replace_range(i..i + j + 1, ""),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// "exit 0", "killed by SIGPIPE", "exit 1: write: EPIPE (…)".
+pub fn describe_exit(e: ExitStatus, log: &Path) -> String {
+    match e {
+        ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
+        ExitStatus::Code(0) => "exit 0".into(),
+        ExitStatus::Code(c) => {
+            let last = std::fs::read_to_string(log)
+                .ok()
+                .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string));
+            match last {
+                Some(l) => format!("exit {c}: {}", l.trim_start_matches("error: ")),
+                None => format!("exit {c}"),
+            }
+        }
+    }
+}
+
+pub fn signal_name(s: i32) -> String {
+    nix::sys::signal::Signal::try_from(s).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {s}"))
 }
