@@ -424,6 +424,17 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// "64.0 KiB" for a lesson sentence.
+pub fn kib(n: u64) -> String {
+    if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KiB", n / 1024)
+    } else if n >= 1024 {
+        format!("{} KiB", bytes(n).trim_end_matches('K'))
+    } else {
+        format!("{n} B")
+    }
+}
+
 #[cfg(test)]
 mod wrap_tests {
     use super::wrap_words;
