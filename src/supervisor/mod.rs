@@ -8,6 +8,7 @@
 //! a supervisor that was killed outright.
 
 pub mod cleanup;
+mod own_dir;
 pub mod rundir;
 
 use std::ffi::OsString;
@@ -24,7 +25,7 @@ use crate::knobs::{self, Knobs};
 use crate::model::Kind;
 use crate::telemetry::{ExitStatus, Telemetry, MAX_SLOTS, WORKER_FD};
 pub use cleanup::{sweep_stale, ObjectKind};
-pub use rundir::RunDir;
+pub use own_dir::RunDir;
 
 /// Environment variables a worker finds its run by.
 pub const ENV_SUPERVISOR: &str = "IPCSCOPE_SUPERVISOR";
