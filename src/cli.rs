@@ -210,7 +210,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(0);
             }
             let sc = Scenario::find(name.as_deref().unwrap_or_default()).map_err(|e| usage(format!("{e:#}")))?;
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             if check {
                 let exe = std::env::current_exe()?;
                 let reports = crate::scenario::play_headless(&sc, exe, Duration::from_secs(10))?;
@@ -244,7 +244,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if !(0.05..=1440.0).contains(&minutes) {
                 return Err(usage(format!("--minutes must be between 0.05 and 1440, got {minutes}")));
             }
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             let exe = std::env::current_exe()?;
             let r = crate::soak::run(&kinds, knobs, Duration::from_secs_f64(minutes * 60.0), exe)?;
             out!("{}", r.text());
@@ -284,7 +284,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if !(0.0..=3600.0).contains(&duration) || duration.is_nan() {
                 return Err(usage(format!("--duration must be between 0 and 3600 seconds, got {duration}")));
             }
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             let snap = headless(&kinds, knobs, cli.run.hz, Duration::from_secs_f64(duration))?;
             match format {
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&snap)?),
@@ -294,7 +294,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         None => {
             let (kinds, knobs, view) = common(&cli.run)?;
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             let opts = TuiOptions { kinds, knobs, hz: cli.run.hz, view, record: cli.run.record, lesson: None };
             app::run(opts).map_err(tty_usage)?;
             Ok(0)

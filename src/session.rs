@@ -66,7 +66,7 @@ impl Session {
             problems,
             ..RunInfo::default()
         };
-        let cfg = MonitorConfig { hz, run, paused: sup.paused_flag(), spawned: sup.spawned() };
+        let cfg = MonitorConfig { hz, run, paused: sup.paused_flag(), reap: Box::new(sup.reaper()) };
         let monitor = Monitor::spawn(probes, sup.telemetry().clone(), cfg, tx)
             .map_err(|e| anyhow::anyhow!("cannot start the monitor thread: {}", io_text(&e)))?;
         Ok(Session { sup, mechs, monitor, snapshots: rx })

@@ -3,6 +3,7 @@
 //! asked one question, read-only mappings, the emulated kernels'
 //! introspection — and reaps children that ended.
 
+pub mod exit;
 pub mod procfs;
 
 use std::collections::VecDeque;
@@ -18,8 +19,8 @@ use crate::knobs::{self, KnobSpec};
 use crate::model::snapshot::{
     Errors, Event, Integrity, MechanismSnapshot, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION,
 };
-pub use crate::supervisor::{describe_exit, signal_name};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
+pub use exit::{describe_exit, signal_name};
 
 /// Sampling, on the monitor thread. The monitor says what it samples;
 /// each mechanism implements it.
@@ -274,12 +275,15 @@ pub struct Monitor {
     handle: Option<JoinHandle<()>>,
 }
 
+/// Reaps the workers that ended; returns the run's problems so far.
+pub type Reaper = Box<dyn FnMut(&Telemetry) -> Vec<String> + Send>;
+
 pub struct MonitorConfig {
     pub hz: u32,
     pub run: RunInfo,
     pub paused: Arc<AtomicBool>,
-    /// The supervisor's forked workers, for the reaper.
-    pub spawned: Arc<crate::supervisor::Spawned>,
+    /// The supervisor's, called on every sample.
+    pub reap: Reaper,
 }
 
 impl Monitor {
@@ -287,7 +291,7 @@ impl Monitor {
     pub fn spawn(
         mut probes: Vec<Box<dyn Probe>>,
         tel: Telemetry,
-        cfg: MonitorConfig,
+        mut cfg: MonitorConfig,
         tx: Sender<Snapshot>,
     ) -> std::io::Result<Monitor> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -314,10 +318,10 @@ impl Monitor {
                     }
                     continue;
                 }
-                crate::supervisor::reap(&tel, &cfg.spawned);
+                let problems = (cfg.reap)(&tel);
                 let t_ms = tel.elapsed_us() / 1000;
                 let mut run = cfg.run.clone();
-                run.problems.extend(cfg.spawned.problems());
+                run.problems.extend(problems);
                 run.paused = cfg.paused.load(Relaxed);
                 run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
                 let snap = Snapshot {

@@ -23,7 +23,8 @@ use anyhow::{Context, Result};
 
 use crate::knobs::{self, Knobs};
 use crate::model::Kind;
-use crate::telemetry::{ExitStatus, Telemetry, MAX_SLOTS, WORKER_FD};
+use crate::monitor::exit::describe_exit;
+use crate::telemetry::{Telemetry, MAX_SLOTS, WORKER_FD};
 pub use cleanup::{sweep_stale, ObjectKind};
 pub use own_dir::RunDir;
 
@@ -129,6 +130,16 @@ impl Supervisor {
     /// What the reaper needs to tell about workers that died at start.
     pub fn spawned(&self) -> Arc<Spawned> {
         self.spawned.clone()
+    }
+
+    /// For the monitor thread: reap the workers that ended and say the
+    /// problems met so far (the monitor needs nothing else of ours).
+    pub fn reaper(&self) -> impl FnMut(&Telemetry) -> Vec<String> + Send + 'static {
+        let spawned = self.spawned.clone();
+        move |tel| {
+            reap(tel, &spawned);
+            spawned.problems()
+        }
     }
 
     pub fn paused_flag(&self) -> Arc<AtomicBool> {
@@ -485,7 +496,7 @@ pub fn reap(tel: &Telemetry, spawned: &Spawned) {
 }
 
 fn record_exit(tel: &Telemetry, spawned: &Spawned, pid: i32, status: i32) {
-    let how = ExitStatus::from_wait(status);
+    let how = crate::telemetry::ExitStatus::from_wait(status);
     let exit = how.encode();
     let mut known = false;
     for i in 0..MAX_SLOTS {
@@ -533,25 +544,4 @@ pub fn strip_os_error(text: &str) -> String {
         }
     }
     out
-}
-
-/// "exit 0", "killed by SIGPIPE", "exit 1: write: EPIPE (…)".
-pub fn describe_exit(e: ExitStatus, log: &Path) -> String {
-    match e {
-        ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
-        ExitStatus::Code(0) => "exit 0".into(),
-        ExitStatus::Code(c) => {
-            let last = std::fs::read_to_string(log)
-                .ok()
-                .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string));
-            match last {
-                Some(l) => format!("exit {c}: {}", l.trim_start_matches("error: ")),
-                None => format!("exit {c}"),
-            }
-        }
-    }
-}
-
-pub fn signal_name(s: i32) -> String {
-    nix::sys::signal::Signal::try_from(s).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {s}"))
 }
