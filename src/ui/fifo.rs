@@ -184,7 +184,7 @@ fn role_in(role: &str, lang: crate::i18n::Lang) -> String {
 /// Sentences for the lesson pane about what the snapshot shows now.
 pub fn observe(m: &MechanismSnapshot, d: &FifoDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
-    use crate::monitor::procfs;
+    use crate::model::figures::is_blocked;
     let mut out = Vec::new();
     let Some(reader) = m.processes.first() else { return out };
     let writers = &m.processes[1..];
@@ -225,7 +225,7 @@ pub fn observe(m: &MechanismSnapshot, d: &FifoDetail, lang: crate::i18n::Lang) -
     let c = &m.channel;
     let blocked: Vec<&ProcessSnapshot> = writers
         .iter()
-        .filter(|p| p.alive() && p.wchan.contains("pipe_write") && procfs::is_blocked(&p.state, &p.wchan))
+        .filter(|p| p.alive() && p.wchan.contains("pipe_write") && is_blocked(&p.state, &p.wchan))
         .collect();
     let rate: f64 = writers.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();
     let alive = writers.iter().filter(|p| p.alive()).count();

@@ -75,19 +75,6 @@ pub struct Picker {
 }
 
 impl Picker {
-    pub fn shipped(lang: Lang) -> Picker {
-        let items = crate::scenario::SHIPPED
-            .iter()
-            .map(|(name, text)| {
-                let title = crate::scenario::Scenario::parse(name, text)
-                    .map(|s| s.title.get(lang).to_string())
-                    .unwrap_or_default();
-                (name.to_string(), title)
-            })
-            .collect();
-        Picker { items, selected: 0 }
-    }
-
     /// Move the selection; `up` = towards the top.
     pub fn move_by(&mut self, up: bool) {
         let n = self.items.len().max(1);

@@ -178,7 +178,7 @@ pub fn observe(m: &MechanismSnapshot, d: &PipeDetail, lang: Lang) -> Vec<String>
         ));
     }
     if prod.alive()
-        && crate::monitor::procfs::is_blocked(&prod.state, &prod.wchan)
+        && crate::model::figures::is_blocked(&prod.state, &prod.wchan)
         && c.capacity > 0
         && c.depth >= c.capacity
     {

@@ -486,7 +486,7 @@ fn column_widths(header: &[String; 5], rows: &[[String; 5]], total: usize) -> [u
 /// Sentences for the lesson pane about what the snapshot shows now.
 pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
-    use crate::monitor::procfs;
+    use crate::model::figures::is_blocked;
     let mut out = Vec::new();
     let Some(server) = m.processes.first() else { return out };
     let clients = &m.processes[1..];
@@ -516,7 +516,7 @@ pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang)
     }
     let blocked: Vec<&str> = clients
         .iter()
-        .filter(|p| p.alive() && p.op == "send()" && procfs::is_blocked(&p.state, &p.wchan))
+        .filter(|p| p.alive() && p.op == "send()" && is_blocked(&p.state, &p.wchan))
         .map(|p| p.role.as_str())
         .collect();
     let rate: f64 = clients.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();

@@ -9,8 +9,8 @@ use ratatui::Frame;
 
 use super::View;
 use crate::i18n::t;
+use crate::model::figures::describe;
 use crate::model::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot};
-use crate::monitor::procfs;
 
 /// "48.0K", "1.0M", "512": short byte counts for narrow boxes.
 pub fn bytes(n: u64) -> String {
@@ -49,7 +49,7 @@ pub fn state_text(p: &ProcessSnapshot, view: &View) -> String {
     if let Some(e) = &p.exit {
         return format!("{} · {e}", t(view.lang, "exited"));
     }
-    format!("{} {}", p.state, t(view.lang, procfs::describe(&p.state, &p.wchan)))
+    format!("{} {}", p.state, t(view.lang, describe(&p.state, &p.wchan)))
 }
 
 /// A bordered box describing one process.
@@ -227,7 +227,7 @@ pub fn producer_consumer_lines(m: &MechanismSnapshot, view: &View) -> Vec<Line<'
     process_lines(&procs, view)
 }
 
-pub fn note_lines(notes: &[crate::snapshot::Note], max: usize, view: &View) -> Vec<Line<'static>> {
+pub fn note_lines(notes: &[crate::model::snapshot::Note], max: usize, view: &View) -> Vec<Line<'static>> {
     notes
         .iter()
         .rev()
