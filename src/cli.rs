@@ -10,10 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::app::{self, TuiOptions};
 use crate::i18n::Lang;
 use crate::knobs::{self, Knobs};
-use crate::mechanisms::{self, Kind};
+use crate::mechanisms;
+use crate::model::Kind;
 use crate::scenario::Scenario;
 use crate::session::Session;
 use crate::snapshot::Snapshot;
+use crate::stdout::{out, outln};
 use crate::ui::{self, Theme, View};
 
 #[derive(Parser, Debug)]
@@ -170,32 +172,6 @@ pub fn main() -> i32 {
     }
 }
 
-/// Write to stdout. A reader that went away (`ipcscope lesson --list |
-/// head -1`) is a quiet exit 0, any other failure one line and exit 1 —
-/// never a panic. Exits at once, so call it only when nothing is left to
-/// clean up (every run has been shut down).
-pub fn write_out(args: std::fmt::Arguments) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("ipcscope: cannot write to stdout: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// `print!` through `write_out`.
-macro_rules! out {
-    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
-}
-
-/// `println!` through `write_out`.
-macro_rules! outln {
-    ($($t:tt)*) => { write_out(format_args!("{}\n", format_args!($($t)*))) };
-}
-
 /// The hidden subcommands are run by the supervisor, which sets `marker`
 /// (`IPCSCOPE_SUPERVISOR`, or `IPCSCOPE_JANITOR_OF` for the janitor); by
 /// hand they are a usage mistake, not a crash.
@@ -235,7 +211,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(0);
             }
             let sc = Scenario::find(name.as_deref().unwrap_or_default()).map_err(|e| usage(format!("{e:#}")))?;
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             if check {
                 let exe = std::env::current_exe()?;
                 let reports = crate::scenario::play_headless(&sc, exe, Duration::from_secs(10))?;
@@ -269,7 +245,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if !(0.05..=1440.0).contains(&minutes) {
                 return Err(usage(format!("--minutes must be between 0.05 and 1440, got {minutes}")));
             }
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             let exe = std::env::current_exe()?;
             let r = crate::soak::run(&kinds, knobs, Duration::from_secs_f64(minutes * 60.0), exe)?;
             out!("{}", r.text());
@@ -309,7 +285,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if !(0.0..=3600.0).contains(&duration) || duration.is_nan() {
                 return Err(usage(format!("--duration must be between 0 and 3600 seconds, got {duration}")));
             }
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             let snap = headless(&kinds, knobs, cli.run.hz, Duration::from_secs_f64(duration))?;
             match format {
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&snap)?),
@@ -319,7 +295,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         None => {
             let (kinds, knobs, view) = common(&cli.run)?;
-            crate::install_panic_hook();
+            crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             let opts = TuiOptions { kinds, knobs, hz: cli.run.hz, view, record: cli.run.record, lesson: None };
             app::run(opts).map_err(tty_usage)?;
             Ok(0)
@@ -337,7 +313,7 @@ fn tty_usage(e: anyhow::Error) -> anyhow::Error {
 }
 
 fn common(run: &RunArgs) -> Result<(Vec<Kind>, Knobs, View)> {
-    let kinds = mechanisms::parse_list(&run.mechanisms).map_err(usage)?;
+    let kinds = crate::registry::parse_list(&run.mechanisms).map_err(usage)?;
     let mut knobs = Knobs::default();
     for s in &run.set {
         knobs.set_str(s).map_err(usage)?;
@@ -401,7 +377,7 @@ pub fn headless(kinds: &[Kind], knobs: Knobs, hz: u32, duration: Duration) -> Re
 }
 
 fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
-    let Some(info) = mechanisms::REGISTRY.iter().find(|i| i.kind.name() == kind) else {
+    let Some(info) = crate::registry::REGISTRY.iter().find(|i| i.kind.name() == kind) else {
         eprintln!("error: unknown mechanism {kind}");
         return 2;
     };

@@ -15,10 +15,12 @@ pub mod message;
 pub mod model;
 pub mod monitor;
 pub mod record;
+pub mod registry;
 pub mod scenario;
 pub mod session;
 pub mod snapshot;
 pub mod soak;
+pub mod stdout;
 pub mod supervisor;
 pub mod telemetry;
 pub mod ui;
@@ -118,10 +120,11 @@ pub fn retake_terminal(terminal: &mut ratatui::DefaultTerminal) -> std::io::Resu
 }
 
 /// On a panic in any thread: kill every process and remove every object of
-/// the run, give the terminal back, say what happened, and exit. A
+/// the run (`cleanup`, the supervisor's, handed in from above), give the
+/// terminal back, say what happened, and exit. A
 /// panicking monitor thread must not leave the UI drawing on a restored
 /// terminal, so the whole program ends here.
-pub fn install_panic_hook() {
+pub fn install_panic_hook(cleanup: fn()) {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // Held until _exit: a UI thread that is still running stops at its
@@ -144,7 +147,7 @@ pub fn install_panic_hook() {
         // The run first: giving the terminal back must not be what keeps
         // the workers alive (it cannot stop us now, but it can block on a
         // terminal nobody reads).
-        supervisor::cleanup::emergency_cleanup();
+        cleanup();
         restore_terminal();
         default(info);
         // SAFETY: ending the process after cleanup; nothing else to unwind.

@@ -11,6 +11,7 @@ use crate::knobs::{self, KnobId, Knobs};
 use crate::mechanisms::{Kind, Mechanism};
 use crate::monitor::{Monitor, MonitorConfig};
 use crate::snapshot::{RunInfo, Snapshot};
+pub use crate::supervisor::strip_os_error;
 use crate::supervisor::Supervisor;
 
 pub struct Session {
@@ -48,7 +49,7 @@ impl Session {
         // must not take the others down: it is left out and said why.
         let mut problems = Vec::new();
         for &k in kinds {
-            let info = k.info().ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
+            let info = crate::registry::info(k).ok_or_else(|| anyhow::anyhow!("{} is not built yet", k.name()))?;
             let mut m = (info.new)();
             match m.start(&mut sup) {
                 Ok(()) => mechs.push(m),
@@ -65,7 +66,7 @@ impl Session {
             problems,
             ..RunInfo::default()
         };
-        let cfg = MonitorConfig { hz, run, paused: sup.paused_flag(), spawned: sup.spawned() };
+        let cfg = MonitorConfig { hz, run, paused: sup.paused_flag(), reap: Box::new(sup.reaper()) };
         let monitor = Monitor::spawn(probes, sup.telemetry().clone(), cfg, tx)
             .map_err(|e| anyhow::anyhow!("cannot start the monitor thread: {}", io_text(&e)))?;
         Ok(Session { sup, mechs, monitor, snapshots: rx })
@@ -159,18 +160,6 @@ pub fn explain(e: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
-}
-
-/// `text` without Rust's " (os error N)" (the words before it say it).
-pub fn strip_os_error(text: &str) -> String {
-    let mut out = text.to_string();
-    while let Some(i) = out.find(" (os error ") {
-        match out[i..].find(')') {
-            Some(j) if out[i + 11..i + j].bytes().all(|b| b.is_ascii_digit()) => out.replace_range(i..i + j + 1, ""),
-            _ => break,
-        }
-    }
-    out
 }
 
 /// An I/O error without Rust's "(os error N)", with the limit behind it.

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use ipcscope::knobs::KnobId;
-use ipcscope::mechanisms::alpc::probe::AlpcDetail;
-use ipcscope::mechanisms::alpc::state::AlpcState;
 use ipcscope::mechanisms::Kind;
+use ipcscope::model::detail::alpc::{AlpcDetail, AlpcState};
 use ipcscope::session::Command;
 use ipcscope::snapshot::{Detail, MechanismSnapshot, Snapshot};
 

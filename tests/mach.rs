@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::*;
 use ipcscope::mechanisms::ekernel::transport::Conn;
 use ipcscope::mechanisms::mach::client::{MachError, MachTask, Observer};
-use ipcscope::mechanisms::mach::probe::MachDetail;
 use ipcscope::mechanisms::mach::proto::{decode_reply, Reply};
 use ipcscope::mechanisms::mach::types::*;
 use ipcscope::mechanisms::Kind;
+use ipcscope::model::detail::mach::MachDetail;
 use ipcscope::session::Command;
 use ipcscope::snapshot::{Detail, MechanismSnapshot, Snapshot};
 

@@ -2,8 +2,8 @@
 //! classroom's two sizes. A `.snap` diff is a diff of the screen.
 
 use ipcscope::i18n::Lang;
-use ipcscope::mechanisms::mach::probe::*;
-use ipcscope::mechanisms::mach::state::Counters;
+use ipcscope::model::detail::mach::*;
+
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::render_text;
@@ -85,7 +85,13 @@ fn cached_mach() -> Snapshot {
                 HolderView { task: "client-2".into(), pid: 4123, name: 0x503, urefs: 1 },
             ],
         }),
-        counters: Counters { sent: 8, cached: 3, bytes_inline: 2240, ports_created: 11, ..Counters::default() },
+        counters: KernelCounters {
+            sent: 8,
+            cached: 3,
+            bytes_inline: 2240,
+            ports_created: 11,
+            ..KernelCounters::default()
+        },
         clients: vec![
             ClientCounts { role: "client-1".into(), cached: 2, notify_in_progress: 2, ..ClientCounts::default() },
             ClientCounts { role: "client-2".into(), cached: 1, notify_in_progress: 1, ..ClientCounts::default() },

@@ -286,7 +286,7 @@ fn event_loop(
                 }
                 match (a, lesson.as_mut()) {
                     (Action::Quit, _) => break Ok(Exit::Quit),
-                    (Action::Picker, _) => view.picker = Some(Picker::shipped(view.lang)),
+                    (Action::Picker, _) => view.picker = Some(shipped_picker(view.lang)),
                     (Action::Forward(true), Some(l)) => {
                         if l.step + 1 < l.sc.steps.len() {
                             let next = l.step + 1;
@@ -399,4 +399,17 @@ pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
         }
         _ => {}
     }
+}
+
+/// The lesson picker (`L`) over the shipped lessons.
+fn shipped_picker(lang: crate::i18n::Lang) -> Picker {
+    let items = crate::scenario::SHIPPED
+        .iter()
+        .map(|(name, text)| {
+            let title =
+                crate::scenario::Scenario::parse(name, text).map(|s| s.title.get(lang).to_string()).unwrap_or_default();
+            (name.to_string(), title)
+        })
+        .collect();
+    Picker { items, selected: 0 }
 }

@@ -219,7 +219,7 @@ fn parse_sizes(s: &str) -> Result<Vec<usize>, String> {
         return Err("no size given in --sizes".into());
     }
     let mut v = Vec::new();
-    for part in crate::mechanisms::split_list(s, "--sizes")? {
+    for part in crate::registry::split_list(s, "--sizes")? {
         let n: usize =
             part.parse().map_err(|_| format!("bad size {part:?} in --sizes: expected bytes, e.g. 64,4096"))?;
         if !(1..=(16 << 20)).contains(&n) {
@@ -245,7 +245,7 @@ fn parse_mechanisms(s: &str) -> Result<Vec<&'static str>, String> {
         return Err("no mechanism given".into());
     }
     let mut v = Vec::new();
-    for name in crate::mechanisms::split_list(s, "--mechanisms")? {
+    for name in crate::registry::split_list(s, "--mechanisms")? {
         let k = all
             .iter()
             .find(|k| **k == name)
@@ -320,7 +320,7 @@ pub fn main(args: BenchArgs, mechanisms: &str) -> Result<i32> {
         "csv" => report::csv(&rep),
         _ => report::table(&rep),
     };
-    crate::cli::write_out(format_args!("{out}"));
+    crate::stdout::write_out(format_args!("{out}"));
     Ok(0)
 }
 

@@ -97,7 +97,7 @@ fn monitor_cost(rounds: usize, s: &mut SelfCost) -> Result<Vec<Snapshot>> {
     let mut sup = Supervisor::with_exe(exe, Knobs::default())?;
     let mut mechs = Vec::new();
     for k in Kind::ALL {
-        if let Some(info) = k.info() {
+        if let Some(info) = crate::registry::info(k) {
             let mut m = (info.new)();
             match m.start(&mut sup) {
                 Ok(()) => mechs.push(m),
@@ -118,7 +118,7 @@ fn monitor_cost(rounds: usize, s: &mut SelfCost) -> Result<Vec<Snapshot>> {
         let monitor = Monitor::spawn(
             probes,
             sup.telemetry().clone(),
-            MonitorConfig { hz: 10, run, paused: sup.paused_flag(), spawned: sup.spawned() },
+            MonitorConfig { hz: 10, run, paused: sup.paused_flag(), reap: Box::new(sup.reaper()) },
             tx,
         )?;
         // Drain like the app does, so the monitor never waits on us.

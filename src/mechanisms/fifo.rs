@@ -17,13 +17,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 
 use super::pipe::{errno_name, ret_str};
 use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
+pub use crate::model::detail::fifo::{mode_string, FifoDetail, FifoHolder};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
@@ -257,46 +257,6 @@ fn writer(ctx: &mut WorkerCtx) -> Result<()> {
     }
 }
 
-/// A process holding the FIFO open, found in its fd table.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FifoHolder {
-    pub pid: i32,
-    pub fd: i32,
-    pub comm: String,
-    /// `r` or `w` (or `rw`), from fdinfo flags.
-    pub mode: String,
-    /// Our role (`reader`, `writer-2`), or None for an outside process.
-    pub role: Option<String>,
-}
-
-/// What the FIFO panel shows beyond the common figures.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct FifoDetail {
-    pub path: String,
-    /// The FIFO is in the file system now.
-    pub exists: bool,
-    /// `ls -l`-style line: `prw------- 1 root root 0 /tmp/…/fifo`.
-    pub ls_line: String,
-    pub inode: u64,
-    pub writers: u64,
-    pub pipe_buf: u64,
-    pub msg_size: u64,
-    /// msg.size ≤ PIPE_BUF: every write lands whole.
-    pub atomic: bool,
-    /// Everyone with the FIFO open, ours and others.
-    pub holders: Vec<FifoHolder>,
-    pub sigpipe: String,
-    /// Times the reader saw EOF (every writer closed) and opened again.
-    pub eofs: u64,
-}
-
-impl FifoDetail {
-    /// Holders that are not our processes: someone joined by path.
-    pub fn external(&self) -> impl Iterator<Item = &FifoHolder> {
-        self.holders.iter().filter(|h| h.role.is_none())
-    }
-}
-
 struct FifoProbe {
     reader: ProcTracker,
     writers: Vec<ProcTracker>,
@@ -315,25 +275,6 @@ struct FifoProbe {
 
 /// How often /proc is walked for the FIFO's holders.
 const HOLDER_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// `prw-------` from a mode.
-pub fn mode_string(mode: u32) -> String {
-    let kind = match mode & libc::S_IFMT {
-        libc::S_IFIFO => 'p',
-        libc::S_IFDIR => 'd',
-        libc::S_IFSOCK => 's',
-        libc::S_IFLNK => 'l',
-        _ => '-',
-    };
-    let mut s = String::from(kind);
-    for shift in [6, 3, 0] {
-        let b = (mode >> shift) & 7;
-        s.push(if b & 4 != 0 { 'r' } else { '-' });
-        s.push(if b & 2 != 0 { 'w' } else { '-' });
-        s.push(if b & 1 != 0 { 'x' } else { '-' });
-    }
-    s
-}
 
 /// Which of `pid`'s descriptors have (dev, ino) open. A `stat` of the fd
 /// link reaches the inode without opening anything.

@@ -11,12 +11,12 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 
 use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
+pub use crate::model::detail::pipe::PipeDetail;
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, FdEntry, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
@@ -367,22 +367,6 @@ fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
             }
         }
     }
-}
-
-/// What the pipe panel shows beyond the common figures.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PipeDetail {
-    /// The pipe's inode (`pipe:[N]` in both processes' fd tables).
-    pub inode: Option<u64>,
-    /// Processes holding each end open, from their fd tables.
-    pub read_ends: Vec<String>,
-    pub write_ends: Vec<String>,
-    pub close_unused: bool,
-    pub duplex: bool,
-    /// Fill of the reply pipe, when duplex.
-    pub reply: Option<Channel>,
-    pub sigpipe: String,
-    pub eof_seen: bool,
 }
 
 struct PipeProbe {

@@ -443,7 +443,7 @@ pub mod death {
     use crate::supervisor::{rundir, ENV_JANITOR};
 
     /// The signal a worker gets when its supervisor dies (`PR_SET_PDEATHSIG`).
-    pub const SIGNAL: libc::c_int = libc::SIGHUP;
+    pub const SIGNAL: libc::c_int = crate::supervisor::DEATH_SIGNAL;
 
     /// How long the handler waits for the supervisor to be fully gone (the
     /// death signal comes when its main thread ends), and for a live

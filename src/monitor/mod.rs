@@ -3,6 +3,7 @@
 //! asked one question, read-only mappings, the emulated kernels'
 //! introspection — and reaps children that ended.
 
+pub mod exit;
 pub mod procfs;
 
 use std::collections::VecDeque;
@@ -15,9 +16,17 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::knobs::{KnobId, SHOWN_COMMON};
-use crate::mechanisms::Probe;
-use crate::snapshot::{Errors, Event, Integrity, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION};
+use crate::model::snapshot::{
+    Errors, Event, Integrity, MechanismSnapshot, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION,
+};
 use crate::telemetry::{ExitStatus, Op, Slot, Telemetry};
+pub use exit::{describe_exit, signal_name};
+
+/// Sampling, on the monitor thread. The monitor says what it samples;
+/// each mechanism implements it.
+pub trait Probe: Send {
+    fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot;
+}
 
 /// Depth samples kept for sparklines.
 pub const HISTORY: usize = 120;
@@ -178,27 +187,6 @@ impl ProcTracker {
     }
 }
 
-/// "exit 0", "killed by SIGPIPE", "exit 1: write: EPIPE (…)".
-pub fn describe_exit(e: ExitStatus, log: &Path) -> String {
-    match e {
-        ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
-        ExitStatus::Code(0) => "exit 0".into(),
-        ExitStatus::Code(c) => {
-            let last = std::fs::read_to_string(log)
-                .ok()
-                .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string));
-            match last {
-                Some(l) => format!("exit {c}: {}", l.trim_start_matches("error: ")),
-                None => format!("exit {c}"),
-            }
-        }
-    }
-}
-
-pub fn signal_name(s: i32) -> String {
-    nix::sys::signal::Signal::try_from(s).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {s}"))
-}
-
 /// Notes that appear once, when a condition is first seen.
 #[derive(Default)]
 pub struct NoteLog {
@@ -281,12 +269,15 @@ pub struct Monitor {
     handle: Option<JoinHandle<()>>,
 }
 
+/// Reaps the workers that ended; returns the run's problems so far.
+pub type Reaper = Box<dyn FnMut(&Telemetry) -> Vec<String> + Send>;
+
 pub struct MonitorConfig {
     pub hz: u32,
     pub run: RunInfo,
     pub paused: Arc<AtomicBool>,
-    /// The supervisor's forked workers, for the reaper.
-    pub spawned: Arc<crate::supervisor::Spawned>,
+    /// The supervisor's, called on every sample.
+    pub reap: Reaper,
 }
 
 impl Monitor {
@@ -294,7 +285,7 @@ impl Monitor {
     pub fn spawn(
         mut probes: Vec<Box<dyn Probe>>,
         tel: Telemetry,
-        cfg: MonitorConfig,
+        mut cfg: MonitorConfig,
         tx: Sender<Snapshot>,
     ) -> std::io::Result<Monitor> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -321,10 +312,10 @@ impl Monitor {
                     }
                     continue;
                 }
-                crate::supervisor::reap(&tel, &cfg.spawned);
+                let problems = (cfg.reap)(&tel);
                 let t_ms = tel.elapsed_us() / 1000;
                 let mut run = cfg.run.clone();
-                run.problems.extend(cfg.spawned.problems());
+                run.problems.extend(problems);
                 run.paused = cfg.paused.load(Relaxed);
                 run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
                 let snap = Snapshot {

@@ -8,7 +8,8 @@
 use std::fs;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use crate::snapshot::FdEntry;
+use crate::model::figures::FdEntry;
+pub use crate::model::figures::{describe, is_blocked};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stat {
@@ -129,40 +130,6 @@ pub fn pipe_fill(pid: i32, fd: RawFd) -> Option<(u64, u64)> {
 /// True if `pid` is alive (not a zombie, not gone).
 pub fn alive(pid: i32) -> bool {
     matches!(stat(pid), Some(s) if s.state != 'Z' && s.state != 'X')
-}
-
-/// A short reading of a state letter plus wait channel, as a label key
-/// (see assets/locales.toml): "BLOCKED in write", "waiting in read", …
-pub fn describe(state: &str, wchan: &str) -> &'static str {
-    match state {
-        "R" => "st_running",
-        "T" | "t" => "st_stopped",
-        "Z" => "st_zombie",
-        "D" => "st_disk",
-        "-" | "" => "st_exited",
-        _ => {
-            let by_wchan = [
-                ("pipe_write", "st_blocked_write"),
-                ("pipe_read", "st_blocked_read"),
-                ("wait_for_partner", "st_blocked_open"),
-                ("wq_sleep", "st_blocked_mq"),
-                ("futex", "st_blocked_futex"),
-                ("nanosleep", "st_paced"),
-                ("unix_", "st_blocked_socket"),
-                ("skb_wait", "st_blocked_socket"),
-                ("wait_woken", "st_blocked_socket"),
-                ("sock_alloc_send", "st_blocked_socket"),
-                ("poll", "st_poll"),
-            ];
-            by_wchan.iter().find(|(w, _)| wchan.contains(w)).map_or("st_sleeping", |(_, k)| k)
-        }
-    }
-}
-
-/// True when the process sleeps in an IPC call that cannot proceed (as
-/// opposed to pacing itself or polling).
-pub fn is_blocked(state: &str, wchan: &str) -> bool {
-    state == "D" || (state == "S" && describe(state, wchan).starts_with("st_blocked"))
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use toml::Spanned;
 
 use crate::i18n::Lang;
 use crate::knobs::{self, KnobId, Knobs};
-use crate::mechanisms::{self, Kind};
+use crate::model::Kind;
 use crate::session::{Command, Session};
 use crate::snapshot::Snapshot;
 pub use expect::Expect;
@@ -152,7 +152,7 @@ impl Scenario {
         let at = |s: &Spanned<String>| format!("{file}:{}", line_of(text, s.span().start));
         let mut kinds = Vec::new();
         for m in &raw.mechanisms {
-            let k = mechanisms::parse_list(m.get_ref()).map_err(|e| anyhow!("{}: {e}", at(m)))?;
+            let k = crate::registry::parse_list(m.get_ref()).map_err(|e| anyhow!("{}: {e}", at(m)))?;
             kinds.extend(k);
         }
         if kinds.is_empty() {

@@ -8,6 +8,7 @@
 //! a supervisor that was killed outright.
 
 pub mod cleanup;
+mod own_dir;
 pub mod rundir;
 
 use std::ffi::OsString;
@@ -21,10 +22,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::knobs::{KnobId, Knobs};
-use crate::mechanisms::Kind;
+use crate::model::Kind;
+use crate::monitor::exit::describe_exit;
 use crate::telemetry::{Telemetry, MAX_SLOTS, WORKER_FD};
 pub use cleanup::{sweep_stale, ObjectKind};
-pub use rundir::RunDir;
+pub use own_dir::RunDir;
 
 /// Environment variables a worker finds its run by.
 pub const ENV_SUPERVISOR: &str = "IPCSCOPE_SUPERVISOR";
@@ -34,6 +36,8 @@ pub const ENV_RUN_DIR: &str = "IPCSCOPE_RUN_DIR";
 /// The janitor's pid: a worker outliving a killed supervisor leaves the
 /// cleanup to a live janitor (see `mechanisms::worker::death`).
 pub const ENV_JANITOR: &str = "IPCSCOPE_JANITOR";
+/// The signal a worker gets when its supervisor dies (`PR_SET_PDEATHSIG`).
+pub const DEATH_SIGNAL: libc::c_int = libc::SIGHUP;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -128,6 +132,16 @@ impl Supervisor {
     /// What the reaper needs to tell about workers that died at start.
     pub fn spawned(&self) -> Arc<Spawned> {
         self.spawned.clone()
+    }
+
+    /// For the monitor thread: reap the workers that ended and say the
+    /// problems met so far (the monitor needs nothing else of ours).
+    pub fn reaper(&self) -> impl FnMut(&Telemetry) -> Vec<String> + Send + 'static {
+        let spawned = self.spawned.clone();
+        move |tel| {
+            reap(tel, &spawned);
+            spawned.problems()
+        }
     }
 
     pub fn paused_flag(&self) -> Arc<AtomicBool> {
@@ -249,7 +263,7 @@ impl Supervisor {
         // The death signal is catchable: a worker whose supervisor was killed
         // outright removes the run's objects before it goes (the janitor may
         // be dead too).
-        let death = crate::mechanisms::worker::death::SIGNAL;
+        let death = DEATH_SIGNAL;
         let no_mask = empty_sigset();
         // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl,
         // sigprocmask) between fork and exec.
@@ -402,7 +416,7 @@ impl Supervisor {
 /// `e`, and for ENOSPC whether the filesystem of `dir` ran out of inodes
 /// or of space.
 fn no_room_note(e: &std::io::Error, dir: &Path) -> String {
-    let text = crate::session::strip_os_error(&e.to_string());
+    let text = strip_os_error(&e.to_string());
     if e.raw_os_error() != Some(libc::ENOSPC) {
         return text;
     }
@@ -503,7 +517,7 @@ fn record_exit(tel: &Telemetry, spawned: &Spawned, pid: i32, status: i32) {
     }
     s.pid.store(pid as u64, Relaxed);
     s.exit.store(exit, Relaxed);
-    let why = crate::monitor::describe_exit(how, &log);
+    let why = describe_exit(how, &log);
     sp.problems.push(format!("{what} ended at start: {}", why.split_once(": ").map_or(why.as_str(), |(_, l)| l)));
 }
 
@@ -520,4 +534,16 @@ pub fn worker_args(args: &[OsString]) -> Vec<(String, String)> {
         .filter_map(|a| a.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// `text` without Rust's " (os error N)" (the words before it say it).
+pub fn strip_os_error(text: &str) -> String {
+    let mut out = text.to_string();
+    while let Some(i) = out.find(" (os error ") {
+        match out[i..].find(')') {
+            Some(j) if out[i + 11..i + j].bytes().all(|b| b.is_ascii_digit()) => out.replace_range(i..i + j + 1, ""),
+            _ => break,
+        }
+    }
+    out
 }

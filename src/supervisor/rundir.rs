@@ -10,29 +10,16 @@
 //! before anything in it is read, created or removed.
 
 use std::ffi::OsStr;
-use std::fs;
-use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
-use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode};
-
-use super::cleanup::{self, ObjectKind};
+use nix::sys::stat::{fchmod, fstat, fstatat, FileStat, Mode};
 
 pub const MANIFEST: &str = "objects";
-
-pub struct RunDir {
-    path: PathBuf,
-    /// The run dir itself, checked when it was made; the manifest is
-    /// written through it.
-    fd: OwnedFd,
-    token: String,
-    removed: bool,
-}
 
 /// Where run directories live for this user, and how a run's directory is
 /// named from its pid.
@@ -178,7 +165,7 @@ pub(crate) fn open_private_dir(path: &Path) -> Result<Option<OwnedFd>, String> {
 }
 
 /// Open the base for a new run, making `/tmp/ipcscope-<uid>` if it is not there.
-fn open_or_make_base() -> Result<Base> {
+pub(super) fn open_or_make_base() -> Result<Base> {
     let (path, xdg) = base();
     if !xdg {
         match nix::unistd::mkdir(&path, Mode::S_IRWXU) {
@@ -197,65 +184,6 @@ fn open_or_make_base() -> Result<Base> {
 /// directories of ours (the bench's).
 pub fn private_base() -> Result<PathBuf> {
     Ok(open_or_make_base()?.path)
-}
-
-impl RunDir {
-    pub fn create() -> Result<RunDir> {
-        let pid = std::process::id();
-        let path = dir_for(pid);
-        let name = path.file_name().expect("a run dir has a name").to_owned();
-        // Another run of ours may remove the empty base between our making
-        // it and our mkdirat in it (ENOENT): make it again, a few times.
-        let mut tries = 0;
-        let base = loop {
-            let base = open_or_make_base()?;
-            // A leftover of an earlier process with our pid: removed through
-            // descriptors, never following a symlink.
-            let _ = cleanup::remove_run_at(base.fd.as_fd(), &base.path, &name, Some(pid));
-            match mkdirat(&base.fd, name.as_os_str(), Mode::S_IRWXU) {
-                Ok(()) => break base,
-                Err(Errno::ENOENT) if tries < 5 => tries += 1,
-                Err(e) => bail!("cannot create the run directory {}: {}", path.display(), e.desc()),
-            }
-        };
-        let fd = match open_own_dir(base.fd.as_fd(), name.as_os_str()) {
-            Ok(fd) => fd,
-            Err(e) => bail!("cannot use the run directory {}: {e}", path.display()),
-        };
-        // We just made it: a umask may have left it other than 0700.
-        fchmod(&fd, Mode::S_IRWXU).with_context(|| format!("cannot make {} private", path.display()))?;
-        let mut raw = [0u8; 4];
-        getrandom::fill(&mut raw).map_err(|e| anyhow!("no randomness: {e}"))?;
-        let token = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let manifest = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        openat(&fd, MANIFEST, manifest, Mode::S_IRUSR | Mode::S_IWUSR).context("cannot write the run's manifest")?;
-        Ok(RunDir { path, fd, token, removed: false })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
-    /// Note a named object in the manifest, so a later sweep can remove it
-    /// even if we die without cleaning up.
-    pub fn record(&self, kind: ObjectKind, name: &str) -> Result<()> {
-        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mut f = fs::File::from(openat(&self.fd, MANIFEST, flags, Mode::empty())?);
-        writeln!(f, "{} {}", kind.word(), name)?;
-        Ok(())
-    }
-
-    pub fn remove_all(&mut self) {
-        if self.removed {
-            return;
-        }
-        cleanup::remove_run(&self.path);
-        self.removed = true;
-    }
 }
 
 #[cfg(test)]

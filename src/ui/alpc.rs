@@ -28,20 +28,16 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, pad};
 use super::View;
 use crate::i18n::{t, tf};
-use crate::mechanisms::alpc::probe::AlpcDetail;
-use crate::mechanisms::alpc::rpc::{Direction, RpcLayer};
-use crate::mechanisms::alpc::state::{ChannelView, PathCounters};
-use crate::mechanisms::alpc::types::LpcMessageType;
-use crate::mechanisms::Kind;
-use crate::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::detail::alpc::{AlpcDetail, ChannelView, Direction, PathCounters, RpcLayer};
+use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::Kind;
 
 /// Rows the focused view's extra pane wants.
 pub const FOCUS_HEIGHT: u16 = 13;
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &AlpcDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let inner = widgets::panel(f, area, n, t(l, "alpc_title"), t(l, "alpc_sub"), selected, view);
-    let Detail::Alpc(d) = &m.detail else { return };
     let lines =
         if inner.height >= 12 && inner.width >= 70 { full(m, d, inner, view) } else { compact(m, d, inner, view) };
     f.render_widget(Paragraph::new(lines), inner);
@@ -320,7 +316,7 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         th.dim(),
     )));
     for h in d.headers.iter().rev().take(6).rev() {
-        let ty = LpcMessageType::from_code(h.header.msg_type).map_or("?", |t| t.name());
+        let ty = h.header.type_name().unwrap_or("?");
         lines.push(Line::from(vec![
             Span::styled(format!("{}  ", pad(&h.by, 11)), th.label()),
             Span::raw(format!(
@@ -390,4 +386,35 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
 /// `s` right-aligned in `w` columns of display width.
 fn rpad(s: &str, w: usize) -> String {
     format!("{}{s}", " ".repeat(w.saturating_sub(widgets::display_width(s))))
+}
+
+/// Sentences for the lesson pane about what ALPC shows now.
+pub fn observe(m: &MechanismSnapshot, d: &AlpcDetail, lang: crate::i18n::Lang) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(state) = &d.state else { return out };
+    out.push(tf(lang, "obs_alpc_channels", &[("n", state.channels.len().to_string())]));
+    // Which path carries the traffic: the one that moved the most bytes.
+    let c = state.totals;
+    let paths = [
+        ("obs_alpc_path_queue", c.copied_messages, c.copied_bytes),
+        ("obs_alpc_path_section", c.section_messages, c.section_bytes),
+        ("obs_alpc_path_direct", c.direct_reads, c.direct_read_bytes + c.direct_write_bytes),
+    ];
+    if let Some((key, n, bytes)) = paths.iter().filter(|p| p.2 > 0).max_by_key(|p| p.2) {
+        out.push(tf(
+            lang,
+            key,
+            &[("n", n.to_string()), ("bytes", widgets::kib(*bytes)), ("max", d.small_max.to_string())],
+        ));
+    }
+    if m.channel.depth > 0 {
+        out.push(tf(lang, "obs_alpc_waiting", &[("n", m.channel.depth.to_string())]));
+    }
+    if d.server.refused > 0 {
+        out.push(tf(lang, "obs_alpc_refused", &[("n", d.server.refused.to_string())]));
+    }
+    if d.server.callbacks_ok > 0 {
+        out.push(tf(lang, "obs_alpc_callbacks", &[("n", d.server.callbacks_ok.to_string())]));
+    }
+    out
 }

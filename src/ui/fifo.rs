@@ -23,15 +23,12 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::fifo::FifoDetail;
-use crate::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot};
+use crate::model::detail::fifo::FifoDetail;
+use crate::model::snapshot::{MechanismSnapshot, ProcessSnapshot};
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let inner = widgets::panel(f, area, n, t(l, "fifo_title"), t(l, "fifo_sub"), selected, view);
-    let Detail::Fifo(d) = &m.detail else {
-        return;
-    };
     if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
@@ -185,11 +182,10 @@ fn role_in(role: &str, lang: crate::i18n::Lang) -> String {
 }
 
 /// Sentences for the lesson pane about what the snapshot shows now.
-pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+pub fn observe(m: &MechanismSnapshot, d: &FifoDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
-    use crate::monitor::procfs;
+    use crate::model::figures::is_blocked;
     let mut out = Vec::new();
-    let Detail::Fifo(d) = &m.detail else { return out };
     let Some(reader) = m.processes.first() else { return out };
     let writers = &m.processes[1..];
     let names = |ps: Vec<&ProcessSnapshot>| ps.iter().map(|p| role_in(&p.role, lang)).collect::<Vec<_>>().join(", ");
@@ -229,12 +225,12 @@ pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
     let c = &m.channel;
     let blocked: Vec<&ProcessSnapshot> = writers
         .iter()
-        .filter(|p| p.alive() && p.wchan.contains("pipe_write") && procfs::is_blocked(&p.state, &p.wchan))
+        .filter(|p| p.alive() && p.wchan.contains("pipe_write") && is_blocked(&p.state, &p.wchan))
         .collect();
     let rate: f64 = writers.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();
     let alive = writers.iter().filter(|p| p.alive()).count();
     if !blocked.is_empty() && c.capacity > 0 && c.depth >= c.capacity {
-        out.push(tf(lang, "obs_fifo_full", &[("cap", super::lesson::kib(c.capacity)), ("who", names(blocked))]));
+        out.push(tf(lang, "obs_fifo_full", &[("cap", widgets::kib(c.capacity)), ("who", names(blocked))]));
     } else if reader.alive() && reader.wchan.contains("pipe_read") && c.depth == 0 {
         out.push(t(lang, "obs_fifo_empty").into());
     } else if rate > 0.0 && reader.alive() {

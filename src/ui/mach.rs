@@ -24,9 +24,9 @@ use ratatui::Frame;
 use super::widgets::{self, count, gauge_line, integrity_line, note_lines, pad};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::mach::probe::{MachDetail, MsgView, TaskView};
-use crate::mechanisms::Kind;
-use crate::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot, Snapshot};
+use crate::model::detail::mach::{MachDetail, MsgView, TaskView};
+use crate::model::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot, Snapshot};
+use crate::model::Kind;
 
 /// Rows the focused view adds under the panel.
 pub const EXTRA_HEIGHT: u16 = 13;
@@ -38,10 +38,9 @@ fn detail(m: &MechanismSnapshot) -> Option<&MachDetail> {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let inner = widgets::panel(f, area, n, t(l, "mach_title"), t(l, "mach_sub"), selected, view);
-    let Some(d) = detail(m) else { return };
     if inner.height >= 14 && inner.width >= 110 {
         full(f, inner, m, d, view);
     } else {
@@ -428,10 +427,9 @@ fn what_label(what: &str, view: &View) -> String {
 }
 
 /// Sentences for the lesson pane about what the snapshot shows now.
-pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+pub fn observe(m: &MechanismSnapshot, d: &MachDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
     let mut out = Vec::new();
-    let Some(d) = detail(m) else { return out };
     let c = &d.counters;
     if let Some(p) = &d.port {
         if p.qlimit > 0 && p.queue_len >= p.qlimit as usize && !p.blocked_senders.is_empty() {

@@ -27,8 +27,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::i18n::{t, Lang};
-use crate::mechanisms::Kind;
-use crate::snapshot::{MechanismSnapshot, Snapshot};
+use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::Kind;
 pub use theme::Theme;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -75,19 +75,6 @@ pub struct Picker {
 }
 
 impl Picker {
-    pub fn shipped(lang: Lang) -> Picker {
-        let items = crate::scenario::SHIPPED
-            .iter()
-            .map(|(name, text)| {
-                let title = crate::scenario::Scenario::parse(name, text)
-                    .map(|s| s.title.get(lang).to_string())
-                    .unwrap_or_default();
-                (name.to_string(), title)
-            })
-            .collect();
-        Picker { items, selected: 0 }
-    }
-
     /// Move the selection; `up` = towards the top.
     pub fn move_by(&mut self, up: bool) {
         let n = self.items.len().max(1);
@@ -95,19 +82,61 @@ impl Picker {
     }
 }
 
-/// Draws one mechanism's panel. One per mechanism, registered here.
+/// Draws one mechanism's panel: the area, the snapshot, its number on
+/// screen, whether it is selected.
 type PanelFn = fn(&mut Frame, Rect, &MechanismSnapshot, usize, bool, &View);
 
-fn panel_for(kind: Kind) -> Option<PanelFn> {
-    match kind {
-        Kind::Pipe => Some(pipe::render),
-        Kind::Shm => Some(shm::render),
-        Kind::Fifo => Some(fifo::render),
-        Kind::Socket => Some(socket::render),
-        Kind::Mq => Some(mq::render),
-        Kind::Mach => Some(mach::render),
-        Kind::Alpc => Some(alpc::render),
-    }
+/// Sentences for the lesson pane about what the snapshot shows now.
+pub type ObserveFn = fn(&MechanismSnapshot, Lang) -> Vec<String>;
+
+/// What the UI has for one mechanism.
+pub struct Panel {
+    pub kind: Kind,
+    pub draw: PanelFn,
+    /// What the panel adds under itself when focused: height, and how.
+    pub focus_extra: Option<(u16, FocusExtraFn)>,
+    pub observe: ObserveFn,
+    /// The lesson text, English and Korean.
+    pub lesson: [&'static str; 2],
+}
+
+/// A panel's row of `PANELS`. The one place a snapshot's detail is matched
+/// to its panel: the panel's `render` and `observe` take their typed
+/// detail. A detail of another kind draws an empty named frame.
+macro_rules! panel {
+    ($kind:ident, $module:ident, $focus_extra:expr) => {
+        Panel {
+            kind: Kind::$kind,
+            draw: |f, area, m, n, selected, view| match &m.detail {
+                Detail::$kind(d) => $module::render(f, area, m, d, n, selected, view),
+                _ => empty_panel(f, area, m, n - 1),
+            },
+            focus_extra: $focus_extra,
+            observe: |m, lang| match &m.detail {
+                Detail::$kind(d) => $module::observe(m, d, lang),
+                _ => Vec::new(),
+            },
+            lesson: [
+                include_str!(concat!("../../assets/lessons/", stringify!($module), ".en.md")),
+                include_str!(concat!("../../assets/lessons/", stringify!($module), ".ko.md")),
+            ],
+        }
+    };
+}
+
+/// The one list of panels: a new mechanism is one line here.
+pub static PANELS: &[Panel] = &[
+    panel!(Pipe, pipe, None),
+    panel!(Fifo, fifo, None),
+    panel!(Shm, shm, None),
+    panel!(Mq, mq, None),
+    panel!(Mach, mach, Some((mach::EXTRA_HEIGHT, mach::render_extra))),
+    panel!(Alpc, alpc, Some((alpc::FOCUS_HEIGHT, alpc::render_focus))),
+    panel!(Socket, socket, Some((socket::ENDPOINTS_HEIGHT, socket::render_endpoints))),
+];
+
+fn panel_for(kind: Kind) -> Option<&'static Panel> {
+    PANELS.iter().find(|p| p.kind == kind)
 }
 
 pub fn render(f: &mut Frame, snap: &Snapshot, view: &View) {
@@ -289,27 +318,20 @@ fn render_grid(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
 
 fn render_panel(f: &mut Frame, area: Rect, m: &MechanismSnapshot, i: usize, view: &View) {
     match panel_for(m.kind) {
-        Some(draw) => draw(f, area, m, i + 1, i == view.selected, view),
-        None => {
-            let b = Block::default().borders(Borders::ALL).title(format!(" {} {} ", i + 1, m.kind.name()));
-            f.render_widget(b, area);
-        }
+        Some(p) => (p.draw)(f, area, m, i + 1, i == view.selected, view),
+        None => empty_panel(f, area, m, i),
     }
+}
+
+fn empty_panel(f: &mut Frame, area: Rect, m: &MechanismSnapshot, i: usize) {
+    let b = Block::default().borders(Borders::ALL).title(format!(" {} {} ", i + 1, m.kind.name()));
+    f.render_widget(b, area);
 }
 
 /// A view a panel adds under itself when focused, drawn from the whole
 /// snapshot (the socket panel's endpoint comparison reads every
 /// mechanism's identifiers): its height and how to draw it.
 type FocusExtraFn = fn(&mut Frame, Rect, &Snapshot, &View);
-
-fn focus_extra_for(kind: Kind) -> Option<(u16, FocusExtraFn)> {
-    match kind {
-        Kind::Socket => Some((socket::ENDPOINTS_HEIGHT, socket::render_endpoints)),
-        Kind::Mach => Some((mach::EXTRA_HEIGHT, mach::render_extra)),
-        Kind::Alpc => Some((alpc::FOCUS_HEIGHT, alpc::render_focus)),
-        _ => None,
-    }
-}
 
 /// One panel large; below it the lesson (with what is happening now) and
 /// the event log of every process's system calls, newest last.
@@ -324,7 +346,7 @@ fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let panel_h = (area.height * 55 / 100).max(16).min(area.height);
     let [panel, below] = Layout::vertical([Constraint::Length(panel_h), Constraint::Fill(1)]).areas(area);
     render_panel(f, panel, m, i, view);
-    let below = match focus_extra_for(m.kind) {
+    let below = match panel_for(m.kind).and_then(|p| p.focus_extra) {
         Some((h, draw)) => {
             // Above the lesson and the log; on a small screen, instead of them.
             let h = if below.height >= h + 6 { h } else { below.height };
@@ -352,7 +374,7 @@ fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapsh
     let width = block.inner(area).width as usize;
     let mut lines: Vec<Line> = Vec::new();
     let now = format!("{} ▸ ", t(l, "now"));
-    for o in lesson::observations(snap, m, l) {
+    for o in lesson::observations(snap, m, l, panel_for(m.kind).map(|p| p.observe)) {
         for (i, row) in widgets::wrap_words(&format!("{now}{o}"), width).into_iter().enumerate() {
             match row.strip_prefix(now.as_str()).filter(|_| i == 0) {
                 Some(rest) => lines.push(Line::from(vec![
@@ -366,7 +388,7 @@ fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapsh
     if !lines.is_empty() {
         lines.push(Line::default());
     }
-    match lesson::text(m.kind, l) {
+    match panel_for(m.kind).map(|p| if l == Lang::Ko { p.lesson[1] } else { p.lesson[0] }) {
         // Paragraphs of the lesson file, re-flowed to the pane's width.
         Some(text) => {
             for para in text.split("\n\n") {
@@ -475,4 +497,34 @@ pub fn render_text(snap: &Snapshot, view: &View, width: u16, height: u16) -> Str
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PANELS` is the one list of panels: every mechanism is in it once,
+    /// with a lesson in each language.
+    #[test]
+    fn every_kind_has_one_panel() {
+        for k in Kind::ALL {
+            let rows: Vec<_> = PANELS.iter().filter(|p| p.kind == k).collect();
+            assert_eq!(rows.len(), 1, "{k:?}");
+            assert!(rows[0].lesson.iter().all(|t| !t.trim().is_empty()), "{k:?}");
+        }
+        assert_eq!(PANELS.len(), Kind::ALL.len());
+    }
+
+    /// A detail that does not match its kind draws a named frame, not a
+    /// blank cell, and observes nothing.
+    #[test]
+    fn a_mismatched_detail_draws_a_named_frame() {
+        let mut snap: Snapshot =
+            serde_json::from_str(include_str!("../../tests/fixtures/alpc-stalled.json")).expect("fixture");
+        snap.mechanisms[0].kind = Kind::Pipe;
+        let text = render_text(&snap, &View::default(), 80, 24);
+        assert!(text.contains(" 1 pipe "), "{text}");
+        let p = panel_for(Kind::Pipe).unwrap();
+        assert!((p.observe)(&snap.mechanisms[0], Lang::En).is_empty());
+    }
 }

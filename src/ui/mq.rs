@@ -20,15 +20,12 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::mq::MqDetail;
-use crate::snapshot::{Detail, MechanismSnapshot};
+use crate::model::detail::mq::MqDetail;
+use crate::model::snapshot::MechanismSnapshot;
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let inner = widgets::panel(f, area, n, t(l, "mq_title"), t(l, "mq_sub"), selected, view);
-    let Detail::Mq(d) = &m.detail else {
-        return;
-    };
     if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
@@ -144,10 +141,9 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view:
 }
 
 /// Sentences for the lesson pane about what the snapshot shows now.
-pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+pub fn observe(m: &MechanismSnapshot, d: &MqDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
     let mut out = Vec::new();
-    let Detail::Mq(d) = &m.detail else { return out };
     let (Some(prod), Some(cons)) = (m.processes.first(), m.processes.get(1)) else { return out };
     let c = &m.channel;
     let full = c.capacity > 0 && c.depth >= c.capacity;

@@ -20,18 +20,13 @@ use ratatui::Frame;
 
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
-use crate::i18n::t;
-use crate::mechanisms::pipe::PipeDetail;
-use crate::snapshot::{Detail, MechanismSnapshot};
+use crate::i18n::{t, tf, Lang};
+use crate::model::detail::pipe::PipeDetail;
+use crate::model::snapshot::MechanismSnapshot;
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let inner = widgets::panel(f, area, n, t(l, "pipe_title"), t(l, "pipe_sub"), selected, view);
-    #[allow(irrefutable_let_patterns)] // more Detail variants come with more mechanisms
-    let Detail::Pipe(d) = &m.detail
-    else {
-        return;
-    };
     if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
@@ -160,4 +155,46 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, vie
     lines.extend(ends_lines(d, view));
     lines.truncate(area.height as usize);
     f.render_widget(Paragraph::new(lines), area);
+}
+
+/// Sentences for the lesson pane about what the pipe shows now.
+pub fn observe(m: &MechanismSnapshot, d: &PipeDetail, lang: Lang) -> Vec<String> {
+    let mut out = Vec::new();
+    let (Some(prod), Some(cons)) = (m.processes.first(), m.processes.get(1)) else { return out };
+    let c = &m.channel;
+    if prod.exit.as_deref() == Some("killed by SIGPIPE") {
+        out.push(t(lang, "obs_pipe_sigpipe").into());
+    } else if prod.errors.epipe > 0 {
+        out.push(t(lang, "obs_pipe_epipe").into());
+    }
+    if d.eof_seen {
+        out.push(t(lang, "obs_pipe_eof").into());
+    }
+    if d.write_ends.len() > 1 {
+        out.push(tf(
+            lang,
+            "obs_pipe_two_writers",
+            &[("n", d.write_ends.len().to_string()), ("who", d.write_ends.join(", "))],
+        ));
+    }
+    if prod.alive()
+        && crate::model::figures::is_blocked(&prod.state, &prod.wchan)
+        && c.capacity > 0
+        && c.depth >= c.capacity
+    {
+        out.push(tf(lang, "obs_pipe_full", &[("cap", widgets::kib(c.capacity))]));
+    } else if cons.alive() && cons.wchan.contains("pipe_read") && c.depth == 0 {
+        out.push(t(lang, "obs_pipe_empty").into());
+    } else if prod.alive() && cons.alive() && prod.send_rate > 0.0 {
+        out.push(tf(
+            lang,
+            "obs_pipe_flow",
+            &[
+                ("rate", widgets::rate(prod.send_rate)),
+                ("depth", widgets::kib(c.depth)),
+                ("cap", widgets::kib(c.capacity)),
+            ],
+        ));
+    }
+    out
 }

@@ -21,15 +21,12 @@ use ratatui::Frame;
 use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::shm::ShmDetail;
-use crate::snapshot::{Detail, MechanismSnapshot};
+use crate::model::detail::shm::ShmDetail;
+use crate::model::snapshot::MechanismSnapshot;
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let inner = widgets::panel(f, area, n, t(l, "shm_title"), t(l, "shm_sub"), selected, view);
-    let Detail::Shm(d) = &m.detail else {
-        return;
-    };
     if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
@@ -96,7 +93,7 @@ fn object_line(d: &ShmDetail, width: u16, view: &View) -> Line<'static> {
     }
     let tail = format!(
         "  {}  {} B  {} {}",
-        &crate::mechanisms::fifo::mode_string(d.mode)[1..],
+        &crate::model::detail::fifo::mode_string(d.mode)[1..],
         d.size,
         t(view.lang, "links"),
         d.nlink
@@ -218,10 +215,9 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view
 }
 
 /// Sentences for the lesson pane about what the snapshot shows now.
-pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+pub fn observe(m: &MechanismSnapshot, d: &ShmDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
     let mut out = Vec::new();
-    let Detail::Shm(d) = &m.detail else { return out };
     let (Some(prod), Some(cons)) = (m.processes.first(), m.processes.get(1)) else { return out };
     if !d.exists {
         if d.closed {
@@ -240,7 +236,7 @@ pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
         out.push(tf(
             lang,
             "obs_shm_shared",
-            &[("path", d.path.clone()), ("who", holders.join(", ")), ("size", super::lesson::kib(d.size))],
+            &[("path", d.path.clone()), ("who", holders.join(", ")), ("size", widgets::kib(d.size))],
         ));
     }
     let waits = |role: &str, word: &str| d.futex_waits.iter().any(|(r, w)| r == role && w == word);

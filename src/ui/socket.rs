@@ -31,16 +31,21 @@ use super::widgets::{
 };
 use super::View;
 use crate::i18n::t;
-use crate::mechanisms::socket::{SocketDetail, SocketEntry};
-use crate::mechanisms::Kind;
-use crate::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::detail::socket::{SocketDetail, SocketEntry};
+use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::Kind;
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, n: usize, selected: bool, view: &View) {
+pub fn render(
+    f: &mut Frame,
+    area: Rect,
+    m: &MechanismSnapshot,
+    d: &SocketDetail,
+    n: usize,
+    selected: bool,
+    view: &View,
+) {
     let l = view.lang;
     let inner = widgets::panel(f, area, n, t(l, "sock_title"), t(l, "sock_sub"), selected, view);
-    let Detail::Socket(d) = &m.detail else {
-        return;
-    };
     if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
@@ -479,11 +484,10 @@ fn column_widths(header: &[String; 5], rows: &[[String; 5]], total: usize) -> [u
 }
 
 /// Sentences for the lesson pane about what the snapshot shows now.
-pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
+pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
-    use crate::monitor::procfs;
+    use crate::model::figures::is_blocked;
     let mut out = Vec::new();
-    let Detail::Socket(d) = &m.detail else { return out };
     let Some(server) = m.processes.first() else { return out };
     let clients = &m.processes[1..];
     if server.exit.is_some() {
@@ -512,7 +516,7 @@ pub fn observe(m: &MechanismSnapshot, lang: crate::i18n::Lang) -> Vec<String> {
     }
     let blocked: Vec<&str> = clients
         .iter()
-        .filter(|p| p.alive() && p.op == "send()" && procfs::is_blocked(&p.state, &p.wchan))
+        .filter(|p| p.alive() && p.op == "send()" && is_blocked(&p.state, &p.wchan))
         .map(|p| p.role.as_str())
         .collect();
     let rate: f64 = clients.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();

@@ -140,7 +140,7 @@ impl Theme {
             "R" => self.good(),
             "T" | "t" => self.fg(Color::LightMagenta, Color::Magenta).add_modifier(Modifier::BOLD),
             "-" | "Z" | "" => self.dim(),
-            _ if crate::monitor::procfs::is_blocked(state, wchan) => self.warn(),
+            _ if crate::model::figures::is_blocked(state, wchan) => self.warn(),
             _ => self.label(),
         }
     }

@@ -9,8 +9,8 @@ use ratatui::Frame;
 
 use super::View;
 use crate::i18n::t;
-use crate::monitor::procfs;
-use crate::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot};
+use crate::model::figures::describe;
+use crate::model::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot};
 
 /// "48.0K", "1.0M", "512": short byte counts for narrow boxes.
 pub fn bytes(n: u64) -> String {
@@ -49,7 +49,7 @@ pub fn state_text(p: &ProcessSnapshot, view: &View) -> String {
     if let Some(e) = &p.exit {
         return format!("{} · {e}", t(view.lang, "exited"));
     }
-    format!("{} {}", p.state, t(view.lang, procfs::describe(&p.state, &p.wchan)))
+    format!("{} {}", p.state, t(view.lang, describe(&p.state, &p.wchan)))
 }
 
 /// A bordered box describing one process.
@@ -227,7 +227,7 @@ pub fn producer_consumer_lines(m: &MechanismSnapshot, view: &View) -> Vec<Line<'
     process_lines(&procs, view)
 }
 
-pub fn note_lines(notes: &[crate::snapshot::Note], max: usize, view: &View) -> Vec<Line<'static>> {
+pub fn note_lines(notes: &[crate::model::snapshot::Note], max: usize, view: &View) -> Vec<Line<'static>> {
     notes
         .iter()
         .rev()
@@ -422,6 +422,17 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
         lines.push(cur);
     }
     lines
+}
+
+/// "64.0 KiB" for a lesson sentence.
+pub fn kib(n: u64) -> String {
+    if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KiB", n / 1024)
+    } else if n >= 1024 {
+        format!("{} KiB", bytes(n).trim_end_matches('K'))
+    } else {
+        format!("{n} B")
+    }
 }
 
 #[cfg(test)]

@@ -707,6 +707,12 @@ impl AlpcProcess {
 
     /// The kernel's whole state (what the observer samples).
     pub fn query_state(&mut self) -> AlpcResult<AlpcState> {
+        self.query_state_as()
+    }
+
+    /// The kernel's state read into any type of the same JSON shape (the
+    /// monitor reads it into the snapshot model's own view types).
+    pub fn query_state_as<T: serde::de::DeserializeOwned>(&mut self) -> AlpcResult<T> {
         match self.call(None, Request::QueryState)?.body {
             ResponseBody::State(json) => serde_json::from_str(&json).map_err(|e| AlpcError::Io(io::Error::other(e))),
             _ => Err(AlpcError::Unexpected),
@@ -760,6 +766,11 @@ impl Observer {
 
     pub fn state(&mut self) -> AlpcResult<AlpcState> {
         self.process.query_state()
+    }
+
+    /// The state as the snapshot model's view types.
+    pub fn state_as<T: serde::de::DeserializeOwned>(&mut self) -> AlpcResult<T> {
+        self.process.query_state_as()
     }
 }
 

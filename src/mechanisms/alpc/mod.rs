@@ -16,7 +16,8 @@
 //! - this file: knobs, the `Mechanism` (slots, spawning, restart), the
 //!   event-log format of the workers' calls;
 //! - [`workload`]: the roles `kernel`, `server`, `client-N`;
-//! - [`probe`]: what the monitor samples, and [`probe::AlpcDetail`].
+//! - [`probe`]: what the monitor samples into `model::detail::alpc`;
+//! - [`report`]: what the workers leave for the probe.
 //!
 //! Telemetry `aux` words: server — [0] connections accepted, [1] refused,
 //! [2] callbacks answered right, [3] wrong, [4] connection port handle;
@@ -29,6 +30,7 @@ pub mod client;
 pub mod kernel;
 pub mod probe;
 pub mod proto;
+pub mod report;
 pub mod rpc;
 pub mod server;
 pub mod state;
@@ -50,8 +52,7 @@ pub static INFO: Info =
 
 /// The endpoint the server registers: `ncalrpc:[ipcscope-echo]`.
 pub const ENDPOINT: &str = "ipcscope-echo";
-/// The kernel's socket, in the run's directory.
-pub const SOCKET: &str = "nt.sock";
+pub use report::SOCKET;
 /// Most clients a run starts.
 pub const MAX_CLIENTS: usize = crate::knobs::ALPC_MAX_CLIENTS as usize;
 

@@ -16,16 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::client::Observer;
-use super::rpc::RpcStep;
-use super::state::AlpcState;
+use super::report::{report_path, socket_path, WorkerReport};
 use super::types::PORT_MESSAGE_SIZE;
-use super::types::{PortMessageHeader, ALPC_DATA_VIEW_ATTR_SIZE, PORT_DATA_ENTRY_SIZE, PORT_DATA_INFORMATION_SIZE};
-use super::workload::{report_path, socket_path};
+use super::types::{ALPC_DATA_VIEW_ATTR_SIZE, PORT_DATA_ENTRY_SIZE, PORT_DATA_INFORMATION_SIZE};
 use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
+use crate::model::detail::alpc::{AlpcDetail, AlpcState, ClientFigures, SeenMessage, ServerFigures};
 use crate::monitor::{NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::telemetry::Telemetry;
@@ -39,82 +36,6 @@ const QUEUE_SHOWN: usize = 6;
 const CALLS_SHOWN: usize = 12;
 /// Inline bytes the RPC layer adds to a request (magic, flags, "Echo", lengths).
 const RPC_HEADER: u64 = 20;
-
-/// A `PORT_MESSAGE` header a process received, and how its data came.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SeenMessage {
-    /// The role that received it.
-    pub by: String,
-    pub header: PortMessageHeader,
-    /// 0 copied, 1 section view, 2 direct-access regions.
-    pub path: u8,
-    pub bytes: u64,
-    pub view_offset: u64,
-}
-
-/// What a worker leaves in the run's directory for the probe.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WorkerReport {
-    pub headers: Vec<SeenMessage>,
-    /// The latest RPC call's trip through the layers (clients only).
-    pub rpc: Vec<RpcStep>,
-}
-
-/// One client as it counts itself (its telemetry slot).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ClientFigures {
-    pub role: String,
-    pub pid: i32,
-    /// Its client communication port handle (0 = not connected).
-    pub port: u32,
-    /// Calls whose arguments were copied / passed in a section / read directly.
-    pub copied: u64,
-    pub section: u64,
-    pub direct: u64,
-    pub callbacks_served: u64,
-    pub refusals: u64,
-    /// It ran `prctl(PR_SET_PTRACER, kernel)`.
-    pub ptracer_granted: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ServerFigures {
-    pub accepted: u64,
-    pub refused: u64,
-    pub callbacks_ok: u64,
-    pub callbacks_bad: u64,
-}
-
-/// What the ALPC panel shows beyond the common figures.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct AlpcDetail {
-    /// The kernel answered this sample.
-    pub kernel_up: bool,
-    /// `\RPC Control\ipcscope-echo`.
-    pub port_name: String,
-    pub small_max: u64,
-    pub section_size: u64,
-    pub max_pool_usage: u64,
-    pub callbacks: bool,
-    pub accept: bool,
-    /// The kernel's tables (queues cut to a few messages each).
-    pub state: Option<AlpcState>,
-    /// Which pid plays which role, to name the kernel's processes.
-    pub roles: Vec<(u32, String)>,
-    pub clients: Vec<ClientFigures>,
-    pub server: ServerFigures,
-    /// The latest `PORT_MESSAGE` headers received, server's and clients'.
-    pub headers: Vec<SeenMessage>,
-    /// The latest RPC call's layers, and which client made it.
-    pub rpc: Vec<RpcStep>,
-    pub rpc_by: String,
-}
-
-impl AlpcDetail {
-    pub fn role_of(&self, pid: u32) -> Option<&str> {
-        self.roles.iter().find(|(p, _)| *p == pid).map(|(_, r)| r.as_str())
-    }
-}
 
 pub struct AlpcProbe {
     dir: PathBuf,
@@ -160,7 +81,7 @@ impl AlpcProbe {
                 Err(_) => self.next_try_ms = t_ms + 250,
             }
         }
-        let state = self.observer.as_mut()?.state();
+        let state = self.observer.as_mut()?.state_as::<AlpcState>();
         match state {
             Ok(s) => Some(s),
             Err(_) => {

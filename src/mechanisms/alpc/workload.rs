@@ -12,7 +12,6 @@
 //! `PORT_MESSAGE` headers it received, the latest RPC call's layers) into
 //! the run's directory for the probe.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -20,13 +19,14 @@ use anyhow::{bail, Context, Result};
 
 use super::client::{AlpcError, AlpcProcess, CallRecord};
 use super::kernel::KernelConfig;
-use super::probe::{SeenMessage, WorkerReport};
+use super::report::{self, report_path, socket_path, WorkerReport};
 use super::rpc::{DataPath, RpcClient, RpcError, RpcServer, Served, UNKNOWN_PROCEDURE};
 use super::types::NtStatus;
-use super::{pack_call, ENDPOINT, SOCKET};
+use super::{pack_call, ENDPOINT};
 use crate::knobs::KnobId;
 use crate::mechanisms::worker::{Pacer, WorkerCtx};
 use crate::message::{self, Verifier};
+use crate::model::detail::alpc::SeenMessage;
 use crate::telemetry::{Op, Slot};
 
 pub fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
@@ -36,15 +36,6 @@ pub fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
         r if r.starts_with("client-") => client(ctx, r),
         _ => bail!("ALPC has no role {role:?} (kernel, server, client-N)"),
     }
-}
-
-pub fn socket_path(run_dir: &Path) -> PathBuf {
-    run_dir.join(SOCKET)
-}
-
-/// Where a worker leaves its report for the probe.
-pub fn report_path(run_dir: &Path, slot: usize) -> PathBuf {
-    run_dir.join(format!("alpc-{slot}.json"))
 }
 
 fn kernel(ctx: &mut WorkerCtx) -> Result<()> {
@@ -85,7 +76,13 @@ fn log_calls(ctx: &WorkerCtx, process: &mut AlpcProcess, seen: &mut Vec<SeenMess
         let (call, args, ret) = pack_call(&r);
         ctx.event(call, args, ret);
         if let Some(header) = r.header {
-            seen.push(SeenMessage { by: role.to_string(), header, path: r.path, bytes: r.bytes, view_offset: r.extra });
+            seen.push(SeenMessage {
+                by: role.to_string(),
+                header: report::header(&header),
+                path: r.path,
+                bytes: r.bytes,
+                view_offset: r.extra,
+            });
             if seen.len() > 4 {
                 seen.remove(0);
             }
@@ -289,11 +286,11 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
         }
         if last_report.elapsed() >= Duration::from_millis(300) {
             last_report = Instant::now();
-            write_report(ctx, &WorkerReport { headers: seen.clone(), rpc: trace.clone() });
+            write_report(ctx, &WorkerReport { headers: seen.clone(), rpc: report::rpc_trace(&trace) });
         }
     }
     ctx.op(Op::Done);
-    write_report(ctx, &WorkerReport { headers: seen, rpc: trace });
+    write_report(ctx, &WorkerReport { headers: seen, rpc: report::rpc_trace(&trace) });
     Ok(())
 }
 

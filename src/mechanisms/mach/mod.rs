@@ -72,5 +72,5 @@ pub mod state;
 pub mod types;
 pub mod workload;
 
+pub use crate::model::detail::mach::MachDetail;
 pub use mechanism::INFO;
-pub use probe::MachDetail;

@@ -8,8 +8,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::client::Observer;
 use super::consts::{SERVICE, SOCKET};
 use super::state::{Counters, KernelState, NameState, QueuedMsgState, ReceiverState, WaitingThreadState};
@@ -17,6 +15,7 @@ use super::types::*;
 use super::workload::CALLS;
 use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
+use crate::model::detail::mach::*;
 use crate::monitor::{NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::telemetry::Telemetry;
@@ -27,158 +26,6 @@ const OBSERVE_TIMEOUT: Duration = Duration::from_millis(150);
 const HEADERS: usize = 10;
 /// Kernel log lines carried in a snapshot.
 const LOG_LINES: usize = 16;
-
-/// What the Mach panel shows beyond the common figures.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct MachDetail {
-    /// The kernel answered this sample.
-    pub kernel_up: bool,
-    pub service: String,
-    pub send_mode: String,
-    /// The service port: the mailbox the clients send to.
-    pub port: Option<PortView>,
-    /// The kernel's counters (every port, every task).
-    pub counters: Counters,
-    /// Per client process, from its own counters.
-    pub clients: Vec<ClientCounts>,
-    pub tasks: Vec<TaskView>,
-    pub bootstrap: Vec<ServiceView>,
-    pub reply_ports: Vec<ReplyPortView>,
-    /// The headers of the latest messages seen in a queue, newest last.
-    pub headers: Vec<MsgView>,
-    /// The kernel's recent-call log, newest last.
-    pub log: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PortView {
-    /// Kernel port id.
-    pub id: u64,
-    /// Who holds the receive right: a task's name, or where it is.
-    pub receiver: String,
-    pub receiver_pid: i32,
-    /// The receive right's name in the receiver's space.
-    pub receiver_name: u32,
-    pub qlimit: u32,
-    pub queue_len: usize,
-    pub queue: Vec<MsgView>,
-    /// Messages in the queue past the limit (`MACH_SEND_NOTIFY`).
-    pub cached: usize,
-    pub blocked_senders: Vec<WaiterView>,
-    pub blocked_receivers: Vec<WaiterView>,
-    /// Every task with a send right to it: (task, name, urefs).
-    pub send_rights: Vec<HolderView>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct MsgView {
-    pub msgh_bits: u32,
-    pub msgh_size: u32,
-    pub msgh_id: i32,
-    /// The task that sent it (the audit token's pid names the process).
-    pub sender: String,
-    pub sender_pid: i32,
-    /// `SEND_ONCE`, `SEND` or empty: the reply right it carries.
-    pub reply: String,
-    pub ool_bytes: u64,
-    /// How long it has waited in the queue, ms.
-    pub age_ms: u64,
-    pub cached: bool,
-    /// Which port's queue it was seen in (`service`, `reply`, `notify`).
-    pub port: String,
-    /// The kernel's message id (unique for its lifetime).
-    pub msg_id: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct WaiterView {
-    pub task: String,
-    pub pid: i32,
-    pub thread: u64,
-    pub waited_ms: u64,
-    /// The timeout left, for `MACH_SEND_TIMEOUT`/`MACH_RCV_TIMEOUT`.
-    pub timeout_left_ms: Option<u64>,
-    pub msgh_id: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct HolderView {
-    pub task: String,
-    pub pid: i32,
-    pub name: u32,
-    pub urefs: u32,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ClientCounts {
-    pub role: String,
-    pub timed_out: u64,
-    pub returned_at_once: u64,
-    pub cached: u64,
-    pub notified: u64,
-    pub notify_in_progress: u64,
-    pub dead_name: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct TaskView {
-    pub id: u32,
-    pub name: String,
-    pub pid: i32,
-    pub task_self: u32,
-    pub bootstrap: u32,
-    pub threads: Vec<ThreadView>,
-    /// The task's port name space: name → rights.
-    pub names: Vec<NameView>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ThreadView {
-    pub thread: u64,
-    /// `send 0x1103`, `receive 0x1207`, or empty when not in the kernel.
-    pub blocked: String,
-    pub waited_ms: u64,
-    /// It has a message cached past a full queue.
-    pub cached: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct NameView {
-    pub name: u32,
-    pub port: Option<u64>,
-    /// `RECEIVE`, `SEND`, `SEND_ONCE`, `DEAD_NAME`, joined with `+`.
-    pub rights: String,
-    /// User references of the send right or dead name (1 for the others).
-    pub urefs: u32,
-    /// What the name is to this task: `task self`, `bootstrap`, `service`,
-    /// `reply port`, `notify port`, or empty.
-    pub what: String,
-    pub dead_name_request: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ServiceView {
-    pub name: String,
-    pub port: u64,
-    pub task: String,
-    pub pid: i32,
-    pub checked_in: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ReplyPortView {
-    pub task: String,
-    pub pid: i32,
-    /// Thread 1 or 2 of the task.
-    pub thread: usize,
-    pub name: u32,
-    pub port: u64,
-    pub queue_len: usize,
-    /// Send-once rights to it held in name spaces: (task, name).
-    pub send_once: Vec<HolderView>,
-    /// Send-once rights to it travelling in queued requests.
-    pub in_transit: usize,
-}
 
 pub struct MachProbe {
     socket: PathBuf,
@@ -391,7 +238,7 @@ impl MachProbe {
                 checked_in: s.checked_in,
             })
             .collect();
-        d.counters = st.counters.clone();
+        d.counters = counters(&st.counters);
         d.log =
             st.log.iter().rev().take(LOG_LINES).rev().map(|e| format!("{} {}: {}", e.task, e.pid, e.text)).collect();
 
@@ -602,5 +449,25 @@ impl MachProbe {
                  lose their connection and end (r restarts the kernel and its tasks)",
             );
         }
+    }
+}
+
+/// The kernel's counters, copied into the model's own type.
+fn counters(c: &Counters) -> KernelCounters {
+    KernelCounters {
+        sent: c.sent,
+        received: c.received,
+        blocked: c.blocked,
+        send_timed_out: c.send_timed_out,
+        returned_at_once: c.returned_at_once,
+        rcv_timed_out: c.rcv_timed_out,
+        cached: c.cached,
+        notified: c.notified,
+        destroyed: c.destroyed,
+        notifications: c.notifications,
+        bytes_inline: c.bytes_inline,
+        bytes_ool: c.bytes_ool,
+        ports_created: c.ports_created,
+        ports_destroyed: c.ports_destroyed,
     }
 }

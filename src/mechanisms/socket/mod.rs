@@ -60,10 +60,10 @@ pub mod diag;
 mod probe;
 mod worker;
 
+pub use crate::model::detail::socket::{SocketDetail, SocketEntry};
 pub use consts::SOCK_NAME;
 use consts::{FAM_TCP, FAM_UNIX};
 use probe::SocketProbe;
-pub use probe::{SocketDetail, SocketEntry};
 
 pub static INFO: Info =
     Info { kind: Kind::Socket, knobs: KnobId::SOCKET, new: || Box::new(Socket::default()), worker: run_worker };

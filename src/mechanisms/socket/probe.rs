@@ -6,87 +6,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
-use serde::{Deserialize, Serialize};
-
 use super::consts::{FAMILIES, FAM_TCP, FAM_UNIX, SOCK_NAME};
 use super::diag;
 use super::worker::CALLS;
 use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
+use crate::model::detail::socket::{SocketDetail, SocketEntry};
 use crate::monitor::{NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot, ProcessSnapshot};
 use crate::telemetry::Telemetry;
-
-/// One of our sockets, as the monitor saw it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SocketEntry {
-    /// The process holding it (`server`, `client-1`, …), its pid and fd.
-    pub role: String,
-    pub pid: i32,
-    pub fd: i32,
-    pub inode: u64,
-    /// `unix` or `tcp`.
-    pub family: String,
-    /// `LISTEN`, `ESTABLISHED`, `CLOSE_WAIT`, … (`UNCONNECTED` for a Unix
-    /// socket that is neither).
-    pub state: String,
-    /// The local endpoint: the path, `127.0.0.1:PORT`, or empty (an unnamed
-    /// Unix socket).
-    pub local: String,
-    pub local_ip: Option<String>,
-    pub local_port: Option<u16>,
-    /// The other end: its address, or for Unix the peer's name.
-    pub peer: String,
-    pub peer_port: Option<u16>,
-    /// Which of our processes holds the other end, if any.
-    pub peer_role: Option<String>,
-    /// Connected: payload bytes waiting to be read (`SIOCINQ`, `rx_queue`).
-    /// Listener: connections waiting for accept().
-    pub recv_q: u64,
-    /// Connected: Unix `SIOCOUTQ` (send memory charged, skb overhead
-    /// included); TCP `tx_queue` (bytes not yet acknowledged). Listener: the
-    /// backlog limit.
-    pub send_q: u64,
-    /// Kernel buffer figures (`SK_MEMINFO`): receive and send buffer sizes,
-    /// and the memory that counts against the send buffer.
-    pub rcvbuf: Option<u64>,
-    pub sndbuf: Option<u64>,
-    pub send_mem: Option<u64>,
-}
-
-impl SocketEntry {
-    pub fn listening(&self) -> bool {
-        self.state == "LISTEN"
-    }
-}
-
-/// What the socket panel shows beyond the common figures.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SocketDetail {
-    /// `unix`, `tcp` or `both`.
-    pub family: String,
-    /// The Unix socket's path, when the Unix family runs.
-    pub path: Option<String>,
-    /// The TCP listener's port, from its `/proc/net/tcp` row.
-    pub port: Option<u16>,
-    /// The port the server's `getsockname()` returned (it publishes it).
-    pub port_getsockname: Option<u16>,
-    pub nodelay: bool,
-    /// `socket.buffer` as set (0 = kernel defaults).
-    pub buffer: u64,
-    /// Every socket our processes hold, listeners first.
-    pub sockets: Vec<SocketEntry>,
-    /// Payload bytes waiting in the server's receive queues, summed.
-    pub recv_payload: u64,
-    /// Payload bytes in the clients' TCP send queues (not acknowledged).
-    pub send_payload: u64,
-    /// Processes using each endpoint: holding a socket whose local or peer
-    /// end is the path / the port.
-    pub path_users: u64,
-    pub port_users: u64,
-    /// Our sockets the kernel's tables did not list (should stay empty).
-    pub unmatched: Vec<u64>,
-}
 
 pub(super) struct SocketProbe {
     server: ProcTracker,

@@ -1,0 +1,375 @@
+//! ALPC's detail: the emulated NT kernel's tables and what the workers
+//! report, as the panel shows them. These are the model's own types: the
+//! probe reads the kernel's observer answer (JSON) and the workers' reports
+//! into them, so a change inside the kernel does not change this JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// A `PORT_MESSAGE` header a process received, and how its data came.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeenMessage {
+    /// The role that received it.
+    pub by: String,
+    pub header: PortMessageHeader,
+    /// 0 copied, 1 section view, 2 direct-access regions.
+    pub path: u8,
+    pub bytes: u64,
+    pub view_offset: u64,
+}
+
+/// One client as it counts itself (its telemetry slot).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientFigures {
+    pub role: String,
+    pub pid: i32,
+    /// Its client communication port handle (0 = not connected).
+    pub port: u32,
+    /// Calls whose arguments were copied / passed in a section / read directly.
+    pub copied: u64,
+    pub section: u64,
+    pub direct: u64,
+    pub callbacks_served: u64,
+    pub refusals: u64,
+    /// It ran `prctl(PR_SET_PTRACER, kernel)`.
+    pub ptracer_granted: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerFigures {
+    pub accepted: u64,
+    pub refused: u64,
+    pub callbacks_ok: u64,
+    pub callbacks_bad: u64,
+}
+
+/// What the ALPC panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AlpcDetail {
+    /// The kernel answered this sample.
+    pub kernel_up: bool,
+    /// `\RPC Control\ipcscope-echo`.
+    pub port_name: String,
+    pub small_max: u64,
+    pub section_size: u64,
+    pub max_pool_usage: u64,
+    pub callbacks: bool,
+    pub accept: bool,
+    /// The kernel's tables (queues cut to a few messages each).
+    pub state: Option<AlpcState>,
+    /// Which pid plays which role, to name the kernel's processes.
+    pub roles: Vec<(u32, String)>,
+    pub clients: Vec<ClientFigures>,
+    pub server: ServerFigures,
+    /// The latest `PORT_MESSAGE` headers received, server's and clients'.
+    pub headers: Vec<SeenMessage>,
+    /// The latest RPC call's layers, and which client made it.
+    pub rpc: Vec<RpcStep>,
+    pub rpc_by: String,
+}
+
+impl AlpcDetail {
+    pub fn role_of(&self, pid: u32) -> Option<&str> {
+        self.roles.iter().find(|(p, _)| *p == pid).map(|(_, r)| r.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RpcLayer {
+    Application,
+    /// The client or server stub: marshalling.
+    Stub,
+    /// The RPC runtime: binding, endpoint → port, call ids.
+    Runtime,
+    /// The ALPC system calls.
+    Alpc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    Down,
+    Up,
+}
+
+/// One hop of one call through the layers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcStep {
+    pub layer: RpcLayer,
+    pub direction: Direction,
+    pub detail: String,
+}
+
+/// The `PORT_MESSAGE` header as a receiver sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMessageHeader {
+    /// `u1.s1.DataLength`: payload bytes after the header.
+    pub data_length: u16,
+    /// `u1.s1.TotalLength`: header + payload (+ data information).
+    pub total_length: u16,
+    /// `u2.s2.Type`, flags included.
+    pub msg_type: u16,
+    /// `u2.s2.DataInfoOffset`: where `PORT_DATA_INFORMATION` sits, 0 if none.
+    pub data_info_offset: u16,
+    pub client_id: ClientId,
+    /// Global counter stamped by the kernel, never 0.
+    pub message_id: u32,
+    /// Non-zero only on a callback (nested request).
+    pub callback_id: u32,
+}
+
+impl PortMessageHeader {
+    /// The type's NT name (`LPC_REQUEST`, …), flag bits masked; `None` for a
+    /// code the kernel does not model.
+    pub fn type_name(&self) -> Option<&'static str> {
+        Some(match self.msg_type & 0x00FF {
+            0 => "LPC_NEW_MESSAGE",
+            1 => "LPC_REQUEST",
+            2 => "LPC_REPLY",
+            3 => "LPC_DATAGRAM",
+            4 => "LPC_LOST_REPLY",
+            5 => "LPC_PORT_CLOSED",
+            6 => "LPC_CLIENT_DIED",
+            10 => "LPC_CONNECTION_REQUEST",
+            _ => return None,
+        })
+    }
+}
+
+/// `CLIENT_ID`: who sent a message. The kernel stamps it from the sender's
+/// credentials on every send; whatever a sender puts there is ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClientId {
+    /// `UniqueProcess`: the Linux pid (from `SO_PEERCRED`).
+    pub unique_process: u32,
+    /// `UniqueThread`: the Linux tid the process registered with.
+    pub unique_thread: u32,
+}
+
+/// `PORT_DATA_ENTRY`: one region of the client's address space the server
+/// may read or write with `NtReadRequestData` / `NtWriteRequestData`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortDataEntry {
+    pub base: u64,
+    pub size: u64,
+}
+
+/// Bytes and messages moved by each of the three data paths, plus the events
+/// a panel counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathCounters {
+    /// Path 1: messages whose payload the kernel copied (queue or straight to
+    /// a waiting thread), and the payload bytes.
+    pub copied_messages: u64,
+    pub copied_bytes: u64,
+    /// Path 2: messages that carried only an offset and size into a section.
+    pub section_messages: u64,
+    pub section_bytes: u64,
+    /// Path 3: `NtReadRequestData` / `NtWriteRequestData` that succeeded.
+    pub direct_reads: u64,
+    pub direct_read_bytes: u64,
+    pub direct_writes: u64,
+    pub direct_write_bytes: u64,
+    pub requests: u64,
+    pub replies: u64,
+    pub datagrams: u64,
+    /// Nested requests (LPC callbacks) delivered into a waiting client.
+    pub callbacks: u64,
+    pub connection_refusals: u64,
+    /// Messages refused because the port's pool quota was used up.
+    pub quota_failures: u64,
+    /// Direct accesses refused: no grant, outside the process, or a failed copy.
+    pub access_violations: u64,
+    /// Messages thrown away by teardown or timeout, and their payload bytes.
+    pub freed_messages: u64,
+    pub freed_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlpcState {
+    pub kernel_pid: u32,
+    /// `alpc.small_max`: largest payload copied through a queue.
+    pub small_max: u32,
+    /// `alpc.max_pool_usage`: default pool quota per port.
+    pub max_pool_usage: u64,
+    pub processes: Vec<ProcessView>,
+    /// The object directory: named connection ports, e.g. `\RPC Control\…`.
+    pub directory: Vec<DirectoryEntry>,
+    pub connection_ports: Vec<ConnectionPortView>,
+    pub channels: Vec<ChannelView>,
+    pub sections: Vec<SectionView>,
+    /// Requests whose sender declared regions for direct access, with whether
+    /// that sender granted the kernel access to its memory.
+    pub direct_access: Vec<DirectAccessView>,
+    pub callbacks: Vec<CallbackView>,
+    pub totals: PathCounters,
+    /// Most recent calls, oldest first, as `NtAlpc…(…) = STATUS_…` lines.
+    pub recent_calls: Vec<String>,
+    pub calls_total: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessView {
+    pub conn: u64,
+    pub client_id: ClientId,
+    pub name: String,
+    pub handles: Vec<HandleView>,
+    /// What the thread is blocked in, if anything (e.g. "waiting for reply to id 7").
+    pub waiting: Option<String>,
+    /// Requests this thread awaits replies for, innermost last: (MessageId, CallbackId).
+    pub awaiting_replies: Vec<(u32, u32)>,
+    /// Callbacks delivered to this thread that it has not answered yet.
+    pub serving_callbacks: Vec<(u32, u32)>,
+    /// The process told the kernel it ran `prctl(PR_SET_PTRACER, kernel)`.
+    pub direct_access_granted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandleView {
+    /// The handle value, as this process sees it.
+    pub handle: u32,
+    /// "ALPC Connection Port", "ALPC Server Communication Port",
+    /// "ALPC Client Communication Port" or "Section".
+    pub object_type: String,
+    pub object: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    pub name: String,
+    pub port: u64,
+}
+
+/// One message as it sits in a queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub message_id: u32,
+    pub callback_id: u32,
+    /// `LPC_REQUEST`, `LPC_DATAGRAM`, `LPC_CONNECTION_REQUEST`, `LPC_PORT_CLOSED`, …
+    pub msg_type: String,
+    pub sender: ClientId,
+    pub port_context: u64,
+    pub channel: Option<u64>,
+    /// Inline payload bytes (path 1).
+    pub data_length: u32,
+    /// Section view carried instead of data (path 2): (section, offset, size).
+    pub view: Option<(u64, u64, u64)>,
+    /// Regions declared for direct access (path 3).
+    pub data_info: Vec<PortDataEntry>,
+    /// Bytes charged against the port's pool quota.
+    pub pool_charge: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRequestView {
+    pub message_id: u32,
+    pub client: ClientId,
+    /// Taken by the server with a receive, awaiting `NtAlpcAcceptConnectPort`.
+    pub received: bool,
+    /// The section the client asked for ("will send large messages"), 0 if none.
+    pub client_section_size: u64,
+    pub connection_data_length: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionPortView {
+    pub id: u64,
+    pub name: String,
+    /// The server closed its handle: the name is gone, channels live on.
+    pub name_deleted: bool,
+    pub server: ClientId,
+    pub max_message_length: u32,
+    pub max_pool_usage: u64,
+    pub pool_usage: u64,
+    /// NT's main queue: every client→server message of every channel,
+    /// tagged by the channel's PortContext, plus connection requests.
+    pub main_queue: Vec<MessageView>,
+    /// NT's pending queue: requests a server thread took and has not replied to.
+    pub pending_queue: Vec<MessageView>,
+    pub connection_requests: Vec<ConnectionRequestView>,
+    /// Threads blocked receiving on this port.
+    pub receivers: Vec<ClientId>,
+    pub channels: Vec<u64>,
+    pub connection_refusals: u64,
+    pub quota_failures: u64,
+    /// `ALPC_PORT_ATTRIBUTES.Flags` as given at creation.
+    pub port_flags: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommunicationPortView {
+    pub owner: ClientId,
+    /// The owner's handle to it; `None` once the owner closed it.
+    pub handle: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub id: u64,
+    pub connection_port: u64,
+    pub port_context: u64,
+    pub max_message_length: u32,
+    pub connected: bool,
+    /// The server's end: messages sent through it land on the client port.
+    pub server_port: CommunicationPortView,
+    /// The client's end: messages sent through it land on the connection port.
+    pub client_port: CommunicationPortView,
+    /// Messages waiting on the client communication port (server→client).
+    pub client_queue: Vec<MessageView>,
+    pub client_pool_usage: u64,
+    /// This channel's messages in the connection port's main and pending queues.
+    pub main_queue_depth: u32,
+    pub pending_depth: u32,
+    pub client_section: Option<u64>,
+    pub server_section: Option<u64>,
+    pub counters: PathCounters,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionViewRegion {
+    pub offset: u64,
+    pub size: u64,
+    /// The message carrying this view, if it was sent.
+    pub in_message: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionMapping {
+    pub process: ClientId,
+    /// Where this process mapped the section; each process has its own.
+    pub base: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionView {
+    pub id: u64,
+    pub channel: u64,
+    /// "client→server" or "server→client".
+    pub direction: String,
+    pub size: u64,
+    pub bytes_in_use: u64,
+    pub views: Vec<SectionViewRegion>,
+    pub mapped_by: Vec<SectionMapping>,
+    /// Processes holding a handle to it.
+    pub holders: Vec<ClientId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectAccessView {
+    pub message_id: u32,
+    pub client: ClientId,
+    pub server: ClientId,
+    pub regions: Vec<PortDataEntry>,
+    pub granted: bool,
+    /// The client still waits for this request's reply, so access is allowed.
+    pub open: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackView {
+    pub message_id: u32,
+    pub callback_id: u32,
+    /// The server thread that sent the nested request and waits for its reply.
+    pub server: ClientId,
+    pub server_waiting: bool,
+    /// The client thread serving it while its own request stays unanswered.
+    pub client: ClientId,
+}

@@ -1,0 +1,62 @@
+//! The FIFO's detail: what its panel shows beyond the common figures.
+
+use serde::{Deserialize, Serialize};
+
+/// A process holding the FIFO open, found in its fd table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FifoHolder {
+    pub pid: i32,
+    pub fd: i32,
+    pub comm: String,
+    /// `r` or `w` (or `rw`), from fdinfo flags.
+    pub mode: String,
+    /// Our role (`reader`, `writer-2`), or None for an outside process.
+    pub role: Option<String>,
+}
+
+/// What the FIFO panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FifoDetail {
+    pub path: String,
+    /// The FIFO is in the file system now.
+    pub exists: bool,
+    /// `ls -l`-style line: `prw------- 1 root root 0 /tmp/…/fifo`.
+    pub ls_line: String,
+    pub inode: u64,
+    pub writers: u64,
+    pub pipe_buf: u64,
+    pub msg_size: u64,
+    /// msg.size ≤ PIPE_BUF: every write lands whole.
+    pub atomic: bool,
+    /// Everyone with the FIFO open, ours and others.
+    pub holders: Vec<FifoHolder>,
+    pub sigpipe: String,
+    /// Times the reader saw EOF (every writer closed) and opened again.
+    pub eofs: u64,
+}
+
+impl FifoDetail {
+    /// Holders that are not our processes: someone joined by path.
+    pub fn external(&self) -> impl Iterator<Item = &FifoHolder> {
+        self.holders.iter().filter(|h| h.role.is_none())
+    }
+}
+
+/// `prw-------` from a mode.
+pub fn mode_string(mode: u32) -> String {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFIFO => 'p',
+        libc::S_IFDIR => 'd',
+        libc::S_IFSOCK => 's',
+        libc::S_IFLNK => 'l',
+        _ => '-',
+    };
+    let mut s = String::from(kind);
+    for shift in [6, 3, 0] {
+        let b = (mode >> shift) & 7;
+        s.push(if b & 4 != 0 { 'r' } else { '-' });
+        s.push(if b & 2 != 0 { 'w' } else { '-' });
+        s.push(if b & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}

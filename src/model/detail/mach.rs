@@ -1,0 +1,185 @@
+//! Mach's detail: the emulated kernel's tables as the panel shows them.
+//! View types of our own, copied from the kernel's state by the probe, so
+//! a kernel refactor does not change the JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// What the Mach panel shows beyond the common figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MachDetail {
+    /// The kernel answered this sample.
+    pub kernel_up: bool,
+    pub service: String,
+    pub send_mode: String,
+    /// The service port: the mailbox the clients send to.
+    pub port: Option<PortView>,
+    /// The kernel's counters (every port, every task).
+    pub counters: KernelCounters,
+    /// Per client process, from its own counters.
+    pub clients: Vec<ClientCounts>,
+    pub tasks: Vec<TaskView>,
+    pub bootstrap: Vec<ServiceView>,
+    pub reply_ports: Vec<ReplyPortView>,
+    /// The headers of the latest messages seen in a queue, newest last.
+    pub headers: Vec<MsgView>,
+    /// The kernel's recent-call log, newest last.
+    pub log: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PortView {
+    /// Kernel port id.
+    pub id: u64,
+    /// Who holds the receive right: a task's name, or where it is.
+    pub receiver: String,
+    pub receiver_pid: i32,
+    /// The receive right's name in the receiver's space.
+    pub receiver_name: u32,
+    pub qlimit: u32,
+    pub queue_len: usize,
+    pub queue: Vec<MsgView>,
+    /// Messages in the queue past the limit (`MACH_SEND_NOTIFY`).
+    pub cached: usize,
+    pub blocked_senders: Vec<WaiterView>,
+    pub blocked_receivers: Vec<WaiterView>,
+    /// Every task with a send right to it: (task, name, urefs).
+    pub send_rights: Vec<HolderView>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MsgView {
+    pub msgh_bits: u32,
+    pub msgh_size: u32,
+    pub msgh_id: i32,
+    /// The task that sent it (the audit token's pid names the process).
+    pub sender: String,
+    pub sender_pid: i32,
+    /// `SEND_ONCE`, `SEND` or empty: the reply right it carries.
+    pub reply: String,
+    pub ool_bytes: u64,
+    /// How long it has waited in the queue, ms.
+    pub age_ms: u64,
+    pub cached: bool,
+    /// Which port's queue it was seen in (`service`, `reply`, `notify`).
+    pub port: String,
+    /// The kernel's message id (unique for its lifetime).
+    pub msg_id: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WaiterView {
+    pub task: String,
+    pub pid: i32,
+    pub thread: u64,
+    pub waited_ms: u64,
+    /// The timeout left, for `MACH_SEND_TIMEOUT`/`MACH_RCV_TIMEOUT`.
+    pub timeout_left_ms: Option<u64>,
+    pub msgh_id: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HolderView {
+    pub task: String,
+    pub pid: i32,
+    pub name: u32,
+    pub urefs: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientCounts {
+    pub role: String,
+    pub timed_out: u64,
+    pub returned_at_once: u64,
+    pub cached: u64,
+    pub notified: u64,
+    pub notify_in_progress: u64,
+    pub dead_name: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TaskView {
+    pub id: u32,
+    pub name: String,
+    pub pid: i32,
+    pub task_self: u32,
+    pub bootstrap: u32,
+    pub threads: Vec<ThreadView>,
+    /// The task's port name space: name → rights.
+    pub names: Vec<NameView>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThreadView {
+    pub thread: u64,
+    /// `send 0x1103`, `receive 0x1207`, or empty when not in the kernel.
+    pub blocked: String,
+    pub waited_ms: u64,
+    /// It has a message cached past a full queue.
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NameView {
+    pub name: u32,
+    pub port: Option<u64>,
+    /// `RECEIVE`, `SEND`, `SEND_ONCE`, `DEAD_NAME`, joined with `+`.
+    pub rights: String,
+    /// User references of the send right or dead name (1 for the others).
+    pub urefs: u32,
+    /// What the name is to this task: `task self`, `bootstrap`, `service`,
+    /// `reply port`, `notify port`, or empty.
+    pub what: String,
+    pub dead_name_request: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServiceView {
+    pub name: String,
+    pub port: u64,
+    pub task: String,
+    pub pid: i32,
+    pub checked_in: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReplyPortView {
+    pub task: String,
+    pub pid: i32,
+    /// Thread 1 or 2 of the task.
+    pub thread: usize,
+    pub name: u32,
+    pub port: u64,
+    pub queue_len: usize,
+    /// Send-once rights to it held in name spaces: (task, name).
+    pub send_once: Vec<HolderView>,
+    /// Send-once rights to it travelling in queued requests.
+    pub in_transit: usize,
+}
+
+/// The kernel's counters (every port, every task).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Messages accepted into a queue (or handed to a waiting receiver).
+    pub sent: u64,
+    pub received: u64,
+    /// Senders that had to wait for room.
+    pub blocked: u64,
+    /// `MACH_SEND_TIMED_OUT` after waiting N > 0 ms.
+    pub send_timed_out: u64,
+    /// `MACH_SEND_TIMED_OUT` at once (timeout 0 on a full queue).
+    pub returned_at_once: u64,
+    pub rcv_timed_out: u64,
+    /// `MACH_SEND_WILL_NOTIFY`: kept past a full queue.
+    pub cached: u64,
+    /// `MACH_NOTIFY_MSG_ACCEPTED` sent.
+    pub notified: u64,
+    /// Messages destroyed without being received.
+    pub destroyed: u64,
+    /// Notifications of any kind generated by the kernel.
+    pub notifications: u64,
+    pub bytes_inline: u64,
+    /// Out-of-line bytes passed by mapping (never copied by the kernel).
+    pub bytes_ool: u64,
+    pub ports_created: u64,
+    pub ports_destroyed: u64,
+}
