@@ -734,15 +734,16 @@ mod tests {
 
     #[test]
     fn frame_reader_skips_foreign_bytes() {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        use std::os::fd::AsRawFd;
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let fds = [rd.as_raw_fd(), wr.as_raw_fd()];
         let mut m = vec![0; 64];
         message::encode(&mut m, 1, 0);
         write_all(fds[1], b"hi\n").unwrap();
         write_all(fds[1], &m).unwrap();
         message::encode(&mut m, 1, 1);
         write_all(fds[1], &m).unwrap();
-        unsafe { libc::close(fds[1]) };
+        drop(wr);
         let mut r = FrameReader::default();
         let mut v = message::Verifier::new();
         let mut got = 0;
@@ -751,7 +752,7 @@ mod tests {
             v.check(&b).unwrap();
             got += 1;
         }
-        unsafe { libc::close(fds[0]) };
+        drop(rd);
         assert_eq!(got, 2);
         let c = v.counts();
         assert_eq!((c.delivered, c.foreign, c.corrupt), (2, 3, 0));

@@ -188,17 +188,13 @@ mod tests {
 
     #[test]
     fn pipe_fill_of_our_own_pipe() {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        let n = unsafe { libc::write(fds[1], b"hello".as_ptr().cast(), 5) };
-        assert_eq!(n, 5);
+        use std::os::fd::AsRawFd;
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let fds = [rd.as_raw_fd(), wr.as_raw_fd()];
+        assert_eq!(nix::unistd::write(&wr, b"hello"), Ok(5));
         let me = std::process::id() as i32;
         assert_eq!(pipe_fill(me, fds[0]), Some((5, 65536)));
         assert_eq!(fd_mode(me, fds[0]).as_deref(), Some("r"));
         assert_eq!(fd_mode(me, fds[1]).as_deref(), Some("w"));
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
     }
 }

@@ -303,25 +303,17 @@ mod tests {
 
     #[test]
     fn unix_dump_sees_our_socketpair() {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) }, 0);
-        let n = unsafe { libc::write(fds[0], b"hello".as_ptr().cast(), 5) };
-        assert_eq!(n, 5);
-        let ino = |fd: i32| -> u64 {
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            unsafe { libc::fstat(fd, &mut st) };
-            st.st_ino
-        };
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::empty()).unwrap();
+        let fds = [a.as_raw_fd(), b.as_raw_fd()];
+        assert_eq!(nix::unistd::write(&a, b"hello"), Ok(5));
+        let ino = |fd: &OwnedFd| -> u64 { nix::sys::stat::fstat(fd).unwrap().st_ino };
         let dump = unix_dump().unwrap();
-        let b = &dump[&ino(fds[1])];
+        let b = &dump[&ino(&b)];
         assert_eq!(b.rq, 5);
-        assert_eq!(b.peer, Some(ino(fds[0])));
+        assert_eq!(b.peer, Some(ino(&a)));
         let me = std::process::id() as i32;
         let m = meminfo(me, fds[0]).unwrap();
         assert!(m[MEM_SNDBUF] > 0 && m[MEM_WMEM_ALLOC] > 0);
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
     }
 }
