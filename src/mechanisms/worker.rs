@@ -37,8 +37,7 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
     death::arm(supervisor, &run_dir, &args);
     // PR_SET_PDEATHSIG was set before exec; if the supervisor died before
     // that, no signal will ever come, so check now.
-    // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } != supervisor {
+    if nix::unistd::getppid().as_raw() != supervisor {
         bail!("supervisor {supervisor} is gone");
     }
     let tel = Telemetry::open(WORKER_FD)?;
@@ -59,14 +58,18 @@ pub fn set_name(name: &str) {
     let mut buf = [0u8; 16];
     let n = name.len().min(15);
     buf[..n].copy_from_slice(&name.as_bytes()[..n]);
-    // SAFETY: a NUL-terminated 16-byte buffer.
-    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    // Cut at the first NUL (a name never has one; the buffer always ends in one).
+    if let Ok(c) = std::ffi::CStr::from_bytes_until_nul(&buf) {
+        let _ = nix::sys::prctl::set_name(c);
+    }
 }
 
 /// Restore the default SIGPIPE action (Rust ignores it before `main`), so
 /// a write to a pipe nobody reads kills the writer as the textbook says.
 pub fn default_sigpipe() {
-    // SAFETY: plain signal disposition change.
+    // SAFETY: SIG_DFL installs no handler of ours, so no handler code has
+    // to be async-signal-safe; nothing else in the process relies on
+    // SIGPIPE being ignored (writes that must not die use MSG_NOSIGNAL).
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
@@ -74,19 +77,23 @@ pub fn default_sigpipe() {
 /// the supervisor; this thread ends it when the supervisor ends.
 pub fn die_with(supervisor: i32) {
     let Some(pidfd) = crate::monitor::procfs::pidfd_open(supervisor) else {
-        // SAFETY: exiting a process whose run is gone.
+        // SAFETY: _exit ends the process at once without running
+        // destructors or atexit handlers; the run is gone, nothing of ours
+        // needs flushing.
         unsafe { libc::_exit(0) };
     };
     std::thread::spawn(move || {
-        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd), events: libc::POLLIN, revents: 0 };
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
         loop {
-            // SAFETY: one valid pollfd; blocks until the supervisor exits.
-            let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-            if r > 0 || (r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
-                break;
+            // Blocks until the supervisor exits (the pidfd turns readable).
+            match poll(&mut [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)], PollTimeout::NONE) {
+                Ok(n) if n > 0 => break,
+                Err(e) if e != nix::errno::Errno::EINTR => break,
+                _ => {}
             }
         }
-        // SAFETY: the run is over.
+        // SAFETY: as above: the run is over, nothing to flush or unwind.
         unsafe { libc::_exit(0) };
     });
 }
@@ -490,10 +497,8 @@ pub mod death {
             .map_or(-1, |fd| fd.into_raw_fd());
         // Only a directory that is this run's, ours and private is emptied.
         let dir_ok = run_dir == rundir::dir_for(supervisor as u32)
-            && std::fs::symlink_metadata(run_dir).is_ok_and(|m| {
-                // SAFETY: getuid cannot fail.
-                m.is_dir() && m.uid() == unsafe { libc::getuid() } && m.mode() & 0o077 == 0
-            });
+            && std::fs::symlink_metadata(run_dir)
+                .is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::getuid().as_raw() && m.mode() & 0o077 == 0);
         let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).ok();
         let (Some(dir), Some(manifest)) = (cstr(run_dir), cstr(&run_dir.join(rundir::MANIFEST))) else { return };
         let parent = run_dir

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 
 use crate::knobs::{self, Knobs};
 use crate::mechanisms::Kind;
@@ -100,8 +102,7 @@ impl Supervisor {
         }
         // Orphans of our workers (a consumer whose producer died) become
         // our children, so we reap them and see how they ended.
-        // SAFETY: plain prctl.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
         let mut sup = Supervisor {
             exe,
             dir,
@@ -207,8 +208,7 @@ impl Supervisor {
         drop(listed);
         // A paused run stays paused for a restarted worker too.
         if self.paused.load(Relaxed) && !spec.own_group {
-            // SAFETY: signalling our own fresh child.
-            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGSTOP);
         }
         Ok(pid)
     }
@@ -310,10 +310,10 @@ impl Supervisor {
     /// SIGSTOP or SIGCONT every worker (not the emulated kernels): pausing
     /// really pauses the processes.
     pub fn set_paused(&mut self, paused: bool) {
-        let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        let sig = if paused { Signal::SIGSTOP } else { Signal::SIGCONT };
         if let Some(g) = self.pgid {
-            // SAFETY: signalling our workers' own group, never ours.
-            unsafe { libc::killpg(g, sig) };
+            // Our workers' own group, never ours.
+            let _ = nix::sys::signal::killpg(Pid::from_raw(g), sig);
         }
         self.paused.store(paused, Relaxed);
     }
@@ -353,20 +353,18 @@ impl Supervisor {
     /// Kill every process of the run, reap them, remove every object.
     pub fn shutdown(&mut self) {
         if let Some(g) = self.pgid {
-            // SAFETY: our workers' group. SIGCONT first so stopped ones die now.
-            unsafe {
-                libc::killpg(g, libc::SIGKILL);
-                libc::killpg(g, libc::SIGCONT);
-            }
+            // Our workers' group; SIGCONT so stopped ones die now.
+            let _ = nix::sys::signal::killpg(Pid::from_raw(g), Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(Pid::from_raw(g), Signal::SIGCONT);
         }
         for slot in 0..self.next_slot {
             self.signal_slot(slot, libc::SIGKILL);
         }
         for &pid in &self.children {
-            // SAFETY: our own children; an already reaped pid gives ESRCH
-            // (or, after reuse, belongs to no one of ours: we only signal
-            // pids we have not seen exit — reap() removes the rest).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Our own children; an already reaped pid gives ESRCH (or,
+            // after reuse, belongs to no one of ours: we only signal pids
+            // we have not seen exit — reap() removes the rest).
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         // Wait for the children (bounded: SIGKILL cannot be ignored).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);

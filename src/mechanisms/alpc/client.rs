@@ -88,9 +88,10 @@ pub struct AcceptedPort {
     pub peer_section: Option<u32>,
 }
 
-/// A section mapped into this process.
+/// A section mapped into this process. The peer writes it concurrently, so
+/// it is a raw mapping: bytes go in and out by raw-pointer copies only.
 struct MappedSection {
-    map: memmap2::MmapMut,
+    map: memmap2::MmapRaw,
     writer: bool,
     /// A port through which the kernel lets us name this section.
     port: u32,
@@ -380,11 +381,10 @@ impl AlpcProcess {
             let Some(port) = port else { continue };
             let file = File::from(fd);
             let len = usize::try_from(grant.size).map_err(|_| AlpcError::Unexpected)?;
-            // SAFETY: the kernel created this memfd with exactly `len` bytes
-            // and sealed it against shrinking, so the mapping can never
-            // refer past the end of the file. The peer writes into it
-            // concurrently; we only copy in and out through raw pointers.
-            let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(&file)? };
+            // The kernel created this memfd with exactly `len` bytes and
+            // sealed it against shrinking, so the mapping can never refer
+            // past the end of the file (no SIGBUS).
+            let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
             self.sections.insert(grant.handle, MappedSection { map, writer: grant.writer, port });
             self.unreported.push(grant.handle);
         }
@@ -587,8 +587,10 @@ impl AlpcProcess {
         if bytes.len() > range.len() {
             return Err(AlpcError::Status(NtStatus::STATUS_BUFFER_TOO_SMALL));
         }
-        // SAFETY: the range lies inside the mapping; the memory is shared
-        // with the peer, so it is written through a raw pointer.
+        // SAFETY: `range` lies inside the mapping (checked by `range()`),
+        // which lives while `section` is borrowed; `bytes` is our own memory,
+        // so they do not overlap. The peer may touch the same bytes, so no
+        // reference into the mapping is made, only a raw copy.
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), section.map.as_mut_ptr().add(range.start), bytes.len());
         }
@@ -600,7 +602,8 @@ impl AlpcProcess {
         let section = self.sections.get(&view.section_handle).ok_or(AlpcError::NoSuchSection(view.section_handle))?;
         let range = section.range(view)?;
         let mut out = vec![0u8; range.len()];
-        // SAFETY: the range lies inside the mapping; see write_view.
+        // SAFETY: `range` lies inside the mapping (checked by `range()`) and
+        // `out` is a fresh buffer of that length; raw copy, as in write_view.
         unsafe { std::ptr::copy_nonoverlapping(section.map.as_ptr().add(range.start), out.as_mut_ptr(), out.len()) };
         Ok(out)
     }
