@@ -286,8 +286,7 @@ impl AlpcProcess {
             packet: Vec::new(),
             calls: Vec::new(),
         };
-        // SAFETY: gettid has no preconditions.
-        let tid = u32::try_from(unsafe { libc::gettid() }).unwrap_or(0);
+        let tid = u32::try_from(nix::unistd::gettid().as_raw()).unwrap_or(0);
         let name: String = name.chars().take(super::proto::MAX_PROCESS_NAME_LEN / 4).collect();
         let response = process.call(None, Request::Hello { tid, name })?;
         match response.body {
