@@ -344,8 +344,8 @@ fn tui_cost(s: &mut SelfCost) -> Result<()> {
             break;
         }
         if Instant::now() > end {
-            // SAFETY: our own child; TERM lets it clean up its run.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            // Our own child; TERM lets it clean up its run.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
             std::thread::sleep(Duration::from_millis(500));
             let _ = child.kill();
             let _ = child.wait();

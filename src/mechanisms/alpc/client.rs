@@ -308,26 +308,13 @@ impl AlpcProcess {
     /// then fails with a transport error instead of waiting on (for an
     /// observer, which must never hang the monitor).
     pub fn set_io_timeout(&self, timeout: Duration) -> AlpcResult<()> {
-        use std::os::fd::AsRawFd;
-        let tv = libc::timeval {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
-        };
-        for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-            // SAFETY: setsockopt on our own socket with a valid timeval.
-            let rc = unsafe {
-                libc::setsockopt(
-                    std::os::fd::AsFd::as_fd(&self.conn).as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(AlpcError::Io(io::Error::last_os_error()));
-            }
-        }
+        use nix::sys::socket::{setsockopt, sockopt};
+        let tv = nix::sys::time::TimeVal::new(
+            timeout.as_secs() as libc::time_t,
+            timeout.subsec_micros() as libc::suseconds_t,
+        );
+        setsockopt(&self.conn, sockopt::ReceiveTimeout, &tv).map_err(|e| AlpcError::Io(e.into()))?;
+        setsockopt(&self.conn, sockopt::SendTimeout, &tv).map_err(|e| AlpcError::Io(e.into()))?;
         Ok(())
     }
 
