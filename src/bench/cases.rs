@@ -315,17 +315,11 @@ impl End for ShmEnd {
     }
 }
 
-/// A shared mapping of an (already unlinked) POSIX shm object.
+/// A shared mapping of an (already unlinked) POSIX shm object. The peer
+/// writes it concurrently: raw pointer and atomics only, never a slice.
 pub struct ShmMap {
     ptr: *mut u8,
-    len: usize,
-}
-
-impl Drop for ShmMap {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
+    _map: memmap2::MmapRaw,
 }
 
 // ------------------------------------------------------------ Linux sides
@@ -371,24 +365,13 @@ pub struct Linux {
 pub const MQ_MAX: usize = 8192;
 
 fn make_pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        bail!("pipe: {}", io::Error::last_os_error());
-    }
-    // SAFETY: new descriptors we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| anyhow!("pipe: {}", io::Error::from(e)))
 }
 
 fn open_path(p: &Path, flags: i32) -> Result<OwnedFd> {
-    let c = CString::new(p.as_os_str().as_encoded_bytes())?;
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
-    if fd < 0 {
-        bail!("open {}: {}", p.display(), io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(p, OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| anyhow!("open {}: {}", p.display(), io::Error::from(e)))
 }
 
 fn mq_create(name: &str, msgsize: usize) -> Result<libc::mqd_t> {
@@ -411,33 +394,21 @@ fn mq_create(name: &str, msgsize: usize) -> Result<libc::mqd_t> {
 }
 
 fn shm_create(name: &str, len: usize) -> Result<ShmMap> {
-    let c = CString::new(name)?;
-    // SAFETY: valid name.
-    let fd =
-        unsafe { libc::shm_open(c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
-    if fd < 0 {
-        bail!("shm_open {name}: {}", io::Error::last_os_error());
-    }
-    // SAFETY: valid name; a new descriptor we own.
-    let fd = unsafe {
-        libc::shm_unlink(c.as_ptr());
-        OwnedFd::from_raw_fd(fd)
-    };
-    // SAFETY: our descriptor.
-    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as i64) } < 0 {
-        bail!("ftruncate: {}", io::Error::last_os_error());
-    }
-    // SAFETY: a fresh shared mapping of our object.
-    let ptr = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
-    };
-    if ptr == libc::MAP_FAILED {
-        bail!("mmap: {}", io::Error::last_os_error());
-    }
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    let fd = nix::sys::mman::shm_open(name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+        .map_err(|e| anyhow!("shm_open {name}: {}", io::Error::from(e)))?;
+    // Unlinked at once: nothing is left behind whatever happens next.
+    let _ = nix::sys::mman::shm_unlink(name);
+    nix::unistd::ftruncate(&fd, len as i64).map_err(|e| anyhow!("ftruncate: {}", io::Error::from(e)))?;
+    let map = memmap2::MmapOptions::new().len(len).map_raw(&fd).map_err(|e| anyhow!("mmap: {e}"))?;
+    let ptr = map.as_mut_ptr();
     // Pre-fault: every page exists before anything is timed.
-    // SAFETY: inside the mapping.
-    unsafe { std::ptr::write_bytes(ptr as *mut u8, 0, len) };
-    Ok(ShmMap { ptr: ptr.cast(), len })
+    // SAFETY: `ptr..ptr+len` is the whole mapping, and nobody else has it
+    // yet (the peers are made from it afterwards).
+    unsafe { std::ptr::write_bytes(ptr, 0, len) };
+    Ok(ShmMap { ptr, _map: map })
 }
 
 impl Linux {
