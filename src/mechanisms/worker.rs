@@ -284,7 +284,8 @@ pub fn futex_wait(word: &std::sync::atomic::AtomicU64, expected: u32, timeout: D
 
 /// Wake workers waiting in `futex_wait` on `word`.
 pub fn futex_wake(word: &std::sync::atomic::AtomicU64) {
-    // SAFETY: see futex_wait.
+    // SAFETY: as in futex_wait: the low half of a live, aligned AtomicU64 is
+    // a valid futex word; FUTEX_WAKE only reads its address.
     unsafe {
         libc::syscall(libc::SYS_futex, word as *const _ as *const u32, libc::FUTEX_WAKE, i32::MAX);
     }
@@ -307,7 +308,8 @@ pub fn io_ret(res: &io::Result<usize>) -> i64 {
 /// `write` the whole buffer, retrying short writes and EINTR.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: valid buffer.
+        // SAFETY: `buf` is readable for `buf.len()` bytes; write keeps no
+        // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -324,7 +326,8 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
 /// One `read`, retrying EINTR. Ok(0) is end of file.
 pub fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {
-        // SAFETY: valid buffer.
+        // SAFETY: `buf` is writable for `buf.len()` bytes; read keeps no
+        // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n >= 0 {
             return Ok(n as usize);
@@ -544,12 +547,14 @@ pub mod death {
     fn ended(fd: RawFd, ms: libc::c_int) -> bool {
         let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         loop {
-            // SAFETY: one valid pollfd.
+            // Raw poll and errno: this runs in the death-signal handler.
+            // SAFETY: `pfd` is one writable pollfd; poll is async-signal-safe.
             let r = unsafe { libc::poll(&mut pfd, 1, ms) };
             if r >= 0 {
                 return r > 0;
             }
-            // SAFETY: reading errno.
+            // SAFETY: __errno_location returns this thread's errno slot,
+            // always valid to read.
             if unsafe { *libc::__errno_location() } != libc::EINTR {
                 return false;
             }

@@ -84,12 +84,14 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     if pid <= 0 {
         return None;
     }
-    // SAFETY: plain syscall; the result is checked.
+    // nix has no pidfd_open.
+    // SAFETY: pidfd_open takes two integers and touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         return None;
     }
-    // SAFETY: a fresh descriptor we own.
+    // SAFETY: pidfd_open succeeded, so `fd` is a new descriptor that
+    // nothing else owns.
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
@@ -98,12 +100,15 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 /// read or write it, and drop it at once.
 pub fn borrow_fd(pid: i32, target: RawFd) -> Option<OwnedFd> {
     let pidfd = pidfd_open(pid)?;
-    // SAFETY: plain syscall with a valid pidfd; the result is checked.
+    // nix has no pidfd_getfd.
+    // SAFETY: pidfd_getfd takes three integers and touches no memory of
+    // ours; `pidfd` stays open for the call.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, std::os::fd::AsRawFd::as_raw_fd(&pidfd), target, 0) };
     if fd < 0 {
         return None;
     }
-    // SAFETY: a fresh descriptor we own (it carries FD_CLOEXEC).
+    // SAFETY: pidfd_getfd succeeded, so `fd` is a new descriptor (with
+    // FD_CLOEXEC) that nothing else owns.
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
@@ -113,11 +118,13 @@ pub fn pipe_fill(pid: i32, fd: RawFd) -> Option<(u64, u64)> {
     let dup = borrow_fd(pid, fd)?;
     let raw = std::os::fd::AsRawFd::as_raw_fd(&dup);
     let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int.
+    // nix has no FIONREAD wrapper.
+    // SAFETY: FIONREAD writes one int, into `n`; `dup` stays open.
     if unsafe { libc::ioctl(raw, libc::FIONREAD, &mut n) } < 0 {
         return None;
     }
-    // SAFETY: F_GETPIPE_SZ takes no argument.
+    // SAFETY: F_GETPIPE_SZ takes no argument and touches no memory of
+    // ours; `dup` stays open for the call.
     let cap = unsafe { libc::fcntl(raw, libc::F_GETPIPE_SZ) };
     drop(dup);
     if cap < 0 {

@@ -203,7 +203,8 @@ impl AcceptGate {
 /// ` (RLIMIT_NOFILE is N)`, for a message about running out of descriptors.
 fn nofile_limit() -> String {
     let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we pass.
+    // nix's getrlimit needs its `resource` feature; this is the one use.
+    // SAFETY: getrlimit writes one rlimit, into `r`.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 && r.rlim_cur != libc::RLIM_INFINITY {
         format!(" (RLIMIT_NOFILE is {})", r.rlim_cur)
     } else {
@@ -377,7 +378,8 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<u
         // Round up so that a deadline 0.3 ms away does not spin at 0 ms.
         Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
     };
-    // SAFETY: fds is a valid slice of pollfd.
+    // SAFETY: `fds` is a writable slice of `fds.len()` pollfds (the kernel
+    // writes `revents` only); a bad descriptor in it is POLLNVAL, not UB.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
     if n < 0 {
         let err = io::Error::last_os_error();
@@ -507,7 +509,8 @@ mod tests {
 
             // ... and on receive, when a peer bypasses our send check.
             let raw = vec![1u8; MAX_PACKET + 10];
-            // SAFETY: plain send on a connected socket.
+            // SAFETY: `raw` is readable for `raw.len()` bytes and the socket
+            // stays open for the call; send keeps no pointer.
             let n = unsafe { libc::send(client.as_fd().as_raw_fd(), raw.as_ptr().cast(), raw.len(), 0) };
             assert_eq!(n as usize, raw.len());
             assert!(matches!(server.recv(&mut buf), Err(TransportError::TooLarge)));

@@ -111,7 +111,8 @@ fn new_socket(ctx: &WorkerCtx, fam: u64, flags: SockFlag) -> Result<OwnedFd> {
 
 fn set_int_opt(ctx: &WorkerCtx, fd: RawFd, level: i32, name: i32, which: u64, v: u64) {
     let val = v.min(i32::MAX as u64) as libc::c_int;
-    // SAFETY: an int option on our own socket.
+    // SAFETY: `val` is a live c_int and the length says so; setsockopt
+    // only reads it, and a bad `fd` is EBADF, not UB.
     let r = unsafe {
         libc::setsockopt(
             fd,
@@ -239,7 +240,8 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
             ctx.op(Op::Wait);
             500
         };
-        // SAFETY: a valid array of pollfds.
+        // SAFETY: `pfds` is a writable slice of `pfds.len()` pollfds; the
+        // kernel writes `revents` only.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
         if n < 0 {
             if errno() != libc::EINTR {
@@ -429,7 +431,8 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
 /// signal), retrying short sends and EINTR.
 fn send_all(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: valid buffer.
+        // SAFETY: `buf` is readable for `buf.len()` bytes; send keeps no
+        // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
