@@ -202,13 +202,9 @@ impl AcceptGate {
 
 /// ` (RLIMIT_NOFILE is N)`, for a message about running out of descriptors.
 fn nofile_limit() -> String {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // nix's getrlimit needs its `resource` feature; this is the one use.
-    // SAFETY: getrlimit writes one rlimit, into `r`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 && r.rlim_cur != libc::RLIM_INFINITY {
-        format!(" (RLIMIT_NOFILE is {})", r.rlim_cur)
-    } else {
-        String::new()
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) if soft != libc::RLIM_INFINITY => format!(" (RLIMIT_NOFILE is {soft})"),
+        _ => String::new(),
     }
 }
 
