@@ -388,7 +388,7 @@ fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
         Err(e) => {
             // Starting needs a few descriptors of its own (the telemetry
             // page is kept above fd 10): a very low limit is the likely cause.
-            let nofile = crate::session::limit_text("RLIMIT_NOFILE", libc::RLIMIT_NOFILE, 1)
+            let nofile = crate::session::limit_text("RLIMIT_NOFILE", nix::sys::resource::Resource::RLIMIT_NOFILE, 1)
                 .filter(|_| nofile_below(64))
                 .map(|l| format!(" ({l})"))
                 .unwrap_or_default();
@@ -406,9 +406,7 @@ fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
 }
 
 fn nofile_below(n: u64) -> bool {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we pass.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < n }
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).is_ok_and(|(soft, _)| soft < n)
 }
 
 /// The exit code of a headless run that produced `snap`: 1, with a line

@@ -66,9 +66,8 @@ pub fn init_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
 /// continued in the background is not: the shell has the terminal then.
 /// Without an answer (no controlling terminal, hung up) we say yes.
 pub fn in_foreground() -> bool {
-    // SAFETY: plain calls on fd 0.
-    let fg = unsafe { libc::tcgetpgrp(0) };
-    fg < 0 || fg == unsafe { libc::getpgrp() }
+    use std::os::fd::AsFd;
+    nix::unistd::tcgetpgrp(std::io::stdin().as_fd()).map_or(true, |fg| fg == nix::unistd::getpgrp())
 }
 
 /// Run `f` with `sigs` blocked in this thread only. Threads it starts

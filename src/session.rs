@@ -164,11 +164,12 @@ pub fn explain(e: &anyhow::Error) -> String {
 
 /// An I/O error without Rust's "(os error N)", with the limit behind it.
 pub fn io_text(e: &std::io::Error) -> String {
+    use nix::sys::resource::Resource;
     let text = strip_os_error(&e.to_string());
     let limit = match e.raw_os_error() {
-        Some(libc::EAGAIN) => limit_text("RLIMIT_NPROC", libc::RLIMIT_NPROC, 1),
-        Some(libc::EMFILE) => limit_text("RLIMIT_NOFILE", libc::RLIMIT_NOFILE, 1),
-        Some(libc::ENOMEM) => limit_text("ulimit -v", libc::RLIMIT_AS, 1024),
+        Some(libc::EAGAIN) => limit_text("RLIMIT_NPROC", Resource::RLIMIT_NPROC, 1),
+        Some(libc::EMFILE) => limit_text("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE, 1),
+        Some(libc::ENOMEM) => limit_text("ulimit -v", Resource::RLIMIT_AS, 1024),
         _ => None,
     };
     match limit {
@@ -179,11 +180,10 @@ pub fn io_text(e: &std::io::Error) -> String {
 
 /// `RLIMIT_NPROC is 20`, or None when the limit is not set. `unit` divides
 /// the value (1024: shown in KiB, as `ulimit -v` takes it).
-pub fn limit_text(name: &str, resource: libc::__rlimit_resource_t, unit: u64) -> Option<String> {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we pass.
-    if unsafe { libc::getrlimit(resource, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
+pub fn limit_text(name: &str, resource: nix::sys::resource::Resource, unit: u64) -> Option<String> {
+    let (soft, _) = nix::sys::resource::getrlimit(resource).ok()?;
+    if soft == libc::RLIM_INFINITY {
         return None;
     }
-    Some(format!("{name} is {}", r.rlim_cur / unit))
+    Some(format!("{name} is {}", soft / unit))
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use memmap2::MmapMut;
+use memmap2::MmapRaw;
 
 use crate::model::knob::KnobId;
 
@@ -149,34 +149,28 @@ impl ExitStatus {
     }
 }
 
-/// A mapped telemetry page. Cheap to clone (shared mapping).
+/// A mapped telemetry page. Cheap to clone (shared mapping). Other
+/// processes write it at any time, so it is a raw mapping reached only
+/// through the atomics of `Page`, never as bytes.
 #[derive(Clone)]
 pub struct Telemetry {
-    map: Arc<MmapMut>,
+    map: Arc<MmapRaw>,
 }
 
-// The mapping is only ever accessed through atomics.
-unsafe impl Send for Telemetry {}
-unsafe impl Sync for Telemetry {}
-
 pub fn now_us() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid pointer to a timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+    // CLOCK_MONOTONIC cannot fail on Linux; zero if it ever did.
+    let ts =
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap_or(nix::sys::time::TimeSpec::new(0, 0));
+    ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1000
 }
 
 impl Telemetry {
     /// Create a fresh page in a new memfd (supervisor side).
     pub fn create() -> Result<(Telemetry, OwnedFd)> {
         let name = c"ipcscope-telemetry";
-        // SAFETY: valid C string; the result is checked.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("memfd_create for the telemetry page");
-        }
-        // SAFETY: fd was just returned by memfd_create and is ours.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let owned = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(std::io::Error::from)
+            .context("memfd_create for the telemetry page")?;
         let file = File::from(owned.try_clone()?);
         file.set_len(std::mem::size_of::<Page>() as u64)?;
         let t = Self::map(&file)?;
@@ -192,6 +186,8 @@ impl Telemetry {
         if dup < 0 {
             bail!("no telemetry page at descriptor {fd}: {}", std::io::Error::last_os_error());
         }
+        // SAFETY: `dup` was just returned by fcntl (checked above) and
+        // nothing else owns it.
         let file = unsafe { File::from_raw_fd(dup) };
         let t = Self::map(&file)?;
         if t.page().magic.load(Relaxed) != MAGIC {
@@ -205,14 +201,14 @@ impl Telemetry {
         if len < std::mem::size_of::<Page>() {
             bail!("telemetry page too small ({len} bytes)");
         }
-        // SAFETY: a shared mapping of a memfd we only touch through atomics.
-        let map = unsafe { MmapMut::map_mut(file)? };
+        let map = memmap2::MmapOptions::new().len(len).map_raw(file)?;
         Ok(Telemetry { map: Arc::new(map) })
     }
 
     pub fn page(&self) -> &Page {
-        // SAFETY: the mapping is at least size_of::<Page>() bytes, page
-        // aligned, and Page is made of atomics only (any bit pattern valid).
+        // SAFETY: the mapping is at least size_of::<Page>() bytes (checked
+        // in `map`), page aligned, lives as long as `self`, and Page is made
+        // of atomics only (any bit pattern valid, shared writes are atomic).
         unsafe { &*(self.map.as_ptr() as *const Page) }
     }
 

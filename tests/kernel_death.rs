@@ -16,8 +16,7 @@ fn kill_the_kernel_and_restart(kind: Kind) {
     let s = wait_for(&sess, "messages flowing", Duration::from_secs(10), |s| mech(s, kind).integrity.delivered > 20);
     let kernel = mech(&s, kind).processes[0].clone();
     assert_eq!(kernel.role, "kernel");
-    // SAFETY: signalling the run's own kernel process.
-    unsafe { libc::kill(kernel.pid, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(kernel.pid), nix::sys::signal::Signal::SIGKILL);
     let dead = wait_for(&sess, "every task ends and the panel says why", Duration::from_secs(10), |s| {
         let m = mech(s, kind);
         m.processes.iter().all(|p| p.exit.is_some()) && m.notes.iter().any(|n| n.key == "kernel-died")

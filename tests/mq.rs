@@ -25,10 +25,8 @@ fn detail(m: &MechanismSnapshot) -> &MqDetail {
 /// No queue of this run is left (there is no /dev/mqueue mount here, so
 /// ask the kernel by name).
 fn assert_queue_gone(d: &MqDetail) {
-    let c = std::ffi::CString::new(d.name.clone()).unwrap();
-    let q = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY) };
-    let e = std::io::Error::last_os_error().raw_os_error();
-    assert!(q < 0 && e == Some(libc::ENOENT), "queue {} still exists", d.name);
+    let q = nix::mqueue::mq_open(d.name.as_str(), nix::mqueue::MQ_OFlag::O_RDONLY, nix::sys::stat::Mode::empty(), None);
+    assert!(matches!(q, Err(nix::errno::Errno::ENOENT)), "queue {} still exists", d.name);
 }
 
 #[test]

@@ -160,7 +160,9 @@ pub struct MqEnd {
 impl End for MqEnd {
     fn send(&mut self, b: &[u8]) -> Result<()> {
         loop {
-            // SAFETY: valid buffer and queue descriptor.
+            // Raw mq_*: both ends share the two raw queue descriptors.
+            // SAFETY: `b` is readable for `b.len()` bytes; mq_send keeps no
+            // pointer, and a bad descriptor is EBADF, not UB.
             if unsafe { libc::mq_send(self.wr, b.as_ptr().cast(), b.len(), 0) } == 0 {
                 return Ok(());
             }
@@ -172,9 +174,8 @@ impl End for MqEnd {
     }
     fn recv(&mut self, b: &mut [u8], want: usize) -> Result<()> {
         loop {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: plain clock read.
-            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+            let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME);
+            let mut ts: libc::timespec = now.map_or(libc::timespec { tv_sec: 0, tv_nsec: 0 }, |t| *t.as_ref());
             ts.tv_sec += 10;
             let mut prio = 0;
             // mq_receive wants a buffer of at least mq_msgsize bytes: the
@@ -182,7 +183,8 @@ impl End for MqEnd {
             if b.len() < self.msgsize {
                 bail!("receive buffer smaller than the queue's message size");
             }
-            // SAFETY: `b` has `b.len()` bytes.
+            // SAFETY: `b` is writable for `b.len()` bytes and `prio`/`ts`
+            // are live; nothing is kept after the call.
             let n = unsafe { libc::mq_timedreceive(self.rd, b.as_mut_ptr().cast(), b.len(), &mut prio, &ts) };
             if n >= 0 {
                 if n as usize != want {
@@ -248,8 +250,7 @@ impl Ring {
                     std::hint::spin_loop();
                     polls += 1;
                     if polls.is_multiple_of(64) {
-                        // SAFETY: plain syscall.
-                        unsafe { libc::sched_yield() };
+                        std::thread::yield_now(); // sched_yield
                         if polls.is_multiple_of(64 * 1024) && Instant::now() > deadline {
                             bail!("shared-memory peer stopped answering");
                         }
@@ -315,17 +316,11 @@ impl End for ShmEnd {
     }
 }
 
-/// A shared mapping of an (already unlinked) POSIX shm object.
+/// A shared mapping of an (already unlinked) POSIX shm object. The peer
+/// writes it concurrently: raw pointer and atomics only, never a slice.
 pub struct ShmMap {
     ptr: *mut u8,
-    len: usize,
-}
-
-impl Drop for ShmMap {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
+    _map: memmap2::MmapRaw,
 }
 
 // ------------------------------------------------------------ Linux sides
@@ -371,33 +366,23 @@ pub struct Linux {
 pub const MQ_MAX: usize = 8192;
 
 fn make_pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        bail!("pipe: {}", io::Error::last_os_error());
-    }
-    // SAFETY: new descriptors we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| anyhow!("pipe: {}", io::Error::from(e)))
 }
 
 fn open_path(p: &Path, flags: i32) -> Result<OwnedFd> {
-    let c = CString::new(p.as_os_str().as_encoded_bytes())?;
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
-    if fd < 0 {
-        bail!("open {}: {}", p.display(), io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(p, OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| anyhow!("open {}: {}", p.display(), io::Error::from(e)))
 }
 
 fn mq_create(name: &str, msgsize: usize) -> Result<libc::mqd_t> {
     let c = CString::new(name)?;
-    // SAFETY: mq_attr is plain data.
+    // SAFETY: mq_attr is plain integers; all-zero is a valid value.
     let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
     attr.mq_maxmsg = 10;
     attr.mq_msgsize = msgsize as _;
-    // SAFETY: valid name and attributes.
+    // SAFETY: `c` is a NUL-terminated name and `attr` a live mq_attr;
+    // mq_open reads both and keeps neither.
     let q = unsafe {
         libc::mq_open(c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC, 0o600, &attr)
     };
@@ -405,39 +390,26 @@ fn mq_create(name: &str, msgsize: usize) -> Result<libc::mqd_t> {
         bail!("mq_open {name}: {}", io::Error::last_os_error());
     }
     // Unlinked at once: nothing is left behind whatever happens next.
-    // SAFETY: valid name.
-    unsafe { libc::mq_unlink(c.as_ptr()) };
+    let _ = nix::mqueue::mq_unlink(c.as_c_str());
     Ok(q)
 }
 
 fn shm_create(name: &str, len: usize) -> Result<ShmMap> {
-    let c = CString::new(name)?;
-    // SAFETY: valid name.
-    let fd =
-        unsafe { libc::shm_open(c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
-    if fd < 0 {
-        bail!("shm_open {name}: {}", io::Error::last_os_error());
-    }
-    // SAFETY: valid name; a new descriptor we own.
-    let fd = unsafe {
-        libc::shm_unlink(c.as_ptr());
-        OwnedFd::from_raw_fd(fd)
-    };
-    // SAFETY: our descriptor.
-    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as i64) } < 0 {
-        bail!("ftruncate: {}", io::Error::last_os_error());
-    }
-    // SAFETY: a fresh shared mapping of our object.
-    let ptr = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
-    };
-    if ptr == libc::MAP_FAILED {
-        bail!("mmap: {}", io::Error::last_os_error());
-    }
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    let fd = nix::sys::mman::shm_open(name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+        .map_err(|e| anyhow!("shm_open {name}: {}", io::Error::from(e)))?;
+    // Unlinked at once: nothing is left behind whatever happens next.
+    let _ = nix::sys::mman::shm_unlink(name);
+    nix::unistd::ftruncate(&fd, len as i64).map_err(|e| anyhow!("ftruncate: {}", io::Error::from(e)))?;
+    let map = memmap2::MmapOptions::new().len(len).map_raw(&fd).map_err(|e| anyhow!("mmap: {e}"))?;
+    let ptr = map.as_mut_ptr();
     // Pre-fault: every page exists before anything is timed.
-    // SAFETY: inside the mapping.
-    unsafe { std::ptr::write_bytes(ptr as *mut u8, 0, len) };
-    Ok(ShmMap { ptr: ptr.cast(), len })
+    // SAFETY: `ptr..ptr+len` is the whole mapping, and nobody else has it
+    // yet (the peers are made from it afterwards).
+    unsafe { std::ptr::write_bytes(ptr, 0, len) };
+    Ok(ShmMap { ptr, _map: map })
 }
 
 impl Linux {
@@ -475,10 +447,9 @@ impl Linux {
                 let a = env.dir.join(env.unique("fifo-a"));
                 let b = env.dir.join(env.unique("fifo-b"));
                 for p in [&a, &b] {
-                    let c = CString::new(p.as_os_str().as_encoded_bytes())?;
-                    // SAFETY: valid C string.
-                    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } < 0 {
-                        bail!("mkfifo {}: {}", p.display(), io::Error::last_os_error());
+                    let mode = nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR;
+                    if let Err(e) = nix::unistd::mkfifo(p.as_path(), mode) {
+                        bail!("mkfifo {}: {}", p.display(), io::Error::from(e));
                     }
                 }
                 let (a2, b2) = (a.clone(), b.clone());
@@ -711,7 +682,8 @@ fn forward(a: RawFd, b: RawFd) -> Result<()> {
         libc::pollfd { fd: b, events: libc::POLLIN, revents: 0 },
     ];
     loop {
-        // SAFETY: two valid pollfds.
+        // SAFETY: `fds` is two writable pollfds; the kernel writes
+        // `revents` only.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
         if r < 0 {
             let e = io::Error::last_os_error();

@@ -42,8 +42,7 @@ fn retry<T, E: std::fmt::Display>(what: &str, mut f: impl FnMut() -> Result<T, E
 }
 
 fn stop_with(parent: i32) -> impl Fn() -> bool {
-    // SAFETY: getppid cannot fail.
-    move || unsafe { libc::getppid() } != parent
+    move || nix::unistd::getppid().as_raw() != parent
 }
 
 /// The message bytes a Mach message carries: the OOL region or the body.
@@ -83,8 +82,7 @@ pub struct Mach {
 impl Mach {
     pub fn new(dir: &Path, tel: &Telemetry, ool: bool) -> Result<Mach> {
         let path = dir.join(if ool { "mach-ool.sock" } else { "mach-inline.sock" });
-        // SAFETY: getpid cannot fail.
-        let me = unsafe { libc::getpid() };
+        let me = nix::unistd::getpid().as_raw();
         let p = path.clone();
         let mut kernel = peer::spawn("bench-mach-kern", &[], move |_| {
             crate::mechanisms::mach::server::run(&p, stop_with(me)).context("mach kernel")
@@ -264,8 +262,7 @@ impl Alpc {
             AlpcPath::Section => (max_size.max(4096).div_ceil(4096) * 4096 + 4096).min(16 << 20) as u64,
             _ => 0,
         };
-        // SAFETY: getpid cannot fail.
-        let me = unsafe { libc::getpid() };
+        let me = nix::unistd::getpid().as_raw();
         let p = sock.clone();
         let mut kernel = peer::spawn("bench-nt-kernel", &[], move |_| {
             let config = KernelConfig { small_max, ..KernelConfig::default() };

@@ -5,7 +5,7 @@
 //! 8-byte answer.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -62,13 +62,8 @@ pub fn read_exact(fd: RawFd, mut buf: &mut [u8]) -> io::Result<()> {
 
 /// A connected pair of Unix stream sockets.
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both are new descriptors we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    Ok(nix::sys::socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)?)
 }
 
 /// Fork a peer that runs `body(ctl)` and exits. The child keeps only the
@@ -76,8 +71,7 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 /// process, and never returns into the caller's code.
 pub fn spawn(name: &str, keep: &[RawFd], body: impl FnOnce(RawFd) -> Result<()>) -> Result<Peer> {
     let (mine, theirs) = socketpair()?;
-    // SAFETY: getpid cannot fail.
-    let parent = unsafe { libc::getpid() };
+    let parent = nix::unistd::getpid();
     // SAFETY: the benchmark forks only while it has a single thread (the
     // cases run before any thread starts), so the child is consistent.
     let pid = unsafe { libc::fork() };
@@ -87,12 +81,11 @@ pub fn spawn(name: &str, keep: &[RawFd], body: impl FnOnce(RawFd) -> Result<()>)
     if pid == 0 {
         drop(mine);
         crate::mechanisms::worker::set_name(name);
-        // SAFETY: plain prctl / getppid.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-            if libc::getppid() != parent {
-                libc::_exit(0);
-            }
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+        if nix::unistd::getppid() != parent {
+            // SAFETY: _exit ends this forked child at once, without running
+            // the parent's destructors or atexit handlers a second time.
+            unsafe { libc::_exit(0) };
         }
         let fd = theirs.as_raw_fd();
         close_others(fd, keep);
@@ -149,13 +142,14 @@ impl Drop for Peer {
         // one that serves a kernel socket is killed.
         self.ctl.take();
         if self.daemon {
-            // SAFETY: our own child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            // Our own child.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_millis(300);
         loop {
             let mut status = 0;
-            // SAFETY: our own child.
+            // SAFETY: `status` is a valid int for the kernel to write; the
+            // pid is our own child, reaped here only.
             let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
             if r != 0 {
                 return;
@@ -200,8 +194,7 @@ pub fn pin(pid: i32, cpu: Option<usize>) {
 }
 
 pub fn online_cpus() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let n = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN).ok().flatten().unwrap_or(1);
     (n.max(1) as usize).min(libc::CPU_SETSIZE as usize)
 }
 

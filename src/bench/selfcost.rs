@@ -3,7 +3,7 @@
 //! off, and the real TUI in a pty: idle CPU, time to first frame, memory.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -252,7 +252,7 @@ fn rss_mib(pid: i32) -> Option<f64> {
 /// Read what the pty has for up to `wait`, appending to `out`.
 fn pump(master: &mut std::fs::File, out: &mut Vec<u8>, wait: Duration) {
     let mut pfd = libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd.
+    // SAFETY: `pfd` is one writable pollfd; `master` stays open.
     let r = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
     if r > 0 {
         let mut buf = [0u8; 65536];
@@ -268,14 +268,10 @@ fn pump(master: &mut std::fs::File, out: &mut Vec<u8>, wait: Duration) {
 /// The real binary in a 200×60 pty: time to the first frame drawn from an
 /// observed snapshot, then paused with no input: CPU over 5 s, memory.
 fn tui_cost(s: &mut SelfCost) -> Result<()> {
-    let (mut mfd, mut sfd) = (0, 0);
     let ws = libc::winsize { ws_row: 60, ws_col: 200, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: out-pointers to two ints and a valid winsize.
-    if unsafe { libc::openpty(&mut mfd, &mut sfd, std::ptr::null_mut(), std::ptr::null(), &ws) } < 0 {
-        bail!("openpty: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: new descriptors we own.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(mfd), OwnedFd::from_raw_fd(sfd)) };
+    let pty =
+        nix::pty::openpty(Some(&ws), None).map_err(|e| anyhow::anyhow!("openpty: {}", std::io::Error::from(e)))?;
+    let (master, slave) = (pty.master, pty.slave);
     let mut master = std::fs::File::from(master);
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
@@ -344,8 +340,8 @@ fn tui_cost(s: &mut SelfCost) -> Result<()> {
             break;
         }
         if Instant::now() > end {
-            // SAFETY: our own child; TERM lets it clean up its run.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            // Our own child; TERM lets it clean up its run.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
             std::thread::sleep(Duration::from_millis(500));
             let _ = child.kill();
             let _ = child.wait();

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use super::pipe::{errno_name, ret_str};
-use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
+use super::worker::{self, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
@@ -140,23 +140,24 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
 /// `open(path, O_RDONLY or O_WRONLY)`: blocks until the other side opens.
 fn open_fifo(ctx: &WorkerCtx, path: &CString, write: bool) -> Result<i32> {
     ctx.op(Op::Open);
-    let flags = if write { libc::O_WRONLY } else { libc::O_RDONLY };
+    use nix::fcntl::OFlag;
+    use std::os::fd::IntoRawFd;
+    let flags = if write { OFlag::O_WRONLY } else { OFlag::O_RDONLY };
     loop {
-        // SAFETY: valid C string.
-        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
-        if fd >= 0 {
-            ctx.event(CALL_OPEN, [write as u64, 0, 0], fd as i64);
-            ctx.me().aux[0].store(fd as u64, Relaxed);
-            return Ok(fd);
-        }
-        let e = errno();
-        match e {
-            libc::EINTR => continue,
+        match nix::fcntl::open(path.as_c_str(), flags | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) {
+            Ok(fd) => {
+                // Raw from here on: the worker closes it itself (close()).
+                let fd = fd.into_raw_fd();
+                ctx.event(CALL_OPEN, [write as u64, 0, 0], fd as i64);
+                ctx.me().aux[0].store(fd as u64, Relaxed);
+                return Ok(fd);
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
             // The reader has not made it yet.
-            libc::ENOENT if write => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
+            Err(nix::errno::Errno::ENOENT) if write => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
                 ctx.event(CALL_OPEN, [write as u64, 0, 0], -(e as i64));
-                bail!("open: {}", errno_name(e));
+                bail!("open: {}", errno_name(e as i32));
             }
         }
     }
@@ -164,19 +165,20 @@ fn open_fifo(ctx: &WorkerCtx, path: &CString, write: bool) -> Result<i32> {
 
 fn close(ctx: &WorkerCtx, fd: i32) {
     ctx.me().aux[0].store(0, Relaxed);
-    // SAFETY: closing our own descriptor.
+    // SAFETY: `fd` came from open_fifo as a raw descriptor nothing else
+    // owns, and is closed once; a stale number is only EBADF.
     let r = unsafe { libc::close(fd) };
     ctx.event(CALL_CLOSE, [fd as u64, 0, 0], r as i64);
 }
 
 fn reader(ctx: &mut WorkerCtx) -> Result<()> {
     let path = CString::new(ctx.arg("path")?)?;
-    // SAFETY: valid C string.
-    let r = unsafe { libc::mkfifo(path.as_ptr(), 0o600) };
-    let e = errno();
-    ctx.event(CALL_MKFIFO, [0; 3], if r < 0 { -(e as i64) } else { 0 });
-    if r < 0 && e != libc::EEXIST {
-        bail!("mkfifo: {}", errno_name(e));
+    let r = nix::unistd::mkfifo(path.as_c_str(), nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR);
+    ctx.event(CALL_MKFIFO, [0; 3], r.map_or_else(|e| -(e as i64), |()| 0));
+    if let Err(e) = r {
+        if e != nix::errno::Errno::EEXIST {
+            bail!("mkfifo: {}", errno_name(e as i32));
+        }
     }
     let mut pacer = Pacer::consumer();
     let mut verifier = Verifier::new();

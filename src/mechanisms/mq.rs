@@ -10,14 +10,17 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use nix::errno::Errno;
+use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
+use nix::sys::stat::Mode;
 
 use super::pipe::{errno_name, ret_str};
-use super::worker::{errno, Pacer, WorkerCtx};
+use super::worker::{Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
@@ -176,10 +179,6 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     }
 }
 
-fn neg_errno() -> i64 {
-    -(errno() as i64)
-}
-
 /// The priority of message `seq`: a fixed scramble of 0..PRIORITIES.
 pub fn priority(seq: u64) -> u32 {
     (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62) as u32 % PRIORITIES
@@ -197,51 +196,42 @@ pub fn unpack_prios(packed: u64, count: u64) -> Vec<u32> {
     (0..n).rev().map(|i| ((packed >> (i * 4)) & 0xf) as u32).collect()
 }
 
-fn attr_of(mqd: i32) -> Option<libc::mq_attr> {
-    // SAFETY: mq_attr is plain data; zero is a valid value.
-    let mut a: libc::mq_attr = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer; mqd is checked by the kernel.
-    if unsafe { libc::mq_getattr(mqd, &mut a) } < 0 {
-        return None;
-    }
-    Some(a)
+fn attr_of(mqd: &MqdT) -> Option<MqAttr> {
+    nix::mqueue::mq_getattr(mqd).ok()
 }
 
 fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     let name = CString::new(ctx.arg("name")?)?;
     let maxmsg = ctx.knob(KnobId::MqMaxmsg);
     let msgsize = ctx.knob(KnobId::MqMsgsize);
-    // SAFETY: mq_attr is plain data.
-    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
-    attr.mq_maxmsg = maxmsg as libc::c_long;
-    attr.mq_msgsize = msgsize as libc::c_long;
+    let attr = MqAttr::new(0, maxmsg as _, msgsize as _, 0);
     ctx.op(Op::Open);
-    // SAFETY: valid C string and attr.
-    let mqd = unsafe {
-        libc::mq_open(
-            name.as_ptr(),
-            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
-            0o600 as libc::mode_t,
-            &attr as *const libc::mq_attr,
-        )
+    let flags = MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_WRONLY | MQ_OFlag::O_CLOEXEC;
+    let opened = nix::mqueue::mq_open(name.as_c_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR, Some(&attr));
+    let ret = match &opened {
+        Ok(q) => q.as_raw_fd() as i64,
+        Err(e) => -(*e as i64),
     };
-    let ret = if mqd < 0 { neg_errno() } else { mqd as i64 };
     ctx.event(CALL_OPEN_CREATE, [maxmsg, msgsize, 0], ret);
-    if mqd < 0 {
-        let e = -ret as i32;
-        let why = match e {
-            libc::EINVAL => {
-                check_limits(maxmsg, msgsize).err().unwrap_or_else(|| "mq.maxmsg or mq.msgsize out of range".into())
-            }
-            libc::EMFILE | libc::ENOSPC => {
-                format!("too many queues ({LIMITS}/queues_max={})", limit("queues_max").unwrap_or(0))
-            }
-            libc::ENOMEM => "the queue would exceed RLIMIT_MSGQUEUE (ulimit -q)".into(),
-            _ => errno_name(e).into(),
-        };
-        bail!("mq_open: {} — {why}", errno_name(e));
-    }
-    ctx.me().aux[0].store(mqd as u64, Relaxed);
+    let mqd = match opened {
+        Ok(q) => q,
+        Err(e) => {
+            let e = e as i32;
+            let why = match e {
+                libc::EINVAL => {
+                    check_limits(maxmsg, msgsize).err().unwrap_or_else(|| "mq.maxmsg or mq.msgsize out of range".into())
+                }
+                libc::EMFILE | libc::ENOSPC => {
+                    format!("too many queues ({LIMITS}/queues_max={})", limit("queues_max").unwrap_or(0))
+                }
+                libc::ENOMEM => "the queue would exceed RLIMIT_MSGQUEUE (ulimit -q)".into(),
+                _ => errno_name(e).into(),
+            };
+            bail!("mq_open: {} — {why}", errno_name(e));
+        }
+    };
+    let fd = mqd.as_raw_fd();
+    ctx.me().aux[0].store(fd as u64, Relaxed);
 
     let sender = ctx.sender_id();
     let count = ctx.knob(KnobId::ProducerCount);
@@ -257,24 +247,24 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
         let timeout = ctx.knob(KnobId::MqSendTimeoutMs);
         ctx.op(Op::Send);
         let (r, call, a2) = if timeout > 0 {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: valid pointer.
-            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+            let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+                .map_or(Default::default(), |t| *t.as_ref());
+            let mut ts: libc::timespec = now;
             let ns = ts.tv_nsec as u64 + (timeout % 1000) * 1_000_000;
             ts.tv_sec += (timeout / 1000 + ns / 1_000_000_000) as libc::time_t;
             ts.tv_nsec = (ns % 1_000_000_000) as libc::c_long;
-            // SAFETY: valid buffer and timespec.
-            let r = unsafe { libc::mq_timedsend(mqd, msg.as_ptr().cast(), size, prio, &ts) };
-            (r, CALL_TIMEDSEND, prio as u64 | timeout << 32)
+            // nix has no mq_timedsend.
+            // SAFETY: `fd` is our open queue descriptor, `msg` is `size`
+            // readable bytes and `ts` a valid timespec; nothing is kept.
+            let r = unsafe { libc::mq_timedsend(fd, msg.as_ptr().cast(), size, prio, &ts) };
+            (if r < 0 { Err(Errno::last()) } else { Ok(()) }, CALL_TIMEDSEND, prio as u64 | timeout << 32)
         } else {
-            // SAFETY: valid buffer.
-            let r = unsafe { libc::mq_send(mqd, msg.as_ptr().cast(), size, prio) };
-            (r, CALL_SEND, prio as u64)
+            (nix::mqueue::mq_send(&mqd, msg, prio), CALL_SEND, prio as u64)
         };
-        let ret = if r < 0 { neg_errno() } else { 0 };
-        ctx.event(call, [mqd as u64, size as u64, a2], ret);
-        if r < 0 {
-            let e = -ret as i32;
+        let ret = r.map_or_else(|e| -(e as i64), |()| 0);
+        ctx.event(call, [fd as u64, size as u64, a2], ret);
+        if let Err(e) = r {
+            let e = e as i32;
             ctx.count_error(e);
             match e {
                 // Queue still full after the timeout: try the same message again.
@@ -288,12 +278,10 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     }
     // Done: the name goes away now; the queue itself lives on until the
     // consumer closes it too.
-    // SAFETY: our own descriptor and a valid name.
-    let r = unsafe { libc::mq_close(mqd) };
-    ctx.event(CALL_CLOSE, [mqd as u64, 0, 0], r as i64);
-    // SAFETY: valid C string.
-    let r = unsafe { libc::mq_unlink(name.as_ptr()) };
-    ctx.event(CALL_UNLINK, [0; 3], if r < 0 { neg_errno() } else { 0 });
+    let r = nix::mqueue::mq_close(mqd);
+    ctx.event(CALL_CLOSE, [fd as u64, 0, 0], r.map_or(-1, |()| 0));
+    let r = nix::mqueue::mq_unlink(name.as_c_str());
+    ctx.event(CALL_UNLINK, [0; 3], r.map_or_else(|e| -(e as i64), |()| 0));
     ctx.me().aux[0].store(0, Relaxed);
     ctx.op(Op::Done);
     Ok(())
@@ -329,23 +317,22 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
     let name = CString::new(ctx.arg("name")?)?;
     ctx.op(Op::Open);
     let mqd = loop {
-        // SAFETY: valid C string.
-        let mqd = unsafe { libc::mq_open(name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        if mqd >= 0 {
-            ctx.event(CALL_OPEN, [0; 3], mqd as i64);
-            break mqd;
-        }
-        match errno() {
+        match nix::mqueue::mq_open(name.as_c_str(), MQ_OFlag::O_RDONLY | MQ_OFlag::O_CLOEXEC, Mode::empty(), None) {
+            Ok(mqd) => {
+                ctx.event(CALL_OPEN, [0; 3], mqd.as_raw_fd() as i64);
+                break mqd;
+            }
             // The producer creates it; until then the name does not exist.
-            libc::ENOENT => std::thread::sleep(Duration::from_millis(10)),
-            e => {
+            Err(Errno::ENOENT) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
                 ctx.event(CALL_OPEN, [0; 3], -(e as i64));
-                bail!("mq_open: {}", errno_name(e));
+                bail!("mq_open: {}", errno_name(e as i32));
             }
         }
     };
-    ctx.me().aux[0].store(mqd as u64, Relaxed);
-    let msgsize = attr_of(mqd).map_or(8192, |a| a.mq_msgsize as usize);
+    let fd = mqd.as_raw_fd();
+    ctx.me().aux[0].store(fd as u64, Relaxed);
+    let msgsize = attr_of(&mqd).map_or(8192, |a| a.msgsize() as usize);
     let mut buf = vec![0u8; msgsize];
     let mut pacer = Pacer::consumer();
     let mut verifier = Verifier::new();
@@ -353,27 +340,28 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
     loop {
         pacer.wait(ctx);
         ctx.op(Op::Receive);
-        let mut prio: libc::c_uint = 0;
-        // SAFETY: valid buffer of msgsize bytes.
-        let n = unsafe { libc::mq_receive(mqd, buf.as_mut_ptr().cast(), msgsize, &mut prio) };
-        let ret = if n < 0 { neg_errno() } else { n as i64 };
-        ctx.event(CALL_RECEIVE, [mqd as u64, msgsize as u64, prio as u64], ret);
-        if n < 0 {
-            let e = -ret as i32;
-            ctx.count_error(e);
-            if e == libc::EINTR {
-                continue;
+        let mut prio: u32 = 0;
+        let r = nix::mqueue::mq_receive(&mqd, &mut buf, &mut prio);
+        let ret = r.map_or_else(|e| -(e as i64), |n| n as i64);
+        ctx.event(CALL_RECEIVE, [fd as u64, msgsize as u64, prio as u64], ret);
+        let n = match r {
+            Ok(n) => n,
+            Err(e) => {
+                ctx.count_error(e as i32);
+                if e == Errno::EINTR {
+                    continue;
+                }
+                bail!("mq_receive: {}", errno_name(e as i32));
             }
-            bail!("mq_receive: {}", errno_name(e));
-        }
-        let m = &buf[..n as usize];
+        };
+        let m = &buf[..n];
         if let Ok((h, _)) = verifier.check(m) {
             order.check(h.sender, h.seq, prio);
         }
         let me = ctx.me();
         me.aux[1].store(order.inversions, Relaxed);
         push_prio(me, prio);
-        ctx.count_received(n as usize);
+        ctx.count_received(n);
         ctx.publish(verifier.counts());
     }
 }
@@ -391,9 +379,11 @@ struct MqProbe {
 
 /// `mq_getattr` through a borrowed copy of `pid`'s descriptor `fd`: asks,
 /// and closes at once (the copy shares the worker's flags; never set them).
-fn getattr(pid: i32, fd: i32) -> Option<libc::mq_attr> {
+fn getattr(pid: i32, fd: i32) -> Option<MqAttr> {
     let dup = procfs::borrow_fd(pid, fd)?;
-    attr_of(dup.as_raw_fd())
+    // SAFETY: `dup` stays open for the call; MqdT does not close on drop,
+    // so `dup` alone owns the descriptor.
+    attr_of(&unsafe { MqdT::from_raw_fd(dup.as_raw_fd()) })
 }
 
 impl Probe for MqProbe {
@@ -422,9 +412,9 @@ impl Probe for MqProbe {
         d.msg_size = d.msg_size_knob.min(tel.knob(KnobId::MqMsgsize));
         if let Some(a) = attr {
             d.attr_seen = true;
-            d.curmsgs = a.mq_curmsgs.max(0) as u64;
-            d.maxmsg = a.mq_maxmsg.max(0) as u64;
-            d.msgsize = a.mq_msgsize.max(0) as u64;
+            d.curmsgs = a.curmsgs().max(0) as u64;
+            d.maxmsg = a.maxmsg().max(0) as u64;
+            d.msgsize = a.msgsize().max(0) as u64;
             self.attr = Some((d.maxmsg, d.msgsize));
             d.msg_size = d.msg_size_knob.min(d.msgsize);
         } else if let Some((m, s)) = self.attr {

@@ -29,16 +29,18 @@
 //! [2] slot size; consumer — [0] shm fd.
 
 use std::collections::VecDeque;
-use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use super::pipe::ret_str;
-use super::worker::{errno, futex_wait, futex_wake, Pacer, WorkerCtx};
+use super::worker::{futex_wait, futex_wake, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
@@ -178,8 +180,6 @@ impl Mechanism for Shm {
 /// object, unlink it at once (the producer creates it itself, `O_EXCL`),
 /// and `posix_fallocate` its pages; closing gives them back.
 fn check_room(name: &str, size: u64) -> Result<()> {
-    use nix::fcntl::OFlag;
-    use nix::sys::stat::Mode;
     let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR;
     let fd = nix::sys::mman::shm_open(name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
         .map_err(|e| anyhow::anyhow!("shm_open /dev/shm{name}: {}", e.desc()))?;
@@ -242,25 +242,26 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     }
 }
 
-/// The ring as a worker maps it (read and write).
+/// The ring as a worker maps it (read and write). The other process
+/// writes it at the same time, so it is reached only through atomics and
+/// raw-pointer copies, never a `&[u8]`/`&mut [u8]`.
 struct Ring {
-    base: *mut u8,
-    len: usize,
+    map: memmap2::MmapRaw,
 }
 
 impl Ring {
     fn map(ctx: &WorkerCtx, fd: i32, len: usize) -> Result<Ring> {
-        // SAFETY: mapping a descriptor we own; the result is checked.
-        let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
-        };
-        if p == libc::MAP_FAILED {
-            let e = errno();
-            ctx.event(CALL_MMAP, [fd as u64, len as u64, 0], -(e as i64));
-            bail!("mmap: {}", std::io::Error::from_raw_os_error(e));
+        match memmap2::MmapOptions::new().len(len).map_raw(fd) {
+            Ok(map) => {
+                ctx.event(CALL_MMAP, [fd as u64, len as u64, 0], 0);
+                Ok(Ring { map })
+            }
+            Err(e) => {
+                let n = e.raw_os_error().unwrap_or(libc::EINVAL);
+                ctx.event(CALL_MMAP, [fd as u64, len as u64, 0], -(n as i64));
+                bail!("mmap: {e}");
+            }
         }
-        ctx.event(CALL_MMAP, [fd as u64, len as u64, 0], 0);
-        Ok(Ring { base: p.cast(), len })
     }
 
     /// Sleep (a while at most) until ring word `w` moves from `seen`, and
@@ -277,9 +278,11 @@ impl Ring {
     }
 
     fn word(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: the header lies inside the mapping, 8-byte aligned (the
-        // mapping is page aligned), and every process uses it atomically.
-        unsafe { &*(self.base.add(i * 8) as *const AtomicU64) }
+        assert!((i + 1) * 8 <= HEADER && HEADER <= self.map.len(), "ring word outside the header");
+        // SAFETY: the header lies inside the mapping (checked above), 8-byte
+        // aligned (the mapping is page aligned), lives as long as `self`,
+        // and every process touches it only atomically.
+        unsafe { &*(self.map.as_mut_ptr().add(i * 8) as *const AtomicU64) }
     }
 
     fn slots(&self) -> u64 {
@@ -290,40 +293,52 @@ impl Ring {
         self.word(W_SLOT_SIZE).load(Relaxed) as usize
     }
 
-    /// The bytes of slot `idx % slots`.
-    #[allow(clippy::mut_from_ref)] // the ring protocol gives one side each slot at a time
-    fn slot(&self, idx: u64) -> &mut [u8] {
+    /// Start of slot `idx % slots` and its size, checked against the mapping.
+    fn slot(&self, idx: u64) -> (*mut u8, usize) {
         let i = (idx % self.slots()) as usize;
         let size = self.slot_size();
         let off = HEADER + i * size;
-        assert!(off + size <= self.len, "slot outside the region");
-        // SAFETY: inside the mapping; only the side that owns the slot (by
-        // the in/out indices) touches it.
-        unsafe { std::slice::from_raw_parts_mut(self.base.add(off), size) }
+        assert!(off + size <= self.map.len(), "slot outside the region");
+        // SAFETY: `off` is inside the mapping (checked above).
+        (unsafe { self.map.as_mut_ptr().add(off) }, size)
+    }
+
+    /// Copy `src` into the start of slot `idx`; the caller owns the slot
+    /// (the ring is not full at `idx`).
+    fn put(&self, idx: u64, src: &[u8]) {
+        let (p, size) = self.slot(idx);
+        assert!(src.len() <= size, "message larger than a slot");
+        // SAFETY: `p..p+size` is inside the mapping and `src` is our own
+        // buffer, so they do not overlap. By the in/out protocol (Acquire
+        // on `out`, Release on `in`) the consumer does not touch this slot
+        // until we publish it.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+    }
+
+    /// Copy the start of slot `idx` into `dst`; the caller owns the slot
+    /// (the ring is not empty at `idx`).
+    fn get(&self, idx: u64, dst: &mut [u8]) {
+        let (p, size) = self.slot(idx);
+        assert!(dst.len() <= size, "read past a slot");
+        // SAFETY: `p..p+size` is inside the mapping and `dst` is our own
+        // buffer, so they do not overlap. By the in/out protocol (Acquire
+        // on `in`, Release on `out`) the producer does not touch this slot
+        // until we hand it back.
+        unsafe { std::ptr::copy_nonoverlapping(p, dst.as_mut_ptr(), dst.len()) };
     }
 }
 
-impl Drop for Ring {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
-    }
-}
-
-fn shm_open(ctx: &WorkerCtx, name: &str, create: bool) -> Result<i32, i32> {
-    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
-    let flags = if create { libc::O_CREAT | libc::O_EXCL | libc::O_RDWR } else { libc::O_RDWR };
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::shm_open(c.as_ptr(), flags, 0o600) };
-    let ret = if fd < 0 { -(errno() as i64) } else { fd as i64 };
-    if create || fd >= 0 {
+fn shm_open(ctx: &WorkerCtx, name: &str, create: bool) -> Result<OwnedFd, Errno> {
+    let flags = if create { OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR } else { OFlag::O_RDWR };
+    let r = nix::sys::mman::shm_open(name, flags, Mode::S_IRUSR | Mode::S_IWUSR);
+    let ret = match &r {
+        Ok(fd) => fd.as_raw_fd() as i64,
+        Err(e) => -(*e as i64),
+    };
+    if create || r.is_ok() {
         ctx.event(CALL_SHM_OPEN, [create as u64, 0, 0], ret);
     }
-    if fd < 0 {
-        Err(-ret as i32)
-    } else {
-        Ok(fd)
-    }
+    r
 }
 
 /// Slot size for a region of `size` bytes cut into `slots`: 8-byte aligned,
@@ -345,26 +360,23 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
         bail!("shm.size={size} leaves no room for one message after the 64-byte header");
     }
     ctx.op(Op::Open);
-    let fd = match shm_open(ctx, &name, true) {
+    let owned = match shm_open(ctx, &name, true) {
         Ok(fd) => fd,
-        Err(e) => bail!("shm_open: {}", std::io::Error::from_raw_os_error(e)),
+        Err(e) => bail!("shm_open: {}", std::io::Error::from(e)),
     };
-    // SAFETY: a fresh descriptor we own.
-    let _fd_guard = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = owned.as_raw_fd();
     ctx.me().aux[0].store(fd as u64, Relaxed);
-    // SAFETY: plain syscall on our descriptor.
-    let r = unsafe { libc::ftruncate(fd, size as libc::off_t) };
-    ctx.event(CALL_FTRUNCATE, [fd as u64, size, 0], if r < 0 { -(errno() as i64) } else { 0 });
-    if r < 0 {
-        bail!("ftruncate: {}", std::io::Error::last_os_error());
+    let r = nix::unistd::ftruncate(&owned, size as libc::off_t);
+    ctx.event(CALL_FTRUNCATE, [fd as u64, size, 0], r.map_or_else(|e| -(e as i64), |()| 0));
+    if let Err(e) = r {
+        bail!("ftruncate: {}", std::io::Error::from(e));
     }
     // Every page now, so a full /dev/shm is ENOSPC here and not SIGBUS
     // at the first touch of a slot.
-    // SAFETY: plain call on our descriptor; it returns the error number.
-    let r = unsafe { libc::posix_fallocate(fd, 0, size as libc::off_t) };
-    ctx.event(CALL_FALLOCATE, [fd as u64, size, 0], -(r as i64));
-    if r != 0 {
-        return Err(no_room(size, nix::errno::Errno::from_raw(r)));
+    let r = nix::fcntl::posix_fallocate(&owned, 0, size as libc::off_t);
+    ctx.event(CALL_FALLOCATE, [fd as u64, size, 0], r.map_or_else(|e| -(e as i64), |()| 0));
+    if let Err(e) = r {
+        return Err(no_room(size, e));
     }
     let ring = Ring::map(ctx, fd, size as usize)?;
     ring.word(W_SLOTS).store(slots, Relaxed);
@@ -376,6 +388,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     let count = ctx.knob(KnobId::ProducerCount);
     let mut pacer = Pacer::producer();
     let mut seq = 0u64;
+    let mut msg = vec![0u8; ssize as usize];
     while count == 0 || seq < count {
         pacer.wait(ctx);
         let size = ctx.msg_size().min(ssize as usize);
@@ -390,8 +403,8 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
             ring.wait_on(ctx, W_OUT, out);
         }
         ctx.op(Op::Write);
-        let slot = ring.slot(inn);
-        message::encode(&mut slot[..size], sender, seq);
+        message::encode(&mut msg[..size], sender, seq);
+        ring.put(inn, &msg[..size]);
         ring.word(W_IN).store(inn + 1, Ordering::Release);
         futex_wake(ring.word(W_IN));
         ctx.event(CALL_PUT, [inn % slots, size as u64, inn + 1], 0);
@@ -411,15 +424,14 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
     let name = ctx.arg("name")?.to_string();
     // The producer creates the object; until then the name does not exist.
     ctx.op(Op::Open);
-    let fd = loop {
+    let owned = loop {
         match shm_open(ctx, &name, false) {
             Ok(fd) => break fd,
-            Err(libc::ENOENT) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => bail!("shm_open: {}", std::io::Error::from_raw_os_error(e)),
+            Err(Errno::ENOENT) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => bail!("shm_open: {}", std::io::Error::from(e)),
         }
     };
-    // SAFETY: a fresh descriptor we own.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = owned.as_raw_fd();
     ctx.me().aux[0].store(fd as u64, Relaxed);
     // Wait for ftruncate and the header (the producer sets magic last).
     let len = loop {
@@ -456,23 +468,22 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
             break;
         }
         ctx.op(Op::Read);
-        let slot = ring.slot(out);
         // One whole message per slot; its header says how long it is.
-        let len = match message::peek_header(slot) {
+        let head = message::HEADER_LEN.min(ssize);
+        ring.get(out, &mut buf[..head]);
+        let len = match message::peek_header(&buf[..head]) {
             Ok(h) => (h.len as usize).min(ssize),
             Err(_) => ssize,
         };
-        buf[..len].copy_from_slice(&slot[..len]);
+        ring.get(out, &mut buf[..len.max(head)]);
         ring.word(W_OUT).store(out + 1, Ordering::Release);
         futex_wake(ring.word(W_OUT));
         ctx.event(CALL_GET, [out % slots, len as u64, out + 1], len as i64);
         ctx.receive(&mut verifier, &buf[..len]);
     }
     ctx.publish(verifier.counts());
-    let c = CString::new(name)?;
-    // SAFETY: valid C string.
-    let r = unsafe { libc::shm_unlink(c.as_ptr()) };
-    ctx.event(CALL_UNLINK, [0; 3], if r < 0 { -(errno() as i64) } else { 0 });
+    let r = nix::sys::mman::shm_unlink(name.as_str());
+    ctx.event(CALL_UNLINK, [0; 3], r.map_or_else(|e| -(e as i64), |()| 0));
     ctx.op(Op::Done);
     Ok(())
 }

@@ -36,8 +36,7 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
     death::arm(supervisor, &run_dir, &args);
     // PR_SET_PDEATHSIG was set before exec; if the supervisor died before
     // that, no signal will ever come, so check now.
-    // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } != supervisor {
+    if nix::unistd::getppid().as_raw() != supervisor {
         bail!("supervisor {supervisor} is gone");
     }
     let tel = Telemetry::open(WORKER_FD)?;
@@ -51,14 +50,18 @@ pub fn set_name(name: &str) {
     let mut buf = [0u8; 16];
     let n = name.len().min(15);
     buf[..n].copy_from_slice(&name.as_bytes()[..n]);
-    // SAFETY: a NUL-terminated 16-byte buffer.
-    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    // Cut at the first NUL (a name never has one; the buffer always ends in one).
+    if let Ok(c) = std::ffi::CStr::from_bytes_until_nul(&buf) {
+        let _ = nix::sys::prctl::set_name(c);
+    }
 }
 
 /// Restore the default SIGPIPE action (Rust ignores it before `main`), so
 /// a write to a pipe nobody reads kills the writer as the textbook says.
 pub fn default_sigpipe() {
-    // SAFETY: plain signal disposition change.
+    // SAFETY: SIG_DFL installs no handler of ours, so no handler code has
+    // to be async-signal-safe; nothing else in the process relies on
+    // SIGPIPE being ignored (writes that must not die use MSG_NOSIGNAL).
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
@@ -66,19 +69,23 @@ pub fn default_sigpipe() {
 /// the supervisor; this thread ends it when the supervisor ends.
 pub fn die_with(supervisor: i32) {
     let Some(pidfd) = crate::monitor::procfs::pidfd_open(supervisor) else {
-        // SAFETY: exiting a process whose run is gone.
+        // SAFETY: _exit ends the process at once without running
+        // destructors or atexit handlers; the run is gone, nothing of ours
+        // needs flushing.
         unsafe { libc::_exit(0) };
     };
     std::thread::spawn(move || {
-        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd), events: libc::POLLIN, revents: 0 };
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
         loop {
-            // SAFETY: one valid pollfd; blocks until the supervisor exits.
-            let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-            if r > 0 || (r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
-                break;
+            // Blocks until the supervisor exits (the pidfd turns readable).
+            match poll(&mut [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)], PollTimeout::NONE) {
+                Ok(n) if n > 0 => break,
+                Err(e) if e != nix::errno::Errno::EINTR => break,
+                _ => {}
             }
         }
-        // SAFETY: the run is over.
+        // SAFETY: as above: the run is over, nothing to flush or unwind.
         unsafe { libc::_exit(0) };
     });
 }
@@ -266,7 +273,8 @@ pub fn futex_wait(word: &std::sync::atomic::AtomicU64, expected: u32, timeout: D
 
 /// Wake workers waiting in `futex_wait` on `word`.
 pub fn futex_wake(word: &std::sync::atomic::AtomicU64) {
-    // SAFETY: see futex_wait.
+    // SAFETY: as in futex_wait: the low half of a live, aligned AtomicU64 is
+    // a valid futex word; FUTEX_WAKE only reads its address.
     unsafe {
         libc::syscall(libc::SYS_futex, word as *const _ as *const u32, libc::FUTEX_WAKE, i32::MAX);
     }
@@ -289,7 +297,8 @@ pub fn io_ret(res: &io::Result<usize>) -> i64 {
 /// `write` the whole buffer, retrying short writes and EINTR.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: valid buffer.
+        // SAFETY: `buf` is readable for `buf.len()` bytes; write keeps no
+        // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -306,7 +315,8 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
 /// One `read`, retrying EINTR. Ok(0) is end of file.
 pub fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {
-        // SAFETY: valid buffer.
+        // SAFETY: `buf` is writable for `buf.len()` bytes; read keeps no
+        // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n >= 0 {
             return Ok(n as usize);
@@ -479,10 +489,8 @@ pub mod death {
             .map_or(-1, |fd| fd.into_raw_fd());
         // Only a directory that is this run's, ours and private is emptied.
         let dir_ok = run_dir == rundir::dir_for(supervisor as u32)
-            && std::fs::symlink_metadata(run_dir).is_ok_and(|m| {
-                // SAFETY: getuid cannot fail.
-                m.is_dir() && m.uid() == unsafe { libc::getuid() } && m.mode() & 0o077 == 0
-            });
+            && std::fs::symlink_metadata(run_dir)
+                .is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::getuid().as_raw() && m.mode() & 0o077 == 0);
         let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).ok();
         let (Some(dir), Some(manifest)) = (cstr(run_dir), cstr(&run_dir.join(rundir::MANIFEST))) else { return };
         let parent = run_dir
@@ -528,12 +536,14 @@ pub mod death {
     fn ended(fd: RawFd, ms: libc::c_int) -> bool {
         let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         loop {
-            // SAFETY: one valid pollfd.
+            // Raw poll and errno: this runs in the death-signal handler.
+            // SAFETY: `pfd` is one writable pollfd; poll is async-signal-safe.
             let r = unsafe { libc::poll(&mut pfd, 1, ms) };
             if r >= 0 {
                 return r > 0;
             }
-            // SAFETY: reading errno.
+            // SAFETY: __errno_location returns this thread's errno slot,
+            // always valid to read.
             if unsafe { *libc::__errno_location() } != libc::EINTR {
                 return false;
             }
@@ -723,15 +733,16 @@ mod tests {
 
     #[test]
     fn frame_reader_skips_foreign_bytes() {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        use std::os::fd::AsRawFd;
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let fds = [rd.as_raw_fd(), wr.as_raw_fd()];
         let mut m = vec![0; 64];
         message::encode(&mut m, 1, 0);
         write_all(fds[1], b"hi\n").unwrap();
         write_all(fds[1], &m).unwrap();
         message::encode(&mut m, 1, 1);
         write_all(fds[1], &m).unwrap();
-        unsafe { libc::close(fds[1]) };
+        drop(wr);
         let mut r = FrameReader::default();
         let mut v = message::Verifier::new();
         let mut got = 0;
@@ -740,7 +751,7 @@ mod tests {
             v.check(&b).unwrap();
             got += 1;
         }
-        unsafe { libc::close(fds[0]) };
+        drop(rd);
         assert_eq!(got, 2);
         let c = v.counts();
         assert_eq!((c.delivered, c.foreign, c.corrupt), (2, 3, 0));

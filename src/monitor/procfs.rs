@@ -85,12 +85,14 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     if pid <= 0 {
         return None;
     }
-    // SAFETY: plain syscall; the result is checked.
+    // nix has no pidfd_open.
+    // SAFETY: pidfd_open takes two integers and touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         return None;
     }
-    // SAFETY: a fresh descriptor we own.
+    // SAFETY: pidfd_open succeeded, so `fd` is a new descriptor that
+    // nothing else owns.
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
@@ -99,12 +101,15 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 /// read or write it, and drop it at once.
 pub fn borrow_fd(pid: i32, target: RawFd) -> Option<OwnedFd> {
     let pidfd = pidfd_open(pid)?;
-    // SAFETY: plain syscall with a valid pidfd; the result is checked.
+    // nix has no pidfd_getfd.
+    // SAFETY: pidfd_getfd takes three integers and touches no memory of
+    // ours; `pidfd` stays open for the call.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, std::os::fd::AsRawFd::as_raw_fd(&pidfd), target, 0) };
     if fd < 0 {
         return None;
     }
-    // SAFETY: a fresh descriptor we own (it carries FD_CLOEXEC).
+    // SAFETY: pidfd_getfd succeeded, so `fd` is a new descriptor (with
+    // FD_CLOEXEC) that nothing else owns.
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
@@ -114,11 +119,13 @@ pub fn pipe_fill(pid: i32, fd: RawFd) -> Option<(u64, u64)> {
     let dup = borrow_fd(pid, fd)?;
     let raw = std::os::fd::AsRawFd::as_raw_fd(&dup);
     let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int.
+    // nix has no FIONREAD wrapper.
+    // SAFETY: FIONREAD writes one int, into `n`; `dup` stays open.
     if unsafe { libc::ioctl(raw, libc::FIONREAD, &mut n) } < 0 {
         return None;
     }
-    // SAFETY: F_GETPIPE_SZ takes no argument.
+    // SAFETY: F_GETPIPE_SZ takes no argument and touches no memory of
+    // ours; `dup` stays open for the call.
     let cap = unsafe { libc::fcntl(raw, libc::F_GETPIPE_SZ) };
     drop(dup);
     if cap < 0 {
@@ -155,17 +162,13 @@ mod tests {
 
     #[test]
     fn pipe_fill_of_our_own_pipe() {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        let n = unsafe { libc::write(fds[1], b"hello".as_ptr().cast(), 5) };
-        assert_eq!(n, 5);
+        use std::os::fd::AsRawFd;
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let fds = [rd.as_raw_fd(), wr.as_raw_fd()];
+        assert_eq!(nix::unistd::write(&wr, b"hello"), Ok(5));
         let me = std::process::id() as i32;
         assert_eq!(pipe_fill(me, fds[0]), Some((5, 65536)));
         assert_eq!(fd_mode(me, fds[0]).as_deref(), Some("r"));
         assert_eq!(fd_mode(me, fds[1]).as_deref(), Some("w"));
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
     }
 }

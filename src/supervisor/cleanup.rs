@@ -12,8 +12,9 @@ use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::stat::{fstat, fstatat, Mode};
-use nix::unistd::{unlinkat, UnlinkatFlags};
+use nix::unistd::{unlinkat, Pid, UnlinkatFlags};
 
 use super::rundir::{self, DirProblem, MANIFEST};
 
@@ -49,20 +50,12 @@ impl ObjectKind {
 /// Remove one of our own run's objects by name (the caller made it).
 pub fn unlink_object(kind: ObjectKind, name: &str) {
     let Ok(c) = CString::new(name) else { return };
-    // SAFETY: valid C strings; errors (already gone) are fine.
-    unsafe {
-        match kind {
-            ObjectKind::Shm => {
-                libc::shm_unlink(c.as_ptr());
-            }
-            ObjectKind::Mq => {
-                libc::mq_unlink(c.as_ptr());
-            }
-            ObjectKind::Path => {
-                libc::unlink(c.as_ptr());
-            }
-        }
-    }
+    // Errors (already gone) are fine.
+    let _ = match kind {
+        ObjectKind::Shm => nix::sys::mman::shm_unlink(c.as_c_str()),
+        ObjectKind::Mq => nix::mqueue::mq_unlink(c.as_c_str()),
+        ObjectKind::Path => nix::unistd::unlink(c.as_c_str()),
+    };
 }
 
 /// What a sweep or a removal did, line by line, as it really happened.
@@ -512,14 +505,12 @@ pub fn emergency_cleanup() {
         return;
     };
     let Some(e) = g.take() else { return };
-    // SAFETY: signalling our own workers.
-    unsafe {
-        for &grp in &e.groups {
-            libc::killpg(grp, libc::SIGKILL);
-        }
-        for &p in &e.pids {
-            libc::kill(p, libc::SIGKILL);
-        }
+    // Our own workers; one already gone is ESRCH, fine.
+    for &grp in &e.groups {
+        let _ = killpg(Pid::from_raw(grp), Signal::SIGKILL);
+    }
+    for &p in &e.pids {
+        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
     }
     for (k, n) in &e.objects {
         unlink_object(*k, n);
@@ -533,18 +524,18 @@ pub fn emergency_cleanup() {
 /// ends, then remove what its run left. Its own process group, no
 /// parent-death signal: it must outlive the supervisor.
 pub fn janitor(supervisor: i32, dir: &Path, restore_tty: bool) -> i32 {
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_NAME, c"ipcs-janitor".as_ptr() as libc::c_ulong, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_name(c"ipcs-janitor");
     let Some(pidfd) = crate::monitor::procfs::pidfd_open(supervisor) else {
         remove_run(dir);
         return 0;
     };
-    let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd), events: libc::POLLIN, revents: 0 };
     loop {
-        // SAFETY: one valid pollfd. Blocks until the supervisor exits.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if r > 0 || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
-            break;
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // Blocks until the supervisor exits (the pidfd turns readable).
+        match poll(&mut [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)], PollTimeout::NONE) {
+            Ok(n) if n > 0 => break,
+            Err(e) if e != Errno::EINTR => break,
+            _ => {}
         }
     }
     // The run dir still being there means the supervisor did not get to
@@ -570,7 +561,9 @@ pub fn janitor(supervisor: i32, dir: &Path, restore_tty: bool) -> i32 {
 fn give_back_terminal() {
     // We are in a background process group now: tcsetattr would stop us
     // with SIGTTOU.
-    // SAFETY: signal disposition, then termios calls on fd 1 with a valid struct.
+    // SAFETY: SIG_IGN installs no handler code; isatty/tcgetattr/tcsetattr
+    // only read or write the termios struct we own (zeroed termios is a
+    // valid value) and act on fd 1, whatever it is (errors are ignored).
     unsafe {
         libc::signal(libc::SIGTTOU, libc::SIG_IGN);
         if libc::isatty(1) != 1 {
@@ -585,8 +578,7 @@ fn give_back_terminal() {
         }
     }
     let seq = b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?1049l\x1b[?25h";
-    // SAFETY: writing a byte buffer to fd 1.
-    unsafe { libc::write(1, seq.as_ptr().cast(), seq.len()) };
+    let _ = nix::unistd::write(std::io::stdout(), seq);
 }
 
 /// Kill any process still carrying this run's marker (a forked consumer
@@ -605,8 +597,8 @@ fn kill_run_processes(supervisor: i32) {
         }
         if let Ok(env) = fs::read(format!("/proc/{pid}/environ")) {
             if env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()) {
-                // SAFETY: a process of the dead run.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // A process of the dead run.
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
     }

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 
 use crate::knobs::{KnobId, Knobs};
 use crate::model::Kind;
@@ -106,8 +108,7 @@ impl Supervisor {
         }
         // Orphans of our workers (a consumer whose producer died) become
         // our children, so we reap them and see how they ended.
-        // SAFETY: plain prctl.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
         let mut sup = Supervisor {
             exe,
             dir,
@@ -221,8 +222,7 @@ impl Supervisor {
         drop(listed);
         // A paused run stays paused for a restarted worker too.
         if self.paused.load(Relaxed) && !spec.own_group {
-            // SAFETY: signalling our own fresh child.
-            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGSTOP);
         }
         Ok(pid)
     }
@@ -326,10 +326,10 @@ impl Supervisor {
     /// SIGSTOP or SIGCONT every worker (not the emulated kernels): pausing
     /// really pauses the processes.
     pub fn set_paused(&mut self, paused: bool) {
-        let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        let sig = if paused { Signal::SIGSTOP } else { Signal::SIGCONT };
         if let Some(g) = self.pgid {
-            // SAFETY: signalling our workers' own group, never ours.
-            unsafe { libc::killpg(g, sig) };
+            // Our workers' own group, never ours.
+            let _ = nix::sys::signal::killpg(Pid::from_raw(g), sig);
         }
         self.paused.store(paused, Relaxed);
     }
@@ -347,7 +347,9 @@ impl Supervisor {
         }
         match crate::monitor::procfs::pidfd_open(pid) {
             Some(pidfd) => {
-                // SAFETY: pidfd_send_signal on a pidfd we own.
+                // nix has no pidfd_send_signal.
+                // SAFETY: integer arguments and a null siginfo (allowed: the
+                // kernel fills in a default); `pidfd` stays open.
                 let r = unsafe {
                     libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0)
                 };
@@ -369,26 +371,25 @@ impl Supervisor {
     /// Kill every process of the run, reap them, remove every object.
     pub fn shutdown(&mut self) {
         if let Some(g) = self.pgid {
-            // SAFETY: our workers' group. SIGCONT first so stopped ones die now.
-            unsafe {
-                libc::killpg(g, libc::SIGKILL);
-                libc::killpg(g, libc::SIGCONT);
-            }
+            // Our workers' group; SIGCONT so stopped ones die now.
+            let _ = nix::sys::signal::killpg(Pid::from_raw(g), Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(Pid::from_raw(g), Signal::SIGCONT);
         }
         for slot in 0..self.next_slot {
             self.signal_slot(slot, libc::SIGKILL);
         }
         for &pid in &self.children {
-            // SAFETY: our own children; an already reaped pid gives ESRCH
-            // (or, after reuse, belongs to no one of ours: we only signal
-            // pids we have not seen exit — reap() removes the rest).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Our own children; an already reaped pid gives ESRCH (or,
+            // after reuse, belongs to no one of ours: we only signal pids
+            // we have not seen exit — reap() removes the rest).
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         // Wait for the children (bounded: SIGKILL cannot be ignored).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         while std::time::Instant::now() < deadline {
             let mut status = 0;
-            // SAFETY: waitpid with a valid pointer.
+            // Raw waitpid: record_exit stores the status word itself.
+            // SAFETY: `status` is a valid int for the kernel to write.
             let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
             if r > 0 {
                 self.record_exit(r, status);
@@ -488,7 +489,8 @@ fn empty_sigset() -> libc::sigset_t {
 pub fn reap(tel: &Telemetry, spawned: &Spawned) {
     loop {
         let mut status = 0;
-        // SAFETY: waitpid with a valid pointer.
+        // Raw waitpid: record_exit stores the status word itself.
+        // SAFETY: `status` is a valid int for the kernel to write.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid <= 0 {
             return;

@@ -26,8 +26,7 @@ pub const MANIFEST: &str = "objects";
 pub fn base() -> (PathBuf, bool) {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(x) if !x.is_empty() && Path::new(&x).is_dir() => (PathBuf::from(x), true),
-        // SAFETY: getuid cannot fail.
-        _ => (PathBuf::from(format!("/tmp/ipcscope-{}", unsafe { libc::getuid() })), false),
+        _ => (PathBuf::from(format!("/tmp/ipcscope-{}", nix::unistd::getuid())), false),
     }
 }
 

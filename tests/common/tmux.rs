@@ -67,8 +67,7 @@ impl Drop for Tmux {
         let _ = Command::new("tmux").args(["-L", &self.name, "kill-server"]).status();
         // tmux leaves its socket file behind.
         let base = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
-        // SAFETY: getuid cannot fail.
-        let uid = unsafe { libc::getuid() };
+        let uid = nix::unistd::getuid();
         let _ = std::fs::remove_file(format!("{base}/tmux-{uid}/{}", self.name));
     }
 }

@@ -88,9 +88,10 @@ pub struct AcceptedPort {
     pub peer_section: Option<u32>,
 }
 
-/// A section mapped into this process.
+/// A section mapped into this process. The peer writes it concurrently, so
+/// it is a raw mapping: bytes go in and out by raw-pointer copies only.
 struct MappedSection {
-    map: memmap2::MmapMut,
+    map: memmap2::MmapRaw,
     writer: bool,
     /// A port through which the kernel lets us name this section.
     port: u32,
@@ -285,8 +286,7 @@ impl AlpcProcess {
             packet: Vec::new(),
             calls: Vec::new(),
         };
-        // SAFETY: gettid has no preconditions.
-        let tid = u32::try_from(unsafe { libc::gettid() }).unwrap_or(0);
+        let tid = u32::try_from(nix::unistd::gettid().as_raw()).unwrap_or(0);
         let name: String = name.chars().take(super::proto::MAX_PROCESS_NAME_LEN / 4).collect();
         let response = process.call(None, Request::Hello { tid, name })?;
         match response.body {
@@ -308,26 +308,13 @@ impl AlpcProcess {
     /// then fails with a transport error instead of waiting on (for an
     /// observer, which must never hang the monitor).
     pub fn set_io_timeout(&self, timeout: Duration) -> AlpcResult<()> {
-        use std::os::fd::AsRawFd;
-        let tv = libc::timeval {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
-        };
-        for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-            // SAFETY: setsockopt on our own socket with a valid timeval.
-            let rc = unsafe {
-                libc::setsockopt(
-                    std::os::fd::AsFd::as_fd(&self.conn).as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(AlpcError::Io(io::Error::last_os_error()));
-            }
-        }
+        use nix::sys::socket::{setsockopt, sockopt};
+        let tv = nix::sys::time::TimeVal::new(
+            timeout.as_secs() as libc::time_t,
+            timeout.subsec_micros() as libc::suseconds_t,
+        );
+        setsockopt(&self.conn, sockopt::ReceiveTimeout, &tv).map_err(|e| AlpcError::Io(e.into()))?;
+        setsockopt(&self.conn, sockopt::SendTimeout, &tv).map_err(|e| AlpcError::Io(e.into()))?;
         Ok(())
     }
 
@@ -380,11 +367,10 @@ impl AlpcProcess {
             let Some(port) = port else { continue };
             let file = File::from(fd);
             let len = usize::try_from(grant.size).map_err(|_| AlpcError::Unexpected)?;
-            // SAFETY: the kernel created this memfd with exactly `len` bytes
-            // and sealed it against shrinking, so the mapping can never
-            // refer past the end of the file. The peer writes into it
-            // concurrently; we only copy in and out through raw pointers.
-            let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(&file)? };
+            // The kernel created this memfd with exactly `len` bytes and
+            // sealed it against shrinking, so the mapping can never refer
+            // past the end of the file (no SIGBUS).
+            let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
             self.sections.insert(grant.handle, MappedSection { map, writer: grant.writer, port });
             self.unreported.push(grant.handle);
         }
@@ -587,8 +573,10 @@ impl AlpcProcess {
         if bytes.len() > range.len() {
             return Err(AlpcError::Status(NtStatus::STATUS_BUFFER_TOO_SMALL));
         }
-        // SAFETY: the range lies inside the mapping; the memory is shared
-        // with the peer, so it is written through a raw pointer.
+        // SAFETY: `range` lies inside the mapping (checked by `range()`),
+        // which lives while `section` is borrowed; `bytes` is our own memory,
+        // so they do not overlap. The peer may touch the same bytes, so no
+        // reference into the mapping is made, only a raw copy.
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), section.map.as_mut_ptr().add(range.start), bytes.len());
         }
@@ -600,7 +588,8 @@ impl AlpcProcess {
         let section = self.sections.get(&view.section_handle).ok_or(AlpcError::NoSuchSection(view.section_handle))?;
         let range = section.range(view)?;
         let mut out = vec![0u8; range.len()];
-        // SAFETY: the range lies inside the mapping; see write_view.
+        // SAFETY: `range` lies inside the mapping (checked by `range()`) and
+        // `out` is a fresh buffer of that length; raw copy, as in write_view.
         unsafe { std::ptr::copy_nonoverlapping(section.map.as_ptr().add(range.start), out.as_mut_ptr(), out.len()) };
         Ok(out)
     }

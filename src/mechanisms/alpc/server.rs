@@ -13,9 +13,12 @@ use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, List
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
+use nix::unistd::Pid;
 
 /// How often the loop wakes to ask `stop()` when nothing else happens.
 const STOP_CHECK: Duration = Duration::from_millis(50);
@@ -245,25 +248,13 @@ impl Server {
 /// A memfd of `size` bytes, sealed so that no process can shrink it under
 /// another's mapping (which would turn the peer's next access into SIGBUS).
 fn create_section_memory(section: SectionId, size: u64) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
     let name = CString::new(format!("ipcscope-alpc-section-{section}")).map_err(io::Error::other)?;
-    // SAFETY: name is a valid C string; the flags are valid memfd flags.
-    let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: memfd_create returned a new descriptor that nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = memfd_create(name.as_c_str(), MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
     let len = libc::off_t::try_from(size).map_err(io::Error::other)?;
-    // SAFETY: plain syscalls on a descriptor we own.
-    unsafe {
-        if libc::ftruncate(fd.as_raw_fd(), len) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    nix::unistd::ftruncate(&fd, len)?;
+    fcntl(&fd, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL))?;
     Ok(fd)
 }
 
@@ -276,25 +267,22 @@ fn direct_copy(copy: &DirectCopy, bounce: &mut [u8]) -> Result<u64, ()> {
         CopyDirection::ReadFromClient => (copy.client_pid, copy.client_address, copy.server_pid, copy.server_address),
         CopyDirection::WriteToClient => (copy.server_pid, copy.server_address, copy.client_pid, copy.client_address),
     };
-    let from_pid = libc::pid_t::try_from(from_pid).map_err(|_| ())?;
-    let to_pid = libc::pid_t::try_from(to_pid).map_err(|_| ())?;
+    let from_pid = Pid::from_raw(libc::pid_t::try_from(from_pid).map_err(|_| ())?);
+    let to_pid = Pid::from_raw(libc::pid_t::try_from(to_pid).map_err(|_| ())?);
     let mut done: u64 = 0;
     while done < copy.length {
         let chunk = usize::try_from((copy.length - done).min(bounce.len() as u64)).map_err(|_| ())?;
-        let local = libc::iovec { iov_base: bounce.as_mut_ptr().cast(), iov_len: chunk };
+        let local = &mut bounce[..chunk];
+        // The remote address names memory in another process; the kernel
+        // checks it (EFAULT on a bad address) without touching ours.
         let from =
-            libc::iovec { iov_base: from_addr.checked_add(done).ok_or(())? as *mut libc::c_void, iov_len: chunk };
-        // SAFETY: `local` covers `chunk` bytes of our bounce buffer; the
-        // remote iovec names memory in another process, which the kernel
-        // checks (EFAULT on a bad address) without touching ours.
-        let n = unsafe { libc::process_vm_readv(from_pid, &local, 1, &from, 1, 0) };
-        if n < 0 || n as usize != chunk {
+            RemoteIoVec { base: usize::try_from(from_addr.checked_add(done).ok_or(())?).map_err(|_| ())?, len: chunk };
+        if process_vm_readv(from_pid, &mut [io::IoSliceMut::new(local)], &[from]) != Ok(chunk) {
             return Err(());
         }
-        let to = libc::iovec { iov_base: to_addr.checked_add(done).ok_or(())? as *mut libc::c_void, iov_len: chunk };
-        // SAFETY: as above, in the other direction.
-        let n = unsafe { libc::process_vm_writev(to_pid, &local, 1, &to, 1, 0) };
-        if n < 0 || n as usize != chunk {
+        let to =
+            RemoteIoVec { base: usize::try_from(to_addr.checked_add(done).ok_or(())?).map_err(|_| ())?, len: chunk };
+        if process_vm_writev(to_pid, &[io::IoSlice::new(local)], &[to]) != Ok(chunk) {
             return Err(());
         }
         done += chunk as u64;

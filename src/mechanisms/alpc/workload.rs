@@ -46,8 +46,8 @@ fn kernel(ctx: &mut WorkerCtx) -> Result<()> {
     };
     ctx.op(Op::Wait);
     let supervisor = ctx.supervisor;
-    // SAFETY: getppid cannot fail. The kernel ends with its run.
-    let orphaned = move || unsafe { libc::getppid() } != supervisor;
+    // The kernel ends with its run.
+    let orphaned = move || nix::unistd::getppid().as_raw() != supervisor;
     super::server::run_with_config(&socket_path(&ctx.run_dir), config, orphaned).context("the NT kernel stopped")?;
     ctx.op(Op::Done);
     Ok(())

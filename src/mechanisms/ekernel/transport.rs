@@ -21,6 +21,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::socket::{self, ControlMessage, MsgFlags, SockFlag, UnixAddr};
+
 /// The largest packet either side accepts. Larger ones are refused whole.
 pub const MAX_PACKET: usize = 256 * 1024;
 /// The most file descriptors one packet may carry.
@@ -102,25 +105,12 @@ impl Listener {
         let temp = path.with_file_name(format!(".{}-{serial}.sock", std::process::id()));
         let addr = sockaddr_for(&temp)?;
         let _ = std::fs::remove_file(&temp);
-        let fd = new_socket(libc::SOCK_NONBLOCK)?;
-        // SAFETY: addr is a fully initialised sockaddr_un of the given length.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                size_of::<libc::sockaddr_un>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = new_socket(SockFlag::SOCK_NONBLOCK)?;
+        socket::bind(fd.as_raw_fd(), &addr)?;
         let ready = || -> io::Result<()> {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))?;
-            // SAFETY: plain syscall on a socket we own.
-            if unsafe { libc::listen(fd.as_raw_fd(), LISTEN_BACKLOG) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            socket::listen(&fd, socket::Backlog::new(LISTEN_BACKLOG)?)?;
             std::fs::rename(&temp, path)
         };
         if let Err(e) = ready() {
@@ -140,24 +130,17 @@ impl Listener {
     /// kernel uses [`Conn::try_send`] / [`Conn::try_recv`] after `poll`.
     pub fn accept(&self) -> io::Result<Accept> {
         loop {
-            // SAFETY: accept4 with null address pointers is allowed.
-            let raw = unsafe {
-                libc::accept4(self.fd.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC)
+            let raw = match socket::accept4(self.fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+                Ok(raw) => raw,
+                Err(Errno::EINTR) => continue,
+                // ECONNABORTED: the peer gave up before we got to it.
+                Err(Errno::EAGAIN | Errno::ECONNABORTED) => return Ok(Accept::Empty),
+                Err(e) => return Err(e.into()),
             };
-            if raw < 0 {
-                let err = io::Error::last_os_error();
-                match err.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    // ECONNABORTED: the peer gave up before we got to it.
-                    Some(libc::EAGAIN) | Some(libc::ECONNABORTED) => return Ok(Accept::Empty),
-                    _ => return Err(err),
-                }
-            }
             // SAFETY: accept4 returned a new descriptor that nobody else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
             let peer = peer_cred(fd.as_fd())?;
-            // SAFETY: geteuid cannot fail.
-            if peer.uid != unsafe { libc::geteuid() } {
+            if peer.uid != nix::unistd::geteuid().as_raw() {
                 return Ok(Accept::Refused(peer));
             }
             enlarge_send_buffer(fd.as_fd());
@@ -219,12 +202,9 @@ impl AcceptGate {
 
 /// ` (RLIMIT_NOFILE is N)`, for a message about running out of descriptors.
 fn nofile_limit() -> String {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 && r.rlim_cur != libc::RLIM_INFINITY {
-        format!(" (RLIMIT_NOFILE is {})", r.rlim_cur)
-    } else {
-        String::new()
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) if soft != libc::RLIM_INFINITY => format!(" (RLIMIT_NOFILE is {soft})"),
+        _ => String::new(),
     }
 }
 
@@ -252,22 +232,12 @@ impl Conn {
     /// Connects to a kernel listening at `path`.
     pub fn connect(path: &Path) -> io::Result<Conn> {
         let addr = sockaddr_for(path)?;
-        let fd = new_socket(0)?;
+        let fd = new_socket(SockFlag::empty())?;
         loop {
-            // SAFETY: addr is a fully initialised sockaddr_un.
-            let rc = unsafe {
-                libc::connect(
-                    fd.as_raw_fd(),
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    size_of::<libc::sockaddr_un>() as libc::socklen_t,
-                )
-            };
-            if rc == 0 {
-                break;
-            }
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                return Err(err);
+            match socket::connect(fd.as_raw_fd(), &addr) {
+                Ok(()) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         enlarge_send_buffer(fd.as_fd());
@@ -319,47 +289,31 @@ impl Conn {
         if fds.len() > MAX_FDS {
             return Err(TransportError::TooManyFds);
         }
-        let mut cmsg_buf = CmsgBuf::new();
-        let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
-        // SAFETY: msghdr is plain old data; zero is a valid "empty" value.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if !fds.is_empty() {
-            let payload = fds.len() * size_of::<RawFd>();
-            // SAFETY: CMSG_* only compute sizes and offsets inside cmsg_buf,
-            // which is aligned and large enough for MAX_FDS descriptors.
-            unsafe {
-                msg.msg_control = cmsg_buf.as_mut_ptr();
-                msg.msg_controllen = libc::CMSG_SPACE(payload as u32) as _;
-                let cmsg = libc::CMSG_FIRSTHDR(&msg);
-                (*cmsg).cmsg_level = libc::SOL_SOCKET;
-                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-                (*cmsg).cmsg_len = libc::CMSG_LEN(payload as u32) as _;
-                let dst = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-                for (i, fd) in fds.iter().enumerate() {
-                    dst.add(i).write_unaligned(fd.as_raw_fd());
-                }
-            }
+        let mut raw = [0 as RawFd; MAX_FDS];
+        for (dst, fd) in raw.iter_mut().zip(fds) {
+            *dst = fd.as_raw_fd();
         }
+        let rights = [ControlMessage::ScmRights(&raw[..fds.len()])];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+        let iov = [io::IoSlice::new(data)];
+        // MSG_NOSIGNAL: a vanished peer is an error value, not SIGPIPE.
+        let flags = MsgFlags::from_bits_retain(flags) | MsgFlags::MSG_NOSIGNAL;
         loop {
-            // SAFETY: msg points at live buffers for the duration of the call.
-            // MSG_NOSIGNAL: a vanished peer is an error value, not SIGPIPE.
-            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, flags | libc::MSG_NOSIGNAL) };
-            if n >= 0 {
-                return Ok(());
-            }
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => TransportError::WouldBlock,
-                Some(libc::EPIPE) | Some(libc::ECONNRESET) | Some(libc::ENOTCONN) => TransportError::Closed,
-                Some(libc::EMSGSIZE) => TransportError::TooLarge,
-                _ => TransportError::Io(err),
+            return Err(match socket::sendmsg::<()>(self.fd.as_raw_fd(), &iov, cmsgs, flags, None) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => TransportError::WouldBlock,
+                Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN) => TransportError::Closed,
+                Err(Errno::EMSGSIZE) => TransportError::TooLarge,
+                Err(e) => TransportError::Io(e.into()),
             });
         }
     }
 
+    // Raw recvmsg, not nix's: nix wants an initialised buffer (zeroing
+    // 256 KiB per packet would cost more than the packet), and its cmsgs()
+    // will not walk a MSG_CTRUNC message, which would leak the descriptors
+    // that did arrive.
     fn recv_with(&self, buf: &mut Vec<u8>, flags: libc::c_int) -> Result<Vec<OwnedFd>, TransportError> {
         buf.clear();
         buf.reserve(MAX_PACKET);
@@ -420,7 +374,8 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<u
         // Round up so that a deadline 0.3 ms away does not spin at 0 ms.
         Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
     };
-    // SAFETY: fds is a valid slice of pollfd.
+    // SAFETY: `fds` is a writable slice of `fds.len()` pollfds (the kernel
+    // writes `revents` only); a bad descriptor in it is POLLNVAL, not UB.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
     if n < 0 {
         let err = io::Error::last_os_error();
@@ -473,50 +428,25 @@ fn take_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
     fds
 }
 
-fn new_socket(extra_flags: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall.
-    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | extra_flags, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socket() returned a new descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+fn new_socket(extra_flags: SockFlag) -> io::Result<OwnedFd> {
+    let flags = SockFlag::SOCK_CLOEXEC | extra_flags;
+    Ok(socket::socket(socket::AddressFamily::Unix, socket::SockType::SeqPacket, flags, None)?)
 }
 
-fn sockaddr_for(path: &Path) -> io::Result<libc::sockaddr_un> {
+fn sockaddr_for(path: &Path) -> io::Result<UnixAddr> {
     let bytes = OsStr::as_bytes(path.as_os_str());
-    // SAFETY: sockaddr_un is plain old data.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+    if bytes.is_empty() || bytes.len() >= 108 || bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("socket path unusable (empty, NUL or over 107 bytes): {}", path.display()),
         ));
     }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
-        *dst = *src as libc::c_char;
-    }
-    Ok(addr)
+    Ok(UnixAddr::new(path)?)
 }
 
 fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
-    // SAFETY: ucred is plain old data; getsockopt writes at most len bytes.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(PeerCred { pid: cred.pid, uid: cred.uid, gid: cred.gid })
+    let cred = socket::getsockopt(&fd, socket::sockopt::PeerCredentials)?;
+    Ok(PeerCred { pid: cred.pid(), uid: cred.uid(), gid: cred.gid() })
 }
 
 /// A datagram larger than the send buffer fails with EMSGSIZE; the default
@@ -524,17 +454,7 @@ fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
 /// Linux doubles the value and caps it at `wmem_max`; failure only means
 /// the largest packets will be refused, so it is not fatal.
 fn enlarge_send_buffer(fd: BorrowedFd<'_>) {
-    let size: libc::c_int = (MAX_PACKET + 64 * 1024) as libc::c_int;
-    // SAFETY: plain setsockopt with an int argument.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&size as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    let _ = socket::setsockopt(&fd, socket::sockopt::SndBuf, &(MAX_PACKET + 64 * 1024));
 }
 
 #[cfg(test)]
@@ -585,7 +505,8 @@ mod tests {
 
             // ... and on receive, when a peer bypasses our send check.
             let raw = vec![1u8; MAX_PACKET + 10];
-            // SAFETY: plain send on a connected socket.
+            // SAFETY: `raw` is readable for `raw.len()` bytes and the socket
+            // stays open for the call; send keeps no pointer.
             let n = unsafe { libc::send(client.as_fd().as_raw_fd(), raw.as_ptr().cast(), raw.len(), 0) };
             assert_eq!(n as usize, raw.len());
             assert!(matches!(server.recv(&mut buf), Err(TransportError::TooLarge)));

@@ -234,14 +234,13 @@ impl Server {
 /// writing, shrinking and growing, so that the receiver's mapping is a
 /// snapshot and can never fault past the end. Anything else → `None`.
 fn sealed_len(fd: BorrowedFd<'_>) -> Option<u64> {
-    // SAFETY: fcntl(F_GET_SEALS) and fstat only read the descriptor's state.
-    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    let seals = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GET_SEALS).ok()?;
     let needed = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-    if seals < 0 || seals & needed != needed {
+    if seals & needed != needed {
         return None;
     }
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    let st = nix::sys::stat::fstat(fd).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return None;
     }
     u64::try_from(st.st_size).ok()
@@ -250,9 +249,7 @@ fn sealed_len(fd: BorrowedFd<'_>) -> Option<u64> {
 /// Seed for the join tokens: they must not be guessable by other processes.
 fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most bytes.len() bytes.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n == bytes.len() as isize {
+    if getrandom::fill(&mut bytes).is_ok() {
         return u64::from_le_bytes(bytes);
     }
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);

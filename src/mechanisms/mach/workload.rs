@@ -167,8 +167,7 @@ pub fn kernel(ctx: &mut WorkerCtx) -> Result<()> {
     let supervisor = ctx.supervisor;
     ctx.op(Op::Wait);
     event(ctx, CALL_KERNEL, [std::process::id() as u64, 0, 0], 0);
-    // SAFETY: getppid cannot fail.
-    let stop = move || unsafe { libc::getppid() } != supervisor;
+    let stop = move || nix::unistd::getppid().as_raw() != supervisor;
     super::server::run(&path, stop).with_context(|| format!("kernel on {}", path.display()))
 }
 

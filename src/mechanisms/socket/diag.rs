@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::monitor::procfs;
 
-const NETLINK_SOCK_DIAG: i32 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_DUMP: u16 = 0x300;
@@ -79,13 +78,13 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
 
 /// Every Unix stream socket on the machine, by inode.
 pub fn unix_dump() -> std::io::Result<HashMap<u64, UnixSock>> {
-    // SAFETY: plain syscall; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor we own.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    use nix::sys::socket::{self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
+    let sock: OwnedFd = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
     let mut req = Vec::with_capacity(40);
     req.extend_from_slice(&40u32.to_ne_bytes());
     req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -100,35 +99,17 @@ pub fn unix_dump() -> std::io::Result<HashMap<u64, UnixSock>> {
     let show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO;
     req.extend_from_slice(&show.to_ne_bytes());
     req.extend_from_slice(&[0xff; 8]); // cookie: none
-                                       // SAFETY: all-zero is a valid sockaddr_nl (the kernel).
-    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: a valid buffer and address.
-    let r = unsafe {
-        libc::sendto(
-            sock.as_raw_fd(),
-            req.as_ptr().cast(),
-            req.len(),
-            0,
-            (&kernel as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+                                       // Port 0, no groups: the kernel.
+    socket::sendto(sock.as_raw_fd(), &req, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
     let mut out = HashMap::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // SAFETY: a valid buffer; blocks until the kernel answers.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
+        // Blocks until the kernel answers.
+        let n = match socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         let b = &buf[..n as usize];
         if b.is_empty() {
             return Ok(out);
@@ -257,7 +238,9 @@ pub fn meminfo(pid: i32, fd: i32) -> Option<[u32; MEM_VARS]> {
     let dup = procfs::borrow_fd(pid, fd)?;
     let mut mem = [0u32; MEM_VARS];
     let mut len = std::mem::size_of_val(&mem) as libc::socklen_t;
-    // SAFETY: a valid buffer of `len` bytes; getsockopt only reads state.
+    // nix has no SO_MEMINFO option.
+    // SAFETY: `mem` is a writable buffer of `len` bytes and `dup` stays
+    // open for the call; getsockopt writes at most `len` bytes.
     let r =
         unsafe { libc::getsockopt(dup.as_raw_fd(), libc::SOL_SOCKET, SO_MEMINFO, mem.as_mut_ptr().cast(), &mut len) };
     drop(dup);
@@ -271,7 +254,8 @@ pub fn listen_backlog(pid: i32, fd: i32) -> Option<(u64, u64)> {
     // SAFETY: all-zero is a valid tcp_info.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: a valid buffer of `len` bytes.
+    // SAFETY: `info` is a writable tcp_info of `len` bytes and `dup` stays
+    // open for the call; getsockopt writes at most `len` bytes.
     let r = unsafe {
         libc::getsockopt(
             dup.as_raw_fd(),
@@ -303,25 +287,17 @@ mod tests {
 
     #[test]
     fn unix_dump_sees_our_socketpair() {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) }, 0);
-        let n = unsafe { libc::write(fds[0], b"hello".as_ptr().cast(), 5) };
-        assert_eq!(n, 5);
-        let ino = |fd: i32| -> u64 {
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            unsafe { libc::fstat(fd, &mut st) };
-            st.st_ino
-        };
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::empty()).unwrap();
+        let fds = [a.as_raw_fd(), b.as_raw_fd()];
+        assert_eq!(nix::unistd::write(&a, b"hello"), Ok(5));
+        let ino = |fd: &OwnedFd| -> u64 { nix::sys::stat::fstat(fd).unwrap().st_ino };
         let dump = unix_dump().unwrap();
-        let b = &dump[&ino(fds[1])];
+        let b = &dump[&ino(&b)];
         assert_eq!(b.rq, 5);
-        assert_eq!(b.peer, Some(ino(fds[0])));
+        assert_eq!(b.peer, Some(ino(&a)));
         let me = std::process::id() as i32;
         let m = meminfo(me, fds[0]).unwrap();
         assert!(m[MEM_SNDBUF] > 0 && m[MEM_WMEM_ALLOC] > 0);
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, UnixAddr};
 
 use super::consts::{FAM_TCP, FAM_UNIX, SOCK_NAME};
 use crate::knobs::KnobId;
@@ -97,21 +98,22 @@ fn ret_of(r: libc::c_int) -> i64 {
     }
 }
 
-fn new_socket(ctx: &WorkerCtx, fam: u64, flags: i32) -> Result<OwnedFd> {
-    let domain = if fam == FAM_TCP { libc::AF_INET } else { libc::AF_UNIX };
-    // SAFETY: plain syscall; the result is checked.
-    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | flags, 0) };
-    ctx.event(CALL_SOCKET, [fam, 0, 0], ret_of(fd));
-    if fd < 0 {
-        bail!("socket: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// A nix call's result as the event log wants it: 0, or minus the errno.
+fn ret_nix<T>(r: &nix::Result<T>) -> i64 {
+    r.as_ref().map_or_else(|e| -(*e as i64), |_| 0)
+}
+
+fn new_socket(ctx: &WorkerCtx, fam: u64, flags: SockFlag) -> Result<OwnedFd> {
+    let domain = if fam == FAM_TCP { AddressFamily::Inet } else { AddressFamily::Unix };
+    let r = socket::socket(domain, SockType::Stream, SockFlag::SOCK_CLOEXEC | flags, None);
+    ctx.event(CALL_SOCKET, [fam, 0, 0], r.as_ref().map_or_else(|e| -(*e as i64), |fd| fd.as_raw_fd() as i64));
+    r.map_err(|e| anyhow::anyhow!("socket: {}", std::io::Error::from(e)))
 }
 
 fn set_int_opt(ctx: &WorkerCtx, fd: RawFd, level: i32, name: i32, which: u64, v: u64) {
     let val = v.min(i32::MAX as u64) as libc::c_int;
-    // SAFETY: an int option on our own socket.
+    // SAFETY: `val` is a live c_int and the length says so; setsockopt
+    // only reads it, and a bad `fd` is EBADF, not UB.
     let r = unsafe {
         libc::setsockopt(
             fd,
@@ -127,29 +129,16 @@ fn set_int_opt(ctx: &WorkerCtx, fd: RawFd, level: i32, name: i32, which: u64, v:
     }
 }
 
-fn unix_addr(path: &std::path::Path) -> Result<(libc::sockaddr_un, libc::socklen_t)> {
+fn unix_addr(path: &std::path::Path) -> Result<UnixAddr> {
     use std::os::unix::ffi::OsStrExt;
-    // SAFETY: all-zero is a valid sockaddr_un.
-    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let b = path.as_os_str().as_bytes();
-    if b.len() >= a.sun_path.len() {
+    if path.as_os_str().as_bytes().len() >= 108 {
         bail!("socket path too long: {}", path.display());
     }
-    for (d, s) in a.sun_path.iter_mut().zip(b) {
-        *d = *s as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + b.len() + 1;
-    Ok((a, len as libc::socklen_t))
+    UnixAddr::new(path).map_err(|e| anyhow::anyhow!("socket path {}: {}", path.display(), e.desc()))
 }
 
-fn loopback(port: u16) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be() },
-        sin_zero: [0; 8],
-    }
+fn loopback(port: u16) -> SockaddrIn {
+    SockaddrIn::from(std::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 
 /// One accepted connection on the server's side.
@@ -176,17 +165,16 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
             Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
         };
         ctx.event(CALL_UNLINK, [0; 3], r);
-        let fd = new_socket(ctx, FAM_UNIX, 0)?;
+        let fd = new_socket(ctx, FAM_UNIX, SockFlag::empty())?;
         let raw = fd.as_raw_fd();
         if buffer > 0 {
             set_int_opt(ctx, raw, libc::SOL_SOCKET, libc::SO_RCVBUF, OPT_RCVBUF, buffer);
         }
-        let (addr, len) = unix_addr(&path)?;
-        // SAFETY: a valid sockaddr_un of `len` bytes.
-        let r = unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) };
-        ctx.event(CALL_BIND_UNIX, [raw as u64, 0, 0], ret_of(r));
-        if r < 0 {
-            bail!("bind {}: {}", path.display(), std::io::Error::last_os_error());
+        let addr = unix_addr(&path)?;
+        let r = socket::bind(raw, &addr);
+        ctx.event(CALL_BIND_UNIX, [raw as u64, 0, 0], ret_nix(&r));
+        if let Err(e) = r {
+            bail!("bind {}: {}", path.display(), std::io::Error::from(e));
         }
         // Only our own user may connect (the run dir is 0700 as well).
         let r = match std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)) {
@@ -194,12 +182,12 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
             Err(e) => -(e.raw_os_error().unwrap_or(0) as i64),
         };
         ctx.event(CALL_CHMOD, [0o600, 0, 0], r);
-        listen(ctx, raw)?;
+        listen(ctx, &fd)?;
         ctx.me().aux[1].store(raw as u64 + 1, Relaxed);
         listeners.push(fd);
     }
     if fams & FAM_TCP != 0 {
-        let fd = new_socket(ctx, FAM_TCP, 0)?;
+        let fd = new_socket(ctx, FAM_TCP, SockFlag::empty())?;
         let raw = fd.as_raw_fd();
         if buffer > 0 {
             // Before listen(), so accepted sockets inherit it.
@@ -207,25 +195,18 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
         }
         // Loopback only, port 0: the kernel picks a free ephemeral port.
         let addr = loopback(0);
-        let sz = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: a valid sockaddr_in.
-        let r = unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_in).cast(), sz) };
-        ctx.event(CALL_BIND_INET, [raw as u64, u32::from(Ipv4Addr::LOCALHOST) as u64, 0], ret_of(r));
-        if r < 0 {
-            bail!("bind 127.0.0.1:0: {}", std::io::Error::last_os_error());
+        let r = socket::bind(raw, &addr);
+        ctx.event(CALL_BIND_INET, [raw as u64, u32::from(Ipv4Addr::LOCALHOST) as u64, 0], ret_nix(&r));
+        if let Err(e) = r {
+            bail!("bind 127.0.0.1:0: {}", std::io::Error::from(e));
         }
-        // SAFETY: all-zero is a valid sockaddr_in.
-        let mut got: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-        let mut len = sz;
-        // SAFETY: valid out-pointers of the right size.
-        let r = unsafe { libc::getsockname(raw, (&mut got as *mut libc::sockaddr_in).cast(), &mut len) };
-        let ip = u32::from_be(got.sin_addr.s_addr);
-        let port = u16::from_be(got.sin_port);
-        ctx.event(CALL_GETSOCKNAME, [raw as u64, ip as u64, port as u64], ret_of(r));
-        if r < 0 {
-            bail!("getsockname: {}", std::io::Error::last_os_error());
+        let r = socket::getsockname::<SockaddrIn>(raw);
+        let (ip, port) = r.as_ref().map_or((0, 0), |a| (u32::from(a.ip()), a.port()));
+        ctx.event(CALL_GETSOCKNAME, [raw as u64, ip as u64, port as u64], ret_nix(&r));
+        if let Err(e) = r {
+            bail!("getsockname: {}", std::io::Error::from(e));
         }
-        listen(ctx, raw)?;
+        listen(ctx, &fd)?;
         ctx.me().aux[0].store(port as u64, Relaxed);
         ctx.me().aux[2].store(raw as u64 + 1, Relaxed);
         listeners.push(fd);
@@ -259,7 +240,8 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
             ctx.op(Op::Wait);
             500
         };
-        // SAFETY: a valid array of pollfds.
+        // SAFETY: `pfds` is a writable slice of `pfds.len()` pollfds; the
+        // kernel writes `revents` only.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
         if n < 0 {
             if errno() != libc::EINTR {
@@ -270,22 +252,17 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
         for (i, l) in listeners.iter().enumerate() {
             if pfds[i].revents & libc::POLLIN != 0 {
                 ctx.op(Op::Accept);
-                // SAFETY: accept4 on our listener; no address wanted.
-                let fd = unsafe {
-                    libc::accept4(
-                        l.as_raw_fd(),
-                        std::ptr::null_mut(),
-                        std::ptr::null_mut(),
-                        libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                    )
+                let r = socket::accept4(l.as_raw_fd(), SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK);
+                ctx.event(CALL_ACCEPT, [l.as_raw_fd() as u64, 0, 0], r.map_or_else(|e| -(e as i64), |fd| fd as i64));
+                let fd = match r {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        ctx.count_error(e as i32);
+                        continue;
+                    }
                 };
-                ctx.event(CALL_ACCEPT, [l.as_raw_fd() as u64, 0, 0], ret_of(fd));
-                if fd < 0 {
-                    ctx.count_error(errno());
-                    continue;
-                }
                 conns.push(Conn {
-                    // SAFETY: a fresh descriptor we own.
+                    // SAFETY: accept4 just returned `fd`; nothing else owns it.
                     fd: unsafe { OwnedFd::from_raw_fd(fd) },
                     reader: FrameReader::default(),
                     ready: true,
@@ -349,12 +326,12 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
     }
 }
 
-fn listen(ctx: &WorkerCtx, fd: RawFd) -> Result<()> {
-    // SAFETY: listen on our own socket.
-    let r = unsafe { libc::listen(fd, BACKLOG) };
-    ctx.event(CALL_LISTEN, [fd as u64, BACKLOG as u64, 0], ret_of(r));
-    if r < 0 {
-        bail!("listen: {}", std::io::Error::last_os_error());
+fn listen(ctx: &WorkerCtx, sock: &OwnedFd) -> Result<()> {
+    let fd = sock.as_raw_fd();
+    let r = socket::listen(sock, socket::Backlog::new(BACKLOG).unwrap_or(socket::Backlog::MAXCONN));
+    ctx.event(CALL_LISTEN, [fd as u64, BACKLOG as u64, 0], ret_nix(&r));
+    if let Err(e) = r {
+        bail!("listen: {}", std::io::Error::from(e));
     }
     Ok(())
 }
@@ -375,7 +352,7 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
         }
         worker::futex_wait(ready, 0, Duration::from_millis(200));
     }
-    let sock = new_socket(ctx, fam, 0)?;
+    let sock = new_socket(ctx, fam, SockFlag::empty())?;
     let fd = sock.as_raw_fd();
     let mut buffer = ctx.knob(KnobId::SocketBuffer);
     if buffer > 0 {
@@ -389,28 +366,20 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
     if fam == FAM_TCP {
         let port = ctx.tel.slot(server_slot).aux[0].load(Relaxed) as u16;
         let addr = loopback(port);
-        // SAFETY: a valid sockaddr_in.
-        let r = unsafe {
-            libc::connect(
-                fd,
-                (&addr as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        ctx.event(CALL_CONNECT_INET, [fd as u64, u32::from(Ipv4Addr::LOCALHOST) as u64, port as u64], ret_of(r));
-        if r < 0 {
-            ctx.count_error(errno());
-            bail!("connect 127.0.0.1:{port}: {}", errno_name(errno()));
+        let r = socket::connect(fd, &addr);
+        ctx.event(CALL_CONNECT_INET, [fd as u64, u32::from(Ipv4Addr::LOCALHOST) as u64, port as u64], ret_nix(&r));
+        if let Err(e) = r {
+            ctx.count_error(e as i32);
+            bail!("connect 127.0.0.1:{port}: {}", errno_name(e as i32));
         }
     } else {
         let path = ctx.run_dir.join(SOCK_NAME);
-        let (addr, len) = unix_addr(&path)?;
-        // SAFETY: a valid sockaddr_un.
-        let r = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) };
-        ctx.event(CALL_CONNECT_UNIX, [fd as u64, 0, 0], ret_of(r));
-        if r < 0 {
-            ctx.count_error(errno());
-            bail!("connect {}: {}", path.display(), errno_name(errno()));
+        let addr = unix_addr(&path)?;
+        let r = socket::connect(fd, &addr);
+        ctx.event(CALL_CONNECT_UNIX, [fd as u64, 0, 0], ret_nix(&r));
+        if let Err(e) = r {
+            ctx.count_error(e as i32);
+            bail!("connect {}: {}", path.display(), errno_name(e as i32));
         }
     }
 
@@ -462,7 +431,8 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
 /// signal), retrying short sends and EINTR.
 fn send_all(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: valid buffer.
+        // SAFETY: `buf` is readable for `buf.len()` bytes; send keeps no
+        // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
