@@ -21,6 +21,7 @@ pub mod soak;
 pub mod supervisor;
 pub mod telemetry;
 pub mod ui;
+pub mod userfile;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
