@@ -199,6 +199,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(0);
             }
             let sc = Scenario::find(name.as_deref().unwrap_or_default()).map_err(|e| usage(format!("{e:#}")))?;
+            if check && cli.run.record.is_some() {
+                return Err(usage("--record goes with a lesson played live, not with --check"));
+            }
             check_record_target(&cli.run.record)?;
             crate::install_panic_hook();
             if check {
