@@ -37,17 +37,24 @@ impl Drop for Scratch {
 }
 
 /// Run the binary, but kill it if it has not ended after a generous while:
-/// a hang fails the test instead of blocking it.
+/// a hang fails the test instead of blocking it. Its address space is
+/// capped, so an unbounded read fails fast instead of eating the machine.
 fn bounded(args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
     let _g = serial();
-    let child = Command::new(EXE)
-        .args(args)
-        .env_remove("IPCSCOPE_SUPERVISOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ipcscope");
+    let mut cmd = Command::new(EXE);
+    cmd.args(args).env_remove("IPCSCOPE_SUPERVISOR").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 2 << 30, rlim_max: 2 << 30 };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("run ipcscope");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let (tx, rx) = crossbeam_channel::bounded(1);
     let waiter = std::thread::spawn(move || tx.send(child.wait_with_output()));
