@@ -48,8 +48,9 @@ struct RunArgs {
     /// Colour theme: default, projector, light or mono (NO_COLOR: mono).
     #[arg(long, global = true)]
     theme: Option<String>,
-    /// Record every observed snapshot to FILE (JSON lines) for `replay`.
-    #[arg(long, value_name = "FILE")]
+    /// Record every observed snapshot to FILE for `replay` (compressed:
+    /// 5–8 MB per 10 minutes of all seven mechanisms).
+    #[arg(long, value_name = "FILE", global = true)]
     record: Option<PathBuf>,
 }
 
@@ -80,7 +81,13 @@ enum Cmd {
     },
     /// Show a recording made with --record: the same UI, with pause,
     /// seek and speed. Needs no Linux IPC.
-    Replay { file: PathBuf },
+    Replay {
+        file: PathBuf,
+        /// Read the whole recording, print what it holds, and exit (no
+        /// terminal needed).
+        #[arg(long)]
+        check: bool,
+    },
     /// Every mechanism at full speed for a while, the monitor at 20 Hz and
     /// every frame rendered off-screen; then the verdict: nothing lost,
     /// memory and descriptors flat, no zombies.
@@ -211,6 +218,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(0);
             }
             let sc = Scenario::find(name.as_deref().unwrap_or_default()).map_err(|e| usage(format!("{e:#}")))?;
+            if check && cli.run.record.is_some() {
+                return Err(usage("--record goes with a lesson played live, not with --check"));
+            }
+            check_record_target(&cli.run.record)?;
             crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             if check {
                 let exe = std::env::current_exe()?;
@@ -234,10 +245,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
             app::run(opts).map_err(tty_usage)?;
             Ok(0)
         }
-        Some(Cmd::Replay { file }) => {
+        Some(Cmd::Replay { file, check }) => {
             let (_, _, view) = common(&cli.run)?;
-            let snaps = crate::record::load(&file).map_err(|e| usage(format!("{e:#}")))?;
-            app::replay::run(snaps, view).map_err(tty_usage)?;
+            if cli.run.record.is_some() {
+                return Err(usage("--record does not go with replay (the recording is already made)"));
+            }
+            let mut rec = crate::record::Recording::open(&file).map_err(|e| usage(format!("{e:#}")))?;
+            if check {
+                println!("{}", rec.check().map_err(|e| usage(format!("{e:#}")))?);
+                return Ok(0);
+            }
+            let player = app::replay::Player::new(rec).map_err(|e| usage(format!("{e:#}")))?;
+            app::replay::run(player, view).map_err(tty_usage)?;
             Ok(0)
         }
         Some(Cmd::Soak { minutes }) => {
@@ -285,8 +304,17 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if !(0.0..=3600.0).contains(&duration) || duration.is_nan() {
                 return Err(usage(format!("--duration must be between 0 and 3600 seconds, got {duration}")));
             }
+            // Created before anything starts: a bad path is refused at once.
+            let mut rec = match &cli.run.record {
+                Some(p) => Some(crate::record::Recorder::create(p).map_err(|e| usage(format!("{e:#}")))?),
+                None => None,
+            };
             crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
-            let snap = headless(&kinds, knobs, cli.run.hz, Duration::from_secs_f64(duration))?;
+            let snap = headless(&kinds, knobs, cli.run.hz, Duration::from_secs_f64(duration), rec.as_mut());
+            if let Some(r) = rec {
+                r.finish()?;
+            }
+            let snap = snap?;
             match format {
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&snap)?),
                 Format::Text => out!("{}", ui::render_text(&snap, &view, w, h)),
@@ -295,11 +323,21 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         None => {
             let (kinds, knobs, view) = common(&cli.run)?;
+            check_record_target(&cli.run.record)?;
             crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
             let opts = TuiOptions { kinds, knobs, hz: cli.run.hz, view, record: cli.run.record, lesson: None };
             app::run(opts).map_err(tty_usage)?;
             Ok(0)
         }
+    }
+}
+
+/// `--record` at a FIFO, device, directory or symlink is refused before
+/// anything starts (the TUI creates the file itself, safely, later).
+fn check_record_target(record: &Option<PathBuf>) -> Result<()> {
+    match record {
+        Some(p) => crate::userfile::check_writable(p).map_err(|e| usage(format!("{e:#}"))),
+        None => Ok(()),
     }
 }
 
@@ -343,12 +381,27 @@ fn parse_size(s: &str) -> Result<(u16, u16)> {
 }
 
 /// Run the mechanisms for `duration`, then return the last observation.
-pub fn headless(kinds: &[Kind], knobs: Knobs, hz: u32, duration: Duration) -> Result<Snapshot> {
+/// Every sample is written to `record`, if given.
+pub fn headless(
+    kinds: &[Kind],
+    knobs: Knobs,
+    hz: u32,
+    duration: Duration,
+    mut record: Option<&mut crate::record::Recorder>,
+) -> Result<Snapshot> {
     let term = app::exit_signals()?;
     let session = Session::start(kinds, knobs, hz)?;
     let deadline = Instant::now() + duration;
     let mut last = None;
     let mut interrupted = false;
+    let mut failed = None;
+    let mut keep = |s: Snapshot, last: &mut Option<Snapshot>| -> Result<()> {
+        if let Some(r) = record.as_deref_mut() {
+            r.write(&s)?;
+        }
+        *last = Some(s);
+        Ok(())
+    };
     loop {
         if term.load(std::sync::atomic::Ordering::Relaxed) {
             interrupted = true;
@@ -357,19 +410,27 @@ pub fn headless(kinds: &[Kind], knobs: Knobs, hz: u32, duration: Duration) -> Re
         let now = Instant::now();
         let wait = deadline.saturating_duration_since(now).min(Duration::from_millis(100));
         match session.snapshots.recv_timeout(wait) {
-            Ok(s) => last = Some(s),
+            Ok(s) => {
+                if let Err(e) = keep(s, &mut last) {
+                    failed = Some(e);
+                    break;
+                }
+            }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
         if Instant::now() >= deadline {
             // One sample taken after the deadline, so the figures are fresh.
             if let Ok(s) = session.snapshots.recv_timeout(Duration::from_secs(2)) {
-                last = Some(s);
+                failed = keep(s, &mut last).err();
             }
             break;
         }
     }
     session.shutdown();
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if interrupted {
         anyhow::bail!("interrupted");
     }

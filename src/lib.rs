@@ -24,6 +24,7 @@ pub mod stdout;
 pub mod supervisor;
 pub mod telemetry;
 pub mod ui;
+pub mod userfile;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 

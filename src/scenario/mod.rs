@@ -33,6 +33,9 @@ use crate::session::{Command, Session};
 use crate::snapshot::Snapshot;
 pub use expect::Expect;
 
+/// A lesson file larger than this is refused.
+pub const MAX_LESSON_BYTES: u64 = 1 << 20;
+
 /// Scenarios shipped inside the binary (one line each).
 pub const SHIPPED: &[(&str, &str)] = &[
     ("pipe-blocking", include_str!("../../assets/scenarios/pipe-blocking.toml")),
@@ -189,14 +192,16 @@ impl Scenario {
         Ok(Scenario { name: raw.name, title: raw.title, kinds, setup, steps })
     }
 
-    /// A shipped scenario by name, or a scenario file by path.
+    /// A shipped scenario by name, or a scenario file by path (a regular
+    /// file of at most `MAX_LESSON_BYTES`).
     pub fn find(name: &str) -> Result<Scenario> {
         if let Some((n, text)) = SHIPPED.iter().find(|(n, _)| *n == name) {
             return Scenario::parse(&format!("assets/scenarios/{n}.toml"), text);
         }
         let p = Path::new(name);
         if p.extension().is_some_and(|e| e == "toml") || p.exists() {
-            let text = std::fs::read_to_string(p).map_err(|e| anyhow!("cannot read {name}: {e}"))?;
+            // Never a FIFO or a device: those would block or never end.
+            let text = crate::userfile::read_text(p, MAX_LESSON_BYTES)?;
             return Scenario::parse(name, &text);
         }
         let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
