@@ -43,6 +43,7 @@ impl Session {
     /// Start with workers run from `exe` (tests run from a test binary and
     /// point this at the real one).
     pub fn start_with_exe(exe: std::path::PathBuf, kinds: &[Kind], knobs: Knobs, hz: u32) -> Result<Session> {
+        check_address_space()?;
         let mut sup = Supervisor::with_exe(exe, knobs)?;
         let mut mechs = Vec::new();
         // One mechanism that cannot start (a limit, a read-only /dev/shm)
@@ -176,6 +177,26 @@ pub fn io_text(e: &std::io::Error) -> String {
         Some(l) => format!("{text} ({l})"),
         None => text,
     }
+}
+
+/// The least address space (`ulimit -v`) a run is known to work in: below
+/// it the supervisor or a worker would die of an allocation abort in the
+/// middle of the run, with no word of why. Measured: every mechanism runs
+/// at 40 MiB; 64 MiB leaves room for a release build's other layout.
+pub const MIN_ADDRESS_SPACE: u64 = 64 << 20;
+
+/// Refuse at once, in one line, a limit too low to run in.
+fn check_address_space() -> Result<()> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let Ok((soft, _)) = getrlimit(Resource::RLIMIT_AS) else { return Ok(()) };
+    if soft != libc::RLIM_INFINITY && soft < MIN_ADDRESS_SPACE {
+        anyhow::bail!(
+            "the address-space limit (ulimit -v) is {} KiB; a run needs at least {} KiB (every process maps its threads' stacks and the shared pages): raise it, e.g. `ulimit -v unlimited`",
+            soft / 1024,
+            MIN_ADDRESS_SPACE / 1024
+        );
+    }
+    Ok(())
 }
 
 /// `RLIMIT_NPROC is 20`, or None when the limit is not set. `unit` divides

@@ -153,3 +153,18 @@ fn a_shrunk_object_never_sigbuses_the_supervisor() {
     session.shutdown();
     assert_nothing_left(&pids);
 }
+
+/// A `ulimit -v` too small to run in is one line naming the limit and the
+/// least that works, before anything starts — not an allocation abort in
+/// the middle of the run.
+#[test]
+fn too_little_address_space_is_one_line_before_anything_starts() {
+    let mut cmd = Command::new(EXE);
+    cmd.args(["snapshot", "--mechanisms", "all", "--duration", "1", "--format", "json"]);
+    let out = with_limit(libc::RLIMIT_AS, 30_000 * 1024, &mut cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("ulimit -v") && err.contains("30000 KiB"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing ran, nothing printed");
+}
