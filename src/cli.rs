@@ -449,7 +449,7 @@ fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
         Err(e) => {
             // Starting needs a few descriptors of its own (the telemetry
             // page is kept above fd 10): a very low limit is the likely cause.
-            let nofile = crate::session::limit_text("RLIMIT_NOFILE", nix::sys::resource::Resource::RLIMIT_NOFILE, 1)
+            let nofile = crate::supervisor::limit_text("RLIMIT_NOFILE", nix::sys::resource::Resource::RLIMIT_NOFILE, 1)
                 .filter(|_| nofile_below(64))
                 .map(|l| format!(" ({l})"))
                 .unwrap_or_default();

@@ -12,7 +12,7 @@ use crate::mechanisms::{Kind, Mechanism};
 use crate::monitor::{Monitor, MonitorConfig};
 use crate::snapshot::{RunInfo, Snapshot};
 pub use crate::supervisor::strip_os_error;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{limit_text, Supervisor};
 
 pub struct Session {
     pub sup: Supervisor,
@@ -197,14 +197,4 @@ fn check_address_space() -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `RLIMIT_NPROC is 20`, or None when the limit is not set. `unit` divides
-/// the value (1024: shown in KiB, as `ulimit -v` takes it).
-pub fn limit_text(name: &str, resource: nix::sys::resource::Resource, unit: u64) -> Option<String> {
-    let (soft, _) = nix::sys::resource::getrlimit(resource).ok()?;
-    if soft == libc::RLIM_INFINITY {
-        return None;
-    }
-    Some(format!("{name} is {}", soft / unit))
 }

@@ -187,14 +187,16 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     // SAFETY: this process is single-threaded here, so fork is safe.
     let child = unsafe { libc::fork() };
     if child < 0 {
-        bail!("fork: {}", std::io::Error::last_os_error());
+        let e = std::io::Error::last_os_error();
+        let limit = crate::supervisor::limit_text("RLIMIT_NPROC", nix::sys::resource::Resource::RLIMIT_NPROC, 1);
+        bail!("fork of the consumer: {e}{}", limit.map(|l| format!(" ({l})")).unwrap_or_default());
     }
     if child == 0 {
         // The child is the consumer: switch to its own slot and name.
         ctx.slot = consumer_slot;
         ctx.announce();
         worker::set_name("pipe-consumer");
-        worker::die_with(ctx.supervisor);
+        worker::die_with(ctx.supervisor)?;
         ctx.me().aux[0].store(r as u64, Relaxed);
         if close_unused {
             close(ctx, w);

@@ -67,14 +67,14 @@ pub fn default_sigpipe() {
 
 /// A process forked from a worker has no parent-death signal pointing at
 /// the supervisor; this thread ends it when the supervisor ends.
-pub fn die_with(supervisor: i32) {
+pub fn die_with(supervisor: i32) -> Result<()> {
     let Some(pidfd) = crate::monitor::procfs::pidfd_open(supervisor) else {
         // SAFETY: _exit ends the process at once without running
         // destructors or atexit handlers; the run is gone, nothing of ours
         // needs flushing.
         unsafe { libc::_exit(0) };
     };
-    std::thread::spawn(move || {
+    let watcher = std::thread::Builder::new().name("die-with".into()).spawn(move || {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
         loop {
@@ -88,6 +88,15 @@ pub fn die_with(supervisor: i32) {
         // SAFETY: as above: the run is over, nothing to flush or unwind.
         unsafe { libc::_exit(0) };
     });
+    // A thread refused (RLIMIT_NPROC counts threads too) is said, with the
+    // limit, instead of a panic.
+    watcher.map(drop).map_err(|e| {
+        let limit = crate::supervisor::limit_text("RLIMIT_NPROC", nix::sys::resource::Resource::RLIMIT_NPROC, 1);
+        anyhow::anyhow!(
+            "cannot start the thread that ends this process with the run: {e}{}",
+            limit.map(|l| format!(" ({l})")).unwrap_or_default()
+        )
+    })
 }
 
 impl WorkerCtx {

@@ -549,3 +549,13 @@ pub fn strip_os_error(text: &str) -> String {
     }
     out
 }
+
+/// `RLIMIT_NPROC is 20`, or None when the limit is not set. `unit` divides
+/// the value (1024: shown in KiB, as `ulimit -v` takes it).
+pub fn limit_text(name: &str, resource: nix::sys::resource::Resource, unit: u64) -> Option<String> {
+    let (soft, _) = nix::sys::resource::getrlimit(resource).ok()?;
+    if soft == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(format!("{name} is {}", soft / unit))
+}
