@@ -460,7 +460,7 @@ impl Probe for MqProbe {
 
         MechanismSnapshot {
             kind: Kind::Mq,
-            channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: "messages".into() },
+            channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: crate::model::figures::Unit::Messages },
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

@@ -422,7 +422,7 @@ impl Probe for PipeProbe {
                 .into_iter()
                 .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
                 .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32))
-                .map(|(d, c)| Channel { depth: d, capacity: c, unit: "bytes".into() })
+                .map(|(d, c)| Channel { depth: d, capacity: c, unit: crate::model::figures::Unit::Bytes })
         } else {
             None
         };
@@ -485,7 +485,7 @@ impl Probe for PipeProbe {
         }
         MechanismSnapshot {
             kind: Kind::Pipe,
-            channel: Channel { depth, capacity, unit: "bytes".into() },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Bytes },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

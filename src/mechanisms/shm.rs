@@ -638,7 +638,7 @@ impl Probe for ShmProbe {
 
         MechanismSnapshot {
             kind: Kind::Shm,
-            channel: Channel { depth, capacity: self.slots, unit: "slots".into() },
+            channel: Channel { depth, capacity: self.slots, unit: crate::model::figures::Unit::Slots },
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

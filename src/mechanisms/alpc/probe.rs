@@ -283,7 +283,7 @@ impl Probe for AlpcProbe {
         MechanismSnapshot {
             kind: Kind::Alpc,
             processes,
-            channel: Channel { depth, capacity, unit: "messages".into() },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

@@ -214,7 +214,7 @@ impl Probe for MachProbe {
         MechanismSnapshot {
             kind: Kind::Mach,
             processes,
-            channel: Channel { depth, capacity, unit: "messages".into() },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
