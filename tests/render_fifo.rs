@@ -35,6 +35,7 @@ fn blocked_fifo() -> Snapshot {
             t_ms: 900,
             key: "external-5150".into(),
             text: "bash writer (pid 5150) opened the FIFO by its path — another process can join".into(),
+            ..Note::default()
         }],
         knobs: vec![("producer.rate".into(), "1000".into()), ("consumer.rate".into(), "0".into())],
         detail: Detail::Fifo(FifoDetail {
@@ -75,6 +76,7 @@ fn waiting_in_open() -> Snapshot {
         key: "reopen".into(),
         text: "reader: every writer closed (EOF); it opened the FIFO again and waits in open() for the next writer"
             .into(),
+        ..Note::default()
     }];
     let Detail::Fifo(d) = &mut m.detail else { unreachable!() };
     d.holders.clear();

@@ -181,6 +181,7 @@ fn cached_mach() -> Snapshot {
             t_ms: 300,
             key: "cached".into(),
             text: "MACH_SEND_WILL_NOTIFY: the kernel kept a message past the full queue (one per thread)".into(),
+            ..Note::default()
         }],
         knobs: vec![
             ("producer.rate".into(), "1000".into()),

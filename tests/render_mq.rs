@@ -59,6 +59,7 @@ fn timed_out() -> Snapshot {
         t_ms: 900,
         key: "timedout".into(),
         text: "producer: mq_timedsend gave up with ETIMEDOUT — the queue stayed full; it tries again".into(),
+        ..Note::default()
     }];
     let Detail::Mq(d) = &mut m.detail else { unreachable!() };
     d.priorities = false;

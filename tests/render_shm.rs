@@ -78,6 +78,7 @@ fn flowing_ring() -> Snapshot {
         t_ms: 100,
         key: "clamped".into(),
         text: "producer: msg.size is larger than a slot — messages are cut to the slot size".into(),
+        ..Note::default()
     }];
     s
 }

@@ -76,11 +76,13 @@ fn stalled_tcp() -> MechanismSnapshot {
                 key: "stalled".into(),
                 text: "server: not reading — bytes pile up in its receive queue, then in the clients' send buffers"
                     .into(),
+                ..Note::default()
             },
             Note {
                 t_ms: 700,
                 key: "blocked".into(),
                 text: "client-1: blocked in send() (wait_woken) — its send buffer (SO_SNDBUF) is full".into(),
+                ..Note::default()
             },
         ],
         knobs: vec![

@@ -57,10 +57,21 @@ pub struct Integrity {
     pub foreign: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Something a class should notice. The probe names the message and its
+/// arguments; the panel builds the sentence in the reader's language.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Note {
     pub t_ms: u64,
+    /// The condition, noted once per start (`eof`, `sigpipe`, …).
     pub key: String,
+    /// The message's key in assets/locales.toml `[notes]` (`note_pipe_eof`);
+    /// empty in recordings made before notes had keys.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub msg: String,
+    /// The message's arguments, filled into its `{name}` places.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<(String, String)>,
+    /// The English sentence, for JSON readers and older replays.
     pub text: String,
 }
 

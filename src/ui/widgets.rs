@@ -233,7 +233,8 @@ pub fn note_lines(notes: &[crate::model::snapshot::Note], max: usize, view: &Vie
         .take(max)
         .rev()
         .map(|n| {
-            let text = crate::i18n::note(view.lang, &n.text).to_string();
+            let text = crate::i18n::note_msg(view.lang, &n.msg, &n.args)
+                .unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
             Line::from(vec![Span::styled("▸ ", view.theme.warn()), Span::raw(text)])
         })
         .collect()

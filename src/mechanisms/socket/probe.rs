@@ -196,11 +196,7 @@ impl SocketProbe {
     fn notes_for(&mut self, t_ms: u64, procs: &[ProcessSnapshot], sockets: &[SocketEntry], recv_payload: u64) {
         let server = &procs[0];
         if server.alive() && server.op == "stalled" && recv_payload > 0 {
-            self.notes.once(
-                t_ms,
-                "stalled",
-                "server: not reading — bytes pile up in its receive queue, then in the clients' send buffers",
-            );
+            self.notes.say(t_ms, "stalled", "note_socket_stalled", &[]);
         }
         for c in &procs[1..] {
             let blocked = c.alive()
@@ -208,29 +204,19 @@ impl SocketProbe {
                 && c.op == "send()"
                 && (c.wchan.contains("sock_alloc_send") || c.wchan.contains("wait_woken"));
             if blocked {
-                self.notes.once(
-                    t_ms,
-                    "blocked",
-                    &format!("{}: blocked in send() ({}) — its send buffer (SO_SNDBUF) is full", c.role, c.wchan),
-                );
+                let args = [("role", c.role.clone()), ("wchan", c.wchan.clone())];
+                self.notes.say(t_ms, "blocked", "note_socket_blocked", &args);
             }
             if c.errors.epipe > 0 || c.errors.other > 0 {
-                self.notes.once(t_ms, "peer-gone", &format!("{}: send() failed — the server's end is closed", c.role));
+                self.notes.say(t_ms, "peer-gone", "note_socket_peer_gone", &[("role", c.role.clone())]);
             }
         }
         if server.exit.is_some() {
-            self.notes.once(
-                t_ms,
-                "server-gone",
-                "server: gone — its listening socket and connections are closed (r restarts)",
-            );
+            self.notes.say(t_ms, "server-gone", "note_socket_server_gone", &[]);
         }
         if let Some(l) = sockets.iter().find(|s| s.listening() && s.recv_q > 0) {
-            self.notes.once(
-                t_ms,
-                "pending",
-                &format!("{} connection(s) waiting in the listener's accept queue (backlog {})", l.recv_q, l.send_q),
-            );
+            let args = [("n", l.recv_q.to_string()), ("backlog", l.send_q.to_string())];
+            self.notes.say(t_ms, "pending", "note_socket_pending", &args);
         }
     }
 }
