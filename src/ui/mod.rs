@@ -26,7 +26,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::i18n::{t, Lang};
+use crate::i18n::{t, tf, Lang};
 use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
 use crate::model::Kind;
 pub use theme::Theme;
@@ -261,7 +261,7 @@ fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let text = match (&view.status, snap.run.problems.first()) {
         (Some(s), _) => Line::from(Span::styled(s.clone(), th.warn())),
         (None, Some(p)) => Line::from(Span::styled(format!("⚠ {p}"), th.bad())),
-        (None, None) => Line::from(Span::styled(t(view.lang, "footer"), th.dim())),
+        (None, None) => Line::from(Span::styled(tf(view.lang, "footer", &[("n", PANELS.len().to_string())]), th.dim())),
     };
     f.render_widget(Paragraph::new(text), area);
 }
@@ -441,6 +441,7 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: us
 fn render_help(f: &mut Frame, area: Rect, view: &View) {
     let l = view.lang;
     let th = view.theme;
+    let focus = format!("tab / 1-{}", PANELS.len());
     let rows = [
         ("q", "key_quit"),
         ("space", "key_pause"),
@@ -448,7 +449,7 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("< / >", "key_crate"),
         ("k", "key_kill"),
         ("r", "key_restart"),
-        ("tab / 1-7", "key_focus"),
+        (focus.as_str(), "key_focus"),
         ("enter", "key_enter"),
         ("l", "key_lang"),
         ("t", "key_theme"),
