@@ -427,7 +427,7 @@ impl Probe for FifoProbe {
             self.notes.say(t_ms, &key, msg, &[("comm", h.comm.clone()), ("pid", h.pid.to_string())]);
         }
         let reader = &procs[0];
-        if reader.alive() && reader.wchan.contains("wait_for_partner") && d.eofs > 0 {
+        if reader.alive() && reader.sleeps_in() == crate::snapshot::Wait::FifoOpen && d.eofs > 0 {
             self.notes.say(t_ms, "reopen", "note_fifo_reopen", &[]);
         }
         if let Some(ExitStatus::Signal(s)) = ExitStatus::decode(tel.slot(self.reader_slot).exit.load(Relaxed)) {

@@ -464,7 +464,7 @@ impl Probe for PipeProbe {
         if prod.exit.is_some()
             && cons.alive()
             && !eof_seen
-            && cons.wchan.contains("pipe_read")
+            && cons.sleeps_in() == crate::snapshot::Wait::PipeRead
             && !write_ends.is_empty()
         {
             self.notes.say(t_ms, "no-eof", "note_pipe_no_eof", &[]);

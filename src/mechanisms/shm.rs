@@ -599,7 +599,7 @@ impl Probe for ShmProbe {
             }
         }
         for p in [&prod, &cons] {
-            if p.alive() && p.wchan.contains("futex") {
+            if p.alive() && p.sleeps_in() == crate::snapshot::Wait::Futex {
                 if let Some(w) = futex_word(p.pid, &path) {
                     d.futex_waits.push((p.role.clone(), w.to_string()));
                 }

@@ -407,8 +407,8 @@ impl MachProbe {
         let full = d.port.as_ref().is_some_and(|p| p.qlimit > 0 && p.queue_len >= p.qlimit as usize);
         // Clients give a dead name back as soon as a send fails on it, so
         // their own count says it too.
-        let dead = d.tasks.iter().any(|t| t.names.iter().any(|n| n.rights.contains("DEAD_NAME")))
-            || d.clients.iter().any(|c| c.dead_name > 0);
+        let dead =
+            d.tasks.iter().any(|t| t.names.iter().any(|n| n.dead())) || d.clients.iter().any(|c| c.dead_name > 0);
         let server_gone = processes.get(1).is_some_and(|s| s.exit.is_some());
         let notes: [(bool, &str, &str); 7] = [
             (full, "full", "note_mach_full"),
