@@ -158,14 +158,14 @@ pub enum Role {
     /// `writer-N`.
     Writer(u32),
     Server,
-    /// `client-N` (0 when the name has no number).
+    /// `client-N`.
     Client(u32),
     Other,
 }
 
 impl Role {
     pub fn parse(role: &str) -> Role {
-        let numbered = |prefix: &str| role.strip_prefix(prefix).map(|n| n.trim_start_matches('-').parse().unwrap_or(0));
+        let numbered = |prefix: &str| role.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok();
         match role {
             "producer" => Role::Producer,
             "consumer" => Role::Consumer,

@@ -38,10 +38,10 @@ pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, 
 
 /// `writer-1` → `writer 1` in the view's language.
 fn role_label(role: &str, view: &View) -> String {
-    match role.strip_prefix("writer-") {
-        Some(i) => format!("{} {i}", t(view.lang, "writer")),
-        None if Role::parse(role) == Role::Reader => t(view.lang, "reader").into(),
-        None => role.into(),
+    match Role::parse(role) {
+        Role::Writer(i) => format!("{} {i}", t(view.lang, "writer")),
+        Role::Reader => t(view.lang, "reader").into(),
+        _ => role.into(),
     }
 }
 
@@ -174,10 +174,10 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, vie
 
 /// `writer-1` → `writer 1` / `쓰기 1`, for a lesson sentence.
 fn role_in(role: &str, lang: crate::i18n::Lang) -> String {
-    match role.strip_prefix("writer-") {
-        Some(i) => format!("{} {i}", t(lang, "writer")),
-        None if Role::parse(role) == Role::Reader => t(lang, "reader").into(),
-        None => role.into(),
+    match Role::parse(role) {
+        Role::Writer(i) => format!("{} {i}", t(lang, "writer")),
+        Role::Reader => t(lang, "reader").into(),
+        _ => role.into(),
     }
 }
 

@@ -32,7 +32,7 @@ use super::widgets::{
 use super::View;
 use crate::i18n::t;
 use crate::model::detail::socket::{Family, SocketDetail, SocketEntry};
-use crate::model::snapshot::{Detail, MechanismSnapshot, Op, Snapshot};
+use crate::model::snapshot::{Detail, MechanismSnapshot, Op, Role, Snapshot};
 use crate::model::Kind;
 
 pub fn render(
@@ -115,7 +115,10 @@ fn is_full(m: &MechanismSnapshot) -> bool {
 
 /// `client-2` → `c2` where room is short.
 fn short_role(role: &str) -> String {
-    role.strip_prefix("client-").map(|n| format!("c{n}")).unwrap_or_else(|| role.to_string())
+    match Role::parse(role) {
+        Role::Client(n) => format!("c{n}"),
+        _ => role.to_string(),
+    }
 }
 
 /// Payload waiting: in the server's receive queues (and, for TCP, in the
