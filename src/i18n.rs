@@ -57,18 +57,25 @@ struct Entry {
     ko: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct File {
     labels: HashMap<String, Entry>,
+    /// The probes' notes: `{name}` marks an argument.
+    #[serde(default)]
+    notes: HashMap<String, Entry>,
 }
 
-fn table() -> &'static HashMap<String, Entry> {
-    static T: OnceLock<HashMap<String, Entry>> = OnceLock::new();
+fn file() -> &'static File {
+    static T: OnceLock<File> = OnceLock::new();
     T.get_or_init(|| {
         // Shipped inside the binary and checked by a unit test, so a parse
         // failure here is a build defect, shown as empty labels, not a crash.
-        toml::from_str::<File>(include_str!("../assets/locales.toml")).map(|f| f.labels).unwrap_or_default()
+        toml::from_str::<File>(include_str!("../assets/locales.toml")).unwrap_or_default()
     })
+}
+
+fn table() -> &'static HashMap<String, Entry> {
+    &file().labels
 }
 
 /// The label for `key` in `lang`; the key itself if there is none (so a
@@ -83,19 +90,36 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
     }
 }
 
-/// A probe's note in `lang`: notes are written in English by the probes
-/// (they are observed data, recorded as such); Korean comes from
-/// `assets/notes.ko.toml`, keyed by the English text. A note with figures
-/// in it, or one not listed, stays in English.
+/// A probe's note in `lang`, built from its message key and arguments
+/// (`[notes]` in assets/locales.toml). None when the key is not there.
+pub fn note_msg(lang: Lang, msg: &str, args: &[(String, String)]) -> Option<String> {
+    let e = file().notes.get(msg)?;
+    Some(fill(if lang == Lang::Ko { &e.ko } else { &e.en }, args.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+}
+
+/// The English sentence of a note, as the probe records it in `text`.
+/// A missing key shows itself rather than a blank (a unit test checks
+/// every key the probes use).
+pub fn note_en(msg: &str, args: &[(&str, String)]) -> String {
+    file().notes.get(msg).map_or_else(|| msg.to_string(), |e| fill(&e.en, args.iter().map(|(k, v)| (*k, v.as_str()))))
+}
+
+/// A note known only by its English text (a recording made before notes
+/// had keys): Korean from the `[notes]` table when the text matches a
+/// message without arguments; otherwise it stays in English.
 pub fn note(lang: Lang, english: &str) -> &str {
-    static KO: OnceLock<HashMap<String, String>> = OnceLock::new();
     match lang {
         Lang::En => english,
-        Lang::Ko => KO
-            .get_or_init(|| toml::from_str(include_str!("../assets/notes.ko.toml")).unwrap_or_default())
-            .get(english)
-            .map_or(english, String::as_str),
+        Lang::Ko => file().notes.values().find(|e| e.en == english).map_or(english, |e| &e.ko),
     }
+}
+
+fn fill<'a>(template: &str, args: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut s = template.to_string();
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), value);
+    }
+    s
 }
 
 /// A label with `{name}` placeholders filled in.
@@ -122,14 +146,61 @@ mod tests {
         assert_eq!(t(Lang::En, "no-such-key"), "no-such-key");
     }
 
+    /// Every note has both languages with the same `{name}` places, and
+    /// one with figures is Korean too.
     #[test]
-    fn notes_translate_by_their_english_text() {
-        let table: HashMap<String, String> = toml::from_str(include_str!("../assets/notes.ko.toml")).unwrap();
-        assert!(table.len() >= 30);
+    fn notes_are_keys_with_arguments() {
+        let f: File = toml::from_str(include_str!("../assets/locales.toml")).unwrap();
+        assert!(f.notes.len() >= 30);
+        let places = |s: &str| {
+            let mut v: Vec<String> =
+                s.split('{').skip(1).filter_map(|p| p.split_once('}')).map(|(n, _)| n.into()).collect();
+            v.sort();
+            v
+        };
+        for (k, e) in &f.notes {
+            assert!(k.starts_with("note_") && !e.en.is_empty() && !e.ko.is_empty(), "{k}");
+            assert_eq!(places(&e.en), places(&e.ko), "{k}: the languages take different arguments");
+        }
+        let args = [("n".to_string(), "7".to_string())];
+        let ko = note_msg(Lang::Ko, "note_pipe_lost_in_pipe", &args).unwrap();
+        assert!(ko.contains('7') && ko.contains("분실"), "{ko}");
+        assert_eq!(
+            note_en("note_pipe_lost_in_pipe", &[("n", "7".into())]),
+            "7 messages were still in the pipe when the reader died: they are lost"
+        );
+        assert_eq!(note_msg(Lang::En, "no-such-note", &[]), None);
+        // A recording from before the keys: found by its English text.
         let eof = "consumer: read() returned 0 — end of file, every write end is closed";
         assert!(note(Lang::Ko, eof).contains("EOF") && note(Lang::Ko, eof).starts_with("소비자"));
         assert_eq!(note(Lang::En, eof), eof);
-        assert_eq!(note(Lang::Ko, "7 messages were lost"), "7 messages were lost");
+    }
+
+    /// Every message key a probe names is in the table (a missing one
+    /// would show the bare key on screen).
+    #[test]
+    fn every_note_key_the_probes_use_exists() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        let mut sources = Vec::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/mechanisms"), &mut sources);
+        let mut used = 0;
+        for text in &sources {
+            for piece in text.split("\"note_").skip(1) {
+                let key: String = piece.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                assert!(file().notes.contains_key(&format!("note_{key}")), "note_{key} is not in assets/locales.toml");
+                used += 1;
+            }
+        }
+        assert!(used >= 30, "found {used} note keys");
     }
 
     #[test]

@@ -28,13 +28,14 @@ fn blocked_fifo() -> Snapshot {
             process("writer-1", 4122, "S", "anon_pipe_write", "write()", 2128, 0),
             process("writer-2", 4123, "S", "anon_pipe_write", "write()", 2128, 0),
         ],
-        channel: Channel { depth: 65536, capacity: 65536, unit: "bytes".into() },
+        channel: Channel { depth: 65536, capacity: 65536, unit: Unit::Bytes },
         integrity: Integrity { delivered: 4000, foreign: 28, ..Integrity::default() },
         history: (0..40).map(|i| (i * 4096).min(65536)).collect(),
         notes: vec![Note {
             t_ms: 900,
             key: "external-5150".into(),
             text: "bash writer (pid 5150) opened the FIFO by its path — another process can join".into(),
+            ..Note::default()
         }],
         knobs: vec![("producer.rate".into(), "1000".into()), ("consumer.rate".into(), "0".into())],
         detail: Detail::Fifo(FifoDetail {
@@ -75,6 +76,7 @@ fn waiting_in_open() -> Snapshot {
         key: "reopen".into(),
         text: "reader: every writer closed (EOF); it opened the FIFO again and waits in open() for the next writer"
             .into(),
+        ..Note::default()
     }];
     let Detail::Fifo(d) = &mut m.detail else { unreachable!() };
     d.holders.clear();

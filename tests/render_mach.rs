@@ -174,13 +174,14 @@ fn cached_mach() -> Snapshot {
             process("client-1", 4122, "S", "__skb_wait_for_more_packets", "serving", 5, 0),
             process("client-2", 4123, "S", "__skb_wait_for_more_packets", "serving", 3, 0),
         ],
-        channel: Channel { depth: 8, capacity: 5, unit: "messages".into() },
+        channel: Channel { depth: 8, capacity: 5, unit: Unit::Messages },
         integrity: Integrity::default(),
         history: (0..60).map(|i| (i / 6).min(8)).collect(),
         notes: vec![Note {
             t_ms: 300,
             key: "cached".into(),
             text: "MACH_SEND_WILL_NOTIFY: the kernel kept a message past the full queue (one per thread)".into(),
+            ..Note::default()
         }],
         knobs: vec![
             ("producer.rate".into(), "1000".into()),

@@ -23,7 +23,7 @@ fn full_queue() -> Snapshot {
             process("producer", 4121, "S", "wq_sleep", "mq_send()", 410, 0),
             process("consumer", 4122, "S", "hrtimer_nanosleep", "paced", 0, 400),
         ],
-        channel: Channel { depth: 10, capacity: 10, unit: "messages".into() },
+        channel: Channel { depth: 10, capacity: 10, unit: Unit::Messages },
         integrity: Integrity { delivered: 400, lost: 7, reordered: 96, ..Integrity::default() },
         history: (0..40).map(|i| (i / 3).min(10)).collect(),
         notes: vec![],
@@ -59,6 +59,7 @@ fn timed_out() -> Snapshot {
         t_ms: 900,
         key: "timedout".into(),
         text: "producer: mq_timedsend gave up with ETIMEDOUT — the queue stayed full; it tries again".into(),
+        ..Note::default()
     }];
     let Detail::Mq(d) = &mut m.detail else { unreachable!() };
     d.priorities = false;

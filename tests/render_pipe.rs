@@ -23,7 +23,7 @@ fn blocked_pipe() -> Snapshot {
             process("producer", 4121, "S", "anon_pipe_write", "write()", 9216, 0),
             process("consumer", 4122, "S", "hrtimer_nanosleep", "stalled", 0, 8960),
         ],
-        channel: Channel { depth: 65536, capacity: 65536, unit: "bytes".into() },
+        channel: Channel { depth: 65536, capacity: 65536, unit: Unit::Bytes },
         integrity: Integrity { delivered: 8960, ..Integrity::default() },
         history: (0..60).map(|i| (i * 2048).min(65536)).collect(),
         notes: vec![],
@@ -56,6 +56,7 @@ fn no_eof_pipe() -> Snapshot {
         t_ms: 900,
         key: "no-eof".into(),
         text: "consumer: still waiting in read() — it holds a write end itself, so EOF never comes".into(),
+        ..Note::default()
     }];
     #[allow(irrefutable_let_patterns)] // more mechanisms, more variants
     let Detail::Pipe(d) = &mut m.detail
@@ -111,4 +112,22 @@ fn rendering_is_a_pure_function() {
     let a = render_text(&blocked_pipe(), &view(Lang::Ko), 120, 36);
     let b = render_text(&blocked_pipe(), &view(Lang::Ko), 120, 36);
     assert_eq!(a, b);
+}
+
+/// A note is a message key plus arguments, built when drawn: one with a
+/// figure in it is Korean too (before, only figure-free notes were).
+#[test]
+fn a_note_with_figures_is_drawn_in_the_chosen_language() {
+    let mut s = blocked_pipe();
+    s.mechanisms[0].notes = vec![Note {
+        t_ms: 900,
+        key: "lost-in-pipe".into(),
+        msg: "note_pipe_lost_in_pipe".into(),
+        args: vec![("n".into(), "7".into())],
+        text: "7 messages were still in the pipe when the reader died: they are lost".into(),
+    }];
+    let ko = render_text(&s, &view(Lang::Ko), 120, 36);
+    assert!(ko.contains("메시지 7개"), "{ko}");
+    let en = render_text(&s, &view(Lang::En), 120, 36);
+    assert!(en.contains("7 messages were still in the pipe"), "{en}");
 }

@@ -4,7 +4,7 @@
 
 use ipcscope::i18n::Lang;
 use ipcscope::mechanisms::pipe::PipeDetail;
-use ipcscope::mechanisms::socket::{SocketDetail, SocketEntry};
+use ipcscope::mechanisms::socket::{Family, SocketDetail, SocketEntry};
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::socket::endpoints;
@@ -33,7 +33,7 @@ fn tcp(
         pid,
         fd,
         inode: 50_000 + fd as u64 + pid as u64,
-        family: "tcp".into(),
+        family: Family::Tcp,
         state: state.into(),
         local: format!("127.0.0.1:{local}"),
         local_ip: Some("127.0.0.1".into()),
@@ -67,7 +67,7 @@ fn stalled_tcp() -> MechanismSnapshot {
             process("client-1", 4122, "S", "wait_woken", "send()", 553, 0),
             process("client-2", 4123, "S", "wait_woken", "send()", 547, 0),
         ],
-        channel: Channel { depth: 132_608, capacity: 131_072, unit: "bytes".into() },
+        channel: Channel { depth: 132_608, capacity: 131_072, unit: Unit::Bytes },
         integrity: Integrity::default(),
         history: (0..60).map(|i| (i * 4096).min(132_608)).collect(),
         notes: vec![
@@ -76,11 +76,13 @@ fn stalled_tcp() -> MechanismSnapshot {
                 key: "stalled".into(),
                 text: "server: not reading — bytes pile up in its receive queue, then in the clients' send buffers"
                     .into(),
+                ..Note::default()
             },
             Note {
                 t_ms: 700,
                 key: "blocked".into(),
                 text: "client-1: blocked in send() (wait_woken) — its send buffer (SO_SNDBUF) is full".into(),
+                ..Note::default()
             },
         ],
         knobs: vec![
@@ -114,7 +116,7 @@ fn unix_flow() -> MechanismSnapshot {
             pid,
             fd,
             inode: 35_000 + fd as u64 + pid as u64,
-            family: "unix".into(),
+            family: Family::Unix,
             state: state.into(),
             local: local.into(),
             peer: peer.into(),
@@ -130,7 +132,7 @@ fn unix_flow() -> MechanismSnapshot {
         process("server", 4121, "S", "poll_schedule_timeout.constprop.0", "poll()", 0, 5400),
         process("client-1", 4122, "S", "hrtimer_nanosleep", "paced", 5400, 0),
     ];
-    m.channel = Channel { depth: 0, capacity: 65536, unit: "bytes".into() };
+    m.channel = Channel { depth: 0, capacity: 65536, unit: Unit::Bytes };
     m.integrity = Integrity { delivered: 5400, ..Integrity::default() };
     m.history = vec![0; 60];
     m.notes = vec![];

@@ -69,7 +69,10 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Right => Action::Forward(true),
         KeyCode::Left => Action::Forward(false),
         KeyCode::Char('L') => Action::Picker,
-        KeyCode::Char(c @ '1'..='7') => Action::Select(c as usize - '1' as usize),
+        // One digit per mechanism, as many as there are (up to 9).
+        KeyCode::Char(c @ '1'..='9') if (c as usize - '1' as usize) < crate::model::Kind::ALL.len() => {
+            Action::Select(c as usize - '1' as usize)
+        }
         KeyCode::Enter => Action::ToggleFocus,
         KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => Action::Help,
         KeyCode::Esc => Action::CloseOverlay,
@@ -150,4 +153,23 @@ pub fn spawn() -> std::io::Result<(Receiver<Action>, InputThread)> {
         }
     })?;
     Ok((rx, InputThread { stop, handle: Some(handle) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A digit per mechanism, from the one list of kinds: a new mechanism
+    /// gets its key without an edit here.
+    #[test]
+    fn digits_select_as_many_panels_as_there_are() {
+        let press = |c| action_for(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        let n = crate::model::Kind::ALL.len();
+        for (i, c) in ('1'..='9').enumerate() {
+            match press(c) {
+                Some(Action::Select(j)) => assert!(i < n && j == i, "{c} selects {j}"),
+                other => assert!(i >= n && other.is_none(), "{c}: {other:?}"),
+            }
+        }
+    }
 }

@@ -425,29 +425,16 @@ impl Probe for FifoProbe {
 
         for h in d.external() {
             let key = format!("external-{}", h.pid);
-            let text = format!(
-                "{} {} (pid {}) opened the FIFO by its path — another process can join",
-                h.comm,
-                if h.mode == "r" { "reader" } else { "writer" },
-                h.pid
-            );
-            self.notes.once(t_ms, &key, &text);
+            let msg = if h.mode == "r" { "note_fifo_external_r" } else { "note_fifo_external_w" };
+            self.notes.say(t_ms, &key, msg, &[("comm", h.comm.clone()), ("pid", h.pid.to_string())]);
         }
         let reader = &procs[0];
-        if reader.alive() && reader.wchan.contains("wait_for_partner") && d.eofs > 0 {
-            self.notes.once(
-                t_ms,
-                "reopen",
-                "reader: every writer closed (EOF); it opened the FIFO again and waits in open() for the next writer",
-            );
+        if reader.alive() && reader.sleeps_in() == crate::snapshot::Wait::FifoOpen && d.eofs > 0 {
+            self.notes.say(t_ms, "reopen", "note_fifo_reopen", &[]);
         }
         if let Some(ExitStatus::Signal(s)) = ExitStatus::decode(tel.slot(self.reader_slot).exit.load(Relaxed)) {
             if s == libc::SIGKILL || s == libc::SIGTERM {
-                self.notes.once(
-                    t_ms,
-                    "reader-killed",
-                    "reader: killed — the FIFO stays in the file system; a new reader can open it by path",
-                );
+                self.notes.say(t_ms, "reader-killed", "note_fifo_reader_killed", &[]);
             }
         }
         if self
@@ -455,27 +442,19 @@ impl Probe for FifoProbe {
             .iter()
             .any(|&s| ExitStatus::decode(tel.slot(s).exit.load(Relaxed)) == Some(ExitStatus::Signal(libc::SIGPIPE)))
         {
-            self.notes.once(t_ms, "sigpipe", "writer: killed by SIGPIPE — it wrote to a FIFO nobody reads");
+            self.notes.say(t_ms, "sigpipe", "note_fifo_sigpipe", &[]);
         }
         if procs.iter().skip(1).any(|p| p.errors.epipe > 0) {
-            self.notes.once(
-                t_ms,
-                "epipe",
-                "writer: write() failed with EPIPE — it reopens the FIFO and waits for a reader",
-            );
+            self.notes.say(t_ms, "epipe", "note_fifo_epipe", &[]);
         }
         if !d.atomic && d.writers > 1 {
-            self.notes.once(
-                t_ms,
-                "interleave",
-                "msg.size > PIPE_BUF: a write may be split, and several writers can interleave",
-            );
+            self.notes.say(t_ms, "interleave", "note_fifo_interleave", &[]);
         }
 
         let cs = tel.slot(self.reader_slot);
         MechanismSnapshot {
             kind: Kind::Fifo,
-            channel: Channel { depth, capacity: self.capacity, unit: "bytes".into() },
+            channel: Channel { depth, capacity: self.capacity, unit: crate::model::figures::Unit::Bytes },
             integrity: crate::monitor::integrity_after(cs, self.writer_slots.iter().map(|&w| tel.slot(w))),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

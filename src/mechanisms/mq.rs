@@ -427,30 +427,18 @@ impl Probe for MqProbe {
         }
 
         if d.timeouts > 0 {
-            self.notes.once(
-                t_ms,
-                "timedout",
-                "producer: mq_timedsend gave up with ETIMEDOUT — the queue stayed full; it tries again",
-            );
+            self.notes.say(t_ms, "timedout", "note_mq_timedout", &[]);
         }
         if d.msg_size < d.msg_size_knob {
-            self.notes.once(
-                t_ms,
-                "clamped",
-                "msg.size is larger than mq_msgsize — messages are cut to the queue's message size",
-            );
+            self.notes.say(t_ms, "clamped", "note_mq_clamped", &[]);
         }
         if let Some(ExitStatus::Signal(_)) = ExitStatus::decode(cs.exit.load(Relaxed)) {
-            self.notes.once(
-                t_ms,
-                "consumer-killed",
-                "consumer: killed — the queue keeps its messages; the producer blocks when it is full",
-            );
+            self.notes.say(t_ms, "consumer-killed", "note_mq_consumer_killed", &[]);
         }
 
         MechanismSnapshot {
             kind: Kind::Mq,
-            channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: "messages".into() },
+            channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: crate::model::figures::Unit::Messages },
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

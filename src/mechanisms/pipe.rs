@@ -428,7 +428,7 @@ impl Probe for PipeProbe {
                 .into_iter()
                 .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
                 .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32))
-                .map(|(d, c)| Channel { depth: d, capacity: c, unit: "bytes".into() })
+                .map(|(d, c)| Channel { depth: d, capacity: c, unit: crate::model::figures::Unit::Bytes })
         } else {
             None
         };
@@ -454,44 +454,36 @@ impl Probe for PipeProbe {
         let eof_seen = cs.eof.load(Relaxed) > 0;
         let close_unused = tel.knob(KnobId::PipeCloseUnused) != 0;
         if eof_seen {
-            self.notes.once(t_ms, "eof", "consumer: read() returned 0 — end of file, every write end is closed");
+            self.notes.say(t_ms, "eof", "note_pipe_eof", &[]);
         }
         if prod.errors.epipe > 0 {
-            self.notes.once(t_ms, "epipe", "producer: write() failed with EPIPE — no process has the read end open");
+            self.notes.say(t_ms, "epipe", "note_pipe_epipe", &[]);
         }
         if let Some(ExitStatus::Signal(libc::SIGPIPE)) = ExitStatus::decode(ps.exit.load(Relaxed)) {
-            self.notes.once(t_ms, "sigpipe", "producer: killed by SIGPIPE — it wrote to a pipe nobody can read");
+            self.notes.say(t_ms, "sigpipe", "note_pipe_sigpipe", &[]);
         }
         if let Some(ExitStatus::Signal(s)) = ExitStatus::decode(cs.exit.load(Relaxed)) {
             if s == libc::SIGKILL || s == libc::SIGTERM {
-                self.notes.once(t_ms, "consumer-killed", "consumer: killed — the read end is gone");
+                self.notes.say(t_ms, "consumer-killed", "note_pipe_consumer_killed", &[]);
             }
         }
         if prod.exit.is_some()
             && cons.alive()
             && !eof_seen
-            && cons.wchan.contains("pipe_read")
+            && cons.sleeps_in() == crate::snapshot::Wait::PipeRead
             && !write_ends.is_empty()
         {
-            self.notes.once(
-                t_ms,
-                "no-eof",
-                "consumer: still waiting in read() — it holds a write end itself, so EOF never comes",
-            );
+            self.notes.say(t_ms, "no-eof", "note_pipe_no_eof", &[]);
         }
 
         let integrity = crate::monitor::integrity_after(cs, [ps]);
         let in_flight = integrity.lost.saturating_sub(cs.lost.load(Relaxed));
         if in_flight > 0 {
-            self.notes.once(
-                t_ms,
-                "lost-in-pipe",
-                &format!("{in_flight} messages were still in the pipe when the reader died: they are lost"),
-            );
+            self.notes.say(t_ms, "lost-in-pipe", "note_pipe_lost_in_pipe", &[("n", in_flight.to_string())]);
         }
         MechanismSnapshot {
             kind: Kind::Pipe,
-            channel: Channel { depth, capacity, unit: "bytes".into() },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Bytes },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

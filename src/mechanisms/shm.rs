@@ -610,7 +610,7 @@ impl Probe for ShmProbe {
             }
         }
         for p in [&prod, &cons] {
-            if p.alive() && p.wchan.contains("futex") {
+            if p.alive() && p.sleeps_in() == crate::snapshot::Wait::Futex {
                 if let Some(w) = futex_word(p.pid, &path) {
                     d.futex_waits.push((p.role.clone(), w.to_string()));
                 }
@@ -626,30 +626,18 @@ impl Probe for ShmProbe {
         }
 
         if d.msg_size > 0 && d.msg_size < d.msg_size_knob {
-            self.notes.once(
-                t_ms,
-                "clamped",
-                "producer: msg.size is larger than a slot — messages are cut to the slot size",
-            );
+            self.notes.say(t_ms, "clamped", "note_shm_clamped", &[]);
         }
         if let Some(ExitStatus::Signal(_)) = ExitStatus::decode(cs.exit.load(Relaxed)) {
-            self.notes.once(
-                t_ms,
-                "consumer-killed",
-                "consumer: killed — the ring fills up and the producer sleeps on `out`; the object stays in /dev/shm",
-            );
+            self.notes.say(t_ms, "consumer-killed", "note_shm_consumer_killed", &[]);
         }
         if d.closed && !d.exists {
-            self.notes.once(
-                t_ms,
-                "unlinked",
-                "consumer: read the last message and called shm_unlink — the name is gone from /dev/shm",
-            );
+            self.notes.say(t_ms, "unlinked", "note_shm_unlinked", &[]);
         }
 
         MechanismSnapshot {
             kind: Kind::Shm,
-            channel: Channel { depth, capacity: self.slots, unit: "slots".into() },
+            channel: Channel { depth, capacity: self.slots, unit: crate::model::figures::Unit::Slots },
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

@@ -9,7 +9,41 @@ pub struct Channel {
     pub depth: u64,
     pub capacity: u64,
     /// What depth and capacity count: `bytes`, `messages`, `slots`.
-    pub unit: String,
+    pub unit: Unit,
+}
+
+/// What a channel's depth and capacity count. In JSON the lowercase word.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    #[default]
+    Bytes,
+    Messages,
+    Slots,
+}
+
+impl Unit {
+    /// The word as JSON has it (and as the gauge prints it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Bytes => "bytes",
+            Unit::Messages => "messages",
+            Unit::Slots => "slots",
+        }
+    }
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lets a test write `assert_eq!(channel.unit, "bytes")` against the JSON word.
+impl PartialEq<&str> for Unit {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -23,10 +57,21 @@ pub struct Integrity {
     pub foreign: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Something a class should notice. The probe names the message and its
+/// arguments; the panel builds the sentence in the reader's language.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Note {
     pub t_ms: u64,
+    /// The condition, noted once per start (`eof`, `sigpipe`, …).
     pub key: String,
+    /// The message's key in assets/locales.toml `[notes]` (`note_pipe_eof`);
+    /// empty in recordings made before notes had keys.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub msg: String,
+    /// The message's arguments, filled into its `{name}` places.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<(String, String)>,
+    /// The English sentence, for JSON readers and older replays.
     pub text: String,
 }
 
@@ -65,6 +110,212 @@ impl ProcessSnapshot {
     pub fn alive(&self) -> bool {
         self.pid > 0 && self.exit.is_none()
     }
+
+    /// What its role name says it is.
+    pub fn role_kind(&self) -> Role {
+        Role::parse(&self.role)
+    }
+
+    /// Where in the kernel it sleeps, read from its wait channel (whatever
+    /// its state letter; see `waiting` for the state-aware reading).
+    pub fn sleeps_in(&self) -> Wait {
+        Wait::of_wchan(&self.wchan)
+    }
+
+    /// Its state letter and wait channel read together.
+    pub fn waiting(&self) -> Wait {
+        Wait::of(&self.state, &self.wchan)
+    }
+
+    /// Sleeping (`S`), interruptibly: in a call or pacing itself.
+    pub fn sleeping(&self) -> bool {
+        self.state == "S"
+    }
+
+    /// True when it sleeps in an IPC call that cannot proceed.
+    pub fn blocked(&self) -> bool {
+        is_blocked(&self.state, &self.wchan)
+    }
+
+    /// The call the worker says it is in.
+    pub fn op_kind(&self) -> Op {
+        Op::parse(&self.op)
+    }
+
+    /// How it ended, if it has.
+    pub fn exit_cause(&self) -> Option<ExitCause> {
+        self.exit.as_deref().map(ExitCause::parse)
+    }
+}
+
+/// A process's part, from its role name (`producer`, `writer-2`,
+/// `client-1`, …). The name stays the JSON contract; this is its reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Producer,
+    Consumer,
+    Reader,
+    /// `writer-N`.
+    Writer(u32),
+    Server,
+    /// `client-N`.
+    Client(u32),
+    Other,
+}
+
+impl Role {
+    pub fn parse(role: &str) -> Role {
+        let numbered = |prefix: &str| role.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok();
+        match role {
+            "producer" => Role::Producer,
+            "consumer" => Role::Consumer,
+            "reader" => Role::Reader,
+            "server" => Role::Server,
+            _ => {
+                if let Some(n) = numbered("writer") {
+                    Role::Writer(n)
+                } else if let Some(n) = numbered("client") {
+                    Role::Client(n)
+                } else {
+                    Role::Other
+                }
+            }
+        }
+    }
+
+    pub fn is_client(self) -> bool {
+        matches!(self, Role::Client(_))
+    }
+}
+
+/// The call a worker reports it is in (its `op`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Write,
+    Read,
+    Send,
+    Recv,
+    Open,
+    Other,
+}
+
+impl Op {
+    pub fn parse(op: &str) -> Op {
+        match op.split('(').next().unwrap_or("") {
+            "write" => Op::Write,
+            "read" => Op::Read,
+            "send" => Op::Send,
+            "recv" => Op::Recv,
+            "open" => Op::Open,
+            _ => Op::Other,
+        }
+    }
+}
+
+/// How a worker ended, from the exit text the monitor wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitCause {
+    /// `exit N` (with or without the last line of its log).
+    Code(i32),
+    /// `killed by SIGNAME`.
+    Signal(String),
+}
+
+impl ExitCause {
+    pub fn parse(exit: &str) -> ExitCause {
+        if let Some(sig) = exit.strip_prefix("killed by ") {
+            return ExitCause::Signal(sig.to_string());
+        }
+        let code = exit.strip_prefix("exit ").and_then(|r| r.split(':').next()).and_then(|c| c.trim().parse().ok());
+        ExitCause::Code(code.unwrap_or(-1))
+    }
+
+    /// Killed by SIGPIPE: it wrote where nobody could read.
+    pub fn sigpipe(&self) -> bool {
+        matches!(self, ExitCause::Signal(s) if s == "SIGPIPE")
+    }
+}
+
+/// Where a process waits, read from its state letter and its kernel wait
+/// channel (/proc/PID/wchan), so panels never read wchan text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Running,
+    Stopped,
+    Zombie,
+    Disk,
+    Exited,
+    /// In a pipe or FIFO write, the buffer full.
+    PipeWrite,
+    /// In a pipe or FIFO read, the buffer empty.
+    PipeRead,
+    /// In a FIFO's open(), waiting for the other end.
+    FifoOpen,
+    /// In mq_timedsend / mq_timedreceive.
+    MqWait,
+    Futex,
+    /// In nanosleep: pacing itself.
+    Paced,
+    /// In a socket call.
+    Socket,
+    Poll,
+    Sleeping,
+}
+
+impl Wait {
+    /// The wait channel alone.
+    pub fn of_wchan(wchan: &str) -> Wait {
+        let by_wchan = [
+            ("pipe_write", Wait::PipeWrite),
+            ("pipe_read", Wait::PipeRead),
+            ("wait_for_partner", Wait::FifoOpen),
+            ("wq_sleep", Wait::MqWait),
+            ("futex", Wait::Futex),
+            ("nanosleep", Wait::Paced),
+            ("unix_", Wait::Socket),
+            ("skb_wait", Wait::Socket),
+            ("wait_woken", Wait::Socket),
+            ("sock_alloc_send", Wait::Socket),
+            ("poll", Wait::Poll),
+        ];
+        by_wchan.iter().find(|(w, _)| wchan.contains(w)).map_or(Wait::Sleeping, |(_, k)| *k)
+    }
+
+    pub fn of(state: &str, wchan: &str) -> Wait {
+        match state {
+            "R" => Wait::Running,
+            "T" | "t" => Wait::Stopped,
+            "Z" => Wait::Zombie,
+            "D" => Wait::Disk,
+            "-" | "" => Wait::Exited,
+            _ => Wait::of_wchan(wchan),
+        }
+    }
+
+    /// Its label key (see assets/locales.toml).
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Wait::Running => "st_running",
+            Wait::Stopped => "st_stopped",
+            Wait::Zombie => "st_zombie",
+            Wait::Disk => "st_disk",
+            Wait::Exited => "st_exited",
+            Wait::PipeWrite => "st_blocked_write",
+            Wait::PipeRead => "st_blocked_read",
+            Wait::FifoOpen => "st_blocked_open",
+            Wait::MqWait => "st_blocked_mq",
+            Wait::Futex => "st_blocked_futex",
+            Wait::Paced => "st_paced",
+            Wait::Socket => "st_blocked_socket",
+            Wait::Poll => "st_poll",
+            Wait::Sleeping => "st_sleeping",
+        }
+    }
+
+    /// An IPC call that cannot proceed (not pacing, not polling).
+    pub fn is_ipc_block(self) -> bool {
+        matches!(self, Wait::PipeWrite | Wait::PipeRead | Wait::FifoOpen | Wait::MqWait | Wait::Futex | Wait::Socket)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -94,33 +345,38 @@ pub struct Event {
 /// A short reading of a state letter plus wait channel, as a label key
 /// (see assets/locales.toml): "BLOCKED in write", "waiting in read", …
 pub fn describe(state: &str, wchan: &str) -> &'static str {
-    match state {
-        "R" => "st_running",
-        "T" | "t" => "st_stopped",
-        "Z" => "st_zombie",
-        "D" => "st_disk",
-        "-" | "" => "st_exited",
-        _ => {
-            let by_wchan = [
-                ("pipe_write", "st_blocked_write"),
-                ("pipe_read", "st_blocked_read"),
-                ("wait_for_partner", "st_blocked_open"),
-                ("wq_sleep", "st_blocked_mq"),
-                ("futex", "st_blocked_futex"),
-                ("nanosleep", "st_paced"),
-                ("unix_", "st_blocked_socket"),
-                ("skb_wait", "st_blocked_socket"),
-                ("wait_woken", "st_blocked_socket"),
-                ("sock_alloc_send", "st_blocked_socket"),
-                ("poll", "st_poll"),
-            ];
-            by_wchan.iter().find(|(w, _)| wchan.contains(w)).map_or("st_sleeping", |(_, k)| k)
-        }
-    }
+    Wait::of(state, wchan).label_key()
 }
 
 /// True when the process sleeps in an IPC call that cannot proceed (as
 /// opposed to pacing itself or polling).
 pub fn is_blocked(state: &str, wchan: &str) -> bool {
-    state == "D" || (state == "S" && describe(state, wchan).starts_with("st_blocked"))
+    state == "D" || (state == "S" && Wait::of(state, wchan).is_ipc_block())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON keeps the contract's words; the types read them back.
+    #[test]
+    fn typed_facts_keep_the_json_words() {
+        let c = Channel { depth: 1, capacity: 2, unit: Unit::Messages };
+        let j = serde_json::to_string(&c).unwrap();
+        assert_eq!(j, r#"{"depth":1,"capacity":2,"unit":"messages"}"#);
+        assert_eq!(
+            serde_json::from_str::<Channel>(r#"{"depth":0,"capacity":0,"unit":"slots"}"#).unwrap().unit,
+            Unit::Slots
+        );
+        assert_eq!(Role::parse("writer-2"), Role::Writer(2));
+        assert_eq!(Role::parse("client-1"), Role::Client(1));
+        assert_eq!(Role::parse("reader"), Role::Reader);
+        assert!(ExitCause::parse("killed by SIGPIPE").sigpipe());
+        assert_eq!(ExitCause::parse("exit 1: write: EPIPE"), ExitCause::Code(1));
+        assert_eq!(Op::parse("send()"), Op::Send);
+        assert_eq!(Wait::of("S", "anon_pipe_write"), Wait::PipeWrite);
+        assert_eq!(Wait::of("S", "pipe_wait_for_partner"), Wait::FifoOpen);
+        assert_eq!(Wait::of("R", "anon_pipe_write"), Wait::Running);
+        assert!(is_blocked("S", "wq_sleep") && !is_blocked("S", "hrtimer_nanosleep"));
+    }
 }

@@ -25,3 +25,21 @@ pub fn describe_exit(e: ExitStatus, log: &Path) -> String {
 pub fn signal_name(s: i32) -> String {
     nix::sys::signal::Signal::try_from(s).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {s}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::figures::ExitCause;
+
+    /// The model reads back what this writes: panels decide by the
+    /// `ExitCause`, so rewording here must keep it readable.
+    #[test]
+    fn the_model_reads_the_exit_text_back() {
+        let none = Path::new("/nonexistent/ipcscope-log");
+        assert!(ExitCause::parse(&describe_exit(ExitStatus::Signal(libc::SIGPIPE), none)).sigpipe());
+        assert_eq!(ExitCause::parse(&describe_exit(ExitStatus::Code(0), none)), ExitCause::Code(0));
+        assert_eq!(ExitCause::parse(&describe_exit(ExitStatus::Code(3), none)), ExitCause::Code(3));
+        let kill = ExitCause::parse(&describe_exit(ExitStatus::Signal(libc::SIGKILL), none));
+        assert_eq!(kill, ExitCause::Signal("SIGKILL".into()));
+    }
+}

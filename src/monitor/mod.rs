@@ -204,9 +204,21 @@ impl NoteLog {
         }
     }
 
-    pub fn once(&mut self, t_ms: u64, key: &str, text: &str) {
-        if !self.notes.iter().any(|n| n.key == key) {
-            self.notes.push(Note { t_ms, key: key.into(), text: text.into() });
+    /// A note by message key (`[notes]` in assets/locales.toml) and
+    /// arguments, translated when drawn; `text` keeps the English.
+    pub fn say(&mut self, t_ms: u64, key: &str, msg: &str, args: &[(&str, String)]) {
+        self.push(Note {
+            t_ms,
+            key: key.into(),
+            msg: msg.into(),
+            args: args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            text: crate::i18n::note_en(msg, args),
+        });
+    }
+
+    fn push(&mut self, note: Note) {
+        if !self.notes.iter().any(|n| n.key == note.key) {
+            self.notes.push(note);
             if self.notes.len() > 8 {
                 self.notes.remove(0);
             }

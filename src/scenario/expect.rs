@@ -178,7 +178,7 @@ mod tests {
                 wchan: "anon_pipe_write".into(),
                 ..Default::default()
             }],
-            channel: Channel { depth: 65536, capacity: 65536, unit: "bytes".into() },
+            channel: Channel { depth: 65536, capacity: 65536, unit: crate::model::figures::Unit::Bytes },
             integrity: Integrity::default(),
             history: vec![],
             notes: vec![],

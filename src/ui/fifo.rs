@@ -24,7 +24,7 @@ use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
 use crate::model::detail::fifo::FifoDetail;
-use crate::model::snapshot::{MechanismSnapshot, ProcessSnapshot};
+use crate::model::snapshot::{MechanismSnapshot, ProcessSnapshot, Role, Wait};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
@@ -38,10 +38,10 @@ pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, 
 
 /// `writer-1` → `writer 1` in the view's language.
 fn role_label(role: &str, view: &View) -> String {
-    match role.strip_prefix("writer-") {
-        Some(i) => format!("{} {i}", t(view.lang, "writer")),
-        None if role == "reader" => t(view.lang, "reader").into(),
-        None => role.into(),
+    match Role::parse(role) {
+        Role::Writer(i) => format!("{} {i}", t(view.lang, "writer")),
+        Role::Reader => t(view.lang, "reader").into(),
+        _ => role.into(),
     }
 }
 
@@ -154,7 +154,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, vie
         if let Some(p) = writers.first() {
             lines.push(Line::from(vec![
                 Span::styled(format!("{} ×{} ", t(l, "writers"), writers.len()), th.label()),
-                Span::styled(widgets::state_text(p, view), th.state(&p.state, &p.wchan)),
+                Span::styled(widgets::state_text(p, view), th.state(p)),
             ]));
         }
         if let Some(r) = m.processes.first() {
@@ -174,17 +174,16 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, vie
 
 /// `writer-1` → `writer 1` / `쓰기 1`, for a lesson sentence.
 fn role_in(role: &str, lang: crate::i18n::Lang) -> String {
-    match role.strip_prefix("writer-") {
-        Some(i) => format!("{} {i}", t(lang, "writer")),
-        None if role == "reader" => t(lang, "reader").into(),
-        None => role.into(),
+    match Role::parse(role) {
+        Role::Writer(i) => format!("{} {i}", t(lang, "writer")),
+        Role::Reader => t(lang, "reader").into(),
+        _ => role.into(),
     }
 }
 
 /// Sentences for the lesson pane about what the snapshot shows now.
 pub fn observe(m: &MechanismSnapshot, d: &FifoDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
-    use crate::model::figures::is_blocked;
     let mut out = Vec::new();
     let Some(reader) = m.processes.first() else { return out };
     let writers = &m.processes[1..];
@@ -198,7 +197,7 @@ pub fn observe(m: &MechanismSnapshot, d: &FifoDetail, lang: crate::i18n::Lang) -
         ));
     }
     let killed: Vec<&ProcessSnapshot> =
-        writers.iter().filter(|p| p.exit.as_deref() == Some("killed by SIGPIPE")).collect();
+        writers.iter().filter(|p| p.exit_cause().is_some_and(|e| e.sigpipe())).collect();
     if !killed.is_empty() {
         out.push(tf(lang, "obs_fifo_sigpipe", &[("who", names(killed))]));
     }
@@ -210,7 +209,7 @@ pub fn observe(m: &MechanismSnapshot, d: &FifoDetail, lang: crate::i18n::Lang) -
             &[("n", gone.to_string()), ("ls", d.ls_line.split_whitespace().next().unwrap_or("p").to_string())],
         ));
     }
-    let in_open = |p: &&ProcessSnapshot| p.alive() && p.wchan.contains("wait_for_partner");
+    let in_open = |p: &&ProcessSnapshot| p.alive() && p.sleeps_in() == Wait::FifoOpen;
     let waiting: Vec<&ProcessSnapshot> = writers.iter().filter(in_open).collect();
     if !waiting.is_empty() {
         out.push(tf(lang, "obs_fifo_writer_open", &[("who", names(waiting))]));
@@ -223,15 +222,13 @@ pub fn observe(m: &MechanismSnapshot, d: &FifoDetail, lang: crate::i18n::Lang) -
         }
     }
     let c = &m.channel;
-    let blocked: Vec<&ProcessSnapshot> = writers
-        .iter()
-        .filter(|p| p.alive() && p.wchan.contains("pipe_write") && is_blocked(&p.state, &p.wchan))
-        .collect();
+    let blocked: Vec<&ProcessSnapshot> =
+        writers.iter().filter(|p| p.alive() && p.sleeps_in() == Wait::PipeWrite && p.blocked()).collect();
     let rate: f64 = writers.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();
     let alive = writers.iter().filter(|p| p.alive()).count();
     if !blocked.is_empty() && c.capacity > 0 && c.depth >= c.capacity {
         out.push(tf(lang, "obs_fifo_full", &[("cap", widgets::kib(c.capacity)), ("who", names(blocked))]));
-    } else if reader.alive() && reader.wchan.contains("pipe_read") && c.depth == 0 {
+    } else if reader.alive() && reader.sleeps_in() == Wait::PipeRead && c.depth == 0 {
         out.push(t(lang, "obs_fifo_empty").into());
     } else if rate > 0.0 && reader.alive() {
         out.push(tf(

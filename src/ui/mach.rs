@@ -103,7 +103,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, view: 
         .title(Span::styled(format!(" {} ", t(l, "mach_clients")), th.title()));
     let ci = block.inner(left);
     f.render_widget(block, left);
-    let clients: Vec<&ProcessSnapshot> = m.processes.iter().filter(|p| p.role.starts_with("client")).collect();
+    let clients: Vec<&ProcessSnapshot> = m.processes.iter().filter(|p| p.role_kind().is_client()).collect();
     let labelled: Vec<(&ProcessSnapshot, String)> = clients.iter().map(|p| (*p, p.role.clone())).collect();
     let mut lines = Vec::new();
     for (p, line) in clients.iter().zip(widgets::process_lines(&labelled, view)) {
@@ -117,7 +117,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, view: 
                 } else {
                     thr.blocked.clone()
                 };
-                let style = if thr.blocked.starts_with("send") || thr.cached { th.warn() } else { th.dim() };
+                let style = if thr.in_send() || thr.cached { th.warn() } else { th.dim() };
                 lines.push(Line::from(vec![
                     Span::styled(format!("  {} {} ", t(l, "mach_thread"), i + 1), th.label()),
                     Span::styled(what, style),
@@ -179,7 +179,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, view: 
             Span::styled(format!("{} ", t(l, "pid")), th.label()),
             Span::styled(widgets::pid(s.pid), th.value()),
         ]));
-        lines.push(Line::from(Span::styled(widgets::state_text(s, view), th.state(&s.state, &s.wchan))));
+        lines.push(Line::from(Span::styled(widgets::state_text(s, view), th.state(s))));
         if s.alive() {
             lines.push(Line::from(vec![Span::styled("op ", th.label()), Span::raw(s.op.clone())]));
         }
@@ -308,7 +308,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, vie
     ));
     lines.push(integrity_line(&m.integrity, view));
     let clients: Vec<(&ProcessSnapshot, String)> =
-        m.processes.iter().filter(|p| p.role.starts_with("client")).map(|p| (p, p.role.clone())).collect();
+        m.processes.iter().filter(|p| p.role_kind().is_client()).map(|p| (p, p.role.clone())).collect();
     lines.extend(widgets::process_lines(&clients, view));
     lines.extend(note_lines(&m.notes, 2, view));
     if !d.kernel_up {
@@ -352,7 +352,7 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
             Span::styled(widgets::pid(task.pid), th.value()),
         ])];
         for n in &task.names {
-            let style = if n.rights.contains("DEAD") { th.bad() } else { th.value() };
+            let style = if n.dead() { th.bad() } else { th.value() };
             let what = if n.what.is_empty() { String::new() } else { format!(" {}", what_label(&n.what, view)) };
             lines.push(Line::from(vec![
                 Span::styled(format!("{:<6}", hex(n.name)), th.label()),
@@ -466,11 +466,11 @@ pub fn observe(m: &MechanismSnapshot, d: &MachDetail, lang: crate::i18n::Lang) -
     if c.notified > 0 {
         out.push(tf(lang, "obs_mach_notified", &[("n", c.notified.to_string())]));
     }
-    let dead: usize = d.tasks.iter().map(|t| t.names.iter().filter(|n| n.rights.contains("DEAD_NAME")).count()).sum();
+    let dead: usize = d.tasks.iter().map(|t| t.names.iter().filter(|n| n.dead()).count()).sum();
     if dead > 0 {
         out.push(tf(lang, "obs_mach_dead", &[("n", dead.to_string())]));
     }
-    let rate: f64 = m.processes.iter().filter(|p| p.role.starts_with("client")).map(|p| p.send_rate).sum();
+    let rate: f64 = m.processes.iter().filter(|p| p.role_kind().is_client()).map(|p| p.send_rate).sum();
     if rate > 0.0 && d.port.as_ref().is_some_and(|p| p.queue_len < p.qlimit as usize) {
         out.push(tf(lang, "obs_mach_flow", &[("rate", widgets::rate(rate))]));
     }

@@ -26,7 +26,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::i18n::{t, Lang};
+use crate::i18n::{t, tf, Lang};
 use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
 use crate::model::Kind;
 pub use theme::Theme;
@@ -261,7 +261,7 @@ fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let text = match (&view.status, snap.run.problems.first()) {
         (Some(s), _) => Line::from(Span::styled(s.clone(), th.warn())),
         (None, Some(p)) => Line::from(Span::styled(format!("⚠ {p}"), th.bad())),
-        (None, None) => Line::from(Span::styled(t(view.lang, "footer"), th.dim())),
+        (None, None) => Line::from(Span::styled(tf(view.lang, "footer", &[("n", PANELS.len().to_string())]), th.dim())),
     };
     f.render_widget(Paragraph::new(text), area);
 }
@@ -441,6 +441,7 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: us
 fn render_help(f: &mut Frame, area: Rect, view: &View) {
     let l = view.lang;
     let th = view.theme;
+    let focus = format!("tab / 1-{}", PANELS.len());
     let rows = [
         ("q", "key_quit"),
         ("space", "key_pause"),
@@ -448,7 +449,7 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("< / >", "key_crate"),
         ("k", "key_kill"),
         ("r", "key_restart"),
-        ("tab / 1-7", "key_focus"),
+        (focus.as_str(), "key_focus"),
         ("enter", "key_enter"),
         ("l", "key_lang"),
         ("t", "key_theme"),
@@ -526,5 +527,48 @@ mod tests {
         assert!(text.contains(" 1 pipe "), "{text}");
         let p = panel_for(Kind::Pipe).unwrap();
         assert!((p.observe)(&snap.mechanisms[0], Lang::En).is_empty());
+    }
+
+    /// Panels draw the probes' facts; they do not decide by comparing the
+    /// contract's strings (a reworded probe message would break them
+    /// silently). A textual check of every `src/ui/*.rs`.
+    #[test]
+    fn no_panel_compares_contract_strings() {
+        let sources = [
+            ("alpc.rs", include_str!("alpc.rs")),
+            ("fifo.rs", include_str!("fifo.rs")),
+            ("lesson.rs", include_str!("lesson.rs")),
+            ("mach.rs", include_str!("mach.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+            ("mq.rs", include_str!("mq.rs")),
+            ("pipe.rs", include_str!("pipe.rs")),
+            ("shm.rs", include_str!("shm.rs")),
+            ("socket.rs", include_str!("socket.rs")),
+            ("theme.rs", include_str!("theme.rs")),
+            ("widgets.rs", include_str!("widgets.rs")),
+        ];
+        let fields = ["role", "op", "exit", "state", "unit", "wchan", "family", "blocked", "rights", "key", "ip"];
+        let tails = [" == \"", " != \"", ".as_deref() == Some(\"", ".starts_with(", ".ends_with(", ".contains(\""];
+        let mut found = Vec::new();
+        for (file, text) in sources {
+            for (n, line) in text.lines().enumerate() {
+                for f in fields {
+                    for (at, _) in line.match_indices(f) {
+                        let before = line[..at].chars().next_back();
+                        let ident = |c: char| c.is_alphanumeric() || c == '_';
+                        if before.is_some_and(ident) || line[at + f.len()..].starts_with(ident) {
+                            continue;
+                        }
+                        if tails.iter().any(|t| line[at + f.len()..].starts_with(t)) {
+                            found.push(format!("src/ui/{file}:{}: `{f}`: {}", n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        // The list of files is complete: a new panel file joins the check.
+        let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui")).map_or(0, |d| d.count());
+        assert!(on_disk == 0 || on_disk == sources.len(), "src/ui has {on_disk} files; list them all above");
+        assert!(found.is_empty(), "panels compare contract strings:\n{}", found.join("\n"));
     }
 }

@@ -21,7 +21,7 @@ use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::t;
 use crate::model::detail::mq::MqDetail;
-use crate::model::snapshot::MechanismSnapshot;
+use crate::model::snapshot::{MechanismSnapshot, Wait};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
@@ -147,14 +147,14 @@ pub fn observe(m: &MechanismSnapshot, d: &MqDetail, lang: crate::i18n::Lang) -> 
     let (Some(prod), Some(cons)) = (m.processes.first(), m.processes.get(1)) else { return out };
     let c = &m.channel;
     let full = c.capacity > 0 && c.depth >= c.capacity;
-    if full && prod.alive() && prod.wchan.contains("wq_sleep") {
+    if full && prod.alive() && prod.sleeps_in() == Wait::MqWait {
         let key = if d.send_timeout_ms > 0 { "obs_mq_full_timed" } else { "obs_mq_full" };
         out.push(tf(
             lang,
             key,
             &[("n", c.depth.to_string()), ("max", c.capacity.to_string()), ("ms", d.send_timeout_ms.to_string())],
         ));
-    } else if c.depth == 0 && cons.alive() && cons.wchan.contains("wq_sleep") {
+    } else if c.depth == 0 && cons.alive() && cons.sleeps_in() == Wait::MqWait {
         out.push(t(lang, "obs_mq_empty").into());
     } else if prod.alive() && prod.send_rate > 0.0 {
         out.push(tf(

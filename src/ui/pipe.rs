@@ -22,7 +22,7 @@ use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
 use super::View;
 use crate::i18n::{t, tf, Lang};
 use crate::model::detail::pipe::PipeDetail;
-use crate::model::snapshot::MechanismSnapshot;
+use crate::model::snapshot::{MechanismSnapshot, Wait};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
@@ -138,16 +138,13 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, vie
     let l = view.lang;
     let th = view.theme;
     let mut lines = vec![gauge_line(&m.channel, area.width, view)];
-    for (p, key) in m.processes.iter().zip(["producer", "consumer"]) {
+    for (p, (key, sends)) in m.processes.iter().zip([("producer", true), ("consumer", false)]) {
         lines.push(Line::from(vec![
             Span::styled(format!("{} ", t(l, key)), th.label()),
             Span::styled(widgets::pid(p.pid), th.value()),
             Span::raw(" "),
-            Span::styled(widgets::state_text(p, view), th.state(&p.state, &p.wchan)),
-            Span::styled(
-                format!(" {}", widgets::rate(if key == "producer" { p.send_rate } else { p.recv_rate })),
-                th.dim(),
-            ),
+            Span::styled(widgets::state_text(p, view), th.state(p)),
+            Span::styled(format!(" {}", widgets::rate(if sends { p.send_rate } else { p.recv_rate })), th.dim()),
         ]));
     }
     lines.push(integrity_line(&m.integrity, view));
@@ -162,7 +159,7 @@ pub fn observe(m: &MechanismSnapshot, d: &PipeDetail, lang: Lang) -> Vec<String>
     let mut out = Vec::new();
     let (Some(prod), Some(cons)) = (m.processes.first(), m.processes.get(1)) else { return out };
     let c = &m.channel;
-    if prod.exit.as_deref() == Some("killed by SIGPIPE") {
+    if prod.exit_cause().is_some_and(|e| e.sigpipe()) {
         out.push(t(lang, "obs_pipe_sigpipe").into());
     } else if prod.errors.epipe > 0 {
         out.push(t(lang, "obs_pipe_epipe").into());
@@ -177,13 +174,9 @@ pub fn observe(m: &MechanismSnapshot, d: &PipeDetail, lang: Lang) -> Vec<String>
             &[("n", d.write_ends.len().to_string()), ("who", d.write_ends.join(", "))],
         ));
     }
-    if prod.alive()
-        && crate::model::figures::is_blocked(&prod.state, &prod.wchan)
-        && c.capacity > 0
-        && c.depth >= c.capacity
-    {
+    if prod.alive() && prod.blocked() && c.capacity > 0 && c.depth >= c.capacity {
         out.push(tf(lang, "obs_pipe_full", &[("cap", widgets::kib(c.capacity))]));
-    } else if cons.alive() && cons.wchan.contains("pipe_read") && c.depth == 0 {
+    } else if cons.alive() && cons.sleeps_in() == Wait::PipeRead && c.depth == 0 {
         out.push(t(lang, "obs_pipe_empty").into());
     } else if prod.alive() && cons.alive() && prod.send_rate > 0.0 {
         out.push(tf(

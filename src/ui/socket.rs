@@ -31,8 +31,8 @@ use super::widgets::{
 };
 use super::View;
 use crate::i18n::t;
-use crate::model::detail::socket::{SocketDetail, SocketEntry};
-use crate::model::snapshot::{Detail, MechanismSnapshot, Snapshot};
+use crate::model::detail::socket::{Family, SocketDetail, SocketEntry};
+use crate::model::snapshot::{Detail, MechanismSnapshot, Op, Role, Snapshot};
 use crate::model::Kind;
 
 pub fn render(
@@ -115,7 +115,10 @@ fn is_full(m: &MechanismSnapshot) -> bool {
 
 /// `client-2` → `c2` where room is short.
 fn short_role(role: &str) -> String {
-    role.strip_prefix("client-").map(|n| format!("c{n}")).unwrap_or_else(|| role.to_string())
+    match Role::parse(role) {
+        Role::Client(n) => format!("c{n}"),
+        _ => role.to_string(),
+    }
 }
 
 /// Payload waiting: in the server's receive queues (and, for TCP, in the
@@ -127,7 +130,7 @@ fn queue_line(d: &SocketDetail, view: &View) -> Line<'static> {
         Span::styled(format!("{} ", t(l, "sock_recvq")), th.label()),
         Span::styled(bytes(d.recv_payload), th.value()),
     ];
-    if d.sockets.iter().any(|s| s.family == "tcp") {
+    if d.sockets.iter().any(|s| s.family == Family::Tcp) {
         spans.push(Span::styled(format!("  {} ", t(l, "sock_sendq")), th.label()));
         spans.push(Span::styled(bytes(d.send_payload), th.value()));
     }
@@ -144,14 +147,14 @@ fn endpoint_lines(d: &SocketDetail, view: &View) -> Vec<Line<'static>> {
         .iter()
         .filter(|s| s.listening())
         .map(|s| {
-            let users = if s.family == "tcp" { d.port_users } else { d.path_users };
+            let users = if s.family == Family::Tcp { d.port_users } else { d.path_users };
             Line::from(vec![
                 Span::styled(format!("{} ", t(l, "sock_listening")), th.label()),
                 Span::styled(s.local.clone(), th.value()),
                 Span::styled(
                     format!(
                         " ({})  {} {}/{}  {} {}",
-                        s.family.to_uppercase(),
+                        s.family.label(),
                         t(l, "sock_backlog"),
                         s.recv_q,
                         s.send_q,
@@ -194,8 +197,8 @@ fn socket_table(d: &SocketDetail, width: usize, view: &View) -> Vec<Line<'static
     // one whole connection.
     let mut socks: Vec<&SocketEntry> = d.sockets.iter().collect();
     socks.sort_by_key(|s| {
-        let client = if s.role == "server" { s.peer_role.clone().unwrap_or_default() } else { s.role.clone() };
-        (!s.listening(), client, s.role == "server", s.fd)
+        let client = if s.server_side() { s.peer_role.clone().unwrap_or_default() } else { s.role.clone() };
+        (!s.listening(), client, s.server_side(), s.fd)
     });
     for s in socks {
         lines.push(socket_row(s, addr_w, view));
@@ -230,7 +233,7 @@ fn socket_row(s: &SocketEntry, addr_w: usize, view: &View) -> Line<'static> {
     };
     let state_style = if s.listening() {
         th.title()
-    } else if s.state == "ESTABLISHED" {
+    } else if s.established() {
         th.good()
     } else {
         th.warn()
@@ -257,7 +260,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, v
     lines.extend(d.sockets.iter().filter(|s| s.listening()).map(|s| {
         // `TCP 127.0.0.1:40123 0/16`: the endpoint and its backlog.
         let tail = format!(" {}/{}", s.recv_q, s.send_q);
-        let fam = format!("{} ", s.family.to_uppercase());
+        let fam = format!("{} ", s.family.label());
         let room = w.saturating_sub(fam.len() + tail.len());
         Line::from(vec![
             Span::styled(fam, th.label()),
@@ -267,7 +270,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, v
     }));
     // A blocked client first: that is the thing to see.
     let mut clients: Vec<_> = m.processes.iter().skip(1).collect();
-    clients.sort_by_key(|p| !(p.state == "S" && p.op == "send()"));
+    clients.sort_by_key(|p| !(p.sleeping() && p.op_kind() == Op::Send));
     for c in clients {
         lines.push(process_line(c, &short_role(&c.role), view));
     }
@@ -373,7 +376,7 @@ pub fn endpoints(snap: &Snapshot) -> Vec<Endpoint> {
         None => not_running("ep_unix", "reach_path", "mgr_fs"),
     });
     let tcp = sock.and_then(|d| {
-        let l = d.sockets.iter().find(|s| s.family == "tcp" && s.listening())?;
+        let l = d.sockets.iter().find(|s| s.family == Family::Tcp && s.listening())?;
         Some((l.clone(), d.port_users))
     });
     out.push(match tcp {
@@ -381,11 +384,7 @@ pub fn endpoints(snap: &Snapshot) -> Vec<Endpoint> {
             kind: "ep_tcp",
             id: l.local_port.map(|p| p.to_string()).unwrap_or_default(),
             // What the bound address allows, as observed.
-            reach: if l.local_ip.as_deref().is_some_and(|ip| ip.starts_with("127.")) {
-                "reach_loopback"
-            } else {
-                "reach_host"
-            },
+            reach: if l.loopback() { "reach_loopback" } else { "reach_host" },
             manager: "mgr_tcp",
             users: Some(users),
         },
@@ -486,7 +485,6 @@ fn column_widths(header: &[String; 5], rows: &[[String; 5]], total: usize) -> [u
 /// Sentences for the lesson pane about what the snapshot shows now.
 pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang) -> Vec<String> {
     use crate::i18n::tf;
-    use crate::model::figures::is_blocked;
     let mut out = Vec::new();
     let Some(server) = m.processes.first() else { return out };
     let clients = &m.processes[1..];
@@ -494,11 +492,11 @@ pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang)
         out.push(t(lang, "obs_sock_server_gone").into());
     }
     for l in d.sockets.iter().filter(|s| s.listening()) {
-        if l.family == "unix" {
+        if l.family == Family::Unix {
             out.push(tf(lang, "obs_sock_path", &[("path", l.local.clone()), ("n", d.path_users.to_string())]));
         } else if let Some(port) = l.local_port {
             let ip = l.local_ip.clone().unwrap_or_default();
-            let key = if ip.starts_with("127.") { "obs_sock_port_local" } else { "obs_sock_port_any" };
+            let key = if l.loopback() { "obs_sock_port_local" } else { "obs_sock_port_any" };
             out.push(tf(lang, key, &[("ip", ip), ("port", port.to_string()), ("n", d.port_users.to_string())]));
         }
         if l.recv_q > 0 {
@@ -508,15 +506,15 @@ pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang)
     let conns: Vec<String> = d
         .sockets
         .iter()
-        .filter(|s| s.role == "server" && s.state == "ESTABLISHED")
-        .filter_map(|s| s.peer_role.as_ref().map(|r| format!("{r} ({})", s.family.to_uppercase())))
+        .filter(|s| s.server_side() && s.established())
+        .filter_map(|s| s.peer_role.as_ref().map(|r| format!("{r} ({})", s.family.label())))
         .collect();
     if conns.len() > 1 {
         out.push(tf(lang, "obs_sock_conns", &[("n", conns.len().to_string()), ("who", conns.join(", "))]));
     }
     let blocked: Vec<&str> = clients
         .iter()
-        .filter(|p| p.alive() && p.op == "send()" && is_blocked(&p.state, &p.wchan))
+        .filter(|p| p.alive() && p.op_kind() == Op::Send && p.blocked())
         .map(|p| p.role.as_str())
         .collect();
     let rate: f64 = clients.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();

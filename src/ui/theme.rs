@@ -135,12 +135,13 @@ impl Theme {
     }
 
     /// Style for a process by its state: blocked and stopped stand out.
-    pub fn state(self, state: &str, wchan: &str) -> Style {
-        match state {
-            "R" => self.good(),
-            "T" | "t" => self.fg(Color::LightMagenta, Color::Magenta).add_modifier(Modifier::BOLD),
-            "-" | "Z" | "" => self.dim(),
-            _ if crate::model::figures::is_blocked(state, wchan) => self.warn(),
+    pub fn state(self, p: &crate::model::figures::ProcessSnapshot) -> Style {
+        use crate::model::figures::Wait;
+        match p.waiting() {
+            Wait::Running => self.good(),
+            Wait::Stopped => self.fg(Color::LightMagenta, Color::Magenta).add_modifier(Modifier::BOLD),
+            Wait::Exited | Wait::Zombie => self.dim(),
+            _ if p.blocked() => self.warn(),
             _ => self.label(),
         }
     }

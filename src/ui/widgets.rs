@@ -9,8 +9,7 @@ use ratatui::Frame;
 
 use super::View;
 use crate::i18n::t;
-use crate::model::figures::describe;
-use crate::model::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot};
+use crate::model::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot, Unit};
 
 /// "48.0K", "1.0M", "512": short byte counts for narrow boxes.
 pub fn bytes(n: u64) -> String {
@@ -49,7 +48,7 @@ pub fn state_text(p: &ProcessSnapshot, view: &View) -> String {
     if let Some(e) = &p.exit {
         return format!("{} · {e}", t(view.lang, "exited"));
     }
-    format!("{} {}", p.state, t(view.lang, describe(&p.state, &p.wchan)))
+    format!("{} {}", p.state, t(view.lang, p.waiting().label_key()))
 }
 
 /// A bordered box describing one process.
@@ -66,7 +65,7 @@ pub fn process_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, 
             Span::styled(format!("{} ", t(view.lang, "pid")), th.label()),
             Span::styled(pid(p.pid), th.value()),
         ]),
-        Line::from(Span::styled(state_text(p, view), th.state(&p.state, &p.wchan))),
+        Line::from(Span::styled(state_text(p, view), th.state(p))),
     ];
     if p.exit.is_none() && p.pid > 0 {
         lines.push(Line::from(vec![Span::styled("wchan ", th.label()), Span::raw(wchan(&p.wchan))]));
@@ -134,7 +133,7 @@ pub fn since(ms: u64) -> String {
 /// A one-line fill bar: `███████░░░░ 48.0K/64.0K`.
 pub fn gauge_line(c: &Channel, width: u16, view: &View) -> Line<'static> {
     let th = view.theme;
-    let label = if c.unit == "bytes" {
+    let label = if c.unit == Unit::Bytes {
         format!(" {}/{}", bytes(c.depth), bytes(c.capacity))
     } else {
         format!(" {}/{} {}", c.depth, c.capacity, c.unit)
@@ -234,7 +233,8 @@ pub fn note_lines(notes: &[crate::model::snapshot::Note], max: usize, view: &Vie
         .take(max)
         .rev()
         .map(|n| {
-            let text = crate::i18n::note(view.lang, &n.text).to_string();
+            let text = crate::i18n::note_msg(view.lang, &n.msg, &n.args)
+                .unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
             Line::from(vec![Span::styled("▸ ", view.theme.warn()), Span::raw(text)])
         })
         .collect()
@@ -303,7 +303,7 @@ pub fn process_line(p: &ProcessSnapshot, label: &str, view: &View) -> Line<'stat
         Span::styled(format!("{label} "), th.label()),
         Span::styled(pid(p.pid), th.value()),
         Span::raw(" "),
-        Span::styled(state_text(p, view), th.state(&p.state, &p.wchan)),
+        Span::styled(state_text(p, view), th.state(p)),
         Span::styled(format!(" {}", rate(rate_now)), th.dim()),
     ])
 }

@@ -187,57 +187,28 @@ impl Probe for AlpcProbe {
 
         // Notes: what a class should notice, once.
         if server_figures.refused > 0 {
-            self.notes.once(
-                t_ms,
-                "refused",
-                "server: refused a connection request — the client's NtAlpcConnectPort got STATUS_PORT_CONNECTION_REFUSED",
-            );
+            self.notes.say(t_ms, "refused", "note_alpc_refused", &[]);
         }
         if server_figures.callbacks_ok > 0 {
-            self.notes.once(
-                t_ms,
-                "callback",
-                "server: called a client back while it waited for its reply (a nested LPC_REQUEST, same MessageId)",
-            );
+            self.notes.say(t_ms, "callback", "note_alpc_callback", &[]);
         }
         if let Some(s) = &state {
             if s.totals.quota_failures > 0 {
-                self.notes.once(
-                    t_ms,
-                    "quota",
-                    "kernel: a port's pool quota (MaxPoolUsage) was used up — the sender got STATUS_NO_MEMORY",
-                );
+                self.notes.say(t_ms, "quota", "note_alpc_quota", &[]);
             }
             if s.totals.direct_reads > 0 {
-                self.notes.once(
-                    t_ms,
-                    "direct",
-                    "server: NtReadRequestData read a request's data straight out of the client's address space",
-                );
+                self.notes.say(t_ms, "direct", "note_alpc_direct", &[]);
             }
             if depth > 0 && knob(KnobId::ConsumerRate) == 0 && s.channels.is_empty() {
-                self.notes.once(
-                    t_ms,
-                    "stalled-connect",
-                    "server: not receiving — connection requests wait on the connection port, clients wait in NtAlpcConnectPort",
-                );
+                self.notes.say(t_ms, "stalled-connect", "note_alpc_stalled_connect", &[]);
             } else if depth > 0 && knob(KnobId::ConsumerRate) == 0 {
-                self.notes.once(
-                    t_ms,
-                    "stalled",
-                    "server: not receiving — requests wait on the connection port, clients wait in NtAlpcSendWaitReceivePort",
-                );
+                self.notes.say(t_ms, "stalled", "note_alpc_stalled", &[]);
             }
         }
         if kernel.exit.is_some() {
-            self.notes.once(
-                t_ms,
-                "kernel-died",
-                "the emulated NT kernel died: every port, channel and section went with it; the server and \
-                 clients lose their connection and end (r restarts the kernel and its processes)",
-            );
+            self.notes.say(t_ms, "kernel-died", "note_alpc_kernel_died", &[]);
         } else if let Some(e) = &server.exit {
-            self.notes.once(t_ms, "server-exit", &format!("server: {e} — its channels are gone with it"));
+            self.notes.say(t_ms, "server-exit", "note_alpc_server_exit", &[("exit", e.clone())]);
         }
 
         let mut headers: Vec<SeenMessage> = Vec::new();
@@ -283,7 +254,7 @@ impl Probe for AlpcProbe {
         MechanismSnapshot {
             kind: Kind::Alpc,
             processes,
-            channel: Channel { depth, capacity, unit: "messages".into() },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

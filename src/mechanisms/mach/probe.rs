@@ -214,7 +214,7 @@ impl Probe for MachProbe {
         MechanismSnapshot {
             kind: Kind::Mach,
             processes,
-            channel: Channel { depth, capacity, unit: "messages".into() },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),
@@ -407,47 +407,26 @@ impl MachProbe {
         let full = d.port.as_ref().is_some_and(|p| p.qlimit > 0 && p.queue_len >= p.qlimit as usize);
         // Clients give a dead name back as soon as a send fails on it, so
         // their own count says it too.
-        let dead = d.tasks.iter().any(|t| t.names.iter().any(|n| n.rights.contains("DEAD_NAME")))
-            || d.clients.iter().any(|c| c.dead_name > 0);
+        let dead =
+            d.tasks.iter().any(|t| t.names.iter().any(|n| n.dead())) || d.clients.iter().any(|c| c.dead_name > 0);
         let server_gone = processes.get(1).is_some_and(|s| s.exit.is_some());
         let notes: [(bool, &str, &str); 7] = [
-            (full, "full", "the service port's queue is at its limit (qlimit)"),
-            (
-                c.send_timed_out > 0,
-                "timed-out",
-                "mach_msg returned MACH_SEND_TIMED_OUT: the queue stayed full for the whole timeout",
-            ),
-            (
-                c.returned_at_once > 0,
-                "at-once",
-                "MACH_SEND_TIMEOUT with 0 ms: the send returned at once on a full queue",
-            ),
-            (
-                c.cached > 0,
-                "cached",
-                "MACH_SEND_WILL_NOTIFY: the kernel kept a message past the full queue (one per thread)",
-            ),
-            (c.notified > 0, "notified", "MACH_NOTIFY_MSG_ACCEPTED: a cached message got its place in the queue"),
-            (dead, "dead-name", "the service port died: the clients' send rights are dead names now"),
-            (
-                server_gone && c.destroyed > 0,
-                "destroyed",
-                "the server's receive right died with it; queued messages were destroyed",
-            ),
+            (full, "full", "note_mach_full"),
+            (c.send_timed_out > 0, "timed-out", "note_mach_timed_out"),
+            (c.returned_at_once > 0, "at-once", "note_mach_at_once"),
+            (c.cached > 0, "cached", "note_mach_cached"),
+            (c.notified > 0, "notified", "note_mach_notified"),
+            (dead, "dead-name", "note_mach_dead_name"),
+            (server_gone && c.destroyed > 0, "destroyed", "note_mach_destroyed"),
         ];
-        for (seen, key, text) in notes {
+        for (seen, key, msg) in notes {
             if seen {
-                self.notes.once(t_ms, key, text);
+                self.notes.say(t_ms, key, msg, &[]);
             }
         }
         // processes[0] is the kernel itself.
         if processes.first().is_some_and(|k| k.exit.is_some()) {
-            self.notes.once(
-                t_ms,
-                "kernel-died",
-                "the emulated Mach kernel died: every port, right and queued message went with it; its tasks \
-                 lose their connection and end (r restarts the kernel and its tasks)",
-            );
+            self.notes.say(t_ms, "kernel-died", "note_mach_kernel_died", &[]);
         }
     }
 }

@@ -60,7 +60,7 @@ pub mod diag;
 mod probe;
 mod worker;
 
-pub use crate::model::detail::socket::{SocketDetail, SocketEntry};
+pub use crate::model::detail::socket::{Family, SocketDetail, SocketEntry};
 pub use consts::SOCK_NAME;
 use consts::{FAM_TCP, FAM_UNIX};
 use probe::SocketProbe;

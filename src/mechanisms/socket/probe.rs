@@ -11,9 +11,9 @@ use super::diag;
 use super::worker::CALLS;
 use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
-use crate::model::detail::socket::{SocketDetail, SocketEntry};
+use crate::model::detail::socket::{Family, SocketDetail, SocketEntry};
 use crate::monitor::{NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, MechanismSnapshot, ProcessSnapshot};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot, ProcessSnapshot, Unit};
 use crate::telemetry::Telemetry;
 
 pub(super) struct SocketProbe {
@@ -51,7 +51,7 @@ impl Probe for SocketProbe {
                 let mut e =
                     SocketEntry { role: p.role.clone(), pid: p.pid, fd: f.fd, inode: ino, ..SocketEntry::default() };
                 if let Some(u) = unix.get(&ino) {
-                    e.family = "unix".into();
+                    e.family = Family::Unix;
                     e.state = diag::state_name(u.state).into();
                     e.local = u.name.clone().unwrap_or_default();
                     e.recv_q = u.rq;
@@ -63,7 +63,7 @@ impl Probe for SocketProbe {
                     }
                     e.peer = u.peer.and_then(|pi| unix.get(&pi)).and_then(|pu| pu.name.clone()).unwrap_or_default();
                 } else if let Some(t) = tcp.get(&ino) {
-                    e.family = "tcp".into();
+                    e.family = Family::Tcp;
                     e.state = diag::tcp_state_name(t.state).into();
                     e.local = format!("{}:{}", t.local.0, t.local.1);
                     e.local_ip = Some(t.local.0.to_string());
@@ -99,11 +99,11 @@ impl Probe for SocketProbe {
         let by_inode: HashMap<u64, String> = sockets.iter().map(|s| (s.inode, s.role.clone())).collect();
         let by_local: HashMap<String, String> = sockets
             .iter()
-            .filter(|s| s.family == "tcp" && !s.listening())
+            .filter(|s| s.family == Family::Tcp && !s.listening())
             .map(|s| (s.local.clone(), s.role.clone()))
             .collect();
         for s in &mut sockets {
-            s.peer_role = if s.family == "unix" {
+            s.peer_role = if s.family == Family::Unix {
                 unix.get(&s.inode).and_then(|u| u.peer).and_then(|pi| by_inode.get(&pi).cloned())
             } else if s.peer.is_empty() {
                 None
@@ -125,18 +125,20 @@ impl Probe for SocketProbe {
             self.history.pop_front();
         }
         let recv_payload = sockets.iter().filter(|s| s.role == "server" && !s.listening()).map(|s| s.recv_q).sum();
-        let send_payload = client_socks().filter(|s| s.family == "tcp").map(|s| s.send_q).sum();
+        let send_payload = client_socks().filter(|s| s.family == Family::Tcp).map(|s| s.send_q).sum();
 
-        let port = sockets.iter().find(|s| s.family == "tcp" && s.listening()).and_then(|s| s.local_port);
+        let port = sockets.iter().find(|s| s.family == Family::Tcp && s.listening()).and_then(|s| s.local_port);
         let users = |hit: &dyn Fn(&SocketEntry) -> bool| {
             sockets.iter().filter(|s| hit(s)).map(|s| s.pid).collect::<HashSet<_>>().len() as u64
         };
         let path = (self.families & FAM_UNIX != 0).then(|| self.path.clone());
         let path_users = path
             .as_ref()
-            .map_or(0, |p| users(&|s: &SocketEntry| s.family == "unix" && (&s.local == p || &s.peer == p)));
+            .map_or(0, |p| users(&|s: &SocketEntry| s.family == Family::Unix && (&s.local == p || &s.peer == p)));
         let port_users = port.map_or(0, |port| {
-            users(&|s: &SocketEntry| s.family == "tcp" && (s.local_port == Some(port) || s.peer_port == Some(port)))
+            users(&|s: &SocketEntry| {
+                s.family == Family::Tcp && (s.local_port == Some(port) || s.peer_port == Some(port))
+            })
         });
 
         self.notes_for(t_ms, &procs, &sockets, recv_payload);
@@ -147,7 +149,7 @@ impl Probe for SocketProbe {
             channel: Channel {
                 depth,
                 capacity: if capacity > 0 { capacity } else { self.capacity },
-                unit: "bytes".into(),
+                unit: Unit::Bytes,
             },
             integrity,
             history: self.history.iter().copied().collect(),
@@ -194,11 +196,7 @@ impl SocketProbe {
     fn notes_for(&mut self, t_ms: u64, procs: &[ProcessSnapshot], sockets: &[SocketEntry], recv_payload: u64) {
         let server = &procs[0];
         if server.alive() && server.op == "stalled" && recv_payload > 0 {
-            self.notes.once(
-                t_ms,
-                "stalled",
-                "server: not reading — bytes pile up in its receive queue, then in the clients' send buffers",
-            );
+            self.notes.say(t_ms, "stalled", "note_socket_stalled", &[]);
         }
         for c in &procs[1..] {
             let blocked = c.alive()
@@ -206,29 +204,19 @@ impl SocketProbe {
                 && c.op == "send()"
                 && (c.wchan.contains("sock_alloc_send") || c.wchan.contains("wait_woken"));
             if blocked {
-                self.notes.once(
-                    t_ms,
-                    "blocked",
-                    &format!("{}: blocked in send() ({}) — its send buffer (SO_SNDBUF) is full", c.role, c.wchan),
-                );
+                let args = [("role", c.role.clone()), ("wchan", c.wchan.clone())];
+                self.notes.say(t_ms, "blocked", "note_socket_blocked", &args);
             }
             if c.errors.epipe > 0 || c.errors.other > 0 {
-                self.notes.once(t_ms, "peer-gone", &format!("{}: send() failed — the server's end is closed", c.role));
+                self.notes.say(t_ms, "peer-gone", "note_socket_peer_gone", &[("role", c.role.clone())]);
             }
         }
         if server.exit.is_some() {
-            self.notes.once(
-                t_ms,
-                "server-gone",
-                "server: gone — its listening socket and connections are closed (r restarts)",
-            );
+            self.notes.say(t_ms, "server-gone", "note_socket_server_gone", &[]);
         }
         if let Some(l) = sockets.iter().find(|s| s.listening() && s.recv_q > 0) {
-            self.notes.once(
-                t_ms,
-                "pending",
-                &format!("{} connection(s) waiting in the listener's accept queue (backlog {})", l.recv_q, l.send_q),
-            );
+            let args = [("n", l.recv_q.to_string()), ("backlog", l.send_q.to_string())];
+            self.notes.say(t_ms, "pending", "note_socket_pending", &args);
         }
     }
 }

@@ -118,6 +118,13 @@ pub struct ThreadView {
     pub cached: bool,
 }
 
+impl ThreadView {
+    /// Blocked in a send (a full queue), as opposed to a receive.
+    pub fn in_send(&self) -> bool {
+        self.blocked.split(' ').next() == Some("send")
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct NameView {
     pub name: u32,
@@ -182,4 +189,11 @@ pub struct KernelCounters {
     pub bytes_ool: u64,
     pub ports_created: u64,
     pub ports_destroyed: u64,
+}
+
+impl NameView {
+    /// The name holds a dead name: its port is gone.
+    pub fn dead(&self) -> bool {
+        self.rights.split('+').any(|r| r == "DEAD_NAME")
+    }
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::figures::Role;
+
 /// One of our sockets, as the monitor saw it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SocketEntry {
@@ -12,7 +14,7 @@ pub struct SocketEntry {
     pub fd: i32,
     pub inode: u64,
     /// `unix` or `tcp`.
-    pub family: String,
+    pub family: Family,
     /// `LISTEN`, `ESTABLISHED`, `CLOSE_WAIT`, … (`UNCONNECTED` for a Unix
     /// socket that is neither).
     pub state: String,
@@ -40,9 +42,43 @@ pub struct SocketEntry {
     pub send_mem: Option<u64>,
 }
 
+/// A socket's address family. In JSON the lowercase word.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    #[default]
+    Unix,
+    Tcp,
+}
+
+impl Family {
+    /// `UNIX` / `TCP`, as the panel labels a row.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::Unix => "UNIX",
+            Family::Tcp => "TCP",
+        }
+    }
+}
+
 impl SocketEntry {
     pub fn listening(&self) -> bool {
         self.state == "LISTEN"
+    }
+
+    /// Connected, both ends open.
+    pub fn established(&self) -> bool {
+        self.state == "ESTABLISHED"
+    }
+
+    /// Held by our server (a listener or an accepted connection).
+    pub fn server_side(&self) -> bool {
+        Role::parse(&self.role) == Role::Server
+    }
+
+    /// Bound to a loopback address: reachable from this host only.
+    pub fn loopback(&self) -> bool {
+        self.local_ip.as_deref().and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| ip.is_loopback())
     }
 }
 
