@@ -75,7 +75,16 @@ fn emulated_kernels_survive_running_out_of_descriptors() {
         let m = mech(&s, kind);
         let kernel = m.processes.iter().find(|p| p.role == "kernel").expect("a kernel");
         assert!(kernel.exit.is_none(), "{kind:?} kernel ended: {:?}", kernel.exit);
-        assert!(m.integrity.delivered > 0, "{kind:?} delivered nothing");
+        for p in &m.processes {
+            assert!(p.exit.is_none(), "{kind:?} {} ended: {:?}", p.role, p.exit);
+        }
+        // Who gets one of the few descriptors is a race: when the clients
+        // take them all before the Mach server checks in, the server waits
+        // in the backlog and nothing can be delivered yet — the kernel and
+        // every task still live, which is what this test is about.
+        let server = m.processes.iter().find(|p| p.role == "server").expect("a server");
+        let server_waits_to_get_in = server.op == "starting";
+        assert!(m.integrity.delivered > 0 || server_waits_to_get_in, "{kind:?} delivered nothing");
     }
     assert_run_gone(&s);
 }
