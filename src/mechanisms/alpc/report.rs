@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{rpc, types};
-use crate::model::detail::alpc::{ClientId, Direction, PortMessageHeader, RpcLayer, RpcStep, SeenMessage};
+use crate::model::detail::alpc::{RpcStep, SeenMessage};
 
 /// The emulated kernel's socket, in the run's directory.
 pub const SOCKET: &str = "nt.sock";
@@ -30,54 +29,19 @@ pub struct WorkerReport {
     pub rpc: Vec<RpcStep>,
 }
 
-/// A received header, as the model shows it.
-pub fn header(h: &types::PortMessageHeader) -> PortMessageHeader {
-    PortMessageHeader {
-        data_length: h.data_length,
-        total_length: h.total_length,
-        msg_type: h.msg_type,
-        data_info_offset: h.data_info_offset,
-        client_id: ClientId { unique_process: h.client_id.unique_process, unique_thread: h.client_id.unique_thread },
-        message_id: h.message_id,
-        callback_id: h.callback_id,
-    }
-}
-
-/// An RPC call's layers, as the model shows them.
-pub fn rpc_trace(trace: &[rpc::RpcStep]) -> Vec<RpcStep> {
-    trace
-        .iter()
-        .map(|s| RpcStep {
-            layer: match s.layer {
-                rpc::RpcLayer::Application => RpcLayer::Application,
-                rpc::RpcLayer::Stub => RpcLayer::Stub,
-                rpc::RpcLayer::Runtime => RpcLayer::Runtime,
-                rpc::RpcLayer::Alpc => RpcLayer::Alpc,
-            },
-            direction: match s.direction {
-                rpc::Direction::Down => Direction::Down,
-                rpc::Direction::Up => Direction::Up,
-            },
-            detail: s.detail.clone(),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    /// The probe reads the kernel's observer answer into the model's own
-    /// view types: both must read and write the same JSON, byte for byte.
+    /// The kernel's observer answer is the model's `AlpcState`: recorded
+    /// fixtures read and write back byte for byte.
     #[test]
-    fn kernel_state_and_model_view_share_one_json_shape() {
+    fn recorded_kernel_states_round_trip() {
         for name in ["callbacks", "direct", "stalled"] {
             let path = format!("{}/tests/fixtures/alpc-{name}.json", env!("CARGO_MANIFEST_DIR"));
             let snap: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
             let state = &snap["mechanisms"][0]["detail"]["alpc"]["state"];
             assert!(state.is_object(), "{name}: the fixture has a kernel state");
-            let kernel: super::super::state::AlpcState = serde_json::from_value(state.clone()).unwrap();
-            let kernel_json = serde_json::to_string(&kernel).unwrap();
-            let model: crate::model::detail::alpc::AlpcState = serde_json::from_str(&kernel_json).unwrap();
-            assert_eq!(serde_json::to_string(&model).unwrap(), kernel_json, "{name}");
+            let model: crate::model::detail::alpc::AlpcState = serde_json::from_value(state.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&model).unwrap(), *state, "{name}");
         }
     }
 }

@@ -14,6 +14,7 @@
 use super::client::{AlpcError, AlpcProcess, ConnectOptions};
 use super::proto::{PortAttributes, ReceivedMessage, SendMessage};
 use super::types::{LpcMessageType, NtStatus};
+pub use crate::model::detail::alpc::{Direction, RpcLayer, RpcStep};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,31 +60,6 @@ impl DataPath {
             _ => return None,
         })
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RpcLayer {
-    Application,
-    /// The client or server stub: marshalling.
-    Stub,
-    /// The RPC runtime: binding, endpoint → port, call ids.
-    Runtime,
-    /// The ALPC system calls.
-    Alpc,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Direction {
-    Down,
-    Up,
-}
-
-/// One hop of one call through the layers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RpcStep {
-    pub layer: RpcLayer,
-    pub direction: Direction,
-    pub detail: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

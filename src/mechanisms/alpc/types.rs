@@ -5,6 +5,7 @@
 //! `ntstatus.h`). The screen shows these names, so a student can look any of
 //! them up in the real headers.
 
+pub use crate::model::detail::alpc::{ClientId, PortDataEntry, PortMessageHeader};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -185,16 +186,6 @@ pub mod msg_flags {
     }
 }
 
-/// `CLIENT_ID`: who sent a message. The kernel stamps it from the sender's
-/// credentials on every send; whatever a sender puts there is ignored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ClientId {
-    /// `UniqueProcess`: the Linux pid (from `SO_PEERCRED`).
-    pub unique_process: u32,
-    /// `UniqueThread`: the Linux tid the process registered with.
-    pub unique_thread: u32,
-}
-
 /// Size of the x64 `PORT_MESSAGE` header, charged against the pool quota for
 /// every queued message as NT charges the kernel message blob.
 pub const PORT_MESSAGE_SIZE: u32 = 0x28;
@@ -204,36 +195,10 @@ pub const ALPC_DATA_VIEW_ATTR_SIZE: u32 = 0x20;
 pub const PORT_DATA_INFORMATION_SIZE: u32 = 8;
 pub const PORT_DATA_ENTRY_SIZE: u32 = 16;
 
-/// The `PORT_MESSAGE` header as a receiver sees it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortMessageHeader {
-    /// `u1.s1.DataLength`: payload bytes after the header.
-    pub data_length: u16,
-    /// `u1.s1.TotalLength`: header + payload (+ data information).
-    pub total_length: u16,
-    /// `u2.s2.Type`, flags included.
-    pub msg_type: u16,
-    /// `u2.s2.DataInfoOffset`: where `PORT_DATA_INFORMATION` sits, 0 if none.
-    pub data_info_offset: u16,
-    pub client_id: ClientId,
-    /// Global counter stamped by the kernel, never 0.
-    pub message_id: u32,
-    /// Non-zero only on a callback (nested request).
-    pub callback_id: u32,
-}
-
 impl PortMessageHeader {
     pub fn message_type(&self) -> Option<LpcMessageType> {
         LpcMessageType::from_code(self.msg_type)
     }
-}
-
-/// `PORT_DATA_ENTRY`: one region of the client's address space the server
-/// may read or write with `NtReadRequestData` / `NtWriteRequestData`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortDataEntry {
-    pub base: u64,
-    pub size: u64,
 }
 
 /// The `ALPC_DATA_VIEW_ATTR` part a message carries: which section, and where

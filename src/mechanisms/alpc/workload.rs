@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 
 use super::client::{AlpcError, AlpcProcess, CallRecord};
 use super::kernel::KernelConfig;
-use super::report::{self, report_path, socket_path, WorkerReport};
+use super::report::{report_path, socket_path, WorkerReport};
 use super::rpc::{DataPath, RpcClient, RpcError, RpcServer, Served, UNKNOWN_PROCEDURE};
 use super::types::NtStatus;
 use super::{pack_call, ENDPOINT};
@@ -76,13 +76,7 @@ fn log_calls(ctx: &WorkerCtx, process: &mut AlpcProcess, seen: &mut Vec<SeenMess
         let (call, args, ret) = pack_call(&r);
         ctx.event(call, args, ret);
         if let Some(header) = r.header {
-            seen.push(SeenMessage {
-                by: role.to_string(),
-                header: report::header(&header),
-                path: r.path,
-                bytes: r.bytes,
-                view_offset: r.extra,
-            });
+            seen.push(SeenMessage { by: role.to_string(), header, path: r.path, bytes: r.bytes, view_offset: r.extra });
             if seen.len() > 4 {
                 seen.remove(0);
             }
@@ -286,11 +280,11 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
         }
         if last_report.elapsed() >= Duration::from_millis(300) {
             last_report = Instant::now();
-            write_report(ctx, &WorkerReport { headers: seen.clone(), rpc: report::rpc_trace(&trace) });
+            write_report(ctx, &WorkerReport { headers: seen.clone(), rpc: trace.clone() });
         }
     }
     ctx.op(Op::Done);
-    write_report(ctx, &WorkerReport { headers: seen, rpc: report::rpc_trace(&trace) });
+    write_report(ctx, &WorkerReport { headers: seen, rpc: trace.clone() });
     Ok(())
 }
 
