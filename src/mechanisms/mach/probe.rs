@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::client::Observer;
 use super::consts::{SERVICE, SOCKET};
-use super::state::{Counters, KernelState, NameState, QueuedMsgState, ReceiverState, WaitingThreadState};
+use super::state::{KernelState, NameState, QueuedMsgState, ReceiverState, WaitingThreadState};
 use super::types::*;
 use super::workload::CALLS;
 use crate::knobs::KnobId;
@@ -238,7 +238,7 @@ impl MachProbe {
                 checked_in: s.checked_in,
             })
             .collect();
-        d.counters = counters(&st.counters);
+        d.counters = st.counters.clone();
         d.log =
             st.log.iter().rev().take(LOG_LINES).rev().map(|e| format!("{} {}: {}", e.task, e.pid, e.text)).collect();
 
@@ -428,25 +428,5 @@ impl MachProbe {
         if processes.first().is_some_and(|k| k.exit.is_some()) {
             self.notes.say(t_ms, "kernel-died", "note_mach_kernel_died", &[]);
         }
-    }
-}
-
-/// The kernel's counters, copied into the model's own type.
-fn counters(c: &Counters) -> KernelCounters {
-    KernelCounters {
-        sent: c.sent,
-        received: c.received,
-        blocked: c.blocked,
-        send_timed_out: c.send_timed_out,
-        returned_at_once: c.returned_at_once,
-        rcv_timed_out: c.rcv_timed_out,
-        cached: c.cached,
-        notified: c.notified,
-        destroyed: c.destroyed,
-        notifications: c.notifications,
-        bytes_inline: c.bytes_inline,
-        bytes_ool: c.bytes_ool,
-        ports_created: c.ports_created,
-        ports_destroyed: c.ports_destroyed,
     }
 }
