@@ -224,6 +224,25 @@ impl AlpcKernel {
         }
     }
 
+    /// The request `message_id` that `conn` may answer (a reply or a
+    /// callback) through `target`: it holds the request, the handle reaches
+    /// its channel, the channel is connected and the sender still waits for
+    /// exactly this request. Gives the channel and the waiting process.
+    fn answerable(&self, conn: ConnId, target: HandleTarget, message_id: u32) -> Result<(ChannelId, ConnId), NtStatus> {
+        let pending = self.pending.get(&message_id).ok_or(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH)?;
+        if pending.held_by != conn || !self.handle_reaches(target, pending.channel) {
+            return Err(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH);
+        }
+        let (ch, waiter) = (pending.channel, pending.from);
+        if !self.channels.get(&ch).is_some_and(|c| c.connected) {
+            return Err(NtStatus::STATUS_PORT_DISCONNECTED);
+        }
+        if !self.waits_for(waiter, message_id, 0) {
+            return Err(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH);
+        }
+        Ok((ch, waiter))
+    }
+
     /// An LPC nested request: the server, while serving request `M`, sends a
     /// request of its own straight into the client thread blocked on `M`.
     fn send_callback(
@@ -234,17 +253,7 @@ impl AlpcKernel {
         deadline: Option<Millis>,
     ) -> CallResult {
         let served_id = message.message_id;
-        let pending = self.pending.get(&served_id).ok_or(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH)?;
-        if pending.held_by != conn || !self.handle_reaches(target, pending.channel) {
-            return Err(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH);
-        }
-        let (ch, client) = (pending.channel, pending.from);
-        if !self.channels.get(&ch).is_some_and(|c| c.connected) {
-            return Err(NtStatus::STATUS_PORT_DISCONNECTED);
-        }
-        if !self.waits_for(client, served_id, 0) {
-            return Err(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH);
-        }
+        let (ch, client) = self.answerable(conn, target, served_id)?;
         if self.process(conn)?.reply_stack.len() >= self.config.limits.max_nesting {
             return Err(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
         }
@@ -272,17 +281,7 @@ impl AlpcKernel {
             return self.reply_to_callback(conn, target, message);
         }
         let message_id = message.message_id;
-        let pending = self.pending.get(&message_id).ok_or(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH)?;
-        if pending.held_by != conn || !self.handle_reaches(target, pending.channel) {
-            return Err(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH);
-        }
-        let (ch, waiter) = (pending.channel, pending.from);
-        if !self.channels.get(&ch).is_some_and(|c| c.connected) {
-            return Err(NtStatus::STATUS_PORT_DISCONNECTED);
-        }
-        if !self.waits_for(waiter, message_id, 0) {
-            return Err(NtStatus::STATUS_REPLY_MESSAGE_MISMATCH);
-        }
+        let (ch, waiter) = self.answerable(conn, target, message_id)?;
         let side = if self.channels.get(&ch).is_some_and(|c| c.server == conn) { Side::Server } else { Side::Client };
         let view = self.validate_message(conn, ch, side, &message, false)?;
         // The request is answered: its pending entry, its view and its
