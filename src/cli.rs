@@ -190,6 +190,13 @@ fn started_by_ipcscope(what: &str, marker: &str) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
+    // `--record` is global so that `snapshot` and `lesson` take it after
+    // their name; the commands that observe nothing refuse it.
+    let observes =
+        matches!(cli.cmd, None | Some(Cmd::Snapshot { .. }) | Some(Cmd::Lesson { .. }) | Some(Cmd::Replay { .. }));
+    if cli.run.record.is_some() && !observes {
+        return Err(usage("--record goes with the live view, `snapshot` or `lesson`: this command records nothing"));
+    }
     match cli.cmd {
         Some(Cmd::Worker { kind, role, slot, args }) => {
             started_by_ipcscope("worker", crate::supervisor::ENV_SUPERVISOR)?;

@@ -104,6 +104,18 @@ fn hidden_subcommands_run_by_hand_say_so() {
     }
 }
 
+/// `--record` is accepted anywhere on the line (it is global), but a
+/// command that observes nothing says so instead of ignoring it.
+#[test]
+fn record_with_a_command_that_records_nothing_is_refused() {
+    let file = std::env::temp_dir().join(format!("ipcscope-norecord-{}.rec", std::process::id()));
+    let f = file.to_str().unwrap();
+    for args in [&["knobs", "--record", f][..], &["clean", "--record", f], &["soak", "--record", f]] {
+        one_line_error(args, &["records nothing"]);
+    }
+    assert!(!file.exists(), "nothing was written");
+}
+
 /// `ipcscope lesson --list | head -1`: the reader is gone before we write.
 /// Rust ignores SIGPIPE, so `println!` used to panic (exit 101).
 #[test]
