@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 
 use super::pipe::{errno_name, ret_str};
 use super::worker::{self, Frame, FrameReader, Pacer, WorkerCtx};
-use super::{Info, Kind, Mechanism, Probe};
+use super::{pair, Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
 pub use crate::model::detail::fifo::{mode_string, FifoDetail, FifoHolder};
@@ -70,9 +70,7 @@ impl Mechanism for Fifo {
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
         self.reader = sup.alloc_slot()?;
         let n = sup.knobs().get(KnobId::FifoWriters).clamp(1, 8);
-        for _ in 0..n {
-            self.writers.push(sup.alloc_slot()?);
-        }
+        self.writers = pair::alloc_slots(sup, n as usize)?;
         // Inside the run's private directory: removed with it.
         self.path = sup.dir_path().join("fifo");
         self.spawn(sup)
@@ -84,9 +82,7 @@ impl Mechanism for Fifo {
 
     fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
         // The FIFO itself stays: the new processes meet at the same path.
-        for &s in self.writers.iter().chain([&self.reader]) {
-            sup.signal_slot(s, libc::SIGKILL);
-        }
+        pair::kill(sup, self.writers.iter().copied().chain([self.reader]));
         self.spawn(sup)
     }
 

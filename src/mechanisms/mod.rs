@@ -12,6 +12,7 @@ pub mod ekernel;
 pub mod fifo;
 pub mod mach;
 pub mod mq;
+pub mod pair;
 pub mod pipe;
 pub mod shm;
 pub mod socket;
@@ -22,7 +23,7 @@ use anyhow::Result;
 use crate::knobs::KnobId;
 pub use crate::model::Kind;
 pub use crate::monitor::Probe;
-use crate::supervisor::{Supervisor, WorkerSpec};
+use crate::supervisor::Supervisor;
 
 /// What the rest of the program needs to know about a mechanism.
 pub struct Info {
@@ -49,12 +50,4 @@ pub trait Mechanism: Send {
     fn producers(&self) -> Vec<usize>;
     /// What the monitor thread will sample.
     fn probe(&self, sup: &Supervisor) -> Box<dyn Probe>;
-}
-
-/// Spawn a producer and a consumer that meet at the named object `name`
-/// (a shared-memory object, a message queue).
-fn spawn_named_pair(sup: &mut Supervisor, kind: Kind, producer: usize, consumer: usize, name: &str) -> Result<()> {
-    sup.spawn(&WorkerSpec::new(kind, "producer", producer).arg("name", name))?;
-    sup.spawn(&WorkerSpec::new(kind, "consumer", consumer).arg("name", name))?;
-    Ok(())
 }

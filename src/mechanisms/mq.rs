@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
 use nix::sys::stat::Mode;
 
+use super::pair::Pair;
 use super::pipe::{errno_name, ret_str};
 use super::worker::{Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
@@ -79,8 +80,7 @@ const CALLS: Calls = Calls { event: format_call, op: op_name };
 
 #[derive(Default)]
 pub struct Mq {
-    producer: usize,
-    consumer: usize,
+    pair: Pair,
     name: String,
 }
 
@@ -125,21 +125,18 @@ impl Mechanism for Mq {
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
         let k = sup.knobs();
         check_limits(k.get(KnobId::MqMaxmsg), k.get(KnobId::MqMsgsize)).map_err(anyhow::Error::msg)?;
-        self.producer = sup.alloc_slot()?;
-        self.consumer = sup.alloc_slot()?;
+        self.pair = Pair::alloc(sup)?;
         self.name = sup.object_name("mq");
         sup.register_object(ObjectKind::Mq, &self.name)?;
         self.spawn(sup)
     }
 
     fn victim(&self) -> Option<usize> {
-        Some(self.consumer)
+        self.pair.victim()
     }
 
     fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
-        for s in [self.producer, self.consumer] {
-            sup.signal_slot(s, libc::SIGKILL);
-        }
+        self.pair.kill(sup);
         cleanup::unlink_object(ObjectKind::Mq, &self.name);
         let k = sup.knobs();
         check_limits(k.get(KnobId::MqMaxmsg), k.get(KnobId::MqMsgsize)).map_err(anyhow::Error::msg)?;
@@ -147,16 +144,16 @@ impl Mechanism for Mq {
     }
 
     fn producers(&self) -> Vec<usize> {
-        vec![self.producer]
+        self.pair.producers()
     }
 
     fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
-        let dir = sup.dir_path();
+        let (producer, consumer) = self.pair.trackers(CALLS, sup.dir_path());
         Box::new(MqProbe {
-            producer: ProcTracker::new(self.producer, "producer", CALLS, dir),
-            consumer: ProcTracker::new(self.consumer, "consumer", CALLS, dir),
-            producer_slot: self.producer,
-            consumer_slot: self.consumer,
+            producer,
+            consumer,
+            producer_slot: self.pair.producer,
+            consumer_slot: self.pair.consumer,
             name: self.name.clone(),
             attr: None,
             history: VecDeque::new(),
@@ -167,7 +164,7 @@ impl Mechanism for Mq {
 
 impl Mq {
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
-        super::spawn_named_pair(sup, Kind::Mq, self.producer, self.consumer, &self.name)
+        self.pair.spawn_named(sup, Kind::Mq, &self.name)
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::{bail, Result};
 
+use super::pair::Pair;
 use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
@@ -88,8 +89,7 @@ fn op_name(op: Op) -> &'static str {
 
 #[derive(Default)]
 pub struct Pipe {
-    producer: usize,
-    consumer: usize,
+    pair: Pair,
 }
 
 impl Mechanism for Pipe {
@@ -98,34 +98,31 @@ impl Mechanism for Pipe {
     }
 
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
-        self.producer = sup.alloc_slot()?;
-        self.consumer = sup.alloc_slot()?;
+        self.pair = Pair::alloc(sup)?;
         self.spawn(sup)
     }
 
     fn victim(&self) -> Option<usize> {
-        Some(self.consumer)
+        self.pair.victim()
     }
 
     fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
         // An anonymous pipe cannot be reopened: the pair starts afresh.
-        for s in [self.producer, self.consumer] {
-            sup.signal_slot(s, libc::SIGKILL);
-        }
+        self.pair.kill(sup);
         self.spawn(sup)
     }
 
     fn producers(&self) -> Vec<usize> {
-        vec![self.producer]
+        self.pair.producers()
     }
 
     fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
-        let dir = sup.dir_path().to_path_buf();
+        let (producer, consumer) = self.pair.trackers(CALLS, sup.dir_path());
         Box::new(PipeProbe {
-            producer: ProcTracker::new(self.producer, "producer", CALLS, &dir),
-            consumer: ProcTracker::new(self.consumer, "consumer", CALLS, &dir),
-            producer_slot: self.producer,
-            consumer_slot: self.consumer,
+            producer,
+            consumer,
+            producer_slot: self.pair.producer,
+            consumer_slot: self.pair.consumer,
             history: VecDeque::new(),
             capacity: 0,
             notes: NoteLog::default(),
@@ -136,8 +133,9 @@ impl Mechanism for Pipe {
 
 impl Pipe {
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
-        sup.telemetry().reset_slot(self.consumer);
-        let spec = WorkerSpec::new(Kind::Pipe, "producer", self.producer).arg("consumer-slot", self.consumer);
+        // The producer forks the consumer itself (they share the pipe).
+        sup.telemetry().reset_slot(self.pair.consumer);
+        let spec = WorkerSpec::new(Kind::Pipe, "producer", self.pair.producer).arg("consumer-slot", self.pair.consumer);
         sup.spawn(&spec)?;
         Ok(())
     }

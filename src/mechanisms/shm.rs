@@ -39,6 +39,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
+use super::pair::Pair;
 use super::pipe::ret_str;
 use super::worker::{futex_wait, futex_wake, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
@@ -122,8 +123,7 @@ const CALLS: Calls = Calls { event: format_call, op: op_name };
 
 #[derive(Default)]
 pub struct Shm {
-    producer: usize,
-    consumer: usize,
+    pair: Pair,
     name: String,
 }
 
@@ -133,8 +133,7 @@ impl Mechanism for Shm {
     }
 
     fn start(&mut self, sup: &mut Supervisor) -> Result<()> {
-        self.producer = sup.alloc_slot()?;
-        self.consumer = sup.alloc_slot()?;
+        self.pair = Pair::alloc(sup)?;
         self.name = sup.object_name("shm");
         sup.register_object(ObjectKind::Shm, &self.name)?;
         check_room(&self.name, sup.knobs().get(KnobId::ShmSize))?;
@@ -142,31 +141,29 @@ impl Mechanism for Shm {
     }
 
     fn victim(&self) -> Option<usize> {
-        Some(self.consumer)
+        self.pair.victim()
     }
 
     fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
         // A new consumer could attach to the old ring, but its verifier
         // would not know what the last one received: start both afresh.
-        for s in [self.producer, self.consumer] {
-            sup.signal_slot(s, libc::SIGKILL);
-        }
+        self.pair.kill(sup);
         cleanup::unlink_object(ObjectKind::Shm, &self.name);
         check_room(&self.name, sup.knobs().get(KnobId::ShmSize))?;
         self.spawn(sup)
     }
 
     fn producers(&self) -> Vec<usize> {
-        vec![self.producer]
+        self.pair.producers()
     }
 
     fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
-        let dir = sup.dir_path();
+        let (producer, consumer) = self.pair.trackers(CALLS, sup.dir_path());
         Box::new(ShmProbe {
-            producer: ProcTracker::new(self.producer, "producer", CALLS, dir),
-            consumer: ProcTracker::new(self.consumer, "consumer", CALLS, dir),
-            producer_slot: self.producer,
-            consumer_slot: self.consumer,
+            producer,
+            consumer,
+            producer_slot: self.pair.producer,
+            consumer_slot: self.pair.consumer,
             name: self.name.clone(),
             file: None,
             history: VecDeque::new(),
@@ -230,7 +227,7 @@ fn knob_size(n: u64) -> String {
 
 impl Shm {
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
-        super::spawn_named_pair(sup, Kind::Shm, self.producer, self.consumer, &self.name)
+        self.pair.spawn_named(sup, Kind::Shm, &self.name)
     }
 }
 

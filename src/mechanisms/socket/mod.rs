@@ -52,7 +52,7 @@ use anyhow::{bail, Result};
 
 use crate::knobs::KnobId;
 use crate::mechanisms::worker::WorkerCtx;
-use crate::mechanisms::{Info, Kind, Mechanism, Probe};
+use crate::mechanisms::{pair, Info, Kind, Mechanism, Probe};
 use crate::supervisor::{Supervisor, WorkerSpec};
 
 mod consts;
@@ -100,15 +100,15 @@ impl Mechanism for Socket {
             n = n.max(2);
         }
         self.server = sup.alloc_slot()?;
-        for i in 0..n {
-            self.clients.push(sup.alloc_slot()?);
-            self.client_family.push(match self.families {
+        self.clients = pair::alloc_slots(sup, n)?;
+        self.client_family = (0..n)
+            .map(|i| match self.families {
                 FAM_UNIX => FAM_UNIX,
                 FAM_TCP => FAM_TCP,
                 _ if i % 2 == 0 => FAM_UNIX,
                 _ => FAM_TCP,
-            });
-        }
+            })
+            .collect();
         self.spawn(sup)
     }
 
@@ -119,9 +119,7 @@ impl Mechanism for Socket {
     fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
         // Connections cannot be handed to a new server: everyone starts afresh
         // (a new port, the same path, unlinked and bound again).
-        for &s in self.clients.iter().chain([&self.server]) {
-            sup.signal_slot(s, libc::SIGKILL);
-        }
+        pair::kill(sup, self.clients.iter().copied().chain([self.server]));
         self.spawn(sup)
     }
 
