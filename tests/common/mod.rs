@@ -131,3 +131,30 @@ pub fn assert_run_gone(s: &Snapshot) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A scratch directory of this test process, removed on drop.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("ipcscope-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+    pub fn path(&self, f: &str) -> std::path::PathBuf {
+        self.0.join(f)
+    }
+    /// A FIFO named `f` inside it.
+    pub fn fifo(&self, f: &str) -> std::path::PathBuf {
+        let p = self.path(f);
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
