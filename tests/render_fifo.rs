@@ -28,7 +28,7 @@ fn blocked_fifo() -> Snapshot {
             process("writer-1", 4122, "S", "anon_pipe_write", "write()", 2128, 0),
             process("writer-2", 4123, "S", "anon_pipe_write", "write()", 2128, 0),
         ],
-        channel: Channel { depth: 65536, capacity: 65536, unit: Unit::Bytes },
+        channel: Channel { depth: 65536, capacity: 65536, unit: Unit::Bytes, over: 0 },
         integrity: Integrity { delivered: 4000, foreign: 28, ..Integrity::default() },
         history: (0..40).map(|i| (i * 4096).min(65536)).collect(),
         notes: vec![Note {

@@ -174,7 +174,7 @@ fn cached_mach() -> Snapshot {
             process("client-1", 4122, "S", "__skb_wait_for_more_packets", "serving", 5, 0),
             process("client-2", 4123, "S", "__skb_wait_for_more_packets", "serving", 3, 0),
         ],
-        channel: Channel { depth: 8, capacity: 5, unit: Unit::Messages },
+        channel: Channel::split(8, 5, Unit::Messages),
         integrity: Integrity::default(),
         history: (0..60).map(|i| (i / 6).min(8)).collect(),
         notes: vec![Note {
@@ -213,6 +213,23 @@ fn mach_focused_ko_160x45() {
     insta::assert_snapshot!(render_text(&cached_mach(), &view(Lang::Ko), 160, 45));
 }
 
+/// Option 4 (`mach.send_mode=notify`): 8 messages in a queue of qlimit 5.
+/// The gauge stops at 5/5 and the 3 kept past the limit are drawn and
+/// counted apart, at every size and in both languages.
+#[test]
+fn mach_notify_kept_apart_en_120x35() {
+    for (lang, word) in [(Lang::En, "kept"), (Lang::Ko, "보관")] {
+        for (w, h) in [(80, 24), (120, 35), (160, 45)] {
+            let text = render_text(&cached_mach(), &view(lang), w, h);
+            assert!(text.contains(&format!("5/5 + 3 {word}")), "{w}x{h}:\n{text}");
+            assert!(!text.contains("8/5"), "{w}x{h}:\n{text}");
+        }
+        let grid = render_text(&fixtures::grid(cached_mach(), 6), &view(lang), 80, 24);
+        assert!(grid.contains(&format!("5/5 + 3 {word}")), "{grid}");
+    }
+    insta::assert_snapshot!(render_text(&cached_mach(), &view(Lang::En), 120, 35));
+}
+
 /// Several mechanisms in the grid: the compact panel at ~40×5.
 #[test]
 fn mach_grid_en_80x24() {
@@ -233,7 +250,7 @@ fn mach_server_gone_en_160x45() {
     let m = &mut s.mechanisms[0];
     m.processes[1].exit = Some("killed by SIGKILL".into());
     m.processes[1].state = "-".into();
-    m.channel.depth = 0;
+    m.channel = Channel::split(0, 5, Unit::Messages);
     let Detail::Mach(d) = &mut m.detail else { unreachable!() };
     d.port = None;
     d.bootstrap.clear();

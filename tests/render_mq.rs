@@ -23,7 +23,7 @@ fn full_queue() -> Snapshot {
             process("producer", 4121, "S", "wq_sleep", "mq_send()", 410, 0),
             process("consumer", 4122, "S", "hrtimer_nanosleep", "paced", 0, 400),
         ],
-        channel: Channel { depth: 10, capacity: 10, unit: Unit::Messages },
+        channel: Channel { depth: 10, capacity: 10, unit: Unit::Messages, over: 0 },
         integrity: Integrity { delivered: 400, lost: 7, reordered: 96, ..Integrity::default() },
         history: (0..40).map(|i| (i / 3).min(10)).collect(),
         notes: vec![],

@@ -23,7 +23,7 @@ fn blocked_pipe() -> Snapshot {
             process("producer", 4121, "S", "anon_pipe_write", "write()", 9216, 0),
             process("consumer", 4122, "S", "hrtimer_nanosleep", "stalled", 0, 8960),
         ],
-        channel: Channel { depth: 65536, capacity: 65536, unit: Unit::Bytes },
+        channel: Channel { depth: 65536, capacity: 65536, unit: Unit::Bytes, over: 0 },
         integrity: Integrity { delivered: 8960, ..Integrity::default() },
         history: (0..60).map(|i| (i * 2048).min(65536)).collect(),
         notes: vec![],

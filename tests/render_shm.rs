@@ -32,7 +32,7 @@ fn full_ring() -> Snapshot {
             process("producer", 4121, "S", "futex_do_wait", "futex wait", 9232, 0),
             process("consumer", 4122, "S", "hrtimer_nanosleep", "stalled", 0, 9216),
         ],
-        channel: Channel { depth: 16, capacity: 16, unit: Unit::Slots },
+        channel: Channel { depth: 16, capacity: 16, unit: Unit::Slots, over: 0 },
         integrity: Integrity { delivered: 9216, ..Integrity::default() },
         history: (0..40).map(|i| (i / 2).min(16)).collect(),
         notes: vec![],

@@ -67,7 +67,7 @@ fn stalled_tcp() -> MechanismSnapshot {
             process("client-1", 4122, "S", "wait_woken", "send()", 553, 0),
             process("client-2", 4123, "S", "wait_woken", "send()", 547, 0),
         ],
-        channel: Channel { depth: 132_608, capacity: 131_072, unit: Unit::Bytes },
+        channel: Channel::split(132_608, 131_072, Unit::Bytes),
         integrity: Integrity::default(),
         history: (0..60).map(|i| (i * 4096).min(132_608)).collect(),
         notes: vec![
@@ -132,7 +132,7 @@ fn unix_flow() -> MechanismSnapshot {
         process("server", 4121, "S", "poll_schedule_timeout.constprop.0", "poll()", 0, 5400),
         process("client-1", 4122, "S", "hrtimer_nanosleep", "paced", 5400, 0),
     ];
-    m.channel = Channel { depth: 0, capacity: 65536, unit: Unit::Bytes };
+    m.channel = Channel::split(0, 65536, Unit::Bytes);
     m.integrity = Integrity { delivered: 5400, ..Integrity::default() };
     m.history = vec![0; 60];
     m.notes = vec![];

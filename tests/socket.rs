@@ -142,6 +142,11 @@ fn assert_stalled(family: &str, wchan: &str) {
     let ch = &m["channel"];
     let (depth, cap) = (u(&ch["depth"]), u(&ch["capacity"]));
     assert!(cap > 0 && depth >= cap, "{family}: send buffer not full: {ch}");
+    // Never past capacity: the memory the last send() took past SO_SNDBUF
+    // (the kernel checks before it allocates) is counted apart.
+    assert_eq!(depth, cap, "{family}: gauge past capacity: {ch}");
+    let mem: u64 = sockets(&v).iter().filter(|s| s["role"] == "client-1").filter_map(|s| s["send_mem"].as_u64()).sum();
+    assert_eq!(depth + u(&ch["over"]), mem, "{family}: {ch}");
     let client = &m["processes"][1];
     assert_eq!(client["state"], "S", "{family}: {client}");
     assert_eq!(client["op"], "send()");
@@ -256,4 +261,40 @@ fn nothing_bound_outside_loopback() {
     let fams: HashSet<_> = sockets(&v).iter().map(|s| s["family"].as_str().unwrap().to_string()).collect();
     assert_eq!(fams.len(), 2);
     assert_eq!(u(&mech(&v)["integrity"]["lost"]), 0);
+}
+
+/// `48.0K` → 49152, `5` → 5.
+fn amount(s: &str) -> Option<f64> {
+    let (n, mult) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 1024.0),
+        'M' => (&s[..s.len() - 1], 1048576.0),
+        _ => (s, 1.0),
+    };
+    n.parse::<f64>().ok().map(|n| n * mult)
+}
+
+/// The frame of a stalled Unix run, as a class sees it: the gauge is full,
+/// names its unit, and no `a/b` on screen is over 1 (the kernel's count
+/// past SO_SNDBUF shows as `+N`); the payload is told apart from memory.
+#[test]
+fn stalled_socket_gauge_stays_within_capacity() {
+    for size in ["80x24", "120x36"] {
+        let out = Command::new(EXE)
+            .args(["snapshot", "-m", "socket", "--duration", "1.5", "--format", "text", "--size", size])
+            .args(["--lang", "en", "--set", "socket.family=unix", "--set", "consumer.rate=0"])
+            .output()
+            .expect("run ipcscope");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let frame = String::from_utf8_lossy(&out.stdout);
+        let mut fractions = 0;
+        for word in frame.split(|c: char| c.is_whitespace() || "║│┃".contains(c)) {
+            let Some((a, b)) = word.split_once('/') else { continue };
+            let (Some(a), Some(b)) = (amount(a), amount(b)) else { continue };
+            assert!(a <= b, "{size}: {word} is past its capacity:\n{frame}");
+            fractions += 1;
+        }
+        assert!(fractions > 0, "{size}: no gauge:\n{frame}");
+        assert!(frame.contains("64.0K/64.0K"), "{size}: gauge not full:\n{frame}");
+        assert!(frame.contains("memory"), "{size}: the gauge's unit is not named:\n{frame}");
+    }
 }

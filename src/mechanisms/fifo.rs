@@ -450,7 +450,7 @@ impl Probe for FifoProbe {
         let cs = tel.slot(self.reader_slot);
         MechanismSnapshot {
             kind: Kind::Fifo,
-            channel: Channel { depth, capacity: self.capacity, unit: crate::model::figures::Unit::Bytes },
+            channel: Channel { depth, capacity: self.capacity, unit: crate::model::figures::Unit::Bytes, over: 0 },
             integrity: crate::monitor::integrity_after(cs, self.writer_slots.iter().map(|&w| tel.slot(w))),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

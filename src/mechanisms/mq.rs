@@ -435,7 +435,12 @@ impl Probe for MqProbe {
 
         MechanismSnapshot {
             kind: Kind::Mq,
-            channel: Channel { depth: d.curmsgs, capacity: d.maxmsg, unit: crate::model::figures::Unit::Messages },
+            channel: Channel {
+                depth: d.curmsgs,
+                capacity: d.maxmsg,
+                unit: crate::model::figures::Unit::Messages,
+                over: 0,
+            },
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

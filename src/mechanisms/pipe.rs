@@ -426,7 +426,7 @@ impl Probe for PipeProbe {
                 .into_iter()
                 .filter(|&(pid, fd)| pid > 0 && fd > 0 && procfs::alive(pid))
                 .find_map(|(pid, fd)| procfs::pipe_fill(pid, fd as i32))
-                .map(|(d, c)| Channel { depth: d, capacity: c, unit: crate::model::figures::Unit::Bytes })
+                .map(|(d, c)| Channel { depth: d, capacity: c, unit: crate::model::figures::Unit::Bytes, over: 0 })
         } else {
             None
         };
@@ -481,7 +481,7 @@ impl Probe for PipeProbe {
         }
         MechanismSnapshot {
             kind: Kind::Pipe,
-            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Bytes },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Bytes, over: 0 },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

@@ -634,7 +634,7 @@ impl Probe for ShmProbe {
 
         MechanismSnapshot {
             kind: Kind::Shm,
-            channel: Channel { depth, capacity: self.slots, unit: crate::model::figures::Unit::Slots },
+            channel: Channel { depth, capacity: self.slots, unit: crate::model::figures::Unit::Slots, over: 0 },
             integrity: crate::monitor::integrity_after(cs, [ps]),
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

@@ -6,10 +6,42 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Channel {
+    /// What the channel holds, counted against `capacity`; never more than
+    /// `capacity` (what the kernel holds past it is `over`).
     pub depth: u64,
     pub capacity: u64,
     /// What depth and capacity count: `bytes`, `messages`, `slots`.
     pub unit: Unit,
+    /// What the kernel holds past `capacity`, in the same unit: Mach
+    /// messages kept past `qlimit` (`MACH_SEND_NOTIFY`), socket buffer
+    /// memory the last `send()` took past `SO_SNDBUF`. 0 for the others.
+    #[serde(default)]
+    pub over: u64,
+}
+
+impl Channel {
+    /// A kernel's count split at the limit: `depth` the part within it,
+    /// `over` the rest.
+    pub fn split(total: u64, capacity: u64, unit: Unit) -> Channel {
+        let depth = total.min(capacity);
+        Channel { depth, capacity, unit, over: total - depth }
+    }
+
+    /// The part within capacity, even from a recording made before `over`
+    /// existed (whose depth could pass the capacity).
+    pub fn within(&self) -> u64 {
+        self.depth.min(self.capacity)
+    }
+
+    /// Everything past capacity.
+    pub fn past(&self) -> u64 {
+        self.over + (self.depth - self.within())
+    }
+
+    /// At its limit: a sender now waits (or, for Mach, is kept).
+    pub fn full(&self) -> bool {
+        self.capacity > 0 && self.depth >= self.capacity
+    }
 }
 
 /// What a channel's depth and capacity count. In JSON the lowercase word.
@@ -361,9 +393,10 @@ mod tests {
     /// The JSON keeps the contract's words; the types read them back.
     #[test]
     fn typed_facts_keep_the_json_words() {
-        let c = Channel { depth: 1, capacity: 2, unit: Unit::Messages };
+        let c = Channel { depth: 1, capacity: 2, unit: Unit::Messages, over: 0 };
         let j = serde_json::to_string(&c).unwrap();
-        assert_eq!(j, r#"{"depth":1,"capacity":2,"unit":"messages"}"#);
+        assert_eq!(j, r#"{"depth":1,"capacity":2,"unit":"messages","over":0}"#);
+        // Recordings made before `over` still read.
         assert_eq!(
             serde_json::from_str::<Channel>(r#"{"depth":0,"capacity":0,"unit":"slots"}"#).unwrap().unit,
             Unit::Slots
@@ -378,5 +411,18 @@ mod tests {
         assert_eq!(Wait::of("S", "pipe_wait_for_partner"), Wait::FifoOpen);
         assert_eq!(Wait::of("R", "anon_pipe_write"), Wait::Running);
         assert!(is_blocked("S", "wq_sleep") && !is_blocked("S", "hrtimer_nanosleep"));
+    }
+
+    #[test]
+    fn a_channel_never_holds_more_than_its_capacity() {
+        let c = Channel::split(8, 5, Unit::Messages);
+        assert_eq!((c.depth, c.capacity, c.over), (5, 5, 3));
+        assert!(c.full());
+        assert_eq!(Channel::split(3, 5, Unit::Messages).over, 0);
+        // qlimit 0: everything queued is past the limit.
+        assert_eq!(Channel::split(2, 0, Unit::Messages), Channel { depth: 0, capacity: 0, over: 2, ..c.clone() });
+        // An old recording's depth past the capacity reads as within + past.
+        let old = Channel { depth: 8, capacity: 5, unit: Unit::Messages, over: 0 };
+        assert_eq!((old.within(), old.past()), (5, 3));
     }
 }

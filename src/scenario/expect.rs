@@ -178,7 +178,7 @@ mod tests {
                 wchan: "anon_pipe_write".into(),
                 ..Default::default()
             }],
-            channel: Channel { depth: 65536, capacity: 65536, unit: crate::model::figures::Unit::Bytes },
+            channel: Channel { depth: 65536, capacity: 65536, unit: crate::model::figures::Unit::Bytes, over: 0 },
             integrity: Integrity::default(),
             history: vec![],
             notes: vec![],

@@ -21,7 +21,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::widgets::{self, count, gauge_line, integrity_line, note_lines, pad};
+use super::widgets::{self, count, integrity_line, note_lines, pad, GaugeWords};
 use super::View;
 use crate::i18n::t;
 use crate::model::detail::mach::{MachDetail, MsgView, TaskView};
@@ -58,6 +58,13 @@ fn task_of<'a>(d: &'a MachDetail, name: &str) -> Option<&'a TaskView> {
 
 fn hex(n: u32) -> String {
     format!("{n:#x}")
+}
+
+/// The queue against `qlimit`; messages kept past it drawn apart
+/// (`5/5 + 3 kept`).
+fn gauge(m: &MechanismSnapshot, width: u16, view: &View) -> Vec<Line<'static>> {
+    let words = GaugeWords { over: Some(t(view.lang, "gauge_kept")), wrap: true, ..GaugeWords::default() };
+    widgets::gauge_words(&m.channel, width, words, view)
 }
 
 /// `id 1000  256 B  client-1  ⟲SEND_ONCE` for one queued message.
@@ -137,7 +144,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, view: 
         None => d.service.clone(),
     };
     let bi = widgets::object_box(f, mid, &title, view);
-    let mut lines = vec![gauge_line(&m.channel, bi.width, view)];
+    let mut lines = gauge(m, bi.width, view);
     match &d.port {
         Some(p) => {
             let mut spans = vec![
@@ -283,7 +290,7 @@ fn count_lines(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
 fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, view: &View) {
     let l = view.lang;
     let th = view.theme;
-    let mut lines = vec![gauge_line(&m.channel, area.width, view)];
+    let mut lines = gauge(m, area.width, view);
     if let Some(s) = proc_of(m, "server") {
         lines.push(widgets::process_line(s, t(l, "mach_server_short"), view));
     }

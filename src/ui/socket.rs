@@ -27,7 +27,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::widgets::{
-    self, bytes, gauge_line, integrity_line, note_lines, pad, pad_left_cut, process_box, process_line,
+    self, bytes, integrity_line, note_lines, pad, pad_left_cut, process_box, process_line, GaugeWords,
 };
 use super::View;
 use crate::i18n::t;
@@ -87,12 +87,31 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view
         let title = format!("{} (listen)", s.role);
         process_box(f, right, s, &title, view);
     }
-    let mut lines = vec![
-        Line::from(Span::styled(t(l, "sock_sndbuf"), th.label())),
-        gauge_line(&m.channel, bi.width, view),
-        widgets::sparkline(&m.history, m.channel.capacity, bi.width as usize, view),
-        queue_line(d, view),
-    ];
+    let gauge = gauge(m, bi.width, view);
+    let queue = queue_line(d, true, view);
+    // Narrow: the gauge's label under its bar; the caption and the
+    // sparkline give way (the label names the unit).
+    let narrow = gauge.len() > 1 || queue.width() > bi.width as usize;
+    let mut lines = Vec::new();
+    if !narrow {
+        lines.push(Line::from(Span::styled(t(l, "sock_sndbuf"), th.label())));
+    }
+    lines.extend(gauge);
+    if !narrow {
+        lines.push(widgets::sparkline(&m.history, m.channel.capacity, bi.width as usize, view));
+    }
+    if queue.width() > bi.width as usize {
+        // One queue a line, without the word `payload`.
+        let mut spans = queue_line(d, false, view).spans.into_iter();
+        let first: Vec<_> = spans.by_ref().take(2).collect();
+        lines.push(Line::from(first));
+        let rest: Vec<_> = spans.map(|s| Span::styled(s.content.trim_start().to_string(), s.style)).collect();
+        if !rest.is_empty() {
+            lines.push(Line::from(rest));
+        }
+    } else {
+        lines.push(queue);
+    }
     if is_full(m) {
         lines.push(Line::from(Span::styled(t(l, "sock_blocked"), th.bad())));
     }
@@ -110,7 +129,15 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view
 }
 
 fn is_full(m: &MechanismSnapshot) -> bool {
-    m.channel.capacity > 0 && m.channel.depth >= m.channel.capacity
+    m.channel.full()
+}
+
+/// The clients' send-buffer memory against `SO_SNDBUF`, the unit named:
+/// what `send()` blocks on, with the kernel's overshoot counted apart.
+fn gauge(m: &MechanismSnapshot, width: u16, view: &View) -> Vec<Line<'static>> {
+    let l = view.lang;
+    let unit = [t(l, "sock_gauge_unit"), t(l, "sock_gauge_unit_short"), t(l, "sock_gauge_unit_shortest")];
+    widgets::gauge_words(&m.channel, width, GaugeWords { unit: &unit, over: None, wrap: true }, view)
 }
 
 /// `client-2` → `c2` where room is short.
@@ -121,13 +148,14 @@ fn short_role(role: &str) -> String {
     }
 }
 
-/// Payload waiting: in the server's receive queues (and, for TCP, in the
-/// clients' send queues).
-fn queue_line(d: &SocketDetail, view: &View) -> Line<'static> {
+/// Payload waiting (the bytes the programs sent, no overhead): in the
+/// server's receive queues (and, for TCP, in the clients' send queues).
+fn queue_line(d: &SocketDetail, payload_word: bool, view: &View) -> Line<'static> {
     let th = view.theme;
     let l = view.lang;
+    let word = if payload_word { format!("{} ", t(l, "sock_payload")) } else { String::new() };
     let mut spans = vec![
-        Span::styled(format!("{} ", t(l, "sock_recvq")), th.label()),
+        Span::styled(format!("{word}{} ", t(l, "sock_recvq")), th.label()),
         Span::styled(bytes(d.recv_payload), th.value()),
     ];
     if d.sockets.iter().any(|s| s.family == Family::Tcp) {
@@ -256,7 +284,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, v
     let th = view.theme;
     let w = area.width as usize;
     // A full gauge shows red, and the blocked client comes right below.
-    let mut lines = vec![gauge_line(&m.channel, area.width, view)];
+    let mut lines = gauge(m, area.width, view);
     lines.extend(d.sockets.iter().filter(|s| s.listening()).map(|s| {
         // `TCP 127.0.0.1:40123 0/16`: the endpoint and its backlog.
         let tail = format!(" {}/{}", s.recv_q, s.send_q);
@@ -277,7 +305,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, v
     if let Some(s) = m.processes.first() {
         lines.push(process_line(s, &s.role, view));
     }
-    lines.push(queue_line(d, view));
+    lines.push(queue_line(d, true, view));
     lines.push(integrity_line(&m.integrity, view));
     lines.extend(note_lines(&m.notes, 2, view));
     // Room to spare: the connected sockets, `ss` style.

@@ -130,25 +130,122 @@ pub fn since(ms: u64) -> String {
     }
 }
 
+/// What a gauge's label says beside its numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GaugeWords<'a> {
+    /// What the numbers count, after them: the first form that leaves the
+    /// bar its room (longest first), or none. Empty: the unit's word
+    /// (`messages`; nothing for bytes).
+    pub unit: &'a [&'a str],
+    /// What the part past capacity is (`kept`); `None`: only `+N`.
+    pub over: Option<&'a str>,
+    /// Too narrow for bar and label side by side: the label goes under the
+    /// bar (else the bar shrinks to 4 cells and the line runs over).
+    pub wrap: bool,
+}
+
 /// A one-line fill bar: `███████░░░░ 48.0K/64.0K`.
 pub fn gauge_line(c: &Channel, width: u16, view: &View) -> Line<'static> {
+    let mut lines = gauge_words(c, width, GaugeWords::default(), view);
+    lines.swap_remove(0)
+}
+
+/// Columns a gauge's bar keeps before the label gives up its unit words.
+const GAUGE_MIN_BAR: usize = 4;
+
+/// A fill bar whose label names what it counts. The bar is the capacity
+/// and never fills past it: what the kernel holds beyond it is drawn apart
+/// after the bar and counted as `+N`, so `██████████ ▒▒▒ 5/5 + 3 kept`,
+/// never `8/5`. One line when the label fits beside a bar; else the bar,
+/// then the label's parts on as many lines as they need (never cut).
+pub fn gauge_words(c: &Channel, width: u16, words: GaugeWords, view: &View) -> Vec<Line<'static>> {
     let th = view.theme;
-    let label = if c.unit == Unit::Bytes {
-        format!(" {}/{}", bytes(c.depth), bytes(c.capacity))
-    } else {
-        format!(" {}/{} {}", c.depth, c.capacity, c.unit)
+    let num = |n: u64| if c.unit == Unit::Bytes { bytes(n) } else { n.to_string() };
+    let (within, past) = (c.within(), c.past());
+    let full = c.full();
+    let numbers = format!("{}/{}", num(within), num(c.capacity));
+    let over = match (past, words.over) {
+        (0, _) => String::new(),
+        (n, Some(w)) => format!("+ {} {w}", num(n)),
+        (n, None) => format!("+{}", num(n)),
     };
-    let bar_w = (width as usize).saturating_sub(label.chars().count()).max(4);
-    let filled = (c.depth.min(c.capacity) as u128 * bar_w as u128).checked_div(c.capacity as u128).unwrap_or(0);
+    let width = width as usize;
+    let apart = if past > 0 { 2 } else { 0 };
+    let used = 1 + display_width(&numbers) + if past > 0 { 1 + display_width(&over) } else { 0 };
+    let own = [c.unit.as_str()];
+    let forms: &[&str] = match (words.unit, c.unit) {
+        ([], Unit::Bytes) => &[],
+        ([], _) => &own,
+        (forms, _) => forms,
+    };
+    let one_line = !words.wrap || used + apart + GAUGE_MIN_BAR <= width;
+    // On one line the unit must leave the bar its room; under the bar it
+    // goes beside the last part, or alone.
+    let fitting = |room: usize| forms.iter().copied().find(|u| display_width(u) < room).unwrap_or_default();
+    let unit = if one_line { fitting(width.saturating_sub(used + apart + GAUGE_MIN_BAR)) } else { "" };
+    let label_w = if one_line { used + if unit.is_empty() { 0 } else { 1 + display_width(unit) } } else { 0 };
+    let avail = width.saturating_sub(label_w).max(4);
+    // The part past capacity: a separate run of cells, on the bar's scale
+    // but at most a quarter of the room.
+    let seg = if past > 0 {
+        let scaled = (past as u128 * avail as u128).div_ceil((c.capacity + past) as u128) as usize;
+        scaled.clamp(1, (avail / 4).max(1))
+    } else {
+        0
+    };
+    let bar_w = avail.saturating_sub(seg + apart / 2).max(2);
+    let filled = (within as u128 * bar_w as u128).checked_div(c.capacity as u128).unwrap_or(0);
     // Round up, so any content shows at least one block.
-    let filled = if c.depth > 0 && filled == 0 { 1 } else { filled as usize }.min(bar_w);
-    let full = c.capacity > 0 && c.depth >= c.capacity;
+    let filled = if within > 0 && filled == 0 { 1 } else { filled as usize }.min(bar_w);
     let style = if full { th.gauge_full() } else { th.gauge() };
-    Line::from(vec![
-        Span::styled("█".repeat(filled), style),
-        Span::styled("░".repeat(bar_w - filled), th.dim()),
-        Span::styled(label, if full { th.bad() } else { th.value() }),
-    ])
+    let mut bar = vec![Span::styled("█".repeat(filled), style), Span::styled("░".repeat(bar_w - filled), th.dim())];
+    if seg > 0 {
+        bar.push(Span::raw(" "));
+        bar.push(Span::styled("▒".repeat(seg), th.warn()));
+    }
+    let mut parts = vec![Span::styled(numbers, if full { th.bad() } else { th.value() })];
+    if !over.is_empty() {
+        parts.push(Span::styled(over, th.warn()));
+    }
+    if !unit.is_empty() {
+        parts.push(Span::styled(unit.to_string(), th.label()));
+    }
+    if one_line {
+        for p in parts {
+            bar.push(Span::raw(" "));
+            bar.push(p);
+        }
+        return vec![Line::from(bar)];
+    }
+    // Narrow: the label's parts packed under the bar.
+    let mut lines = vec![Line::from(bar)];
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut cur_w = 0;
+    for p in parts {
+        let w = display_width(&p.content);
+        if !cur.is_empty() && cur_w + 1 + w > width {
+            lines.push(Line::from(std::mem::take(&mut cur)));
+            cur_w = 0;
+        }
+        if !cur.is_empty() {
+            cur.push(Span::raw(" "));
+            cur_w += 1;
+        }
+        cur.push(p);
+        cur_w += w;
+    }
+    // The unit beside the last part, else on a line of its own.
+    let beside = fitting(width.saturating_sub(cur_w));
+    if !beside.is_empty() {
+        cur.push(Span::raw(" "));
+        cur.push(Span::styled(beside.to_string(), th.label()));
+    }
+    lines.push(Line::from(cur));
+    let alone = fitting(width + 1);
+    if beside.is_empty() && !alone.is_empty() {
+        lines.push(Line::from(Span::styled(alone.to_string(), th.label())));
+    }
+    lines
 }
 
 pub fn integrity_line(i: &Integrity, view: &View) -> Line<'static> {
@@ -451,5 +548,96 @@ mod wrap_tests {
         assert_eq!(wrap_words("a bb ccc", 4), ["a bb", "ccc"]);
         assert_eq!(wrap_words("abcdef", 4), ["abcd", "ef"]);
         assert_eq!(wrap_words("", 4), [""]);
+    }
+}
+
+#[cfg(test)]
+mod gauge_tests {
+    use super::{display_width, gauge_line, gauge_words, GaugeWords};
+    use crate::model::snapshot::{Channel, Unit};
+    use crate::ui::View;
+
+    fn text(c: &Channel, width: u16, words: GaugeWords) -> String {
+        let lines = gauge_words(c, width, words, &View::default());
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// `a/b` in a gauge's label, as numbers.
+    fn fraction(s: &str) -> (u64, u64) {
+        let f = s.split_whitespace().find(|w| w.contains('/')).unwrap_or_else(|| panic!("no a/b in {s:?}"));
+        let (a, b) = f.split_once('/').unwrap();
+        (a.parse().unwrap(), b.parse().unwrap())
+    }
+
+    /// Whatever the channel says (an old recording's depth past its
+    /// capacity included), the gauge never draws more than full: the label
+    /// is never a fraction over 1, the bar never longer than its room, and
+    /// what is past capacity is counted as `+N`.
+    #[test]
+    fn a_gauge_never_draws_more_than_full() {
+        for capacity in [1, 5, 10, 1024] {
+            for depth in [0, 1, capacity - 1, capacity, capacity + 1, capacity + 3, capacity * 3] {
+                for over in [0, 1, 3, 200] {
+                    let c = Channel { depth, capacity, unit: Unit::Messages, over };
+                    let past = over + depth.saturating_sub(capacity);
+                    for width in [12u16, 20, 38, 46, 78] {
+                        let kept = GaugeWords { over: Some("kept"), wrap: true, ..GaugeWords::default() };
+                        for words in [GaugeWords::default(), kept] {
+                            let s = text(&c, width, words);
+                            let (a, b) = fraction(&s);
+                            assert!(a <= b, "{c:?} at {width}: {s:?}");
+                            assert_eq!((a, b), (depth.min(capacity), capacity), "{s:?}");
+                            let bar = s.chars().take_while(|&ch| ch == '█' || ch == '░').count();
+                            let filled = s.chars().filter(|&ch| ch == '█').count();
+                            assert!(filled <= bar && (filled == bar) == (depth >= capacity), "{c:?}: {s:?}");
+                            if past > 0 {
+                                assert!(
+                                    s.contains(&format!("+{past}")) || s.contains(&format!("+ {past} kept")),
+                                    "{s:?}"
+                                );
+                                assert!(s.contains('▒'), "the part past capacity is drawn apart: {s:?}");
+                            } else {
+                                assert!(!s.contains('+') && !s.contains('▒'), "{s:?}");
+                            }
+                            // Wider than asked only when even the numbers do not fit.
+                            for l in s.lines() {
+                                assert!(display_width(l) <= width as usize || (!words.wrap && bar <= 4), "{s:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The two cases: a Unix socket's memory one skb past
+    /// SO_SNDBUF, and Mach's queue with three messages kept past qlimit.
+    #[test]
+    fn the_excess_is_counted_apart() {
+        let sock = Channel::split(66_560, 65_536, Unit::Bytes);
+        let s = text(&sock, 46, GaugeWords { unit: &["send-buffer memory", "memory"], over: None, wrap: true });
+        assert!(s.ends_with(" 64.0K/64.0K +1.0K send-buffer memory"), "{s:?}");
+        assert_eq!(display_width(&s), 46);
+        // Narrow: a shorter unit word, the numbers whole.
+        let s = text(&sock, 32, GaugeWords { unit: &["send-buffer memory", "memory"], over: None, wrap: true });
+        assert!(s.ends_with(" 64.0K/64.0K +1.0K memory"), "{s:?}");
+        // Too narrow for both: the bar, then the label whole under it.
+        let s =
+            text(&Channel::split(132_608, 131_072, Unit::Bytes), 18, GaugeWords { wrap: true, ..Default::default() });
+        assert_eq!(s, "████████████████ ▒\n128.0K/128.0K\n+1.5K");
+        let narrow = GaugeWords { unit: &["send-buffer memory", "memory"], wrap: true, ..Default::default() };
+        let s = text(&Channel::split(132_608, 131_072, Unit::Bytes), 18, narrow);
+        assert_eq!(s, "████████████████ ▒\n128.0K/128.0K\n+1.5K memory");
+        let mach = Channel::split(8, 5, Unit::Messages);
+        let s = text(&mach, 38, GaugeWords { over: Some("kept"), wrap: true, ..GaugeWords::default() });
+        assert_eq!(s, "███████████ ▒▒▒▒ 5/5 + 3 kept messages");
+        assert!(!s.contains("8/5"));
+        // An old recording (depth past capacity, no `over`) reads the same.
+        let old = Channel { depth: 8, capacity: 5, unit: Unit::Messages, over: 0 };
+        assert!(gauge_line(&old, 38, &View::default()).to_string().contains(" 5/5 +3 messages"));
     }
 }

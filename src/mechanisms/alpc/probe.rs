@@ -254,7 +254,7 @@ impl Probe for AlpcProbe {
         MechanismSnapshot {
             kind: Kind::Alpc,
             processes,
-            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages },
+            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages, over: 0 },
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

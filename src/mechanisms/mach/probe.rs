@@ -17,7 +17,7 @@ use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
 use crate::model::detail::mach::*;
 use crate::monitor::{NoteLog, ProcTracker};
-use crate::snapshot::{Channel, Detail, MechanismSnapshot};
+use crate::snapshot::{Channel, Detail, MechanismSnapshot, Unit};
 use crate::telemetry::Telemetry;
 
 /// The longest the monitor waits for the kernel's answer.
@@ -194,14 +194,16 @@ impl Probe for MachProbe {
         if let Some(st) = &state {
             self.fill(st, &mut d, &purpose);
         }
-        let (depth, capacity) = match &d.port {
+        // Messages past qlimit (kept with MACH_SEND_NOTIFY, or sent to a
+        // send-once right) are counted apart, never as fill above 100 %.
+        let channel = match &d.port {
             Some(p) => {
                 self.capacity = p.qlimit as u64;
-                (p.queue_len as u64, p.qlimit as u64)
+                Channel::split(p.queue_len as u64, p.qlimit as u64, Unit::Messages)
             }
-            None => (0, self.capacity),
+            None => Channel { capacity: self.capacity, unit: Unit::Messages, ..Channel::default() },
         };
-        self.history.push_back(depth);
+        self.history.push_back(channel.depth);
         if self.history.len() > crate::monitor::HISTORY {
             self.history.pop_front();
         }
@@ -214,7 +216,7 @@ impl Probe for MachProbe {
         MechanismSnapshot {
             kind: Kind::Mach,
             processes,
-            channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages },
+            channel,
             integrity,
             history: self.history.iter().copied().collect(),
             notes: self.notes.list(),

@@ -31,7 +31,11 @@
 //! acknowledged). `capacity` = the clients' `SO_SNDBUF`, summed. This is
 //! the quantity `send()` blocks on (`sk_wmem_alloc >= sk_sndbuf` for Unix,
 //! `sk_wmem_queued >= sk_sndbuf` for TCP), so with a stalled server the
-//! gauge reaches full exactly when the clients block. The payload bytes
+//! gauge reaches full exactly when the clients block. It is memory, skb
+//! overhead included (a 256-byte message costs 1280 here), and the check
+//! comes before the allocation, so the last buffer takes the count past
+//! `SO_SNDBUF`: that excess is the channel's `over` (each client's memory
+//! split at its own `SO_SNDBUF`), drawn apart from the full gauge. The payload bytes
 //! waiting in the server's receive queues (`SIOCINQ` / `rx_queue`) and in
 //! the clients' TCP send queues (`tx_queue`) are shown beside it; a Unix
 //! stream socket's receive queue is charged to the *sender*, which is why

@@ -113,10 +113,16 @@ impl Probe for SocketProbe {
         }
         sockets.sort_by_key(|s| (!s.listening(), s.role != "server", s.role.clone(), s.fd));
 
-        // The gauge: what send() blocks on (see the module notes).
+        // The gauge: what send() blocks on (see the module notes), each
+        // client's memory split at its own SO_SNDBUF.
         let client_socks = || sockets.iter().filter(|s| s.role.starts_with("client") && !s.listening());
-        let depth: u64 = client_socks().filter_map(|s| s.send_mem).sum();
-        let capacity: u64 = client_socks().filter_map(|s| s.sndbuf).sum();
+        let (mut depth, mut over, mut capacity) = (0, 0, 0);
+        for s in client_socks() {
+            if let (Some(mem), Some(buf)) = (s.send_mem, s.sndbuf) {
+                let c = Channel::split(mem, buf, Unit::Bytes);
+                (depth, over, capacity) = (depth + c.depth, over + c.over, capacity + buf);
+            }
+        }
         if capacity > 0 {
             self.capacity = capacity;
         }
@@ -150,6 +156,7 @@ impl Probe for SocketProbe {
                 depth,
                 capacity: if capacity > 0 { capacity } else { self.capacity },
                 unit: Unit::Bytes,
+                over,
             },
             integrity,
             history: self.history.iter().copied().collect(),
