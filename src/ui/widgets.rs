@@ -172,7 +172,12 @@ pub fn gauge_words(c: &Channel, width: u16, words: GaugeWords, view: &View) -> V
     let width = width as usize;
     let apart = if past > 0 { 2 } else { 0 };
     let used = 1 + display_width(&numbers) + if past > 0 { 1 + display_width(&over) } else { 0 };
-    let own = [c.unit.as_str()];
+    // What a student reads is in their language: the unit word too.
+    let own = [match c.unit {
+        Unit::Bytes => "",
+        Unit::Messages => t(view.lang, "unit_messages"),
+        Unit::Slots => t(view.lang, "unit_slots"),
+    }];
     let forms: &[&str] = match (words.unit, c.unit) {
         ([], Unit::Bytes) => &[],
         ([], _) => &own,
