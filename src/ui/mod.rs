@@ -11,6 +11,7 @@
 
 pub mod alpc;
 pub mod fifo;
+pub mod fit;
 pub mod lesson;
 pub mod mach;
 pub mod mq;
@@ -537,6 +538,7 @@ mod tests {
         let sources = [
             ("alpc.rs", include_str!("alpc.rs")),
             ("fifo.rs", include_str!("fifo.rs")),
+            ("fit.rs", include_str!("fit.rs")),
             ("lesson.rs", include_str!("lesson.rs")),
             ("mach.rs", include_str!("mach.rs")),
             ("mod.rs", include_str!("mod.rs")),
