@@ -159,6 +159,44 @@ impl ProcessSnapshot {
         Wait::of(&self.state, &self.wchan)
     }
 
+    /// Its part in the story a class follows: blocked on a full channel,
+    /// waiting for data, held by step mode, paused, … Read from its state,
+    /// wait channel, current call and role, and the run's own modes.
+    pub fn party(&self, run_paused: bool) -> Party {
+        if self.pid <= 0 {
+            return Party::NotStarted;
+        }
+        if self.exit.is_some() || matches!(self.waiting(), Wait::Exited | Wait::Zombie) {
+            return Party::Exited;
+        }
+        if run_paused || self.waiting() == Wait::Stopped {
+            return Party::Paused;
+        }
+        if self.op.starts_with("step") {
+            return Party::StepHeld;
+        }
+        let w = self.waiting();
+        if w == Wait::FifoOpen || self.op_kind() == Op::Open && self.blocked() {
+            return Party::WaitingPartner;
+        }
+        if self.blocked() {
+            return match self.op_kind() {
+                Op::Write | Op::Send => Party::BlockedFull,
+                Op::Read | Op::Recv => Party::WaitingData,
+                // The call is not named: the role says which side it is.
+                _ => match self.role_kind() {
+                    Role::Producer | Role::Writer(_) | Role::Client(_) => Party::BlockedFull,
+                    _ => Party::WaitingData,
+                },
+            };
+        }
+        match w {
+            Wait::Running | Wait::Disk => Party::Running,
+            Wait::Paced => Party::Pacing,
+            _ => Party::Idle,
+        }
+    }
+
     /// Sleeping (`S`), interruptibly: in a call or pacing itself.
     pub fn sleeping(&self) -> bool {
         self.state == "S"
@@ -217,6 +255,48 @@ impl Role {
 
     pub fn is_client(self) -> bool {
         matches!(self, Role::Client(_))
+    }
+}
+
+/// A process's part as the classroom screen marks it. Each has its own
+/// mark and words (`ui::widgets::party_span`), so "blocked: buffer full"
+/// never looks like "waiting for data".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    /// A sender in a call that cannot go on: the channel is full.
+    BlockedFull,
+    /// A receiver in a call waiting for something to arrive.
+    WaitingData,
+    /// Waiting for the other end to open or connect.
+    WaitingPartner,
+    /// Held before its next send by step mode (`s`).
+    StepHeld,
+    /// Stopped with the run (`space`) or by SIGSTOP.
+    Paused,
+    /// Sleeping between messages to keep its rate.
+    Pacing,
+    Running,
+    /// Alive, in none of the above (polling, sleeping elsewhere).
+    Idle,
+    Exited,
+    NotStarted,
+}
+
+impl Party {
+    /// The locale key of its words.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Party::BlockedFull => "party_full",
+            Party::WaitingData => "party_empty",
+            Party::WaitingPartner => "party_partner",
+            Party::StepHeld => "party_step",
+            Party::Paused => "party_paused",
+            Party::Pacing => "party_pacing",
+            Party::Running => "party_running",
+            Party::Idle => "party_idle",
+            Party::Exited => "party_exited",
+            Party::NotStarted => "party_not_started",
+        }
     }
 }
 

@@ -134,6 +134,20 @@ impl Theme {
         }
     }
 
+    /// Style of a process's part: a sender blocked on a full channel is
+    /// the loudest thing on screen; waiting for data is normal.
+    pub fn party(self, party: crate::model::figures::Party) -> Style {
+        use crate::model::figures::Party;
+        match party {
+            Party::BlockedFull => self.bad().add_modifier(Modifier::REVERSED),
+            Party::Paused => self.fg(Color::LightMagenta, Color::Magenta).add_modifier(Modifier::BOLD),
+            Party::StepHeld | Party::WaitingPartner => self.warn(),
+            Party::Running => self.good(),
+            Party::Exited | Party::NotStarted => self.dim(),
+            Party::WaitingData | Party::Pacing | Party::Idle => self.label(),
+        }
+    }
+
     /// Style for a process by its state: blocked and stopped stand out.
     pub fn state(self, p: &crate::model::figures::ProcessSnapshot) -> Style {
         use crate::model::figures::Wait;

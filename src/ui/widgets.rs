@@ -9,6 +9,7 @@ use ratatui::Frame;
 
 use super::View;
 use crate::i18n::t;
+use crate::model::figures::Party;
 use crate::model::snapshot::{Channel, Integrity, MechanismSnapshot, ProcessSnapshot, Unit};
 
 /// "48.0K", "1.0M", "512": short byte counts for narrow boxes.
@@ -49,6 +50,30 @@ pub fn state_text(p: &ProcessSnapshot, view: &View) -> String {
         return format!("{} · {e}", t(view.lang, "exited"));
     }
     format!("{} {}", p.state, t(view.lang, p.waiting().label_key()))
+}
+
+/// A process's part as one mark and its words, styled so the key event
+/// stands out: `■ BLOCKED: buffer full` (red, bold) is the thing a class
+/// should see; `□ waiting for data` is the normal state of a fast reader.
+pub fn party_span(p: &ProcessSnapshot, view: &View, run_paused: bool) -> Span<'static> {
+    let party = p.party(run_paused);
+    Span::styled(format!("{} {}", party_mark(party), t(view.lang, party.label_key())), view.theme.party(party))
+}
+
+/// The mark of a part alone, for diagrams with no room for words.
+pub fn party_mark(party: Party) -> &'static str {
+    match party {
+        Party::BlockedFull => "■",
+        Party::WaitingData => "□",
+        Party::WaitingPartner => "◇",
+        Party::StepHeld => "◆",
+        Party::Paused => "‖",
+        Party::Pacing => "·",
+        Party::Running => "▶",
+        Party::Idle => "○",
+        Party::Exited => "✕",
+        Party::NotStarted => "-",
+    }
 }
 
 /// A bordered box describing one process.
