@@ -88,6 +88,28 @@ fn higher_priorities_are_received_first() {
     assert_run_gone(&s);
 }
 
+/// The panel's picture of the queue by priority comes from the workers'
+/// own counts (the kernel lets nobody look without receiving): with the
+/// consumer stalled, sent − received at each priority adds up to the
+/// kernel's curmsgs, and the counts add up to the processes' totals.
+#[test]
+fn queued_by_priority_matches_the_kernels_count() {
+    let s = snapshot_json("mq", "1.5", &["mq.priorities=on", "consumer.rate=0"]);
+    let m = mq(&s);
+    let d = detail(m);
+    assert_eq!(d.curmsgs, 10, "the stalled queue fills");
+    assert_eq!(d.sent_by_prio.len(), 4);
+    assert_eq!(d.sent_by_prio.iter().sum::<u64>(), m.processes[0].sent);
+    assert_eq!(d.recv_by_prio.iter().sum::<u64>(), m.processes[1].received);
+    assert_eq!(d.queued_by_prio().iter().sum::<u64>(), d.curmsgs, "{d:?}");
+    assert_eq!(d.counts_agree(), Some(true));
+    let order = d.delivery_order().unwrap();
+    assert!(order.windows(2).all(|w| w[0] >= w[1]), "highest first: {order:?}");
+    assert!(order.iter().any(|&p| p > 0), "priorities mixed: {order:?}");
+    assert_run_gone(&s);
+    assert_queue_gone(d);
+}
+
 #[test]
 fn sizes_beyond_the_machine_limit_are_refused_clearly() {
     let out = ipcscope(&["snapshot", "--mechanisms", "mq", "--duration", "0.5", "--set", "mq.maxmsg=100000"]);

@@ -7,6 +7,9 @@
 //! Telemetry `aux` words: producer — [0] mqd, [3] last 16 priorities sent
 //! (4 bits each, newest lowest), [4] how many of them; consumer — [0] mqd,
 //! [1] priority inversions seen, [3]/[4] the same for priorities received.
+//! Both — [`PRIO_WORDS`]: messages sent (producer) or received (consumer)
+//! at priority 0, 1, 2, 3. The kernel lets nobody look at a queued message
+//! without taking it, so what waits at each priority is sent − received.
 
 use std::collections::VecDeque;
 use std::ffi::CString;
@@ -35,6 +38,8 @@ pub static INFO: Info = Info { kind: Kind::Mq, knobs: KnobId::MQ, new: || Box::n
 
 /// Priorities used when `mq.priorities` is on.
 pub const PRIORITIES: u32 = 4;
+/// The `aux` words counting messages at priority 0..PRIORITIES.
+const PRIO_WORDS: [usize; PRIORITIES as usize] = [2, 5, 6, 7];
 const LIMITS: &str = "/proc/sys/fs/mqueue";
 
 const CALL_OPEN_CREATE: u64 = 1;
@@ -187,6 +192,18 @@ fn push_prio(s: &Slot, prio: u32) {
     Slot::add(&s.aux[4], 1);
 }
 
+/// Count one message at `prio` in the slot's per-priority counters.
+fn count_prio(s: &Slot, prio: u32) {
+    if let Some(&w) = PRIO_WORDS.get(prio as usize) {
+        Slot::add(&s.aux[w], 1);
+    }
+}
+
+/// The per-priority counters of a slot, index = priority.
+fn prio_counts(s: &Slot) -> Vec<u64> {
+    PRIO_WORDS.iter().map(|&w| s.aux[w].load(Relaxed)).collect()
+}
+
 /// The packed priority history, oldest first.
 pub fn unpack_prios(packed: u64, count: u64) -> Vec<u32> {
     let n = count.min(16) as u32;
@@ -271,6 +288,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
         }
         ctx.count_sent(size);
         push_prio(ctx.me(), prio);
+        count_prio(ctx.me(), prio);
         seq += 1;
     }
     // Done: the name goes away now; the queue itself lives on until the
@@ -358,6 +376,7 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
         let me = ctx.me();
         me.aux[1].store(order.inversions, Relaxed);
         push_prio(me, prio);
+        count_prio(me, prio);
         ctx.count_received(n);
         ctx.publish(verifier.counts());
     }
@@ -389,6 +408,12 @@ impl Probe for MqProbe {
         let cons = self.consumer.sample(tel, t_ms);
         let ps = tel.slot(self.producer_slot);
         let cs = tel.slot(self.consumer_slot);
+        // Received first, then sent: a message moving between the two reads
+        // counts as queued, not as received before it was sent. A call can
+        // still be between the kernel and its counter (±1 for a moment):
+        // the panel compares the sum with mq_getattr's curmsgs.
+        let recv_by_prio = prio_counts(cs);
+        let sent_by_prio = prio_counts(ps);
         let attr = [(&cons, cs), (&prod, ps)]
             .into_iter()
             .filter(|(p, s)| p.alive() && s.aux[0].load(Relaxed) > 0)
@@ -404,6 +429,8 @@ impl Probe for MqProbe {
             send_timeout_ms: tel.knob(KnobId::MqSendTimeoutMs),
             timeouts: ps.err_timedout.load(Relaxed),
             msg_size_knob: tel.knob(KnobId::MsgSize),
+            sent_by_prio,
+            recv_by_prio,
             ..MqDetail::default()
         };
         d.msg_size = d.msg_size_knob.min(tel.knob(KnobId::MqMsgsize));
