@@ -190,9 +190,13 @@ impl ProcessSnapshot {
                 },
             };
         }
-        match w {
-            Wait::Running | Wait::Disk => Party::Running,
-            Wait::Paced => Party::Pacing,
+        match (w, self.op_kind()) {
+            (Wait::Running | Wait::Disk, _) => Party::Running,
+            // A consumer at rate 0 sleeps between looks at its knob, in
+            // nanosleep or (the socket server) a poll() with a timeout.
+            (Wait::Paced, _) | (_, Op::Stalled) => Party::Pacing,
+            // A server waiting in poll() for its clients' data.
+            (Wait::Poll, Op::Poll) => Party::WaitingData,
             _ => Party::Idle,
         }
     }
@@ -308,6 +312,10 @@ pub enum Op {
     Send,
     Recv,
     Open,
+    /// In poll(), waiting for any of its descriptors.
+    Poll,
+    /// Not reading on purpose (`consumer.rate=0`).
+    Stalled,
     Other,
 }
 
@@ -319,6 +327,8 @@ impl Op {
             "send" => Op::Send,
             "recv" => Op::Recv,
             "open" => Op::Open,
+            "poll" => Op::Poll,
+            "stalled" => Op::Stalled,
             _ => Op::Other,
         }
     }
@@ -491,6 +501,23 @@ mod tests {
         assert_eq!(Wait::of("S", "pipe_wait_for_partner"), Wait::FifoOpen);
         assert_eq!(Wait::of("R", "anon_pipe_write"), Wait::Running);
         assert!(is_blocked("S", "wq_sleep") && !is_blocked("S", "hrtimer_nanosleep"));
+    }
+
+    /// The socket server waits for its clients' data in poll(), and with
+    /// consumer.rate=0 looks at its knob from a poll() with a timeout.
+    #[test]
+    fn a_server_in_poll_waits_for_data() {
+        let p = |op: &str, wchan: &str| ProcessSnapshot {
+            role: "server".into(),
+            pid: 7,
+            state: "S".into(),
+            wchan: wchan.into(),
+            op: op.into(),
+            ..ProcessSnapshot::default()
+        };
+        assert_eq!(p("poll()", "poll_schedule_timeout.constprop.0").party(false), Party::WaitingData);
+        assert_eq!(p("stalled", "poll_schedule_timeout.constprop.0").party(false), Party::Pacing);
+        assert_eq!(p("stalled", "hrtimer_nanosleep").party(false), Party::Pacing);
     }
 
     #[test]
