@@ -671,3 +671,256 @@ mod gauge_tests {
         assert!(gauge_line(&old, 38, &View::default()).to_string().contains(" 5/5 +3 messages"));
     }
 }
+
+// --- diagrams (queues) ---
+
+/// One row of a diagram: spans placed at columns, each whole or not at
+/// all (a span past the room or over another is refused, never cut).
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    room: usize,
+    parts: Vec<(usize, usize, Span<'static>)>,
+}
+
+impl Row {
+    pub fn new(room: usize) -> Row {
+        Row { room, parts: Vec::new() }
+    }
+
+    /// Whether columns `x..x+w` are inside the room and free.
+    pub fn free(&self, x: usize, w: usize) -> bool {
+        x + w <= self.room && self.parts.iter().all(|&(px, pw, _)| x + w <= px || px + pw <= x)
+    }
+
+    /// Place `spans` side by side from column `x`, all or none.
+    pub fn put(&mut self, x: usize, spans: Vec<Span<'static>>) -> bool {
+        let w: usize = spans.iter().map(|s| display_width(&s.content)).sum();
+        if !self.free(x, w) {
+            return false;
+        }
+        let mut at = x;
+        for s in spans {
+            let sw = display_width(&s.content);
+            self.parts.push((at, sw, s));
+            at += sw;
+        }
+        true
+    }
+
+    /// Place `spans` so they end at column `end` (exclusive).
+    pub fn put_end(&mut self, end: usize, spans: Vec<Span<'static>>) -> bool {
+        let w: usize = spans.iter().map(|s| display_width(&s.content)).sum();
+        end >= w && self.put(end - w, spans)
+    }
+
+    /// Place `spans` centred on `x..x+w`.
+    pub fn put_centred(&mut self, x: usize, w: usize, spans: Vec<Span<'static>>) -> bool {
+        let sw: usize = spans.iter().map(|s| display_width(&s.content)).sum();
+        sw <= w && self.put(x + (w - sw) / 2, spans)
+    }
+
+    /// The row as a line, gaps filled with spaces.
+    pub fn line(mut self) -> Line<'static> {
+        self.parts.sort_by_key(|p| p.0);
+        let mut spans = Vec::new();
+        let mut at = 0;
+        for (x, w, s) in self.parts {
+            if x > at {
+                spans.push(Span::raw(" ".repeat(x - at)));
+            }
+            spans.push(s);
+            at = x + w;
+        }
+        Line::from(spans)
+    }
+}
+
+/// Lines drawn whole into `area`: a line wider than the area is left out,
+/// and when they are too many the least important go first (lower number
+/// = kept longer), the last row counting them (`…N more`).
+pub fn fitted_lines(f: &mut Frame, area: Rect, lines: Vec<(u8, Line<'static>)>, view: &View) {
+    let out = super::fit::column(lines, area.height as usize, area.width as usize, view);
+    f.render_widget(Paragraph::new(out), area);
+}
+
+/// Prose wrapped at words into lines of `room` columns: one group, drawn
+/// whole or not at all.
+pub fn prose(text: &str, room: usize, priority: u8, style: Style) -> (u8, Vec<Line<'static>>) {
+    (priority, wrap_words(text, room).into_iter().map(|l| Line::from(Span::styled(l, style))).collect())
+}
+
+/// A path in `room` columns: whole, or with its leading components left
+/// out (`…/5240/sock`); `None` when not even its last component fits.
+pub fn short_path(path: &str, room: usize) -> Option<String> {
+    if display_width(path) <= room {
+        return Some(path.to_string());
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    (1..parts.len()).map(|i| format!("…/{}", parts[i..].join("/"))).find(|s| display_width(s) <= room)
+}
+
+/// The panel's subtitle: the first form that leaves the title whole in a
+/// frame `width` columns wide, or none.
+pub fn panel_sub<'a>(width: u16, n: usize, title: &str, forms: &[&'a str]) -> &'a str {
+    // ` n `, ` title `, `sub `, and the two corners.
+    let used = n.to_string().len() + 2 + display_width(title) + 2 + 2;
+    super::fit::first_fit(forms, (width as usize).saturating_sub(used + 1)).unwrap_or("")
+}
+
+/// A process's part as one line: `■ producer: BLOCKED: buffer full`,
+/// else `■ producer`, else the mark alone; `None` in no room at all.
+pub fn party_line(p: &ProcessSnapshot, name: &str, room: usize, view: &View) -> Option<Line<'static>> {
+    // A paused run stops its workers: their state letter says so.
+    let party = p.party(false);
+    let style = view.theme.party(party);
+    let mark = party_mark(party);
+    let words = t(view.lang, party.label_key());
+    let forms = [format!("{mark} {name}: {words}"), format!("{mark} {name}"), mark.to_string()];
+    forms.into_iter().find(|s| display_width(s) <= room).map(|s| Line::from(Span::styled(s, style)))
+}
+
+/// The integrity count as whole items, the least telling dropped first.
+pub fn integrity_row(i: &Integrity, room: usize, view: &View) -> Line<'static> {
+    use super::fit::Item;
+    let th = view.theme;
+    let l = view.lang;
+    let item = |pri: u8, key: &'static str, n: u64, style: Style| {
+        Item::new(pri, vec![Span::styled(format!("{} ", t(l, key)), th.label()), Span::styled(count(n), style)])
+    };
+    let bad = |n: u64| if n > 0 { th.bad() } else { th.value() };
+    let mut items = vec![item(0, "delivered", i.delivered, th.good())];
+    for (pri, key, n) in [(1, "lost", i.lost), (2, "corrupt", i.corrupt), (2, "duplicated", i.duplicated)] {
+        items.push(item(if n > 0 { 0 } else { pri }, key, n, bad(n)));
+    }
+    items.push(item(1, "reordered", i.reordered, bad(i.reordered)));
+    if i.foreign > 0 {
+        items.push(item(1, "foreign", i.foreign, th.warn()));
+    }
+    super::fit::row(items, "  ", room, view)
+}
+
+/// The knob settings as whole `key=value` items.
+pub fn knob_row(m: &MechanismSnapshot, room: usize, view: &View) -> Line<'static> {
+    use super::fit::Item;
+    let items = m.knobs.iter().map(|(k, v)| Item::text(1, format!("{k}={v}"), view.theme.dim())).collect();
+    super::fit::row(items, "  ", room, view)
+}
+
+/// Notes, newest last, each wrapped at words as one group; the newest
+/// kept longest.
+pub fn note_items(notes: &[crate::model::snapshot::Note], room: usize, view: &View) -> Vec<(u8, Vec<Line<'static>>)> {
+    let n = notes.len();
+    notes
+        .iter()
+        .enumerate()
+        .map(|(k, note)| {
+            let text = crate::i18n::note_msg(view.lang, &note.msg, &note.args)
+                .unwrap_or_else(|| crate::i18n::note(view.lang, &note.text).to_string());
+            let pri = 3 + (n - 1 - k).min(5) as u8;
+            let lines = wrap_words(&format!("▸ {text}"), room)
+                .into_iter()
+                .enumerate()
+                .map(|(i, row)| match row.strip_prefix("▸ ").filter(|_| i == 0) {
+                    Some(rest) => Line::from(vec![Span::styled("▸ ", view.theme.warn()), Span::raw(rest.to_string())]),
+                    None => Line::from(Span::raw(row)),
+                })
+                .collect();
+            (pri, lines)
+        })
+        .collect()
+}
+
+/// A process in a rounded box titled `title`: its part (mark and words,
+/// wrapped at whole words) first, then its pid, its counts and — `raw`, in
+/// the roomy view — the state letter and wait channel the kernel reports
+/// and the call it is in. Each line whole or left out.
+pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, raw: bool, view: &View) {
+    let th = view.theme;
+    let l = view.lang;
+    let mut block = Block::default().borders(Borders::ALL).border_type(BorderType::Rounded);
+    if display_width(title) + 4 <= area.width as usize {
+        block = block.title(Span::styled(format!(" {title} "), th.title()));
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let room = inner.width as usize;
+    let party = p.party(false);
+    let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
+    let words = format!("{} {}", party_mark(party), t(l, party.label_key()));
+    for row in wrap_words(&words, room) {
+        lines.push((0, Line::from(Span::styled(row, th.party(party)))));
+    }
+    if p.pid > 0 {
+        lines.push((1, Line::from(vec![Span::styled(format!("{} ", t(l, "pid")), th.label()), Span::styled(p.pid.to_string(), th.value())])));
+    }
+    if raw && p.alive() {
+        let state = vec![Span::styled(format!("{} ", p.state), th.state(p)), Span::styled(wchan(&p.wchan), th.dim())];
+        let short = vec![Span::styled(p.state.clone(), th.state(p))];
+        if let Some(line) = super::fit::first_fit_line(vec![Line::from(state), Line::from(short)], room) {
+            lines.push((2, line));
+        }
+        lines.push((3, Line::from(vec![Span::styled("op ", th.label()), Span::raw(p.op.clone()), Span::styled(format!(" {}", since(p.op_ms)), th.dim())])));
+    }
+    if let Some(e) = &p.exit {
+        lines.push((1, Line::from(Span::styled(e.clone(), th.dim()))));
+    }
+    let counted = |key: &'static str, n: u64, r: f64| {
+        let long = Line::from(vec![
+            Span::styled(format!("{} ", t(l, key)), th.label()),
+            Span::styled(count(n), th.value()),
+            Span::styled(format!(" {}", rate(r)), th.dim()),
+        ]);
+        let short = Line::from(vec![Span::styled(format!("{} ", t(l, key)), th.label()), Span::styled(count(n), th.value())]);
+        super::fit::first_fit_line(vec![long, short], room)
+    };
+    if p.sent > 0 || p.received == 0 {
+        lines.extend(counted("sent", p.sent, p.send_rate).map(|x| (2, x)));
+    }
+    if p.received > 0 || p.sent == 0 {
+        lines.extend(counted("received", p.received, p.recv_rate).map(|x| (2, x)));
+    }
+    let e = p.errors;
+    for (name, n) in [("EPIPE", e.epipe), ("EAGAIN", e.eagain), ("ETIMEDOUT", e.etimedout), ("other", e.other)] {
+        if n > 0 {
+            lines.push((1, Line::from(Span::styled(format!("{name} {n}"), th.bad()))));
+        }
+    }
+    fitted_lines(f, inner, lines, view);
+}
+
+/// Like [`fitted_lines`], for groups of lines that make sense only whole
+/// (a wrapped sentence, a note): each group is drawn whole or left out,
+/// the least important first (lower number = kept longer), and the last
+/// row counts what was left out (`…N more`).
+pub fn fitted_groups(f: &mut Frame, area: Rect, groups: Vec<(u8, Vec<Line<'static>>)>, view: &View) {
+    let room = area.width as usize;
+    let rows = area.height as usize;
+    // A group with a line wider than the room cannot be drawn whole.
+    let groups: Vec<(u8, Vec<Line<'static>>)> = groups
+        .into_iter()
+        .filter(|(_, g)| !g.is_empty() && g.iter().all(|l| super::fit::line_width(l) <= room))
+        .collect();
+    let total: usize = groups.iter().map(|(_, g)| g.len()).sum();
+    let mut keep = vec![true; groups.len()];
+    if total > rows {
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        order.sort_by_key(|&i| (groups[i].0, i));
+        keep = vec![false; groups.len()];
+        let mut used = 0;
+        // One row stays for the count.
+        for i in order {
+            if used + groups[i].1.len() < rows {
+                used += groups[i].1.len();
+                keep[i] = true;
+            }
+        }
+    }
+    let dropped = keep.iter().filter(|k| !**k).count();
+    let mut out: Vec<Line<'static>> =
+        groups.into_iter().zip(&keep).filter(|(_, k)| **k).flat_map(|((_, g), _)| g).collect();
+    let more = super::fit::more(dropped, view);
+    if dropped > 0 && display_width(&more) <= room {
+        out.push(Line::from(Span::styled(more, view.theme.dim())));
+    }
+    f.render_widget(Paragraph::new(out), area);
+}
