@@ -5,7 +5,7 @@ use ipcscope::i18n::Lang;
 use ipcscope::mechanisms::mq::MqDetail;
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
-use ipcscope::ui::render_text;
+use ipcscope::ui::{render_text, Theme, View};
 
 mod common;
 use common::fixtures::{self, focused, run, view};
@@ -44,6 +44,9 @@ fn full_queue() -> Snapshot {
             timeouts: 0,
             msg_size_knob: 256,
             msg_size: 256,
+            // 10 waiting: p0 ×2, p1 ×2, p2 ×3, p3 ×3.
+            sent_by_prio: vec![110, 100, 100, 100],
+            recv_by_prio: vec![108, 98, 97, 97],
         }),
     };
     run(vec![m])
@@ -100,4 +103,96 @@ fn mq_grid_en_80x24() {
 #[test]
 fn mq_grid_ko_160x45() {
     insta::assert_snapshot!(render_text(&grid(), &view(Lang::Ko), 160, 45));
+}
+
+/// The view: grid or focused, in `lang` and `theme`.
+fn look(lang: Lang, theme: Theme, focused: bool) -> View {
+    View { lang, theme, focused, ..View::default() }
+}
+
+/// The compact diagram (a grid cell of 160×45: about 51×12 inside) and
+/// the full one (focused), in both languages and both classroom themes.
+#[test]
+fn diagram_frames() {
+    for (name, focused) in [("compact", false), ("full", true)] {
+        for lang in [Lang::En, Lang::Ko] {
+            for theme in [Theme::Default, Theme::Projector] {
+                let snap = if focused { full_queue() } else { grid() };
+                let frame = render_text(&snap, &look(lang, theme, focused), 160, 45);
+                let id = format!("mq_{name}_{}_{}_160x45", if lang == Lang::Ko { "ko" } else { "en" }, theme.name());
+                insta::assert_snapshot!(id, frame);
+            }
+        }
+    }
+}
+
+/// The queue's blocks are the kernel's count, labelled with the workers'
+/// counts by priority, highest next to the consumer; where the two
+/// disagree at the sampling instant the blocks say `?` and the line says
+/// why, never a made-up priority.
+#[test]
+fn blocks_show_priorities_highest_at_the_head() {
+    let frame = render_text(&grid(), &look(Lang::En, Theme::Default, false), 160, 45);
+    assert!(frame.contains("│0│0│1│1│2│2│2│3│3│3│"), "{frame}");
+    assert!(frame.contains("p3 ×3 p2 ×3 p1 ×2 p0 ×2"), "{frame}");
+    let mut s = full_queue();
+    let Detail::Mq(d) = &mut s.mechanisms[0].detail else { unreachable!() };
+    d.recv_by_prio[0] -= 1;
+    let frame = render_text(&fixtures::grid(s, 7), &look(Lang::En, Theme::Default, false), 160, 45);
+    assert!(frame.contains("│?│?│?│?│?│?│?│?│?│?│"), "{frame}");
+    assert!(frame.contains("≠ curmsgs 10"), "{frame}");
+}
+
+/// Digit runs of a frame: `64.0K/10` gives 64, 0, 10; a `…N more` count
+/// is the layout's own, not a fact.
+fn numbers(frame: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, part) in frame.split('…').enumerate() {
+        let part = if i > 0 { part.trim_start_matches(|c: char| c.is_ascii_digit()) } else { part };
+        out.extend(part.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(str::to_string));
+    }
+    out
+}
+
+/// At every classroom size, grid and focused, both languages, every
+/// theme: each number drawn is one the roomiest frames draw whole (a cut
+/// `4121` would show as `412`), and no fraction passes its capacity.
+#[test]
+fn nothing_cut_at_any_size() {
+    let snaps = [full_queue(), timed_out()];
+    let mut whole = std::collections::HashSet::new();
+    for s in &snaps {
+        for lang in [Lang::En, Lang::Ko] {
+            for focused in [false, true] {
+                let g = if focused { s.clone() } else { fixtures::grid(s.clone(), 7) };
+                whole.extend(numbers(&render_text(&g, &look(lang, Theme::Default, focused), 250, 90)));
+            }
+        }
+    }
+    for s in &snaps {
+        for (w, h) in [(80, 24), (100, 30), (120, 35), (160, 45), (200, 60)] {
+            for lang in [Lang::En, Lang::Ko] {
+                for theme in Theme::ALL {
+                    for focused in [false, true] {
+                        let g = if focused { s.clone() } else { fixtures::grid(s.clone(), 7) };
+                        let frame = render_text(&g, &look(lang, theme, focused), w, h);
+                        // The header and footer are not this panel's.
+                        let body: String = frame.lines().skip(1).take(h as usize - 2).collect::<Vec<_>>().join("\n");
+                        let body = body.split(" events ").next().unwrap_or(&body).to_string();
+                        for n in numbers(&body) {
+                            assert!(
+                                whole.contains(&n),
+                                "{w}x{h} {lang:?} {theme:?} focused {focused}: `{n}` is not whole\n{frame}"
+                            );
+                        }
+                        for frac in body.split_whitespace().filter_map(|t| t.split_once('/')) {
+                            if let (Ok(a), Ok(b)) = (frac.0.parse::<u64>(), frac.1.parse::<u64>()) {
+                                assert!(a <= b, "{w}x{h}: {a}/{b} past capacity\n{frame}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use ipcscope::mechanisms::socket::{Family, SocketDetail, SocketEntry};
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::socket::endpoints;
-use ipcscope::ui::{render_text, View};
+use ipcscope::ui::{render_text, Theme, View};
 
 mod common;
 use common::fixtures::{self, run, view, RUN_DIR};
@@ -261,4 +261,110 @@ fn comparison_reads_the_snapshot() {
     // Nothing running: nothing made up.
     let none = endpoints(&run(vec![]));
     assert!(none.iter().all(|e| e.users.is_none() && e.id.is_empty()));
+}
+
+/// The view: grid or focused, in `lang` and `theme`.
+fn look(lang: Lang, theme: Theme, focused: bool) -> View {
+    View { lang, theme, focused, ..View::default() }
+}
+
+/// The compact diagram (a grid cell of 160×45) and the full one
+/// (focused, with the endpoint comparison under it), in both languages
+/// and both classroom themes.
+#[test]
+fn diagram_frames() {
+    for (name, focused) in [("compact", false), ("full", true)] {
+        for lang in [Lang::En, Lang::Ko] {
+            for theme in [Theme::Default, Theme::Projector] {
+                let snap = if focused { run(vec![stalled_tcp()]) } else { fixtures::grid(run(vec![stalled_tcp()]), 7) };
+                let frame = render_text(&snap, &look(lang, theme, focused), 160, 45);
+                let id =
+                    format!("socket_{name}_{}_{}_160x45", if lang == Lang::Ko { "ko" } else { "en" }, theme.name());
+                insta::assert_snapshot!(id, frame);
+            }
+        }
+    }
+}
+
+/// Each client's connection is its own arrow into the server's accepted
+/// socket, its bar the client's send-buffer memory against SO_SNDBUF and
+/// never past full: the kernel's overshoot (66 304 − 65 536 bytes) is
+/// counted apart. The listener is where they connected.
+#[test]
+fn one_arrow_per_connection_never_past_full() {
+    let frame =
+        render_text(&fixtures::grid(run(vec![stalled_tcp()]), 7), &look(Lang::En, Theme::Default, false), 160, 45);
+    for fd in ["fd 5", "fd 6"] {
+        assert!(frame.contains(fd), "{fd}: {frame}");
+    }
+    assert!(frame.contains("64.0K/64.0K +768"), "{frame}");
+    assert!(!frame.contains("128.0K"), "no summed gauge: {frame}");
+    assert!(frame.contains("listen: TCP 127.0.0.1:40123"), "{frame}");
+    assert!(frame.contains("■ client-1: BLOCKED: buffer full"), "{frame}");
+}
+
+/// Digit runs of a frame: `64.0K/10` gives 64, 0, 10; a `…N more` count
+/// is the layout's own, not a fact.
+fn numbers(frame: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, part) in frame.split('…').enumerate() {
+        let part = if i > 0 { part.trim_start_matches(|c: char| c.is_ascii_digit()) } else { part };
+        out.extend(part.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(str::to_string));
+    }
+    out
+}
+
+/// At every classroom size, grid and focused (with the comparison view),
+/// both languages, every theme: each number drawn is one the roomiest
+/// frames draw whole (a cut `40123` would show as `401`), and no fraction
+/// passes its capacity.
+#[test]
+fn nothing_cut_at_any_size() {
+    let snaps = [run(vec![stalled_tcp()]), run(vec![unix_flow()]), all_endpoints()];
+    let grid_of = |s: &Snapshot| {
+        let mut g = s.clone();
+        let sock = g.mechanisms.iter().find(|m| m.kind == Kind::Socket).unwrap().clone();
+        g.mechanisms = vec![sock; 7];
+        g
+    };
+    let socket_at = |s: &Snapshot| s.mechanisms.iter().position(|m| m.kind == Kind::Socket).unwrap();
+    let mut whole = std::collections::HashSet::new();
+    for s in &snaps {
+        for lang in [Lang::En, Lang::Ko] {
+            whole.extend(numbers(&render_text(&grid_of(s), &look(lang, Theme::Default, false), 250, 90)));
+            let v = View { selected: socket_at(s), ..look(lang, Theme::Default, true) };
+            whole.extend(numbers(&render_text(s, &v, 250, 90)));
+        }
+    }
+    for s in &snaps {
+        for (w, h) in [(80, 24), (100, 30), (120, 35), (160, 45), (200, 60)] {
+            for lang in [Lang::En, Lang::Ko] {
+                for theme in Theme::ALL {
+                    for focused in [false, true] {
+                        let (g, v) = if focused {
+                            (s.clone(), View { selected: socket_at(s), ..look(lang, theme, true) })
+                        } else {
+                            (grid_of(s), look(lang, theme, false))
+                        };
+                        let frame = render_text(&g, &v, w, h);
+                        let body: String = frame.lines().skip(1).take(h as usize - 2).collect::<Vec<_>>().join("\n");
+                        // The lesson and event panes are not this panel's.
+                        let body = body.split(" lesson ").next().unwrap_or(&body);
+                        let body = body.split(" 설명 ").next().unwrap_or(body);
+                        for n in numbers(body) {
+                            assert!(
+                                whole.contains(&n),
+                                "{w}x{h} {lang:?} {theme:?} focused {focused}: `{n}` is not whole\n{frame}"
+                            );
+                        }
+                        for frac in body.split_whitespace().filter_map(|t| t.split_once('/')) {
+                            if let (Ok(a), Ok(b)) = (frac.0.parse::<u64>(), frac.1.parse::<u64>()) {
+                                assert!(a <= b, "{w}x{h}: {a}/{b} past capacity\n{frame}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -114,7 +114,10 @@ fn fraction(m: &MechanismSnapshot, room: usize, unit: bool, view: &View) -> Opti
     let c = &m.channel;
     let style = if c.full() { th.bad() } else { th.value() };
     let nums = format!("{}/{}", c.within(), c.capacity);
-    let long = vec![Span::styled(nums.clone(), style), Span::styled(format!(" {}", t(view.lang, "unit_messages")), th.label())];
+    let long = vec![
+        Span::styled(nums.clone(), style),
+        Span::styled(format!(" {}", t(view.lang, "unit_messages")), th.label()),
+    ];
     [long, vec![Span::styled(nums, style)]]
         .into_iter()
         .skip(usize::from(!unit))
@@ -130,7 +133,13 @@ fn mark(party: Party, view: &View) -> Span<'static> {
 /// slots (the slots twice on a projector), then the calls under the arrows
 /// and the kernel's count under the slots. `None` when the slots do not
 /// fit between the two parties (a queue longer than the room).
-fn figure_rows(m: &MechanismSnapshot, d: &MqDetail, room: usize, boxed: bool, view: &View) -> Option<Vec<Line<'static>>> {
+fn figure_rows(
+    m: &MechanismSnapshot,
+    d: &MqDetail,
+    room: usize,
+    boxed: bool,
+    view: &View,
+) -> Option<Vec<Line<'static>>> {
     let l = view.lang;
     let th = view.theme;
     let labels = slot_labels(m, d);
@@ -152,17 +161,19 @@ fn figure_rows(m: &MechanismSnapshot, d: &MqDetail, room: usize, boxed: bool, vi
     let party = |p: Option<&crate::model::snapshot::ProcessSnapshot>| p.map_or(Party::NotStarted, |p| p.party(false));
     let full = m.channel.full();
 
-    // Names, with pids where there is room.
+    // Names, with pids where both have room.
     let mut top = Row::new(room);
+    let named = |i: usize, p: Option<&crate::model::snapshot::ProcessSnapshot>, pid: bool| {
+        let mut spans = vec![Span::styled(names[i].to_string(), th.title())];
+        if let Some(p) = p.filter(|p| pid && p.pid > 0) {
+            spans.push(Span::styled(format!(" {}", p.pid), th.dim()));
+        }
+        spans
+    };
+    let w = |s: &[Span]| s.iter().map(|x| display_width(&x.content)).sum::<usize>();
+    let pids = w(&named(0, prod, true)) < sx && w(&named(1, cons, true)) < room - rx;
     for (i, p) in [prod, cons].into_iter().enumerate() {
-        let name = Span::styled(names[i].to_string(), th.title());
-        let with_pid = p.filter(|p| p.pid > 0).map(|p| {
-            vec![name.clone(), Span::styled(format!(" {}", p.pid), th.dim())]
-        });
-        let room_side = if i == 0 { sx } else { room - rx };
-        let spans = with_pid
-            .filter(|s| s.iter().map(|x| display_width(&x.content)).sum::<usize>() < room_side)
-            .unwrap_or_else(|| vec![name]);
+        let spans = named(i, p, pids);
         if i == 0 {
             top.put(0, spans);
         } else {
@@ -215,7 +226,8 @@ fn figure_rows(m: &MechanismSnapshot, d: &MqDetail, room: usize, boxed: bool, vi
 
 /// A queue too long to draw slot by slot: a fill bar with the count.
 fn bar_rows(m: &MechanismSnapshot, room: usize, view: &View) -> Vec<Line<'static>> {
-    let mut rows = widgets::gauge_words(&m.channel, room as u16, widgets::GaugeWords { wrap: true, ..Default::default() }, view);
+    let mut rows =
+        widgets::gauge_words(&m.channel, room as u16, widgets::GaugeWords { wrap: true, ..Default::default() }, view);
     if view.theme.gauge_rows() > 1 {
         rows.insert(1, rows[0].clone());
     }
@@ -258,7 +270,9 @@ fn by_prio_line(d: &MqDetail, room: usize, source: bool, view: &View) -> Line<'s
         }
         items
     };
-    let width = |items: &[Item]| items.iter().map(|i| i.spans.iter().map(|s| display_width(&s.content)).sum::<usize>() + 1).sum::<usize>();
+    let width = |items: &[Item]| {
+        items.iter().map(|i| i.spans.iter().map(|s| display_width(&s.content)).sum::<usize>() + 1).sum::<usize>()
+    };
     let (long, short) = (t(l, "mq_byprio"), t(l, "mq_byprio_short"));
     let forms = [(long, true, source), (long, true, false), (short, true, false), (short, false, false)];
     let items = forms
@@ -285,7 +299,10 @@ fn attr_row(d: &MqDetail, room: usize, view: &View) -> Line<'static> {
 /// The queue's name in the mqueue file system.
 fn name_line(d: &MqDetail, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
-    let long = Line::from(vec![Span::styled(d.name.clone(), th.value()), Span::styled(format!(" ({})", t(view.lang, "mq_fs")), th.dim())]);
+    let long = Line::from(vec![
+        Span::styled(d.name.clone(), th.value()),
+        Span::styled(format!(" ({})", t(view.lang, "mq_fs")), th.dim()),
+    ]);
     fit::first_fit_line(vec![long, Line::from(Span::styled(d.name.clone(), th.value()))], room).unwrap_or_default()
 }
 
@@ -294,7 +311,11 @@ fn timeout_row(d: &MqDetail, room: usize, view: &View) -> Option<Line<'static>> 
         let th = view.theme;
         let items = vec![
             Item::text(1, format!("mq_timedsend +{}ms", d.send_timeout_ms), th.label()),
-            Item::text(0, format!("{} ×{}", t(view.lang, "timeouts"), d.timeouts), if d.timeouts > 0 { th.warn() } else { th.value() }),
+            Item::text(
+                0,
+                format!("{} ×{}", t(view.lang, "timeouts"), d.timeouts),
+                if d.timeouts > 0 { th.warn() } else { th.value() },
+            ),
         ];
         fit::row(items, "  ", room, view)
     })
@@ -451,8 +472,11 @@ fn queue_box(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, vie
     let l = view.lang;
     let th = view.theme;
     let mut block = Block::default().borders(Borders::ALL).border_type(BorderType::Double);
-    let title = fit::first_fit(&[&format!("{} {}", t(l, "mq_queue"), d.name), &d.name, t(l, "mq_queue")], area.width.saturating_sub(4) as usize)
-        .map(str::to_string);
+    let title = fit::first_fit(
+        &[&format!("{} {}", t(l, "mq_queue"), d.name), &d.name, t(l, "mq_queue")],
+        area.width.saturating_sub(4) as usize,
+    )
+    .map(str::to_string);
     if let Some(title) = title {
         block = block.title(Span::styled(format!(" {title} "), th.title()));
     }

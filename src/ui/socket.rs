@@ -1,18 +1,24 @@
-//! The socket panel:
+//! The socket panel: the notes' figure of a server's port and its clients.
 //!
 //! ```text
-//! ┌ 7  sockets  listen / accept / connect: Unix path or TCP 127.0.0.1:port ─┐
-//! │╭ client-1 ╮ send() ╔ kernel socket buffers ╗ recv() ╭ server ╮           │
-//! ││ pid 4121 │ ─────▶ ║█████████░ 60K/64K     ║ ─────▶ │ pid    │           │
-//! ││ S BLOCKED│        ║▁▂▄▆██ recv-q 32K      ║        │ S poll │           │
-//! │╰──────────╯        ╚═══════════════════════╝        ╰────────╯           │
-//! │ listening 127.0.0.1:40123 (TCP)  backlog 0/16  3 processes use it         │
-//! │ role      fd state       local             peer              recv-q send-q│
-//! │ server     3 LISTEN      127.0.0.1:40123   -                      0     16│
-//! │ delivered 1200  lost 0 …                                                  │
-//! └───────────────────────────────────────────────────────────────────────────┘
+//! listen: UNIX …/4120/sock · TCP 127.0.0.1:40123 · backlog 0/16
+//! client-1 ■ ─▶ ██████████████ 64.0K/64.0K ─▶ fd 5 ─┐
+//! client-2 ■ ─▶ ██████████████ 64.0K/64.0K ─▶ fd 6 ─┴▶ · server
+//! bar: send-buffer memory (SO_SNDBUF), what send() blocks on
+//! ■ client-1: BLOCKED: buffer full
 //! ```
-//! Small cells get a compact, line-by-line version of the same facts.
+//! The listening endpoints (a path: the IPC side of the notes' table; an
+//! address and port: the network side) are where clients connect;
+//! `accept()` gives the server one connected socket per client (`fd 5`),
+//! and each connection is an arrow whose bar is its client's send-buffer
+//! memory against `SO_SNDBUF` — the quantity `send()` blocks on — never
+//! drawn past full (the kernel's overshoot is counted apart).
+//!
+//! Levels by the room inside the frame: tiny (≤ 4 rows) the connections
+//! and the listener one row each; compact the figure and the facts below,
+//! most telling first; full (`widgets::roomy`) the server's box, the
+//! listener's box, each connection's queues, and the sockets as `ss` lists
+//! them.
 //!
 //! `render_endpoints` is the comparison view (the notes' "IPC port vs
 //! network port" table, filled from the live run): every endpoint running
@@ -23,16 +29,16 @@ use std::collections::HashSet;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::widgets::{
-    self, bytes, integrity_line, note_lines, pad, pad_left_cut, process_box, process_line, GaugeWords,
-};
+use super::fit::{self, Item};
+use super::widgets::{self, bytes, display_width, GaugeWords, Row};
 use super::View;
 use crate::i18n::t;
 use crate::model::detail::socket::{Family, SocketDetail, SocketEntry};
-use crate::model::snapshot::{Detail, MechanismSnapshot, Op, Role, Snapshot};
+use crate::model::figures::Party;
+use crate::model::snapshot::{Channel, Detail, MechanismSnapshot, Op, ProcessSnapshot, Role, Snapshot, Unit};
 use crate::model::Kind;
 
 pub fn render(
@@ -45,99 +51,46 @@ pub fn render(
     view: &View,
 ) {
     let l = view.lang;
-    let inner = widgets::panel(f, area, n, t(l, "sock_title"), t(l, "sock_sub"), selected, view);
-    if widgets::roomy(inner) {
+    let title = t(l, "sock_title");
+    let sub = widgets::panel_sub(area.width, n, title, &[t(l, "sock_sub"), t(l, "sock_sub_short")]);
+    let inner = widgets::panel(f, area, n, title, sub, selected, view);
+    if inner.height <= 4 {
+        tiny(f, inner, m, d, view);
+    } else if widgets::roomy(inner) {
         full(f, inner, m, d, view);
     } else {
         compact(f, inner, m, d, view);
     }
 }
 
-fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view: &View) {
-    let l = view.lang;
-    let th = view.theme;
-    // The socket list before the knobs line.
-    let table_h = (d.sockets.len() as u16 + 1).min(area.height.saturating_sub(11).max(2));
-    let listeners = d.sockets.iter().filter(|s| s.listening()).count().max(1) as u16;
-    let rows = Layout::vertical([
-        Constraint::Length(8),
-        Constraint::Length(listeners),
-        Constraint::Length(table_h),
-        Constraint::Length(1),
-        Constraint::Min(0),
-    ])
-    .split(area);
-    let (left, bi, right) = widgets::flow_diagram(f, rows[0], ("send()", "recv()"), t(l, "sock_buffers"), view);
-
-    let clients: Vec<_> = m.processes.iter().skip(1).collect();
-    if let [c] = clients.as_slice() {
-        let title = format!("{} (connect)", c.role);
-        process_box(f, left, c, &title, view);
-    } else {
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_type(BorderType::Rounded)
-            .title(Span::styled(format!(" {} ({}) ", t(l, "sock_clients"), clients.len()), th.title()));
-        let inner = block.inner(left);
-        f.render_widget(block, left);
-        let lines: Vec<Line> = clients.iter().map(|c| process_line(c, &short_role(&c.role), view)).collect();
-        f.render_widget(Paragraph::new(lines), inner);
-    }
-    if let Some(s) = m.processes.first() {
-        let title = format!("{} (listen)", s.role);
-        process_box(f, right, s, &title, view);
-    }
-    let gauge = gauge(m, bi.width, view);
-    let queue = queue_line(d, true, view);
-    // Narrow: the gauge's label under its bar; the caption and the
-    // sparkline give way (the label names the unit).
-    let narrow = gauge.len() > 1 || queue.width() > bi.width as usize;
-    let mut lines = Vec::new();
-    if !narrow {
-        lines.push(Line::from(Span::styled(t(l, "sock_sndbuf"), th.label())));
-    }
-    lines.extend(gauge);
-    if !narrow {
-        lines.push(widgets::sparkline(&m.history, m.channel.capacity, bi.width as usize, view));
-    }
-    if queue.width() > bi.width as usize {
-        // One queue a line, without the word `payload`.
-        let mut spans = queue_line(d, false, view).spans.into_iter();
-        let first: Vec<_> = spans.by_ref().take(2).collect();
-        lines.push(Line::from(first));
-        let rest: Vec<_> = spans.map(|s| Span::styled(s.content.trim_start().to_string(), s.style)).collect();
-        if !rest.is_empty() {
-            lines.push(Line::from(rest));
-        }
-    } else {
-        lines.push(queue);
-    }
-    if is_full(m) {
-        lines.push(Line::from(Span::styled(t(l, "sock_blocked"), th.bad())));
-    }
-    f.render_widget(Paragraph::new(lines), bi);
-
-    f.render_widget(Paragraph::new(endpoint_lines(d, view)), rows[1]);
-    f.render_widget(Paragraph::new(socket_table(d, rows[2].width as usize, view)), rows[2]);
-    f.render_widget(Paragraph::new(integrity_line(&m.integrity, view)), rows[3]);
-    let mut bottom = note_lines(&m.notes, rows[4].height as usize, view);
-    if bottom.is_empty() {
-        let knobs = m.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ");
-        bottom.push(Line::from(Span::styled(knobs, th.dim())));
-    }
-    f.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), rows[4]);
+/// One client's connection: its process, its socket, the server's
+/// accepted socket at the other end.
+struct Conn<'a> {
+    client: &'a ProcessSnapshot,
+    mine: Option<&'a SocketEntry>,
+    accepted: Option<&'a SocketEntry>,
 }
 
-fn is_full(m: &MechanismSnapshot) -> bool {
-    m.channel.full()
+impl Conn<'_> {
+    /// The client's send-buffer memory against its SO_SNDBUF: what send()
+    /// blocks on, split at the limit.
+    fn channel(&self) -> Option<Channel> {
+        let s = self.mine?;
+        Some(Channel::split(s.send_mem?, s.sndbuf?, Unit::Bytes))
+    }
 }
 
-/// The clients' send-buffer memory against `SO_SNDBUF`, the unit named:
-/// what `send()` blocks on, with the kernel's overshoot counted apart.
-fn gauge(m: &MechanismSnapshot, width: u16, view: &View) -> Vec<Line<'static>> {
-    let l = view.lang;
-    let unit = [t(l, "sock_gauge_unit"), t(l, "sock_gauge_unit_short"), t(l, "sock_gauge_unit_shortest")];
-    widgets::gauge_words(&m.channel, width, GaugeWords { unit: &unit, over: None, wrap: true }, view)
+fn conns<'a>(m: &'a MechanismSnapshot, d: &'a SocketDetail) -> Vec<Conn<'a>> {
+    m.processes
+        .iter()
+        .skip(1)
+        .map(|c| {
+            let mine = d.sockets.iter().find(|s| s.role == c.role && !s.listening());
+            let accepted =
+                d.sockets.iter().find(|s| s.server_side() && s.peer_role.as_deref() == Some(c.role.as_str()));
+            Conn { client: c, mine, accepted }
+        })
+        .collect()
 }
 
 /// `client-2` → `c2` where room is short.
@@ -148,180 +101,503 @@ fn short_role(role: &str) -> String {
     }
 }
 
-/// Payload waiting (the bytes the programs sent, no overhead): in the
-/// server's receive queues (and, for TCP, in the clients' send queues).
-fn queue_line(d: &SocketDetail, payload_word: bool, view: &View) -> Line<'static> {
+/// A client's name in the reader's language: `client-1` / `클라이언트-1`.
+fn client_name(role: &str, view: &View) -> String {
+    match Role::parse(role) {
+        Role::Client(n) => format!("{}-{n}", t(view.lang, "sock_client")),
+        _ => role.to_string(),
+    }
+}
+
+fn party_of(p: Option<&ProcessSnapshot>) -> Party {
+    p.map_or(Party::NotStarted, |p| p.party(false))
+}
+
+fn mark(party: Party, view: &View) -> Span<'static> {
+    Span::styled(widgets::party_mark(party), view.theme.party(party))
+}
+
+fn spans_width(s: &[Span]) -> usize {
+    s.iter().map(|x| display_width(&x.content)).sum()
+}
+
+/// The connection rows of the figure, `room` wide: each client's name and
+/// mark, an arrow, its send-buffer bar and numbers, an arrow to the
+/// server's accepted socket (`fd 5`), all joined into the server on the
+/// last row. A projector draws each bar twice as thick. `None` when not
+/// even the shortest form fits.
+fn conn_rows(
+    m: &MechanismSnapshot,
+    d: &SocketDetail,
+    room: usize,
+    view: &View,
+) -> Option<Vec<(u8, Vec<Line<'static>>)>> {
     let th = view.theme;
     let l = view.lang;
-    let word = if payload_word { format!("{} ", t(l, "sock_payload")) } else { String::new() };
-    let mut spans = vec![
-        Span::styled(format!("{word}{} ", t(l, "sock_recvq")), th.label()),
-        Span::styled(bytes(d.recv_payload), th.value()),
+    let cs = conns(m, d);
+    let server = m.processes.first();
+    let server_name = t(l, "sock_server");
+    let n = cs.len();
+    let unit_forms = [t(l, "sock_gauge_unit_short"), t(l, "sock_gauge_unit_shortest")];
+    // (long names, pids, fd labels, server name, unit words)
+    let forms = [
+        (true, true, true, true, true),
+        (true, false, true, true, true),
+        (true, false, true, true, false),
+        (false, false, true, true, false),
+        (false, false, false, true, false),
+        (false, false, false, false, false),
     ];
-    if d.sockets.iter().any(|s| s.family == Family::Tcp) {
-        spans.push(Span::styled(format!("  {} ", t(l, "sock_sendq")), th.label()));
-        spans.push(Span::styled(bytes(d.send_payload), th.value()));
+    'form: for (long, pids, fds, sname, unit) in forms {
+        let name_of = |c: &Conn| {
+            let mut s = if long { client_name(&c.client.role, view) } else { short_role(&c.client.role) };
+            if pids && c.client.pid > 0 {
+                s = format!("{s} {}", c.client.pid);
+            }
+            s
+        };
+        let name_w = cs.iter().map(|c| display_width(&name_of(c))).max().unwrap_or(0);
+        let fd_of = |c: &Conn| c.accepted.map(|a| format!("fd {}", a.fd)).unwrap_or_else(|| "-".into());
+        let fd_w = if fds { cs.iter().map(|c| display_width(&fd_of(c))).max().unwrap_or(0) + 2 } else { 0 };
+        let server_part = if sname {
+            vec![Span::raw(" "), mark(party_of(server), view), Span::styled(format!(" {server_name}"), th.title())]
+        } else {
+            vec![Span::raw(" "), mark(party_of(server), view)]
+        };
+        // name ␣ mark ␣─▶␣ [bar label] ␣─▶ fd ─┐ server
+        let left_w = name_w + 1 + 1 + 4;
+        let right_w = 3 + fd_w + 2 + 1 + spans_width(&server_part);
+        // The bars are part of the figure, not wider than it needs.
+        let Some(mid) = room.checked_sub(left_w + right_w).map(|w| w.min(MAX_BAR_LABEL)) else { continue };
+        let mut rows = Vec::new();
+        for (i, c) in cs.iter().enumerate() {
+            let last = i + 1 == n;
+            let mut lines = Vec::new();
+            let gauge = match c.channel() {
+                Some(ch) => {
+                    let words = GaugeWords { unit: if unit { &unit_forms } else { &[""] }, over: None, wrap: false };
+                    let g = widgets::gauge_words(&ch, mid as u16, words, view).swap_remove(0);
+                    let bar = g
+                        .spans
+                        .iter()
+                        .map(|s| s.content.chars().filter(|&c| c == '█' || c == '░').count())
+                        .sum::<usize>();
+                    // A bar too short to read: a shorter form gives it room.
+                    if fit::line_width(&g) > mid || (bar < MIN_BAR && sname) {
+                        continue 'form;
+                    }
+                    g
+                }
+                None => Line::from(Span::styled("-", th.dim())),
+            };
+            let mut row = Row::new(room);
+            let name = name_of(c);
+            row.put(0, vec![Span::styled(name.clone(), th.title())]);
+            row.put(name_w + 1, vec![mark(c.client.party(false), view), Span::styled(" ─▶ ", th.label())]);
+            row.put(left_w, gauge.spans.clone());
+            let mut x = left_w + mid;
+            row.put(x, vec![Span::styled(" ─▶", th.label())]);
+            x += 3;
+            if fds {
+                row.put(x, vec![Span::styled(format!(" {}", fd_of(c)), th.value())]);
+                x += fd_w;
+            }
+            let join = match (n, i, last) {
+                (1, _, _) => "──",
+                (_, 0, _) => "─┐",
+                (_, _, true) => "─┴",
+                _ => "─┤",
+            };
+            row.put(x, vec![Span::styled(join, th.label())]);
+            if last {
+                let mut sp = vec![Span::styled("▶", th.label())];
+                sp.extend(server_part.clone());
+                row.put(x + 2, sp);
+            }
+            lines.push(row.line());
+            // A projector's thicker bar, the join going on beside it.
+            for _ in 1..th.gauge_rows() {
+                let mut thick = Row::new(room);
+                let bar: Vec<Span<'static>> = gauge
+                    .spans
+                    .iter()
+                    .take_while(|s| s.content.chars().all(|ch| "█░▒ ".contains(ch)))
+                    .cloned()
+                    .collect();
+                thick.put(left_w, bar);
+                if !last {
+                    thick.put(x + 1, vec![Span::styled("│", th.label())]);
+                }
+                lines.push(thick.line());
+            }
+            let loud = c.client.party(false) == Party::BlockedFull;
+            rows.push((if loud { 0 } else { 1 }, lines));
+        }
+        return Some(rows);
     }
-    Line::from(spans)
+    None
 }
 
-/// The listening endpoint(s), one line each: the path or the port,
-/// backlog, how many processes use it.
-fn endpoint_lines(d: &SocketDetail, view: &View) -> Vec<Line<'static>> {
+/// Columns of a connection's bar and its label at most.
+const MAX_BAR_LABEL: usize = 60;
+/// Columns of bar a connection row keeps before its words give way.
+const MIN_BAR: usize = 12;
+
+/// The listening endpoints as whole items: `listen: UNIX …/sock · TCP
+/// 127.0.0.1:40123 · backlog 0/16`. The network port kept longest.
+fn listen_row(d: &SocketDetail, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     let l = view.lang;
-    let mut lines: Vec<Line> = d
-        .sockets
+    let listeners: Vec<&SocketEntry> = d.sockets.iter().filter(|s| s.listening()).collect();
+    if listeners.is_empty() {
+        return Line::from(Span::styled(t(l, "sock_no_listener"), th.warn()));
+    }
+    let label = format!("{}: ", t(l, "sock_listen"));
+    let backlog = |s: &SocketEntry| format!("{} {}/{}", t(l, "sock_backlog"), s.recv_q, s.send_q);
+    let same_backlog = listeners.windows(2).all(|w| (w[0].recv_q, w[0].send_q) == (w[1].recv_q, w[1].send_q));
+    // Paths lose leading components until the row fits.
+    for path_room in [usize::MAX, 40, 28, 20, 12, 8] {
+        let mut items = Vec::new();
+        for (k, s) in listeners.iter().enumerate() {
+            let addr = if s.family == Family::Unix {
+                widgets::short_path(&s.local, path_room.min(room)).unwrap_or_default()
+            } else {
+                s.local.clone()
+            };
+            let mut spans =
+                vec![Span::styled(format!("{} ", s.family.label()), th.label()), Span::styled(addr, th.value())];
+            if k == 0 {
+                spans.insert(0, Span::styled(label.clone(), th.label()));
+            }
+            if !same_backlog {
+                spans.push(Span::styled(format!(" {}", backlog(s)), th.dim()));
+            }
+            items.push(Item::new(if s.family == Family::Tcp { 0 } else { 1 }, spans));
+        }
+        if same_backlog {
+            items.push(Item::text(2, backlog(listeners[0]), th.dim()));
+        }
+        let total: usize = items.iter().map(|i| spans_width(&i.spans) + 3).sum::<usize>() - 3;
+        if total <= room || path_room == 8 {
+            return fit::row(items, " · ", room, view);
+        }
+    }
+    Line::default()
+}
+
+/// What the bars measure, in the longest words that fit.
+fn legend(room: usize, view: &View) -> Option<Line<'static>> {
+    let l = view.lang;
+    fit::first_fit(&[t(l, "sock_legend"), t(l, "sock_legend_short")], room)
+        .map(|s| Line::from(Span::styled(s.to_string(), view.theme.dim())))
+}
+
+/// Each process's part as a line, the blocked ones kept longest.
+fn party_lines(m: &MechanismSnapshot, room: usize, view: &View) -> Vec<(u8, Vec<Line<'static>>)> {
+    let mut out = Vec::new();
+    for (i, p) in m.processes.iter().enumerate() {
+        let name = if i == 0 { t(view.lang, "sock_server").to_string() } else { client_name(&p.role, view) };
+        let loud = matches!(p.party(false), Party::BlockedFull | Party::StepHeld | Party::Paused | Party::Exited);
+        if let Some(line) = widgets::party_line(p, &name, room, view) {
+            out.push((if loud { 1 } else { 2 }, vec![line]));
+        }
+    }
+    out
+}
+
+/// Each connection's queues in payload bytes: `client-1 UNIX recv-q 13.0K
+/// send-q 0` (the receive queue at the server's end; TCP's send queue at
+/// the client's: bytes not yet acknowledged).
+fn queue_lines(m: &MechanismSnapshot, d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<'static>>)> {
+    let th = view.theme;
+    let l = view.lang;
+    conns(m, d)
         .iter()
-        .filter(|s| s.listening())
-        .map(|s| {
-            let users = if s.family == Family::Tcp { d.port_users } else { d.path_users };
-            Line::from(vec![
-                Span::styled(format!("{} ", t(l, "sock_listening")), th.label()),
-                Span::styled(s.local.clone(), th.value()),
-                Span::styled(
-                    format!(
-                        " ({})  {} {}/{}  {} {}",
-                        s.family.label(),
-                        t(l, "sock_backlog"),
-                        s.recv_q,
-                        s.send_q,
-                        t(l, "sock_users"),
-                        users
-                    ),
-                    th.dim(),
-                ),
-            ])
+        .map(|c| {
+            let mut items = vec![Item::text(0, client_name(&c.client.role, view), th.label())];
+            if let Some(s) = c.mine {
+                items.push(Item::text(1, s.family.label(), th.dim()));
+            }
+            if let Some(a) = c.accepted {
+                items.push(Item::new(
+                    0,
+                    vec![
+                        Span::styled(format!("{} ", t(l, "sock_recvq")), th.label()),
+                        Span::styled(bytes(a.recv_q), th.value()),
+                    ],
+                ));
+            }
+            if let Some(s) = c.mine.filter(|s| s.family == Family::Tcp) {
+                items.push(Item::new(
+                    1,
+                    vec![
+                        Span::styled(format!("{} ", t(l, "sock_sendq")), th.label()),
+                        Span::styled(bytes(s.send_q), th.value()),
+                    ],
+                ));
+            }
+            items.push(Item::text(2, format!("({})", t(l, "sock_payload")), th.dim()));
+            (4, vec![fit::row(items, " ", room, view)])
         })
-        .collect();
-    if lines.is_empty() {
-        lines.push(Line::from(Span::styled(t(l, "sock_no_listener"), th.warn())));
-    }
-    lines
+        .collect()
 }
 
-/// Every socket our processes hold, as `ss` would list them.
-fn socket_table(d: &SocketDetail, width: usize, view: &View) -> Vec<Line<'static>> {
+fn tiny(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view: &View) {
+    let room = area.width as usize;
+    let plain = View { theme: crate::ui::Theme::Default, ..view.clone() };
+    // One row per connection, in this small room never thickened.
+    let thin = if view.theme.is_projector() { &plain } else { view };
+    let mut groups = conn_rows(m, d, room, thin).unwrap_or_default();
+    groups.push((1, vec![listen_row(d, room, view)]));
+    groups.extend(party_lines(m, room, view).into_iter().map(|(p, l)| (p + 1, l)));
+    widgets::fitted_groups(f, area, groups, view);
+}
+
+fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view: &View) {
+    let room = area.width as usize;
+    let mut fig = vec![listen_row(d, room, view)];
+    let rows = conn_rows(m, d, room, view).unwrap_or_default();
+    let conn_h: usize = rows.iter().map(|(_, g)| g.len()).sum();
+    // The parties' lines keep two rows at least.
+    if fig.len() + conn_h + 2 > area.height as usize {
+        return tiny(f, area, m, d, view);
+    }
+    fig.extend(rows.into_iter().flat_map(|(_, g)| g));
+    let fig_h = fig.len() as u16;
+    let [top, rest] = Layout::vertical([Constraint::Length(fig_h), Constraint::Fill(1)]).areas(area);
+    f.render_widget(Paragraph::new(fig), top);
+    let mut groups = Vec::new();
+    groups.extend(legend(room, view).map(|l| (1, vec![l])));
+    groups.extend(party_lines(m, room, view));
+    groups.extend(queue_lines(m, d, room, view));
+    groups.push((4, vec![widgets::integrity_row(&m.integrity, room, view)]));
+    groups.extend(widgets::note_items(&m.notes, room, view));
+    widgets::fitted_groups(f, rest, groups, view);
+}
+
+/// The listening sockets in their own box: each endpoint, which side of
+/// the notes' table it is (a path: IPC; an address and port: network),
+/// its backlog.
+fn listener_box(f: &mut Frame, area: Rect, d: &SocketDetail, view: &View) {
     let th = view.theme;
     let l = view.lang;
-    // role fd state local peer recv-q send-q
-    let fixed = 9 + 1 + 3 + 1 + 11 + 1 + 1 + 8 + 8;
-    let addr_w = width.saturating_sub(fixed) / 2;
-    let mut lines = vec![Line::from(Span::styled(
-        format!(
-            "{}{:>3} {} {} {} {}{}",
-            pad(t(l, "sock_role"), 9),
-            "fd",
-            pad(t(l, "sock_state"), 11),
-            pad(t(l, "sock_local"), addr_w),
-            pad(t(l, "sock_peer"), addr_w),
-            pad_right(t(l, "sock_recvq"), 8),
-            pad_right(t(l, "sock_sendq"), 8),
-        ),
-        th.label(),
-    ))];
-    // Listeners, then each connection's two ends side by side (client,
-    // then the server's accepted socket), so a short table still shows
-    // one whole connection.
+    let mut block = Block::default().borders(Borders::ALL).border_type(BorderType::Double);
+    if let Some(title) =
+        fit::first_fit(&[t(l, "sock_listen_title"), t(l, "sock_listen")], area.width.saturating_sub(4) as usize)
+    {
+        block = block.title(Span::styled(format!(" {title} "), th.title()));
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let room = inner.width as usize;
+    let mut groups = Vec::new();
+    for s in d.sockets.iter().filter(|s| s.listening()) {
+        let kind = if s.family == Family::Unix { t(l, "sock_ipc_side") } else { t(l, "sock_net_side") };
+        let users = if s.family == Family::Tcp { d.port_users } else { d.path_users };
+        let build = |addr: String| {
+            vec![
+                Item::text(0, s.family.label(), th.label()),
+                Item::text(0, addr, th.value()),
+                Item::text(1, format!("{} {}/{}", t(l, "sock_backlog"), s.recv_q, s.send_q), th.dim()),
+                Item::text(2, kind, th.dim()),
+                Item::text(3, format!("{} {}", t(l, "sock_users"), users), th.dim()),
+            ]
+        };
+        let addr = if s.family == Family::Unix {
+            widgets::short_path(&s.local, room.saturating_sub(6)).unwrap_or_default()
+        } else {
+            s.local.clone()
+        };
+        groups.push((0, vec![fit::row(build(addr), "  ", room, view)]));
+    }
+    if groups.is_empty() {
+        groups.push((0, vec![Line::from(Span::styled(t(l, "sock_no_listener"), th.warn()))]));
+    }
+    widgets::fitted_groups(f, inner, groups, view);
+}
+
+fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view: &View) {
+    let l = view.lang;
+    let th = view.theme;
+    let listeners = d.sockets.iter().filter(|s| s.listening()).count().max(1) as u16;
+    let server_w = (area.width / 5).clamp(20, 30);
+    let [diagram, server_col] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(server_w)]).areas(area);
+    let room = diagram.width as usize;
+    // The connections end in the server's mark and name; its box beside
+    // them holds the rest.
+    let plain_rows = conn_rows(m, d, room, view).unwrap_or_default();
+    let conn_h: u16 = plain_rows.iter().map(|(_, g)| g.len() as u16).sum();
+    let box_h = listeners + 2;
+    let fig_h = (box_h + 1 + conn_h + 1).min(area.height.saturating_sub(3));
+    let [fig, rest] = Layout::vertical([Constraint::Length(fig_h), Constraint::Fill(1)]).areas(area);
+    let [_, fig_left] =
+        Layout::vertical([Constraint::Length(0), Constraint::Fill(1)]).areas(Rect { width: diagram.width, ..fig });
+    let [lbox, accept_row, conns_area] =
+        Layout::vertical([Constraint::Length(box_h), Constraint::Length(1), Constraint::Fill(1)]).areas(fig_left);
+    listener_box(f, lbox, d, view);
+    let mut arrow = Row::new(room);
+    let connect = format!("connect() ▼   ▼ accept(): {}", t(l, "sock_one_per_client"));
+    let short = "connect() ▼   ▼ accept()".to_string();
+    if !arrow.put_end(room, vec![Span::styled(connect, th.label())]) {
+        arrow.put_end(room, vec![Span::styled(short, th.label())]);
+    }
+    f.render_widget(Paragraph::new(arrow.line()), accept_row);
+    widgets::fitted_groups(f, conns_area, plain_rows, view);
+    if let Some(s) = m.processes.first() {
+        let h = fig.height.max(8).min(area.height);
+        widgets::party_box(
+            f,
+            Rect { x: server_col.x, y: fig.y, width: server_col.width, height: h },
+            s,
+            t(l, "sock_server"),
+            true,
+            view,
+        );
+    }
+
+    let room = rest.width.saturating_sub(server_w) as usize;
+    let below = Rect { width: rest.width - server_w, ..rest };
+    let mut groups = Vec::new();
+    groups.extend(legend(room, view).map(|l| (0, vec![l])));
+    groups.extend(party_lines(m, room, view).into_iter().skip(1).map(|(p, mut g)| {
+        // The roomy view adds the kernel's own words for the wait.
+        if let Some(c) = m
+            .processes
+            .iter()
+            .skip(1)
+            .find(|c| g[0].spans.iter().any(|s| s.content.contains(&client_name(&c.role, view))))
+        {
+            let raw = Line::from(vec![
+                Span::raw("  "),
+                Span::styled(format!("{} {}", c.state, widgets::wchan(&c.wchan)), th.dim()),
+            ]);
+            if fit::line_width(&raw) <= room {
+                g.push(raw);
+            }
+        }
+        (p, g)
+    }));
+    groups.extend(queue_lines(m, d, room, view).into_iter().map(|(_, g)| (2, g)));
+    groups.push((3, socket_table(d, room, view)));
+    groups.push((2, vec![widgets::integrity_row(&m.integrity, room, view)]));
+    groups.extend(widgets::note_items(&m.notes, room, view));
+    if m.notes.is_empty() {
+        groups.push((6, vec![widgets::knob_row(m, room, view)]));
+    }
+    widgets::fitted_groups(f, below, groups, view);
+}
+
+/// Every socket our processes hold, as `ss` would list them: whole cells;
+/// columns that do not fit are left out (peer first), paths lose leading
+/// components.
+fn socket_table(d: &SocketDetail, room: usize, view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
     let mut socks: Vec<&SocketEntry> = d.sockets.iter().collect();
+    // Listeners, then each connection's two ends side by side.
     socks.sort_by_key(|s| {
         let client = if s.server_side() { s.peer_role.clone().unwrap_or_default() } else { s.role.clone() };
         (!s.listening(), client, s.server_side(), s.fd)
     });
-    for s in socks {
-        lines.push(socket_row(s, addr_w, view));
-    }
-    lines
-}
-
-/// Right-aligned by display width.
-fn pad_right(s: &str, w: usize) -> String {
-    let used = unicode_width::UnicodeWidthStr::width(s);
-    if used >= w {
-        return pad(s, w);
-    }
-    format!("{}{s}", " ".repeat(w - used))
-}
-
-fn socket_row(s: &SocketEntry, addr_w: usize, view: &View) -> Line<'static> {
-    let th = view.theme;
-    let local = if s.local.is_empty() { "(unnamed)".to_string() } else { s.local.clone() };
-    let peer = match (&s.peer_role, s.peer.is_empty()) {
-        (Some(r), true) => short_role(r),
-        (Some(r), false) => {
-            let full = format!("{} {}", short_role(r), s.peer);
-            match s.peer_port {
-                // Narrow: who it is matters more than the address.
-                Some(port) if full.len() > addr_w => format!("{} :{port}", short_role(r)),
-                _ => full,
+    let header = [
+        t(l, "sock_role"),
+        "fd",
+        t(l, "sock_state"),
+        t(l, "sock_local"),
+        t(l, "sock_peer"),
+        t(l, "sock_recvq"),
+        t(l, "sock_sendq"),
+    ];
+    for path_room in [32usize, 20, 12] {
+        let cells: Vec<[String; 7]> = socks
+            .iter()
+            .map(|s| {
+                let local = if s.local.is_empty() {
+                    "(unnamed)".to_string()
+                } else {
+                    widgets::short_path(&s.local, path_room).unwrap_or_else(|| "…".into())
+                };
+                let peer = match (&s.peer_role, s.peer.is_empty()) {
+                    (Some(r), true) => short_role(r),
+                    (Some(r), false) => match s.peer_port {
+                        Some(port) => format!("{} :{port}", short_role(r)),
+                        None => short_role(r),
+                    },
+                    (None, true) => "-".into(),
+                    (None, false) => widgets::short_path(&s.peer, path_room).unwrap_or_else(|| "…".into()),
+                };
+                [
+                    s.role.clone(),
+                    s.fd.to_string(),
+                    s.state.clone(),
+                    local,
+                    peer,
+                    s.recv_q.to_string(),
+                    s.send_q.to_string(),
+                ]
+            })
+            .collect();
+        let mut w = [0usize; 7];
+        for (i, h) in header.iter().enumerate() {
+            w[i] = display_width(h);
+        }
+        for r in &cells {
+            for i in 0..7 {
+                w[i] = w[i].max(display_width(&r[i]));
             }
         }
-        (None, true) => "-".into(),
-        (None, false) => s.peer.clone(),
-    };
-    let state_style = if s.listening() {
-        th.title()
-    } else if s.established() {
-        th.good()
-    } else {
-        th.warn()
-    };
-    Line::from(vec![
-        Span::raw(pad(&s.role, 9)),
-        Span::styled(format!("{:>3} ", s.fd), th.dim()),
-        Span::styled(pad(&s.state, 11), state_style),
-        Span::raw(" "),
-        Span::styled(pad_left_cut(&local, addr_w), th.value()),
-        Span::raw(" "),
-        Span::raw(pad_left_cut(&peer, addr_w)),
-        Span::styled(format!("{:>8}", s.recv_q), th.value()),
-        Span::styled(format!("{:>8}", s.send_q), th.value()),
-    ])
-}
-
-/// For small grid cells: the same facts, one per line, most important first.
-fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view: &View) {
-    let th = view.theme;
-    let w = area.width as usize;
-    // A full gauge shows red, and the blocked client comes right below.
-    let mut lines = gauge(m, area.width, view);
-    lines.extend(d.sockets.iter().filter(|s| s.listening()).map(|s| {
-        // `TCP 127.0.0.1:40123 0/16`: the endpoint and its backlog.
-        let tail = format!(" {}/{}", s.recv_q, s.send_q);
-        let fam = format!("{} ", s.family.label());
-        let room = w.saturating_sub(fam.len() + tail.len());
-        Line::from(vec![
-            Span::styled(fam, th.label()),
-            Span::styled(pad_left_cut(&s.local, room), th.value()),
-            Span::styled(tail, th.dim()),
-        ])
-    }));
-    // A blocked client first: that is the thing to see.
-    let mut clients: Vec<_> = m.processes.iter().skip(1).collect();
-    clients.sort_by_key(|p| !(p.sleeping() && p.op_kind() == Op::Send));
-    for c in clients {
-        lines.push(process_line(c, &short_role(&c.role), view));
+        // Columns left out, least telling first, until the row fits.
+        let mut show = [true; 7];
+        for drop in [4, 3, 2] {
+            if (0..7).filter(|&i| show[i]).map(|i| w[i] + 1).sum::<usize>() <= room + 1 {
+                break;
+            }
+            if path_room > 12 && drop == 4 {
+                break;
+            }
+            show[drop] = false;
+        }
+        if (0..7).filter(|&i| show[i]).map(|i| w[i] + 1).sum::<usize>() > room + 1 {
+            continue;
+        }
+        let right = |i: usize| i == 1 || i >= 5;
+        let cell = |i: usize, s: &str| {
+            let pad = " ".repeat(w[i] - display_width(s));
+            if right(i) {
+                format!("{pad}{s}")
+            } else {
+                format!("{s}{pad}")
+            }
+        };
+        let mut out = Vec::new();
+        let head: Vec<String> = (0..7).filter(|&i| show[i]).map(|i| cell(i, header[i])).collect();
+        out.push(Line::from(Span::styled(head.join(" "), th.label())));
+        for (s, r) in socks.iter().zip(&cells) {
+            let state_style = if s.listening() {
+                th.title()
+            } else if s.established() {
+                th.good()
+            } else {
+                th.warn()
+            };
+            let mut spans = Vec::new();
+            for i in (0..7).filter(|&i| show[i]) {
+                if !spans.is_empty() {
+                    spans.push(Span::raw(" "));
+                }
+                let style = match i {
+                    2 => state_style,
+                    1 => th.dim(),
+                    3 | 5 | 6 => th.value(),
+                    _ => th.label(),
+                };
+                spans.push(Span::styled(cell(i, &r[i]), style));
+            }
+            out.push(Line::from(spans));
+        }
+        return out;
     }
-    if let Some(s) = m.processes.first() {
-        lines.push(process_line(s, &s.role, view));
-    }
-    lines.push(queue_line(d, true, view));
-    lines.push(integrity_line(&m.integrity, view));
-    lines.extend(note_lines(&m.notes, 2, view));
-    // Room to spare: the connected sockets, `ss` style.
-    for s in d.sockets.iter().filter(|s| !s.listening()) {
-        let head = format!("{:<6} {:<5} ", short_role(&s.role), &s.state[..s.state.len().min(5)]);
-        let tail = format!(" {}/{}", s.recv_q, s.send_q);
-        let local = if s.local.is_empty() { "(unnamed)" } else { &s.local };
-        let room = w.saturating_sub(head.len() + tail.len());
-        lines.push(Line::from(vec![
-            Span::styled(head, th.label()),
-            Span::raw(pad_left_cut(local, room)),
-            Span::styled(tail, th.dim()),
-        ]));
-    }
-    lines.truncate(area.height as usize);
-    f.render_widget(Paragraph::new(lines), area);
+    Vec::new()
 }
 
 // ------------------------------------------------------ comparison view
@@ -372,8 +648,18 @@ pub fn endpoints(snap: &Snapshot) -> Vec<Endpoint> {
         None => not_running("ep_mach", "reach_task", "mgr_mach"),
     });
     // A POSIX queue's descriptor reads back as its name, `/NAME`.
+    // (its name from the panel's detail when there is one: the telemetry
+    // page reads back as `/memfd:…` and must not pass for it).
     let mq = snap.mechanism(Kind::Mq).map(|m| {
-        fd_holders(m, |t| t.starts_with('/') && t[1..].find('/').is_none()).unwrap_or_else(|| ("-".into(), 0))
+        let name = match &m.detail {
+            Detail::Mq(d) if !d.name.is_empty() => Some(d.name.clone()),
+            _ => None,
+        };
+        fd_holders(m, |t| match &name {
+            Some(n) => t == n,
+            None => t.starts_with('/') && !t.starts_with("/memfd:") && t[1..].find('/').is_none(),
+        })
+        .unwrap_or_else(|| ("-".into(), 0))
     });
     out.push(match mq {
         Some((id, users)) => {
@@ -462,16 +748,48 @@ pub fn render_endpoints(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View)
             ]
         })
         .collect();
-    let widths = column_widths(&header, &rows, inner.width as usize);
+    let room = inner.width as usize;
+    let ids: Vec<String> = rows.iter().map(|r| r[1].clone()).collect();
+    // Wide enough: every column whole. Else the identifiers (paths) lose
+    // leading components, then the columns managed-by and reach go.
+    let mut chosen = None;
+    let all = [true; 5];
+    let no_mgr = [true, true, true, false, true];
+    let no_reach = [true, true, false, false, true];
+    let tries = [
+        (all, usize::MAX),
+        (all, 32),
+        (no_mgr, usize::MAX),
+        (no_mgr, 32),
+        (no_mgr, 24),
+        (no_reach, usize::MAX),
+        (no_reach, 24),
+        (no_reach, 16),
+        (no_reach, 10),
+    ];
+    'fit: for (show, id_room) in tries {
+        {
+            let mut table = rows.clone();
+            for (r, id) in table.iter_mut().zip(&ids) {
+                r[1] = if id.starts_with('/') {
+                    widgets::short_path(id, id_room).unwrap_or_else(|| "…".into())
+                } else {
+                    id.clone()
+                };
+            }
+            let w = column_widths(&header, &table);
+            if (0..5).filter(|&i| show[i]).map(|i| w[i] + 1).sum::<usize>() <= room + 1 {
+                chosen = Some((show, table, w));
+                break 'fit;
+            }
+        }
+    }
+    let Some((show, table, widths)) = chosen else { return };
     let cells = |r: &[String; 5]| -> Vec<String> {
-        r.iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(i, (c, w))| if i == 1 { pad_left_cut(c, w) } else { pad(c, w) })
-            .collect()
+        (0..5).filter(|&i| show[i]).map(|i| fit::pad_whole(&r[i], widths[i]).unwrap_or_else(|| r[i].clone())).collect()
     };
-    let mut lines = vec![Line::from(Span::styled(cells(&header).join(" "), th.label()))];
-    for (e, r) in eps.iter().zip(&rows) {
+    let mut lines = vec![(0u8, vec![Line::from(Span::styled(cells(&header).join(" "), th.label()))])];
+    for (e, r) in eps.iter().zip(&table) {
         let style = if e.users.is_some() { th.value() } else { th.dim() };
         let c = cells(r);
         let mut spans = vec![Span::styled(c[0].clone(), th.label())];
@@ -479,33 +797,22 @@ pub fn render_endpoints(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View)
             spans.push(Span::raw(" "));
             spans.push(Span::styled(cell.clone(), style));
         }
-        lines.push(Line::from(spans));
+        lines.push((if e.users.is_some() { 1 } else { 2 }, vec![Line::from(spans)]));
     }
-    lines.truncate(inner.height as usize);
-    f.render_widget(Paragraph::new(lines), inner);
+    widgets::fitted_groups(f, inner, lines, view);
 }
 
 /// Rows the comparison view needs, borders included.
 pub const ENDPOINTS_HEIGHT: u16 = 8;
 
 /// Column widths for the comparison table: each column as wide as its
-/// widest cell; when the row is too wide for `total`, the widest of the
-/// text columns (identifier, reach, manager) gives up columns first.
-fn column_widths(header: &[String; 5], rows: &[[String; 5]], total: usize) -> [usize; 5] {
-    let width = unicode_width::UnicodeWidthStr::width;
+/// widest cell.
+fn column_widths(header: &[String; 5], rows: &[[String; 5]]) -> [usize; 5] {
     let mut w = [0; 5];
     for r in std::iter::once(header).chain(rows) {
         for (wi, c) in w.iter_mut().zip(r) {
-            *wi = (*wi).max(width(c.as_str()));
+            *wi = (*wi).max(display_width(c.as_str()));
         }
-    }
-    let room = total.saturating_sub(4);
-    while w.iter().sum::<usize>() > room {
-        let Some(i) = (1..4).max_by_key(|&i| w[i]) else { break };
-        if w[i] <= 6 {
-            break;
-        }
-        w[i] -= 1;
     }
     w
 }

@@ -851,7 +851,13 @@ pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, ra
         lines.push((0, Line::from(Span::styled(row, th.party(party)))));
     }
     if p.pid > 0 {
-        lines.push((1, Line::from(vec![Span::styled(format!("{} ", t(l, "pid")), th.label()), Span::styled(p.pid.to_string(), th.value())])));
+        lines.push((
+            1,
+            Line::from(vec![
+                Span::styled(format!("{} ", t(l, "pid")), th.label()),
+                Span::styled(p.pid.to_string(), th.value()),
+            ]),
+        ));
     }
     if raw && p.alive() {
         let state = vec![Span::styled(format!("{} ", p.state), th.state(p)), Span::styled(wchan(&p.wchan), th.dim())];
@@ -859,7 +865,14 @@ pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, ra
         if let Some(line) = super::fit::first_fit_line(vec![Line::from(state), Line::from(short)], room) {
             lines.push((2, line));
         }
-        lines.push((3, Line::from(vec![Span::styled("op ", th.label()), Span::raw(p.op.clone()), Span::styled(format!(" {}", since(p.op_ms)), th.dim())])));
+        lines.push((
+            3,
+            Line::from(vec![
+                Span::styled("op ", th.label()),
+                Span::raw(p.op.clone()),
+                Span::styled(format!(" {}", since(p.op_ms)), th.dim()),
+            ]),
+        ));
     }
     if let Some(e) = &p.exit {
         lines.push((1, Line::from(Span::styled(e.clone(), th.dim()))));
@@ -870,7 +883,8 @@ pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, ra
             Span::styled(count(n), th.value()),
             Span::styled(format!(" {}", rate(r)), th.dim()),
         ]);
-        let short = Line::from(vec![Span::styled(format!("{} ", t(l, key)), th.label()), Span::styled(count(n), th.value())]);
+        let short =
+            Line::from(vec![Span::styled(format!("{} ", t(l, key)), th.label()), Span::styled(count(n), th.value())]);
         super::fit::first_fit_line(vec![long, short], room)
     };
     if p.sent > 0 || p.received == 0 {
