@@ -197,8 +197,39 @@ fn block_shape(c: char) -> Option<([f32; 4], f32)> {
     })
 }
 
-/// The box lines of one cell as an SVG path (`d`), with its stroke width.
-fn box_path(arms: [u8; 4], x: f32, y: f32) -> Vec<(f32, String)> {
+/// A straight piece of a box line: horizontal at `at` from `from` to
+/// `to`, or vertical.
+#[derive(Clone, Copy, PartialEq, PartialOrd)]
+enum Seg {
+    H { at: f32, from: f32, to: f32 },
+    V { at: f32, from: f32, to: f32 },
+}
+
+impl Seg {
+    fn key(&self) -> (u8, f32, f32) {
+        match *self {
+            Seg::H { at, from, .. } => (0, at, from),
+            Seg::V { at, from, .. } => (1, at, from),
+        }
+    }
+
+    /// `next` continues this line (same direction and place, touching).
+    fn join(&mut self, next: &Seg) -> bool {
+        match (self, next) {
+            (Seg::H { at, to, .. }, Seg::H { at: a2, from: f2, to: t2 })
+            | (Seg::V { at, to, .. }, Seg::V { at: a2, from: f2, to: t2 })
+                if at == a2 && *f2 <= *to + 0.01 =>
+            {
+                *to = to.max(*t2);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The box lines of one cell, each with its stroke width.
+fn box_segments(arms: [u8; 4], x: f32, y: f32) -> Vec<(f32, Seg)> {
     let [up, down, left, right] = arms;
     let (cx, cy) = (x + CW / 2.0, y + CH / 2.0);
     let (x1, y1) = (x + CW, y + CH);
@@ -206,68 +237,45 @@ fn box_path(arms: [u8; 4], x: f32, y: f32) -> Vec<(f32, String)> {
     // Light and heavy arms: a line from the centre to each edge (square
     // caps close the corners).
     for (i, w) in [(1u8, 1.2f32), (2, 2.6)] {
-        let mut d = String::new();
         if up == i {
-            let _ = write!(d, "M{cx} {y}V{cy}");
+            out.push((w, Seg::V { at: cx, from: y, to: cy }));
         }
         if down == i {
-            let _ = write!(d, "M{cx} {cy}V{y1}");
+            out.push((w, Seg::V { at: cx, from: cy, to: y1 }));
         }
         if left == i {
-            let _ = write!(d, "M{x} {cy}H{cx}");
+            out.push((w, Seg::H { at: cy, from: x, to: cx }));
         }
         if right == i {
-            let _ = write!(d, "M{cx} {cy}H{x1}");
-        }
-        if !d.is_empty() {
-            out.push((w, d));
+            out.push((w, Seg::H { at: cy, from: cx, to: x1 }));
         }
     }
     // Double arms: two lines 1.5 px either side of the centre, meeting
     // the perpendicular pair at a corner (the inner line stops short).
     let o = 1.5;
     let (h, v) = (left != 0 || right != 0, up != 0 || down != 0);
-    let mut d = String::new();
+    // How far past the centre a line at offset `s` reaches: the outer
+    // line of a corner goes on to meet the other outer line.
+    let reach = |cross: bool, inner: bool| match (cross, inner) {
+        (false, _) => 0.0,
+        (true, true) => -o,
+        (true, false) => o,
+    };
     for s in [-o, o] {
-        // Where a vertical line at cx+s turns: inner side of a corner,
-        // outer side, or straight through.
-        let stop = |toward_inner: bool| {
-            if !h {
-                0.0
-            } else if toward_inner {
-                o
-            } else {
-                -o
-            }
-        };
+        let inner_v = (s > 0.0 && right != 0) || (s < 0.0 && left != 0);
+        let inner_h = (s > 0.0 && down != 0) || (s < 0.0 && up != 0);
         if up == 3 {
-            let inner = (s > 0.0 && right != 0) || (s < 0.0 && left != 0);
-            let _ = write!(d, "M{} {y}V{}", cx + s, cy - stop(inner));
+            out.push((1.0, Seg::V { at: cx + s, from: y, to: cy + reach(h, inner_v) }));
         }
         if down == 3 {
-            let inner = (s > 0.0 && right != 0) || (s < 0.0 && left != 0);
-            let _ = write!(d, "M{} {}V{y1}", cx + s, cy + stop(inner));
+            out.push((1.0, Seg::V { at: cx + s, from: cy - reach(h, inner_v), to: y1 }));
         }
-        let stop_h = |toward_inner: bool| {
-            if !v {
-                0.0
-            } else if toward_inner {
-                o
-            } else {
-                -o
-            }
-        };
         if left == 3 {
-            let inner = (s > 0.0 && down != 0) || (s < 0.0 && up != 0);
-            let _ = write!(d, "M{x} {}H{}", cy + s, cx - stop_h(inner));
+            out.push((1.0, Seg::H { at: cy + s, from: x, to: cx + reach(v, inner_h) }));
         }
         if right == 3 {
-            let inner = (s > 0.0 && down != 0) || (s < 0.0 && up != 0);
-            let _ = write!(d, "M{} {}H{x1}", cx + stop_h(inner), cy + s);
+            out.push((1.0, Seg::H { at: cy + s, from: cx - reach(v, inner_h), to: x1 }));
         }
-    }
-    if !d.is_empty() {
-        out.push((1.0, d));
     }
     out
 }
@@ -280,11 +288,53 @@ struct Glyph<'a> {
     look: Look,
 }
 
+/// A filled rectangle: a background or a block element.
+#[derive(PartialEq)]
+struct Fill {
+    x: f32,
+    y: f32,
+    w: f32,
+    h: f32,
+    color: String,
+    opacity: f32,
+}
+
+impl Fill {
+    /// `next` extends this one to the right (same row band and colour).
+    fn join(&mut self, next: &Fill) -> bool {
+        let same = self.y == next.y && self.h == next.h && self.color == next.color && self.opacity == next.opacity;
+        if same && (self.x + self.w - next.x).abs() < 0.01 {
+            self.w += next.w;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}""#,
+            self.x, self.y, self.w, self.h, self.color
+        );
+        if self.opacity < 1.0 {
+            let _ = write!(out, r#" fill-opacity="{}""#, self.opacity);
+        }
+        out.push_str("/>\n");
+    }
+}
+
+fn push_fill(fills: &mut Vec<Fill>, f: Fill) {
+    if !fills.last_mut().is_some_and(|last| last.join(&f)) {
+        fills.push(f);
+    }
+}
+
 /// The frame as an SVG document.
 pub fn svg(buf: &Buffer, theme: Theme) -> String {
     let (fg0, bg0) = default_colors(theme);
     let (w, h) = (buf.area.width, buf.area.height);
-    let mut out = String::with_capacity(w as usize * h as usize * 24);
+    let mut out = String::with_capacity(w as usize * h as usize * 12);
     let _ = writeln!(
         out,
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -293,38 +343,25 @@ pub fn svg(buf: &Buffer, theme: Theme) -> String {
         pw = w as f32 * CW,
         ph = h as f32 * CH,
     );
-    let mut backs = String::new();
-    let mut shapes = String::new();
+    let mut backs: Vec<Fill> = Vec::new();
+    let mut blocks: Vec<Fill> = Vec::new();
+    // Box lines by colour and stroke width, joined into long lines.
+    let mut lines: std::collections::BTreeMap<(String, String), Vec<Seg>> = Default::default();
     let mut texts = String::new();
     for y in 0..h {
         let row = glyphs(buf, y, fg0, bg0);
         let top = y as f32 * CH;
-        // Backgrounds: runs of one colour other than the terminal's.
-        let mut i = 0;
-        while i < row.len() {
-            let bg = &row[i].look.bg;
-            let mut j = i;
-            let mut end = row[i].col + row[i].width;
-            while j + 1 < row.len() && &row[j + 1].look.bg == bg {
-                j += 1;
-                end = row[j].col + row[j].width;
-            }
-            if bg != bg0 {
-                let _ = writeln!(
-                    backs,
-                    r#"<rect x="{}" y="{top}" width="{}" height="{CH}" fill="{bg}"/>"#,
-                    row[i].col as f32 * CW,
-                    (end - row[i].col) as f32 * CW
-                );
-            }
-            i = j + 1;
-        }
-        // Blocks and box lines as shapes; the rest as text runs.
         let mut run: Vec<&Glyph> = Vec::new();
         for g in &row {
-            let c = g.sym.chars().next().unwrap_or(' ');
-            let single = g.sym.chars().nth(1).is_none();
             let x = g.col as f32 * CW;
+            if g.look.bg != bg0 {
+                let bg = Fill { x, y: top, w: g.width as f32 * CW, h: CH, color: g.look.bg.clone(), opacity: 1.0 };
+                push_fill(&mut backs, bg);
+            }
+            // Blocks and box lines as shapes; the rest as text runs.
+            let mut chars = g.sym.chars();
+            let c = chars.next().unwrap_or(' ');
+            let single = chars.next().is_none();
             let shape = single.then(|| block_shape(c)).flatten();
             let arms = single.then(|| box_arms(c)).flatten();
             let breaks = g.sym.trim().is_empty() || shape.is_some() || arms.is_some();
@@ -333,23 +370,14 @@ pub fn svg(buf: &Buffer, theme: Theme) -> String {
                 run.clear();
             }
             if let Some(([fx, fy, fw, fh], opacity)) = shape {
-                let op = if opacity < 1.0 { format!(r#" fill-opacity="{opacity}""#) } else { String::new() };
-                let _ = writeln!(
-                    shapes,
-                    r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"{op}/>"#,
-                    x + fx * CW,
-                    top + fy * CH,
-                    fw * CW,
-                    fh * CH,
-                    g.look.fg
+                let color = g.look.fg.clone();
+                push_fill(
+                    &mut blocks,
+                    Fill { x: x + fx * CW, y: top + fy * CH, w: fw * CW, h: fh * CH, color, opacity },
                 );
             } else if let Some(arms) = arms {
-                for (sw, d) in box_path(arms, x, top) {
-                    let _ = writeln!(
-                        shapes,
-                        r#"<path d="{d}" stroke="{}" stroke-width="{sw}" stroke-linecap="square" fill="none"/>"#,
-                        g.look.fg
-                    );
+                for (sw, seg) in box_segments(arms, x, top) {
+                    lines.entry((g.look.fg.clone(), sw.to_string())).or_default().push(seg);
                 }
             } else if !breaks {
                 run.push(g);
@@ -357,8 +385,29 @@ pub fn svg(buf: &Buffer, theme: Theme) -> String {
         }
         text_run(&run, top, &mut texts);
     }
-    out.push_str(&backs);
-    out.push_str(&shapes);
+    for f in backs.iter().chain(&blocks) {
+        f.write(&mut out);
+    }
+    for ((color, width), mut segs) in lines {
+        segs.sort_by(|a, b| a.key().partial_cmp(&b.key()).unwrap_or(std::cmp::Ordering::Equal));
+        let mut joined: Vec<Seg> = Vec::new();
+        for s in segs {
+            if !joined.last_mut().is_some_and(|l| l.join(&s)) {
+                joined.push(s);
+            }
+        }
+        let mut d = String::new();
+        for s in joined {
+            let _ = match s {
+                Seg::H { at, from, to } => write!(d, "M{from} {at}H{to}"),
+                Seg::V { at, from, to } => write!(d, "M{at} {from}V{to}"),
+            };
+        }
+        let _ = writeln!(
+            out,
+            r#"<path d="{d}" stroke="{color}" stroke-width="{width}" stroke-linecap="square" fill="none"/>"#
+        );
+    }
     out.push_str(&texts);
     out.push_str("</svg>\n");
     out
