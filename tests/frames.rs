@@ -198,11 +198,30 @@ fn at_picks_an_instant() {
     assert!(String::from_utf8(out.stdout).unwrap().contains(&format!("t={:.1}s", early.t_ms as f64 / 1000.0)));
 }
 
+/// `--mechanisms` keeps only those panels, numbered as drawn.
+#[test]
+fn mechanisms_pick_the_panels() {
+    let path = fixture("stalled.rec");
+    let out = ipcscope(&["render", path.to_str().unwrap(), "--mechanisms", "pipe,shm", "--size", "100x30"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(" 1  ordinary pipe") && text.contains(" 2  shared memory"), "{text}");
+    assert!(!text.contains("message queue") && !text.contains("sockets"), "{text}");
+}
+
 /// Bad input is one line on stderr and exit 2, nothing on stdout.
 #[test]
 fn bad_input_is_one_line() {
     let dir = std::env::temp_dir().join(format!("ipcscope-frames-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    /// Removes the directory however the test ends.
+    struct Gone(PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _gone = Gone(dir.clone());
     let garbage = dir.join("garbage.rec");
     std::fs::write(&garbage, b"\x00\x01 not a recording\n").unwrap();
     let truncated = dir.join("truncated.rec");
@@ -238,7 +257,6 @@ fn bad_input_is_one_line() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
     assert!(!Path::new("x.rec").exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A small well-formedness check of XML: tags nest and close, attributes
