@@ -386,10 +386,15 @@ fn svg_is_valid_and_carries_hangul() {
         assert!(svg.contains("<rect width=\"100%\" height=\"100%\" fill=\"#"), "{theme}: no background");
         assert!(svg.contains("font-family=\"D2Coding, 'Noto Sans Mono CJK KR',"), "{theme}");
         // The text of the frame is in the picture, not drawn as shapes.
+        // Each <text> run's characters (one <tspan> a cell), runs apart.
         let texts: String = svg
             .split("<text ")
             .skip(1)
-            .filter_map(|t| t.split_once('>').and_then(|(_, r)| r.split_once("</text>")).map(|(s, _)| s))
+            .filter_map(|t| t.split_once("</text>").map(|(t, _)| t))
+            .map(|t| {
+                t.split("<tspan ").skip(1).filter_map(|c| c.split_once('>')?.1.split_once("</tspan>")).map(|c| c.0)
+            })
+            .map(|chars| chars.collect::<String>())
             .collect::<Vec<_>>()
             .join(" ");
         assert!(texts.contains("ipcscope") && texts.contains("64.0K/64.0K"), "{theme}: {texts}");

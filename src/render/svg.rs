@@ -20,9 +20,14 @@ const CH: f32 = 22.0;
 const FONT_SIZE: f32 = 18.0;
 /// From the top of a cell to the text's baseline.
 const BASELINE: f32 = 16.5;
-/// Monospace fonts with Hangul first, so Korean is drawn two cells wide.
+/// Monospace fonts with Hangul first, for text with wide characters.
 pub const FONT_FAMILY: &str =
     "D2Coding, 'Noto Sans Mono CJK KR', NanumGothicCoding, 'Nanum Gothic Coding', 'Noto Sans Mono', 'DejaVu Sans Mono', Menlo, Consolas, monospace";
+/// Latin monospace fonts first, for runs of one-cell characters: a Korean
+/// font draws symbols of ambiguous width (`□ → ·`) two cells wide, a
+/// terminal's Latin font one, as the frame counts them.
+pub const NARROW_FAMILY: &str =
+    "'DejaVu Sans Mono', Menlo, Consolas, 'Liberation Mono', 'Noto Sans Mono', D2Coding, 'Noto Sans Mono CJK KR', NanumGothicCoding, monospace";
 
 /// The 16 ANSI colours (VS Code's terminal palette), in ANSI order:
 /// black, red, green, yellow, blue, magenta, cyan, white (ratatui's Gray),
@@ -339,6 +344,7 @@ pub fn svg(buf: &Buffer, theme: Theme) -> String {
         out,
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="{pw}" height="{ph}" viewBox="0 0 {pw} {ph}" font-family="{FONT_FAMILY}" font-size="{FONT_SIZE}">
+<style>.n{{font-family:{NARROW_FAMILY}}}</style>
 <rect width="100%" height="100%" fill="{bg0}"/>"#,
         pw = w as f32 * CW,
         ph = h as f32 * CH,
@@ -365,7 +371,16 @@ pub fn svg(buf: &Buffer, theme: Theme) -> String {
             let shape = single.then(|| block_shape(c)).flatten();
             let arms = single.then(|| box_arms(c)).flatten();
             let breaks = g.sym.trim().is_empty() || shape.is_some() || arms.is_some();
-            if breaks || run.first().is_some_and(|r| r.look != g.look) {
+            // A run is all one-cell or all two-cell characters (its font);
+            // a cluster of several characters (a base and its combining
+            // marks) is a run of its own, so each `x` meets its character.
+            let cluster = !single && !breaks;
+            let alone = run.first().is_some_and(|r| r.sym.chars().nth(1).is_some());
+            if breaks
+                || cluster
+                || alone
+                || run.first().is_some_and(|r| r.look != g.look || (r.width == 1) != (g.width == 1))
+            {
                 text_run(&run, top, &mut texts);
                 run.clear();
             }
@@ -427,27 +442,17 @@ fn glyphs<'a>(buf: &'a Buffer, y: u16, fg0: &str, bg0: &str) -> Vec<Glyph<'a>> {
     row
 }
 
-/// One `<text>` for a run of cells of one look: each character placed on
-/// its own cell (`x` per character), so a fallback font of another width
-/// cannot shift what follows.
+/// One `<text>` for a run of cells of one look, each character in a
+/// `<tspan>` on its own cell: a fallback font of another width cannot
+/// shift what follows, and renderers without per-character `x` lists
+/// (librsvg) place it right too.
 fn text_run(run: &[&Glyph], top: f32, out: &mut String) {
     let Some(first) = run.first() else { return };
     let l = &first.look;
-    let mut xs = String::new();
-    let mut text = String::new();
-    for g in run {
-        // A character's cell(s); combining marks ride on their base.
-        for (k, _) in g.sym.chars().enumerate() {
-            if k == 0 {
-                if !xs.is_empty() {
-                    xs.push(' ');
-                }
-                let _ = write!(xs, "{}", g.col as f32 * CW);
-            }
-        }
-        escape(g.sym, &mut text);
+    let _ = write!(out, r#"<text y="{}" fill="{}""#, top + BASELINE, l.fg);
+    if first.width == 1 {
+        out.push_str(r#" class="n""#);
     }
-    let _ = write!(out, r#"<text x="{xs}" y="{}" fill="{}""#, top + BASELINE, l.fg);
     if l.bold {
         out.push_str(r#" font-weight="bold""#);
     }
@@ -460,7 +465,13 @@ fn text_run(run: &[&Glyph], top: f32, out: &mut String) {
     if l.dim {
         out.push_str(r#" fill-opacity="0.6""#);
     }
-    let _ = writeln!(out, ">{text}</text>");
+    out.push('>');
+    for g in run {
+        let _ = write!(out, r#"<tspan x="{}">"#, g.col as f32 * CW);
+        escape(g.sym, out);
+        out.push_str("</tspan>");
+    }
+    out.push_str("</text>\n");
 }
 
 #[cfg(test)]
@@ -475,11 +486,12 @@ mod tests {
         buf.set_string(0, 0, "a<b & 단방향", Style::default().fg(Color::LightRed).add_modifier(Modifier::BOLD));
         buf.set_string(0, 1, "┌─█", Style::default());
         let s = svg(&buf, Theme::Default);
-        assert!(s.contains(r##"fill="#f14c4c" font-weight="bold">a&lt;b</text>"##), "{s}");
-        assert!(s.contains(">&amp;</text>"), "{s}");
-        // 단 at column 6, 방 at 8, 향 at 10.
-        assert!(s.contains(r#"<text x="60 80 100" y="16.5""#), "{s}");
-        assert!(s.contains(">단방향</text>"), "{s}");
+        let a_lt_b = r#"<tspan x="0">a</tspan><tspan x="10">&lt;</tspan><tspan x="20">b</tspan></text>"#;
+        assert!(s.contains(&format!(r##"fill="#f14c4c" class="n" font-weight="bold">{a_lt_b}"##)), "{s}");
+        assert!(s.contains(r#"<tspan x="40">&amp;</tspan>"#), "{s}");
+        // 단 at column 6, 방 at 8, 향 at 10, in the Korean-first font.
+        let wide = r#"<tspan x="60">단</tspan><tspan x="80">방</tspan><tspan x="100">향</tspan></text>"#;
+        assert!(s.contains(&format!(r##"<text y="16.5" fill="#f14c4c" font-weight="bold">{wide}"##)), "{s}");
         assert!(s.contains("<path d="), "{s}");
         assert!(s.contains(r#"<rect x="20" y="22" width="10" height="22""#), "{s}");
     }
