@@ -88,6 +88,24 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Draw one recorded instant headless, as text or SVG (`ipcscope
+    /// render demo.rec --at 2.5 --size 160x45 --format svg > frame.svg`).
+    /// Needs no Linux IPC.
+    Render {
+        file: PathBuf,
+        /// Seconds on the recording's timeline, as replay shows it
+        /// (default: its last instant).
+        #[arg(long, allow_negative_numbers = true)]
+        at: Option<f64>,
+        /// Frame size, WxH.
+        #[arg(long, default_value = "120x36")]
+        size: String,
+        #[arg(long, value_enum, default_value_t = FrameFormat::Text)]
+        format: FrameFormat,
+        /// Zoom in on panel N (1 = the first, as the digit keys).
+        #[arg(long, value_name = "N")]
+        focus: Option<usize>,
+    },
     /// Every mechanism at full speed for a while, the monitor at 20 Hz and
     /// every frame rendered off-screen; then the verdict: nothing lost,
     /// memory and descriptors flat, no zombies.
@@ -136,6 +154,12 @@ enum Cmd {
 enum Format {
     Text,
     Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum FrameFormat {
+    Text,
+    Svg,
 }
 
 /// A bad-argument error: exit 2.
@@ -264,6 +288,24 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             let player = app::replay::Player::new(rec).map_err(|e| usage(format!("{e:#}")))?;
             app::replay::run(player, view).map_err(tty_usage)?;
+            Ok(0)
+        }
+        Some(Cmd::Render { file, at, size, format, focus }) => {
+            let (kinds, _, view) = common(&cli.run)?;
+            if !cli.run.set.is_empty() {
+                return Err(usage("--set does not go with render (the recording is already made)"));
+            }
+            let (width, height) = parse_size(&size)?;
+            let format = match format {
+                FrameFormat::Text => crate::render::Format::Text,
+                FrameFormat::Svg => crate::render::Format::Svg,
+            };
+            let req = crate::render::Request { at, width, height, format, focus, kinds, view };
+            match crate::render::render(&file, &req) {
+                Ok(frame) => out!("{frame}"),
+                Err(crate::render::Error::Input(e)) => return Err(usage(e)),
+                Err(crate::render::Error::Other(e)) => return Err(e),
+            }
             Ok(0)
         }
         Some(Cmd::Soak { minutes }) => {

@@ -16,6 +16,7 @@ pub mod model;
 pub mod monitor;
 pub mod record;
 pub mod registry;
+pub mod render;
 pub mod scenario;
 pub mod session;
 pub mod snapshot;

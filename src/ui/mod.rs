@@ -10,6 +10,7 @@
 //! `?` draws the help over everything; below 80×24 only a notice is drawn.
 
 pub mod alpc;
+pub mod audit;
 pub mod fifo;
 pub mod fit;
 pub mod lesson;
