@@ -538,6 +538,7 @@ mod tests {
     fn no_panel_compares_contract_strings() {
         let sources = [
             ("alpc.rs", include_str!("alpc.rs")),
+            ("audit.rs", include_str!("audit.rs")),
             ("fifo.rs", include_str!("fifo.rs")),
             ("fit.rs", include_str!("fit.rs")),
             ("lesson.rs", include_str!("lesson.rs")),
