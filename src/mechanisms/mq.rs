@@ -403,7 +403,7 @@ impl Probe for MqProbe {
             inversions: cs.aux[1].load(Relaxed),
             send_timeout_ms: tel.knob(KnobId::MqSendTimeoutMs),
             timeouts: ps.err_timedout.load(Relaxed),
-            msg_size_knob: tel.knob(KnobId::MsgSize),
+            msg_size_knob: tel.effective(KnobId::MQ, KnobId::MsgSize),
             ..MqDetail::default()
         };
         d.msg_size = d.msg_size_knob.min(tel.knob(KnobId::MqMsgsize));
