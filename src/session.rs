@@ -24,6 +24,8 @@ pub struct Session {
     scope: Option<Vec<Kind>>,
     /// The consumer rate each stalled mechanism had before `toggle_stall`.
     stalled_from: std::collections::HashMap<Kind, u64>,
+    /// The common consumer rate before `toggle_stall_all` stalled them all.
+    all_stalled_from: Option<u64>,
 }
 
 /// Something the user asked for.
@@ -75,7 +77,15 @@ impl Session {
         let cfg = MonitorConfig { hz, run, paused: sup.paused_flag(), reap: Box::new(sup.reaper()) };
         let monitor = Monitor::spawn(probes, sup.telemetry().clone(), cfg, tx)
             .map_err(|e| anyhow::anyhow!("cannot start the monitor thread: {}", io_text(&e)))?;
-        Ok(Session { sup, mechs, monitor, snapshots: rx, scope: None, stalled_from: Default::default() })
+        Ok(Session {
+            sup,
+            mechs,
+            monitor,
+            snapshots: rx,
+            scope: None,
+            stalled_from: Default::default(),
+            all_stalled_from: None,
+        })
     }
 
     pub fn kinds(&self) -> Vec<Kind> {
@@ -198,6 +208,23 @@ impl Session {
         } else {
             self.set_for(kind, KnobId::ConsumerRate, 0);
             self.stalled_from.insert(kind, now);
+            true
+        }
+    }
+
+    /// Stall every consumer, or give them back the common rate they had
+    /// before. Returns whether they are stalled now.
+    pub fn toggle_stall_all(&mut self) -> bool {
+        let kinds = self.kinds();
+        let all_stalled = !kinds.is_empty() && kinds.iter().all(|&k| self.effective(k, KnobId::ConsumerRate) == 0);
+        if all_stalled {
+            let v = self.all_stalled_from.take().filter(|&v| v != 0).unwrap_or(knobs::RATE_MAX);
+            self.set_all(KnobId::ConsumerRate, v);
+            false
+        } else {
+            let before = self.knob(KnobId::ConsumerRate);
+            self.set_all(KnobId::ConsumerRate, 0);
+            self.all_stalled_from = Some(before);
             true
         }
     }

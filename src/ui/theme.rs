@@ -103,6 +103,14 @@ impl Theme {
             _ => self.fg(Color::Gray, light::TEXT),
         }
     }
+    /// Plain body text (the event log's calls).
+    pub fn text(self) -> Style {
+        match self {
+            Theme::Projector => Style::default().fg(Color::White),
+            Theme::Light => Style::default().fg(light::TEXT),
+            _ => Style::default(),
+        }
+    }
     pub fn value(self) -> Style {
         match self {
             Theme::Projector => Style::default().fg(Color::LightYellow).add_modifier(Modifier::BOLD),
@@ -209,6 +217,7 @@ mod tests {
             ("dim".into(), th.dim()),
             ("label".into(), th.label()),
             ("value".into(), th.value()),
+            ("text".into(), th.text()),
             ("good".into(), th.good()),
             ("bad".into(), th.bad()),
             ("warn".into(), th.warn()),
