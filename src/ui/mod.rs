@@ -380,16 +380,14 @@ fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         (None, Some(p)) => Some((format!("⚠ {p}"), th.bad())),
         (None, None) => None,
     };
-    let room = area.width as usize;
+    // `? help` at the end, always; the rest fits in the room before it.
+    let help_w = fit::line_width(&Line::from(help.spans.clone())) + 2;
+    let room = (area.width as usize).saturating_sub(help_w);
     let line = match message {
-        // The message's words, whole, as many as fit beside `? help`.
+        // The message's words, whole, as many as fit.
         Some((text, style)) => {
             let words: Vec<Item> = text.split(' ').map(|w| Item::text(1, w.to_string(), style)).collect();
-            let used = fit::line_width(&fit::row(vec![help.clone()], "", room, view)) + 2;
-            let mut spans = fit::row(words, " ", room.saturating_sub(used), view).spans;
-            spans.push(Span::raw("  "));
-            spans.extend(help.spans);
-            Line::from(spans)
+            fit::row(words, " ", room, view)
         }
         None => {
             let zoom = if zoomed(snap, view) { "foot_unzoom" } else { "foot_zoom" };
@@ -404,12 +402,14 @@ fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
                 key(6, "m", "foot_compare"),
                 key(6, "L", "foot_lessons"),
                 key(7, "l", "foot_lang"),
-                help,
             ];
             fit::row(items, "  ", room, view)
         }
     };
-    f.render_widget(Paragraph::new(line), area);
+    let mut spans = line.spans;
+    spans.push(Span::raw("  "));
+    spans.extend(help.spans);
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 /// How many columns the grid gets: panels want ~40 columns at least and
@@ -586,7 +586,7 @@ pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, projector: bool) 
         let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(rest);
         (a, Some(b))
     } else if rest.height >= 2 * PANE_MIN + 2 {
-        let lesson_h = (rest.height * 3).div_ceil(5);
+        let lesson_h = (rest.height * 3).div_ceil(5).clamp(PANE_MIN, rest.height - PANE_MIN);
         let [a, b] = Layout::vertical([Constraint::Length(lesson_h), Constraint::Fill(1)]).areas(rest);
         (a, Some(b))
     } else {
@@ -867,38 +867,50 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
     let l = view.lang;
     let th = view.theme;
     let focus = format!("tab / 1-{}", PANELS.len());
-    let rows = [
-        ("q", "key_quit"),
-        ("space", "key_pause"),
-        ("+ / -", "key_prate_one"),
-        ("< / >", "key_crate_one"),
-        ("c", "key_stall"),
-        ("Alt+key", "key_all"),
-        ("k", "key_kill"),
-        ("r", "key_restart"),
-        (focus.as_str(), "key_focus"),
-        ("enter", "key_enter"),
-        ("m / M", "key_mark"),
-        ("↑ / ↓", "key_lesson_scroll"),
-        ("PgUp/PgDn", "key_scroll"),
-        ("s / n / N", "key_step"),
-        ("L", "key_picker"),
-        ("→ / ←", "key_forward"),
-        ("esc", "key_esc"),
-        ("l", "key_lang"),
-        ("t", "key_theme"),
-        ("? / h", "key_help"),
+    // (key, words, shorter words for a small screen)
+    let rows: [(&str, &'static str, Option<&'static str>); 20] = [
+        ("q", "key_quit", None),
+        ("space", "key_pause", None),
+        ("+ / -", "key_prate_one", None),
+        ("< / >", "key_crate_one", None),
+        ("c", "key_stall", Some("key_stall_short")),
+        ("Alt+key", "key_all", None),
+        ("k", "key_kill", None),
+        ("r", "key_restart", None),
+        (focus.as_str(), "key_focus", None),
+        ("enter", "key_enter", None),
+        ("m / M", "key_mark", Some("key_mark_short")),
+        ("↑ / ↓", "key_lesson_scroll", None),
+        ("PgUp/PgDn", "key_scroll", None),
+        ("s / n / N", "key_step", Some("key_step_short")),
+        ("L", "key_picker", Some("key_picker_short")),
+        ("→ / ←", "key_forward", None),
+        ("esc", "key_esc", None),
+        ("l", "key_lang", None),
+        ("t", "key_theme", None),
+        ("? / h", "key_help", None),
     ];
     let w = 96.min(area.width.saturating_sub(2));
     let key_w = 11;
     let text_w = (w as usize).saturating_sub(2 + key_w + 1).max(10);
-    let mut lines: Vec<Line> = Vec::new();
-    for (k, key) in rows {
-        for (j, part) in widgets::wrap_words(t(l, key), text_w).into_iter().enumerate() {
-            let k = if j == 0 { k } else { "" };
-            lines.push(Line::from(vec![Span::styled(format!("{k:>9}  "), th.value()), Span::styled(part, th.label())]));
+    let room = area.height.saturating_sub(2) as usize;
+    let layout = |short: bool| -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        for (k, long, brief) in &rows {
+            let words = t(l, if short { brief.unwrap_or(long) } else { long });
+            for (j, part) in widgets::wrap_words(words, text_w).into_iter().enumerate() {
+                let k = if j == 0 { k } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{k:>9}  "), th.value()),
+                    Span::styled(part, th.label()),
+                ]));
+            }
         }
-    }
+        lines
+    };
+    // The shorter words when the longer do not fit the screen.
+    let long = layout(false);
+    let lines = if long.len() <= room { long } else { layout(true) };
     let h = (lines.len() as u16 + 2).min(area.height);
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, r);
@@ -954,12 +966,202 @@ mod tests {
         assert_eq!(PANELS.len(), Kind::ALL.len());
     }
 
+    fn alpc_snap() -> Snapshot {
+        serde_json::from_str(include_str!("../../tests/fixtures/alpc-stalled.json")).expect("fixture")
+    }
+
+    fn bar(step: usize, total: usize, over: bool) -> LessonBar {
+        LessonBar {
+            title: "An ordinary pipe fills up, and the writer blocks".into(),
+            step,
+            total,
+            caption: "Stall the consumer (consumer.rate=0). Watch the buffer fill: nobody takes the bytes out. \
+                      The kernel buffer of 65536 bytes fills, and write() sleeps."
+                .into(),
+            checks: vec![
+                ("pipe/channel/depth > 12000".into(), true),
+                ("pipe/processes/producer/op == write()".into(), false),
+            ],
+            over,
+        }
+    }
+
+    /// The zoomed panel keeps the rows it needs; the rest goes below it,
+    /// and the lesson pane never gets less than its minimum.
+    #[test]
+    fn focus_layout_gives_the_panel_its_rows_and_the_lesson_the_rest() {
+        let area = Rect::new(0, 1, 160, 43);
+        let a = focus_layout(area, 20, None, false);
+        assert_eq!(a.panel, Rect::new(0, 1, 160, 20));
+        assert_eq!(a.headline.map(|r| r.height), Some(HEADLINE_ROWS));
+        assert_eq!(a.lesson.height, 43 - 20 - HEADLINE_ROWS);
+        assert_eq!(a.lesson.width, 80);
+        assert!(a.log.is_some());
+        // Not a fixed share: a panel that needs 16 rows gets 16.
+        assert_eq!(focus_layout(area, 16, None, false).panel.height, 16);
+        // Every size, every need: nothing overlaps, nothing is lost, the
+        // lesson keeps PANE_MIN rows and the panel PANEL_MIN.
+        for h in BODY_MIN..60 {
+            for w in [80, 100, 120, 160, 200] {
+                for need in [0, 8, 16, 30, 80] {
+                    for extra in [None, Some(12)] {
+                        for projector in [false, true] {
+                            let area = Rect::new(0, 1, w, h);
+                            let a = focus_layout(area, need, extra, projector);
+                            let stacked = a.panel.height
+                                + a.extra.map_or(0, |r| r.height)
+                                + a.headline.map_or(0, |r| r.height)
+                                + a.lesson.height
+                                + a.log.filter(|l| l.x == a.lesson.x).map_or(0, |r| r.height);
+                            assert_eq!(stacked, h, "{w}x{h} need {need} extra {extra:?}: {a:?}");
+                            assert!(a.lesson.height >= PANE_MIN, "{w}x{h} need {need}: {a:?}");
+                            assert!(a.panel.height >= PANEL_MIN, "{w}x{h} need {need}: {a:?}");
+                            assert!(a.panel.height >= need.min(h - PANE_MIN), "{w}x{h} need {need}: {a:?}");
+                            if let Some(log) = a.log {
+                                assert!(log.height >= PANE_MIN && log.width >= 40, "{a:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// At 80×24 with a lesson running, the lesson bar and the lesson pane
+    /// keep rows of text: the event log goes first.
+    #[test]
+    fn at_80x24_a_lesson_keeps_its_bar_and_pane() {
+        let view = View { lesson: Some(bar(2, 5, false)), focused: true, ..View::default() };
+        let sc = screen(Rect::new(0, 0, 80, 24), &view);
+        let b = sc.bar.unwrap();
+        assert!(b.height >= 4, "{sc:?}");
+        assert!(sc.body.height >= BODY_MIN, "{sc:?}");
+        let a = focus_layout(sc.body, 16, Some(12), false);
+        assert!(a.lesson.height >= PANE_MIN && a.log.is_none() && a.extra.is_none(), "{a:?}");
+        // Drawn: the caption and the pane's words are there.
+        let text = render_text(&alpc_snap(), &view, 80, 24);
+        assert!(text.contains("Stall the consumer"), "{text}");
+        assert!(text.contains("▸"), "the lesson pane shows what happens now:\n{text}");
+        assert!(!text.contains("events (system calls"), "the log goes first:\n{text}");
+    }
+
+    /// Two or three panels compared at 160×45 each get the full diagram;
+    /// the grid of seven keeps three columns.
+    #[test]
+    fn a_comparison_gives_each_panel_its_full_diagram() {
+        let body = Rect::new(0, 1, 160, 43);
+        for n in [2, 3] {
+            let cells = grid_cells(body, n);
+            assert_eq!(cells.len(), n);
+            assert!(cells.iter().all(roomy_cell), "{n}: {cells:?}");
+            let area: u32 = cells.iter().map(|r| r.width as u32 * r.height as u32).sum();
+            assert_eq!(area, 160 * 43, "cells cover the body");
+        }
+        assert_eq!(grid_cells(body, 3)[2].width, 160, "two over one");
+        let seven = grid_cells(body, 7);
+        assert_eq!(seven[0].width, 53);
+        assert_eq!(seven[6].width, 160);
+        // Too small for full diagrams: the plain grid.
+        assert_eq!(grid_cells(Rect::new(0, 1, 100, 28), 2)[0].width, 50);
+        // Marks pick the panels shown.
+        let mut snap = alpc_snap();
+        let mut m2 = snap.mechanisms[0].clone();
+        m2.kind = Kind::Pipe;
+        snap.mechanisms.insert(0, m2.clone());
+        m2.kind = Kind::Shm;
+        snap.mechanisms.insert(1, m2);
+        let mut view = View { marked: vec![Kind::Alpc], ..View::default() };
+        assert_eq!(shown(&snap, &view), vec![0, 1, 2]);
+        view.marked.push(Kind::Pipe);
+        assert_eq!(shown(&snap, &view), vec![0, 2]);
+        assert_eq!(panel_at(Rect::new(0, 0, 160, 45), &snap, &view, 100, 10), Some(2));
+    }
+
+    /// The lesson bar says where the lesson is: next step, last step,
+    /// over; never `→ next step` on the last one.
+    #[test]
+    fn the_lesson_bar_says_when_the_lesson_is_over() {
+        let snap = alpc_snap();
+        for (b, want) in
+            [(bar(2, 5, false), "→ next step"), (bar(5, 5, false), "last step"), (bar(5, 5, true), "lesson over")]
+        {
+            let last = b.step == b.total;
+            let view = View { lesson: Some(b), ..View::default() };
+            let text = render_text(&snap, &view, 120, 35);
+            assert!(text.contains(want), "{want}:\n{text}");
+            assert!(!last || !text.contains("next step"), "{text}");
+        }
+    }
+
+    /// At 80 columns the footer always ends in `? help`, in both
+    /// languages, with or without a message.
+    #[test]
+    fn the_footer_never_hides_help() {
+        let snap = alpc_snap();
+        for lang in [Lang::En, Lang::Ko] {
+            for status in [None, Some("pipe: producer.rate = 2000 (this panel only; Alt+key: every panel) and then some more words to run long".to_string())] {
+                let view = View { lang, status, ..View::default() };
+                let text = render_text(&snap, &view, 80, 24);
+                let foot = text.lines().nth(23).unwrap();
+                assert!(foot.ends_with(&format!("? {}", t(lang, "foot_help"))), "{foot:?}");
+            }
+        }
+    }
+
+    /// The help lists every key the input thread knows.
+    #[test]
+    fn help_lists_every_key() {
+        let view = View { help: true, ..View::default() };
+        let text = render_text(&alpc_snap(), &view, 120, 35);
+        for k in [
+            "q",
+            "space",
+            "+ / -",
+            "< / >",
+            "c",
+            "Alt+key",
+            "k",
+            "r",
+            "tab / 1-7",
+            "enter",
+            "m / M",
+            "↑ / ↓",
+            "PgUp/PgDn",
+            "s / n / N",
+            "L",
+            "→ / ←",
+            "esc",
+            "l",
+            "t",
+            "? / h",
+        ] {
+            assert!(
+                text.lines().any(|l| l.contains(&format!("│{k:>9}  ")) || l.contains(&format!("{k:>9}  "))),
+                "{k}:\n{text}"
+            );
+        }
+    }
+
+    /// A lesson pane longer than its rows scrolls and says where it is.
+    #[test]
+    fn the_lesson_pane_scrolls() {
+        let snap = alpc_snap();
+        let area = Rect::new(0, 0, 100, 30);
+        let view = View { focused: true, ..View::default() };
+        let max = lesson_scroll_max(area, &snap, &view);
+        assert!(max > 0);
+        let top = render_text(&snap, &view, 100, 30);
+        let scrolled = render_text(&snap, &View { lesson_scroll: max, ..view.clone() }, 100, 30);
+        assert_ne!(top, scrolled);
+        assert!(top.contains("↑↓ 1-"), "{top}");
+    }
+
     /// A detail that does not match its kind draws a named frame, not a
     /// blank cell, and observes nothing.
     #[test]
     fn a_mismatched_detail_draws_a_named_frame() {
         let mut snap: Snapshot =
-            serde_json::from_str(&std::fs::read_to_string("/tmp/pipe.json").unwrap()).expect("fixture");
+            serde_json::from_str(include_str!("../../tests/fixtures/alpc-stalled.json")).expect("fixture");
         snap.mechanisms[0].kind = Kind::Pipe;
         let text = render_text(&snap, &View::default(), 80, 24);
         assert!(text.contains(" 1 pipe "), "{text}");
