@@ -391,18 +391,24 @@ fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         }
         None => {
             let zoom = if zoomed(snap, view) { "foot_unzoom" } else { "foot_zoom" };
-            let items = vec![
+            let n = snap.mechanisms.len();
+            let mut items = vec![
                 key(1, "q", "foot_quit"),
                 key(2, "c", "foot_stall"),
                 key(3, "+/-", "foot_prate"),
                 key(3, "</>", "foot_crate"),
                 key(4, "space", "foot_pause"),
-                key(5, &format!("1-{}", snap.mechanisms.len().max(1)), "foot_select"),
-                key(5, "enter", zoom),
-                key(6, "m", "foot_compare"),
-                key(6, "L", "foot_lessons"),
-                key(7, "l", "foot_lang"),
             ];
+            // Keys that choose among panels, when there is a choice.
+            if n > 1 {
+                items.push(key(5, &format!("1-{n}"), "foot_select"));
+                items.push(key(5, "enter", zoom));
+            }
+            if n > 2 {
+                items.push(key(6, "m", "foot_compare"));
+            }
+            items.push(key(6, "L", "foot_lessons"));
+            items.push(key(7, "l", "foot_lang"));
             fit::row(items, "  ", room, view)
         }
     };
@@ -829,6 +835,7 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: us
     // Enough of the newest events to fill the rows (each takes one or more).
     let wanted = rows + scroll;
     let mut lines: Vec<Line> = Vec::new();
+    let mut lens: Vec<usize> = Vec::new();
     for (t_ms, _, role, text) in events.iter().rev() {
         let time = Span::styled(format!("{:>7.3} ", *t_ms as f64 / 1000.0), th.dim());
         let role =
@@ -851,14 +858,27 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: us
                     .collect()
             }
         };
+        // Where each event starts, counted from the end.
+        lens.push(group.len());
         lines.splice(0..0, group);
         if lines.len() >= wanted {
             break;
         }
     }
     let end = lines.len().saturating_sub(scroll.min(lines.len().saturating_sub(rows)));
-    let start = end.saturating_sub(rows);
-    f.render_widget(Paragraph::new(lines[start..end].to_vec()), inner);
+    let mut start = end.saturating_sub(rows);
+    // Never the tail of an event whose start is off the top.
+    let mut at = lines.len();
+    for len in &lens {
+        at -= len;
+        if at <= start {
+            if at < start {
+                start = at + len;
+            }
+            break;
+        }
+    }
+    f.render_widget(Paragraph::new(lines[start..end.max(start)].to_vec()), inner);
 }
 
 /// Every key, in the reader's language; a description too long for the
