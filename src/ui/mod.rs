@@ -888,7 +888,7 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
     let th = view.theme;
     let focus = format!("tab / 1-{}", PANELS.len());
     // (key, words, shorter words for a small screen)
-    let rows: [(&str, &'static str, Option<&'static str>); 20] = [
+    let rows: [(&str, &'static str, Option<&'static str>); 22] = [
         ("q", "key_quit", None),
         ("space", "key_pause", None),
         ("+ / -", "key_prate_one", None),
@@ -909,6 +909,8 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("l", "key_lang", None),
         ("t", "key_theme", None),
         ("? / h", "key_help", None),
+        ("C-c / C-l", "key_ctrl", None),
+        ("click", "key_click", None),
     ];
     let w = 96.min(area.width.saturating_sub(2));
     let key_w = 11;
@@ -1154,6 +1156,8 @@ mod tests {
             "l",
             "t",
             "? / h",
+            "C-c / C-l",
+            "click",
         ] {
             assert!(
                 text.lines().any(|l| l.contains(&format!("│{k:>9}  ")) || l.contains(&format!("{k:>9}  "))),
