@@ -506,6 +506,7 @@ fn worker(kind: &str, role: &str, slot: usize, args: &[String]) -> i32 {
             return 1;
         }
     };
+    ctx.own_knobs = info.knobs;
     match (info.worker)(&mut ctx, role) {
         Ok(()) => 0,
         Err(e) => {

@@ -19,6 +19,13 @@ pub struct Session {
     mechs: Vec<Box<dyn Mechanism>>,
     monitor: Monitor,
     pub snapshots: Receiver<Snapshot>,
+    /// A lesson played inside a larger run: the common knobs it sets
+    /// (`consumer.rate=0`) go to these mechanisms' own copies only.
+    scope: Option<Vec<Kind>>,
+    /// The consumer rate each stalled mechanism had before `toggle_stall`.
+    stalled_from: std::collections::HashMap<Kind, u64>,
+    /// The common consumer rate before `toggle_stall_all` stalled them all.
+    all_stalled_from: Option<u64>,
 }
 
 /// Something the user asked for.
@@ -70,7 +77,15 @@ impl Session {
         let cfg = MonitorConfig { hz, run, paused: sup.paused_flag(), reap: Box::new(sup.reaper()) };
         let monitor = Monitor::spawn(probes, sup.telemetry().clone(), cfg, tx)
             .map_err(|e| anyhow::anyhow!("cannot start the monitor thread: {}", io_text(&e)))?;
-        Ok(Session { sup, mechs, monitor, snapshots: rx })
+        Ok(Session {
+            sup,
+            mechs,
+            monitor,
+            snapshots: rx,
+            scope: None,
+            stalled_from: Default::default(),
+            all_stalled_from: None,
+        })
     }
 
     pub fn kinds(&self) -> Vec<Kind> {
@@ -85,7 +100,14 @@ impl Session {
     pub fn apply(&mut self, cmd: Command) -> Result<()> {
         match cmd {
             Command::SetPaused(p) => self.sup.set_paused(p),
-            Command::SetKnob(k, v) => self.sup.set_knob(k, v),
+            Command::SetKnob(k, v) => match self.scope.clone() {
+                Some(kinds) if KnobId::COMMON.contains(&k) => {
+                    for kind in kinds {
+                        self.set_for(kind, k, v);
+                    }
+                }
+                _ => self.sup.set_knob(k, v),
+            },
             Command::Kill(kind) => {
                 if let Some(m) = self.mechs.iter().find(|m| m.kind() == kind) {
                     if let Some(slot) = m.victim() {
@@ -126,10 +148,106 @@ impl Session {
         self.sup.knobs().get(id)
     }
 
+    /// Step a common rate knob for every mechanism: the common value moves
+    /// and every mechanism's own copy goes back to following it.
     pub fn step_knob(&mut self, id: KnobId, up: bool) -> u64 {
         let v = knobs::step_rate(self.knob(id), up);
-        self.sup.set_knob(id, v);
+        self.set_all(id, v);
         v
+    }
+
+    /// Set a common knob for every mechanism (own copies back to `global`).
+    pub fn set_all(&mut self, id: KnobId, v: u64) {
+        self.sup.set_knob(id, v);
+        for &kind in &Kind::ALL {
+            if let Some(own) = id.own_in(group(kind)) {
+                self.sup.set_knob(own, knobs::GLOBAL);
+            }
+        }
+        self.stalled_from.clear();
+    }
+
+    /// The value of common knob `id` that `kind`'s processes go by.
+    pub fn effective(&self, kind: Kind, id: KnobId) -> u64 {
+        self.sup.knobs().effective(group(kind), id)
+    }
+
+    /// Set `kind`'s own copy of common knob `id`.
+    pub fn set_for(&mut self, kind: Kind, id: KnobId, v: u64) {
+        match id.own_in(group(kind)) {
+            Some(own) => self.sup.set_knob(own, v),
+            None => self.sup.set_knob(id, v),
+        }
+        if id == KnobId::ConsumerRate {
+            self.stalled_from.remove(&kind);
+        }
+    }
+
+    /// Step a common rate knob of one mechanism only.
+    pub fn step_knob_for(&mut self, kind: Kind, id: KnobId, up: bool) -> u64 {
+        let v = knobs::step_rate(self.effective(kind, id), up);
+        self.set_for(kind, id, v);
+        v
+    }
+
+    /// Stall `kind`'s consumer (consumer rate 0), or give it back the rate
+    /// it had before. Returns whether it is stalled now.
+    pub fn toggle_stall(&mut self, kind: Kind) -> bool {
+        let now = self.effective(kind, KnobId::ConsumerRate);
+        if now == 0 {
+            let before = self.stalled_from.get(&kind).copied();
+            let global = self.knob(KnobId::ConsumerRate);
+            match before {
+                Some(v) => self.set_for(kind, KnobId::ConsumerRate, v),
+                // Stalled by a knob, not by us: follow the common rate if
+                // that one runs, else run at full speed.
+                None if global != 0 => self.set_for(kind, KnobId::ConsumerRate, knobs::GLOBAL),
+                None => self.set_for(kind, KnobId::ConsumerRate, knobs::RATE_MAX),
+            }
+            false
+        } else {
+            self.set_for(kind, KnobId::ConsumerRate, 0);
+            self.stalled_from.insert(kind, now);
+            true
+        }
+    }
+
+    /// Stall every consumer, or give them back the common rate they had
+    /// before. Returns whether they are stalled now.
+    pub fn toggle_stall_all(&mut self) -> bool {
+        let kinds = self.kinds();
+        let all_stalled = !kinds.is_empty() && kinds.iter().all(|&k| self.effective(k, KnobId::ConsumerRate) == 0);
+        if all_stalled {
+            let v = self.all_stalled_from.take().filter(|&v| v != 0).unwrap_or(knobs::RATE_MAX);
+            self.set_all(KnobId::ConsumerRate, v);
+            false
+        } else {
+            let before = self.knob(KnobId::ConsumerRate);
+            self.set_all(KnobId::ConsumerRate, 0);
+            self.all_stalled_from = Some(before);
+            true
+        }
+    }
+
+    /// Direct the common knobs a lesson sets to `kinds` only (`None`:
+    /// to every mechanism, as `--set` does).
+    pub fn set_scope(&mut self, kinds: Option<Vec<Kind>>) {
+        self.scope = kinds;
+    }
+
+    /// Every knob's value now.
+    pub fn knobs(&self) -> crate::knobs::Knobs {
+        self.sup.knobs().clone()
+    }
+
+    /// Set every knob that differs from `to` back to its value there.
+    pub fn restore_knobs(&mut self, to: &crate::knobs::Knobs) {
+        for (id, v) in to.iter() {
+            if self.sup.knobs().get(id) != v {
+                self.sup.set_knob(id, v);
+            }
+        }
+        self.stalled_from.clear();
     }
 
     /// Stop sampling, kill every process, remove every object.
@@ -137,6 +255,11 @@ impl Session {
         self.monitor.stop();
         self.sup.shutdown();
     }
+}
+
+/// A mechanism's own knobs (empty for one this build does not have).
+fn group(kind: Kind) -> &'static [KnobId] {
+    crate::registry::info(kind).map_or(&[], |i| i.knobs)
 }
 
 /// An error as one line, with the limit that explains it: a fork that

@@ -18,7 +18,7 @@ use crate::model::knob::KnobId;
 
 /// The descriptor number workers find the page at.
 pub const WORKER_FD: RawFd = 3;
-pub const MAX_KNOBS: usize = 64;
+pub const MAX_KNOBS: usize = 96;
 // Every knob has its own slot in the page.
 const _: () = assert!(KnobId::COUNT <= MAX_KNOBS);
 pub const MAX_SLOTS: usize = 48;
@@ -218,6 +218,12 @@ impl Telemetry {
 
     pub fn knob(&self, id: KnobId) -> u64 {
         self.page().knobs[id.slot()].load(Relaxed)
+    }
+
+    /// The value a mechanism with knobs `group` goes by: its own copy of
+    /// the common knob `id` when one is set, else `id`.
+    pub fn effective(&self, group: &[KnobId], id: KnobId) -> u64 {
+        crate::model::knob::effective(group, id, |k| self.knob(k))
     }
 
     pub fn set_knob(&self, id: KnobId, v: u64) {

@@ -14,9 +14,24 @@ use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifier
 pub enum Action {
     Quit,
     TogglePause,
-    /// true = up
+    /// The selected panel's producer rate; true = up.
     ProducerRate(bool),
+    /// The selected panel's consumer rate; true = up.
     ConsumerRate(bool),
+    /// Every panel's producer rate (Alt + `+` / `-`).
+    ProducerRateAll(bool),
+    /// Every panel's consumer rate (Alt + `<` / `>`).
+    ConsumerRateAll(bool),
+    /// Stall the selected panel's consumer, or let it go again (`c`).
+    Stall,
+    /// Stall every consumer, or let them all go again (`C`, Alt + `c`).
+    StallAll,
+    /// Mark the selected panel for comparison, or unmark it (`m`).
+    Mark,
+    /// Unmark every panel (`M`).
+    ClearMarks,
+    /// Scroll the lesson pane: true = down.
+    LessonScroll(bool),
     Kill,
     Restart,
     Next,
@@ -55,8 +70,23 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
+    // Alt (Meta) + a rate key: every panel at once.
+    if key.modifiers.contains(KeyModifiers::ALT) {
+        return match key.code {
+            KeyCode::Char('+') | KeyCode::Char('=') => Some(Action::ProducerRateAll(true)),
+            KeyCode::Char('-') | KeyCode::Char('_') => Some(Action::ProducerRateAll(false)),
+            KeyCode::Char('>') | KeyCode::Char('.') => Some(Action::ConsumerRateAll(true)),
+            KeyCode::Char('<') | KeyCode::Char(',') => Some(Action::ConsumerRateAll(false)),
+            KeyCode::Char('c') | KeyCode::Char('C') => Some(Action::StallAll),
+            _ => None,
+        };
+    }
     Some(match key.code {
         KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('c') => Action::Stall,
+        KeyCode::Char('C') => Action::StallAll,
+        KeyCode::Char('m') => Action::Mark,
+        KeyCode::Char('M') => Action::ClearMarks,
         KeyCode::Char(' ') => Action::TogglePause,
         KeyCode::Char('+') | KeyCode::Char('=') => Action::ProducerRate(true),
         KeyCode::Char('-') | KeyCode::Char('_') => Action::ProducerRate(false),
@@ -81,8 +111,10 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('n') => Action::Step,
         KeyCode::Char('N') => Action::StepSelected,
         KeyCode::Char('t') => Action::Theme,
-        KeyCode::PageUp | KeyCode::Up => Action::Scroll(true),
-        KeyCode::PageDown | KeyCode::Down => Action::Scroll(false),
+        KeyCode::PageUp => Action::Scroll(true),
+        KeyCode::PageDown => Action::Scroll(false),
+        KeyCode::Up => Action::LessonScroll(false),
+        KeyCode::Down => Action::LessonScroll(true),
         _ => return None,
     })
 }
@@ -158,6 +190,19 @@ pub fn spawn() -> std::io::Result<(Receiver<Action>, InputThread)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rate keys act on the selected panel; with Alt on every panel.
+    #[test]
+    fn alt_makes_a_rate_key_apply_to_every_panel() {
+        let key = |c, m| action_for(KeyEvent::new(KeyCode::Char(c), m));
+        assert_eq!(key('+', KeyModifiers::NONE), Some(Action::ProducerRate(true)));
+        assert_eq!(key('+', KeyModifiers::ALT), Some(Action::ProducerRateAll(true)));
+        assert_eq!(key('<', KeyModifiers::ALT), Some(Action::ConsumerRateAll(false)));
+        assert_eq!(key('c', KeyModifiers::NONE), Some(Action::Stall));
+        assert_eq!(key('C', KeyModifiers::SHIFT), Some(Action::StallAll));
+        assert_eq!(key('c', KeyModifiers::ALT), Some(Action::StallAll));
+        assert_eq!(key('q', KeyModifiers::ALT), None);
+    }
 
     /// A digit per mechanism, from the one list of kinds: a new mechanism
     /// gets its key without an edit here.

@@ -16,6 +16,7 @@ use crossbeam_channel::select;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use ratatui::layout::Rect;
 
+use crate::i18n::tf;
 use crate::knobs::{KnobId, Knobs};
 use crate::mechanisms::Kind;
 use crate::scenario::{self, Scenario};
@@ -99,11 +100,58 @@ fn off_main<T>(f: impl FnOnce() -> T) -> T {
     crate::with_blocked(&sigs, f)
 }
 
+/// Where the user is looking: put back when a lesson is left.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    selected: usize,
+    focused: bool,
+    marked: Vec<Kind>,
+}
+
+impl Place {
+    fn of(view: &View) -> Place {
+        Place { selected: view.selected, focused: view.focused, marked: view.marked.clone() }
+    }
+
+    fn restore(self, view: &mut View) {
+        view.selected = self.selected;
+        view.focused = self.focused;
+        view.marked = self.marked;
+        view.lesson_scroll = 0;
+        view.log_scroll = 0;
+    }
+}
+
+/// What `Esc` goes back to from a lesson.
+#[derive(Debug, Clone)]
+enum Back {
+    /// The lesson plays inside the run: its knobs are put back and its
+    /// mechanisms restarted.
+    Inside { knobs: Knobs, place: Place },
+    /// The lesson needed mechanisms the run did not have, so it has a run
+    /// of its own: that run of these mechanisms starts again.
+    Run { kinds: Vec<Kind>, knobs: Knobs, place: Place },
+    /// The lesson was what the program was started with: leaving it keeps
+    /// the run going as it is.
+    Nothing,
+}
+
+/// A session to start in place of the current one.
+struct Next {
+    kinds: Vec<Kind>,
+    knobs: Knobs,
+    /// A lesson to play in it, and what `Esc` goes back to (`None`: the
+    /// lesson plays inside the new run, see `begin_inside`).
+    lesson: Option<(Scenario, Option<Back>)>,
+    place: Place,
+}
+
 /// Why the event loop returned.
 enum Exit {
     Quit,
-    /// The lesson picker chose a scenario: start its mechanisms afresh.
-    Switch(Box<Scenario>),
+    /// Start another run (a lesson needs other mechanisms, or it was left
+    /// for the run it replaced).
+    Start(Box<Next>),
 }
 
 pub fn run(opts: TuiOptions) -> Result<()> {
@@ -111,9 +159,9 @@ pub fn run(opts: TuiOptions) -> Result<()> {
     crate::TUI_MODE.store(true, Relaxed);
     tui_exit_signals()?;
     let mut recorder = opts.record.as_deref().map(crate::record::Recorder::create).transpose()?;
-    let mut lesson = opts.lesson;
+    let mut lesson = opts.lesson.map(|sc| (sc, Some(Back::Nothing)));
     let (kinds, knobs) = match &lesson {
-        Some(sc) => (sc.kinds.clone(), sc.setup.clone()),
+        Some((sc, _)) => (sc.kinds.clone(), sc.setup.clone()),
         None => (opts.kinds, opts.knobs),
     };
     let mut session = Some(off_main(|| Session::start(&kinds, knobs, opts.hz))?);
@@ -137,17 +185,17 @@ pub fn run(opts: TuiOptions) -> Result<()> {
         let Some(s) = session.as_mut() else { break Ok(()) };
         match event_loop(&mut terminal, s, &mut view, recorder.as_mut(), lesson.take()) {
             Ok(Exit::Quit) => break Ok(()),
-            Ok(Exit::Switch(sc)) => {
+            Ok(Exit::Start(next)) => {
                 if let Some(old) = session.take() {
                     old.shutdown();
                 }
-                match off_main(|| Session::start(&sc.kinds, sc.setup.clone(), opts.hz)) {
+                let Next { kinds, knobs, lesson: l, place } = *next;
+                match off_main(|| Session::start(&kinds, knobs, opts.hz)) {
                     Ok(s) => session = Some(s),
                     Err(e) => break Err(e),
                 }
-                view.selected = 0;
-                view.focused = false;
-                lesson = Some(*sc);
+                place.restore(&mut view);
+                lesson = l;
             }
             Err(e) => break Err(e),
         }
@@ -177,9 +225,16 @@ struct LessonState {
     entered: Instant,
     /// The current step's expectations all held in the last snapshot.
     observed: bool,
+    /// → was pressed on the last step.
+    over: bool,
+    back: Back,
 }
 
 impl LessonState {
+    fn new(sc: Scenario, back: Back) -> LessonState {
+        LessonState { sc, step: 0, entered: Instant::now(), observed: false, over: false, back }
+    }
+
     fn enter(&mut self, step: usize, session: &mut Session, view: &mut View) {
         self.step = step;
         self.entered = Instant::now();
@@ -197,6 +252,125 @@ impl LessonState {
             total: self.sc.steps.len(),
             caption: step.caption.get(lang).to_string(),
             checks: if snap.mechanisms.is_empty() { Vec::new() } else { scenario::check_step(step, snap) },
+            over: self.over,
+        }
+    }
+}
+
+/// Start playing `sc` inside the running session: its setup goes to its
+/// own mechanisms only (their own knobs, their own copies of the common
+/// ones), they restart so it begins from a fresh state, and the screen
+/// turns to them. What was there before is kept for `Esc`.
+fn begin_inside(sc: Scenario, session: &mut Session, view: &mut View) -> LessonState {
+    let back = Back::Inside { knobs: session.knobs(), place: Place::of(view) };
+    session.set_scope(Some(sc.kinds.clone()));
+    for &kind in &sc.kinds {
+        let own = crate::registry::info(kind).map_or(&[][..], |i| i.knobs);
+        for &id in own.iter().filter(|id| id.base().is_none()) {
+            let _ = session.apply(Command::SetKnob(id, sc.setup.get(id)));
+        }
+        for &id in KnobId::COMMON {
+            let v = match id.own_in(own).map(|o| sc.setup.get(o)) {
+                Some(v) if v != crate::knobs::GLOBAL => v,
+                _ => sc.setup.get(id),
+            };
+            session.set_for(kind, id, v);
+        }
+        if let Err(e) = session.apply(Command::Restart(kind)) {
+            view.status = Some(format!("{e:#}"));
+        }
+    }
+    look_at(&sc.kinds, session, view);
+    LessonState::new(sc, back)
+}
+
+/// Turn the screen to `kinds`: one zoomed in, two or three side by side.
+fn look_at(kinds: &[Kind], session: &Session, view: &mut View) {
+    let running = session.kinds();
+    view.lesson_scroll = 0;
+    view.log_scroll = 0;
+    if let [one] = kinds {
+        view.selected = running.iter().position(|k| k == one).unwrap_or(0);
+        view.focused = running.len() > 1;
+        view.marked.clear();
+    } else {
+        view.selected = running.iter().position(|k| kinds.contains(k)).unwrap_or(0);
+        view.focused = false;
+        view.marked = if running.len() > kinds.len() { kinds.to_vec() } else { Vec::new() };
+    }
+}
+
+/// Start playing `sc`: inside this run when it has the lesson's
+/// mechanisms, else in a run of its own (`Exit::Start`).
+fn begin(sc: Scenario, session: &mut Session, view: &mut View) -> Result<LessonState, Exit> {
+    let running = session.kinds();
+    if sc.kinds.iter().all(|k| running.contains(k)) {
+        return Ok(begin_inside(sc, session, view));
+    }
+    let back = Back::Run { kinds: running, knobs: session.knobs(), place: Place::of(view) };
+    Err(Exit::Start(Box::new(Next {
+        kinds: sc.kinds.clone(),
+        knobs: sc.setup.clone(),
+        lesson: Some((sc, Some(back))),
+        place: Place::default(),
+    })))
+}
+
+/// Leave the lesson for where the user was. `Some` when that needs the
+/// run it replaced to start again.
+fn leave(l: LessonState, session: &mut Session, view: &mut View) -> Option<Exit> {
+    view.lesson = None;
+    view.status = Some(crate::i18n::t(view.lang, "lesson_left").to_string());
+    match l.back {
+        Back::Inside { knobs, place } => {
+            session.set_scope(None);
+            session.restore_knobs(&knobs);
+            for &kind in &l.sc.kinds {
+                if let Err(e) = session.apply(Command::Restart(kind)) {
+                    view.status = Some(format!("{e:#}"));
+                }
+            }
+            place.restore(view);
+            None
+        }
+        Back::Run { kinds, knobs, place } => Some(Exit::Start(Box::new(Next { kinds, knobs, lesson: None, place }))),
+        Back::Nothing => {
+            session.set_scope(None);
+            None
+        }
+    }
+}
+
+/// Switch from the lesson being played (if any) to `sc`.
+fn pick(
+    sc: Scenario,
+    current: Option<LessonState>,
+    session: &mut Session,
+    view: &mut View,
+) -> Result<LessonState, Exit> {
+    let Some(cur) = current else { return begin(sc, session, view) };
+    match cur.back {
+        // The lesson had a run of its own: go back to the one it replaced,
+        // playing the new lesson there if it has its mechanisms.
+        Back::Run { kinds, knobs, place } => {
+            let next = if sc.kinds.iter().all(|k| kinds.contains(k)) {
+                Next { kinds, knobs, lesson: Some((sc, None)), place }
+            } else {
+                let back = Back::Run { kinds, knobs, place };
+                Next {
+                    kinds: sc.kinds.clone(),
+                    knobs: sc.setup.clone(),
+                    lesson: Some((sc, Some(back))),
+                    place: Place::default(),
+                }
+            };
+            Err(Exit::Start(Box::new(next)))
+        }
+        _ => {
+            if let Some(exit) = leave(cur, session, view) {
+                return Err(exit);
+            }
+            begin(sc, session, view)
         }
     }
 }
@@ -206,12 +380,20 @@ fn event_loop(
     session: &mut Session,
     view: &mut View,
     mut recorder: Option<&mut crate::record::Recorder>,
-    lesson: Option<Scenario>,
+    lesson: Option<(Scenario, Option<Back>)>,
 ) -> Result<Exit> {
     let (input_rx, input) = off_main(input::spawn)?;
     let slow_tick = crossbeam_channel::tick(Duration::from_millis(250));
     let mut snap = Snapshot::default();
-    let mut lesson = lesson.map(|sc| LessonState { sc, step: 0, entered: Instant::now(), observed: false });
+    let mut lesson = match lesson {
+        // A run started for the lesson: its knobs are the lesson's already.
+        Some((sc, Some(back))) => {
+            look_at(&sc.kinds.clone(), session, view);
+            Some(LessonState::new(sc, back))
+        }
+        Some((sc, None)) => Some(begin_inside(sc, session, view)),
+        None => None,
+    };
     if let Some(l) = lesson.as_mut() {
         l.enter(0, session, view);
         view.lesson = Some(l.bar(&snap, view.lang));
@@ -267,15 +449,23 @@ fn event_loop(
                     Err(_) => break Err(anyhow::anyhow!("the input thread stopped")),
                 };
                 dirty = true;
-                // The lesson picker, when open, takes the keys.
+                // The lesson picker, when open, takes the keys; the run
+                // goes on under it.
                 if let Some(p) = view.picker.as_mut() {
                     match a {
                         Action::Scroll(up) | Action::Forward(up) => p.move_by(up),
+                        Action::LessonScroll(down) => p.move_by(!down),
                         Action::ToggleFocus => {
                             let name = p.items[p.selected].0.clone();
                             view.picker = None;
                             match Scenario::find(&name) {
-                                Ok(sc) => break Ok(Exit::Switch(Box::new(sc))),
+                                Ok(sc) => match pick(sc, lesson.take(), session, view) {
+                                    Ok(mut l) => {
+                                        l.enter(0, session, view);
+                                        lesson = Some(l);
+                                    }
+                                    Err(exit) => break Ok(exit),
+                                },
                                 Err(e) => view.status = Some(format!("{e:#}")),
                             }
                         }
@@ -287,12 +477,19 @@ fn event_loop(
                 match (a, lesson.as_mut()) {
                     (Action::Quit, _) => break Ok(Exit::Quit),
                     (Action::Picker, _) => view.picker = Some(shipped_picker(view.lang)),
+                    (Action::CloseOverlay, Some(_)) if !view.help => {
+                        if let Some(l) = lesson.take() {
+                            if let Some(exit) = leave(l, session, view) {
+                                break Ok(exit);
+                            }
+                        }
+                    }
                     (Action::Forward(true), Some(l)) => {
                         if l.step + 1 < l.sc.steps.len() {
                             let next = l.step + 1;
                             l.enter(next, session, view);
                         } else {
-                            view.status = Some(format!("{} ✓", l.sc.title.get(view.lang)));
+                            l.over = true;
                         }
                     }
                     (Action::Forward(false), Some(_)) => {}
@@ -319,6 +516,9 @@ fn event_loop(
             },
         }
     };
+    if result.as_ref().is_ok_and(|e| matches!(e, Exit::Quit)) {
+        view.lesson = None;
+    }
     input.stop();
     result
 }
@@ -327,17 +527,44 @@ fn event_loop(
 pub fn apply(a: Action, session: &mut Session, view: &mut View, snap: &Snapshot, area: Rect) {
     let kind = snap.mechanisms.get(view.selected).map(|m| m.kind);
     view.status = None;
+    let l = view.lang;
     let result = match a {
         Action::TogglePause => {
             let p = !session.sup.paused();
             session.apply(Command::SetPaused(p))
         }
-        Action::ProducerRate(up) => {
-            view.status = Some(step_rate(session, KnobId::ProducerRate, up));
+        Action::ProducerRate(up) | Action::ConsumerRate(up) => {
+            let id = if matches!(a, Action::ProducerRate(_)) { KnobId::ProducerRate } else { KnobId::ConsumerRate };
+            if let Some(k) = kind {
+                let v = session.step_knob_for(k, id, up);
+                view.status = Some(tf(
+                    l,
+                    "st_rate_one",
+                    &[("panel", k.name().into()), ("knob", id.to_string()), ("v", id.format(v))],
+                ));
+            }
             Ok(())
         }
-        Action::ConsumerRate(up) => {
-            view.status = Some(step_rate(session, KnobId::ConsumerRate, up));
+        Action::ProducerRateAll(up) | Action::ConsumerRateAll(up) => {
+            let id = if matches!(a, Action::ProducerRateAll(_)) { KnobId::ProducerRate } else { KnobId::ConsumerRate };
+            let v = session.step_knob(id, up);
+            view.status = Some(tf(l, "st_rate_all", &[("knob", id.to_string()), ("v", id.format(v))]));
+            Ok(())
+        }
+        Action::Stall => {
+            if let Some(k) = kind {
+                let stalled = session.toggle_stall(k);
+                let v = KnobId::ConsumerRate.format(session.effective(k, KnobId::ConsumerRate));
+                let key = if stalled { "st_stalled" } else { "st_resumed" };
+                view.status = Some(tf(l, key, &[("panel", k.name().into()), ("v", v)]));
+            }
+            Ok(())
+        }
+        Action::StallAll => {
+            let stalled = session.toggle_stall_all();
+            let v = KnobId::ConsumerRate.format(session.knob(KnobId::ConsumerRate));
+            let key = if stalled { "st_stalled_all" } else { "st_resumed_all" };
+            view.status = Some(tf(l, key, &[("v", v)]));
             Ok(())
         }
         Action::Kill => kind.map_or(Ok(()), |k| session.apply(Command::Kill(k))),
@@ -355,17 +582,26 @@ pub fn apply(a: Action, session: &mut Session, view: &mut View, snap: &Snapshot,
     }
 }
 
-fn step_rate(session: &mut Session, id: KnobId, up: bool) -> String {
-    let v = session.step_knob(id, up);
-    format!("{id} = {}", id.format(v))
-}
+/// Most panels a comparison shows side by side.
+pub const MAX_MARKED: usize = 3;
 
 /// Actions that change only what is looked at (shared with replay).
 pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
     let n = snap.mechanisms.len().max(1);
+    let shown = ui::shown(snap, view);
+    // Tab and → move through the panels on screen.
+    let cycle = |view: &mut View, fwd: bool| {
+        let pos = shown.iter().position(|&i| i == view.selected);
+        let k = shown.len().max(1);
+        view.selected = match pos {
+            Some(p) => shown.get(if fwd { (p + 1) % k } else { (p + k - 1) % k }).copied().unwrap_or(0),
+            None => shown.first().copied().unwrap_or(0),
+        };
+        view.lesson_scroll = 0;
+    };
     match a {
-        Action::Next | Action::Forward(true) => view.selected = (view.selected + 1) % n,
-        Action::Prev | Action::Forward(false) => view.selected = (view.selected + n - 1) % n,
+        Action::Next | Action::Forward(true) => cycle(view, true),
+        Action::Prev | Action::Forward(false) => cycle(view, false),
         Action::Select(i) if i < snap.mechanisms.len() => {
             if view.selected == i {
                 view.focused = !view.focused;
@@ -373,8 +609,12 @@ pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
                 view.selected = i;
                 view.focused = true;
             }
+            view.lesson_scroll = 0;
         }
-        Action::ToggleFocus => view.focused = !view.focused,
+        Action::ToggleFocus => {
+            view.focused = !view.focused;
+            view.lesson_scroll = 0;
+        }
         Action::Help => view.help = !view.help,
         Action::CloseOverlay => {
             if view.help {
@@ -391,10 +631,34 @@ pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
         Action::Scroll(back) => {
             view.log_scroll = if back { view.log_scroll + 5 } else { view.log_scroll.saturating_sub(5) };
         }
-        Action::Click(x, y) if !view.focused => {
-            if let Some(i) = ui::panel_at(area, snap.mechanisms.len(), x, y) {
+        Action::LessonScroll(down) => {
+            let max = ui::lesson_scroll_max(area, snap, view);
+            view.lesson_scroll =
+                if down { (view.lesson_scroll + 3).min(max) } else { view.lesson_scroll.min(max).saturating_sub(3) };
+        }
+        Action::Mark => {
+            let Some(k) = snap.mechanisms.get(view.selected.min(n - 1)).map(|m| m.kind) else { return };
+            if let Some(at) = view.marked.iter().position(|&m| m == k) {
+                view.marked.remove(at);
+            } else if view.marked.len() >= MAX_MARKED {
+                view.status = Some(tf(view.lang, "st_mark_full", &[("n", MAX_MARKED.to_string())]));
+                return;
+            } else {
+                view.marked.push(k);
+                view.marked.sort();
+            }
+            let names: Vec<&str> = view.marked.iter().map(|k| k.name()).collect();
+            view.status = Some(tf(view.lang, "st_marked", &[("list", names.join(", "))]));
+            if view.marked.len() >= 2 {
+                view.focused = false;
+            }
+        }
+        Action::ClearMarks => view.marked.clear(),
+        Action::Click(x, y) if !ui::zoomed(snap, view) => {
+            if let Some(i) = ui::panel_at(area, snap, view, x, y) {
                 view.selected = i;
                 view.focused = snap.mechanisms.len() > 1;
+                view.lesson_scroll = 0;
             }
         }
         _ => {}

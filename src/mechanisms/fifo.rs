@@ -361,7 +361,7 @@ impl Probe for FifoProbe {
             self.history.pop_front();
         }
 
-        let msg_size = tel.knob(KnobId::MsgSize);
+        let msg_size = tel.effective(KnobId::FIFO, KnobId::MsgSize);
         let mut d = FifoDetail {
             path: self.path.display().to_string(),
             writers: self.writer_slots.len() as u64,

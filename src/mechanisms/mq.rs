@@ -428,7 +428,7 @@ impl Probe for MqProbe {
             inversions: cs.aux[1].load(Relaxed),
             send_timeout_ms: tel.knob(KnobId::MqSendTimeoutMs),
             timeouts: ps.err_timedout.load(Relaxed),
-            msg_size_knob: tel.knob(KnobId::MsgSize),
+            msg_size_knob: tel.effective(KnobId::MQ, KnobId::MsgSize),
             sent_by_prio,
             recv_by_prio,
             ..MqDetail::default()

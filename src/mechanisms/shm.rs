@@ -572,7 +572,7 @@ impl Probe for ShmProbe {
             name: self.name.clone(),
             path: path.clone(),
             msg_size: ps.aux[1].load(Relaxed),
-            msg_size_knob: tel.knob(KnobId::MsgSize),
+            msg_size_knob: tel.effective(KnobId::SHM, KnobId::MsgSize),
             ..ShmDetail::default()
         };
         match std::fs::metadata(&path) {

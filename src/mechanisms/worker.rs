@@ -20,6 +20,9 @@ pub struct WorkerCtx {
     pub supervisor: i32,
     pub run_dir: std::path::PathBuf,
     pub args: HashMap<String, String>,
+    /// The mechanism's own knobs (`Info::knobs`): where it has its own
+    /// copy of a common knob (`pipe.consumer.rate`), that one counts.
+    pub own_knobs: &'static [KnobId],
 }
 
 /// Turn this process into a worker: name it, make sure it dies with the
@@ -40,7 +43,7 @@ pub fn init(name: &str, slot: usize, args: Vec<(String, String)>) -> Result<Work
         bail!("supervisor {supervisor} is gone");
     }
     let tel = Telemetry::open(WORKER_FD)?;
-    let ctx = WorkerCtx { tel, slot, supervisor, run_dir, args: args.into_iter().collect() };
+    let ctx = WorkerCtx { tel, slot, supervisor, run_dir, args: args.into_iter().collect(), own_knobs: &[] };
     ctx.announce();
     Ok(ctx)
 }
@@ -112,9 +115,10 @@ impl WorkerCtx {
         s.set_op(Op::Starting, self.tel.elapsed_us());
     }
 
-    /// A knob's current value (one atomic load from the control page).
+    /// A knob's current value for this mechanism (an atomic load or two
+    /// from the control page).
     pub fn knob(&self, id: KnobId) -> u64 {
-        self.tel.knob(id)
+        self.tel.effective(self.own_knobs, id)
     }
 
     pub fn arg(&self, key: &str) -> Result<&str> {
@@ -215,7 +219,7 @@ impl Pacer {
     /// (op `Stalled`) until someone raises it.
     pub fn wait(&mut self, ctx: &WorkerCtx) {
         loop {
-            let rate = ctx.tel.knob(self.knob);
+            let rate = ctx.knob(self.knob);
             if rate == RATE_MAX {
                 self.next = Instant::now();
                 break;

@@ -10,6 +10,9 @@
 
 /// `u64::MAX` stands for "as fast as possible" in a rate knob.
 pub const RATE_MAX: u64 = u64::MAX;
+/// A mechanism's own copy of a common knob holding this follows the
+/// common knob (`global`). No knob's range reaches it.
+pub const GLOBAL: u64 = u64::MAX - 1;
 /// Smallest `msg.size`: `message::MIN_LEN` (which checks it is the same).
 pub const MSG_MIN_LEN: u64 = 32;
 /// The choices of `socket.family`, in the order they are stored.
@@ -41,6 +44,10 @@ pub enum KnobKind {
         with_arg: &'static str,
         arg: (u32, u32),
     },
+    /// One mechanism's own value of a common knob (`pipe.consumer.rate`
+    /// stands in for `consumer.rate` in the pipe's processes), or `global`
+    /// (stored as `GLOBAL`): follow the common knob.
+    Own(KnobId),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +79,19 @@ macro_rules! knob_table {
         }
 
         const SPECS: &[KnobSpec] = &[ $( $( $spec, )* )* ];
+    };
+}
+
+/// The spec of mechanism `$mech`'s own copy of common knob `$base`
+/// (whose key is `$key`).
+macro_rules! own {
+    ($mech:literal, $base:ident, $key:literal) => {
+        KnobSpec {
+            key: concat!($mech, ".", $key),
+            kind: KnobKind::Own(KnobId::$base),
+            default: "global",
+            help: concat!($key, " for the ", $mech, " processes only (global = follow ", $key, ")"),
+        }
     };
 }
 
@@ -128,6 +148,10 @@ knob_table! {
             default: "default",
             help: "writing to a pipe with no reader: default = SIGPIPE kills the writer, ignore = write() fails with EPIPE",
         },
+        PipeProducerRate = own!("pipe", ProducerRate, "producer.rate"),
+        PipeConsumerRate = own!("pipe", ConsumerRate, "consumer.rate"),
+        PipeMsgSize = own!("pipe", MsgSize, "msg.size"),
+        PipeProducerCount = own!("pipe", ProducerCount, "producer.count"),
     ]
     FIFO [
         FifoWriters = KnobSpec {
@@ -142,6 +166,10 @@ knob_table! {
             default: "default",
             help: "writing with no reader left: default = SIGPIPE kills the writer, ignore = EPIPE, and the writer reopens the FIFO (and waits in open)",
         },
+        FifoProducerRate = own!("fifo", ProducerRate, "producer.rate"),
+        FifoConsumerRate = own!("fifo", ConsumerRate, "consumer.rate"),
+        FifoMsgSize = own!("fifo", MsgSize, "msg.size"),
+        FifoProducerCount = own!("fifo", ProducerCount, "producer.count"),
     ]
     SHM [
         ShmSize = KnobSpec {
@@ -156,6 +184,10 @@ knob_table! {
             default: "16",
             help: "slots in the ring (the bounded buffer's size); msg.size is cut to the slot size",
         },
+        ShmProducerRate = own!("shm", ProducerRate, "producer.rate"),
+        ShmConsumerRate = own!("shm", ConsumerRate, "consumer.rate"),
+        ShmMsgSize = own!("shm", MsgSize, "msg.size"),
+        ShmProducerCount = own!("shm", ProducerCount, "producer.count"),
     ]
     MQ [
         MqMaxmsg = KnobSpec {
@@ -184,6 +216,10 @@ knob_table! {
             help:
                 "0 = mq_send blocks while the queue is full; N = mq_timedsend gives up after N ms (ETIMEDOUT) and retries",
         },
+        MqProducerRate = own!("mq", ProducerRate, "producer.rate"),
+        MqConsumerRate = own!("mq", ConsumerRate, "consumer.rate"),
+        MqMsgSize = own!("mq", MsgSize, "msg.size"),
+        MqProducerCount = own!("mq", ProducerCount, "producer.count"),
     ]
     MACH [
         MachQlimit = KnobSpec {
@@ -210,6 +246,10 @@ knob_table! {
             default: "16384",
             help: "message bodies larger than this go out of line (mapped memory, not copied); 16384 = XNU's small-OOL copy limit on x86_64",
         },
+        MachProducerRate = own!("mach", ProducerRate, "producer.rate"),
+        MachConsumerRate = own!("mach", ConsumerRate, "consumer.rate"),
+        MachMsgSize = own!("mach", MsgSize, "msg.size"),
+        MachProducerCount = own!("mach", ProducerCount, "producer.count"),
     ]
     ALPC [
         AlpcClients = KnobSpec {
@@ -256,6 +296,10 @@ knob_table! {
             default: "false",
             help: "clients cycle through 100 B, msg.size and twice the section size, so all three paths run at once",
         },
+        AlpcProducerRate = own!("alpc", ProducerRate, "producer.rate"),
+        AlpcConsumerRate = own!("alpc", ConsumerRate, "consumer.rate"),
+        AlpcMsgSize = own!("alpc", MsgSize, "msg.size"),
+        AlpcProducerCount = own!("alpc", ProducerCount, "producer.count"),
     ]
     SOCKET [
         SocketFamily = KnobSpec {
@@ -282,6 +326,10 @@ knob_table! {
             default: "32768",
             help: "SO_SNDBUF of each client and SO_RCVBUF of the listener, in bytes (the kernel doubles it); 0 = kernel defaults and TCP autotuning (megabytes: a stalled server then takes long to block a client)",
         },
+        SocketProducerRate = own!("socket", ProducerRate, "producer.rate"),
+        SocketConsumerRate = own!("socket", ConsumerRate, "consumer.rate"),
+        SocketMsgSize = own!("socket", MsgSize, "msg.size"),
+        SocketProducerCount = own!("socket", ProducerCount, "producer.count"),
     ]
 }
 
@@ -308,14 +356,41 @@ impl KnobId {
     pub fn parse(key: &str) -> Result<KnobId, String> {
         let key = key.trim();
         Self::ALL.iter().copied().find(|k| k.key() == key).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|k| k.key()).collect();
-            format!("unknown knob {key:?}; knobs are: {}", names.join(", "))
+            let names: Vec<_> = Self::ALL.iter().filter(|k| k.base().is_none()).map(|k| k.key()).collect();
+            format!(
+                "unknown knob {key:?}; knobs are: {}, and MECHANISM.KNOB for one mechanism's own {} (e.g. pipe.consumer.rate)",
+                names.join(", "),
+                Self::COMMON.iter().map(|k| k.key()).collect::<Vec<_>>().join(" / ")
+            )
         })
     }
 
     /// `v` as the user writes it (`max`, `true`, `timeout:10`, …).
     pub fn format(self, v: u64) -> String {
         self.spec().format(v)
+    }
+
+    /// The common knob a mechanism's own knob stands in for.
+    pub const fn base(self) -> Option<KnobId> {
+        match self.spec().kind {
+            KnobKind::Own(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The mechanism's own copy of common knob `self`, among `group` (a
+    /// mechanism's knobs, e.g. `KnobId::PIPE`).
+    pub fn own_in(self, group: &[KnobId]) -> Option<KnobId> {
+        group.iter().copied().find(|k| k.base() == Some(self))
+    }
+}
+
+/// The value a mechanism with knobs `group` goes by: its own copy of
+/// `id` when set, else `id` itself. `get` reads a knob.
+pub fn effective(group: &[KnobId], id: KnobId, get: impl Fn(KnobId) -> u64) -> u64 {
+    match id.own_in(group).map(&get) {
+        Some(v) if v != GLOBAL => v,
+        _ => get(id),
     }
 }
 
@@ -355,6 +430,7 @@ impl KnobSpec {
                 .map(|c| if *c == with_arg { format!("{c}:{}..{}", arg.0, arg.1) } else { c.to_string() })
                 .collect::<Vec<_>>()
                 .join("|"),
+            KnobKind::Own(base) => format!("global|{}", base.spec().range()),
         }
     }
 
@@ -400,6 +476,8 @@ impl KnobSpec {
                     (false, None) => Ok(i << 32),
                 }
             }
+            KnobKind::Own(_) if s == "global" => Ok(GLOBAL),
+            KnobKind::Own(base) => base.spec().parse(s).map_err(|_| bad()),
         }
     }
 
@@ -417,6 +495,8 @@ impl KnobSpec {
                     word.to_string()
                 }
             }
+            KnobKind::Own(_) if v == GLOBAL => "global".into(),
+            KnobKind::Own(base) => base.format(v),
         }
     }
 
@@ -471,6 +551,11 @@ impl Knobs {
     /// Every knob with its value, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (KnobId, u64)> + '_ {
         KnobId::ALL.iter().map(|&id| (id, self.get(id)))
+    }
+
+    /// What a mechanism with knobs `group` goes by (see `effective`).
+    pub fn effective(&self, group: &[KnobId], id: KnobId) -> u64 {
+        effective(group, id, |k| self.get(k))
     }
 }
 
@@ -556,6 +641,35 @@ mod tests {
         assert_eq!(mode.format(mode.spec().parse("timeout:10").unwrap()), "timeout:10");
         assert!(mode.spec().parse("timeout").is_err());
         assert!(mode.spec().parse("block:3").is_err());
+    }
+
+    /// `pipe.consumer.rate` stands in for `consumer.rate` in the pipe
+    /// only; `global` (the default) follows the common knob.
+    #[test]
+    fn a_mechanisms_own_copy_overrides_the_common_knob() {
+        let mut k = Knobs::default();
+        k.set_str("consumer.rate=500").unwrap();
+        assert_eq!(k.get(KnobId::PipeConsumerRate), GLOBAL);
+        assert_eq!(k.effective(KnobId::PIPE, KnobId::ConsumerRate), 500);
+        k.set_str("pipe.consumer.rate=0").unwrap();
+        assert_eq!(k.effective(KnobId::PIPE, KnobId::ConsumerRate), 0);
+        assert_eq!(k.effective(KnobId::SHM, KnobId::ConsumerRate), 500);
+        assert_eq!(k.effective(KnobId::PIPE, KnobId::ProducerRate), 1000);
+        k.set_str("pipe.consumer.rate=global").unwrap();
+        assert_eq!(k.effective(KnobId::PIPE, KnobId::ConsumerRate), 500);
+        k.set_str("mach.producer.rate=max").unwrap();
+        assert_eq!(k.effective(KnobId::MACH, KnobId::ProducerRate), RATE_MAX);
+        let id = KnobId::MqMsgSize;
+        assert_eq!(id.format(GLOBAL), "global");
+        assert_eq!(id.format(id.spec().parse("4k").unwrap()), "4096");
+        let e = id.spec().parse("1").unwrap_err();
+        assert!(e.contains("mq.msg.size") && e.contains("global|32.."), "{e}");
+        // Every mechanism has its own copy of every common knob.
+        for group in [KnobId::PIPE, KnobId::FIFO, KnobId::SHM, KnobId::MQ, KnobId::MACH, KnobId::ALPC, KnobId::SOCKET] {
+            for &c in KnobId::COMMON {
+                assert!(c.own_in(group).is_some(), "{c} in {group:?}");
+            }
+        }
     }
 
     #[test]

@@ -270,10 +270,13 @@ pub fn integrity_sum<'a>(slots: impl IntoIterator<Item = &'a Slot>) -> Integrity
     })
 }
 
-/// Current values of the common knobs worth showing and all of a
-/// mechanism's own, as read back from the control page.
+/// The values a mechanism goes by, as read back from the control page:
+/// the common knobs worth showing (its own copy where one is set, so
+/// `producer.rate` is what its processes use) and its own knobs.
 pub fn knob_values(tel: &Telemetry, own: &[KnobId]) -> Vec<(String, String)> {
-    SHOWN_COMMON.iter().chain(own).map(|&id| (id.key().to_string(), id.format(tel.knob(id)))).collect()
+    let common = SHOWN_COMMON.iter().map(|&id| (id, tel.effective(own, id)));
+    let own = own.iter().filter(|id| id.base().is_none()).map(|&id| (id, tel.knob(id)));
+    common.chain(own).map(|(id, v)| (id.key().to_string(), id.format(v))).collect()
 }
 
 pub struct Monitor {

@@ -147,7 +147,7 @@ impl Probe for AlpcProbe {
         let mut state = self.kernel_state(t_ms, kernel.alive());
         self.read_reports(t_ms);
 
-        let knob = |k: KnobId| tel.knob(k);
+        let knob = |k: KnobId| tel.effective(KnobId::ALPC, k);
         let small_max = knob(KnobId::AlpcSmallMax);
         let section_size = knob(KnobId::AlpcSectionSize);
         let msg_size = knob(KnobId::MsgSize);
