@@ -633,6 +633,8 @@ impl Probe for ShmProbe {
         }
 
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Shm,
             channel: Channel { depth, capacity: self.slots, unit: crate::model::figures::Unit::Slots, over: 0 },
             integrity: crate::monitor::integrity_after(cs, [ps]),
