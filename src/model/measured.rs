@@ -42,8 +42,9 @@ pub struct Cost {
     /// poll, mq_*, futex) or `emulated kernel traps` (calls into the Mach or
     /// NT kernel process, as `mach_msg` is one trap on XNU).
     pub source: String,
-    /// Linux system calls the workers made for it, by their own count (for
-    /// the emulated kernels: the socket calls that carry each trap).
+    /// For the emulated kernels: the Linux system calls the workers made to
+    /// carry those traps (socket calls), by their own count. (For the Linux
+    /// mechanisms that is `syscalls_per_msg` itself.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_syscalls_per_msg: Option<f64>,
     /// `syscr + syscw` of /proc/PID/io per message: the kernel's own count

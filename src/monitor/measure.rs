@@ -24,8 +24,8 @@ use crate::telemetry::{Telemetry, MAX_SLOTS};
 
 /// The window both figures cover.
 pub const WINDOW_MS: u64 = 1000;
-/// /proc is read for the cost at most this often.
-const COST_EVERY_MS: u64 = 250;
+/// The figures are worked out (and /proc read) at most this often.
+const REFRESH_MS: u64 = 250;
 
 #[derive(Default)]
 pub struct Meter {
@@ -76,6 +76,7 @@ struct CostWindow {
     totals: Totals,
     samples: VecDeque<(u64, Totals)>,
     last: Option<Cost>,
+    latency: Option<Latency>,
 }
 
 fn emulated(kind: Kind) -> bool {
@@ -95,18 +96,24 @@ impl Meter {
                 self.sample_latency(tel, i, t);
             }
         }
-        let read_cost = self.last_cost_ms.is_none_or(|l| t.saturating_sub(l) >= COST_EVERY_MS || t < l);
-        if read_cost {
+        // Both figures change a few times a second, not at every sample: a
+        // recording stays small, and a second's window moves little in 0.1 s.
+        let refresh = self.last_cost_ms.is_none_or(|l| t.saturating_sub(l) >= REFRESH_MS || t < l);
+        if refresh {
             self.last_cost_ms = Some(t);
         }
         for m in &mut snap.mechanisms {
-            let slots: Vec<usize> = parties(m).filter_map(|pid| by_pid.get(&pid).copied()).collect();
-            m.latency_us = self.latency(&slots, t);
-            if read_cost {
+            if refresh {
+                let slots: Vec<usize> = parties(m).filter_map(|pid| by_pid.get(&pid).copied()).collect();
+                let l = self.latency(&slots, t);
                 let c = self.cost(m, tel, &slots, t);
-                self.costs.entry(m.kind).or_default().last = c;
+                let w = self.costs.entry(m.kind).or_default();
+                w.last = c;
+                w.latency = l;
             }
-            m.cost = self.costs.get(&m.kind).and_then(|w| w.last.clone());
+            let w = self.costs.get(&m.kind);
+            m.cost = w.and_then(|w| w.last.clone());
+            m.latency_us = w.and_then(|w| w.latency.clone());
         }
     }
 
@@ -173,7 +180,7 @@ impl Meter {
             p99: q(0.99).min(max_us),
             max: max_us,
             count,
-            window_ms: (t - since).clamp(1, WINDOW_MS),
+            window_ms: (t - since).clamp(1, WINDOW_MS).div_ceil(100) * 100,
             log2_us: log2,
         })
     }
@@ -254,17 +261,17 @@ impl Meter {
         w.samples.retain(|s| s.0 <= t);
         let &(t0, base) = w.samples.front()?;
         let msgs = now.delivered - base.delivered;
-        let per = |x: u64| if msgs > 0 { Some(round2(x as f64 / msgs as f64)) } else { None };
+        let per = |x: u64| if msgs > 0 { Some(round1(x as f64 / msgs as f64)) } else { None };
         let emu = emulated(kind);
         let syscalls = per(now.syscalls - base.syscalls);
         let moved = per(now.moved - base.moved);
         let mut c = Cost {
             per: if emu { "round trip" } else { "message" }.into(),
             messages: msgs,
-            window_ms: t - t0,
+            window_ms: (t - t0).div_ceil(10) * 10,
             syscalls_per_msg: if emu { per(now.traps - base.traps) } else { syscalls },
             source: if emu { "emulated kernel traps" } else { "worker count" }.into(),
-            host_syscalls_per_msg: syscalls,
+            host_syscalls_per_msg: if emu { syscalls } else { None },
             proc_io_rw_per_msg: if now.rw_seen { per(now.rw - base.rw) } else { None },
             ctx_switches_per_msg: if now.ctx_seen { per(now.vol + now.invol - base.vol - base.invol) } else { None },
             voluntary_per_msg: if now.ctx_seen { per(now.vol - base.vol) } else { None },
@@ -305,8 +312,10 @@ impl Meter {
     }
 }
 
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+/// One decimal: what a reader compares, and a recording stays small (a
+/// figure that flickers in its second decimal would change every sample).
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 /// The pids of a mechanism's parties: its workers, not an emulated kernel.
