@@ -53,7 +53,15 @@ enum Key {
 struct SlotLatency {
     generation: u64,
     prev: Vec<u64>,
-    window: VecDeque<(u64, Vec<(u16, u64)>, u64)>,
+    window: VecDeque<Tick>,
+}
+
+/// What one slot timed between two samples: (bucket, count) pairs, and the
+/// largest value.
+struct Tick {
+    t: u64,
+    delta: Vec<(u16, u64)>,
+    max: u64,
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -133,8 +141,8 @@ impl Meter {
             *p = n;
         }
         let max = s.lat.take_max();
-        e.window.push_back((t, delta, max));
-        while e.window.front().is_some_and(|w| w.0 + WINDOW_MS <= t || w.0 > t) {
+        e.window.push_back(Tick { t, delta, max });
+        while e.window.front().is_some_and(|w| w.t + WINDOW_MS <= t || w.t > t) {
             e.window.pop_front();
         }
     }
@@ -145,10 +153,10 @@ impl Meter {
         let mut since = t;
         for s in slots {
             let Some(l) = self.slots.get(s) else { continue };
-            for (wt, delta, m) in &l.window {
-                since = since.min(*wt);
-                max = max.max(*m);
-                for &(b, n) in delta {
+            for tick in &l.window {
+                since = since.min(tick.t);
+                max = max.max(tick.max);
+                for &(b, n) in &tick.delta {
                     counts[b as usize] += n;
                 }
             }

@@ -165,6 +165,15 @@ pub fn flow_id(run: usize, sender: u32, seq: u64) -> String {
     format!("{id:x}")
 }
 
+/// Where a message left a thread (a send) or reached one (a receive).
+struct Point {
+    t: u64,
+    pid: i32,
+    tid: u32,
+    arrival: bool,
+    kind: String,
+}
+
 fn ev(v: Value) -> String {
     v.to_string()
 }
@@ -222,8 +231,8 @@ pub fn merge_files(run: &Run, files: &[ThreadFile], lost: u64, index: usize, ori
     }
 
     // Slices, and the points where messages leave and arrive.
-    // (run-unique sender, seq) → [(time, pid, tid, arrival?, kind)]
-    let mut points: BTreeMap<(u32, u64), Vec<(u64, i32, u32, bool, String)>> = BTreeMap::new();
+    // (run-unique sender, seq) → where the message left and arrived.
+    let mut points: BTreeMap<(u32, u64), Vec<Point>> = BTreeMap::new();
     let mut every = 1u64;
     let mut every_by_proc = BTreeMap::new();
     let mut records = 0u64;
@@ -282,13 +291,21 @@ pub fn merge_files(run: &Run, files: &[ThreadFile], lost: u64, index: usize, ori
             ));
             match rk {
                 // Leaves just after the send begins …
-                RecKind::Send => {
-                    points.entry((r.sender, r.seq)).or_default().push((r.t_start + 1, pid, tid, false, kind.clone()))
-                }
+                RecKind::Send => points.entry((r.sender, r.seq)).or_default().push(Point {
+                    t: r.t_start + 1,
+                    pid,
+                    tid,
+                    arrival: false,
+                    kind: kind.clone(),
+                }),
                 // … arrives just before the receiver verified it.
-                RecKind::Recv => {
-                    points.entry((r.sender, r.seq)).or_default().push((end - 1, pid, tid, true, kind.clone()))
-                }
+                RecKind::Recv => points.entry((r.sender, r.seq)).or_default().push(Point {
+                    t: end - 1,
+                    pid,
+                    tid,
+                    arrival: true,
+                    kind: kind.clone(),
+                }),
                 _ => {}
             }
         }
@@ -297,24 +314,24 @@ pub fn merge_files(run: &Run, files: &[ThreadFile], lost: u64, index: usize, ori
     // One arrow (a chain, for an echo) per message seen leaving and arriving.
     let mut flows_by_kind: BTreeMap<String, u64> = BTreeMap::new();
     for ((sender, seq), mut pts) in points {
-        pts.sort_by_key(|p| p.0);
+        pts.sort_by_key(|p| p.t);
         // A reply still on its way when the run ended: the arrow ends where
         // the message last arrived.
-        while pts.last().is_some_and(|p| !p.3) {
+        while pts.last().is_some_and(|p| !p.arrival) {
             pts.pop();
         }
         let (Some(first), Some(last)) = (pts.first(), pts.last()) else { continue };
         // From a send to a receive, and through another process: with
         // sampling, a message one process kept and another did not leaves
         // only part of its way, which is no arrow.
-        if pts.len() < 2 || first.3 || !last.3 || pts.iter().all(|p| p.1 == first.1) {
+        if pts.len() < 2 || first.arrival || !last.arrival || pts.iter().all(|p| p.pid == first.pid) {
             continue;
         }
-        let kind = first.4.clone();
+        let kind = first.kind.clone();
         *flows_by_kind.entry(kind.clone()).or_default() += 1;
         let id = flow_id(index, sender, seq);
         let n = pts.len();
-        for (i, (t, pid, tid, _, _)) in pts.into_iter().enumerate() {
+        for (i, Point { t, pid, tid, .. }) in pts.into_iter().enumerate() {
             let t = ts(t, origin);
             let e = match i {
                 0 => json!({"ph":"s","name":"message","cat":kind,"id":id,"pid":pid,"tid":tid,"ts":t}),
