@@ -232,7 +232,14 @@ fn a_full_trace_file_keeps_every_nth_message_and_says_n() {
 fn a_trace_path_must_be_a_regular_file() {
     let dir = Scratch::new("trace-paths");
     let fifo = dir.fifo("fifo");
+    std::fs::write(dir.path("real.json"), "keep me").unwrap();
+    let link = dir.path("link.json");
+    std::os::unix::fs::symlink(dir.path("real.json"), &link).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["snapshot", "--mechanisms", "pipe", "--duration", "0.2", "--trace", link.to_str().unwrap()],
+            "symbolic link",
+        ),
         (vec!["snapshot", "--mechanisms", "pipe", "--duration", "0.2", "--trace", fifo.to_str().unwrap()], "FIFO"),
         (vec!["snapshot", "--mechanisms", "pipe", "--duration", "0.2", "--trace", "/dev/null"], "character device"),
         (
@@ -250,6 +257,7 @@ fn a_trace_path_must_be_a_regular_file() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
     assert!(!std::path::Path::new("x.json").exists());
+    assert_eq!(std::fs::read_to_string(dir.path("real.json")).unwrap(), "keep me", "followed the symlink");
 }
 
 #[test]
@@ -272,4 +280,10 @@ fn the_live_view_writes_its_trace_when_it_quits() {
     let names: BTreeSet<&str> = c.process_names.values().map(String::as_str).collect();
     assert!(names.contains("pipe-producer") && names.contains("pipe-consumer"), "{names:?}");
     assert!(c.flows.get("pipe").is_some_and(|f| f.len() >= 50), "{:?}", c.flows.get("pipe").map(|f| f.len()));
+    // The run it traced is gone, its directory (and the thread files in it) too.
+    let sup = trace["otherData"]["runs"][0]["supervisor_pid"].as_i64().expect("the run's supervisor") as u32;
+    let run_dir = ipcscope::supervisor::rundir::dir_for(sup);
+    assert!(!run_dir.exists(), "{} left behind", run_dir.display());
+    let pids: Vec<i32> = c.process_names.keys().map(|&p| p as i32).filter(|&p| p as u32 != sup).collect();
+    assert!(pids.iter().all(|&p| !common::process_alive(p)), "workers left: {pids:?}");
 }
