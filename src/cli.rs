@@ -52,6 +52,11 @@ struct RunArgs {
     /// 5–8 MB per 10 minutes of all seven mechanisms).
     #[arg(long, value_name = "FILE", global = true)]
     record: Option<PathBuf>,
+    /// Write the run as a trace (Chrome Trace Event JSON: open it in
+    /// ui.perfetto.dev or chrome://tracing): every process, each call it
+    /// made, one arrow per message, each channel's depth.
+    #[arg(long, value_name = "FILE", global = true)]
+    trace: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +226,26 @@ fn dispatch(cli: Cli) -> Result<i32> {
     if cli.run.record.is_some() && !observes {
         return Err(usage("--record goes with the live view, `snapshot` or `lesson`: this command records nothing"));
     }
+    let live = matches!(cli.cmd, None | Some(Cmd::Snapshot { .. }) | Some(Cmd::Lesson { list: false, .. }));
+    if cli.run.trace.is_some() && !live {
+        return Err(usage(
+            "--trace goes with the live view, `snapshot` or `lesson`: this command runs nothing to trace",
+        ));
+    }
+    if let Some(p) = &cli.run.trace {
+        // Bad arguments are said before the file is touched; a bad path
+        // is refused before anything starts.
+        common(&cli.run)?;
+        crate::trace::start(p).map_err(|e| usage(format!("{e:#}")))?;
+    }
+    let code = dispatch_cmd(cli);
+    let traced = crate::trace::finish();
+    let code = code?;
+    traced?;
+    Ok(code)
+}
+
+fn dispatch_cmd(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Some(Cmd::Worker { kind, role, slot, args }) => {
             started_by_ipcscope("worker", crate::supervisor::ENV_SUPERVISOR)?;

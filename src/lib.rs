@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod i18n;
 pub mod knobs;
+pub mod latency;
 pub mod mechanisms;
 pub mod message;
 pub mod model;
@@ -24,6 +25,7 @@ pub mod soak;
 pub mod stdout;
 pub mod supervisor;
 pub mod telemetry;
+pub mod trace;
 pub mod ui;
 pub mod userfile;
 

@@ -1,25 +1,35 @@
 //! The message format every ipcscope worker speaks, and the verifier every
 //! consumer runs.
 //!
-//! A message is a 24-byte header followed by a payload. The header carries a
-//! sequence number, the sender's id, the total length and a CRC-32 over
-//! everything else, so a consumer can tell a delivered message from a lost,
-//! corrupt, duplicated or reordered one — and say so on screen with figures
-//! it checked itself.
+//! A message is a 32-byte header followed by a payload. The header carries a
+//! sequence number, the sender's id, the total length, a CRC-32 over
+//! everything else and the time it was sent (CLOCK_MONOTONIC ns), so a
+//! consumer can tell a delivered message from a lost, corrupt, duplicated or
+//! reordered one — and say so on screen with figures it checked itself —
+//! and knows how long the message took to reach it.
+//!
+//! ```text
+//! 0 magic "IPCS"  4 sender  8 seq  16 length  20 CRC-32  24 sent (ns)  32 payload…
+//! ```
 
 use std::collections::HashMap;
 
 /// "IPCS" in little-endian: the first four bytes of every message we send.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"IPCS");
-pub const HEADER_LEN: usize = 24;
-/// Smallest message: a header and an 8-byte payload.
-pub const MIN_LEN: usize = HEADER_LEN + 8;
+pub const HEADER_LEN: usize = 32;
+/// Smallest message: the header alone (the CRC covers its send time as it
+/// covers a payload, so every byte is still checked).
+pub const MIN_LEN: usize = HEADER_LEN;
+/// Where the send time sits in the header.
+const SENT_AT: std::ops::Range<usize> = 24..32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     pub sender: u32,
     pub seq: u64,
     pub len: u32,
+    /// When the sender stamped it: CLOCK_MONOTONIC, ns.
+    pub sent_ns: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,16 +42,34 @@ pub enum DecodeError {
     Corrupt,
 }
 
+/// CLOCK_MONOTONIC in ns: the clock every process of a run shares.
+pub fn now_ns() -> u64 {
+    // CLOCK_MONOTONIC cannot fail on Linux; zero if it ever did.
+    let ts =
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap_or(nix::sys::time::TimeSpec::new(0, 0));
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}
+
 /// Fill `buf` (whose length is the message length) with a message from
-/// `sender` numbered `seq`. The payload is a pattern derived from both, so a
-/// byte flipped anywhere changes the checksum.
+/// `sender` numbered `seq`, stamped with the time now: the sender is about
+/// to send it. The payload is a pattern derived from both, so a byte
+/// flipped anywhere changes the checksum.
 pub fn encode(buf: &mut [u8], sender: u32, seq: u64) {
+    fill(buf, sender, seq);
+    // Stamped after the payload is made: the time it is handed over.
+    stamp_at(buf, sender, seq, now_ns());
+    crate::trace::hook::encoded(sender, seq);
+}
+
+/// `encode` with a given send time: rebuilds the exact bytes of a message
+/// sent at `sent_ns` (a client checking its echoed request).
+pub fn encode_at(buf: &mut [u8], sender: u32, seq: u64, sent_ns: u64) {
+    fill(buf, sender, seq);
+    stamp_at(buf, sender, seq, sent_ns);
+}
+
+fn fill(buf: &mut [u8], sender: u32, seq: u64) {
     assert!(buf.len() >= MIN_LEN, "message shorter than MIN_LEN");
-    let len = buf.len() as u32;
-    buf[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-    buf[4..8].copy_from_slice(&sender.to_le_bytes());
-    buf[8..16].copy_from_slice(&seq.to_le_bytes());
-    buf[16..20].copy_from_slice(&len.to_le_bytes());
     let mut x = (seq as u32) ^ sender.rotate_left(16) ^ 0x9E37_79B9;
     for chunk in buf[HEADER_LEN..].chunks_mut(4) {
         // xorshift32: cheap, and no two neighbouring messages look alike.
@@ -51,14 +79,31 @@ pub fn encode(buf: &mut [u8], sender: u32, seq: u64) {
         let bytes = x.to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
+}
+
+/// Write the header (sent now) and checksum over a payload already in
+/// `buf`: what `encode` does, without generating the payload again.
+pub fn stamp(buf: &mut [u8], sender: u32, seq: u64) {
+    stamp_at(buf, sender, seq, now_ns());
+}
+
+fn stamp_at(buf: &mut [u8], sender: u32, seq: u64, sent_ns: u64) {
+    assert!(buf.len() >= MIN_LEN, "message shorter than MIN_LEN");
+    let len = buf.len() as u32;
+    buf[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    buf[4..8].copy_from_slice(&sender.to_le_bytes());
+    buf[8..16].copy_from_slice(&seq.to_le_bytes());
+    buf[16..20].copy_from_slice(&len.to_le_bytes());
+    buf[SENT_AT].copy_from_slice(&sent_ns.to_le_bytes());
     let crc = checksum(buf);
     buf[20..24].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// CRC-32 of everything but the CRC itself (the send time included).
 fn checksum(buf: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&buf[..20]);
-    h.update(&buf[HEADER_LEN..]);
+    h.update(&buf[24..]);
     h.finalize()
 }
 
@@ -76,9 +121,8 @@ pub fn peek_header(buf: &[u8]) -> Result<Header, DecodeError> {
     if (len as usize) < MIN_LEN {
         return Err(DecodeError::Corrupt);
     }
-    let mut seq = [0u8; 8];
-    seq.copy_from_slice(&buf[8..16]);
-    Ok(Header { sender: u32::from_le_bytes(word(4..8)), seq: u64::from_le_bytes(seq), len })
+    let long = |r: std::ops::Range<usize>| -> u64 { u64::from_le_bytes(buf[r].try_into().unwrap_or([0; 8])) };
+    Ok(Header { sender: u32::from_le_bytes(word(4..8)), seq: long(8..16), len, sent_ns: long(SENT_AT) })
 }
 
 /// Check a whole message.
@@ -156,10 +200,15 @@ impl Verifier {
         self.counts.foreign += n;
     }
 
-    /// Verify a whole message buffer and account for it.
+    /// Verify a whole message buffer and account for it. A message that
+    /// checks out is also timed (send → now) for the latency figures and
+    /// the trace.
     pub fn check(&mut self, buf: &[u8]) -> Result<(Header, Verdict), DecodeError> {
         match decode(buf) {
-            Ok(h) => Ok((h, self.accept(h.sender, h.seq))),
+            Ok(h) => {
+                crate::trace::hook::received(&h);
+                Ok((h, self.accept(h.sender, h.seq)))
+            }
             Err(DecodeError::Foreign) => {
                 self.counts.foreign += buf.len() as u64;
                 Err(DecodeError::Foreign)
@@ -235,7 +284,19 @@ mod tests {
     fn round_trip() {
         let b = msg(7, 42, 100);
         let h = decode(&b).unwrap();
-        assert_eq!(h, Header { sender: 7, seq: 42, len: 100 });
+        assert_eq!((h.sender, h.seq, h.len), (7, 42, 100));
+        // Stamped with the time it was made, on the monotonic clock.
+        assert!(h.sent_ns > 0 && h.sent_ns <= now_ns());
+        let mut again = vec![0; 100];
+        encode_at(&mut again, 7, 42, h.sent_ns);
+        assert_eq!(again, b);
+    }
+
+    #[test]
+    fn the_send_time_is_checked_too() {
+        let mut b = msg(1, 5, MIN_LEN);
+        b[28] ^= 1;
+        assert_eq!(decode(&b), Err(DecodeError::Corrupt));
     }
 
     #[test]
@@ -252,6 +313,7 @@ mod tests {
     fn truncated_and_foreign() {
         let b = msg(1, 5, 64);
         assert_eq!(decode(&b[..40]), Err(DecodeError::Truncated));
+        assert_eq!(decode(&b[..20]), Err(DecodeError::Truncated));
         assert_eq!(decode(b"hello world, this is not ours at all"), Err(DecodeError::Foreign));
     }
 

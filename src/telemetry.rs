@@ -76,6 +76,13 @@ pub struct Slot {
     pub step_tokens: AtomicU64,
     pub event_head: AtomicU64,
     pub events: [EventRec; EVENTS],
+    /// One-way latency of the messages this worker verified (`latency`).
+    pub lat: crate::latency::Hist,
+    /// System calls the worker made moving messages, by its own count
+    /// (each read, write, send, recv, poll, mq_*, futex, sendmsg/recvmsg).
+    pub syscalls: AtomicU64,
+    /// Calls it made into an emulated kernel (Mach, NT): its traps.
+    pub traps: AtomicU64,
 }
 
 #[repr(C)]

@@ -22,6 +22,8 @@ fn holder(pid: i32, comm: &str, mode: &str, role: Option<&str>) -> FifoHolder {
 /// outsider writing into it from another terminal.
 fn blocked_fifo() -> Snapshot {
     let m = MechanismSnapshot {
+        latency_us: None,
+        cost: None,
         kind: Kind::Fifo,
         processes: vec![
             process("reader", 4121, "S", "hrtimer_nanosleep", "stalled", 0, 4000),

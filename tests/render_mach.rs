@@ -167,6 +167,8 @@ fn cached_mach() -> Snapshot {
         log: vec![],
     };
     let m = MechanismSnapshot {
+        latency_us: None,
+        cost: None,
         kind: Kind::Mach,
         processes: vec![
             process("kernel", 4120, "S", "poll_schedule_timeout", "serving", 0, 0),

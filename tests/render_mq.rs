@@ -18,6 +18,8 @@ fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, 
 /// wq_sleep, and the highest priorities leave first.
 fn full_queue() -> Snapshot {
     let m = MechanismSnapshot {
+        latency_us: None,
+        cost: None,
         kind: Kind::Mq,
         processes: vec![
             process("producer", 4121, "S", "wq_sleep", "mq_send()", 410, 0),

@@ -18,6 +18,8 @@ fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, 
 /// full, and the producer sleeps in the kernel's pipe_write.
 fn blocked_pipe() -> Snapshot {
     let m = MechanismSnapshot {
+        latency_us: None,
+        cost: None,
         kind: Kind::Pipe,
         processes: vec![
             process("producer", 4121, "S", "anon_pipe_write", "write()", 9216, 0),

@@ -27,6 +27,8 @@ fn full_ring() -> Snapshot {
     head.extend(b"IPCS\x00\x00\x01\x00");
     head.extend((0u8..56).map(|i| i.wrapping_mul(37)));
     let m = MechanismSnapshot {
+        latency_us: None,
+        cost: None,
         kind: Kind::Shm,
         processes: vec![
             process("producer", 4121, "S", "futex_do_wait", "futex wait", 9232, 0),

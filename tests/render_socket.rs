@@ -61,6 +61,8 @@ fn stalled_tcp() -> MechanismSnapshot {
         tcp("client-2", 4123, 4, "ESTABLISHED", 51240, Some((40123, "server")), (0, 80_384)),
     ];
     MechanismSnapshot {
+        latency_us: None,
+        cost: None,
         kind: Kind::Socket,
         processes: vec![
             process("server", 4121, "S", "poll_schedule_timeout.constprop.0", "stalled", 0, 0),

@@ -40,16 +40,7 @@ pub trait Side {
 /// same bytes `message::encode` writes, without generating the payload
 /// pattern again (an application's data exists before it is sent).
 pub fn stamp(buf: &mut [u8], sender: u32, seq: u64) {
-    let len = buf.len() as u32;
-    buf[0..4].copy_from_slice(&message::MAGIC.to_le_bytes());
-    buf[4..8].copy_from_slice(&sender.to_le_bytes());
-    buf[8..16].copy_from_slice(&seq.to_le_bytes());
-    buf[16..20].copy_from_slice(&len.to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(&buf[..20]);
-    h.update(&buf[message::HEADER_LEN..]);
-    let crc = h.finalize();
-    buf[20..24].copy_from_slice(&crc.to_le_bytes());
+    message::stamp(buf, sender, seq);
 }
 
 /// A pre-faulted message buffer with a payload pattern in it.

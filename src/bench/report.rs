@@ -241,7 +241,7 @@ pub fn csv(rep: &Report) -> String {
 pub fn notes(rep: &mut Report) {
     let mut notes = Vec::new();
     notes.push(
-        "mechanism = ipcscope's framing (24-byte header + CRC-32 stamped by the sender and verified by the \
+        "mechanism = ipcscope's framing (32-byte header + CRC-32 stamped by the sender and verified by the \
          receiver, the FrameReader on byte streams, telemetry counters); raw = the same system calls on a \
          pre-filled buffer, nothing else. The payload pattern is generated once, not per message."
             .to_string(),

@@ -449,6 +449,8 @@ impl Probe for FifoProbe {
 
         let cs = tel.slot(self.reader_slot);
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Fifo,
             channel: Channel { depth, capacity: self.capacity, unit: crate::model::figures::Unit::Bytes, over: 0 },
             integrity: crate::monitor::integrity_after(cs, self.writer_slots.iter().map(|&w| tel.slot(w))),

@@ -260,6 +260,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
         message::encode(msg, sender, seq);
         let timeout = ctx.knob(KnobId::MqSendTimeoutMs);
         ctx.op(Op::Send);
+        crate::trace::hook::syscall();
         let (r, call, a2) = if timeout > 0 {
             let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
                 .map_or(Default::default(), |t| *t.as_ref());
@@ -356,6 +357,7 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
         pacer.wait(ctx);
         ctx.op(Op::Receive);
         let mut prio: u32 = 0;
+        crate::trace::hook::syscall();
         let r = nix::mqueue::mq_receive(&mqd, &mut buf, &mut prio);
         let ret = r.map_or_else(|e| -(e as i64), |n| n as i64);
         ctx.event(CALL_RECEIVE, [fd as u64, msgsize as u64, prio as u64], ret);
@@ -461,6 +463,8 @@ impl Probe for MqProbe {
         }
 
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Mq,
             channel: Channel {
                 depth: d.curmsgs,

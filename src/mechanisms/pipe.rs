@@ -480,6 +480,8 @@ impl Probe for PipeProbe {
             self.notes.say(t_ms, "lost-in-pipe", "note_pipe_lost_in_pipe", &[("n", in_flight.to_string())]);
         }
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Pipe,
             channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Bytes, over: 0 },
             integrity,

@@ -10,12 +10,15 @@
 //!       24   slot count
 //!       32   slot size in bytes
 //!       40   closed (the producer has sent its last message)
+//!       48   sleepers on `in` (a consumer in FUTEX_WAIT, or about to be)
+//!       56   sleepers on `out` (a producer, likewise)
 //!       64   slot 0, slot 1, … each holding one whole message
 //! ```
 //!
 //! A full ring makes the producer sleep in `FUTEX_WAIT` on `out`, an empty
 //! one makes the consumer sleep on `in`; each side `FUTEX_WAKE`s the other
-//! after moving its index. Nobody spins.
+//! after moving its index, but only when the other says it sleeps: while
+//! neither side waits, a message costs no system call at all. Nobody spins.
 //!
 //! `ftruncate` only sets the size: tmpfs finds a page for the region when
 //! it is first touched, and a full `/dev/shm` answers that touch with
@@ -64,6 +67,8 @@ const W_OUT: usize = 2;
 const W_SLOTS: usize = 3;
 const W_SLOT_SIZE: usize = 4;
 const W_CLOSED: usize = 5;
+const W_SLEEP_IN: usize = 6;
+const W_SLEEP_OUT: usize = 7;
 
 /// How long one futex sleep lasts at most, so a knob change or the end of
 /// the run is noticed.
@@ -265,13 +270,29 @@ impl Ring {
     /// log the futex wait.
     fn wait_on(&self, ctx: &WorkerCtx, w: usize, seen: u64) {
         ctx.op(Op::Wait);
-        futex_wait(self.word(w), seen as u32, NAP);
+        let sleepers = self.word(if w == W_IN { W_SLEEP_IN } else { W_SLEEP_OUT });
+        sleepers.fetch_add(1, Ordering::SeqCst);
+        // Said before looking again: a side that moves the word after this
+        // sees us and wakes us (`wake`); one that moved it before, we see.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.word(w).load(Ordering::SeqCst) == seen {
+            futex_wait(self.word(w), seen as u32, NAP);
+        }
+        sleepers.fetch_sub(1, Ordering::SeqCst);
         let now = self.word(w).load(Relaxed);
         ctx.event(
             CALL_FUTEX_WAIT,
             [w as u64, seen & 0xffff_ffff, 0],
             if now != seen { 0 } else { -(libc::ETIMEDOUT as i64) },
         );
+    }
+
+    /// Ring word `w` has moved: wake the other side if it sleeps on it.
+    fn wake(&self, w: usize) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.word(if w == W_IN { W_SLEEP_IN } else { W_SLEEP_OUT }).load(Ordering::SeqCst) > 0 {
+            futex_wake(self.word(w));
+        }
     }
 
     fn word(&self, i: usize) -> &AtomicU64 {
@@ -403,14 +424,14 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
         message::encode(&mut msg[..size], sender, seq);
         ring.put(inn, &msg[..size]);
         ring.word(W_IN).store(inn + 1, Ordering::Release);
-        futex_wake(ring.word(W_IN));
+        ring.wake(W_IN);
         ctx.event(CALL_PUT, [inn % slots, size as u64, inn + 1], 0);
         ctx.count_sent(size);
         seq += 1;
     }
     // Tell the consumer there is no more; it unlinks the name when done.
     ring.word(W_CLOSED).store(1, Ordering::Release);
-    futex_wake(ring.word(W_IN));
+    ring.wake(W_IN);
     ctx.op(Op::Done);
     drop(ring);
     ctx.event(CALL_MUNMAP, [size, 0, 0], 0);
@@ -474,7 +495,7 @@ fn consumer(ctx: &mut WorkerCtx) -> Result<()> {
         };
         ring.get(out, &mut buf[..len.max(head)]);
         ring.word(W_OUT).store(out + 1, Ordering::Release);
-        futex_wake(ring.word(W_OUT));
+        ring.wake(W_OUT);
         ctx.event(CALL_GET, [out % slots, len as u64, out + 1], len as i64);
         ctx.receive(&mut verifier, &buf[..len]);
     }
@@ -633,6 +654,8 @@ impl Probe for ShmProbe {
         }
 
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Shm,
             channel: Channel { depth, capacity: self.slots, unit: crate::model::figures::Unit::Slots, over: 0 },
             integrity: crate::monitor::integrity_after(cs, [ps]),

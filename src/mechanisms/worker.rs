@@ -113,6 +113,7 @@ impl WorkerCtx {
         let s = self.me();
         s.pid.store(std::process::id() as u64, Relaxed);
         s.set_op(Op::Starting, self.tel.elapsed_us());
+        crate::trace::hook::attach(&self.tel, self.slot, &self.run_dir);
     }
 
     /// A knob's current value for this mechanism (an atomic load or two
@@ -137,6 +138,7 @@ impl WorkerCtx {
 
     pub fn op(&self, op: Op) {
         self.me().set_op(op, self.tel.elapsed_us());
+        crate::trace::hook::op(op);
     }
 
     pub fn event(&self, call: u64, args: [u64; 3], ret: i64) {
@@ -159,6 +161,7 @@ impl WorkerCtx {
     }
 
     pub fn count_sent(&self, bytes: usize) {
+        crate::trace::hook::sent(bytes);
         let s = self.me();
         Slot::add(&s.sent_msgs, 1);
         Slot::add(&s.sent_bytes, bytes as u64);
@@ -179,6 +182,7 @@ impl WorkerCtx {
     }
 
     pub fn count_error(&self, errno: i32) {
+        crate::trace::hook::failed(errno as i64);
         let s = self.me();
         let c = match errno {
             libc::EPIPE => &s.err_epipe,
@@ -271,6 +275,8 @@ pub fn step_gate(ctx: &WorkerCtx) {
 /// Sleep while `*word == expected` (or until the timeout).
 pub fn futex_wait(word: &std::sync::atomic::AtomicU64, expected: u32, timeout: Duration) {
     let ts = libc::timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
+    crate::trace::hook::syscall();
+    let t0 = crate::trace::hook::start_time();
     // SAFETY: the low 32 bits of an aligned AtomicU64 (little-endian) are a
     // valid futex word in a shared mapping.
     unsafe {
@@ -282,10 +288,12 @@ pub fn futex_wait(word: &std::sync::atomic::AtomicU64, expected: u32, timeout: D
             &ts as *const libc::timespec,
         );
     }
+    crate::trace::hook::waited(crate::trace::format::CALL_FUTEX_WAIT, t0);
 }
 
 /// Wake workers waiting in `futex_wait` on `word`.
 pub fn futex_wake(word: &std::sync::atomic::AtomicU64) {
+    crate::trace::hook::syscall();
     // SAFETY: as in futex_wait: the low half of a live, aligned AtomicU64 is
     // a valid futex word; FUTEX_WAKE only reads its address.
     unsafe {
@@ -310,6 +318,7 @@ pub fn io_ret(res: &io::Result<usize>) -> i64 {
 /// `write` the whole buffer, retrying short writes and EINTR.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
+        crate::trace::hook::syscall();
         // SAFETY: `buf` is readable for `buf.len()` bytes; write keeps no
         // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
@@ -328,6 +337,7 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
 /// One `read`, retrying EINTR. Ok(0) is end of file.
 pub fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {
+        crate::trace::hook::syscall();
         // SAFETY: `buf` is writable for `buf.len()` bytes; read keeps no
         // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };

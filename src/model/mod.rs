@@ -6,6 +6,7 @@ pub mod detail;
 pub mod figures;
 pub mod kind;
 pub mod knob;
+pub mod measured;
 pub mod snapshot;
 
 pub use kind::Kind;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub use super::detail::Detail;
 pub use super::figures::*;
 use super::kind::Kind;
+pub use super::measured::{Cost, Latency};
 
 pub const SNAPSHOT_VERSION: u32 = 1;
 
@@ -54,6 +55,13 @@ pub struct MechanismSnapshot {
     /// The knobs that shape this mechanism, as `key=value`.
     pub knobs: Vec<(String, String)>,
     pub detail: Detail,
+    /// One-way latency over the last second (`model::measured`); absent in
+    /// older recordings and before a message was timed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<Latency>,
+    /// What a message costs (`model::measured`), filled by the monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 impl Snapshot {

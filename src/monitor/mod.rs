@@ -4,6 +4,7 @@
 //! introspection — and reaps children that ended.
 
 pub mod exit;
+pub mod measure;
 pub mod procfs;
 
 use std::collections::VecDeque;
@@ -310,6 +311,7 @@ impl Monitor {
             let ticker = crossbeam_channel::tick(period);
             let mut ticks = 0u64;
             let mut was_paused = false;
+            let mut meter = measure::Meter::default();
             loop {
                 if stop2.load(Relaxed) {
                     break;
@@ -333,12 +335,14 @@ impl Monitor {
                 run.problems.extend(problems);
                 run.paused = cfg.paused.load(Relaxed);
                 run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
-                let snap = Snapshot {
+                let mut snap = Snapshot {
                     version: SNAPSHOT_VERSION,
                     t_ms,
                     run,
                     mechanisms: probes.iter_mut().map(|p| p.sample(&tel, t_ms)).collect(),
                 };
+                meter.fill(&mut snap, &tel);
+                crate::trace::observe(&snap);
                 // Never block on a slow reader: a UI that is busy (or
                 // already gone) skips this sample, and stopping the monitor
                 // can never wait on a full channel.

@@ -171,6 +171,8 @@ mod tests {
 
     fn snap() -> Snapshot {
         let m = MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Pipe,
             processes: vec![ProcessSnapshot {
                 role: "producer".into(),

@@ -106,6 +106,7 @@ impl Supervisor {
         for (id, v) in knobs.iter() {
             tel.set_knob(id, v);
         }
+        crate::trace::run_started(dir.path(), tel.page().t0_us.load(Relaxed));
         // Orphans of our workers (a consumer whose producer died) become
         // our children, so we reap them and see how they ended.
         let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -245,6 +246,7 @@ impl Supervisor {
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
+        crate::trace::worker_env(&mut cmd);
         // A worker's complaints go to a log in the run dir; the panel shows
         // the last line when the worker dies.
         match std::fs::File::create(self.dir.path().join(format!("{}.log", spec.slot))) {
@@ -405,6 +407,8 @@ impl Supervisor {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        // Every worker is gone: what they traced is final.
+        crate::trace::run_ended(self.dir.path());
         self.dir.remove_all();
         cleanup::emergency_clear();
     }

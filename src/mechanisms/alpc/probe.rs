@@ -252,6 +252,8 @@ impl Probe for AlpcProbe {
         let mut processes = vec![kernel, server];
         processes.extend(clients);
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Alpc,
             processes,
             channel: Channel { depth, capacity, unit: crate::model::figures::Unit::Messages, over: 0 },

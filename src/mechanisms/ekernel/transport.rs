@@ -298,7 +298,11 @@ impl Conn {
         let iov = [io::IoSlice::new(data)];
         // MSG_NOSIGNAL: a vanished peer is an error value, not SIGPIPE.
         let flags = MsgFlags::from_bits_retain(flags) | MsgFlags::MSG_NOSIGNAL;
+        // A packet to the kernel is a trap (in a task; the kernel's own
+        // replies land in its slot, which no mechanism counts).
+        crate::trace::hook::trap();
         loop {
+            crate::trace::hook::syscall();
             return Err(match socket::sendmsg::<()>(self.fd.as_raw_fd(), &iov, cmsgs, flags, None) {
                 Ok(_) => return Ok(()),
                 Err(Errno::EINTR) => continue,
@@ -326,6 +330,7 @@ impl Conn {
         msg.msg_control = cmsg_buf.as_mut_ptr();
         msg.msg_controllen = CmsgBuf::LEN as _;
         let n = loop {
+            crate::trace::hook::syscall();
             // SAFETY: the iovec covers buf's reserved capacity; the control
             // buffer is aligned and CmsgBuf::LEN long.
             let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags | libc::MSG_CMSG_CLOEXEC) };
@@ -374,6 +379,7 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<u
         // Round up so that a deadline 0.3 ms away does not spin at 0 ms.
         Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
     };
+    crate::trace::hook::syscall();
     // SAFETY: `fds` is a writable slice of `fds.len()` pollfds (the kernel
     // writes `revents` only); a bad descriptor in it is POLLNVAL, not UB.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };

@@ -214,6 +214,8 @@ impl Probe for MachProbe {
         // A reply that came back different counts as corrupt too.
         integrity.corrupt += clients.iter().map(|&c| tel.slot(c).corrupt.load(Relaxed)).sum::<u64>();
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Mach,
             processes,
             channel,

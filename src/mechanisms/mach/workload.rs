@@ -583,6 +583,10 @@ impl ClientThread<'_> {
             ..MachMsgArgs::default()
         });
         let kr = kr_of(&r);
+        match kr {
+            KERN_SUCCESS | MACH_SEND_WILL_NOTIFY => crate::trace::hook::sent(size),
+            _ => crate::trace::hook::failed(i64::from(kr)),
+        }
         event(ctx, CALL_MSG, msg_event(options, timeout, service, self.reply, REQUEST_ID, bits), kr);
         self.last_sent = kr == KERN_SUCCESS;
         let taken = |c: &mut Self| {
@@ -683,6 +687,9 @@ impl ClientThread<'_> {
             return;
         }
         let data = payload(&reply);
+        if let Ok(h) = message::peek_header(data) {
+            crate::trace::hook::received(&h);
+        }
         bump(&me.recv_msgs, 1);
         bump(&me.recv_bytes, data.len() as u64);
         // Every byte back as it went out: the payload is a function of
@@ -691,7 +698,7 @@ impl ClientThread<'_> {
             && match message::decode(data) {
                 Ok(h) if h.sender == self.sender => {
                     let mut expect = vec![0u8; data.len()];
-                    message::encode(&mut expect, self.sender, h.seq);
+                    message::encode_at(&mut expect, self.sender, h.seq, h.sent_ns);
                     expect == data && self.replies.accept(h.sender, h.seq) == message::Verdict::Delivered
                 }
                 _ => false,

@@ -151,6 +151,8 @@ impl Probe for SocketProbe {
 
         let integrity = crate::monitor::integrity(ss);
         MechanismSnapshot {
+            latency_us: None,
+            cost: None,
             kind: Kind::Socket,
             channel: Channel {
                 depth,

@@ -240,6 +240,7 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
             ctx.op(Op::Wait);
             500
         };
+        crate::trace::hook::syscall();
         // SAFETY: `pfds` is a writable slice of `pfds.len()` pollfds; the
         // kernel writes `revents` only.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
@@ -431,6 +432,7 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
 /// signal), retrying short sends and EINTR.
 fn send_all(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
     while !buf.is_empty() {
+        crate::trace::hook::syscall();
         // SAFETY: `buf` is readable for `buf.len()` bytes; send keeps no
         // pointer, and a bad `fd` is EBADF, not UB.
         let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
