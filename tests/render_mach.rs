@@ -48,7 +48,13 @@ fn task(name_: &str, pid: i32, names: Vec<NameView>, threads: Vec<ThreadView>) -
 }
 
 fn thread(blocked: &str, cached: bool) -> ThreadView {
-    ThreadView { thread: 1, blocked: blocked.into(), waited_ms: if blocked.is_empty() { 0 } else { 1200 }, cached }
+    ThreadView {
+        thread: 1,
+        blocked: blocked.into(),
+        waited_ms: if blocked.is_empty() { 0 } else { 1200 },
+        cached,
+        call: None,
+    }
 }
 
 /// Option 4 at work: the server stopped receiving, the queue is at its
