@@ -252,6 +252,28 @@ pub struct ProcessView {
     pub direct_access_granted: bool,
 }
 
+/// What a handle names, read from its `object_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandleKind {
+    ConnectionPort,
+    ServerPort,
+    ClientPort,
+    Section,
+    Other,
+}
+
+impl HandleView {
+    pub fn kind(&self) -> HandleKind {
+        match self.object_type.as_str() {
+            "ALPC Connection Port" => HandleKind::ConnectionPort,
+            "ALPC Server Communication Port" => HandleKind::ServerPort,
+            "ALPC Client Communication Port" => HandleKind::ClientPort,
+            "Section" => HandleKind::Section,
+            _ => HandleKind::Other,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandleView {
     /// The handle value, as this process sees it.
