@@ -248,7 +248,13 @@ fn channel_lines(d: &AlpcDetail, facts: &Facts, rows: usize, width: usize, view:
         return fit::first_fit_line(forms, width).into_iter().collect();
     }
     if facts.channels.len() <= rows {
-        return facts.channels.iter().filter_map(|ch| fit::first_fit_line(channel_forms(d, ch, view), width)).collect();
+        // One form for every channel, so their rows line up.
+        let all: Vec<Vec<Line<'static>>> = facts.channels.iter().map(|ch| channel_forms(d, ch, view)).collect();
+        let k = (0..4).find(|&k| all.iter().all(|forms| fit::line_width(&forms[k]) <= width));
+        return match k {
+            Some(k) => all.into_iter().map(|mut forms| forms.swap_remove(k)).collect(),
+            None => Vec::new(),
+        };
     }
     let n = facts.channels.len().to_string();
     let forms = vec![
@@ -277,9 +283,9 @@ fn section_forms(d: &AlpcDetail, facts: &Facts, view: &View) -> Vec<Line<'static
     };
     match cs {
         Some(s) => {
-            let size = widgets::bytes(s.size);
-            let used = widgets::bytes(s.bytes_in_use);
-            let back = sc.map_or_else(|| t(l, "alpc_none").to_string(), |x| widgets::bytes(x.bytes_in_use));
+            let size = size_words(s.size);
+            let used = size_words(s.bytes_in_use);
+            let back = sc.map_or_else(|| t(l, "alpc_none").to_string(), |x| size_words(x.bytes_in_use));
             let n = state.sections.len().to_string();
             vec![
                 edge(tf(l, "alpc_section_long", &[("size", size.clone()), ("used", used.clone()), ("back", back), ("n", n)])),
@@ -289,7 +295,7 @@ fn section_forms(d: &AlpcDetail, facts: &Facts, view: &View) -> Vec<Line<'static
             ]
         }
         None if d.section_size > 0 && ch.is_none() => {
-            let size = widgets::bytes(d.section_size);
+            let size = size_words(d.section_size);
             vec![
                 Line::from(Span::styled(tf(l, "alpc_section_asked", &[("size", size.clone())]), th.dim())),
                 Line::from(Span::styled(tf(l, "alpc_section_short", &[("size", size)]), th.dim())),

@@ -371,7 +371,8 @@ fn mailbox_titles(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
 /// The richest arrangement: the mailbox first (its title, then its
 /// blocks two cells apart, then one cell each), then the arrows' labels
 /// with the rights' names, each sender on its row, the receiver's name.
-fn columns(d: &MachDetail, facts: &Facts, width: u16, rows_for_senders: usize, view: &View) -> Columns {
+fn columns(d: &MachDetail, facts: &Facts, width: u16, tall: bool, view: &View) -> Columns {
+    let rows_for_senders = if tall { view.theme.gauge_rows() as usize + 1 } else { 1 };
     let l = view.lang;
     let clients_w = fit::width(t(l, "mach_clients_short")) as u16 + 1;
     let marks_w = facts.clients.len() as u16;
@@ -382,17 +383,30 @@ fn columns(d: &MachDetail, facts: &Facts, width: u16, rows_for_senders: usize, v
     let each_fits = facts.clients.len() <= rows_for_senders;
     let titles_w: Vec<u16> = mailbox_titles(d, view).iter().map(|t| fit::line_width(t) as u16 + 4).collect();
     let title_w = titles_w.first().copied().unwrap_or(4);
-    let count_w =
-        widgets::queue_count_forms(facts.channel, t(l, "gauge_kept"), view).last().map_or(3, fit::line_width) as u16;
+    // The count: with what is kept past the limit in words, else bare.
+    let counts: Vec<u16> = widgets::queue_count_forms(facts.channel, t(l, "gauge_kept"), view)
+        .iter()
+        .map(|c| fit::line_width(c) as u16)
+        .collect();
+    let worded = if facts.channel.past() > 0 { counts.get(1) } else { counts.last() }.copied().unwrap_or(3);
+    let bare = counts.last().copied().unwrap_or(3);
     let blocks = |room: usize| widgets::queue_blocks(facts.channel, room, view).map(|b| fit::line_width(&b) as u16);
     let spaced = blocks(4096).unwrap_or(8);
     let tight = blocks(spaced as usize - 1).unwrap_or(spaced);
-    let needs = [title_w.max(spaced + 2), spaced.max(count_w) + 2, tight.max(count_w).max(4) + 2];
+    // Blocks and count under each other (tall) or side by side.
+    let inside = |blocks: u16, count: u16| if tall { blocks.max(count) } else { blocks + 1 + count } + 2;
+    let needs = [
+        title_w.max(inside(spaced, worded)),
+        inside(spaced, worded),
+        inside(tight, worded),
+        inside(tight, bare),
+        inside(4, bare),
+    ];
     let arrow_w = |s: &str| (fit::width(s) as u16 + 2).max(4);
     // Every arrangement that fits, scored by what a class needs most: the
     // queue's blocks, the rights' words, each sender by name, the blocks
     // spaced, the receiver's name, the rights' names, the mailbox's title.
-    let mut best: Option<((bool, bool, bool, bool, bool, bool, bool), Columns)> = None;
+    let mut best: Option<((bool, bool, bool, bool, bool, bool, bool, bool), Columns)> = None;
     for (k, need) in needs.into_iter().enumerate() {
         for label in [0usize, 1, 2] {
             for sender in [0u8, 1, 2] {
@@ -410,13 +424,16 @@ fn columns(d: &MachDetail, facts: &Facts, width: u16, rows_for_senders: usize, v
                         1 => clients_w + marks_w,
                         _ => marks_w,
                     } + 1;
-                    let (sa, ra) = (arrow_w(&sl), arrow_w(&rl));
+                    // The labels ride on the row above the arrows, over the
+                    // senders' and the receiver's columns if need be.
                     let receiver = if named { server_w } else { 2 };
+                    let sa = (arrow_w(&sl) + 1).saturating_sub(senders).max(3);
+                    let ra = (arrow_w(&rl) - 1).saturating_sub(receiver).max(3);
                     let used = senders + sa + ra + receiver;
                     if width < used + need {
                         continue;
                     }
-                    let score = (label < 2, sender == 0, k < 2, named, label == 0, k == 0, sender == 1);
+                    let score = (k < 3, label < 2, sender == 0, k < 2, named, label == 0, k == 0, sender == 1);
                     if best.as_ref().is_some_and(|(b, _)| *b >= score) {
                         continue;
                     }
@@ -477,7 +494,7 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
     // Rows: 0 top border and labels, 1..=g blocks, then the count (tall),
     // then the bottom border.
     let inner_rows = if tall { g + 1 } else { 1 };
-    let c = columns(d, facts, cv.width(), inner_rows as usize, view);
+    let c = columns(d, facts, cv.width(), tall, view);
     let x_arrow = c.senders;
     let x_box = x_arrow + c.send_arrow;
     let x_recv = x_box + c.mailbox;
@@ -499,7 +516,8 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
         cv.put(0, 1, &Line::from(spans));
         cv.arrow(x_arrow, 1, c.send_arrow - 1, true, th.label());
     }
-    cv.text(x_arrow, 0, &c.send_label, th.label());
+    let lw = fit::width(&c.send_label) as u16;
+    cv.text(x_box.saturating_sub(lw + 1), 0, &c.send_label, th.label());
     // The mailbox.
     let boxr = Rect { x: x_box, y: 0, width: c.mailbox, height: inner_rows + 2 };
     let titles = mailbox_titles(d, view);
@@ -518,12 +536,19 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
             } else {
                 // Blocks and count on one row: the count the longest form
                 // that leaves the blocks their room.
+                // Blocks one per message before a scaled bar.
                 let forms = widgets::queue_count_forms(facts.channel, t(l, "gauge_kept"), view);
-                for count in forms.into_iter().chain([Line::default()]) {
+                let tries = [true, false].into_iter().flat_map(|blocks| {
+                    forms.iter().cloned().chain([Line::default()]).map(move |count| (blocks, count))
+                });
+                for (blocks, count) in tries {
                     let cw = fit::line_width(&count);
                     let bar_room = room.saturating_sub(if cw > 0 { cw + 1 } else { 0 });
-                    let bar = widgets::queue_blocks(facts.channel, bar_room, view)
-                        .or_else(|| (bar_room >= 4).then(|| widgets::scaled_bar(facts.channel, bar_room as u16, view)));
+                    let bar = if blocks {
+                        widgets::queue_blocks(facts.channel, bar_room, view)
+                    } else {
+                        (bar_room >= 4).then(|| widgets::scaled_bar(facts.channel, bar_room as u16, view))
+                    };
                     if let Some(bar) = bar {
                         let mut spans = bar.spans;
                         if cw > 0 {
@@ -968,21 +993,36 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
             lines.push((1, line));
         }
     }
-    let header_cols = "msgh_bits  msgh_size  msgh_id  source (audit pid)  reply";
-    if !d.headers.is_empty() && fit::width(header_cols) <= w {
-        lines.push((2, Line::from(Span::styled(header_cols.to_string(), th.label()))));
-        for h in &d.headers {
-            lines.push((
-                3,
-                Line::from(vec![
-                    Span::styled(format!("{:#010x} ", h.msgh_bits), th.dim()),
+    // The last headers as a table: with `msgh_bits` when every row fits.
+    for bits in [true, false] {
+        let cols = if bits {
+            "msgh_bits  msgh_size  msgh_id  source (audit pid)  reply"
+        } else {
+            "msgh_size  msgh_id  source (audit pid)  reply"
+        };
+        let rows: Vec<Line<'static>> = d
+            .headers
+            .iter()
+            .map(|h| {
+                let mut spans = Vec::new();
+                if bits {
+                    spans.push(Span::styled(format!("{:#010x} ", h.msgh_bits), th.dim()));
+                }
+                spans.extend([
                     Span::styled(format!("{:>9}  ", h.msgh_size), th.value()),
                     Span::styled(format!("{:<7}  ", h.msgh_id), th.value()),
                     Span::styled(format!("{:<10}{}  ", h.sender, widgets::pid(h.sender_pid)), th.label()),
                     Span::styled(h.reply.clone(), th.dim()),
-                ]),
-            ));
+                ]);
+                Line::from(spans)
+            })
+            .collect();
+        if d.headers.is_empty() || fit::width(cols) > w || rows.iter().any(|r| fit::line_width(r) > w) {
+            continue;
         }
+        lines.push((2, Line::from(Span::styled(cols.to_string(), th.label()))));
+        lines.extend(rows.into_iter().map(|r| (3, r)));
+        break;
     }
     // The newest headers are the ones to keep: drop from the oldest.
     let rows = ri.height as usize;

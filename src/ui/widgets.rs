@@ -825,7 +825,7 @@ pub fn emu_party_line(
         Some((c, n)) => {
             let [long, short] = c.wait.label_keys();
             let times = if n > 1 { format!(" ×{n}") } else { String::new() };
-            let waited = if c.waited_ms > 0 { format!(" {}", since(c.waited_ms)) } else { String::new() };
+            let waited = waited_words(c, view);
             let call_span = Span::styled(format!(" {}", c.call), th.value());
             for (why, extra) in [(long, true), (long, false), (short, true), (short, false)] {
                 let mut spans = vec![mark.clone(), name.clone(), call_span.clone()];
@@ -849,6 +849,16 @@ pub fn emu_party_line(
     forms.push(Line::from(vec![mark.clone(), name]));
     forms.push(Line::from(vec![mark]));
     super::fit::first_fit_line(forms, room)
+}
+
+/// How long a call has waited, and what is left of its timeout:
+/// ` 1.2s`, ` 13ms, 7ms left`.
+fn waited_words(c: &EmuCall, view: &View) -> String {
+    let mut s = if c.waited_ms > 0 { format!(" {}", since(c.waited_ms)) } else { String::new() };
+    if let Some(left) = c.timeout_left_ms {
+        s += &format!(", {}", crate::i18n::tf(view.lang, "emu_left", &[("t", since(left))]));
+    }
+    s
 }
 
 /// The Linux side of an emulated task, labelled as our transport's (a
@@ -896,7 +906,7 @@ pub fn queue_blocks(c: &Channel, room: usize, view: &View) -> Option<Line<'stati
     Some(Line::from(spans))
 }
 
-/// A queue's count as words, longest first: `5/5 messages + 3 kept`,
+/// A queue's count as words, longest first: `5/5 + 3 kept messages`,
 /// `5/5 + 3 kept`, `5/5 +3`, `5/5`; never above capacity.
 pub fn queue_count_forms(c: &Channel, kept: &str, view: &View) -> Vec<Line<'static>> {
     let th = view.theme;
@@ -906,11 +916,11 @@ pub fn queue_count_forms(c: &Channel, kept: &str, view: &View) -> Vec<Line<'stat
     let past = c.past();
     let with = |unit: bool, over: Option<String>| {
         let mut spans = vec![Span::styled(numbers.clone(), nstyle)];
-        if unit && !unit_is_empty(c) {
-            spans.push(Span::styled(format!(" {}", unit_word(c, view)), th.label()));
-        }
         if let Some(o) = over {
             spans.push(Span::styled(o, th.warn()));
+        }
+        if unit && !unit_is_empty(c) {
+            spans.push(Span::styled(format!(" {}", unit_word(c, view)), th.label()));
         }
         Line::from(spans)
     };
@@ -1033,13 +1043,14 @@ pub fn note_prose(notes: &[crate::model::snapshot::Note], rows: usize, width: us
 }
 
 /// Lines for `rows` rows of `width` columns, in their order: all when
-/// they fit; on one or two rows the most important ones (a count of the
-/// others would take the only room); else `fit::column` (least important
-/// dropped, counted as `…N more`). A line wider than the room is left out.
+/// they fit; on three rows or fewer the most important ones (a count of
+/// the others would take a third of the room); else `fit::column` (least
+/// important dropped, counted as `…N more`). A line wider than the room is
+/// left out.
 pub fn pick_lines(lines: Vec<(u8, Line<'static>)>, rows: usize, width: usize, view: &View) -> Vec<Line<'static>> {
     let fits: Vec<(u8, Line<'static>)> =
         lines.into_iter().filter(|(_, l)| super::fit::line_width(l) <= width).collect();
-    if fits.len() > rows && rows <= 2 {
+    if fits.len() > rows && rows <= 3 {
         let mut order: Vec<usize> = (0..fits.len()).collect();
         order.sort_by_key(|&i| (fits[i].0, i));
         let keep: Vec<usize> = order.into_iter().take(rows).collect();
@@ -1074,7 +1085,7 @@ pub fn emu_party_rows(
         first.push(Span::styled(format!(" {}", c.call), th.value()));
         let [long, short] = c.wait.label_keys();
         let times = if n > 1 { format!(" ×{n}") } else { String::new() };
-        let waited = if c.waited_ms > 0 { format!(" {}", since(c.waited_ms)) } else { String::new() };
+        let waited = waited_words(c, view);
         let second = |key: &'static str, extra: bool| {
             let mut spans = vec![Span::styled(format!("  — {}", t(view.lang, key)), loud)];
             if extra {
