@@ -96,7 +96,8 @@ fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
 /// Cells a panel gets: the grid's at 80×24 … 200×60 (about 40×5 to
 /// 66×19), the zoomed panel's (78×16 … 198×32), and the sizes between.
 fn cells() -> Vec<(u16, u16)> {
-    let widths = [30u16, 34, 38, 40, 44, 48, 50, 53, 58, 64, 66, 69, 70, 72, 78, 80, 98, 100, 118, 120, 158, 160, 198, 200];
+    let widths =
+        [30u16, 34, 38, 40, 44, 48, 50, 53, 58, 64, 66, 69, 70, 72, 78, 80, 98, 100, 118, 120, 158, 160, 198, 200];
     let heights = [3u16, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19, 21, 23, 28, 32, 40];
     widths.iter().flat_map(|&w| heights.iter().map(move |&h| (w, h))).collect()
 }

@@ -54,7 +54,9 @@ fn task(name_: &str, pid: i32, names: Vec<NameView>, threads: Vec<ThreadView>) -
 /// limit, or in no call.
 fn thread(blocked: &str, cached: bool) -> ThreadView {
     let call = match (blocked.split(' ').next(), cached) {
-        (Some("send"), _) => Some(EmuCall { call: "mach_msg(SEND)".into(), wait: EmuWait::QueueFull, ..EmuCall::default() }),
+        (Some("send"), _) => {
+            Some(EmuCall { call: "mach_msg(SEND)".into(), wait: EmuWait::QueueFull, ..EmuCall::default() })
+        }
         (Some("receive"), true) => {
             Some(EmuCall { call: "mach_msg(RCV)".into(), wait: EmuWait::KeptAwaitingAccepted, ..EmuCall::default() })
         }
@@ -64,13 +66,7 @@ fn thread(blocked: &str, cached: bool) -> ThreadView {
         _ => None,
     };
     let waited_ms = if blocked.is_empty() { 0 } else { 1200 };
-    ThreadView {
-        thread: 1,
-        blocked: blocked.into(),
-        waited_ms,
-        cached,
-        call: call.map(|c| EmuCall { waited_ms, ..c }),
-    }
+    ThreadView { thread: 1, blocked: blocked.into(), waited_ms, cached, call: call.map(|c| EmuCall { waited_ms, ..c }) }
 }
 
 /// Option 4 at work: the server stopped receiving, the queue is at its
@@ -371,7 +367,8 @@ fn lang_name(l: Lang) -> &'static str {
 /// Cells a panel gets: the grid's at 80×24 … 200×60 (about 40×5 to
 /// 66×19), the zoomed panel's (78×16 … 198×32), and the sizes between.
 fn cells() -> Vec<(u16, u16)> {
-    let widths = [30u16, 34, 38, 40, 44, 48, 50, 53, 58, 64, 66, 69, 70, 72, 78, 80, 98, 100, 118, 120, 158, 160, 198, 200];
+    let widths =
+        [30u16, 34, 38, 40, 44, 48, 50, 53, 58, 64, 66, 69, 70, 72, 78, 80, 98, 100, 118, 120, 158, 160, 198, 200];
     let heights = [3u16, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19, 21, 23, 28, 32, 40];
     widths.iter().flat_map(|&w| heights.iter().map(move |&h| (w, h))).collect()
 }

@@ -148,7 +148,8 @@ fn path_forms(d: &AlpcDetail, view: &View) -> Vec<Line<'static>> {
     let l = view.lang;
     let th = view.theme;
     let now = d.path_now;
-    let limits = [format!(" ≤ {}", size_words(d.queue_max)), format!(" ≤ {}", widgets::bytes(d.section_size)), String::new()];
+    let limits =
+        [format!(" ≤ {}", size_words(d.queue_max)), format!(" ≤ {}", widgets::bytes(d.section_size)), String::new()];
     let words = [
         [t(l, "alpc_path_queue"), t(l, "alpc_path_q_short"), "①"],
         [t(l, "alpc_path_section"), t(l, "alpc_path_s_short"), "②"],
@@ -168,9 +169,15 @@ fn path_forms(d: &AlpcDetail, view: &View) -> Vec<Line<'static>> {
         }
     };
     let mut forms = Vec::new();
-    for (long_lead, form, limit) in
-        [(true, 0, true), (true, 1, true), (false, 1, true), (true, 0, false), (false, 1, false), (false, 2, true), (false, 2, false)]
-    {
+    for (long_lead, form, limit) in [
+        (true, 0, true),
+        (true, 1, true),
+        (false, 1, true),
+        (true, 0, false),
+        (false, 1, false),
+        (false, 2, true),
+        (false, 2, false),
+    ] {
         let mut spans = vec![lead(long_lead)];
         for k in 0..3 {
             spans.extend(item(k, form, limit));
@@ -288,7 +295,11 @@ fn section_forms(d: &AlpcDetail, facts: &Facts, view: &View) -> Vec<Line<'static
             let back = sc.map_or_else(|| t(l, "alpc_none").to_string(), |x| size_words(x.bytes_in_use));
             let n = state.sections.len().to_string();
             vec![
-                edge(tf(l, "alpc_section_long", &[("size", size.clone()), ("used", used.clone()), ("back", back), ("n", n)])),
+                edge(tf(
+                    l,
+                    "alpc_section_long",
+                    &[("size", size.clone()), ("used", used.clone()), ("back", back), ("n", n)],
+                )),
                 edge(tf(l, "alpc_section_mid", &[("size", size.clone()), ("used", used)])),
                 edge(tf(l, "alpc_section_short", &[("size", size.clone())])),
                 Line::from(Span::styled(tf(l, "alpc_section_short", &[("size", size)]), th.label())),
@@ -344,7 +355,8 @@ fn flow_row(facts: &Facts, width: u16, view: &View) -> Line<'static> {
                 if named {
                     right.push(Span::styled(format!(" {}", t(l, "alpc_server")), th.label()));
                 }
-                let fixed = fit::line_width(&Line::from(left.clone())) + fit::line_width(&Line::from(right.clone())) + 10;
+                let fixed =
+                    fit::line_width(&Line::from(left.clone())) + fit::line_width(&Line::from(right.clone())) + 10;
                 let cw = fit::line_width(count);
                 let Some(room) = w.checked_sub(fixed + cw + 1) else { continue };
                 if room < 4 {
@@ -370,7 +382,8 @@ fn tiny(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
     let mut cv = Canvas::new(f, area);
     let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
     if facts.state.is_none() {
-        lines.push((0, Line::from(Span::styled(t(view.lang, kernel_down_key(facts.m)).to_string(), view.theme.warn()))));
+        lines
+            .push((0, Line::from(Span::styled(t(view.lang, kernel_down_key(facts.m)).to_string(), view.theme.warn()))));
     } else {
         lines.push((0, flow_row(facts, area.width, view)));
         if let Some(p) = fit::first_fit_line(path_forms(d, view), w) {
@@ -383,7 +396,6 @@ fn tiny(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
         cv.put(0, y as u16, &line);
     }
 }
-
 
 /// The top of the figure: the clients and their arrows into the
 /// connection port, the port (named, its main queue filling), and the
@@ -457,7 +469,8 @@ fn port_figure(cv: &mut Canvas, d: &AlpcDetail, facts: &Facts, tall: bool, view:
     if !tall {
         titles.extend(names.iter().map(|n| Line::from(Span::styled(n.clone(), th.value()))));
     }
-    let inside = cv.frame(Rect { x: x_box, y: 0, width: bw, height: inner_rows + 2 }, BorderType::Double, th.border(), titles);
+    let inside =
+        cv.frame(Rect { x: x_box, y: 0, width: bw, height: inner_rows + 2 }, BorderType::Double, th.border(), titles);
     let mut y = inside.y;
     if tall {
         let forms = names.iter().map(|n| Line::from(Span::styled(n.clone(), th.value()))).collect();
@@ -468,7 +481,11 @@ fn port_figure(cv: &mut Canvas, d: &AlpcDetail, facts: &Facts, tall: bool, view:
         Some(_) => {
             let room = inside.width as usize;
             let pending = facts.port.map_or(0, |p| p.pending_queue.len());
-            let tail = if pending > 0 { format!(" · {}", tf(l, "alpc_in_service", &[("n", pending.to_string())])) } else { String::new() };
+            let tail = if pending > 0 {
+                format!(" · {}", tf(l, "alpc_in_service", &[("n", pending.to_string())]))
+            } else {
+                String::new()
+            };
             let mut counts: Vec<Line<'static>> = Vec::new();
             for c in widgets::queue_count_forms(&facts.m.channel, "", view) {
                 let mut with = c.clone();
@@ -604,7 +621,12 @@ fn path_table(d: &AlpcDetail, width: usize, view: &View) -> Vec<(u8, Line<'stati
     let c = d.state.as_ref().map(|s| s.totals).unwrap_or_default();
     let rows = [
         (t(l, "alpc_path_queue"), format!("≤ {}", size_words(d.queue_max)), c.copied_messages, c.copied_bytes),
-        (t(l, "alpc_path_section"), format!("≤ {}", widgets::bytes(d.section_size)), c.section_messages, c.section_bytes),
+        (
+            t(l, "alpc_path_section"),
+            format!("≤ {}", widgets::bytes(d.section_size)),
+            c.section_messages,
+            c.section_bytes,
+        ),
         (
             t(l, "alpc_path_direct"),
             String::new(),
@@ -763,7 +785,8 @@ fn full(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
                     lines.push((2, line));
                 }
             }
-            let hidden = facts.m.channel.depth as usize - port.map_or(0, |p| p.main_queue.len()).min(facts.m.channel.depth as usize);
+            let hidden = facts.m.channel.depth as usize
+                - port.map_or(0, |p| p.main_queue.len()).min(facts.m.channel.depth as usize);
             if hidden > 0 {
                 lines.push((3, Line::from(Span::styled(fit::more(hidden, view), th.dim()))));
             }
@@ -841,11 +864,8 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     };
 
     // Left: the object directory, then the headers.
-    let li = boxed(
-        f,
-        left,
-        vec![format!("{} · PORT_MESSAGE", t(l, "alpc_directory")), t(l, "alpc_directory").to_string()],
-    );
+    let li =
+        boxed(f, left, vec![format!("{} · PORT_MESSAGE", t(l, "alpc_directory")), t(l, "alpc_directory").to_string()]);
     let w = li.width as usize;
     let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
     if let Some(s) = &d.state {

@@ -33,8 +33,8 @@ use super::fit::{self, Item};
 use super::widgets::{self, count, Canvas};
 use super::View;
 use crate::i18n::{t, tf};
-use crate::model::detail::mach::{EmuCall, MachDetail, MsgView, NameView, TaskView};
 use crate::model::detail::emu::emu_party;
+use crate::model::detail::mach::{EmuCall, MachDetail, MsgView, NameView, TaskView};
 use crate::model::figures::Party;
 use crate::model::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot, Snapshot};
 use crate::model::Kind;
@@ -48,6 +48,10 @@ fn detail(m: &MechanismSnapshot) -> Option<&MachDetail> {
         _ => None,
     }
 }
+
+/// How well an arrangement shows what matters, most important first
+/// (compared in order).
+type Score = [bool; 8];
 
 fn hex(n: u32) -> String {
     format!("{n:#x}")
@@ -97,7 +101,11 @@ impl<'a> Facts<'a> {
     fn of(m: &'a MechanismSnapshot, d: &'a MachDetail) -> Facts<'a> {
         Facts {
             clients: m.processes.iter().filter(|p| p.role_kind().is_client()).map(|p| Task::of(p, d)).collect(),
-            server: m.processes.iter().find(|p| p.role_kind() == crate::model::figures::Role::Server).map(|p| Task::of(p, d)),
+            server: m
+                .processes
+                .iter()
+                .find(|p| p.role_kind() == crate::model::figures::Role::Server)
+                .map(|p| Task::of(p, d)),
             channel: &m.channel,
         }
     }
@@ -180,7 +188,10 @@ fn bootstrap_forms(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
             Span::styled(name.clone(), th.value()),
             Span::styled(tf(l, "mach_bootstrap_of_short", &[("task", s.task.clone())]), th.label()),
         ]),
-        Line::from(vec![Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()), Span::styled(name, th.value())]),
+        Line::from(vec![
+            Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
+            Span::styled(name, th.value()),
+        ]),
     ]
 }
 
@@ -267,7 +278,7 @@ fn flow_row(d: &MachDetail, facts: &Facts, width: u16, view: &View) -> Line<'sta
     // whole (with what is kept past the limit in words), the blocks one
     // per message, the receiver's name, the senders' word, the rights'
     // words, the unit.
-    let mut best: Option<((bool, bool, bool, bool, bool, bool, bool), Line<'static>)> = None;
+    let mut best: Option<(Score, Line<'static>)> = None;
     for (k, count) in counts.iter().enumerate() {
         for (worded, left) in &lefts {
             for (li, (s, r)) in labels.iter().enumerate() {
@@ -288,7 +299,7 @@ fn flow_row(d: &MachDetail, facts: &Facts, width: u16, view: &View) -> Line<'sta
                         _ => continue,
                     };
                     let kept_words = !past || k < 2;
-                    let score = (kept_words, is_blocks, named, *worded, li < 2, li == 0, k == 0);
+                    let score = [kept_words, is_blocks, named, *worded, li < 2, li == 0, k == 0, false];
                     if best.as_ref().is_some_and(|(b, _)| *b >= score) {
                         continue;
                     }
@@ -406,7 +417,7 @@ fn columns(d: &MachDetail, facts: &Facts, width: u16, tall: bool, view: &View) -
     // Every arrangement that fits, scored by what a class needs most: the
     // queue's blocks, the rights' words, each sender by name, the blocks
     // spaced, the receiver's name, the rights' names, the mailbox's title.
-    let mut best: Option<((bool, bool, bool, bool, bool, bool, bool, bool), Columns)> = None;
+    let mut best: Option<(Score, Columns)> = None;
     for (k, need) in needs.into_iter().enumerate() {
         for label in [0usize, 1, 2] {
             for sender in [0u8, 1, 2] {
@@ -433,7 +444,7 @@ fn columns(d: &MachDetail, facts: &Facts, width: u16, tall: bool, view: &View) -
                     if width < used + need {
                         continue;
                     }
-                    let score = (k < 3, label < 2, sender == 0, k < 2, named, label == 0, k == 0, sender == 1);
+                    let score = [k < 3, label < 2, sender == 0, k < 2, named, label == 0, k == 0, sender == 1];
                     if best.as_ref().is_some_and(|(b, _)| *b >= score) {
                         continue;
                     }
@@ -604,7 +615,6 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
     used
 }
 
-
 /// A grid cell: the figure, then every task's part in words, the
 /// bootstrap server, the counts and the notes, as many as fit.
 fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts: &Facts, view: &View) {
@@ -754,7 +764,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
         let h = if i + 1 == facts.clients.len() { fig_h - y } else { each_h };
         task_box(&mut cv, Rect { x: 0, y, width: sw, height: h }, task, d, view);
         cv.arrow(x_sa, y + 1, sa - 1, true, th.label());
-        let label = own_send(&task.p.role).into_iter().find(|s| fit::width(s) as u16 + 1 <= sa).unwrap_or_default();
+        let label = own_send(&task.p.role).into_iter().find(|s| (fit::width(s) as u16) < sa).unwrap_or_default();
         cv.text(x_sa, y, &label, th.label());
     }
 
@@ -824,11 +834,13 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     }
 
     // The receive right and the receiver.
-    let rl = recv.iter().find(|s| fit::width(s) as u16 + 1 <= ra).cloned().unwrap_or_default();
+    let rl = recv.iter().find(|s| (fit::width(s) as u16) < ra).cloned().unwrap_or_default();
     cv.text(x_ra + 1, 1, &rl, th.label());
     cv.arrow(x_ra + 1, 2, ra.saturating_sub(2), true, th.label());
     match &facts.server {
-        Some(s) => task_box(&mut cv, Rect { x: x_srv, y: 1, width: vw, height: fig_h.saturating_sub(1).max(3) }, s, d, view),
+        Some(s) => {
+            task_box(&mut cv, Rect { x: x_srv, y: 1, width: vw, height: fig_h.saturating_sub(1).max(3) }, s, d, view)
+        }
         None => {
             cv.text(x_srv, 2, t(l, "mach_server_short"), th.dim());
         }
@@ -839,7 +851,9 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     let width = w as usize;
     let forms: Vec<Line<'static>> = reply_forms(d, view)
         .into_iter()
-        .map(|s| Line::from(vec![Span::styled("◀─ ", th.dim()), Span::styled(s, th.label()), Span::styled(" ─┘", th.dim())]))
+        .map(|s| {
+            Line::from(vec![Span::styled("◀─ ", th.dim()), Span::styled(s, th.label()), Span::styled(" ─┘", th.dim())])
+        })
         .collect();
     if let Some(line) = fit::first_fit_line(forms, width) {
         cv.put(0, y, &line);
@@ -973,7 +987,10 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         }
     }
     if d.bootstrap.is_empty() {
-        lines.push((0, Line::from(Span::styled(format!("{}: {}", t(l, "mach_bootstrap"), t(l, "mach_none")), th.dim()))));
+        lines.push((
+            0,
+            Line::from(Span::styled(format!("{}: {}", t(l, "mach_bootstrap"), t(l, "mach_none")), th.dim())),
+        ));
     }
     for r in &d.reply_ports {
         let holders: Vec<String> = r.send_once.iter().map(|h| format!("{} {}", h.task, hex(h.name))).collect();

@@ -773,14 +773,7 @@ impl<'a> Canvas<'a> {
 /// A panel's frame titled with the first form that fits its top border
 /// (title and subtitle, then the shorter forms): never a cut title.
 /// Returns the inside.
-pub fn panel_fit(
-    f: &mut Frame,
-    area: Rect,
-    n: usize,
-    forms: &[(&str, &str)],
-    selected: bool,
-    view: &View,
-) -> Rect {
+pub fn panel_fit(f: &mut Frame, area: Rect, n: usize, forms: &[(&str, &str)], selected: bool, view: &View) -> Rect {
     let room = area.width.saturating_sub(2) as usize;
     let num = n.to_string().len() + 2;
     let w = |(title, sub): &(&str, &str)| {
@@ -1010,7 +1003,12 @@ pub fn integrity_items(i: &Integrity, view: &View) -> Vec<super::fit::Item> {
 /// The latest notes that fit `rows` rows of `width` columns, newest last,
 /// each wrapped between words (a note with a word longer than a row is
 /// left out, never cut).
-pub fn note_prose(notes: &[crate::model::snapshot::Note], rows: usize, width: usize, view: &View) -> Vec<Line<'static>> {
+pub fn note_prose(
+    notes: &[crate::model::snapshot::Note],
+    rows: usize,
+    width: usize,
+    view: &View,
+) -> Vec<Line<'static>> {
     let mut out: Vec<Vec<Line<'static>>> = Vec::new();
     let mut used = 0;
     for n in notes.iter().rev() {

@@ -421,14 +421,12 @@ impl MachProbe {
                     })
                     .collect();
                 // Send-once rights to this port travelling in queued requests.
-                let in_transit = service_port
-                    .and_then(|sp| st.ports.iter().find(|p| p.id == sp))
-                    .map_or(0, |sp| {
-                        sp.queue
-                            .iter()
-                            .filter(|m| m.reply_port == Some(id) && m.reply_type == MACH_MSG_TYPE_PORT_SEND_ONCE)
-                            .count()
-                    });
+                let in_transit = service_port.and_then(|sp| st.ports.iter().find(|p| p.id == sp)).map_or(0, |sp| {
+                    sp.queue
+                        .iter()
+                        .filter(|m| m.reply_port == Some(id) && m.reply_type == MACH_MSG_TYPE_PORT_SEND_ONCE)
+                        .count()
+                });
                 d.reply_ports.push(ReplyPortView {
                     task: t.name.clone(),
                     pid: t.pid,
