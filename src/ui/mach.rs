@@ -177,7 +177,27 @@ fn bootstrap_forms(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
     };
     let how = if s.checked_in { "bootstrap_check_in" } else { "bootstrap_register" };
     let name = format!("\"{}\"", s.name);
-    vec![
+    // Who looked it up: the tasks that hold a send right to its port.
+    let holders: Vec<String> = d
+        .port
+        .as_ref()
+        .filter(|p| p.id == s.port)
+        .map(|p| p.send_rights.iter().map(|h| h.task.clone()).collect())
+        .unwrap_or_default();
+    let looked_up = (!holders.is_empty())
+        .then(|| Span::styled(tf(l, "mach_bootstrap_looked_up", &[("tasks", holders.join(", "))]), th.dim()));
+    let mut forms: Vec<Line<'static>> = looked_up
+        .map(|up| {
+            Line::from(vec![
+                Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
+                Span::styled(name.clone(), th.value()),
+                Span::styled(tf(l, "mach_bootstrap_of", &[("task", s.task.clone()), ("how", how.into())]), th.label()),
+                up,
+            ])
+        })
+        .into_iter()
+        .collect();
+    forms.extend([
         Line::from(vec![
             Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
             Span::styled(name.clone(), th.value()),
@@ -192,7 +212,8 @@ fn bootstrap_forms(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
             Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
             Span::styled(name, th.value()),
         ]),
-    ]
+    ]);
+    forms
 }
 
 /// What happened to sends, as a row of counts.
