@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use ipcscope::knobs::KnobId;
 use ipcscope::mechanisms::Kind;
-use ipcscope::model::detail::alpc::{AlpcDetail, AlpcState};
+use ipcscope::model::detail::alpc::{AlpcDetail, AlpcState, EmuWait};
 use ipcscope::session::Command;
 use ipcscope::snapshot::{Detail, MechanismSnapshot, Snapshot};
 
@@ -63,6 +63,8 @@ fn small_messages_take_the_queue_and_each_client_gets_two_ports() {
     // The workers' event logs name the NT calls.
     let events: Vec<&str> = m.processes.iter().flat_map(|p| p.events.iter().map(|e| e.text.as_str())).collect();
     assert!(events.iter().any(|e| e.starts_with("NtAlpcSendWaitReceivePort(port=") && e.contains("LPC_REQUEST")));
+    // The path a call of msg.size takes now, by the runtime's own rule.
+    assert_eq!((detail(m).path_now, detail(m).msg_size, detail(m).queue_max), (Some(0), 100, 236));
     assert_eq!(m.channel.unit, "messages");
     assert!(m.channel.capacity > 0);
     assert_run_gone(&s);
@@ -85,6 +87,7 @@ fn four_kib_messages_go_through_the_section() {
     assert!(st.sections.iter().all(|sec| sec.size == 65536 && sec.mapped_by.len() == 2));
     let headers = &detail(m).headers;
     assert!(headers.iter().any(|h| h.by == "server" && h.path == 1 && h.bytes == 4096), "{headers:?}");
+    assert_eq!(detail(m).path_now, Some(1));
     assert_run_gone(&s);
 }
 
@@ -103,6 +106,7 @@ fn one_mib_messages_are_read_directly_from_the_client() {
     let d = detail(m);
     assert!(d.clients.iter().all(|c| c.ptracer_granted && c.direct > 0), "{:?}", d.clients);
     assert!(st.processes.iter().filter(|p| p.direct_access_granted).count() >= 2);
+    assert_eq!(d.path_now, Some(2));
     assert_run_gone(&s);
 }
 
@@ -157,6 +161,12 @@ fn a_stalled_server_leaves_requests_on_the_connection_port() {
     assert_eq!(st.connection_ports[0].main_queue.len(), 3);
     assert!(st.channels.iter().all(|c| c.main_queue_depth == 1 && c.client_queue.is_empty()));
     assert!(m.processes[2..].iter().all(|p| p.state == "S"), "clients sleep");
+    // What each waits in, from the kernel's own tables: its NT call and
+    // why, not the socket of our transport.
+    for p in &m.processes[2..] {
+        let call = detail(m).call_of(&p.role).unwrap_or_else(|| panic!("{}: in no call: {:?}", p.role, st.processes));
+        assert_eq!((call.call.as_str(), call.wait), ("NtAlpcSendWaitReceivePort", EmuWait::Reply), "{}", p.role);
+    }
     let pids = pids(&s);
     session.shutdown();
     assert_nothing_left(&pids);

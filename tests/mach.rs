@@ -14,7 +14,7 @@ use ipcscope::mechanisms::mach::client::{MachError, MachTask, Observer};
 use ipcscope::mechanisms::mach::proto::{decode_reply, Reply};
 use ipcscope::mechanisms::mach::types::*;
 use ipcscope::mechanisms::Kind;
-use ipcscope::model::detail::mach::MachDetail;
+use ipcscope::model::detail::mach::{EmuWait, MachDetail};
 use ipcscope::session::Command;
 use ipcscope::snapshot::{Detail, MechanismSnapshot, Snapshot};
 
@@ -82,6 +82,12 @@ fn notify_mode_caches_at_most_one_message_per_thread() {
     assert_eq!(port.queue_len, port.qlimit as usize + port.cached, "the cached ones are past the limit");
     for t in &d.tasks {
         assert!(t.threads.iter().filter(|th| th.cached).count() <= t.threads.len());
+        // A thread with a kept message waits on its notify port for
+        // MACH_NOTIFY_MSG_ACCEPTED, and the kernel's tables say so.
+        for th in t.threads.iter().filter(|th| th.cached && !th.blocked.is_empty()) {
+            let call = th.call.as_ref().expect("a blocked thread is in a call");
+            assert_eq!((call.call.as_str(), call.wait), ("mach_msg(RCV)", EmuWait::KeptAwaitingAccepted));
+        }
     }
     assert_eq!(d.counters.cached as usize, port.cached);
     let refused: u64 = d.clients.iter().map(|c| c.notify_in_progress).sum();
@@ -102,6 +108,15 @@ fn stalled_server_fills_the_queue_and_blocks_a_client_within_a_second() {
     assert!(m.processes.iter().any(|p| p.role.starts_with("client") && p.state == "S"));
     let d = detail(m);
     assert!(!d.port.as_ref().unwrap().blocked_senders.is_empty());
+    // The kernel's tables say what the blocked threads are in: a send
+    // waiting for room in the full queue (not a socket read).
+    let calls: Vec<_> = d.tasks.iter().flat_map(|t| t.threads.iter().filter_map(|th| th.call.as_ref())).collect();
+    assert!(calls.iter().any(|c| c.call == "mach_msg(SEND)" && c.wait == EmuWait::QueueFull), "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| c.wait == EmuWait::QueueFull).count(),
+        d.port.as_ref().unwrap().blocked_senders.len(),
+        "one call per blocked sender"
+    );
     assert_run_gone(&s);
 }
 

@@ -4,9 +4,11 @@
 use ipcscope::i18n::Lang;
 use ipcscope::model::detail::mach::*;
 
+use std::collections::HashSet;
+
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
-use ipcscope::ui::render_text;
+use ipcscope::ui::{render_text, Theme, View};
 
 mod common;
 use common::fixtures::{self, view};
@@ -47,8 +49,24 @@ fn task(name_: &str, pid: i32, names: Vec<NameView>, threads: Vec<ThreadView>) -
     TaskView { id: pid as u32 % 10, name: name_.into(), pid, task_self: 0x103, bootstrap: 0x203, threads, names }
 }
 
+/// A thread as the kernel's tables show it: blocked in a send (a full
+/// queue), in a receive on its notify port with a message kept past the
+/// limit, or in no call.
 fn thread(blocked: &str, cached: bool) -> ThreadView {
-    ThreadView { thread: 1, blocked: blocked.into(), waited_ms: if blocked.is_empty() { 0 } else { 1200 }, cached }
+    let call = match (blocked.split(' ').next(), cached) {
+        (Some("send"), _) => {
+            Some(EmuCall { call: "mach_msg(SEND)".into(), wait: EmuWait::QueueFull, ..EmuCall::default() })
+        }
+        (Some("receive"), true) => {
+            Some(EmuCall { call: "mach_msg(RCV)".into(), wait: EmuWait::KeptAwaitingAccepted, ..EmuCall::default() })
+        }
+        (Some("receive"), false) => {
+            Some(EmuCall { call: "mach_msg(RCV)".into(), wait: EmuWait::Message, ..EmuCall::default() })
+        }
+        _ => None,
+    };
+    let waited_ms = if blocked.is_empty() { 0 } else { 1200 };
+    ThreadView { thread: 1, blocked: blocked.into(), waited_ms, cached, call: call.map(|c| EmuCall { waited_ms, ..c }) }
 }
 
 /// Option 4 at work: the server stopped receiving, the queue is at its
@@ -265,4 +283,247 @@ fn mach_server_gone_en_160x45() {
         }
     }
     insta::assert_snapshot!(render_text(&s, &view(Lang::En), 160, 45));
+}
+
+/// Option 1 (`block`): the server stopped receiving, the queue is at its
+/// limit and every client thread waits inside `mach_msg(SEND)`.
+fn blocked_mach() -> Snapshot {
+    let mut s = cached_mach();
+    let m = &mut s.mechanisms[0];
+    m.channel = Channel::split(5, 5, Unit::Messages);
+    m.notes.truncate(0);
+    m.knobs.retain(|(k, _)| k != "mach.send_mode");
+    let Detail::Mach(d) = &mut m.detail else { unreachable!() };
+    d.send_mode = "block".into();
+    let port = d.port.as_mut().unwrap();
+    port.queue.retain(|q| !q.cached);
+    port.queue_len = 5;
+    port.cached = 0;
+    port.blocked_senders = ["client-1", "client-1", "client-2"]
+        .iter()
+        .map(|t| WaiterView { task: (*t).into(), pid: 4122, thread: 1, waited_ms: 1200, ..WaiterView::default() })
+        .collect();
+    d.counters.cached = 0;
+    for t in d.tasks.iter_mut().filter(|t| t.name != "server") {
+        for th in &mut t.threads {
+            *th = thread("send 0x503", false);
+        }
+    }
+    for c in &mut d.clients {
+        c.cached = 0;
+        c.notify_in_progress = 0;
+    }
+    s
+}
+
+fn theme_name(t: Theme) -> &'static str {
+    t.name()
+}
+
+/// One panel drawn alone into a cell of `w`×`h`, as text.
+fn panel_text(s: &Snapshot, w: u16, h: u16, view: &View) -> String {
+    let m = &s.mechanisms[0];
+    let Detail::Mach(d) = &m.detail else { unreachable!() };
+    let backend = ratatui::backend::TestBackend::new(w, h);
+    let mut term = ratatui::Terminal::new(backend).unwrap();
+    term.draw(|f| ipcscope::ui::mach::render(f, f.area(), m, d, 5, false, view)).unwrap();
+    buffer_text(term.backend().buffer())
+}
+
+/// The focused view's second part drawn alone.
+fn extra_text(s: &Snapshot, w: u16, h: u16, view: &View) -> String {
+    let backend = ratatui::backend::TestBackend::new(w, h);
+    let mut term = ratatui::Terminal::new(backend).unwrap();
+    term.draw(|f| ipcscope::ui::mach::render_extra(f, f.area(), s, view)).unwrap();
+    buffer_text(term.backend().buffer())
+}
+
+fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        let mut skip = 0;
+        for x in 0..buf.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            line.push_str(sym);
+            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn lang_name(l: Lang) -> &'static str {
+    if l == Lang::En {
+        "en"
+    } else {
+        "ko"
+    }
+}
+
+/// Cells a panel gets: the grid's at 80×24 … 200×60 (about 40×5 to
+/// 66×19), the zoomed panel's (78×16 … 198×32), and the sizes between.
+fn cells() -> Vec<(u16, u16)> {
+    let widths =
+        [30u16, 34, 38, 40, 44, 48, 50, 53, 58, 64, 66, 69, 70, 72, 78, 80, 98, 100, 118, 120, 158, 160, 198, 200];
+    let heights = [3u16, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19, 21, 23, 28, 32, 40];
+    widths.iter().flat_map(|&w| heights.iter().map(move |&h| (w, h))).collect()
+}
+
+/// The figures at their compact and full sizes, in both languages and in
+/// the default and projector themes: the mailbox of message blocks with
+/// its qlimit, the rights as labelled arrows, every task marked by the
+/// call the emulated kernel has it in.
+#[test]
+fn mach_diagrams() {
+    for (name, snap) in [("blocked", blocked_mach()), ("kept", cached_mach())] {
+        for lang in [Lang::En, Lang::Ko] {
+            for theme in [Theme::Default, Theme::Projector] {
+                let v = View { lang, theme, ..View::default() };
+                let tag = format!("{name}_{}_{}", lang_name(lang), theme_name(theme));
+                insta::assert_snapshot!(format!("mach_tiny_{tag}"), panel_text(&snap, 40, 5, &v));
+                insta::assert_snapshot!(format!("mach_compact_{tag}"), panel_text(&snap, 53, 14, &v));
+                insta::assert_snapshot!(format!("mach_full_{tag}"), panel_text(&snap, 120, 21, &v));
+            }
+        }
+    }
+}
+
+/// Mach tasks read as Mach: the call they are in and why, from the
+/// kernel's tables — never "BLOCKED on socket", our transport's state.
+/// At compact size the blocked senders say `mach_msg(SEND) — queue full`.
+#[test]
+fn tasks_show_their_mach_call_not_the_socket() {
+    for lang in [Lang::En, Lang::Ko] {
+        let v = View { lang, ..View::default() };
+        let socket = ipcscope::i18n::t(lang, "st_blocked_socket");
+        for (w, h) in cells() {
+            for snap in [blocked_mach(), cached_mach()] {
+                let text = panel_text(&snap, w, h, &v);
+                assert!(!text.contains(socket), "{w}x{h}:\n{text}");
+            }
+        }
+        let full = ipcscope::i18n::t(lang, "emu_wait_queue_full");
+        let text = panel_text(&blocked_mach(), 53, 14, &v);
+        assert!(text.contains(&format!("■ client-1 mach_msg(SEND) — {full}")), "{text}");
+        assert!(text.contains(&format!("■ client-2 mach_msg(SEND) — {full}")), "{text}");
+        // Zoomed, the Linux side appears, labelled as the transport.
+        let text = panel_text(&blocked_mach(), 158, 23, &v);
+        assert!(text.contains(ipcscope::i18n::t(lang, "mach_transport")), "{text}");
+        assert!(text.contains("__skb_wait_for_more_packets"), "{text}");
+        let grid = panel_text(&blocked_mach(), 53, 14, &v);
+        assert!(!grid.contains("__skb_wait"), "the transport's wait channel only when zoomed:\n{grid}");
+    }
+}
+
+/// The compact figure keeps the mailbox (its blocks and count) and the
+/// rights' arrows at every grid cell from 38×8 up.
+#[test]
+fn the_compact_figure_keeps_mailbox_and_rights() {
+    for lang in [Lang::En, Lang::Ko] {
+        let v = View { lang, ..View::default() };
+        let (send, recv) = (ipcscope::i18n::t(lang, "mach_send"), ipcscope::i18n::t(lang, "mach_receive"));
+        for (w, h) in cells().into_iter().filter(|&(w, h)| (38..70).contains(&w) && (8..14).contains(&h)) {
+            let text = panel_text(&blocked_mach(), w, h, &v);
+            for want in ["╔", "╚", "5/5", "▶", send, recv] {
+                assert!(text.contains(want), "{w}x{h} lacks {want:?}:\n{text}");
+            }
+            assert_eq!(text.matches('▇').count(), 5, "one block per message:\n{text}");
+        }
+    }
+}
+
+/// Words of the snapshot, the locale file and the panel drawn large: the
+/// whole forms a smaller drawing may show.
+fn vocabulary(snap: &Snapshot, large: &[String]) -> (HashSet<String>, HashSet<String>) {
+    let mut words = HashSet::new();
+    let locales: toml::Table = toml::from_str(include_str!("../assets/locales.toml")).unwrap();
+    for table in locales.values().filter_map(|t| t.as_table()) {
+        for entry in table.values().filter_map(|e| e.as_table()) {
+            for text in entry.values().filter_map(|v| v.as_str()) {
+                words.extend(tokens(text));
+            }
+        }
+    }
+    words.extend(tokens(&serde_json::to_string(snap).unwrap()));
+    for text in large {
+        words.extend(tokens(text));
+    }
+    let mut prefixes = HashSet::new();
+    for w in &words {
+        let chars: Vec<char> = w.chars().collect();
+        for k in 1..chars.len() {
+            prefixes.insert(chars[..k].iter().collect::<String>());
+        }
+    }
+    (words, prefixes)
+}
+
+fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|t| !t.is_empty()).map(str::to_string).collect()
+}
+
+/// Tokens of `text` that are the start of a longer word and no word
+/// themselves: `connection por`, `655` of `65536`, Korean `단방` of
+/// `단방향`. The counts of `…N more` are left aside.
+fn cut_tokens(text: &str, vocab: &(HashSet<String>, HashSet<String>)) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(at) = rest.find(|c: char| c.is_alphanumeric() || c == '_') {
+            let after_ellipsis = rest[..at].ends_with('…');
+            let tail = &rest[at..];
+            let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            let tok = &tail[..end];
+            rest = &tail[end..];
+            if after_ellipsis || tok.chars().count() < 2 {
+                continue;
+            }
+            if vocab.1.contains(tok) && !vocab.0.contains(tok) {
+                out.push(format!("{tok:?} in {line:?}"));
+            }
+        }
+    }
+    out
+}
+
+/// Never a cut number or word: at every cell size, in both languages and
+/// every theme, each word drawn is whole — a label that does not fit is
+/// left out or given its short form.
+#[test]
+fn no_cut_number_or_word_at_any_size() {
+    for snap in [blocked_mach(), cached_mach()] {
+        let large: Vec<String> = [Lang::En, Lang::Ko]
+            .into_iter()
+            .flat_map(|lang| {
+                let v = View { lang, ..View::default() };
+                [panel_text(&snap, 400, 60, &v), extra_text(&snap, 400, 30, &v)]
+            })
+            .collect();
+        let vocab = vocabulary(&snap, &large);
+        // The check itself sees a cut word and a cut number.
+        assert!(!cut_tokens("connection por", &vocab).is_empty());
+        assert!(!cut_tokens("client-1 412", &vocab).is_empty());
+        assert!(cut_tokens("client-1 4122 …12 more", &vocab).is_empty());
+        for lang in [Lang::En, Lang::Ko] {
+            for theme in Theme::ALL {
+                let v = View { lang, theme, ..View::default() };
+                for (w, h) in cells() {
+                    let text = panel_text(&snap, w, h, &v);
+                    let cut = cut_tokens(&text, &vocab);
+                    assert!(cut.is_empty(), "{w}x{h} {lang:?} {theme:?}: {cut:#?}\n{text}");
+                }
+                for (w, h) in [(78, 6), (78, 13), (98, 13), (118, 13), (158, 13), (198, 13)] {
+                    let text = extra_text(&snap, w, h, &v);
+                    let cut = cut_tokens(&text, &vocab);
+                    assert!(cut.is_empty(), "extra {w}x{h} {lang:?}: {cut:#?}\n{text}");
+                }
+            }
+        }
+    }
 }

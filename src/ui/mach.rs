@@ -1,30 +1,41 @@
-//! The Mach panel: the service port as a mailbox between its senders and
-//! its one receiver, as the textbook draws it, with what the emulated
-//! kernel's tables say.
+//! The Mach panel: tasks, the service port as a mailbox between its
+//! senders and its one receiver, and the rights that join them, as the
+//! textbook draws it, from the emulated kernel's own tables.
 //!
 //! ```text
-//! ┌ 5  Mach message passing  ports, rights, mach_msg ─────────────────────────┐
-//! │╭ clients (send rights) ╮ mach_msg ╔ port 0x303 · edu.ipcscope.echo ╗ ╭ server ╮│
-//! ││ client-1  4123 S …    │ ───────▶ ║█████████████ 5/5 messages     ║ │ pid …  ││
-//! ││  send 0x503 ×2  1.0s  │          ║ id 1000  256 B client-1 ⟲1    ║ │ RECEIVE││
-//! │╰───────────────────────╯          ╚═══════════════════════════════╝ ╰────────╯│
-//! │ blocked senders: client-1 1.0s, …   cached: none                              │
-//! │ sent 5  recv 0  timed out 834  at once 0  cached 0  notified 0  destroyed 0   │
-//! │ delivered …                                                                   │
-//! └───────────────────────────────────────────────────────────────────────────────┘
+//! ┌ 5  Mach message passing  ports, rights, mach_msg (emulated) ──────────┐
+//! │            send 0x503 ╔ port 0x303 · qlimit 5 ═╗ receive 0x303        │
+//! │■ client-1 ──────────▶ ║▇ ▇ ▇ ▇ ▇ ┊▒ ▒ ▒        ║───────────▶ □ server │
+//! │■ client-2 ──────────▶ ║5/5 messages + 3 kept   ║              │       │
+//! │                       ╚════════════════════════╝              │       │
+//! │◀──────────── send-once ×8: each reply to its thread's reply port ┘     │
+//! │■ client-1 mach_msg(RCV) — kept past qlimit, waiting for MSG_ACCEPTED ×2│
+//! │□ server pacing itself                                                  │
+//! │bootstrap: "edu.ipcscope.echo" → port of server (check_in)             │
+//! └────────────────────────────────────────────────────────────────────────┘
 //! ```
-//! Focused, a second view under it shows every task's name space, the
-//! bootstrap registry, the reply ports and the last message headers.
+//! Three levels, chosen from the room the panel gets: one row (a cell of
+//! four rows or fewer), the figure above (a grid cell), and the figure with
+//! every task's name space, the messages in the queue and the Linux side
+//! of our transport (`widgets::roomy`). Each task is marked by the call the
+//! emulated kernel has it in (`mach_msg(SEND) — queue full`), not by the
+//! socket it sleeps on. Focused, a second view under it shows every name
+//! space, the bootstrap registry, the reply ports and the last headers.
+//!
+//! Every text is put whole or left out (`widgets::Canvas`, `fit`).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders};
 use ratatui::Frame;
 
-use super::widgets::{self, count, integrity_line, note_lines, pad, GaugeWords};
+use super::fit::{self, Item};
+use super::widgets::{self, count, Canvas};
 use super::View;
-use crate::i18n::t;
-use crate::model::detail::mach::{MachDetail, MsgView, TaskView};
+use crate::i18n::{t, tf};
+use crate::model::detail::emu::emu_party;
+use crate::model::detail::mach::{EmuCall, MachDetail, MsgView, NameView, TaskView};
+use crate::model::figures::Party;
 use crate::model::snapshot::{Detail, MechanismSnapshot, ProcessSnapshot, Snapshot};
 use crate::model::Kind;
 
@@ -38,386 +49,1030 @@ fn detail(m: &MechanismSnapshot) -> Option<&MachDetail> {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, n: usize, selected: bool, view: &View) {
-    let l = view.lang;
-    let inner = widgets::panel(f, area, n, t(l, "mach_title"), t(l, "mach_sub"), selected, view);
-    if inner.height >= 14 && inner.width >= 110 {
-        full(f, inner, m, d, view);
-    } else {
-        compact(f, inner, m, d, view);
-    }
-}
-
-fn proc_of<'a>(m: &'a MechanismSnapshot, role: &str) -> Option<&'a ProcessSnapshot> {
-    m.processes.iter().find(|p| p.role == role)
-}
-
-fn task_of<'a>(d: &'a MachDetail, name: &str) -> Option<&'a TaskView> {
-    d.tasks.iter().find(|t| t.name == name)
-}
+/// How well an arrangement shows what matters, most important first
+/// (compared in order).
+type Score = [bool; 8];
 
 fn hex(n: u32) -> String {
     format!("{n:#x}")
 }
 
-/// The queue against `qlimit`; messages kept past it drawn apart
-/// (`5/5 + 3 kept`).
-fn gauge(m: &MechanismSnapshot, width: u16, view: &View) -> Vec<Line<'static>> {
-    let words = GaugeWords { over: Some(t(view.lang, "gauge_kept")), wrap: true, ..GaugeWords::default() };
-    widgets::gauge_words(&m.channel, width, words, view)
+/// One task as the figure draws it: its process, the call the kernel has
+/// it in, and its part.
+struct Task<'a> {
+    p: &'a ProcessSnapshot,
+    call: Option<(&'a EmuCall, usize)>,
+    party: Party,
 }
 
-/// `id 1000  256 B  client-1  ⟲SEND_ONCE` for one queued message.
-fn msg_line(msg: &MsgView, view: &View) -> Line<'static> {
+impl<'a> Task<'a> {
+    fn of(p: &'a ProcessSnapshot, d: &'a MachDetail) -> Task<'a> {
+        let call = d.task_call(&p.role);
+        Task { p, call, party: emu_party(p, call.map(|c| c.0), false) }
+    }
+
+    fn mark(&self, view: &View) -> Span<'static> {
+        Span::styled(widgets::party_mark(self.party).to_string(), view.theme.party(self.party))
+    }
+
+    fn line(&self, room: usize, view: &View) -> Option<Line<'static>> {
+        widgets::emu_party_line(&self.p.role, self.p, self.call, false, room, view)
+    }
+
+    /// How much a class should see it: a sender held by a full queue first.
+    fn rank(&self) -> u8 {
+        match self.party {
+            Party::BlockedFull => 0,
+            Party::WaitingPartner | Party::StepHeld | Party::Paused | Party::Exited => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// What every level draws.
+struct Facts<'a> {
+    clients: Vec<Task<'a>>,
+    server: Option<Task<'a>>,
+    /// The service port's queue and its limit; messages past it apart.
+    channel: &'a crate::model::snapshot::Channel,
+}
+
+impl<'a> Facts<'a> {
+    fn of(m: &'a MechanismSnapshot, d: &'a MachDetail) -> Facts<'a> {
+        Facts {
+            clients: m.processes.iter().filter(|p| p.role_kind().is_client()).map(|p| Task::of(p, d)).collect(),
+            server: m
+                .processes
+                .iter()
+                .find(|p| p.role_kind() == crate::model::figures::Role::Server)
+                .map(|p| Task::of(p, d)),
+            channel: &m.channel,
+        }
+    }
+
+    /// Every task's part, the loudest first.
+    fn party_lines(&self, room: usize, view: &View) -> Vec<(u8, Line<'static>)> {
+        let mut tasks: Vec<&Task> = self.clients.iter().chain(self.server.as_ref()).collect();
+        tasks.sort_by_key(|t| t.rank());
+        tasks.iter().filter_map(|t| Some((t.rank().min(1), t.line(room, view)?))).collect()
+    }
+}
+
+/// The send right the clients hold to the service port (the same name in
+/// each task here, as each looked it up), or the dead name left of it.
+fn send_label(d: &MachDetail, view: &View) -> Vec<String> {
+    let l = view.lang;
+    let send = t(l, "mach_send");
+    match &d.port {
+        Some(p) => match p.send_rights.first() {
+            Some(h) if p.send_rights.iter().all(|x| x.name == h.name) => {
+                vec![format!("{send} {}", hex(h.name)), send.to_string()]
+            }
+            _ => vec![send.to_string()],
+        },
+        None => {
+            let dead = d.tasks.iter().flat_map(|t| t.names.iter()).find(|n| n.dead());
+            match dead {
+                Some(n) => vec![format!("{} {}", t(l, "mach_dead_name"), hex(n.name)), t(l, "mach_dead_name").into()],
+                None => vec![send.to_string()],
+            }
+        }
+    }
+}
+
+fn receive_label(d: &MachDetail, view: &View) -> Vec<String> {
+    let r = t(view.lang, "mach_receive");
+    match &d.port {
+        Some(p) if p.receiver_name != 0 => vec![format!("{r} {}", hex(p.receiver_name)), r.to_string()],
+        _ => vec![r.to_string()],
+    }
+}
+
+/// Send-once rights travelling in queued requests: how the replies find
+/// their way back.
+fn in_transit(d: &MachDetail) -> usize {
+    d.reply_ports.iter().map(|r| r.in_transit).sum()
+}
+
+fn reply_forms(d: &MachDetail, view: &View) -> Vec<String> {
+    let l = view.lang;
+    let n = in_transit(d);
+    let mut forms = Vec::new();
+    if n > 0 {
+        forms.push(tf(l, "mach_reply_line_n", &[("n", n.to_string())]));
+    }
+    forms.push(t(l, "mach_reply_line").to_string());
+    forms.push(t(l, "mach_send_once").to_string());
+    forms
+}
+
+fn bootstrap_forms(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
+    let l = view.lang;
+    let th = view.theme;
+    let Some(s) = d.bootstrap.first() else {
+        return vec![Line::from(vec![
+            Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
+            Span::styled(t(l, "mach_none").to_string(), th.dim()),
+        ])];
+    };
+    let how = if s.checked_in { "bootstrap_check_in" } else { "bootstrap_register" };
+    let name = format!("\"{}\"", s.name);
+    // Who looked it up: the tasks that hold a send right to its port.
+    let holders: Vec<String> = d
+        .port
+        .as_ref()
+        .filter(|p| p.id == s.port)
+        .map(|p| p.send_rights.iter().map(|h| h.task.clone()).collect())
+        .unwrap_or_default();
+    let looked_up = (!holders.is_empty())
+        .then(|| Span::styled(tf(l, "mach_bootstrap_looked_up", &[("tasks", holders.join(", "))]), th.dim()));
+    let mut forms: Vec<Line<'static>> = looked_up
+        .map(|up| {
+            Line::from(vec![
+                Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
+                Span::styled(name.clone(), th.value()),
+                Span::styled(tf(l, "mach_bootstrap_of", &[("task", s.task.clone()), ("how", how.into())]), th.label()),
+                up,
+            ])
+        })
+        .into_iter()
+        .collect();
+    forms.extend([
+        Line::from(vec![
+            Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
+            Span::styled(name.clone(), th.value()),
+            Span::styled(tf(l, "mach_bootstrap_of", &[("task", s.task.clone()), ("how", how.into())]), th.label()),
+        ]),
+        Line::from(vec![
+            Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
+            Span::styled(name.clone(), th.value()),
+            Span::styled(tf(l, "mach_bootstrap_of_short", &[("task", s.task.clone())]), th.label()),
+        ]),
+        Line::from(vec![
+            Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
+            Span::styled(name, th.value()),
+        ]),
+    ]);
+    forms
+}
+
+/// What happened to sends, as a row of counts.
+fn count_items(d: &MachDetail, view: &View) -> Vec<Item> {
+    let l = view.lang;
+    let th = view.theme;
+    let c = &d.counters;
+    let pair = |p: u8, k: &'static str, v: String| {
+        Item::new(p, vec![Span::styled(format!("{} ", t(l, k)), th.label()), Span::styled(v, th.value())])
+    };
+    vec![
+        pair(0, "mach_mode", d.send_mode.clone()),
+        pair(1, "sent", count(c.sent)),
+        pair(1, "received", count(c.received)),
+        pair(2, "mach_timed_out", count(c.send_timed_out)),
+        pair(2, "mach_at_once", count(c.returned_at_once)),
+        pair(2, "mach_cached", count(c.cached)),
+        pair(3, "mach_notified", count(c.notified)),
+        pair(3, "mach_destroyed", count(c.destroyed)),
+        pair(4, "mach_copied", widgets::bytes(c.bytes_inline)),
+        pair(4, "mach_mapped", widgets::bytes(c.bytes_ool)),
+    ]
+}
+
+/// What stands in the mailbox when there is none to draw.
+fn no_port_key(d: &MachDetail) -> &'static str {
+    if d.kernel_up {
+        "mach_no_service"
+    } else {
+        "mach_kernel_down"
+    }
+}
+
+pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, n: usize, selected: bool, view: &View) {
+    let l = view.lang;
+    let (title, short) = (t(l, "mach_title"), t(l, "mach_title_short"));
+    let forms = [
+        (title, t(l, "mach_sub")),
+        (title, t(l, "mach_sub_short")),
+        (title, t(l, "mach_sub_tiny")),
+        (title, ""),
+        (short, t(l, "mach_sub_tiny")),
+        (short, ""),
+    ];
+    let inner = widgets::panel_fit(f, area, n, &forms, selected, view);
+    let facts = Facts::of(m, d);
+    if inner.height <= 4 || inner.width < 30 {
+        tiny(f, inner, m, d, &facts, view);
+    } else if widgets::roomy(inner) {
+        full(f, inner, m, d, &facts, view);
+    } else {
+        compact(f, inner, m, d, &facts, view);
+    }
+}
+
+/// The flow in one row: `clients ■■ ─send▶ [▇▇▇▇▇┊▒▒▒ 5/5 + 3 kept]
+/// ─receive▶ □ server`, the richest form that leaves the queue its room.
+fn flow_row(d: &MachDetail, facts: &Facts, width: u16, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let l = view.lang;
+    let w = width as usize;
+    let marks: Vec<Span<'static>> = facts.clients.iter().map(|c| c.mark(view)).collect();
+    let mut worded = vec![Span::styled(format!("{} ", t(l, "mach_clients_short")), th.label())];
+    worded.extend(marks.iter().cloned());
+    let lefts = [(true, worded), (false, marks)];
+    let server_mark = facts.server.as_ref().map(|s| s.mark(view));
+    let right = |named: bool| -> Vec<Span<'static>> {
+        match &server_mark {
+            Some(m) if named => vec![m.clone(), Span::styled(format!(" {}", t(l, "mach_server_short")), th.label())],
+            Some(m) => vec![m.clone()],
+            None => Vec::new(),
+        }
+    };
+    let (send, recv) = (send_label(d, view), receive_label(d, view));
+    let arrow = |label: Option<&String>| match label {
+        Some(s) => Span::styled(format!(" ─{s}▶ "), th.label()),
+        None => Span::styled(" ─▶ ".to_string(), th.label()),
+    };
+    let labels = [(send.first(), recv.first()), (send.last(), recv.last()), (None, None)];
+    let counts = widgets::queue_count_forms(facts.channel, t(l, "gauge_kept"), view);
+    let past = facts.channel.past() > 0;
+    // Every arrangement that fits, scored by what matters most: the count
+    // whole (with what is kept past the limit in words), the blocks one
+    // per message, the receiver's name, the senders' word, the rights'
+    // words, the unit.
+    let mut best: Option<(Score, Line<'static>)> = None;
+    for (k, count) in counts.iter().enumerate() {
+        for (worded, left) in &lefts {
+            for (li, (s, r)) in labels.iter().enumerate() {
+                for named in [true, false] {
+                    let right = right(named);
+                    let fixed = fit::line_width(&Line::from(left.clone()))
+                        + fit::line_width(&Line::from(vec![arrow(*s), arrow(*r)]))
+                        + fit::line_width(&Line::from(right.clone()))
+                        + 2;
+                    let cw = fit::line_width(count);
+                    let Some(room) = w.checked_sub(fixed + cw + 1) else { continue };
+                    let blocks = widgets::queue_blocks(facts.channel, room, view);
+                    let is_blocks = blocks.is_some();
+                    let bar = match (&d.port, blocks) {
+                        (None, _) => Line::from(Span::styled(t(l, no_port_key(d)).to_string(), th.bad())),
+                        (_, Some(b)) => b,
+                        (_, None) if room >= 4 => widgets::scaled_bar(facts.channel, room as u16, view),
+                        _ => continue,
+                    };
+                    let kept_words = !past || k < 2;
+                    let score = [kept_words, is_blocks, named, *worded, li < 2, li == 0, k == 0, false];
+                    if best.as_ref().is_some_and(|(b, _)| *b >= score) {
+                        continue;
+                    }
+                    let mut spans = left.clone();
+                    spans.push(arrow(*s));
+                    spans.push(Span::styled("[", th.label()));
+                    spans.extend(bar.spans);
+                    if d.port.is_some() {
+                        spans.push(Span::raw(" "));
+                        spans.extend(count.spans.clone());
+                    }
+                    spans.push(Span::styled("]", th.label()));
+                    spans.push(arrow(*r));
+                    spans.extend(right);
+                    let line = Line::from(spans);
+                    if fit::line_width(&line) <= w {
+                        best = Some((score, line));
+                    }
+                }
+            }
+        }
+    }
+    best.map(|(_, l)| l).unwrap_or_default()
+}
+
+/// Four rows or fewer: the flow in one row, then each task's part, the
+/// loudest first.
+fn tiny(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts: &Facts, view: &View) {
+    let w = area.width as usize;
+    let mut cv = Canvas::new(f, area);
+    let mut y = 0;
+    if !d.kernel_up && d.port.is_none() {
+        cv.text(0, 0, t(view.lang, "mach_kernel_down"), view.theme.bad());
+        y = 1;
+    }
+    if y < cv.height() {
+        cv.put(0, y, &flow_row(d, facts, area.width, view));
+        y += 1;
+    }
+    let mut lines = facts.party_lines(w, view);
+    lines.push((3, fit::row(widgets::integrity_items(&m.integrity, view), "  ", w, view)));
+    for line in widgets::pick_lines(lines, cv.height().saturating_sub(y) as usize, w, view) {
+        cv.put(0, y, &line);
+        y += 1;
+    }
+}
+
+/// Where the parts of the figure go, left to right, and how they read.
+struct Columns {
+    senders: u16,
+    send_arrow: u16,
+    mailbox: u16,
+    recv_arrow: u16,
+    /// One sender per row; else one row of marks, after `clients` when
+    /// `clients_word`.
+    each: bool,
+    clients_word: bool,
+    send_label: String,
+    recv_label: String,
+    receiver_named: bool,
+}
+
+/// The mailbox's title, longest first: its name and limit, its limit.
+fn mailbox_titles(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    match &d.port {
+        Some(p) => {
+            let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
+            let q = format!("qlimit {}", p.qlimit);
+            vec![
+                Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q, th.value())]),
+                Line::from(Span::styled(port, th.title())),
+            ]
+        }
+        None => vec![Line::from(Span::styled(d.service.clone(), th.title()))],
+    }
+}
+
+/// The richest arrangement: the mailbox first (its title, then its
+/// blocks two cells apart, then one cell each), then the arrows' labels
+/// with the rights' names, each sender on its row, the receiver's name.
+fn columns(d: &MachDetail, facts: &Facts, width: u16, tall: bool, view: &View) -> Columns {
+    let rows_for_senders = if tall { view.theme.gauge_rows() as usize + 1 } else { 1 };
+    let l = view.lang;
+    let clients_w = fit::width(t(l, "mach_clients_short")) as u16 + 1;
+    let marks_w = facts.clients.len() as u16;
+    let each_w = facts.clients.iter().map(|c| 2 + fit::width(&c.p.role)).max().unwrap_or(0) as u16;
+    let send = send_label(d, view);
+    let recv = receive_label(d, view);
+    let server_w = 3 + fit::width(t(l, "mach_server_short")) as u16;
+    let each_fits = facts.clients.len() <= rows_for_senders;
+    let titles_w: Vec<u16> = mailbox_titles(d, view).iter().map(|t| fit::line_width(t) as u16 + 4).collect();
+    let title_w = titles_w.first().copied().unwrap_or(4);
+    // The count: with what is kept past the limit in words, else bare.
+    let counts: Vec<u16> = widgets::queue_count_forms(facts.channel, t(l, "gauge_kept"), view)
+        .iter()
+        .map(|c| fit::line_width(c) as u16)
+        .collect();
+    let worded = if facts.channel.past() > 0 { counts.get(1) } else { counts.last() }.copied().unwrap_or(3);
+    let bare = counts.last().copied().unwrap_or(3);
+    let blocks = |room: usize| widgets::queue_blocks(facts.channel, room, view).map(|b| fit::line_width(&b) as u16);
+    let spaced = blocks(4096).unwrap_or(8);
+    let tight = blocks(spaced as usize - 1).unwrap_or(spaced);
+    // Blocks and count under each other (tall) or side by side.
+    let inside = |blocks: u16, count: u16| if tall { blocks.max(count) } else { blocks + 1 + count } + 2;
+    let needs = [
+        title_w.max(inside(spaced, worded)),
+        inside(spaced, worded),
+        inside(tight, worded),
+        inside(tight, bare),
+        inside(4, bare),
+    ];
+    let arrow_w = |s: &str| (fit::width(s) as u16 + 2).max(4);
+    // Every arrangement that fits, scored by what a class needs most: the
+    // queue's blocks, the rights' words, each sender by name, the blocks
+    // spaced, the receiver's name, the rights' names, the mailbox's title.
+    let mut best: Option<(Score, Columns)> = None;
+    for (k, need) in needs.into_iter().enumerate() {
+        for label in [0usize, 1, 2] {
+            for sender in [0u8, 1, 2] {
+                for named in [true, false] {
+                    if sender == 0 && !each_fits {
+                        continue;
+                    }
+                    let (sl, rl) = match label {
+                        0 => (send[0].clone(), recv[0].clone()),
+                        1 => (send.last().cloned().unwrap_or_default(), recv.last().cloned().unwrap_or_default()),
+                        _ => (String::new(), String::new()),
+                    };
+                    let senders = match sender {
+                        0 => each_w,
+                        1 => clients_w + marks_w,
+                        _ => marks_w,
+                    } + 1;
+                    // The labels ride on the row above the arrows, over the
+                    // senders' and the receiver's columns if need be.
+                    let receiver = if named { server_w } else { 2 };
+                    let sa = (arrow_w(&sl) + 1).saturating_sub(senders).max(3);
+                    let ra = (arrow_w(&rl) - 1).saturating_sub(receiver).max(3);
+                    let used = senders + sa + ra + receiver;
+                    if width < used + need {
+                        continue;
+                    }
+                    let score = [k < 3, label < 2, sender == 0, k < 2, named, label == 0, k == 0, sender == 1];
+                    if best.as_ref().is_some_and(|(b, _)| *b >= score) {
+                        continue;
+                    }
+                    // The mailbox takes what it needs and a third of the
+                    // rest; the arrows share the others.
+                    let spare = width - used - need;
+                    let mut mailbox = need + spare / 3;
+                    // Room for its title (name and limit, else the name) first.
+                    if let Some(tw) = titles_w.iter().copied().find(|&tw| tw <= width - used) {
+                        mailbox = mailbox.max(tw);
+                    }
+                    let extra = width - used - mailbox;
+                    best = Some((
+                        score,
+                        Columns {
+                            senders,
+                            send_arrow: sa + extra / 2,
+                            mailbox,
+                            recv_arrow: ra + extra - extra / 2,
+                            each: sender == 0,
+                            clients_word: sender == 1,
+                            send_label: sl,
+                            recv_label: rl,
+                            receiver_named: named,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    if let Some((_, c)) = best {
+        return c;
+    }
+    // The narrowest: marks only, no labels.
+    let senders = marks_w + 1;
+    Columns {
+        senders,
+        send_arrow: 3,
+        mailbox: width.saturating_sub(senders + 3 + 3 + 2),
+        recv_arrow: 3,
+        each: false,
+        clients_word: false,
+        send_label: String::new(),
+        recv_label: String::new(),
+        receiver_named: false,
+    }
+}
+
+/// The senders, their arrows into the mailbox, the mailbox with its
+/// blocks and count, the receive arrow and the receiver; the reply path
+/// under it when `reply` allows. `tall`: the blocks on rows of their own
+/// (thick on a projector) and the count under them; else blocks and
+/// count share one row. Returns the rows used.
+fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: bool, view: &View) -> u16 {
+    let th = view.theme;
+    let l = view.lang;
+    let g = if tall { th.gauge_rows() } else { 1 };
+    // Rows: 0 top border and labels, 1..=g blocks, then the count (tall),
+    // then the bottom border.
+    let inner_rows = if tall { g + 1 } else { 1 };
+    let c = columns(d, facts, cv.width(), tall, view);
+    let x_arrow = c.senders;
+    let x_box = x_arrow + c.send_arrow;
+    let x_recv = x_box + c.mailbox;
+    let x_server = x_recv + c.recv_arrow;
+    // Senders and their arrows.
+    if c.each {
+        for (i, task) in facts.clients.iter().enumerate() {
+            let y = 1 + i as u16;
+            let line = Line::from(vec![task.mark(view), Span::styled(format!(" {}", task.p.role), th.label())]);
+            cv.put(0, y, &line);
+            cv.arrow(x_arrow, y, c.send_arrow - 1, true, th.label());
+        }
+    } else {
+        let mut spans = Vec::new();
+        if c.clients_word {
+            spans.push(Span::styled(format!("{} ", t(l, "mach_clients_short")), th.label()));
+        }
+        spans.extend(facts.clients.iter().map(|t| t.mark(view)));
+        cv.put(0, 1, &Line::from(spans));
+        cv.arrow(x_arrow, 1, c.send_arrow - 1, true, th.label());
+    }
+    let lw = fit::width(&c.send_label) as u16;
+    cv.text(x_box.saturating_sub(lw + 1), 0, &c.send_label, th.label());
+    // The mailbox.
+    let boxr = Rect { x: x_box, y: 0, width: c.mailbox, height: inner_rows + 2 };
+    let titles = mailbox_titles(d, view);
+    let title_room = c.mailbox.saturating_sub(4) as usize;
+    let title_has_q = titles.first().is_some_and(|t| fit::line_width(t) <= title_room);
+    let inside = cv.frame(boxr, BorderType::Double, th.border(), titles);
+    match &d.port {
+        Some(p) => {
+            let room = inside.width as usize;
+            if tall {
+                let (bar, count) = widgets::queue_figure(facts.channel, t(l, "gauge_kept"), inside.width, view);
+                for k in 0..g {
+                    cv.put(inside.x, inside.y + k, &bar);
+                }
+                cv.put(inside.x, inside.y + g, &count);
+            } else {
+                // Blocks and count on one row: the count the longest form
+                // that leaves the blocks their room.
+                // Blocks one per message before a scaled bar.
+                let forms = widgets::queue_count_forms(facts.channel, t(l, "gauge_kept"), view);
+                let tries = [true, false].into_iter().flat_map(|blocks| {
+                    forms.iter().cloned().chain([Line::default()]).map(move |count| (blocks, count))
+                });
+                for (blocks, count) in tries {
+                    let cw = fit::line_width(&count);
+                    let bar_room = room.saturating_sub(if cw > 0 { cw + 1 } else { 0 });
+                    let bar = if blocks {
+                        widgets::queue_blocks(facts.channel, bar_room, view)
+                    } else {
+                        (bar_room >= 4).then(|| widgets::scaled_bar(facts.channel, bar_room as u16, view))
+                    };
+                    if let Some(bar) = bar {
+                        let mut spans = bar.spans;
+                        if cw > 0 {
+                            spans.push(Span::raw(" "));
+                            spans.extend(count.spans);
+                        }
+                        cv.put(inside.x, inside.y, &Line::from(spans));
+                        break;
+                    }
+                }
+            }
+            // The limit on the bottom border when the title has no room.
+            let q = format!(" qlimit {} ", p.qlimit);
+            if !title_has_q && fit::width(&q) as u16 + 2 <= c.mailbox {
+                cv.text(x_box + c.mailbox - fit::width(&q) as u16 - 1, inner_rows + 1, &q, th.value());
+            }
+        }
+        None => {
+            let msg = t(l, no_port_key(d));
+            if !cv.text(inside.x, inside.y, msg, th.bad()) {
+                cv.text(inside.x, inside.y, "✕", th.bad());
+            }
+        }
+    }
+    // The receive right and its holder.
+    cv.text(x_recv + 1, 0, &c.recv_label, th.label());
+    cv.arrow(x_recv + 1, 1, c.recv_arrow.saturating_sub(2), true, th.label());
+    if let Some(s) = &facts.server {
+        let mut spans = vec![s.mark(view)];
+        if c.receiver_named {
+            spans.push(Span::styled(format!(" {}", t(l, "mach_server_short")), th.label()));
+        }
+        cv.put(x_server, 1, &Line::from(spans));
+    }
+    let mut used = inner_rows + 2;
+    // The replies: each request carries a send-once right to its thread's
+    // reply port; the server's answer uses it up.
+    if reply && cv.height() > used {
+        let y = used;
+        let x_end = x_server;
+        cv.column(x_end, 2, y - 2, "│", th.dim());
+        cv.run(x_end, y, 1, "┘", th.dim());
+        cv.arrow(1, y, x_end.saturating_sub(1), false, th.dim());
+        let room = x_end.saturating_sub(6);
+        let forms: Vec<Line<'static>> =
+            reply_forms(d, view).into_iter().map(|s| Line::from(Span::styled(format!(" {s} "), th.label()))).collect();
+        if let Some(line) = fit::first_fit_line(forms, room as usize) {
+            let lw = fit::line_width(&line) as u16;
+            cv.put(1 + (x_end.saturating_sub(1) - lw) / 2, y, &line);
+        }
+        used += 1;
+    }
+    used
+}
+
+/// A grid cell: the figure, then every task's part in words, the
+/// bootstrap server, the counts and the notes, as many as fit.
+fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts: &Facts, view: &View) {
+    let w = area.width as usize;
+    let g = view.theme.gauge_rows();
+    let mut cv = Canvas::new(f, area);
+    // The blocks on rows of their own when three rows of words remain,
+    // the reply path when two more do.
+    let tall = cv.height() >= g + 3 + 3;
+    let reply = tall && cv.height() >= g + 4 + 5;
+    let used = figure(&mut cv, d, facts, tall, reply, view);
+    let rows = cv.height().saturating_sub(used) as usize;
+    let mut lines = facts.party_lines(w, view);
+    if let Some(b) = fit::first_fit_line(bootstrap_forms(d, view), w) {
+        lines.push((2, b));
+    }
+    lines.push((3, fit::row(count_items(d, view), "  ", w, view)));
+    lines.push((3, fit::row(widgets::integrity_items(&m.integrity, view), "  ", w, view)));
+    let out = widgets::pick_lines(lines, rows, w, view);
+    let left = rows.saturating_sub(out.len());
+    let mut y = used;
+    for line in out {
+        cv.put(0, y, &line);
+        y += 1;
+    }
+    for line in widgets::note_prose(&m.notes, left, w, view) {
+        cv.put(0, y, &line);
+        y += 1;
+    }
+}
+
+/// Which names of a task the figure lists: its rights to the service
+/// port and its own reply and notify ports, not its task-self and
+/// bootstrap rights (those are in the focused view).
+fn figure_names(task: &TaskView) -> Vec<&NameView> {
+    task.names.iter().filter(|n| n.name != task.task_self && n.name != task.bootstrap).collect()
+}
+
+fn name_line(n: &NameView, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let rights = n.rights.replace('+', " ");
+    let mut spans = vec![
+        Span::styled(format!("{} ", hex(n.name)), th.value()),
+        Span::styled(rights, if n.dead() { th.bad() } else { th.label() }),
+    ];
+    if n.urefs > 1 {
+        spans.push(Span::styled(format!(" ×{}", n.urefs), th.dim()));
+    }
+    if !n.what.is_empty() {
+        spans.push(Span::styled(format!(" {}", what_label(&n.what, view)), th.dim()));
+    }
+    Line::from(spans)
+}
+
+/// A task's box in the full figure: its part in words, then its name
+/// space (name → rights); what does not fit is counted.
+fn task_box(cv: &mut Canvas, r: Rect, task: &Task, d: &MachDetail, view: &View) {
+    let th = view.theme;
+    let title = vec![
+        Line::from(vec![
+            Span::styled(format!("{} ", task.p.role), th.title()),
+            Span::styled(widgets::pid(task.p.pid).trim_start().to_string(), th.value()),
+        ]),
+        Line::from(Span::styled(task.p.role.clone(), th.title())),
+    ];
+    let inside = cv.frame(r, BorderType::Rounded, th.border(), title);
+    let w = inside.width as usize;
+    let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
+    // The call, without the name the title already gives.
+    for line in widgets::emu_party_rows("", task.p, task.call, false, w, view) {
+        lines.push((0, line));
+    }
+    if let Some(tv) = d.task(&task.p.role) {
+        for n in figure_names(tv) {
+            lines.push((1, name_line(n, view)));
+        }
+    }
+    for (k, line) in widgets::pick_lines(lines, inside.height as usize, w, view).into_iter().enumerate() {
+        cv.put(inside.x, inside.y + k as u16, &line);
+    }
+}
+
+/// One queued message: `▇ id 1000  280 B client-1 ⟲SEND_ONCE`.
+fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
     let th = view.theme;
     let size = if msg.ool_bytes > 0 {
         format!("{}+{} OOL", msg.msgh_size, widgets::bytes(msg.ool_bytes))
     } else {
         format!("{} B", msg.msgh_size)
     };
-    let mut spans = vec![
+    let (mark, style) = if msg.cached { ("▒", th.warn()) } else { ("▇", th.gauge()) };
+    let head = vec![
+        Span::styled(format!("{mark} "), style),
         Span::styled("id ", th.label()),
-        Span::styled(format!("{:<5}", msg.msgh_id), th.value()),
-        Span::styled(format!("{size:>7} "), th.dim()),
-        Span::styled(msg.sender.clone(), th.value()),
+        Span::styled(msg.msgh_id.to_string(), th.value()),
+        Span::styled(format!(" {size}"), th.dim()),
+        Span::styled(format!(" {}", msg.sender), th.value()),
     ];
+    let mut long = head.clone();
     if !msg.reply.is_empty() {
-        spans.push(Span::styled(format!(" ⟲{}", msg.reply), th.dim()));
+        long.push(Span::styled(format!(" ⟲{}", msg.reply), th.dim()));
     }
-    if msg.cached {
-        spans.push(Span::styled(format!(" {}", t(view.lang, "mach_cached")), th.warn()));
-    }
-    Line::from(spans)
+    vec![Line::from(long), Line::from(head)]
 }
 
-fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, view: &View) {
-    let l = view.lang;
+/// The focused (roomy) panel: every task in its box with its name space,
+/// the mailbox with its messages (those kept past the limit apart), the
+/// rights as labelled arrows, the bootstrap server, and the Linux side of
+/// our transport, labelled as such.
+fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts: &Facts, view: &View) {
     let th = view.theme;
-    let rows = Layout::vertical([
-        Constraint::Length(9),
-        Constraint::Length(2),
-        Constraint::Length(2),
-        Constraint::Length(1),
-        Constraint::Min(1),
-    ])
-    .split(area);
-    let [left, mid, right] = widgets::flow_row(f, rows[0], "mach_msg(SEND)", "mach_msg(RCV)", view);
-
-    // The senders: every client task, its threads and what they wait in.
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .title(Span::styled(format!(" {} ", t(l, "mach_clients")), th.title()));
-    let ci = block.inner(left);
-    f.render_widget(block, left);
-    let clients: Vec<&ProcessSnapshot> = m.processes.iter().filter(|p| p.role_kind().is_client()).collect();
-    let labelled: Vec<(&ProcessSnapshot, String)> = clients.iter().map(|p| (*p, p.role.clone())).collect();
-    let mut lines = Vec::new();
-    for (p, line) in clients.iter().zip(widgets::process_lines(&labelled, view)) {
-        lines.push(line);
-        if let Some(task) = task_of(d, &p.role) {
-            for (i, thr) in task.threads.iter().enumerate() {
-                let what = if thr.cached {
-                    format!("{} · {}", t(l, "mach_cached"), thr.blocked)
-                } else if thr.blocked.is_empty() {
-                    "-".to_string()
-                } else {
-                    thr.blocked.clone()
-                };
-                let style = if thr.in_send() || thr.cached { th.warn() } else { th.dim() };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("  {} {} ", t(l, "mach_thread"), i + 1), th.label()),
-                    Span::styled(what, style),
-                    Span::styled(
-                        if thr.waited_ms > 0 { format!(" {}", widgets::since(thr.waited_ms)) } else { String::new() },
-                        th.dim(),
-                    ),
-                ]));
-            }
+    let l = view.lang;
+    let w = area.width;
+    let mut cv = Canvas::new(f, area);
+    // Under the figure: the reply path, bootstrap, transport, counts,
+    // integrity and at least one note.
+    let below = 6u16;
+    let fig_h = area.height.saturating_sub(below).clamp(6, 16);
+    // Each task's own name for its send right: names are per task.
+    let own_send = |role: &str| -> Vec<String> {
+        let send = t(l, "mach_send");
+        match d.port.as_ref().and_then(|p| p.send_rights.iter().find(|h| h.task == role)) {
+            Some(h) => vec![format!("{send} {}", hex(h.name)), send.to_string()],
+            None => send_label(d, view),
         }
+    };
+    let send: Vec<String> = facts.clients.iter().flat_map(|c| own_send(&c.p.role)).collect();
+    let recv = receive_label(d, view);
+    let cap = (w / 8).max(8);
+    let aw = |s: &[String]| s.iter().map(|x| fit::width(x) as u16 + 2).filter(|&x| x <= cap).max().unwrap_or(5);
+    let (sa, ra) = (aw(&send), aw(&recv));
+    let sw = (w * 30 / 100).clamp(22, 48);
+    let vw = (w * 24 / 100).clamp(18, 40);
+    let mw = w.saturating_sub(sw + sa + ra + vw);
+    let (x_sa, x_box, x_ra, x_srv) = (sw, sw + sa, sw + sa + mw, sw + sa + mw + ra);
+
+    // The senders, one box per task, stacked.
+    let n = facts.clients.len().max(1) as u16;
+    let each_h = (fig_h / n).max(3);
+    for (i, task) in facts.clients.iter().enumerate() {
+        let y = i as u16 * each_h;
+        if y + 3 > fig_h {
+            let more = fit::more(facts.clients.len() - i, view);
+            cv.text(1, fig_h.saturating_sub(1), &more, th.dim());
+            break;
+        }
+        let h = if i + 1 == facts.clients.len() { fig_h - y } else { each_h };
+        task_box(&mut cv, Rect { x: 0, y, width: sw, height: h }, task, d, view);
+        cv.arrow(x_sa, y + 1, sa - 1, true, th.label());
+        let label = own_send(&task.p.role).into_iter().find(|s| (fit::width(s) as u16) < sa).unwrap_or_default();
+        cv.text(x_sa, y, &label, th.label());
     }
-    f.render_widget(Paragraph::new(lines), ci);
 
     // The mailbox.
-    let title = match &d.port {
-        Some(p) => format!("{} {} · {}", t(l, "mach_port"), hex(p.receiver_name), d.service),
-        None => d.service.clone(),
+    let titles: Vec<Line<'static>> = match &d.port {
+        Some(p) => {
+            let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
+            let q = format!("qlimit {}", p.qlimit);
+            vec![
+                Line::from(vec![
+                    Span::styled(format!("{port} · "), th.title()),
+                    Span::styled(q.clone(), th.value()),
+                    Span::styled(format!(" · {}", d.service), th.title()),
+                ]),
+                Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q.clone(), th.value())]),
+                Line::from(Span::styled(port, th.title())),
+            ]
+        }
+        None => vec![Line::from(Span::styled(d.service.clone(), th.title()))],
     };
-    let bi = widgets::object_box(f, mid, &title, view);
-    let mut lines = gauge(m, bi.width, view);
+    let inside = cv.frame(Rect { x: x_box, y: 0, width: mw, height: fig_h }, BorderType::Double, th.border(), titles);
+    let mut y = inside.y;
     match &d.port {
         Some(p) => {
-            let mut spans = vec![
-                Span::styled("qlimit ", th.label()),
-                Span::styled(p.qlimit.to_string(), th.value()),
-                Span::styled(format!("  {} ", t(l, "mach_queue")), th.label()),
-                Span::styled(p.queue_len.to_string(), th.value()),
-            ];
-            if p.cached > 0 {
-                spans.push(Span::styled(format!(" (+{} {})", p.cached, t(l, "mach_cached")), th.warn()));
+            let (bar, count) = widgets::queue_figure(facts.channel, t(l, "gauge_kept"), inside.width, view);
+            for _ in 0..th.gauge_rows() {
+                cv.put(inside.x, y, &bar);
+                y += 1;
             }
-            lines.push(Line::from(spans));
-            let room = (bi.height as usize).saturating_sub(lines.len());
-            let shown = p.queue.len().min(room);
-            for msg in p.queue.iter().take(if p.queue.len() > room { room.saturating_sub(1) } else { shown }) {
-                lines.push(msg_line(msg, view));
+            cv.put(inside.x, y, &count);
+            y += 1;
+            // The messages in queue order; those kept past the limit apart.
+            let room = inside.height.saturating_sub(y - inside.y) as usize;
+            let iw = inside.width as usize;
+            let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
+            let mut kept_rule = false;
+            for msg in &p.queue {
+                if msg.cached && !kept_rule {
+                    kept_rule = true;
+                    let rule = format!("┄ {} ┄", t(l, "mach_kept_apart"));
+                    if fit::width(&rule) <= iw {
+                        lines.push((0, Line::from(Span::styled(rule, th.warn()))));
+                    }
+                }
+                if let Some(line) = fit::first_fit_line(msg_line(msg, view), iw) {
+                    lines.push((if msg.cached { 1 } else { 2 }, line));
+                }
             }
-            if p.queue.len() > room && room > 0 {
-                lines.push(Line::from(Span::styled(format!("… +{}", p.queue_len + 1 - room), th.dim())));
+            let hidden = p.queue_len.saturating_sub(p.queue.len());
+            if hidden > 0 {
+                lines.push((3, Line::from(Span::styled(fit::more(hidden, view), th.dim()))));
+            }
+            for line in widgets::pick_lines(lines, room, iw, view) {
+                cv.put(inside.x, y, &line);
+                y += 1;
             }
         }
         None => {
-            let key = if d.kernel_up { "mach_no_service" } else { "mach_kernel_down" };
-            lines.push(Line::from(Span::styled(t(l, key), th.bad())));
+            let msg = t(l, no_port_key(d));
+            for row in widgets::wrap_words(msg, inside.width as usize) {
+                if fit::width(&row) <= inside.width as usize {
+                    cv.text(inside.x, y, &row, th.bad());
+                }
+                y += 1;
+            }
         }
     }
-    f.render_widget(Paragraph::new(lines), bi);
 
-    // The one receiver.
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .title(Span::styled(format!(" {} ", t(l, "mach_server")), th.title()));
-    let si = block.inner(right);
-    f.render_widget(block, right);
-    let mut lines = Vec::new();
-    if let Some(s) = proc_of(m, "server") {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", t(l, "pid")), th.label()),
-            Span::styled(widgets::pid(s.pid), th.value()),
-        ]));
-        lines.push(Line::from(Span::styled(widgets::state_text(s, view), th.state(s))));
-        if s.alive() {
-            lines.push(Line::from(vec![Span::styled("op ", th.label()), Span::raw(s.op.clone())]));
+    // The receive right and the receiver.
+    let rl = recv.iter().find(|s| (fit::width(s) as u16) < ra).cloned().unwrap_or_default();
+    cv.text(x_ra + 1, 1, &rl, th.label());
+    cv.arrow(x_ra + 1, 2, ra.saturating_sub(2), true, th.label());
+    match &facts.server {
+        Some(s) => {
+            task_box(&mut cv, Rect { x: x_srv, y: 1, width: vw, height: fig_h.saturating_sub(1).max(3) }, s, d, view)
         }
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", t(l, "received")), th.label()),
-            Span::styled(count(s.received), th.value()),
-            Span::styled(format!(" {}", widgets::rate(s.recv_rate)), th.dim()),
-        ]));
+        None => {
+            cv.text(x_srv, 2, t(l, "mach_server_short"), th.dim());
+        }
     }
-    if let Some(p) = &d.port {
-        lines.push(Line::from(vec![
-            Span::styled("RECEIVE ", th.label()),
-            Span::styled(hex(p.receiver_name), th.value()),
-        ]));
-    }
-    if let Some(k) = proc_of(m, "kernel") {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", t(l, "mach_kernel")), th.label()),
-            Span::styled(widgets::pid(k.pid).trim_start().to_string(), th.value()),
-        ]));
-    }
-    f.render_widget(Paragraph::new(lines), si);
 
-    f.render_widget(Paragraph::new(waiting_lines(d, view)), rows[1]);
-    f.render_widget(Paragraph::new(count_lines(d, view)), rows[2]);
-    f.render_widget(Paragraph::new(integrity_line(&m.integrity, view)), rows[3]);
-    let mut bottom = note_lines(&m.notes, rows[4].height as usize, view);
-    if bottom.len() < rows[4].height as usize {
-        bottom.push(Line::from(Span::styled(widgets::knob_line(m), th.dim())));
-    }
-    f.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), rows[4]);
-}
-
-/// Blocked senders and cached messages, and who holds send rights.
-fn waiting_lines(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
-    let l = view.lang;
-    let th = view.theme;
-    let none = || t(l, "mach_none").to_string();
-    let Some(p) = &d.port else { return Vec::new() };
-    let blocked = if p.blocked_senders.is_empty() {
-        none()
-    } else {
-        p.blocked_senders
-            .iter()
-            .map(|w| format!("{} {}", w.task, widgets::since(w.waited_ms)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let cached: Vec<String> = d
-        .tasks
-        .iter()
-        .filter_map(|task| {
-            let n = task.threads.iter().filter(|t| t.cached).count();
-            (n > 0).then(|| format!("{} ×{n}", task.name))
+    // Under the figure.
+    let mut y = fig_h;
+    let width = w as usize;
+    let forms: Vec<Line<'static>> = reply_forms(d, view)
+        .into_iter()
+        .map(|s| {
+            Line::from(vec![Span::styled("◀─ ", th.dim()), Span::styled(s, th.label()), Span::styled(" ─┘", th.dim())])
         })
         .collect();
-    let holders =
-        p.send_rights.iter().map(|h| format!("{} {} ×{}", h.task, hex(h.name), h.urefs)).collect::<Vec<_>>().join(", ");
-    vec![
-        Line::from(vec![
-            Span::styled(format!("{}: ", t(l, "mach_blocked_senders")), th.label()),
-            Span::styled(blocked, if p.blocked_senders.is_empty() { th.value() } else { th.warn() }),
-            Span::styled(format!("   {}: ", t(l, "mach_cached")), th.label()),
-            Span::styled(if cached.is_empty() { none() } else { cached.join(", ") }, th.value()),
-        ]),
-        Line::from(vec![
-            Span::styled(format!("{}: ", t(l, "mach_send_rights")), th.label()),
-            Span::styled(if holders.is_empty() { none() } else { holders }, th.value()),
-        ]),
-    ]
-}
-
-/// The kernel's counts: what happened to sends, and how bytes travelled.
-fn count_lines(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
-    let l = view.lang;
-    let c = &d.counters;
-    let first = widgets::pairs_line(
-        &[
-            (t(l, "sent"), count(c.sent)),
-            (t(l, "received"), count(c.received)),
-            (t(l, "mach_timed_out"), count(c.send_timed_out)),
-            (t(l, "mach_at_once"), count(c.returned_at_once)),
-            (t(l, "mach_cached"), count(c.cached)),
-            (t(l, "mach_notified"), count(c.notified)),
-            (t(l, "mach_destroyed"), count(c.destroyed)),
-        ],
-        view,
-    );
-    let second = widgets::pairs_line(
-        &[
-            (t(l, "mach_mode"), d.send_mode.clone()),
-            (t(l, "mach_copied"), widgets::bytes(c.bytes_inline)),
-            (t(l, "mach_mapped"), widgets::bytes(c.bytes_ool)),
-        ],
-        view,
-    );
-    vec![first, second]
-}
-
-/// For small grid cells: the same facts, most important first.
-fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, view: &View) {
-    let l = view.lang;
-    let th = view.theme;
-    let mut lines = gauge(m, area.width, view);
-    if let Some(s) = proc_of(m, "server") {
-        lines.push(widgets::process_line(s, t(l, "mach_server_short"), view));
+    if let Some(line) = fit::first_fit_line(forms, width) {
+        cv.put(0, y, &line);
     }
-    let c = &d.counters;
-    let blocked = d.port.as_ref().map_or(0, |p| p.blocked_senders.len());
-    let cached = d.port.as_ref().map_or(0, |p| p.cached);
-    lines.push(widgets::pairs_line(
-        &[
-            (t(l, "mach_blocked_short"), blocked.to_string()),
-            (t(l, "mach_cached"), cached.to_string()),
-            (t(l, "mach_mode"), d.send_mode.clone()),
-        ],
-        view,
-    ));
-    lines.push(widgets::pairs_line(
-        &[
-            (t(l, "sent"), count(c.sent)),
-            (t(l, "received"), count(c.received)),
-            (t(l, "mach_timed_out"), count(c.send_timed_out + c.returned_at_once)),
-        ],
-        view,
-    ));
-    lines.push(integrity_line(&m.integrity, view));
-    let clients: Vec<(&ProcessSnapshot, String)> =
-        m.processes.iter().filter(|p| p.role_kind().is_client()).map(|p| (p, p.role.clone())).collect();
-    lines.extend(widgets::process_lines(&clients, view));
-    lines.extend(note_lines(&m.notes, 2, view));
-    if !d.kernel_up {
-        lines.insert(1, Line::from(Span::styled(t(l, "mach_kernel_down"), th.bad())));
+    y += 1;
+    let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
+    if let Some(b) = fit::first_fit_line(bootstrap_forms(d, view), width) {
+        lines.push((1, b));
     }
-    lines.truncate(area.height as usize);
-    f.render_widget(Paragraph::new(lines), area);
+    // The Linux side: what our transport does, not what Mach does.
+    let mut items = vec![Item::text(0, format!("{}:", t(l, "mach_transport")), th.label())];
+    for p in &m.processes {
+        let kernel = p.role_kind() == crate::model::figures::Role::Other;
+        let mut item = widgets::transport_item(if kernel { t(l, "mach_kernel") } else { p.role.as_str() }, p, view);
+        item.priority = if kernel { 2 } else { 1 };
+        items.push(item);
+    }
+    lines.push((2, fit::row(items, "  ", width, view)));
+    lines.push((2, fit::row(count_items(d, view), "  ", width, view)));
+    lines.push((2, fit::row(widgets::integrity_items(&m.integrity, view), "  ", width, view)));
+    let rows = area.height.saturating_sub(y) as usize;
+    let out = widgets::pick_lines(lines, rows, width, view);
+    let left = rows.saturating_sub(out.len());
+    for line in out {
+        cv.put(0, y, &line);
+        y += 1;
+    }
+    let notes = widgets::note_prose(&m.notes, left, width, view);
+    let shown = notes.len();
+    for line in notes {
+        cv.put(0, y, &line);
+        y += 1;
+    }
+    if shown == 0 && left > 0 {
+        let knobs: Vec<Item> = m.knobs.iter().map(|(k, v)| Item::text(1, format!("{k}={v}"), th.dim())).collect();
+        cv.put(0, y, &fit::row(knobs, "  ", width, view));
+    }
 }
 
-/// The focused view's second part: name spaces, bootstrap registry, reply
-/// ports, last headers.
+/// The focused view's second part: every task's name space, the
+/// bootstrap registry, the reply ports and the last message headers.
 pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let Some(m) = snap.mechanism(Kind::Mach) else { return };
     let Some(d) = detail(m) else { return };
     let l = view.lang;
     let th = view.theme;
     let cols = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).split(area);
-    let boxed = |title: &str| {
-        Block::default()
-            .borders(Borders::ALL)
-            .border_style(th.border())
-            .title(Span::styled(format!(" {title} "), th.title()))
+    let boxed = |f: &mut Frame, r: Rect, titles: &[String]| -> Rect {
+        let block = Block::default().borders(Borders::ALL).border_style(th.border());
+        let inner = block.inner(r);
+        f.render_widget(block, r);
+        let mut cv = Canvas::new(f, r);
+        let forms = titles.iter().map(|s| Line::from(Span::styled(format!(" {s} "), th.title()))).collect();
+        cv.put_first(1, 0, forms, r.width.saturating_sub(2));
+        inner
     };
 
     // Name spaces: one small table per task, side by side when they fit.
-    let per_task = 28u16;
-    let fit = ((cols[0].width.saturating_sub(2)) / per_task).max(1) as usize;
-    let mut title = t(l, "mach_names").to_string();
-    if d.tasks.len() > fit {
-        title += &format!(" (+{})", d.tasks.len() - fit);
+    let per_task = 26u16;
+    let ni_w = cols[0].width.saturating_sub(2);
+    let fit_n = (ni_w / per_task).max(1) as usize;
+    let shown: Vec<&TaskView> = d.tasks.iter().take(fit_n).collect();
+    let mut titles = vec![t(l, "mach_names").to_string(), t(l, "mach_names_short").to_string()];
+    if d.tasks.len() > fit_n {
+        let more = fit::more(d.tasks.len() - fit_n, view);
+        titles.insert(0, format!("{} {more}", t(l, "mach_names")));
+        titles.insert(2, format!("{} {more}", t(l, "mach_names_short")));
     }
-    let block = boxed(&title);
-    let ni = block.inner(cols[0]);
-    f.render_widget(block, cols[0]);
-    let tasks: Vec<&TaskView> = d.tasks.iter().take(fit).collect();
-    let tcols = Layout::horizontal(vec![Constraint::Ratio(1, tasks.len().max(1) as u32); tasks.len().max(1)]).split(ni);
-    for (task, r) in tasks.iter().zip(tcols.iter()) {
+    let ni = boxed(f, cols[0], &titles);
+    let tcols = Layout::horizontal(vec![Constraint::Ratio(1, shown.len().max(1) as u32); shown.len().max(1)]).split(ni);
+    for (task, r) in shown.iter().zip(tcols.iter()) {
         let w = r.width.saturating_sub(1) as usize;
-        let mut lines = vec![Line::from(vec![
-            Span::styled(pad(&task.name, w.saturating_sub(8)), th.title()),
-            Span::styled(widgets::pid(task.pid), th.value()),
-        ])];
+        let mut lines: Vec<(u8, Line<'static>)> = vec![(
+            0,
+            fit::first_fit_line(
+                vec![
+                    Line::from(vec![
+                        Span::styled(format!("{} ", task.name), th.title()),
+                        Span::styled(widgets::pid(task.pid).trim_start().to_string(), th.value()),
+                    ]),
+                    Line::from(Span::styled(task.name.clone(), th.title())),
+                ],
+                w,
+            )
+            .unwrap_or_default(),
+        )];
         for n in &task.names {
             let style = if n.dead() { th.bad() } else { th.value() };
-            let what = if n.what.is_empty() { String::new() } else { format!(" {}", what_label(&n.what, view)) };
-            lines.push(Line::from(vec![
+            let rights = n.rights.replace("RECEIVE", "RECV");
+            let base = vec![
                 Span::styled(format!("{:<6}", hex(n.name)), th.label()),
-                Span::styled(format!("{:<10}", n.rights.replace("RECEIVE", "RECV")), style),
+                Span::styled(format!("{rights:<10}"), style),
                 Span::styled(format!("{:>2}", n.urefs), th.dim()),
-                Span::styled(pad(&what, w.saturating_sub(18)), th.dim()),
-            ]));
+            ];
+            let mut long = base.clone();
+            if !n.what.is_empty() {
+                long.push(Span::styled(format!(" {}", what_label(&n.what, view)), th.dim()));
+            }
+            if let Some(line) = fit::first_fit_line(vec![Line::from(long), Line::from(base)], w) {
+                lines.push((1, line));
+            }
         }
-        f.render_widget(Paragraph::new(lines), *r);
+        let mut cv = Canvas::new(f, *r);
+        for (k, line) in widgets::pick_lines(lines, r.height as usize, w, view).into_iter().enumerate() {
+            cv.put(0, k as u16, &line);
+        }
     }
+
     // Bootstrap registry, reply ports, last headers.
-    let block = boxed(&format!("{} · {} · {}", t(l, "mach_bootstrap"), t(l, "mach_reply_ports"), t(l, "mach_headers")));
-    let ri = block.inner(cols[1]);
-    f.render_widget(block, cols[1]);
-    let mut lines = Vec::new();
+    let titles = [
+        format!("{} · {} · {}", t(l, "mach_bootstrap"), t(l, "mach_reply_ports"), t(l, "mach_headers")),
+        format!("{} · {}", t(l, "mach_bootstrap"), t(l, "mach_reply_ports")),
+        t(l, "mach_bootstrap").to_string(),
+    ];
+    let ri = boxed(f, cols[1], &titles);
+    let w = ri.width as usize;
+    let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
     for s in &d.bootstrap {
         let how = if s.checked_in { "check_in" } else { "register" };
-        lines.push(Line::from(vec![
-            Span::styled(format!("\"{}\" ", s.name), th.value()),
-            Span::styled(format!("→ {} ({how}, {})", t(l, "mach_port"), s.task), th.label()),
-        ]));
+        let name = Span::styled(format!("\"{}\" ", s.name), th.value());
+        let forms = vec![
+            Line::from(vec![
+                name.clone(),
+                Span::styled(format!("→ {} ({how}, {})", t(l, "mach_port"), s.task), th.label()),
+            ]),
+            Line::from(vec![name.clone(), Span::styled(format!("→ {}", s.task), th.label())]),
+            Line::from(vec![name]),
+        ];
+        if let Some(line) = fit::first_fit_line(forms, w) {
+            lines.push((0, line));
+        }
     }
     if d.bootstrap.is_empty() {
-        lines.push(Line::from(Span::styled(format!("{}: {}", t(l, "mach_bootstrap"), t(l, "mach_none")), th.dim())));
+        lines.push((
+            0,
+            Line::from(Span::styled(format!("{}: {}", t(l, "mach_bootstrap"), t(l, "mach_none")), th.dim())),
+        ));
     }
     for r in &d.reply_ports {
         let holders: Vec<String> = r.send_once.iter().map(|h| format!("{} {}", h.task, hex(h.name))).collect();
-        let mut spans = vec![
+        let head = vec![
             Span::styled(format!("{} {} {} ", r.task, t(l, "mach_thread"), r.thread), th.label()),
             Span::styled(hex(r.name), th.value()),
-            Span::styled(format!("  SEND_ONCE {} {}", t(l, "mach_in_transit"), r.in_transit), th.dim()),
         ];
+        let mut long = head.clone();
+        long.push(Span::styled(format!("  SEND_ONCE {} {}", t(l, "mach_in_transit"), r.in_transit), th.dim()));
         if !holders.is_empty() {
-            spans.push(Span::styled(format!(", {}", holders.join(", ")), th.warn()));
+            long.push(Span::styled(format!(", {}", holders.join(", ")), th.warn()));
         }
         if r.queue_len > 0 {
-            spans.push(Span::styled(format!("  {} {}", t(l, "mach_queue"), r.queue_len), th.value()));
+            long.push(Span::styled(format!("  {} {}", t(l, "mach_queue"), r.queue_len), th.value()));
         }
-        lines.push(Line::from(spans));
-    }
-    let room = (ri.height as usize).saturating_sub(lines.len() + 1);
-    if room > 0 && !d.headers.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "msgh_bits  msgh_size  msgh_id  source (audit pid)  reply".to_string(),
-            th.label(),
-        )));
-        for h in d.headers.iter().rev().take(room.saturating_sub(1)).rev() {
-            lines.push(Line::from(vec![
-                Span::styled(format!("{:#010x} ", h.msgh_bits), th.dim()),
-                Span::styled(format!("{:>9}  ", h.msgh_size), th.value()),
-                Span::styled(format!("{:<7}  ", h.msgh_id), th.value()),
-                Span::styled(format!("{:<10}{}  ", h.sender, widgets::pid(h.sender_pid)), th.label()),
-                Span::styled(h.reply.clone(), th.dim()),
-            ]));
+        if let Some(line) = fit::first_fit_line(vec![Line::from(long), Line::from(head)], w) {
+            lines.push((1, line));
         }
     }
-    lines.truncate(ri.height as usize);
-    f.render_widget(Paragraph::new(lines), ri);
+    // The last headers as a table: with `msgh_bits` when every row fits.
+    for bits in [true, false] {
+        let cols = if bits {
+            "msgh_bits  msgh_size  msgh_id  source (audit pid)  reply"
+        } else {
+            "msgh_size  msgh_id  source (audit pid)  reply"
+        };
+        let rows: Vec<Line<'static>> = d
+            .headers
+            .iter()
+            .map(|h| {
+                let mut spans = Vec::new();
+                if bits {
+                    spans.push(Span::styled(format!("{:#010x} ", h.msgh_bits), th.dim()));
+                }
+                spans.extend([
+                    Span::styled(format!("{:>9}  ", h.msgh_size), th.value()),
+                    Span::styled(format!("{:<7}  ", h.msgh_id), th.value()),
+                    Span::styled(format!("{:<10}{}  ", h.sender, widgets::pid(h.sender_pid)), th.label()),
+                    Span::styled(h.reply.clone(), th.dim()),
+                ]);
+                Line::from(spans)
+            })
+            .collect();
+        if d.headers.is_empty() || fit::width(cols) > w || rows.iter().any(|r| fit::line_width(r) > w) {
+            continue;
+        }
+        lines.push((2, Line::from(Span::styled(cols.to_string(), th.label()))));
+        lines.extend(rows.into_iter().map(|r| (3, r)));
+        break;
+    }
+    // The newest headers are the ones to keep: drop from the oldest.
+    let rows = ri.height as usize;
+    let fixed = lines.iter().filter(|(p, _)| *p < 3).count();
+    let headers: Vec<(u8, Line<'static>)> = lines.iter().filter(|(p, _)| *p == 3).cloned().collect();
+    let keep_headers = rows.saturating_sub(fixed);
+    let mut kept: Vec<(u8, Line<'static>)> = lines.into_iter().filter(|(p, _)| *p < 3).collect();
+    kept.extend(headers.into_iter().rev().take(keep_headers).rev());
+    let mut cv = Canvas::new(f, ri);
+    for (k, line) in widgets::pick_lines(kept, rows, w, view).into_iter().enumerate() {
+        cv.put(0, k as u16, &line);
+    }
 }
 
 fn what_label(what: &str, view: &View) -> String {
@@ -435,7 +1090,6 @@ fn what_label(what: &str, view: &View) -> String {
 
 /// Sentences for the lesson pane about what the snapshot shows now.
 pub fn observe(m: &MechanismSnapshot, d: &MachDetail, lang: crate::i18n::Lang) -> Vec<String> {
-    use crate::i18n::tf;
     let mut out = Vec::new();
     let c = &d.counters;
     if let Some(p) = &d.port {

@@ -938,3 +938,434 @@ pub fn fitted_groups(f: &mut Frame, area: Rect, groups: Vec<(u8, Vec<Line<'stati
     }
     f.render_widget(Paragraph::new(out), area);
 }
+
+// --- diagrams (emu) ---
+// Figures of the emulated kernels' panels (Mach, ALPC): a canvas that puts
+// text whole or not at all, message blocks of a bounded queue, and a
+// task's part read from the emulated kernel's tables.
+
+use crate::model::detail::emu::{emu_party, EmuCall};
+
+/// A drawing surface bounded by one area. Text goes in whole or not at
+/// all, never cut at the edge: a figure leaves a label out rather than
+/// show half of it. Lines of box drawing are clipped (they are no text).
+pub struct Canvas<'a> {
+    buf: &'a mut ratatui::buffer::Buffer,
+    area: Rect,
+}
+
+impl<'a> Canvas<'a> {
+    pub fn new(f: &'a mut Frame, area: Rect) -> Canvas<'a> {
+        let area = area.intersection(f.area());
+        Canvas { buf: f.buffer_mut(), area }
+    }
+
+    pub fn width(&self) -> u16 {
+        self.area.width
+    }
+
+    pub fn height(&self) -> u16 {
+        self.area.height
+    }
+
+    /// `line` at column `x`, row `y` of the area when it fits whole; false
+    /// (and nothing drawn) when it does not.
+    pub fn put(&mut self, x: u16, y: u16, line: &Line) -> bool {
+        let w = super::fit::line_width(line);
+        if y >= self.area.height || x as usize + w > self.area.width as usize {
+            return false;
+        }
+        self.buf.set_line(self.area.x + x, self.area.y + y, line, w as u16);
+        true
+    }
+
+    pub fn text(&mut self, x: u16, y: u16, s: &str, style: Style) -> bool {
+        self.put(x, y, &Line::from(Span::styled(s.to_string(), style)))
+    }
+
+    /// The first of `forms` (longest first) that fits in `room` columns
+    /// from `x`, put there; its width, or `None` when none fits.
+    pub fn put_first(&mut self, x: u16, y: u16, forms: Vec<Line<'static>>, room: u16) -> Option<u16> {
+        let room = room.min(self.area.width.saturating_sub(x)) as usize;
+        let line = super::fit::first_fit_line(forms, room)?;
+        self.put(x, y, &line).then(|| super::fit::line_width(&line) as u16)
+    }
+
+    /// `n` cells of `sym` to the right from (x, y), clipped to the area.
+    pub fn run(&mut self, x: u16, y: u16, n: u16, sym: &str, style: Style) {
+        if y >= self.area.height {
+            return;
+        }
+        for i in x..x.saturating_add(n).min(self.area.width) {
+            self.buf[(self.area.x + i, self.area.y + y)].set_symbol(sym).set_style(style);
+        }
+    }
+
+    /// `n` cells of `sym` downwards from (x, y), clipped to the area.
+    pub fn column(&mut self, x: u16, y: u16, n: u16, sym: &str, style: Style) {
+        if x >= self.area.width {
+            return;
+        }
+        for j in y..y.saturating_add(n).min(self.area.height) {
+            self.buf[(self.area.x + x, self.area.y + j)].set_symbol(sym).set_style(style);
+        }
+    }
+
+    /// A horizontal arrow of `n` cells: `───▶`, or `◀───` pointing left.
+    pub fn arrow(&mut self, x: u16, y: u16, n: u16, right: bool, style: Style) {
+        if n == 0 {
+            return;
+        }
+        self.run(x, y, n, "─", style);
+        let head = if right { x + n - 1 } else { x };
+        self.run(head, y, 1, if right { "▶" } else { "◀" }, style);
+    }
+
+    /// A box's border on `r` (relative to the area, clipped to it), with
+    /// the first title form that fits between its corners; returns the
+    /// inside, relative to the area.
+    pub fn frame(&mut self, r: Rect, kind: BorderType, style: Style, titles: Vec<Line<'static>>) -> Rect {
+        use ratatui::widgets::Widget;
+        let abs = Rect { x: self.area.x + r.x, y: self.area.y + r.y, ..r }.intersection(self.area);
+        if abs.width < 2 || abs.height < 2 {
+            return Rect { x: r.x, y: r.y, width: 0, height: 0 };
+        }
+        Block::default().borders(Borders::ALL).border_type(kind).border_style(style).render(abs, self.buf);
+        let room = abs.width.saturating_sub(4);
+        self.put_first(r.x + 2, r.y, titles, room);
+        Rect { x: r.x + 1, y: r.y + 1, width: abs.width - 2, height: abs.height - 2 }
+    }
+}
+
+/// A panel's frame titled with the first form that fits its top border
+/// (title and subtitle, then the shorter forms): never a cut title.
+/// Returns the inside.
+pub fn panel_fit(f: &mut Frame, area: Rect, n: usize, forms: &[(&str, &str)], selected: bool, view: &View) -> Rect {
+    let room = area.width.saturating_sub(2) as usize;
+    let num = n.to_string().len() + 2;
+    let w = |(title, sub): &(&str, &str)| {
+        num + display_width(title) + 2 + if sub.is_empty() { 0 } else { display_width(sub) + 1 }
+    };
+    let (title, sub) = forms.iter().find(|form| w(form) <= room).copied().unwrap_or(("", ""));
+    let block = if title.is_empty() {
+        let th = view.theme;
+        let border = if selected { th.selected_border() } else { th.border() };
+        Block::default().borders(Borders::ALL).border_type(th.border_type(selected)).border_style(border)
+    } else {
+        panel_block(n, title, sub, selected, view)
+    };
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
+/// One task's part in words, the longest form that fits `room`: its mark,
+/// its name, and the call the emulated kernel has it in and why
+/// (`■ client-1 mach_msg(SEND) — queue full ×2 1.2s`), or its part when it
+/// is in no call (`· server pacing itself`).
+pub fn emu_party_line(
+    label: &str,
+    p: &ProcessSnapshot,
+    call: Option<(&EmuCall, usize)>,
+    run_paused: bool,
+    room: usize,
+    view: &View,
+) -> Option<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let party = emu_party(p, call.map(|c| c.0), run_paused);
+    let loud = th.party(party);
+    let mark = Span::styled(party_mark(party).to_string(), loud);
+    // No name: the caller's title says whose part it is.
+    let name = Span::styled(if label.is_empty() { String::new() } else { format!(" {label}") }, th.label());
+    let mut forms: Vec<Line<'static>> = Vec::new();
+    // The call's words only while the kernel's reading decides the part.
+    let in_call = call.filter(|(c, _)| c.wait.party() == party);
+    match in_call {
+        Some((c, n)) => {
+            let [long, short] = c.wait.label_keys();
+            let times = if n > 1 { format!(" ×{n}") } else { String::new() };
+            let waited = waited_words(c, view);
+            let call_span = Span::styled(format!(" {}", c.call), th.value());
+            for (why, extra) in [(long, true), (long, false), (short, true), (short, false)] {
+                let mut spans = vec![mark.clone(), name.clone(), call_span.clone()];
+                spans.push(Span::styled(format!(" — {}", t(l, why)), loud));
+                if extra {
+                    spans.push(Span::styled(times.clone(), th.value()));
+                    spans.push(Span::styled(waited.clone(), th.dim()));
+                }
+                forms.push(Line::from(spans));
+            }
+            forms.push(Line::from(vec![mark.clone(), name.clone(), Span::styled(format!(" {}", t(l, short)), loud)]));
+        }
+        None => {
+            forms.push(Line::from(vec![
+                mark.clone(),
+                name.clone(),
+                Span::styled(format!(" {}", t(l, party.label_key())), loud),
+            ]));
+        }
+    }
+    forms.push(Line::from(vec![mark.clone(), name]));
+    forms.push(Line::from(vec![mark]));
+    super::fit::first_fit_line(forms, room)
+}
+
+/// How long a call has waited, and what is left of its timeout:
+/// ` 1.2s`, ` 13ms, 7ms left`.
+fn waited_words(c: &EmuCall, view: &View) -> String {
+    let mut s = if c.waited_ms > 0 { format!(" {}", since(c.waited_ms)) } else { String::new() };
+    if let Some(left) = c.timeout_left_ms {
+        s += &format!(", {}", crate::i18n::tf(view.lang, "emu_left", &[("t", since(left))]));
+    }
+    s
+}
+
+/// The Linux side of an emulated task, labelled as our transport's (a
+/// task talks to the emulated kernel over a Unix socket): state letter
+/// and wait channel, for the roomy view only.
+pub fn transport_item(label: &str, p: &ProcessSnapshot, view: &View) -> super::fit::Item {
+    let th = view.theme;
+    let what = match &p.exit {
+        Some(e) => e.clone(),
+        None => format!("{} {}", p.state, wchan(&p.wchan)),
+    };
+    super::fit::Item::new(
+        1,
+        vec![
+            Span::styled(format!("{label} "), th.label()),
+            Span::styled(pid(p.pid).trim_start().to_string(), th.value()),
+            Span::styled(format!(" {what}"), th.dim()),
+        ],
+    )
+}
+
+/// The blocks of a bounded queue, one per place when `room` holds them:
+/// `▇` for each message within the limit, `·` for each free place, and
+/// what is kept past the limit apart after `┊`, as `▒` (`▇▇▇▇▇┊▒▒▒`).
+/// Wider rooms space them out. `None` when one cell per place does not
+/// fit: the caller draws a scaled bar instead.
+pub fn queue_blocks(c: &Channel, room: usize, view: &View) -> Option<Line<'static>> {
+    let th = view.theme;
+    let (within, past, cap) = (c.within() as usize, c.past() as usize, c.capacity as usize);
+    let cells = |per: usize| cap * per + if past > 0 { 1 + past * per } else { 0 };
+    let per = [2usize, 1].into_iter().find(|&per| cells(per) <= room)?;
+    if cap == 0 && past == 0 {
+        return None;
+    }
+    let cell = |sym: &str| if per == 2 { format!("{sym} ") } else { sym.to_string() };
+    let style = if c.full() { th.gauge_full() } else { th.gauge() };
+    let mut spans = vec![
+        Span::styled(cell("▇").repeat(within), style),
+        Span::styled(cell("·").repeat(cap - within.min(cap)), th.dim()),
+    ];
+    if past > 0 {
+        spans.push(Span::styled("┊", th.warn()));
+        spans.push(Span::styled(cell("▒").repeat(past), th.warn()));
+    }
+    Some(Line::from(spans))
+}
+
+/// A queue's count as words, longest first: `5/5 + 3 kept messages`,
+/// `5/5 + 3 kept`, `5/5 +3`, `5/5`; never above capacity.
+pub fn queue_count_forms(c: &Channel, kept: &str, view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let num = |n: u64| if c.unit == crate::model::snapshot::Unit::Bytes { bytes(n) } else { n.to_string() };
+    let numbers = format!("{}/{}", num(c.within()), num(c.capacity));
+    let nstyle = if c.full() { th.bad() } else { th.value() };
+    let past = c.past();
+    let with = |unit: bool, over: Option<String>| {
+        let mut spans = vec![Span::styled(numbers.clone(), nstyle)];
+        if let Some(o) = over {
+            spans.push(Span::styled(o, th.warn()));
+        }
+        if unit && !unit_is_empty(c) {
+            spans.push(Span::styled(format!(" {}", unit_word(c, view)), th.label()));
+        }
+        Line::from(spans)
+    };
+    if past == 0 {
+        return vec![with(true, None), with(false, None)];
+    }
+    let kept_words = format!(" + {} {kept}", num(past));
+    let plus = format!(" +{}", num(past));
+    vec![
+        with(true, Some(kept_words.clone())),
+        with(false, Some(kept_words)),
+        with(false, Some(plus)),
+        with(false, None),
+    ]
+}
+
+fn unit_is_empty(c: &Channel) -> bool {
+    c.unit == crate::model::snapshot::Unit::Bytes
+}
+
+fn unit_word(c: &Channel, view: &View) -> &'static str {
+    match c.unit {
+        crate::model::snapshot::Unit::Bytes => "",
+        crate::model::snapshot::Unit::Messages => t(view.lang, "unit_messages"),
+        crate::model::snapshot::Unit::Slots => t(view.lang, "unit_slots"),
+    }
+}
+
+/// A fill bar on the capacity's scale in `width` cells; what is past
+/// capacity apart after a gap, at most a quarter of the room.
+pub fn scaled_bar(c: &Channel, width: u16, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let width = width as usize;
+    let (within, past) = (c.within(), c.past());
+    let seg = if past > 0 && width >= 4 {
+        let scaled = (past as u128 * width as u128).div_ceil((c.capacity + past) as u128) as usize;
+        scaled.clamp(1, width / 4)
+    } else {
+        0
+    };
+    let bar_w = width.saturating_sub(if seg > 0 { seg + 1 } else { 0 });
+    let filled = (within as u128 * bar_w as u128).checked_div(c.capacity as u128).unwrap_or(0) as usize;
+    let filled = if within > 0 && filled == 0 { 1 } else { filled }.min(bar_w);
+    let style = if c.full() { th.gauge_full() } else { th.gauge() };
+    let mut spans = vec![Span::styled("█".repeat(filled), style), Span::styled("░".repeat(bar_w - filled), th.dim())];
+    if seg > 0 {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled("▒".repeat(seg), th.warn()));
+    }
+    Line::from(spans)
+}
+
+/// A queue as the biggest thing of a figure: its blocks, one per place,
+/// or a scaled bar when they do not fit `width`; and its count, the
+/// longest form that fits.
+pub fn queue_figure(c: &Channel, kept: &str, width: u16, view: &View) -> (Line<'static>, Line<'static>) {
+    let bar = queue_blocks(c, width as usize, view).unwrap_or_else(|| scaled_bar(c, width, view));
+    let count = super::fit::first_fit_line(queue_count_forms(c, kept, view), width as usize).unwrap_or_default();
+    (bar, count)
+}
+
+/// The integrity count as items of a row: what was lost or damaged kept
+/// longest.
+pub fn integrity_items(i: &Integrity, view: &View) -> Vec<super::fit::Item> {
+    let th = view.theme;
+    let l = view.lang;
+    let item = |p: u8, key: &'static str, n: u64, style: Style| {
+        super::fit::Item::new(
+            p,
+            vec![Span::styled(format!("{} ", t(l, key)), th.label()), Span::styled(count(n), style)],
+        )
+    };
+    let bad = |n: u64| if n > 0 { th.bad() } else { th.value() };
+    let mut items = vec![
+        item(0, "delivered", i.delivered, th.good()),
+        item(0, "lost", i.lost, bad(i.lost)),
+        item(0, "corrupt", i.corrupt, bad(i.corrupt)),
+        item(1, "duplicated", i.duplicated, bad(i.duplicated)),
+        item(1, "reordered", i.reordered, bad(i.reordered)),
+    ];
+    if i.foreign > 0 {
+        items.push(item(1, "foreign", i.foreign, th.warn()));
+    }
+    items
+}
+
+/// The latest notes that fit `rows` rows of `width` columns, newest last,
+/// each wrapped between words (a note with a word longer than a row is
+/// left out, never cut).
+pub fn note_prose(
+    notes: &[crate::model::snapshot::Note],
+    rows: usize,
+    width: usize,
+    view: &View,
+) -> Vec<Line<'static>> {
+    let mut out: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut used = 0;
+    for n in notes.iter().rev() {
+        let text = crate::i18n::note_msg(view.lang, &n.msg, &n.args)
+            .unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
+        let text = format!("▸ {text}");
+        if text.split_whitespace().any(|w| display_width(w) > width) {
+            continue;
+        }
+        let wrapped = wrap_words(&text, width);
+        if used + wrapped.len() > rows {
+            break;
+        }
+        used += wrapped.len();
+        out.push(
+            wrapped
+                .into_iter()
+                .enumerate()
+                .map(|(k, r)| match r.strip_prefix("▸ ").filter(|_| k == 0) {
+                    Some(rest) => Line::from(vec![
+                        Span::styled("▸ ", view.theme.warn()),
+                        Span::styled(rest.to_string(), view.theme.label()),
+                    ]),
+                    None => Line::from(Span::styled(r, view.theme.label())),
+                })
+                .collect(),
+        );
+    }
+    out.into_iter().rev().flatten().collect()
+}
+
+/// Lines for `rows` rows of `width` columns, in their order: all when
+/// they fit; on three rows or fewer the most important ones (a count of
+/// the others would take a third of the room); else `fit::column` (least
+/// important dropped, counted as `…N more`). A line wider than the room is
+/// left out.
+pub fn pick_lines(lines: Vec<(u8, Line<'static>)>, rows: usize, width: usize, view: &View) -> Vec<Line<'static>> {
+    let fits: Vec<(u8, Line<'static>)> =
+        lines.into_iter().filter(|(_, l)| super::fit::line_width(l) <= width).collect();
+    if fits.len() > rows && rows <= 3 {
+        let mut order: Vec<usize> = (0..fits.len()).collect();
+        order.sort_by_key(|&i| (fits[i].0, i));
+        let keep: Vec<usize> = order.into_iter().take(rows).collect();
+        return fits.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, (_, l))| l).collect();
+    }
+    super::fit::column(fits, rows, width, view)
+}
+
+/// A task's part for a box of `room` columns: one line when its call and
+/// reason fit on one, else the call on one and the reason on the next
+/// (`■ mach_msg(SEND)` / `  — queue full 1.2s`), else the shorter forms.
+pub fn emu_party_rows(
+    label: &str,
+    p: &ProcessSnapshot,
+    call: Option<(&EmuCall, usize)>,
+    run_paused: bool,
+    room: usize,
+    view: &View,
+) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let party = emu_party(p, call.map(|c| c.0), run_paused);
+    let long = emu_party_line(label, p, call, run_paused, usize::MAX, view);
+    if let Some(l) = long.filter(|l| super::fit::line_width(l) <= room) {
+        return vec![l];
+    }
+    if let Some((c, n)) = call.filter(|(c, _)| c.wait.party() == party) {
+        let loud = th.party(party);
+        let mut first = vec![Span::styled(party_mark(party).to_string(), loud)];
+        if !label.is_empty() {
+            first.push(Span::styled(format!(" {label}"), th.label()));
+        }
+        first.push(Span::styled(format!(" {}", c.call), th.value()));
+        let [long, short] = c.wait.label_keys();
+        let times = if n > 1 { format!(" ×{n}") } else { String::new() };
+        let waited = waited_words(c, view);
+        let second = |key: &'static str, extra: bool| {
+            let mut spans = vec![Span::styled(format!("  — {}", t(view.lang, key)), loud)];
+            if extra {
+                spans.push(Span::styled(times.clone(), th.value()));
+                spans.push(Span::styled(waited.clone(), th.dim()));
+            }
+            Line::from(spans)
+        };
+        let first = Line::from(first);
+        let seconds = vec![second(long, true), second(long, false), second(short, true), second(short, false)];
+        if super::fit::line_width(&first) <= room {
+            if let Some(s) = super::fit::first_fit_line(seconds, room) {
+                return vec![first, s];
+            }
+        }
+    }
+    emu_party_line(label, p, call, run_paused, room, view).into_iter().collect()
+}

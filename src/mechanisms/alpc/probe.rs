@@ -18,8 +18,10 @@ use std::time::Duration;
 
 use super::client::Observer;
 use super::report::{report_path, socket_path, WorkerReport};
+use super::rpc::{args_path, request_header_len};
 use super::types::PORT_MESSAGE_SIZE;
 use super::types::{ALPC_DATA_VIEW_ATTR_SIZE, PORT_DATA_ENTRY_SIZE, PORT_DATA_INFORMATION_SIZE};
+use super::workload::ECHO;
 use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
 use crate::model::detail::alpc::{AlpcDetail, AlpcState, ClientFigures, SeenMessage, ServerFigures};
@@ -34,8 +36,6 @@ const OBSERVER_TIMEOUT: Duration = Duration::from_millis(150);
 const QUEUE_SHOWN: usize = 6;
 /// Lines of the kernel's call log carried in a snapshot.
 const CALLS_SHOWN: usize = 12;
-/// Inline bytes the RPC layer adds to a request (magic, flags, "Echo", lengths).
-const RPC_HEADER: u64 = 20;
 
 pub struct AlpcProbe {
     dir: PathBuf,
@@ -113,12 +113,13 @@ impl AlpcProbe {
 /// Bytes one message of `size` charges against the port's pool: its
 /// `PORT_MESSAGE` and what travels inline with it.
 fn charge_per_message(size: u64, small_max: u64, section: u64) -> u64 {
-    let inline = if size + RPC_HEADER <= small_max {
-        (size + RPC_HEADER).div_ceil(4) * 4
+    let rpc_header = request_header_len(ECHO);
+    let inline = if size + rpc_header <= small_max {
+        (size + rpc_header).div_ceil(4) * 4
     } else if size <= section {
-        RPC_HEADER + u64::from(ALPC_DATA_VIEW_ATTR_SIZE)
+        rpc_header + u64::from(ALPC_DATA_VIEW_ATTR_SIZE)
     } else {
-        RPC_HEADER + u64::from(PORT_DATA_INFORMATION_SIZE) + 2 * u64::from(PORT_DATA_ENTRY_SIZE)
+        rpc_header + u64::from(PORT_DATA_INFORMATION_SIZE) + 2 * u64::from(PORT_DATA_ENTRY_SIZE)
     };
     u64::from(PORT_MESSAGE_SIZE) + inline
 }
@@ -229,6 +230,16 @@ impl Probe for AlpcProbe {
             .map(|p| (p.pid as u32, p.role.clone()))
             .collect();
         roles.dedup();
+        // The path a call of msg.size takes now: the runtime's rule against
+        // the limits the kernel gave this run's channels.
+        let channel_max = state.as_ref().and_then(|s| s.channels.first()).map(|c| c.max_message_length);
+        let kernel_max = state.as_ref().map_or(small_max, |s| u64::from(s.small_max));
+        let max_message = channel_max.map_or(kernel_max, u64::from);
+        // Before a channel exists, the section a client asks for at bind.
+        let has_section =
+            state.as_ref().and_then(|s| s.channels.first()).map_or(section_size > 0, |c| c.client_section.is_some());
+        let path_now = (knob(KnobId::AlpcMix) == 0 && state.is_some())
+            .then(|| args_path(ECHO, msg_size, max_message, has_section.then_some(section_size)).code());
         let kernel_up = state.is_some();
         if let Some(s) = state.as_mut() {
             trim(s);
@@ -248,6 +259,9 @@ impl Probe for AlpcProbe {
             headers,
             rpc: rpc.0,
             rpc_by: rpc.1,
+            msg_size,
+            queue_max: max_message.saturating_sub(request_header_len(ECHO)),
+            path_now,
         };
         let mut processes = vec![kernel, server];
         processes.extend(clients);

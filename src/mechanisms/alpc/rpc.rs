@@ -45,7 +45,8 @@ pub enum DataPath {
 }
 
 impl DataPath {
-    fn code(self) -> u8 {
+    /// 0 copied, 1 section, 2 direct: as reports and headers number them.
+    pub fn code(self) -> u8 {
         match self {
             DataPath::Copied => 0,
             DataPath::Section => 1,
@@ -59,6 +60,26 @@ impl DataPath {
             2 => DataPath::Direct,
             _ => return None,
         })
+    }
+}
+
+/// Bytes the runtime puts in front of a call's inline arguments.
+pub fn request_header_len(procedure: &str) -> u64 {
+    (REQUEST_MAGIC.len() + 4 + procedure.len() + 8) as u64
+}
+
+/// The path the arguments of a call take, the notes' rule: inline when
+/// they fit the channel's message (`max_message_length`) with the
+/// runtime's header, else through the channel's section (`section`: its
+/// size, if the client asked for one) when they fit it, else left in the
+/// client for the server to read directly.
+pub fn args_path(procedure: &str, size: u64, max_message_length: u64, section: Option<u64>) -> DataPath {
+    if request_header_len(procedure) + size <= max_message_length {
+        DataPath::Copied
+    } else if section.is_some_and(|s| size <= s) {
+        DataPath::Section
+    } else {
+        DataPath::Direct
     }
 }
 
@@ -220,14 +241,8 @@ impl RpcClient {
         };
         step(&mut trace, RpcLayer::Application, Direction::Down, format!("{procedure}({} bytes)", args.len()));
 
-        let header_len = REQUEST_MAGIC.len() + 4 + procedure.len() + 8;
-        let args_path = if header_len + args.len() <= self.max_message_length {
-            DataPath::Copied
-        } else if self.section.is_some() && args.len() as u64 <= self.section_size {
-            DataPath::Section
-        } else {
-            DataPath::Direct
-        };
+        let section = self.section.map(|_| self.section_size);
+        let args_path = args_path(procedure, args.len() as u64, self.max_message_length as u64, section);
         // A result too big for an inline reply may come back through the
         // server's section or be written into this buffer directly.
         let mut result_buffer = vec![0u8; if max_result + 10 > self.max_message_length { max_result } else { 0 }];

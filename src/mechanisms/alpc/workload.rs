@@ -29,6 +29,9 @@ use crate::message::{self, Verifier};
 use crate::model::detail::alpc::SeenMessage;
 use crate::telemetry::{Op, Slot};
 
+/// The one procedure the echo server offers.
+pub const ECHO: &str = "Echo";
+
 pub fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     match role {
         "kernel" => kernel(ctx),
@@ -121,7 +124,7 @@ fn serve(ctx: &mut WorkerCtx) -> Result<()> {
             let verifier = &mut verifier;
             let bytes_in = &mut bytes_in;
             let mut echo = |name: &str, args: &[u8]| -> Result<Vec<u8>, u32> {
-                if name != "Echo" {
+                if name != ECHO {
                     return Err(UNKNOWN_PROCEDURE);
                 }
                 // The server checks what reached it too; the client checks
@@ -223,7 +226,7 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
         message::encode(msg, sender, seq);
         seq += 1;
         ctx.op(Op::Send);
-        let outcome = rpc.call("Echo", msg, size);
+        let outcome = rpc.call(ECHO, msg, size);
         if !granted && rpc.granted() {
             granted = true;
             ctx.event(super::EVENT_PRCTL_PTRACER, [u64::from(rpc.process().kernel_pid()), 0, 0], 0);

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use super::client::Observer;
 use super::consts::{SERVICE, SOCKET};
-use super::state::{KernelState, NameState, QueuedMsgState, ReceiverState, WaitingThreadState};
+use super::state::{
+    BlockedCall, BlockedState, KernelState, NameState, QueuedMsgState, ReceiverState, TaskState, ThreadState,
+    WaitingThreadState,
+};
 use super::types::*;
 use super::workload::CALLS;
 use crate::knobs::KnobId;
@@ -113,6 +116,36 @@ fn waiter(st: &KernelState, w: &WaitingThreadState) -> WaiterView {
         waited_ms: st.now_ms.saturating_sub(w.since_ms),
         timeout_left_ms: w.deadline_ms.map(|d| d.saturating_sub(st.now_ms)),
         msgh_id: w.msgh_id,
+    }
+}
+
+/// The call a blocked thread is in, and why, from the kernel's tables:
+/// a send only blocks on a full queue; a receive waits on the service
+/// port (a message), on the thread's reply port (its reply) or on its
+/// notify port (with a message kept past the limit: `MSG_ACCEPTED`).
+fn emu_call(
+    st: &KernelState,
+    task: &TaskState,
+    thread: &ThreadState,
+    b: &BlockedState,
+    service_port: Option<u64>,
+    purpose: &BTreeMap<(i32, u32), (usize, bool)>,
+) -> EmuCall {
+    let (call, wait) = match b.call {
+        BlockedCall::Send => ("mach_msg(SEND)", EmuWait::QueueFull),
+        BlockedCall::Receive if Some(b.port) == service_port => ("mach_msg(RCV)", EmuWait::Message),
+        BlockedCall::Receive => match purpose.get(&(task.pid, b.name)) {
+            Some((_, true)) => ("mach_msg(RCV)", EmuWait::Reply),
+            Some((_, false)) if thread.cached_msg.is_some() => ("mach_msg(RCV)", EmuWait::KeptAwaitingAccepted),
+            Some((_, false)) => ("mach_msg(RCV)", EmuWait::Notification),
+            None => ("mach_msg(RCV)", EmuWait::Message),
+        },
+    };
+    EmuCall {
+        call: call.into(),
+        wait,
+        waited_ms: st.now_ms.saturating_sub(b.since_ms),
+        timeout_left_ms: b.deadline_ms.map(|d| d.saturating_sub(st.now_ms)),
     }
 }
 
@@ -287,14 +320,15 @@ impl MachProbe {
                 .threads
                 .iter()
                 .map(|th| ThreadView {
+                    call: th.blocked.as_ref().map(|b| emu_call(st, t, th, b, service_port, purpose)),
                     thread: th.thread,
                     blocked: th
                         .blocked
                         .as_ref()
                         .map(|b| {
                             let call = match b.call {
-                                super::state::BlockedCall::Send => "send",
-                                super::state::BlockedCall::Receive => "receive",
+                                BlockedCall::Send => "send",
+                                BlockedCall::Receive => "receive",
                             };
                             format!("{call} {:#x}", b.name)
                         })
@@ -388,8 +422,12 @@ impl MachProbe {
                         })
                     })
                     .collect();
-                let in_transit = d.port.as_ref().map_or(0, |sp| {
-                    sp.queue.iter().filter(|m| m.sender_pid == t.pid && m.reply == "SEND_ONCE").count()
+                // Send-once rights to this port travelling in queued requests.
+                let in_transit = service_port.and_then(|sp| st.ports.iter().find(|p| p.id == sp)).map_or(0, |sp| {
+                    sp.queue
+                        .iter()
+                        .filter(|m| m.reply_port == Some(id) && m.reply_type == MACH_MSG_TYPE_PORT_SEND_ONCE)
+                        .count()
                 });
                 d.reply_ports.push(ReplyPortView {
                     task: t.name.clone(),

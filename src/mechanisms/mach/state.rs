@@ -61,6 +61,9 @@ pub struct BlockedState {
     pub since_ms: u64,
     /// When `MACH_SEND_TIMEOUT`/`MACH_RCV_TIMEOUT` gives up; `None` = forever.
     pub deadline_ms: Option<u64>,
+    /// The `mach_msg` options of the blocked call (`MACH_SEND_MSG`, …).
+    #[serde(default)]
+    pub options: u32,
 }
 
 /// One name in a task's space and the rights it denotes.
@@ -146,6 +149,9 @@ pub struct QueuedMsgState {
     pub sender_task: Option<u32>,
     /// `MACH_MSG_TYPE_PORT_SEND` / `_SEND_ONCE` of the reply right, 0 if none.
     pub reply_type: u32,
+    /// The port the reply right names (a thread's reply port), if any.
+    #[serde(default)]
+    pub reply_port: Option<u64>,
     /// Rights carried in descriptors.
     pub rights: u32,
     pub ool_bytes: u64,

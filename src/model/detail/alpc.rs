@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::emu::{EmuCall, EmuWait};
+
 /// A `PORT_MESSAGE` header a process received, and how its data came.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SeenMessage {
@@ -65,11 +67,36 @@ pub struct AlpcDetail {
     /// The latest RPC call's layers, and which client made it.
     pub rpc: Vec<RpcStep>,
     pub rpc_by: String,
+    /// `msg.size`: the size of the clients' call arguments now.
+    #[serde(default)]
+    pub msg_size: u64,
+    /// The largest arguments the queue path carries: the channel's
+    /// `MaxMessageLength` less the RPC runtime's header.
+    #[serde(default)]
+    pub queue_max: u64,
+    /// The path a call of `msg_size` bytes takes now (0 copied through
+    /// the queue, 1 section, 2 direct), by the RPC runtime's own rule
+    /// against this run's limits; `None` when the sizes vary
+    /// (`alpc.mix`) or no channel says what the limits are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_now: Option<u8>,
 }
 
 impl AlpcDetail {
     pub fn role_of(&self, pid: u32) -> Option<&str> {
         self.roles.iter().find(|(p, _)| *p == pid).map(|(_, r)| r.as_str())
+    }
+
+    /// The pid playing `role`.
+    pub fn pid_of(&self, role: &str) -> Option<u32> {
+        self.roles.iter().find(|(_, r)| r == role).map(|(p, _)| *p)
+    }
+
+    /// The call the kernel has `role`'s thread blocked in, if any.
+    pub fn call_of(&self, role: &str) -> Option<&EmuCall> {
+        let pid = self.pid_of(role)?;
+        let state = self.state.as_ref()?;
+        state.processes.iter().filter(|p| p.client_id.unique_process == pid).find_map(|p| p.call.as_ref())
     }
 }
 
@@ -214,12 +241,37 @@ pub struct ProcessView {
     pub handles: Vec<HandleView>,
     /// What the thread is blocked in, if anything (e.g. "waiting for reply to id 7").
     pub waiting: Option<String>,
+    /// The same, typed: the call under its NT name and why it waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<EmuCall>,
     /// Requests this thread awaits replies for, innermost last: (MessageId, CallbackId).
     pub awaiting_replies: Vec<(u32, u32)>,
     /// Callbacks delivered to this thread that it has not answered yet.
     pub serving_callbacks: Vec<(u32, u32)>,
     /// The process told the kernel it ran `prctl(PR_SET_PTRACER, kernel)`.
     pub direct_access_granted: bool,
+}
+
+/// What a handle names, read from its `object_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandleKind {
+    ConnectionPort,
+    ServerPort,
+    ClientPort,
+    Section,
+    Other,
+}
+
+impl HandleView {
+    pub fn kind(&self) -> HandleKind {
+        match self.object_type.as_str() {
+            "ALPC Connection Port" => HandleKind::ConnectionPort,
+            "ALPC Server Communication Port" => HandleKind::ServerPort,
+            "ALPC Client Communication Port" => HandleKind::ClientPort,
+            "Section" => HandleKind::Section,
+            _ => HandleKind::Other,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

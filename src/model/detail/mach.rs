@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::emu::{EmuCall, EmuWait};
+
 /// What the Mach panel shows beyond the common figures.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MachDetail {
@@ -116,6 +118,10 @@ pub struct ThreadView {
     pub waited_ms: u64,
     /// It has a message cached past a full queue.
     pub cached: bool,
+    /// The call the kernel has it blocked in, and why; `None` when it is
+    /// in no blocking call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<EmuCall>,
 }
 
 impl ThreadView {
@@ -189,6 +195,22 @@ pub struct KernelCounters {
     pub bytes_ool: u64,
     pub ports_created: u64,
     pub ports_destroyed: u64,
+}
+
+impl MachDetail {
+    /// The task of a process, by its role (`server`, `client-1`, …).
+    pub fn task(&self, role: &str) -> Option<&TaskView> {
+        self.tasks.iter().find(|t| t.name == role)
+    }
+
+    /// The most telling call the task's threads are blocked in, and how
+    /// many of its threads are in a call of that kind.
+    pub fn task_call(&self, role: &str) -> Option<(&EmuCall, usize)> {
+        let task = self.task(role)?;
+        let best = task.threads.iter().filter_map(|t| t.call.as_ref()).min_by_key(|c| c.wait.rank())?;
+        let n = task.threads.iter().filter_map(|t| t.call.as_ref()).filter(|c| c.wait == best.wait).count();
+        Some((best, n))
+    }
 }
 
 impl NameView {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod alpc;
+pub mod emu;
 pub mod fifo;
 pub mod mach;
 pub mod mq;

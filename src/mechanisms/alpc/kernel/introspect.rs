@@ -2,14 +2,32 @@
 //! would not fit one packet.
 
 use super::describe::describe_wait;
-use super::objects::{HandleTarget, Message, PendingRequest, QueueLoc, Side, Wait};
-use super::{AlpcKernel, ConnId};
+use super::objects::{Blocked, HandleTarget, Message, PendingRequest, QueueLoc, Side, Wait};
+use super::{AlpcKernel, ConnId, CopyDirection, Millis};
 use crate::mechanisms::alpc::state::{
     AlpcState, CallbackView, ChannelView, CommunicationPortView, ConnectionPortView, ConnectionRequestView,
     DirectAccessView, DirectoryEntry, HandleView, MessageView, ProcessView, SectionMapping, SectionView,
     SectionViewRegion,
 };
 use crate::mechanisms::alpc::types::LpcMessageType;
+use crate::model::detail::emu::{EmuCall, EmuWait};
+
+/// The call a blocked thread is in under its NT name, and why it waits.
+fn emu_call(b: &Blocked, now: Millis) -> EmuCall {
+    let (call, wait) = match b.wait {
+        Wait::Connect { .. } => ("NtAlpcConnectPort", EmuWait::Accept),
+        Wait::Receive(_) => ("NtAlpcSendWaitReceivePort", EmuWait::Message),
+        Wait::Reply => ("NtAlpcSendWaitReceivePort", EmuWait::Reply),
+        Wait::Copy { direction: CopyDirection::ReadFromClient, .. } => ("NtReadRequestData", EmuWait::Copy),
+        Wait::Copy { direction: CopyDirection::WriteToClient, .. } => ("NtWriteRequestData", EmuWait::Copy),
+    };
+    EmuCall {
+        call: call.into(),
+        wait,
+        waited_ms: now.saturating_sub(b.since),
+        timeout_left_ms: b.deadline.map(|d| d.saturating_sub(now)),
+    }
+}
 
 impl AlpcKernel {
     /// The whole state, for an observer.
@@ -69,6 +87,7 @@ impl AlpcKernel {
                     },
                     other => describe_wait(&other),
                 }),
+                call: p.blocked.as_ref().map(|b| emu_call(b, self.now)),
                 awaiting_replies: p.reply_stack.iter().map(|a| (a.message_id, a.callback_id)).collect(),
                 serving_callbacks: p.serving_callbacks.iter().map(|s| (s.message_id, s.callback_id)).collect(),
                 direct_access_granted: p.direct_access_granted,

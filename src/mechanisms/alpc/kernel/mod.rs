@@ -300,7 +300,7 @@ impl AlpcKernel {
             Flow::Blocked { wait, deadline } => {
                 self.log_line(format!("{text} … {}", describe_wait(&wait)));
                 if let Some(p) = self.processes.get_mut(&conn) {
-                    p.blocked = Some(Blocked { call_id, wait, deadline, call_text: text });
+                    p.blocked = Some(Blocked { call_id, wait, deadline, call_text: text, since: self.now });
                 }
             }
         }

@@ -112,6 +112,8 @@ pub(super) struct Blocked {
     pub(super) wait: Wait,
     pub(super) deadline: Option<Millis>,
     pub(super) call_text: String,
+    /// When it blocked, on the kernel's clock.
+    pub(super) since: Millis,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

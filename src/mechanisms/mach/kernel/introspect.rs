@@ -80,6 +80,7 @@ impl<F> Kernel<F> {
                                     name: bs.dest_name,
                                     since_ms: bs.since,
                                     deadline_ms: bs.deadline,
+                                    options: bs.options,
                                 }),
                                 Pending::Receive(br) => Some(BlockedState {
                                     call: BlockedCall::Receive,
@@ -87,6 +88,7 @@ impl<F> Kernel<F> {
                                     name: br.name,
                                     since_ms: br.since,
                                     deadline_ms: br.deadline,
+                                    options: br.args.options,
                                 }),
                             }),
                             cached_msg: th.and_then(|th| th.cached),
@@ -160,6 +162,7 @@ impl<F> Kernel<F> {
                         sender_pid: k.sender.map_or(0, |s| s.pid),
                         sender_task: k.sender.map(|s| s.task),
                         reply_type: k.reply.map_or(0, |r| r.kind.type_name()),
+                        reply_port: k.reply.map(|r| r.port),
                         rights: k.items.iter().filter(|i| matches!(i, Item::Port { right: Some(_), .. })).count()
                             as u32,
                         ool_bytes: k.ool_bytes(),
