@@ -2,7 +2,7 @@
 //! classroom's two sizes. A `.snap` diff is a diff of the screen.
 
 use ipcscope::i18n::Lang;
-use ipcscope::mechanisms::pipe::PipeDetail;
+use ipcscope::mechanisms::pipe::{EndsHeld, PipeDetail};
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::{render_text, View};
@@ -12,6 +12,10 @@ use common::fixtures::{self, run, view};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
     fixtures::streaming(fixtures::process("write(5, 256 bytes) = 256", role, pid, state, wchan, op, sent, received))
+}
+
+fn held(role: &str, read: &[i32], write: &[i32]) -> EndsHeld {
+    EndsHeld { role: role.into(), read: read.to_vec(), write: write.to_vec() }
 }
 
 /// The textbook moment: the consumer has stalled, the 64 KiB buffer is
@@ -37,6 +41,8 @@ fn blocked_pipe() -> Snapshot {
             reply: None,
             sigpipe: "default".into(),
             eof_seen: false,
+            fd_pair: Some([4, 5]),
+            holds: vec![held("producer", &[], &[5]), held("consumer", &[4], &[])],
         }),
     };
     run(vec![m])
@@ -65,6 +71,7 @@ fn no_eof_pipe() -> Snapshot {
     };
     d.write_ends = vec!["consumer fd 5".into()];
     d.close_unused = false;
+    d.holds = vec![held("producer", &[], &[]), held("consumer", &[4], &[5])];
     s
 }
 
