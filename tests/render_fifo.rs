@@ -42,6 +42,7 @@ fn blocked_fifo() -> Snapshot {
             path: "/tmp/ipcscope-0/4120/fifo".into(),
             exists: true,
             ls_line: "prw------- 1 root root 0 /tmp/ipcscope-0/4120/fifo".into(),
+            mode: 0o10600,
             inode: 31337,
             writers: 2,
             pipe_buf: 4096,

@@ -2,7 +2,7 @@
 //! at the classroom's two sizes, in the grid and focused.
 
 use ipcscope::i18n::Lang;
-use ipcscope::mechanisms::shm::ShmDetail;
+use ipcscope::mechanisms::shm::{ShmDetail, ShmMap};
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::render_text;
@@ -56,6 +56,10 @@ fn full_ring() -> Snapshot {
             next_offset: 64,
             next_hex: hex(&head[64..]),
             futex_waits: vec![("producer".into(), "out".into())],
+            maps: vec![
+                ShmMap { role: "producer".into(), pid: 4121, start: 0x7f3a_1c40_0000, end: 0x7f3a_1c40_4000, perms: "rw-s".into() },
+                ShmMap { role: "consumer".into(), pid: 4122, start: 0x7f9b_2200_0000, end: 0x7f9b_2200_4000, perms: "rw-s".into() },
+            ],
         }),
     };
     run(vec![m])
