@@ -370,7 +370,9 @@ fn tiny(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view: 
         }
     };
     let mut lines = vec![widgets::flow_line(side(0, "producer"), &m.channel, side(1, "consumer"), room, view)];
-    lines.push(widgets::parts_row(m, &["producer", "consumer"], room, view));
+    let parts: Vec<(&ProcessSnapshot, &str)> =
+        m.processes.iter().zip([t(l, "producer"), t(l, "consumer")]).collect();
+    lines.insert(1, widgets::parts_row(&parts, room, view));
     lines.push(ends_summary(d, room, view));
     lines.push(widgets::integrity_row(&m.integrity, room, view));
     widgets::put_lines(f, area, &lines);

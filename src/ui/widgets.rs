@@ -950,16 +950,16 @@ pub fn path_fit(path: &str, room: usize) -> Option<String> {
 /// Each process's mark and words after its label (`producer ■ BLOCKED:
 /// buffer full · consumer · pacing itself`), the loudest first and given
 /// the room first; a quieter one joins when it fits.
-pub fn parts_row(m: &MechanismSnapshot, labels: &[&'static str], room: usize, view: &View) -> Line<'static> {
+pub fn parts_row(parts: &[(&ProcessSnapshot, &str)], room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
-    let mut order: Vec<usize> = (0..m.processes.len().min(labels.len())).collect();
-    order.sort_by_key(|&i| party_rank(m.processes[i].party(false)));
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| party_rank(parts[i].0.party(false)));
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
     for i in order {
-        let p = &m.processes[i];
+        let p = parts[i].0;
         let sep = if spans.is_empty() { 0 } else { 3 };
-        let label = format!("{} ", t(view.lang, labels[i]));
+        let label = format!("{} ", parts[i].1);
         let left = room.saturating_sub(used + sep + display_width(&label));
         let party = party_fit(p, left, view);
         let w = display_width(&label) + display_width(&party.content);
@@ -1006,4 +1006,27 @@ pub fn knob_row(m: &MechanismSnapshot, room: usize, view: &View) -> Line<'static
     use super::fit::Item;
     let items = m.knobs.iter().map(|(k, v)| Item::text(1, format!("{k}={v}"), view.theme.dim())).collect();
     super::fit::row(items, "  ", room, view)
+}
+
+/// Items on one line within `room` columns, the least important (highest
+/// priority number, later first) left out whole until they fit. For the
+/// labels of a figure, where a `…N more` would say less than the figure.
+pub fn fit_quiet(items: Vec<super::fit::Item>, sep: &str, room: usize) -> Line<'static> {
+    let mut items = items;
+    let width = |items: &[super::fit::Item]| -> usize {
+        items.iter().map(|i| i.spans.iter().map(|s| display_width(&s.content)).sum::<usize>()).sum::<usize>()
+            + display_width(sep) * items.len().saturating_sub(1)
+    };
+    while width(&items) > room && !items.is_empty() {
+        let worst = (0..items.len()).max_by_key(|&i| (items[i].priority, i)).unwrap_or(0);
+        items.remove(worst);
+    }
+    let mut spans = Vec::new();
+    for (i, it) in items.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(sep.to_string()));
+        }
+        spans.extend(it.spans);
+    }
+    Line::from(spans)
 }
