@@ -64,8 +64,11 @@ fn stalled_consumer_fills_the_pipe_and_blocks_the_producer() {
     assert_eq!(prod.state, "S");
     assert!(prod.wchan.contains("pipe_write"), "producer waits in {:?}", prod.wchan);
     assert_eq!(prod.op, "write()");
-    // The consumer is not reading: it sleeps, stalled by its rate knob.
+    // The consumer is not reading: it sleeps, stalled by its rate knob,
+    // and the screen marks the two parts apart.
     assert_eq!(m.processes[1].received, 0);
+    assert_eq!(m.processes[1].party(false), ipcscope::snapshot::Party::Stalled);
+    assert_eq!(prod.party(false), ipcscope::snapshot::Party::BlockedFull);
     assert_run_gone(&s);
 }
 

@@ -141,7 +141,7 @@ impl Theme {
         match party {
             Party::BlockedFull => self.bad().add_modifier(Modifier::REVERSED),
             Party::Paused => self.fg(Color::LightMagenta, Color::Magenta).add_modifier(Modifier::BOLD),
-            Party::StepHeld | Party::WaitingPartner => self.warn(),
+            Party::StepHeld | Party::WaitingPartner | Party::Stalled => self.warn(),
             Party::Running => self.good(),
             Party::Exited | Party::NotStarted => self.dim(),
             Party::WaitingData | Party::Pacing | Party::Idle => self.label(),
