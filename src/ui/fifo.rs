@@ -54,21 +54,21 @@ fn role_label(role: &str, view: &View) -> String {
 
 /// One party at the FIFO: one of ours, or a process from outside that
 /// opened the path.
-enum Party<'a> {
+enum Opener<'a> {
     Ours(&'a ProcessSnapshot),
     Outside(&'a FifoHolder),
 }
 
 /// The writers (ours, then outsiders opened for writing) and the readers
 /// (ours, then outsiders opened for reading).
-fn sides<'a>(m: &'a MechanismSnapshot, d: &'a FifoDetail) -> (Vec<Party<'a>>, Vec<Party<'a>>) {
-    let mut writers: Vec<Party> = m.processes.iter().skip(1).map(Party::Ours).collect();
-    let mut readers: Vec<Party> = m.processes.first().map(Party::Ours).into_iter().collect();
+fn sides<'a>(m: &'a MechanismSnapshot, d: &'a FifoDetail) -> (Vec<Opener<'a>>, Vec<Opener<'a>>) {
+    let mut writers: Vec<Opener> = m.processes.iter().skip(1).map(Opener::Ours).collect();
+    let mut readers: Vec<Opener> = m.processes.first().map(Opener::Ours).into_iter().collect();
     for h in d.external() {
         if h.mode.contains('w') {
-            writers.push(Party::Outside(h));
+            writers.push(Opener::Outside(h));
         } else {
-            readers.push(Party::Outside(h));
+            readers.push(Opener::Outside(h));
         }
     }
     (writers, readers)
@@ -76,10 +76,10 @@ fn sides<'a>(m: &'a MechanismSnapshot, d: &'a FifoDetail) -> (Vec<Party<'a>>, Ve
 
 /// A party's row: `writer 1  4122 ■ BLOCKED: buffer full  S anon_pipe_write`
 /// with its name padded to `name_w`; what does not fit is left out.
-fn party_line(p: &Party, name_w: usize, room: usize, roomy: bool, d: &FifoDetail, view: &View) -> Line<'static> {
+fn party_line(p: &Opener, name_w: usize, room: usize, roomy: bool, d: &FifoDetail, view: &View) -> Line<'static> {
     let th = view.theme;
     match p {
-        Party::Ours(p) => {
+        Opener::Ours(p) => {
             let name = fit::pad_whole(&role_label(&p.role, view), name_w).unwrap_or_else(|| role_label(&p.role, view));
             let pid = Span::styled(format!(" {}", widgets::pid(p.pid).trim_start()), th.value());
             // The part's words matter more than the pid: the pid goes first.
@@ -101,7 +101,10 @@ fn party_line(p: &Party, name_w: usize, room: usize, roomy: bool, d: &FifoDetail
             let head = base(with_pid.unwrap_or(false));
             let head_w = fit::line_width(&Line::from(head.clone()));
             let span = widgets::party_fit(p, room.saturating_sub(head_w + 1), view);
-            let mut items = vec![Item::new(0, head), Item::new(0, vec![span])];
+            let mut first = head;
+            first.push(Span::raw(" "));
+            first.push(span);
+            let mut items = vec![Item::new(0, first)];
             if roomy {
                 if let Some(h) = d.holders.iter().find(|h| h.pid == p.pid) {
                     items.push(Item::text(2, format!("fd {} {}", h.fd, h.mode), th.dim()));
@@ -115,14 +118,17 @@ fn party_line(p: &Party, name_w: usize, room: usize, roomy: bool, d: &FifoDetail
             }
             widgets::fit_quiet(items, "  ", room)
         }
-        Party::Outside(h) => {
+        Opener::Outside(h) => {
             let name = fit::pad_whole(&h.comm, name_w).unwrap_or_else(|| h.comm.clone());
             let items = vec![
                 Item::new(
                     0,
-                    vec![Span::styled(name, th.warn()), Span::styled(format!(" {}", widgets::pid(h.pid).trim_start()), th.value())],
+                    vec![
+                        Span::styled(name, th.warn()),
+                        Span::styled(format!(" {}", widgets::pid(h.pid).trim_start()), th.value()),
+                        Span::styled(format!(" {} · {}", t(view.lang, "outside"), h.mode), th.warn()),
+                    ],
                 ),
-                Item::text(0, format!("{} · {}", t(view.lang, "outside"), h.mode), th.warn()),
                 Item::text(2, format!("fd {}", h.fd), th.dim()),
             ];
             widgets::fit_quiet(items, "  ", room)
@@ -130,10 +136,10 @@ fn party_line(p: &Party, name_w: usize, room: usize, roomy: bool, d: &FifoDetail
     }
 }
 
-fn name_of(p: &Party, view: &View) -> String {
+fn name_of(p: &Opener, view: &View) -> String {
     match p {
-        Party::Ours(p) => role_label(&p.role, view),
-        Party::Outside(h) => h.comm.clone(),
+        Opener::Ours(p) => role_label(&p.role, view),
+        Opener::Outside(h) => h.comm.clone(),
     }
 }
 
@@ -317,12 +323,12 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
 }
 
 /// The writers in one row: `writer 1 ■ · writer 2 ■ · bash ✎`.
-fn writers_row(writers: &[Party], room: usize, view: &View) -> Line<'static> {
+fn writers_row(writers: &[Opener], room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     let items = writers
         .iter()
         .map(|w| match w {
-            Party::Ours(p) => {
+            Opener::Ours(p) => {
                 let party = p.party(false);
                 Item::new(
                     widgets::party_rank(party),
@@ -332,7 +338,7 @@ fn writers_row(writers: &[Party], room: usize, view: &View) -> Line<'static> {
                     ],
                 )
             }
-            Party::Outside(h) => Item::text(1, format!("{} ({})", h.comm, t(view.lang, "outside")), th.warn()),
+            Opener::Outside(h) => Item::text(1, format!("{} ({})", h.comm, t(view.lang, "outside")), th.warn()),
         })
         .collect();
     fit::row(items, " · ", room, view)

@@ -76,16 +76,18 @@ fn ends_of(d: &PipeDetail, i: usize) -> [End; 2] {
 fn end_line(k: usize, e: &End, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     let l = view.lang;
-    let (mark, word, style): (&str, &str, Style) = match (e.open, e.used) {
-        (Some(true), true) => ("●", t(l, if k == 0 { "pp_read_end" } else { "pp_write_end" }), th.value()),
-        (Some(true), false) => ("●", t(l, "pp_open_unused"), th.warn()),
-        (Some(false), _) => ("✕", t(l, "pp_closed"), th.dim()),
-        (None, _) => ("?", "", th.dim()),
+    let (mark, words, style): (&str, [&str; 2], Style) = match (e.open, e.used) {
+        (Some(true), true) if k == 0 => ("●", [t(l, "pp_read_end"), t(l, "pp_read_end_s")], th.value()),
+        (Some(true), true) => ("●", [t(l, "pp_write_end"), t(l, "pp_write_end_s")], th.value()),
+        (Some(true), false) => ("●", [t(l, "pp_open_unused"), t(l, "pp_open_unused_s")], th.warn()),
+        (Some(false), _) => ("✕", [t(l, "pp_closed"), t(l, "pp_closed")], th.dim()),
+        (None, _) => ("?", ["", ""], th.dim()),
     };
     let name = Span::styled(format!("fd[{k}]"), th.label());
     let num = e.fd.as_ref().map(|n| Span::styled(format!(" {n}"), th.value()));
     let mut forms = Vec::new();
-    for (with_num, with_word) in [(true, true), (true, false), (false, true), (false, false)] {
+    // The words shorten before the number goes; the mark stays.
+    for (with_num, word) in [(true, 0), (true, 1), (false, 0), (false, 1), (true, 2), (false, 2)] {
         let mut spans = vec![name.clone()];
         if with_num {
             match &num {
@@ -93,7 +95,10 @@ fn end_line(k: usize, e: &End, room: usize, view: &View) -> Line<'static> {
                 None => continue,
             }
         }
-        let text = if with_word && !word.is_empty() { format!(" {mark} {word}") } else { format!(" {mark}") };
+        let text = match words.get(word).filter(|w| !w.is_empty()) {
+            Some(w) => format!(" {mark} {w}"),
+            None => format!(" {mark}"),
+        };
         spans.push(Span::styled(text, style));
         forms.push(Line::from(spans));
     }
@@ -158,7 +163,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
         if raw_state {
             lines.push(raw_state_line(p, room, view));
         }
-        if raw_op {
+        if raw_op && p.alive() {
             lines.push(op_line(p, room, view));
         }
         if counts {

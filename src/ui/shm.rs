@@ -67,7 +67,7 @@ pub fn ring_lines(d: &ShmDetail, width: u16, rows: u16, numbered: bool, view: &V
     let unit = t(view.lang, "unit_slots");
     // The count, with its unit when that leaves the slots a cell each.
     let count_w = |with_unit: bool| 2 + fit::width(&numbers) + if with_unit { 1 + fit::width(unit) } else { 0 };
-    let with_unit = n + count_w(true) <= width;
+    let with_unit = n.min(32) + count_w(true) <= width;
     let room = width.saturating_sub(count_w(with_unit)).max(1);
     // A slot is a block of cells when there is room (wider on a wide
     // screen, up to 6), `■ ` or `■` when narrow, and shares a cell with

@@ -985,6 +985,14 @@ pub fn parts_row(parts: &[(&ProcessSnapshot, &str)], room: usize, view: &View) -
 pub fn raw_state_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'static> {
     use super::fit::Item;
     let th = view.theme;
+    // Gone: how it ended, not its last wait channel.
+    if let Some(e) = &p.exit {
+        let forms = [e.clone(), e.split(':').next().unwrap_or_default().to_string()];
+        return forms
+            .into_iter()
+            .find(|f| display_width(f) <= room)
+            .map_or_else(Line::default, |f| Line::from(Span::styled(f, th.dim())));
+    }
     let items = vec![
         Item::new(
             0,
