@@ -47,7 +47,8 @@ fn messages_flow_and_all_arrive_intact() {
     assert_eq!(d.holds.len(), 2);
     assert_eq!((d.holds[0].read.as_slice(), d.holds[0].write.as_slice()), (&[][..], &[w][..]), "{:?}", d.holds);
     assert_eq!((d.holds[1].read.as_slice(), d.holds[1].write.as_slice()), (&[r][..], &[][..]), "{:?}", d.holds);
-    let at = |p: &ipcscope::snapshot::ProcessSnapshot, fd: i32| p.fds.iter().find(|f| f.fd == fd).unwrap().target.clone();
+    let at =
+        |p: &ipcscope::snapshot::ProcessSnapshot, fd: i32| p.fds.iter().find(|f| f.fd == fd).unwrap().target.clone();
     assert_eq!(at(prod, w), format!("pipe:[{}]", d.inode.unwrap()));
     assert_eq!(at(cons, r), at(prod, w));
     assert_eq!(m.channel.unit, "bytes");

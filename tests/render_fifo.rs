@@ -158,7 +158,7 @@ fn eight_writers() -> Snapshot {
     let mut s = blocked_fifo();
     let m = &mut s.mechanisms[0];
     for i in 3..=8 {
-        m.processes.push(process(&format!("writer-{i}"), 4120 + i as i32 + 1, "S", "anon_pipe_write", "write()", 500, 0));
+        m.processes.push(process(&format!("writer-{i}"), 4120 + i + 1, "S", "anon_pipe_write", "write()", 500, 0));
     }
     let Detail::Fifo(d) = &mut m.detail else { unreachable!() };
     d.holders.push(holder(5151, "cat", "r", None));

@@ -61,8 +61,20 @@ fn full_ring() -> Snapshot {
             next_hex: hex(&head[64..]),
             futex_waits: vec![("producer".into(), "out".into())],
             maps: vec![
-                ShmMap { role: "producer".into(), pid: 4121, start: 0x7f3a_1c40_0000, end: 0x7f3a_1c40_4000, perms: "rw-s".into() },
-                ShmMap { role: "consumer".into(), pid: 4122, start: 0x7f9b_2200_0000, end: 0x7f9b_2200_4000, perms: "rw-s".into() },
+                ShmMap {
+                    role: "producer".into(),
+                    pid: 4121,
+                    start: 0x7f3a_1c40_0000,
+                    end: 0x7f3a_1c40_4000,
+                    perms: "rw-s".into(),
+                },
+                ShmMap {
+                    role: "consumer".into(),
+                    pid: 4122,
+                    start: 0x7f9b_2200_0000,
+                    end: 0x7f9b_2200_4000,
+                    perms: "rw-s".into(),
+                },
             ],
         }),
     };

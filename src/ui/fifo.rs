@@ -36,7 +36,7 @@ pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, 
     let g = view.theme.gauge_rows();
     if inner.height <= 4 {
         tiny(f, inner, m, d, view);
-    } else if inner.height >= 5 + g + 1 && inner.width >= 38 {
+    } else if inner.height > 5 + g && inner.width >= 38 {
         figure(f, inner, m, d, view);
     } else {
         low(f, inner, m, d, view);
@@ -95,9 +95,9 @@ fn party_line(p: &Opener, name_w: usize, room: usize, roomy: bool, d: &FifoDetai
             let long = fit::width(t(view.lang, party.label_key())) + 2;
             let short = fit::width(t(view.lang, widgets::party_short_key(party))) + 2;
             let w_of = |with_pid: bool| fit::line_width(&Line::from(base(with_pid))) + 1;
-            let with_pid = [long, short].iter().find_map(|&need| {
-                [true, false].into_iter().find(|&with| w_of(with) + need <= room)
-            });
+            let with_pid = [long, short]
+                .iter()
+                .find_map(|&need| [true, false].into_iter().find(|&with| w_of(with) + need <= room));
             let head = base(with_pid.unwrap_or(false));
             let head_w = fit::line_width(&Line::from(head.clone()));
             let span = widgets::party_fit(p, room.saturating_sub(head_w + 1), view);
@@ -112,7 +112,10 @@ fn party_line(p: &Opener, name_w: usize, room: usize, roomy: bool, d: &FifoDetai
                 if p.alive() {
                     items.push(Item::new(
                         3,
-                        vec![Span::styled(format!("{} ", p.state), th.state(p)), Span::styled(widgets::wchan(&p.wchan), th.dim())],
+                        vec![
+                            Span::styled(format!("{} ", p.state), th.state(p)),
+                            Span::styled(widgets::wchan(&p.wchan), th.dim()),
+                        ],
                     ));
                 }
             }
@@ -246,7 +249,13 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
         put(f, area, area.x, y, &line);
         let dash = cx.saturating_sub(area.x + lw + 1);
         let corner = if i == 0 { "┐" } else { "┤" };
-        put(f, area, area.x + lw + 1, y, &Line::from(Span::styled(format!("{}{corner}", "─".repeat(dash as usize)), style)));
+        put(
+            f,
+            area,
+            area.x + lw + 1,
+            y,
+            &Line::from(Span::styled(format!("{}{corner}", "─".repeat(dash as usize)), style)),
+        );
         y += 1;
     }
     if shown < writers.len() {

@@ -190,10 +190,16 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     let mut lines = widgets::gauge_block(&m.channel, inner.width, view);
     if fionread {
         let items = vec![
-            Item::new(0, vec![Span::styled("FIONREAD ", th.label()), Span::styled(m.channel.depth.to_string(), th.value())]),
+            Item::new(
+                0,
+                vec![Span::styled("FIONREAD ", th.label()), Span::styled(m.channel.depth.to_string(), th.value())],
+            ),
             Item::new(
                 1,
-                vec![Span::styled("F_GETPIPE_SZ ", th.label()), Span::styled(m.channel.capacity.to_string(), th.value())],
+                vec![
+                    Span::styled("F_GETPIPE_SZ ", th.label()),
+                    Span::styled(m.channel.capacity.to_string(), th.value()),
+                ],
             ),
         ];
         lines.push(fit::row(items, "  ", inner.width as usize, view));
@@ -283,7 +289,10 @@ fn count_line(p: &ProcessSnapshot, sends: bool, room: usize, view: &View) -> Lin
     let items = vec![
         Item::new(
             0,
-            vec![Span::styled(format!("{} ", t(view.lang, key)), th.label()), Span::styled(widgets::count(n), th.value())],
+            vec![
+                Span::styled(format!("{} ", t(view.lang, key)), th.label()),
+                Span::styled(widgets::count(n), th.value()),
+            ],
         ),
         Item::text(1, widgets::rate(r), th.dim()),
     ];
@@ -375,8 +384,7 @@ fn tiny(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view: 
         }
     };
     let mut lines = vec![widgets::flow_line(side(0, "producer"), &m.channel, side(1, "consumer"), room, view)];
-    let parts: Vec<(&ProcessSnapshot, &str)> =
-        m.processes.iter().zip([t(l, "producer"), t(l, "consumer")]).collect();
+    let parts: Vec<(&ProcessSnapshot, &str)> = m.processes.iter().zip([t(l, "producer"), t(l, "consumer")]).collect();
     lines.insert(1, widgets::parts_row(&parts, room, view));
     lines.push(ends_summary(d, room, view));
     lines.push(widgets::integrity_row(&m.integrity, room, view));
@@ -389,16 +397,15 @@ fn ends_summary(d: &PipeDetail, room: usize, view: &View) -> Line<'static> {
     let l = view.lang;
     let [p, c] = [ends_of(d, 0), ends_of(d, 1)];
     let num = |e: &End| e.fd.clone().map(|n| format!(" {n}")).unwrap_or_default();
-    let mut items = vec![Item::new(
-        0,
-        vec![Span::styled(format!("fd[1]{} ─▶ fd[0]{}", num(&p[1]), num(&c[0])), th.value())],
-    )];
+    let mut items =
+        vec![Item::new(0, vec![Span::styled(format!("fd[1]{} ─▶ fd[0]{}", num(&p[1]), num(&c[0])), th.value())])];
     let open_unused: Vec<String> = [(0, &p), (1, &c)]
         .iter()
         .flat_map(|(i, ends)| {
-            ends.iter().enumerate().filter(|(_, e)| e.open == Some(true) && !e.used).map(move |(k, e)| {
-                format!("{} fd[{k}]{}", t(l, if *i == 0 { "parent" } else { "child" }), num(e))
-            })
+            ends.iter()
+                .enumerate()
+                .filter(|(_, e)| e.open == Some(true) && !e.used)
+                .map(move |(k, e)| format!("{} fd[{k}]{}", t(l, if *i == 0 { "parent" } else { "child" }), num(e)))
         })
         .collect();
     let head = items.remove(0);

@@ -37,7 +37,7 @@ pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, n
     let g = view.theme.gauge_rows();
     if inner.height <= 4 {
         tiny(f, inner, m, d, view);
-    } else if inner.height >= 7 + g + 1 && inner.width >= 38 {
+    } else if inner.height >= 7 + g && inner.width >= 38 {
         figure(f, inner, m, d, view);
     } else {
         low(f, inner, m, d, view);
@@ -144,7 +144,10 @@ fn map_line(map: Option<&ShmMap>, room: usize, roomy: bool, view: &View) -> Line
             Span::styled(format!(" {}", m.perms), th.label()),
         ]));
     }
-    forms.push(Line::from(vec![Span::styled(addr(m.start), th.value()), Span::styled(format!(" {}", m.perms), th.label())]));
+    forms.push(Line::from(vec![
+        Span::styled(addr(m.start), th.value()),
+        Span::styled(format!(" {}", m.perms), th.label()),
+    ]));
     forms.push(Line::from(Span::styled(addr(m.start), th.value())));
     fit::first_fit_line(forms, room).unwrap_or_default()
 }
@@ -191,7 +194,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
     let th = view.theme;
     let roomy = widgets::roomy(area);
     let g = th.gauge_rows();
-    let mut spare = area.height.saturating_sub(7 + g + 1);
+    let mut spare = area.height.saturating_sub(7 + g);
     let mut take = |want: bool| {
         let ok = want && spare > 0;
         spare -= u16::from(ok);
@@ -219,8 +222,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
         let Some(p) = m.processes.get(i) else { continue };
         let inner = widgets::fig_box(f, *b, box_titles(p, role, view), BorderType::Rounded, false, view);
         let room = inner.width as usize;
-        let mut lines =
-            vec![Line::from(widgets::party_fit(p, room, view)), map_line(map_of(d, p), room, roomy, view)];
+        let mut lines = vec![Line::from(widgets::party_fit(p, room, view)), map_line(map_of(d, p), room, roomy, view)];
         if raw_state {
             lines.push(widgets::raw_state_line(p, room, view));
         }
@@ -260,7 +262,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
         }
     } else if !label.is_empty() {
         for (i, &x) in centers.iter().enumerate() {
-            if x + 3 + fit::width(label) as u16 <= boxes[i].right() - 1 {
+            if x + 3 + (fit::width(label) as u16) < boxes[i].right() {
                 put(f, area, x + 1, box_bottom, &Line::from(Span::styled(format!(" {label} "), style)));
             }
         }
@@ -309,7 +311,10 @@ fn futex_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
         .map(|(role, word)| {
             Item::new(
                 0,
-                vec![Span::styled(format!("{} ", t_role(role, view)), th.label()), Span::styled(format!("futex(&{word})"), th.warn())],
+                vec![
+                    Span::styled(format!("{} ", t_role(role, view)), th.label()),
+                    Span::styled(format!("futex(&{word})"), th.warn()),
+                ],
             )
         })
         .collect();
@@ -321,7 +326,13 @@ fn slot_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     let l = view.lang;
     let mut items = vec![
-        Item::new(0, vec![Span::styled(format!("{} ", t(l, "slot")), th.label()), Span::styled(format!("{} B", d.slot_size), th.value())]),
+        Item::new(
+            0,
+            vec![
+                Span::styled(format!("{} ", t(l, "slot")), th.label()),
+                Span::styled(format!("{} B", d.slot_size), th.value()),
+            ],
+        ),
         Item::new(0, vec![Span::styled("msg ", th.label()), Span::styled(format!("{} B", d.msg_size), th.value())]),
     ];
     if d.msg_size > 0 && d.msg_size < d.msg_size_knob {
@@ -414,7 +425,13 @@ fn object_line(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
     let items = vec![
         Item::text(0, mode.get(1..).unwrap_or_default().to_string(), th.value()),
         Item::new(0, vec![Span::styled(format!("{} B", d.size), th.value())]),
-        Item::new(1, vec![Span::styled(format!("{} ", t(l, "links")), th.label()), Span::styled(d.nlink.to_string(), th.value())]),
+        Item::new(
+            1,
+            vec![
+                Span::styled(format!("{} ", t(l, "links")), th.label()),
+                Span::styled(d.nlink.to_string(), th.value()),
+            ],
+        ),
         Item::text(2, t(l, "shm_mode_note"), th.dim()),
     ];
     widgets::fit_quiet(items, "  ", room)

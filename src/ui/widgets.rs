@@ -742,7 +742,7 @@ pub fn panel_fitted(
     let chip = display_width(&format!(" {n} "));
     let title = titles.iter().copied().find(|t| chip + display_width(t) + 2 <= room).unwrap_or("");
     let used = chip + if title.is_empty() { 0 } else { display_width(title) + 2 };
-    let sub = subs.iter().copied().find(|s| used + display_width(s) + 1 <= room).unwrap_or("");
+    let sub = subs.iter().copied().find(|s| used + display_width(s) < room).unwrap_or("");
     let block = panel_block(n, title, sub, selected, view);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -996,7 +996,10 @@ pub fn raw_state_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'st
     let items = vec![
         Item::new(
             0,
-            vec![Span::styled(format!("{} ", t(view.lang, "pp_state")), th.label()), Span::styled(p.state.clone(), th.state(p))],
+            vec![
+                Span::styled(format!("{} ", t(view.lang, "pp_state")), th.label()),
+                Span::styled(p.state.clone(), th.state(p)),
+            ],
         ),
         Item::new(1, vec![Span::styled("wchan ", th.label()), Span::raw(wchan(&p.wchan))]),
     ];

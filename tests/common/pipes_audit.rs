@@ -44,11 +44,8 @@ pub const SIZES: [(u16, u16); 5] = [(80, 24), (100, 30), (120, 35), (160, 45), (
 /// Every number in the snapshot (as JSON writes it), whole.
 fn known_numbers(snap: &Snapshot) -> Vec<String> {
     let json = serde_json::to_string(snap).expect("json");
-    let mut out: Vec<String> = json
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
+    let mut out: Vec<String> =
+        json.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(String::from).collect();
     out.sort();
     out.dedup();
     out
