@@ -221,8 +221,9 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     let n_readers = readers.len().clamp(1, 2).min(max_rows.saturating_sub(1).max(1));
     let n_writers = writers.len().clamp(1, max_rows.saturating_sub(n_readers).max(1));
     let mut spare = area.height.saturating_sub(fixed + n_writers as u16 + n_readers as u16);
-    let mut take = |want: bool| {
-        let ok = want && spare > 0;
+    // A row for what is wanted, if `keep` rows still remain after it.
+    let mut take = |want: bool, keep: u16| {
+        let ok = want && spare > keep;
         spare -= u16::from(ok);
         ok
     };
@@ -231,10 +232,13 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     let cx = area.x + (area.width * 2 / 3).min(area.width.saturating_sub(12));
     let title_room = cx.saturating_sub(area.x + 4) as usize;
     let titled = path_span(d, title_room, view).filter(|_| d.exists && d.path.len() <= title_room);
-    let node = take(true);
-    let integrity = take(true);
-    let atomic = take(true);
-    let history = take(true);
+    let node = take(true, 0);
+    let integrity = take(true, 0);
+    let atomic = take(true, 0);
+    let history = take(true, 0);
+    // Room to spare: the channel grows, so its fill stays the biggest thing.
+    let notes = if m.notes.is_empty() { 0 } else { 2 };
+    let g = g + u16::from(take(roomy, notes)) + u16::from(take(roomy && g == 1, notes));
 
     // The writers, each joined by a line to one column over the node.
     let name_w = writers.iter().chain(readers.iter()).map(|p| fit::width(&name_of(p, view))).max().unwrap_or(0);
@@ -282,7 +286,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
         let room = inner.width as usize;
         lines.push(if titled.is_some() { node_line(d, room, view) } else { node_full(d, room, view) });
     }
-    lines.extend(widgets::gauge_block(&m.channel, inner.width, view));
+    lines.extend(widgets::gauge_rows(&m.channel, inner.width, g, view));
     if history {
         lines.push(widgets::history_line(m, inner.width as usize, view));
     }

@@ -126,20 +126,24 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     let roomy = widgets::roomy(area);
     let g = th.gauge_rows();
     let mut spare = area.height.saturating_sub(7 + g);
-    let mut take = |want: bool| {
-        let ok = want && spare > 0;
+    // A row for what is wanted, if `keep` rows still remain after it.
+    let mut take = |want: bool, keep: u16| {
+        let ok = want && spare > keep;
         spare -= u16::from(ok);
         ok
     };
     // What joins the figure as rows allow, most telling first.
-    let conn_row = take(true);
-    let integrity = take(true);
-    let reply = take(d.duplex && d.reply.is_some());
-    let fionread = take(true);
-    let raw_state = take(roomy);
-    let raw_op = take(roomy);
-    let history = take(roomy);
-    let counts = take(roomy);
+    let conn_row = take(true, 0);
+    let integrity = take(true, 0);
+    let reply = take(d.duplex && d.reply.is_some(), 0);
+    let fionread = take(true, 0);
+    let raw_state = take(roomy, 0);
+    let raw_op = take(roomy, 0);
+    let history = take(roomy, 0);
+    let counts = take(roomy, 0);
+    // Room to spare: the channel grows, so its fill stays the biggest thing.
+    let notes = if m.notes.is_empty() { 0 } else { 2 };
+    let g = g + u16::from(take(roomy, notes)) + u16::from(take(roomy && g == 1, notes));
     let box_rows = 3 + u16::from(raw_state) + u16::from(raw_op) + u16::from(counts);
     let pipe_rows = g + u16::from(fionread) + u16::from(history);
 
@@ -187,7 +191,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     titles.push(Line::from(Span::styled(name.to_string(), th.title())));
     titles.push(Line::from(Span::styled(t(l, "pp_pipe").to_string(), th.title())));
     let inner = widgets::fig_box(f, pipe_area, titles, BorderType::Double, true, view);
-    let mut lines = widgets::gauge_block(&m.channel, inner.width, view);
+    let mut lines = widgets::gauge_rows(&m.channel, inner.width, g, view);
     if fionread {
         let items = vec![
             Item::new(
@@ -303,7 +307,7 @@ fn count_line(p: &ProcessSnapshot, sends: bool, room: usize, view: &View) -> Lin
 /// and ends over the connectors, the pipe's gauge under them.
 fn low(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view: &View) {
     let th = view.theme;
-    let half = (area.width - 1) / 2;
+    let half = area.width.saturating_sub(1) / 2;
     let halves = [Rect { width: half, ..area }, Rect { x: area.right() - half, width: half, ..area }];
     // Both halves name their process in the same form.
     let form = (0..2).filter_map(|i| m.processes.get(i).map(|p| who_form(i, p, half as usize, view))).max();

@@ -195,20 +195,24 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
     let roomy = widgets::roomy(area);
     let g = th.gauge_rows();
     let mut spare = area.height.saturating_sub(7 + g);
-    let mut take = |want: bool| {
-        let ok = want && spare > 0;
+    // A row for what is wanted, if `keep` rows still remain after it.
+    let mut take = |want: bool, keep: u16| {
+        let ok = want && spare > keep;
         spare -= u16::from(ok);
         ok
     };
-    let conn_row = take(true);
-    let integrity = take(true);
-    let indices = take(true);
-    let raw_state = take(roomy);
-    let futex = take(roomy && !d.futex_waits.is_empty());
-    let object = take(true);
-    let slot_sizes = take(roomy);
-    let numbered = take(roomy);
-    let history = take(true);
+    let conn_row = take(true, 0);
+    let integrity = take(true, 0);
+    let indices = take(true, 0);
+    let raw_state = take(roomy, 0);
+    let futex = take(roomy && !d.futex_waits.is_empty(), 0);
+    let object = take(true, 0);
+    let slot_sizes = take(roomy, 0);
+    let numbered = take(roomy, 0);
+    let history = take(true, 0);
+    // Room to spare: the slots grow, so the fill stays the biggest thing.
+    let notes = if m.notes.is_empty() { 0 } else { 2 };
+    let g = g + u16::from(take(roomy, notes)) + u16::from(take(roomy && g == 1, notes));
     let box_rows = 2 + u16::from(raw_state);
     let ring_rows = g + 1 + u16::from(indices) + u16::from(futex) + u16::from(slot_sizes) + u16::from(numbered);
 
@@ -344,7 +348,7 @@ fn slot_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
 /// A low cell: the two processes and their addresses over the slots.
 fn low(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &View) {
     let th = view.theme;
-    let half = (area.width - 1) / 2;
+    let half = area.width.saturating_sub(1) / 2;
     let halves = [Rect { width: half, ..area }, Rect { x: area.right() - half, width: half, ..area }];
     for (i, (h, role)) in halves.iter().zip(["producer", "consumer"]).enumerate() {
         let Some(p) = m.processes.get(i) else { continue };

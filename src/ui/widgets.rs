@@ -806,9 +806,15 @@ pub fn bar_only(c: &Channel, width: u16, view: &View) -> Line<'static> {
 /// numbers on the first row, the bar alone under it. Never wider than
 /// `width`: with no room for the numbers, the bar alone.
 pub fn gauge_block(c: &Channel, width: u16, view: &View) -> Vec<Line<'static>> {
+    gauge_rows(c, width, view.theme.gauge_rows(), view)
+}
+
+/// [`gauge_block`] `rows` rows thick: a roomy figure thickens its channel
+/// so the fill stays the biggest thing in it.
+pub fn gauge_rows(c: &Channel, width: u16, rows: u16, view: &View) -> Vec<Line<'static>> {
     let first = gauge_line(c, width, view);
     if super::fit::line_width(&first) > width as usize {
-        return vec![bar_only(c, width, view); view.theme.gauge_rows() as usize];
+        return vec![bar_only(c, width, view); rows.max(1) as usize];
     }
     // The bar's own cells (and the run past capacity) repeat below.
     let bar: Vec<Span<'static>> = first
@@ -818,7 +824,7 @@ pub fn gauge_block(c: &Channel, width: u16, view: &View) -> Vec<Line<'static>> {
         .cloned()
         .collect();
     let mut out = vec![first];
-    for _ in 1..view.theme.gauge_rows() {
+    for _ in 1..rows {
         out.push(Line::from(bar.clone()));
     }
     out

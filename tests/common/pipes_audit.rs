@@ -85,10 +85,35 @@ pub fn cut_numbers(frame: &str, snap: &Snapshot) -> Vec<String> {
     found
 }
 
+/// Draws the panel of `snap`'s first mechanism alone in rectangles of
+/// many sizes (tiny to zoomed, odd ones too), in both languages, with one
+/// and two rows of gauge: it must not panic, and must cut no number.
+pub fn assert_panel_nothing_cut(snap: &Snapshot) {
+    let m = &snap.mechanisms[0];
+    let mut bad = Vec::new();
+    let widths = [2u16, 12, 30, 38, 40, 45, 48, 51, 53, 60, 64, 70, 78, 100, 158];
+    for w in widths {
+        for h in [2u16, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 20, 23] {
+            for lang in [Lang::En, Lang::Ko] {
+                // The themes differ in geometry only by the gauge's rows.
+                for theme in [Theme::Default, Theme::Projector] {
+                    let frame = panel_text(m, &view(lang, theme, false), w, h);
+                    for c in cut_numbers(&frame, snap) {
+                        bad.push(format!("{w}x{h} {lang:?} {theme:?}: {c}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "cut numbers:\n{}", bad.join("\n"));
+}
+
 /// Draws `snap` in the grid (`n` copies of its panel) and zoomed, at every
 /// class size, in both languages and every theme, and fails on a cut
-/// number or a line the panel let run past its frame.
+/// number or a line the panel let run past its frame; then its panel
+/// alone at many sizes.
 pub fn assert_nothing_cut(snap: &Snapshot, n: usize) {
+    assert_panel_nothing_cut(snap);
     let mut grid = snap.clone();
     grid.mechanisms = vec![snap.mechanisms[0].clone(); n];
     let mut bad = Vec::new();
