@@ -113,6 +113,11 @@ fn box_titles(i: usize, p: &ProcessSnapshot, view: &View) -> Vec<Line<'static>> 
     let name = format!("{} · {}", t(l, rel), t(l, role));
     let pid = widgets::pid(p.pid).trim_start().to_string();
     vec![
+        Line::from(vec![
+            Span::styled(name.clone(), th.title()),
+            Span::styled(format!(" · {} ", t(l, "pid")), th.label()),
+            Span::styled(pid.clone(), th.value()),
+        ]),
         Line::from(vec![Span::styled(name.clone(), th.title()), Span::styled(format!(" {pid}"), th.value())]),
         Line::from(Span::styled(name, th.title())),
         Line::from(Span::styled(t(l, rel).to_string(), th.title())),

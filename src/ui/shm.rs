@@ -165,6 +165,12 @@ fn box_titles(p: &ProcessSnapshot, role: &'static str, view: &View) -> Vec<Line<
     vec![
         Line::from(vec![
             Span::styled(format!("{} ", t(l, role)), th.title()),
+            Span::styled(format!("{} ", t(l, "pid")), th.label()),
+            Span::styled(pid.clone(), th.value()),
+            Span::styled(format!(" · {}", t(l, "pp_addr_space")), th.dim()),
+        ]),
+        Line::from(vec![
+            Span::styled(format!("{} ", t(l, role)), th.title()),
             Span::styled(pid.clone(), th.value()),
             Span::styled(format!(" · {}", t(l, "pp_addr_space")), th.dim()),
         ]),

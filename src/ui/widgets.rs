@@ -987,9 +987,8 @@ pub fn parts_row(parts: &[(&ProcessSnapshot, &str)], room: usize, view: &View) -
 }
 
 /// The kernel's own words for a process, for roomy views: its state
-/// letter and wait channel (`state S  wchan anon_pipe_write`).
+/// letter and wait channel (`S BLOCKED in write  wchan anon_pipe_write`).
 pub fn raw_state_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'static> {
-    use super::fit::Item;
     let th = view.theme;
     // Gone: how it ended, not its last wait channel.
     if let Some(e) = &p.exit {
@@ -999,17 +998,16 @@ pub fn raw_state_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'st
             .find(|f| display_width(f) <= room)
             .map_or_else(Line::default, |f| Line::from(Span::styled(f, th.dim())));
     }
-    let items = vec![
-        Item::new(
-            0,
-            vec![
-                Span::styled(format!("{} ", t(view.lang, "pp_state")), th.label()),
-                Span::styled(p.state.clone(), th.state(p)),
-            ],
-        ),
-        Item::new(1, vec![Span::styled("wchan ", th.label()), Span::raw(wchan(&p.wchan))]),
+    // The letter with the kernel's wait in words (`S BLOCKED in write`),
+    // then the wait channel itself: the Linux view under the class's part.
+    let state = Span::styled(state_text(p, view), th.state(p));
+    let w = wchan(&p.wchan);
+    let forms = vec![
+        Line::from(vec![state.clone(), Span::styled("  wchan ", th.label()), Span::raw(w.clone())]),
+        Line::from(vec![state.clone(), Span::styled(" · ", th.label()), Span::raw(w)]),
+        Line::from(state),
     ];
-    super::fit::row(items, "  ", room, view)
+    super::fit::first_fit_line(forms, room).unwrap_or_default()
 }
 
 /// `history ▁▂▄▆███`: the channel's fill over the last samples, labelled.
