@@ -220,11 +220,11 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     let max_rows = area.height.saturating_sub(fixed + 1) as usize;
     let n_readers = readers.len().clamp(1, 2).min(max_rows.saturating_sub(1).max(1));
     let n_writers = writers.len().clamp(1, max_rows.saturating_sub(n_readers).max(1));
-    let mut spare = area.height.saturating_sub(fixed + n_writers as u16 + n_readers as u16);
+    let spare = std::cell::Cell::new(area.height.saturating_sub(fixed + n_writers as u16 + n_readers as u16));
     // A row for what is wanted, if `keep` rows still remain after it.
-    let mut take = |want: bool, keep: u16| {
-        let ok = want && spare > keep;
-        spare -= u16::from(ok);
+    let take = |want: bool, keep: u16| {
+        let ok = want && spare.get() > keep;
+        spare.set(spare.get() - u16::from(ok));
         ok
     };
     // The box's title is the node's path when it ends before the writers'
@@ -234,11 +234,14 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     let titled = path_span(d, title_room, view).filter(|_| d.exists && d.path.len() <= title_room);
     let node = take(true, 0);
     let integrity = take(true, 0);
-    let atomic = take(true, 0);
-    let history = take(true, 0);
+    // The notes keep the rows they need (when they can have them) from
+    // everything after this.
+    let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
+    let notes = if notes <= spare.get() { notes } else { 0 };
+    let atomic = take(true, notes);
+    let history = take(true, notes);
     // Room to spare: the channel grows, so its fill stays the biggest thing.
-    let notes = if m.notes.is_empty() { 0 } else { 2 };
-    let g = g + u16::from(take(roomy, notes)) + u16::from(take(roomy && g == 1, notes));
+    let g = g + u16::from(take(true, notes)) + u16::from(take(g == 1, notes));
 
     // The writers, each joined by a line to one column over the node.
     let name_w = writers.iter().chain(readers.iter()).map(|p| fit::width(&name_of(p, view))).max().unwrap_or(0);

@@ -130,25 +130,28 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     let l = view.lang;
     let roomy = widgets::roomy(area);
     let g = th.gauge_rows();
-    let mut spare = area.height.saturating_sub(7 + g);
+    let spare = std::cell::Cell::new(area.height.saturating_sub(7 + g));
     // A row for what is wanted, if `keep` rows still remain after it.
-    let mut take = |want: bool, keep: u16| {
-        let ok = want && spare > keep;
-        spare -= u16::from(ok);
+    let take = |want: bool, keep: u16| {
+        let ok = want && spare.get() > keep;
+        spare.set(spare.get() - u16::from(ok));
         ok
     };
     // What joins the figure as rows allow, most telling first.
     let conn_row = take(true, 0);
     let integrity = take(true, 0);
-    let reply = take(d.duplex && d.reply.is_some(), 0);
-    let fionread = take(true, 0);
-    let raw_state = take(roomy, 0);
-    let raw_op = take(roomy, 0);
-    let history = take(roomy, 0);
-    let counts = take(roomy, 0);
+    // The notes keep the rows they need (when they can have them) from
+    // everything after this.
+    let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
+    let notes = if notes <= spare.get() { notes } else { 0 };
+    let reply = take(d.duplex && d.reply.is_some(), notes);
+    let fionread = take(true, notes);
+    let raw_state = take(roomy, notes);
+    let raw_op = take(roomy, notes);
+    let history = take(roomy, notes);
+    let counts = take(roomy, notes);
     // Room to spare: the channel grows, so its fill stays the biggest thing.
-    let notes = if m.notes.is_empty() { 0 } else { 2 };
-    let g = g + u16::from(take(roomy, notes)) + u16::from(take(roomy && g == 1, notes));
+    let g = g + u16::from(take(true, notes)) + u16::from(take(g == 1, notes));
     let box_rows = 3 + u16::from(raw_state) + u16::from(raw_op) + u16::from(counts);
     let pipe_rows = g + u16::from(fionread) + u16::from(history);
 

@@ -200,25 +200,28 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
     let th = view.theme;
     let roomy = widgets::roomy(area);
     let g = th.gauge_rows();
-    let mut spare = area.height.saturating_sub(7 + g);
+    let spare = std::cell::Cell::new(area.height.saturating_sub(7 + g));
     // A row for what is wanted, if `keep` rows still remain after it.
-    let mut take = |want: bool, keep: u16| {
-        let ok = want && spare > keep;
-        spare -= u16::from(ok);
+    let take = |want: bool, keep: u16| {
+        let ok = want && spare.get() > keep;
+        spare.set(spare.get() - u16::from(ok));
         ok
     };
     let conn_row = take(true, 0);
     let integrity = take(true, 0);
-    let indices = take(true, 0);
-    let raw_state = take(roomy, 0);
-    let futex = take(roomy && !d.futex_waits.is_empty(), 0);
-    let object = take(true, 0);
-    let slot_sizes = take(roomy, 0);
-    let numbered = take(roomy, 0);
-    let history = take(true, 0);
+    // The notes keep the rows they need (when they can have them) from
+    // everything after this.
+    let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
+    let notes = if notes <= spare.get() { notes } else { 0 };
+    let indices = take(true, notes);
+    let raw_state = take(roomy, notes);
+    let futex = take(roomy && !d.futex_waits.is_empty(), notes);
+    let object = take(true, notes);
+    let slot_sizes = take(roomy, notes);
+    let numbered = take(roomy, notes);
+    let history = take(true, notes);
     // Room to spare: the slots grow, so the fill stays the biggest thing.
-    let notes = if m.notes.is_empty() { 0 } else { 2 };
-    let g = g + u16::from(take(roomy, notes)) + u16::from(take(roomy && g == 1, notes));
+    let g = g + u16::from(take(true, notes)) + u16::from(take(g == 1, notes));
     let box_rows = 2 + u16::from(raw_state);
     let ring_rows = g + 1 + u16::from(indices) + u16::from(futex) + u16::from(slot_sizes) + u16::from(numbered);
 
