@@ -35,6 +35,9 @@ fn writers_and_reader_meet_by_path_and_messages_arrive_intact() {
     let d = detail(m);
     assert!(d.exists);
     assert!(d.ls_line.starts_with("prw------- 1 "), "{}", d.ls_line);
+    // The node's type and mode, as a number the figure draws from.
+    assert_eq!(d.mode & libc::S_IFMT, libc::S_IFIFO);
+    assert_eq!((d.mode & 0o7777, d.mode_text().as_str()), (0o600, "prw-------"));
     assert!(d.path.starts_with(&s.run.runtime_dir));
     // Reader + 2 writers, each holding the FIFO by its own open().
     let roles: Vec<&str> = m.processes.iter().map(|p| p.role.as_str()).collect();

@@ -40,6 +40,17 @@ fn messages_flow_and_all_arrive_intact() {
     );
     assert_eq!(d.write_ends.len(), 1);
     assert!(d.write_ends[0].starts_with("producer fd "));
+    // The textbook's figure: fd[0] and fd[1] as pipe() returned them, the
+    // parent holding only fd[1] and the child only fd[0].
+    let [r, w] = d.fd_pair.expect("the numbers pipe() returned");
+    assert_ne!(r, w);
+    assert_eq!(d.holds.len(), 2);
+    assert_eq!((d.holds[0].read.as_slice(), d.holds[0].write.as_slice()), (&[][..], &[w][..]), "{:?}", d.holds);
+    assert_eq!((d.holds[1].read.as_slice(), d.holds[1].write.as_slice()), (&[r][..], &[][..]), "{:?}", d.holds);
+    let at =
+        |p: &ipcscope::snapshot::ProcessSnapshot, fd: i32| p.fds.iter().find(|f| f.fd == fd).unwrap().target.clone();
+    assert_eq!(at(prod, w), format!("pipe:[{}]", d.inode.unwrap()));
+    assert_eq!(at(cons, r), at(prod, w));
     assert_eq!(m.channel.unit, "bytes");
     assert_eq!(m.channel.capacity, 65536);
     assert_run_gone(&s);
@@ -54,8 +65,11 @@ fn stalled_consumer_fills_the_pipe_and_blocks_the_producer() {
     assert_eq!(prod.state, "S");
     assert!(prod.wchan.contains("pipe_write"), "producer waits in {:?}", prod.wchan);
     assert_eq!(prod.op, "write()");
-    // The consumer is not reading: it sleeps, stalled by its rate knob.
+    // The consumer is not reading: it sleeps, stalled by its rate knob,
+    // and the screen marks the two parts apart.
     assert_eq!(m.processes[1].received, 0);
+    assert_eq!(m.processes[1].party(false), ipcscope::snapshot::Party::Stalled);
+    assert_eq!(prod.party(false), ipcscope::snapshot::Party::BlockedFull);
     assert_run_gone(&s);
 }
 
@@ -139,6 +153,10 @@ fn unused_write_end_left_open_means_no_eof_ever() {
     assert!(!d.eof_seen);
     // The consumer itself still holds a write end: that is why.
     assert!(d.write_ends.iter().any(|w| w.starts_with("consumer")), "{:?}", d.write_ends);
+    // The figure's open fd[1] in the child: the same number pipe() returned.
+    let [_, w] = d.fd_pair.expect("the numbers pipe() returned");
+    assert_eq!(d.holds[1].write, vec![w], "{:?}", d.holds);
+    assert!(d.holds[0].write.is_empty() && d.holds[0].read.is_empty(), "the producer exited: {:?}", d.holds);
     assert!(m.notes.iter().any(|n| n.key == "no-eof"), "{:?}", m.notes);
     let pids = pids(&s);
     sess.shutdown();

@@ -9,6 +9,10 @@ use ipcscope::ui::render_text;
 
 mod common;
 use common::fixtures::{self, focused, run, view};
+#[path = "common/pipes_audit.rs"]
+mod pipes_audit;
+use ipcscope::ui::Theme;
+use pipes_audit::{assert_nothing_cut, panel_text};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
     fixtures::process("write(4, 256 bytes) = 256", role, pid, state, wchan, op, sent, received)
@@ -44,6 +48,7 @@ fn blocked_fifo() -> Snapshot {
             path: "/tmp/ipcscope-0/4120/fifo".into(),
             exists: true,
             ls_line: "prw------- 1 root root 0 /tmp/ipcscope-0/4120/fifo".into(),
+            mode: 0o10600,
             inode: 31337,
             writers: 2,
             pipe_buf: 4096,
@@ -118,4 +123,72 @@ fn fifo_grid_en_80x24() {
 #[test]
 fn fifo_grid_ko_160x45() {
     insta::assert_snapshot!(render_text(&grid(), &view(Lang::Ko), 160, 45));
+}
+
+/// The diagram alone at each level of detail: `tiny` (a 80×24 grid cell),
+/// `low` (100×30), `compact` (160×45) and `full` (zoomed), in both
+/// languages, the default and the projector theme.
+macro_rules! diagram {
+    ($name:ident, $fixture:expr, $w:expr, $h:expr, $lang:expr, $theme:expr) => {
+        #[test]
+        fn $name() {
+            let s = $fixture;
+            let v = pipes_audit::view($lang, $theme, false);
+            insta::assert_snapshot!(panel_text(&s.mechanisms[0], &v, $w, $h));
+        }
+    };
+}
+
+diagram!(diagram_tiny_en, blocked_fifo(), 40, 6, Lang::En, Theme::Default);
+diagram!(diagram_tiny_ko, blocked_fifo(), 40, 6, Lang::Ko, Theme::Default);
+diagram!(diagram_low_en, blocked_fifo(), 50, 7, Lang::En, Theme::Default);
+diagram!(diagram_low_ko_projector, blocked_fifo(), 50, 7, Lang::Ko, Theme::Projector);
+diagram!(diagram_compact_en, blocked_fifo(), 53, 14, Lang::En, Theme::Default);
+diagram!(diagram_compact_ko, blocked_fifo(), 53, 14, Lang::Ko, Theme::Default);
+diagram!(diagram_compact_en_projector, blocked_fifo(), 53, 14, Lang::En, Theme::Projector);
+diagram!(diagram_compact_ko_projector, blocked_fifo(), 53, 14, Lang::Ko, Theme::Projector);
+diagram!(diagram_full_en, blocked_fifo(), 110, 22, Lang::En, Theme::Default);
+diagram!(diagram_full_ko, blocked_fifo(), 110, 22, Lang::Ko, Theme::Default);
+diagram!(diagram_full_en_projector, blocked_fifo(), 110, 22, Lang::En, Theme::Projector);
+diagram!(diagram_full_ko_projector, blocked_fifo(), 110, 22, Lang::Ko, Theme::Projector);
+diagram!(diagram_reopen_compact_ko, waiting_in_open(), 53, 14, Lang::Ko, Theme::Default);
+diagram!(diagram_eight_writers_compact_en, eight_writers(), 53, 14, Lang::En, Theme::Default);
+
+/// `fifo.writers=8` and a `cat` reading from another terminal: more
+/// writers than rows, counted; the outside reader beside ours.
+fn eight_writers() -> Snapshot {
+    let mut s = blocked_fifo();
+    let m = &mut s.mechanisms[0];
+    for i in 3..=8 {
+        m.processes.push(process(&format!("writer-{i}"), 4120 + i + 1, "S", "anon_pipe_write", "write()", 500, 0));
+    }
+    let Detail::Fifo(d) = &mut m.detail else { unreachable!() };
+    d.holders.push(holder(5151, "cat", "r", None));
+    d.writers = 8;
+    s
+}
+
+/// The figure names the node as the file system has it, draws every
+/// writer and the reader at it, and the outsider who opened the path.
+#[test]
+fn writers_and_readers_meet_at_the_named_node() {
+    let v = pipes_audit::view(Lang::En, Theme::Default, false);
+    let text = panel_text(&blocked_fifo().mechanisms[0], &v, 53, 14);
+    assert!(text.contains("/tmp/ipcscope-0/4120/fifo"), "{text}");
+    assert!(text.contains("p rw-------") && text.contains("inode 31337"), "{text}");
+    for who in ["writer 1", "writer 2", "bash", "reader"] {
+        assert!(text.contains(who), "{who} missing:\n{text}");
+    }
+    assert!(text.contains("outside"), "{text}");
+    let text = panel_text(&eight_writers().mechanisms[0], &v, 53, 14);
+    assert!(text.contains("more") && text.contains("cat"), "{text}");
+}
+
+/// At every class size, in both languages and every theme, zoomed and in
+/// the grid, no number of the snapshot is cut.
+#[test]
+fn nothing_is_cut_at_any_size() {
+    assert_nothing_cut(&blocked_fifo(), 7);
+    assert_nothing_cut(&waiting_in_open(), 7);
+    assert_nothing_cut(&eight_writers(), 7);
 }

@@ -2,16 +2,24 @@
 //! classroom's two sizes. A `.snap` diff is a diff of the screen.
 
 use ipcscope::i18n::Lang;
-use ipcscope::mechanisms::pipe::PipeDetail;
+use ipcscope::mechanisms::pipe::{EndsHeld, PipeDetail};
 use ipcscope::mechanisms::Kind;
 use ipcscope::snapshot::*;
 use ipcscope::ui::{render_text, View};
 
 mod common;
 use common::fixtures::{self, run, view};
+#[path = "common/pipes_audit.rs"]
+mod pipes_audit;
+use ipcscope::ui::Theme;
+use pipes_audit::{assert_nothing_cut, panel_text};
 
 fn process(role: &str, pid: i32, state: &str, wchan: &str, op: &str, sent: u64, received: u64) -> ProcessSnapshot {
     fixtures::streaming(fixtures::process("write(5, 256 bytes) = 256", role, pid, state, wchan, op, sent, received))
+}
+
+fn held(role: &str, read: &[i32], write: &[i32]) -> EndsHeld {
+    EndsHeld { role: role.into(), read: read.to_vec(), write: write.to_vec() }
 }
 
 /// The textbook moment: the consumer has stalled, the 64 KiB buffer is
@@ -39,6 +47,8 @@ fn blocked_pipe() -> Snapshot {
             reply: None,
             sigpipe: "default".into(),
             eof_seen: false,
+            fd_pair: Some([4, 5]),
+            holds: vec![held("producer", &[], &[5]), held("consumer", &[4], &[])],
         }),
     };
     run(vec![m])
@@ -67,6 +77,7 @@ fn no_eof_pipe() -> Snapshot {
     };
     d.write_ends = vec!["consumer fd 5".into()];
     d.close_unused = false;
+    d.holds = vec![held("producer", &[], &[]), held("consumer", &[4], &[5])];
     s
 }
 
@@ -132,4 +143,82 @@ fn a_note_with_figures_is_drawn_in_the_chosen_language() {
     assert!(ko.contains("메시지 7개"), "{ko}");
     let en = render_text(&s, &view(Lang::En), 120, 36);
     assert!(en.contains("7 messages were still in the pipe"), "{en}");
+}
+
+/// The diagram alone at each level of detail: `tiny` (a 80×24 grid cell),
+/// `low` (100×30), `compact` (160×45) and `full` (zoomed), in both
+/// languages, the default and the projector theme (its gauges two rows
+/// thick).
+macro_rules! diagram {
+    ($name:ident, $fixture:expr, $w:expr, $h:expr, $lang:expr, $theme:expr) => {
+        #[test]
+        fn $name() {
+            let s = $fixture;
+            let v = pipes_audit::view($lang, $theme, false);
+            insta::assert_snapshot!(panel_text(&s.mechanisms[0], &v, $w, $h));
+        }
+    };
+}
+
+diagram!(diagram_tiny_en, blocked_pipe(), 40, 6, Lang::En, Theme::Default);
+diagram!(diagram_tiny_ko, blocked_pipe(), 40, 6, Lang::Ko, Theme::Default);
+diagram!(diagram_low_en, blocked_pipe(), 50, 7, Lang::En, Theme::Default);
+diagram!(diagram_low_ko_projector, blocked_pipe(), 50, 7, Lang::Ko, Theme::Projector);
+diagram!(diagram_compact_en, blocked_pipe(), 53, 14, Lang::En, Theme::Default);
+diagram!(diagram_compact_ko, blocked_pipe(), 53, 14, Lang::Ko, Theme::Default);
+diagram!(diagram_compact_en_projector, blocked_pipe(), 53, 14, Lang::En, Theme::Projector);
+diagram!(diagram_compact_ko_projector, blocked_pipe(), 53, 14, Lang::Ko, Theme::Projector);
+diagram!(diagram_full_en, blocked_pipe(), 110, 22, Lang::En, Theme::Default);
+diagram!(diagram_full_ko, blocked_pipe(), 110, 22, Lang::Ko, Theme::Default);
+diagram!(diagram_full_en_projector, blocked_pipe(), 110, 22, Lang::En, Theme::Projector);
+diagram!(diagram_full_ko_projector, blocked_pipe(), 110, 22, Lang::Ko, Theme::Projector);
+diagram!(diagram_no_eof_compact_en, no_eof_pipe(), 53, 14, Lang::En, Theme::Default);
+diagram!(diagram_no_eof_full_ko, no_eof_pipe(), 110, 22, Lang::Ko, Theme::Default);
+diagram!(diagram_duplex_full_en, duplex_pipe(), 110, 22, Lang::En, Theme::Default);
+
+/// Duplex: a second pipe carries the consumer's replies back.
+fn duplex_pipe() -> Snapshot {
+    let mut s = blocked_pipe();
+    let m = &mut s.mechanisms[0];
+    m.processes[1] = process("consumer", 4122, "S", "anon_pipe_read", "read()", 8960, 8960);
+    m.channel.depth = 512;
+    #[allow(irrefutable_let_patterns)]
+    let Detail::Pipe(d) = &mut m.detail
+    else {
+        unreachable!()
+    };
+    d.duplex = true;
+    d.reply = Some(Channel { depth: 256, capacity: 65536, unit: Unit::Bytes, over: 0 });
+    s
+}
+
+/// The parent holds only fd[1] and the child only fd[0]: the figure draws
+/// the other two closed, with the numbers pipe() gave them.
+#[test]
+fn the_unused_ends_are_drawn_closed() {
+    let v = pipes_audit::view(Lang::En, Theme::Default, false);
+    let text = panel_text(&blocked_pipe().mechanisms[0], &v, 53, 14);
+    let row = |a: &str, b: &str| text.lines().any(|l| l.contains(a) && l.contains(b));
+    assert!(row("fd[0] 4 ✕ closed", "fd[0] 4 ● read end"), "{text}");
+    assert!(row("fd[1] 5 ● write end", "fd[1] 5 ✕ closed"), "{text}");
+    assert!(text.contains("■ BLOCKED: buffer full"), "{text}");
+    // Left open by the child (close_unused off): drawn open, and unused.
+    let text = panel_text(&no_eof_pipe().mechanisms[0], &v, 53, 14);
+    assert!(text.contains("fd[1] 5 ● open, unused"), "{text}");
+}
+
+/// At every class size, in both languages and every theme, zoomed and in
+/// the grid, no number of the snapshot is cut.
+#[test]
+fn nothing_is_cut_at_any_size() {
+    assert_nothing_cut(&blocked_pipe(), 7);
+    assert_nothing_cut(&no_eof_pipe(), 7);
+    assert_nothing_cut(&duplex_pipe(), 7);
+}
+
+#[test]
+fn the_cut_detector_sees_a_cut() {
+    let s = blocked_pipe();
+    assert_eq!(pipes_audit::cut_numbers("│F_GETPIPE_SZ 655│\n", &s).len(), 1);
+    assert!(pipes_audit::cut_numbers("│F_GETPIPE_SZ 65536│\n", &s).is_empty());
 }

@@ -48,6 +48,12 @@ fn messages_flow_through_the_ring_intact() {
     assert!(d.in_idx - d.out_idx <= d.slots);
     assert!(d.head_hex.starts_with(&"ipcsring".bytes().map(|b| format!("{b:02x}")).collect::<String>()));
     assert_eq!(m.channel.unit, "slots");
+    // One object, mapped by each process at an address of its own: the
+    // same size, shared (`s`), read from each one's /proc/PID/maps.
+    assert_eq!(d.maps.len(), 2, "{:?}", d.maps);
+    for (map, p) in d.maps.iter().zip([prod, cons]) {
+        assert_eq!((map.pid, map.end - map.start, map.perms.as_str()), (p.pid, d.size, "rw-s"), "{map:?}");
+    }
     // The system calls of the textbook, as recorded.
     assert!(prod.events.iter().any(|e| e.text.starts_with("slot[")));
     assert_run_gone(&s);

@@ -375,6 +375,7 @@ impl Probe for FifoProbe {
         if let Ok(m) = std::fs::symlink_metadata(&self.path) {
             d.exists = m.file_type().is_fifo();
             d.inode = m.ino();
+            d.mode = m.mode();
             let (user, group) = (self.user(m.uid()), self.user(m.gid()));
             d.ls_line = format!("{} {} {user} {group} {} {}", mode_string(m.mode()), m.nlink(), m.size(), d.path);
             if d.exists {

@@ -17,7 +17,7 @@ use super::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
-pub use crate::model::detail::pipe::PipeDetail;
+pub use crate::model::detail::pipe::{EndsHeld, PipeDetail};
 use crate::monitor::{procfs, Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, FdEntry, MechanismSnapshot};
 use crate::supervisor::{Supervisor, WorkerSpec};
@@ -432,18 +432,33 @@ impl Probe for PipeProbe {
         };
 
         // Which process holds which end: the textbook's fd picture, read
-        // from the real fd tables.
-        let inode = prod.fds.iter().chain(cons.fds.iter()).find_map(|f| pipe_inode(&f.target));
+        // from the real fd tables. The pipe is the one behind the numbers
+        // pipe() returned (other pipes, the reply pipe or an inherited
+        // one, are not it).
+        let (w_fd, r_fd) = (ps.aux[0].load(Relaxed) as i32, cs.aux[0].load(Relaxed) as i32);
+        let fd_pair = (r_fd > 0 && w_fd > 0).then_some([r_fd, w_fd]);
+        let at = |p: &crate::snapshot::ProcessSnapshot, fd: i32| {
+            p.fds.iter().find(|f| f.fd == fd && fd > 0).and_then(|f| pipe_inode(&f.target))
+        };
+        let inode = at(&prod, w_fd)
+            .or_else(|| at(&cons, r_fd))
+            .or_else(|| at(&prod, r_fd))
+            .or_else(|| at(&cons, w_fd))
+            .or_else(|| prod.fds.iter().chain(cons.fds.iter()).find_map(|f| pipe_inode(&f.target)));
+        let ends = |p: &crate::snapshot::ProcessSnapshot, mode: &str| -> Vec<i32> {
+            if !p.alive() || inode.is_none() {
+                return Vec::new();
+            }
+            p.fds.iter().filter(|f: &&FdEntry| pipe_inode(&f.target) == inode && f.mode == mode).map(|f| f.fd).collect()
+        };
+        let holds: Vec<EndsHeld> = [&prod, &cons]
+            .iter()
+            .map(|p| EndsHeld { role: p.role.clone(), read: ends(p, "r"), write: ends(p, "w") })
+            .collect();
         let holders = |mode: &str| -> Vec<String> {
             [&prod, &cons]
                 .iter()
-                .filter(|p| p.alive())
-                .flat_map(|p| {
-                    p.fds
-                        .iter()
-                        .filter(|f: &&FdEntry| pipe_inode(&f.target) == inode && inode.is_some() && f.mode == mode)
-                        .map(move |f| format!("{} fd {}", p.role, f.fd))
-                })
+                .flat_map(|p| ends(p, mode).into_iter().map(move |fd| format!("{} fd {fd}", p.role)))
                 .collect()
         };
         let read_ends = holders("r");
@@ -497,6 +512,8 @@ impl Probe for PipeProbe {
                 reply,
                 sigpipe: if tel.knob(KnobId::PipeSigpipe) == 0 { "default" } else { "ignore" }.into(),
                 eof_seen,
+                fd_pair,
+                holds,
             }),
             processes: vec![prod, cons],
         }

@@ -48,7 +48,7 @@ use super::worker::{futex_wait, futex_wake, Pacer, WorkerCtx};
 use super::{Info, Kind, Mechanism, Probe};
 use crate::knobs::KnobId;
 use crate::message::{self, Verifier};
-pub use crate::model::detail::shm::ShmDetail;
+pub use crate::model::detail::shm::{ShmDetail, ShmMap};
 use crate::monitor::{Calls, NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot};
 use crate::supervisor::{cleanup, ObjectKind, Supervisor};
@@ -582,6 +582,23 @@ fn futex_word(pid: i32, path: &str) -> Option<&'static str> {
     })
 }
 
+/// Where process `pid` mapped the object at `path`, from /proc/PID/maps
+/// (the first mapping, if it has several; `(deleted)` once unlinked).
+fn mapping(pid: i32, path: &str) -> Option<(u64, u64, String)> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    maps.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (range, perms) = (f.next()?, f.next()?);
+        let name = f.nth(3)?;
+        let rest: Vec<&str> = f.collect();
+        if name != path || !(rest.is_empty() || rest == ["(deleted)"]) {
+            return None;
+        }
+        let (a, b) = range.split_once('-')?;
+        Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?, perms.to_string()))
+    })
+}
+
 impl Probe for ShmProbe {
     fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
         let prod = self.producer.sample(tel, t_ms);
@@ -631,6 +648,13 @@ impl Probe for ShmProbe {
             if p.alive() && p.sleeps_in() == crate::snapshot::Wait::Futex {
                 if let Some(w) = futex_word(p.pid, &path) {
                     d.futex_waits.push((p.role.clone(), w.to_string()));
+                }
+            }
+        }
+        for p in [&prod, &cons] {
+            if p.alive() {
+                if let Some((start, end, perms)) = mapping(p.pid, &path) {
+                    d.maps.push(ShmMap { role: p.role.clone(), pid: p.pid, start, end, perms });
                 }
             }
         }

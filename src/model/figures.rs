@@ -175,6 +175,10 @@ impl ProcessSnapshot {
         if self.op.starts_with("step") {
             return Party::StepHeld;
         }
+        // Its rate knob is 0: it sleeps on purpose, not to keep a rate.
+        if self.op_kind() == Op::Stalled && !self.blocked() {
+            return Party::Stalled;
+        }
         let w = self.waiting();
         if w == Wait::FifoOpen || self.op_kind() == Op::Open && self.blocked() {
             return Party::WaitingPartner;
@@ -275,6 +279,9 @@ pub enum Party {
     WaitingPartner,
     /// Held before its next send by step mode (`s`).
     StepHeld,
+    /// Its rate knob is 0 (`consumer.rate=0`): it does not read (or send)
+    /// at all: the stall a class sets up to fill the channel.
+    Stalled,
     /// Stopped with the run (`space`) or by SIGSTOP.
     Paused,
     /// Sleeping between messages to keep its rate.
@@ -294,6 +301,7 @@ impl Party {
             Party::WaitingData => "party_empty",
             Party::WaitingPartner => "party_partner",
             Party::StepHeld => "party_step",
+            Party::Stalled => "party_stalled",
             Party::Paused => "party_paused",
             Party::Pacing => "party_pacing",
             Party::Running => "party_running",
@@ -314,7 +322,7 @@ pub enum Op {
     Open,
     /// In poll(), waiting for any of its descriptors.
     Poll,
-    /// Not reading on purpose (`consumer.rate=0`).
+    /// Not reading on purpose: its rate is 0 (the monitor's `stalled`).
     Stalled,
     Other,
 }
@@ -497,6 +505,7 @@ mod tests {
         assert!(ExitCause::parse("killed by SIGPIPE").sigpipe());
         assert_eq!(ExitCause::parse("exit 1: write: EPIPE"), ExitCause::Code(1));
         assert_eq!(Op::parse("send()"), Op::Send);
+        assert_eq!(Op::parse("stalled"), Op::Stalled);
         assert_eq!(Wait::of("S", "anon_pipe_write"), Wait::PipeWrite);
         assert_eq!(Wait::of("S", "pipe_wait_for_partner"), Wait::FifoOpen);
         assert_eq!(Wait::of("R", "anon_pipe_write"), Wait::Running);
@@ -516,8 +525,25 @@ mod tests {
             ..ProcessSnapshot::default()
         };
         assert_eq!(p("poll()", "poll_schedule_timeout.constprop.0").party(false), Party::WaitingData);
-        assert_eq!(p("stalled", "poll_schedule_timeout.constprop.0").party(false), Party::Pacing);
-        assert_eq!(p("stalled", "hrtimer_nanosleep").party(false), Party::Pacing);
+        assert_eq!(p("stalled", "poll_schedule_timeout.constprop.0").party(false), Party::Stalled);
+    }
+
+    /// A reader stalled by its rate knob is not pacing itself: the class
+    /// set it up to stop, and the screen says so.
+    #[test]
+    fn a_stalled_reader_is_not_pacing() {
+        let p = |op: &str, wchan: &str| ProcessSnapshot {
+            role: "consumer".into(),
+            pid: 7,
+            state: "S".into(),
+            wchan: wchan.into(),
+            op: op.into(),
+            ..ProcessSnapshot::default()
+        };
+        assert_eq!(p("stalled", "hrtimer_nanosleep").party(false), Party::Stalled);
+        assert_eq!(p("paced", "hrtimer_nanosleep").party(false), Party::Pacing);
+        assert_eq!(p("read()", "anon_pipe_read").party(false), Party::WaitingData);
+        assert_eq!(p("stalled", "hrtimer_nanosleep").party(true), Party::Paused);
     }
 
     #[test]

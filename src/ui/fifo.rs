@@ -1,38 +1,45 @@
-//! The named-pipe (FIFO) panel:
+//! The named-pipe (FIFO) panel, in the shape of the textbook's figure: a
+//! named node in the file system where unrelated writers and the reader
+//! meet, its kernel buffer filling; anyone else who opened the path (a
+//! `cat` from another terminal) joins the figure too.
 //!
 //! ```text
-//! ┌ 2  named pipe (FIFO)  mkfifo: unrelated processes meet by path ──────────┐
-//! │╭ writers ─────────────╮ write() ╔ FIFO (kernel pipe buffer) ╗ read() ╭ reader ╮│
-//! ││1   4121 S BLOCKED …  │ ──────▶ ║█████████░░░ 48.0K/64.0K   ║ ─────▶ │pid 4123││
-//! ││2   4122 S paced      │         ║FIONREAD 49152             ║        │S paced ││
-//! │╰──────────────────────╯         ╚═══════════════════════════╝        ╰────────╯│
-//! │ prw------- 1 root root 0 /tmp/ipcscope-0/4120/fifo                          │
-//! │ open by: reader fd 4 r · writer-1 fd 4 w · outside: cat 999 r                │
-//! │ msg.size 256 ≤ PIPE_BUF 4096: each write() lands whole …                     │
-//! │ delivered 1200  lost 0  corrupt 0  dup 0  reordered 0                        │
-//! │ Linux FIFO: one direction at a time … Windows named pipe: full duplex …     │
-//! └──────────────────────────────────────────────────────────────────────────────┘
+//! writer 1  4122 ■ BLOCKED: buffer full ──┐ write()
+//! writer 2  4123 ■ BLOCKED: buffer full ──┤
+//! bash      5150 outside · w ─────────────┤
+//! ╔ /tmp/ipcscope-0/4120/fifo ════════════▼═══════╗
+//! ║p rw------- · inode 31337                      ║
+//! ║███████████████████████████████ 64.0K/64.0K    ║
+//! ╚═╤═════════════════════════════════════════════╝
+//!   └ read() ▶ reader 4121 · pacing itself
 //! ```
-//! Small cells get a compact, line-by-line version of the same facts.
+//! One row in a tiny cell, the figure without the box in a low one, and
+//! the raw Linux facts (state letters, wait channels, fds) when roomy.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
-use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
+use super::fit::{self, Item};
+use super::widgets::{self, put};
 use super::View;
 use crate::i18n::t;
-use crate::model::detail::fifo::FifoDetail;
+use crate::model::detail::fifo::{FifoDetail, FifoHolder};
 use crate::model::snapshot::{MechanismSnapshot, ProcessSnapshot, Role, Wait};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let inner = widgets::panel(f, area, n, t(l, "fifo_title"), t(l, "fifo_sub"), selected, view);
-    if widgets::roomy(inner) {
-        full(f, inner, m, d, view);
+    let subs = [t(l, "fifo_sub"), t(l, "pp_fifo_sub_s"), t(l, "pp_fifo_sub_xs")];
+    let titles = [t(l, "fifo_title"), t(l, "pp_fifo_title_s")];
+    let inner = widgets::panel_fitted(f, area, n, &titles, &subs, selected, view);
+    let g = view.theme.gauge_rows();
+    if inner.height <= 4 {
+        tiny(f, inner, m, d, view);
+    } else if inner.height > 5 + g && inner.width >= 38 {
+        figure(f, inner, m, d, view);
     } else {
-        compact(f, inner, m, d, view);
+        low(f, inner, m, d, view);
     }
 }
 
@@ -45,131 +52,388 @@ fn role_label(role: &str, view: &View) -> String {
     }
 }
 
-/// Every writer on its line (and the reader after them, if given), labels
-/// padded to one width.
-fn writer_lines(writers: &[ProcessSnapshot], reader: Option<&ProcessSnapshot>, view: &View) -> Vec<Line<'static>> {
-    let procs: Vec<_> = writers.iter().chain(reader).map(|p| (p, role_label(&p.role, view))).collect();
-    widgets::process_lines(&procs, view)
+/// One party at the FIFO: one of ours, or a process from outside that
+/// opened the path.
+enum Opener<'a> {
+    Ours(&'a ProcessSnapshot),
+    Outside(&'a FifoHolder),
 }
 
-/// The `ls -l` line, or a notice that the FIFO is gone.
-fn ls_line(d: &FifoDetail, width: u16, view: &View) -> Line<'static> {
+/// The writers (ours, then outsiders opened for writing) and the readers
+/// (ours, then outsiders opened for reading).
+fn sides<'a>(m: &'a MechanismSnapshot, d: &'a FifoDetail) -> (Vec<Opener<'a>>, Vec<Opener<'a>>) {
+    let mut writers: Vec<Opener> = m.processes.iter().skip(1).map(Opener::Ours).collect();
+    let mut readers: Vec<Opener> = m.processes.first().map(Opener::Ours).into_iter().collect();
+    for h in d.external() {
+        if h.mode.contains('w') {
+            writers.push(Opener::Outside(h));
+        } else {
+            readers.push(Opener::Outside(h));
+        }
+    }
+    (writers, readers)
+}
+
+/// A party's row: `writer 1  4122 ■ BLOCKED: buffer full  S anon_pipe_write`
+/// with its name padded to `name_w`; what does not fit is left out.
+fn party_line(p: &Opener, name_w: usize, room: usize, roomy: bool, d: &FifoDetail, view: &View) -> Line<'static> {
+    let th = view.theme;
+    match p {
+        Opener::Ours(p) => {
+            let name = fit::pad_whole(&role_label(&p.role, view), name_w).unwrap_or_else(|| role_label(&p.role, view));
+            let pid = Span::styled(format!(" {}", widgets::pid(p.pid).trim_start()), th.value());
+            // The part's words matter more than the pid: the pid goes first.
+            let base = |with_pid: bool| {
+                let mut spans = vec![Span::styled(name.clone(), th.label())];
+                if with_pid {
+                    spans.push(pid.clone());
+                }
+                spans
+            };
+            // The part's words matter more than the pid: the pid goes first.
+            let party = p.party(false);
+            let long = fit::width(t(view.lang, party.label_key())) + 2;
+            let short = fit::width(t(view.lang, widgets::party_short_key(party))) + 2;
+            let w_of = |with_pid: bool| fit::line_width(&Line::from(base(with_pid))) + 1;
+            let with_pid = [long, short]
+                .iter()
+                .find_map(|&need| [true, false].into_iter().find(|&with| w_of(with) + need <= room));
+            let head = base(with_pid.unwrap_or(false));
+            let head_w = fit::line_width(&Line::from(head.clone()));
+            let span = widgets::party_fit(p, room.saturating_sub(head_w + 1), view);
+            let mut first = head;
+            first.push(Span::raw(" "));
+            first.push(span);
+            let mut items = vec![Item::new(0, first)];
+            if roomy {
+                if let Some(h) = d.holders.iter().find(|h| h.pid == p.pid) {
+                    items.push(Item::text(2, format!("fd {} {}", h.fd, h.mode), th.dim()));
+                }
+                if p.alive() {
+                    items.push(Item::new(
+                        3,
+                        vec![
+                            Span::styled(format!("{} ", p.state), th.state(p)),
+                            Span::styled(widgets::wchan(&p.wchan), th.dim()),
+                        ],
+                    ));
+                }
+            }
+            widgets::fit_quiet(items, "  ", room)
+        }
+        Opener::Outside(h) => {
+            let name = fit::pad_whole(&h.comm, name_w).unwrap_or_else(|| h.comm.clone());
+            let items = vec![
+                Item::new(
+                    0,
+                    vec![
+                        Span::styled(name, th.warn()),
+                        Span::styled(format!(" {}", widgets::pid(h.pid).trim_start()), th.value()),
+                        Span::styled(format!(" {} · {}", t(view.lang, "outside"), h.mode), th.warn()),
+                    ],
+                ),
+                Item::text(2, format!("fd {}", h.fd), th.dim()),
+            ];
+            widgets::fit_quiet(items, "  ", room)
+        }
+    }
+}
+
+fn name_of(p: &Opener, view: &View) -> String {
+    match p {
+        Opener::Ours(p) => role_label(&p.role, view),
+        Opener::Outside(h) => h.comm.clone(),
+    }
+}
+
+/// The node's path in `room` columns, losing whole leading components
+/// when narrow.
+fn path_span(d: &FifoDetail, room: usize, view: &View) -> Option<Span<'static>> {
+    let style = if d.exists { view.theme.title() } else { view.theme.dim() };
+    widgets::path_fit(&d.path, room).map(|p| Span::styled(p, style))
+}
+
+/// `/tmp/…/fifo p rw------- · inode 31337` in `room` columns: the type,
+/// mode and inode first, the path in what they leave (whole components),
+/// the inode dropped before the path is.
+fn node_full(d: &FifoDetail, room: usize, view: &View) -> Line<'static> {
+    for with_inode in [true, false] {
+        let node = node_line(d, if with_inode { room } else { 0 }, view);
+        let node = if with_inode { node } else { node_kind(d, view) };
+        let left = room.saturating_sub(fit::line_width(&node) + 1);
+        if let Some(p) = path_span(d, left, view) {
+            let mut spans = vec![p, Span::raw(" ")];
+            spans.extend(node.spans);
+            return Line::from(spans);
+        }
+    }
+    node_line(d, room, view)
+}
+
+/// `p rw-------` alone.
+fn node_kind(d: &FifoDetail, view: &View) -> Line<'static> {
+    let mode = d.mode_text();
+    let (kind, perms) = mode.split_at(mode.len().min(1));
+    Line::from(Span::styled(format!("{kind} {perms}"), view.theme.value()))
+}
+
+/// `p rw------- · inode 31337 · 1 link`, or that the node is gone.
+fn node_line(d: &FifoDetail, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     if !d.exists {
-        return Line::from(vec![
-            Span::styled(widgets::pad_left_cut(&d.path, 40.min(width as usize)), th.dim()),
-            Span::styled(format!("  {}", t(view.lang, "fifo_gone")), th.warn()),
-        ]);
+        return Line::from(Span::styled(t(view.lang, "fifo_gone"), th.warn()));
     }
-    Line::from(Span::styled(widgets::pad_left_cut(&d.ls_line, width as usize), th.value()))
+    let mode = d.mode_text();
+    let (kind, perms) = mode.split_at(mode.len().min(1));
+    let items = vec![
+        Item::new(0, vec![Span::styled(kind.to_string(), th.value()), Span::styled(format!(" {perms}"), th.value())]),
+        Item::new(0, vec![Span::styled("inode ", th.label()), Span::styled(d.inode.to_string(), th.value())]),
+        Item::text(2, t(view.lang, "pp_fifo_node"), th.dim()),
+    ];
+    widgets::fit_quiet(items, " · ", room)
 }
 
-/// Who has the FIFO open: ours first, then anyone else (warned).
-fn holder_line(d: &FifoDetail, view: &View) -> Line<'static> {
-    let l = view.lang;
-    let th = view.theme;
-    let mut spans = vec![Span::styled(format!("{}: ", t(l, "open_by")), th.label())];
-    let ours: Vec<String> = d
-        .holders
-        .iter()
-        .filter_map(|h| h.role.as_ref().map(|r| format!("{} fd {} {}", role_label(r, view), h.fd, h.mode)))
-        .collect();
-    spans.push(Span::styled(if ours.is_empty() { t(l, "nobody").to_string() } else { ours.join(" · ") }, th.value()));
-    for h in d.external() {
-        spans.push(Span::styled(format!("  {}: ", t(l, "outside")), th.label()));
-        spans.push(Span::styled(
-            format!("{} {} fd {} {}", h.comm, widgets::pid(h.pid).trim_start(), h.fd, h.mode),
-            th.warn(),
-        ));
-    }
-    Line::from(spans)
-}
-
-fn atomic_line(d: &FifoDetail, view: &View) -> Line<'static> {
+/// `msg.size 256 ≤ PIPE_BUF 4096: each write() lands whole …`, whole or out.
+fn atomic_line(d: &FifoDetail, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     let (key, style) = if d.atomic { ("fifo_atomic", th.good()) } else { ("fifo_not_atomic", th.bad()) };
-    Line::from(vec![
+    let long = Line::from(vec![
         Span::styled(format!("msg.size {} ", d.msg_size), th.label()),
         Span::styled(t(view.lang, key).replace("{b}", &d.pipe_buf.to_string()), style),
-    ])
+    ]);
+    let op = if d.atomic { "≤" } else { ">" };
+    let short = Line::from(vec![
+        Span::styled(format!("msg.size {} ", d.msg_size), th.label()),
+        Span::styled(format!("{op} PIPE_BUF {}", d.pipe_buf), style),
+    ]);
+    fit::first_fit_line(vec![long, short], room).unwrap_or_default()
 }
 
-fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: &View) {
-    let l = view.lang;
+/// The boxed figure: writers converging on the node, the reader under it.
+fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: &View) {
     let th = view.theme;
-    let writers: Vec<ProcessSnapshot> = m.processes.iter().skip(1).cloned().collect();
-    let top = (writers.len() as u16 + 2).max(8);
-    let rows =
-        Layout::vertical([Constraint::Length(top), Constraint::Length(4), Constraint::Length(1), Constraint::Min(1)])
-            .split(area);
-    let [left, mid, right] = widgets::flow_row(f, rows[0], "write()", "read()", view);
-    let wblock = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .title(Span::styled(format!(" {} ×{} ", t(l, "writers"), writers.len()), th.title()));
-    let wi = wblock.inner(left);
-    f.render_widget(wblock, left);
-    f.render_widget(Paragraph::new(writer_lines(&writers, None, view)), wi);
+    let roomy = widgets::roomy(area);
+    let g = th.gauge_rows();
+    let (writers, readers) = sides(m, d);
+    // Rows: writers, the box (borders, gauge), readers; then what fits.
+    let fixed = 2 + g;
+    let max_rows = area.height.saturating_sub(fixed + 1) as usize;
+    let n_readers = readers.len().clamp(1, 2).min(max_rows.saturating_sub(1).max(1));
+    let n_writers = writers.len().clamp(1, max_rows.saturating_sub(n_readers).max(1));
+    let spare = std::cell::Cell::new(area.height.saturating_sub(fixed + n_writers as u16 + n_readers as u16));
+    // A row for what is wanted, if `keep` rows still remain after it.
+    let take = |want: bool, keep: u16| {
+        let ok = want && spare.get() > keep;
+        spare.set(spare.get() - u16::from(ok));
+        ok
+    };
+    // The box's title is the node's path when it ends before the writers'
+    // line comes in; else the path goes on a row inside.
+    let cx = area.x + (area.width * 2 / 3).min(area.width.saturating_sub(12));
+    let title_room = cx.saturating_sub(area.x + 4) as usize;
+    let titled = path_span(d, title_room, view).filter(|_| d.exists && d.path.len() <= title_room);
+    let node = take(true, 0);
+    let integrity = take(true, 0);
+    // The notes keep the rows they need (when they can have them) from
+    // everything after this.
+    let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
+    let notes = if notes <= spare.get() { notes } else { 0 };
+    let atomic = take(true, notes);
+    let history = take(true, notes);
+    // Room to spare: the channel grows, so its fill stays the biggest thing.
+    let g = g + u16::from(take(true, notes)) + u16::from(take(g == 1, notes));
+
+    // The writers, each joined by a line to one column over the node.
+    let name_w = writers.iter().chain(readers.iter()).map(|p| fit::width(&name_of(p, view))).max().unwrap_or(0);
+    let shown = if writers.len() > n_writers { n_writers - 1 } else { n_writers };
+    let style = th.label();
+    let mut y = area.y;
+    let first_y = y;
+    for (i, w) in writers.iter().take(shown).enumerate() {
+        let room = cx.saturating_sub(area.x + 2) as usize;
+        let line = party_line(w, name_w, room, roomy, d, view);
+        let lw = fit::line_width(&line) as u16;
+        put(f, area, area.x, y, &line);
+        let dash = cx.saturating_sub(area.x + lw + 1);
+        let corner = if i == 0 { "┐" } else { "┤" };
+        put(
+            f,
+            area,
+            area.x + lw + 1,
+            y,
+            &Line::from(Span::styled(format!("{}{corner}", "─".repeat(dash as usize)), style)),
+        );
+        y += 1;
+    }
+    if shown < writers.len() {
+        let more = fit::more(writers.len() - shown, view);
+        let corner = if shown == 0 { "┐" } else { "┤" };
+        put(f, area, area.x, y, &Line::from(Span::styled(more, th.dim())));
+        put(f, area, cx, y, &Line::from(Span::styled(corner, style)));
+        y += 1;
+    }
+    // The call, beside the first writer's corner.
+    let label = fit::first_fit(&["write()"], area.right().saturating_sub(cx + 2) as usize).unwrap_or("");
+    put(f, area, cx + 1, first_y, &Line::from(Span::styled(format!(" {label}"), style)));
+
+    // The node and its buffer.
+    let box_h = 2 + g + u16::from(node) + u16::from(history);
+    let node_area = Rect { x: area.x, y, width: area.width, height: box_h };
+    let title = match &titled {
+        Some(p) => Line::from(p.clone()),
+        None => Line::from(Span::styled(t(view.lang, "pp_fifo_title_s"), th.title())),
+    };
+    let inner = widgets::fig_box(f, node_area, vec![title], BorderType::Double, false, view);
+    let mut lines = Vec::new();
+    if node {
+        let room = inner.width as usize;
+        lines.push(if titled.is_some() { node_line(d, room, view) } else { node_full(d, room, view) });
+    }
+    lines.extend(widgets::gauge_rows(&m.channel, inner.width, g, view));
+    if history {
+        lines.push(widgets::history_line(m, inner.width as usize, view));
+    }
+    widgets::put_lines(f, inner, &lines);
+    put(f, area, cx, node_area.y, &Line::from(Span::styled("▼", style)));
+    y = node_area.bottom();
+
+    // The readers, out of the node's bottom.
+    let rx = area.x + 2;
+    put(f, area, rx, y - 1, &Line::from(Span::styled("╤", style)));
+    let shown_r = if readers.len() > n_readers { n_readers - 1 } else { n_readers };
+    let call = format!(" {} ▶ ", fit::first_fit(&["read()"], area.width as usize / 3).unwrap_or(""));
+    for (i, r) in readers.iter().take(shown_r).enumerate() {
+        let last = i + 1 == n_readers;
+        let lead = format!("{}{call}", if last { "└" } else { "├" });
+        let room = area.right().saturating_sub(rx + fit::width(&lead) as u16) as usize;
+        let mut spans = vec![Span::styled(lead, style)];
+        spans.extend(party_line(r, name_w, room, roomy, d, view).spans);
+        put(f, area, rx, y, &Line::from(spans));
+        y += 1;
+    }
+    if shown_r < readers.len() {
+        let more = fit::more(readers.len() - shown_r, view);
+        put(f, area, rx, y, &Line::from(vec![Span::styled("└ ", style), Span::styled(more, th.dim())]));
+        y += 1;
+    }
+
+    // Under the figure.
+    let below = Rect { y, height: area.bottom().saturating_sub(y), ..area };
+    let room = below.width as usize;
+    let mut lines = Vec::new();
+    if integrity {
+        lines.push(widgets::integrity_row(&m.integrity, room, view));
+    }
+    if atomic {
+        lines.push(atomic_line(d, room, view));
+    }
+    let left = (below.height as usize).saturating_sub(lines.len());
+    lines.extend(widgets::note_rows(m, left, room, view));
+    if roomy && lines.len() < below.height as usize {
+        lines.push(Line::from(Span::styled(t(view.lang, "fifo_lesson"), th.dim())));
+        if fit::line_width(lines.last().unwrap_or(&Line::default())) > room {
+            lines.pop();
+        }
+    }
+    widgets::put_lines(f, below, &lines);
+}
+
+/// The writers in one row: `writer 1 ■ · writer 2 ■ · bash ✎`.
+fn writers_row(writers: &[Opener], room: usize, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let items = writers
+        .iter()
+        .map(|w| match w {
+            Opener::Ours(p) => {
+                let party = p.party(false);
+                Item::new(
+                    widgets::party_rank(party),
+                    vec![
+                        Span::styled(format!("{} ", role_label(&p.role, view)), th.label()),
+                        Span::styled(widgets::party_mark(party), th.party(party)),
+                    ],
+                )
+            }
+            Opener::Outside(h) => Item::text(1, format!("{} ({})", h.comm, t(view.lang, "outside")), th.warn()),
+        })
+        .collect();
+    fit::row(items, " · ", room, view)
+}
+
+/// A low cell: writers, the node, the buffer, the reader, one row each.
+fn low(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: &View) {
+    let th = view.theme;
+    let room = area.width as usize;
+    let (writers, readers) = sides(m, d);
+    let tail = format!(" ─▶ {}", "write()");
+    let row0 = writers_row(&writers, room.saturating_sub(fit::width(&tail)), view);
+    let mut spans = row0.spans;
+    spans.push(Span::styled(tail, th.label()));
+    let mut lines = vec![Line::from(spans)];
+    let mut node = vec![Span::styled("▼ ", th.label())];
+    node.extend(node_full(d, room.saturating_sub(2), view).spans);
+    lines.push(Line::from(node));
+    lines.extend(widgets::gauge_block(&m.channel, area.width, view));
+    if let Some(r) = readers.first() {
+        let lead = "▼ read() ▶ ";
+        let mut spans = vec![Span::styled(lead, th.label())];
+        let name_w = fit::width(&name_of(r, view));
+        spans.extend(party_line(r, name_w, room.saturating_sub(fit::width(lead)), false, d, view).spans);
+        lines.push(Line::from(spans));
+    }
+    lines.push(widgets::integrity_row(&m.integrity, room, view));
+    let left = (area.height as usize).saturating_sub(lines.len());
+    lines.extend(widgets::note_rows(m, left, room, view));
+    widgets::put_lines(f, area, &lines);
+}
+
+/// A tiny cell: the flow in one row, the node, the loudest part, and who
+/// else opened the path.
+fn tiny(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: &View) {
+    let th = view.theme;
+    let l = view.lang;
+    let room = area.width as usize;
+    let writers: Vec<&ProcessSnapshot> = m.processes.iter().skip(1).collect();
+    let marks: String = writers.iter().map(|p| widgets::party_mark(p.party(false))).collect();
+    let loudest = writers.iter().map(|p| p.party(false)).min_by_key(|p| widgets::party_rank(*p));
+    let left = vec![
+        Item::text(2, format!("{} ×{}", t(l, "writers"), writers.len()), th.label()),
+        Item::text(0, marks, loudest.map_or(th.label(), |p| th.party(p))),
+    ];
+    let right = match m.processes.first() {
+        Some(r) => {
+            let party = r.party(false);
+            vec![
+                Item::text(0, widgets::party_mark(party), th.party(party)),
+                Item::text(3, widgets::pid(r.pid).trim_start().to_string(), th.value()),
+                Item::text(2, t(l, "reader"), th.label()),
+            ]
+        }
+        None => Vec::new(),
+    };
+    let mut lines = vec![widgets::flow_line(left, &m.channel, right, room, view)];
+    // The loudest writer speaks for the writers, then the reader.
+    let mut parts: Vec<(&ProcessSnapshot, &str)> = Vec::new();
+    if let Some(w) = writers.iter().min_by_key(|p| widgets::party_rank(p.party(false))) {
+        parts.push((w, t(l, "writers")));
+    }
     if let Some(r) = m.processes.first() {
-        process_box(f, right, r, t(l, "reader"), view);
+        parts.push((r, t(l, "reader")));
     }
-    let bi = widgets::object_box(f, mid, t(l, "fifo_buffer"), view);
-    let mut lines = vec![
-        gauge_line(&m.channel, bi.width, view),
-        widgets::sparkline(&m.history, m.channel.capacity, bi.width as usize, view),
-        widgets::pairs_line(
-            &[("FIONREAD", m.channel.depth.to_string()), ("F_GETPIPE_SZ", m.channel.capacity.to_string())],
-            view,
-        ),
-        widgets::pairs_line(&[("inode", d.inode.to_string())], view),
-    ];
-    if m.channel.capacity > 0 && m.channel.depth >= m.channel.capacity {
-        lines.push(Line::from(Span::styled(t(l, "blocked_full"), th.bad())));
-    }
-    f.render_widget(Paragraph::new(lines), bi);
-
-    let info = vec![
-        ls_line(d, area.width, view),
-        holder_line(d, view),
-        atomic_line(d, view),
-        Line::from(Span::styled(t(l, "fifo_lesson"), th.dim())),
-    ];
-    f.render_widget(Paragraph::new(info), rows[1]);
-    f.render_widget(Paragraph::new(integrity_line(&m.integrity, view)), rows[2]);
-    widgets::notes_or_knobs(f, rows[3], m, view);
-}
-
-/// For small grid cells: the same facts, one per line, most important
-/// first. Writers fold into one line when there is no room for each.
-fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view: &View) {
-    let l = view.lang;
-    let th = view.theme;
-    let mut lines = vec![gauge_line(&m.channel, area.width, view)];
-    let writers: Vec<ProcessSnapshot> = m.processes.iter().skip(1).cloned().collect();
-    let reader_label = t(l, "reader");
-    if area.height as usize >= writers.len() + 4 {
-        lines.extend(writer_lines(&writers, m.processes.first(), view));
+    lines.push(widgets::parts_row(&parts, room, view));
+    lines.push(node_full(d, room, view));
+    let outside: Vec<Item> = d
+        .external()
+        .map(|h| Item::text(0, format!("{} {} {}", h.comm, widgets::pid(h.pid).trim_start(), h.mode), th.warn()))
+        .collect();
+    if outside.is_empty() {
+        lines.push(widgets::integrity_row(&m.integrity, room, view));
     } else {
-        // `writers ×2: S BLOCKED in write` — the first writer speaks for all.
-        if let Some(p) = writers.first() {
-            lines.push(Line::from(vec![
-                Span::styled(format!("{} ×{} ", t(l, "writers"), writers.len()), th.label()),
-                Span::styled(widgets::state_text(p, view), th.state(p)),
-            ]));
-        }
-        if let Some(r) = m.processes.first() {
-            lines.push(widgets::process_line(r, reader_label, view));
-        }
+        let mut items = vec![Item::text(0, format!("{}:", t(l, "outside")), th.warn())];
+        items.extend(outside);
+        lines.push(fit::row(items, " ", room, view));
     }
-    lines.push(integrity_line(&m.integrity, view));
-    if d.external().next().is_some() {
-        lines.push(holder_line(d, view));
-    }
-    lines.extend(note_lines(&m.notes, 2, view));
-    lines.push(ls_line(d, area.width, view));
-    lines.push(atomic_line(d, view));
-    lines.truncate(area.height as usize);
-    f.render_widget(Paragraph::new(lines), area);
+    widgets::put_lines(f, area, &lines);
 }
 
 /// `writer-1` → `writer 1` / `쓰기 1`, for a lesson sentence.

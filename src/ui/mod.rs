@@ -661,6 +661,7 @@ fn loudness(p: Party) -> u8 {
         Party::BlockedFull => 0,
         Party::Paused => 1,
         Party::StepHeld => 2,
+        Party::Stalled => 3,
         Party::WaitingPartner => 3,
         Party::WaitingData => 4,
         Party::Running => 5,

@@ -1,132 +1,453 @@
-//! The shared-memory panel:
+//! The shared-memory panel, in the shape of the textbook's figure: one
+//! region, mapped into two address spaces, each process at an address of
+//! its own; in it the bounded buffer's slots, filled or empty, and the
+//! `in` / `out` indices.
 //!
 //! ```text
-//! ┌ 3  shared memory  shm_open + mmap: one region, two processes ─────────┐
-//! │╭ producer ╮  memcpy  ╔ /dev/shm/ipcscope-…-shm ╗  memcpy  ╭ consumer ╮│
-//! ││ pid 4121 │ ───────▶ ║ ■■■■■■□□□□□□□□□□       ║ ───────▶ │ pid 4122 ││
-//! ││ S futex  │          ║ ^out  ^in               ║          │ S paced  ││
-//! │╰──────────╯          ╚═════════════════════════╝          ╰──────────╯│
-//! │ /dev/shm/…  rw-------  16384 B  links 1   0600: only this user maps it │
-//! │ delivered 1200  lost 0  corrupt 0  dup 0  reordered 0                  │
-//! │ 0000  69 70 63 73 72 69 6e 67 …  (header)   3840  49 50 43 53 … (next) │
-//! └────────────────────────────────────────────────────────────────────────┘
+//! ╭ producer 4121 · address space ╮  ╭ consumer 4122 · address space ╮
+//! │■ BLOCKED: buffer full         │  │· pacing itself                │
+//! │0x7f3a1c400000 rw-s            │  │0x7f9b22000000 rw-s            │
+//! ╰───────────────┬───────────────╯  ╰───────────────┬───────────────╯
+//!                 │ mmap                             │ mmap
+//! ╔═══════════════▼══════════════════════════════════▼═══════════════╗
+//! ║■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■  16/16 slots                       ║
+//! ║↑in,out                                                           ║
+//! ╚ /dev/shm/ipcscope-4120-abcd1234-shm · 16384 B ═══════════════════╝
 //! ```
-//! Small cells get a compact, line-by-line version of the same facts.
+//! One row in a tiny cell, the figure without boxes in a low one, and the
+//! raw facts (address ranges, futex words, state letters, the region's
+//! bytes) when roomy.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
-use super::widgets::{self, gauge_line, integrity_line, note_lines, process_box};
+use super::fit::{self, Item};
+use super::widgets::{self, put};
 use super::View;
 use crate::i18n::t;
-use crate::model::detail::shm::ShmDetail;
-use crate::model::snapshot::MechanismSnapshot;
+use crate::model::detail::shm::{ShmDetail, ShmMap};
+use crate::model::snapshot::{MechanismSnapshot, ProcessSnapshot};
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let inner = widgets::panel(f, area, n, t(l, "shm_title"), t(l, "shm_sub"), selected, view);
-    if widgets::roomy(inner) {
-        full(f, inner, m, d, view);
+    let subs = [t(l, "shm_sub"), t(l, "pp_shm_sub_s"), t(l, "pp_shm_sub_xs")];
+    let inner = widgets::panel_fitted(f, area, n, &[t(l, "shm_title")], &subs, selected, view);
+    let g = view.theme.gauge_rows();
+    if inner.height <= 4 {
+        tiny(f, inner, m, d, view);
+    } else if inner.height >= 7 + g && inner.width >= 38 {
+        figure(f, inner, m, d, view);
     } else {
-        compact(f, inner, m, d, view);
+        low(f, inner, m, d, view);
     }
 }
 
-/// One cell per slot (or per group of slots when they do not fit), filled
-/// between `out` and `in`, with the count; then arrows marking `out` and
-/// `in`, and their names.
-pub fn ring_lines(d: &ShmDetail, width: u16, view: &View) -> Vec<Line<'static>> {
+/// The ring's depth: slots filled between `out` and `in`.
+fn depth(d: &ShmDetail) -> u64 {
+    d.in_idx.wrapping_sub(d.out_idx).min(d.slots)
+}
+
+/// The slots as cells, filled between `out` and `in`, with the count
+/// after them (`■ ■ ■ □ □  3/16 slots`), `rows` rows thick; then a row
+/// marking where `out` and `in` point; `numbered`: each slot's number
+/// over it, when they fit. Slots share a cell when there are more than
+/// the room holds.
+pub fn ring_lines(d: &ShmDetail, width: u16, rows: u16, numbered: bool, view: &View) -> Vec<Line<'static>> {
     let th = view.theme;
-    if d.slots == 0 {
-        return vec![Line::from(Span::styled("-", th.dim()))];
+    let width = width as usize;
+    if d.slots == 0 || !d.mapped {
+        return vec![Line::from(Span::styled(t(view.lang, "pp_ring_unread"), th.dim()))];
     }
-    let count = format!(" {}/{}", d.in_idx.wrapping_sub(d.out_idx).min(d.slots), d.slots);
-    let room = (width as usize).saturating_sub(count.len()).max(4);
-    let per = (d.slots as usize).div_ceil(room);
-    let cells = (d.slots as usize).div_ceil(per);
-    let depth = d.in_idx.wrapping_sub(d.out_idx).min(d.slots);
-    let filled = |slot: u64| (slot + d.slots - d.out_idx % d.slots) % d.slots < depth;
-    let ring: String = (0..cells)
-        .map(|c| {
-            let slots = (c * per) as u64..(((c + 1) * per) as u64).min(d.slots);
-            if slots.into_iter().any(filled) {
-                '■'
-            } else {
-                '□'
+    let n = d.slots as usize;
+    let dep = depth(d);
+    let full = dep >= d.slots;
+    let numbers = format!("{}/{}", dep, d.slots);
+    let unit = t(view.lang, "unit_slots");
+    // The count, with its unit when that leaves the slots a cell each.
+    let count_w = |with_unit: bool| 2 + fit::width(&numbers) + if with_unit { 1 + fit::width(unit) } else { 0 };
+    let with_unit = n.min(32) + count_w(true) <= width;
+    let room = width.saturating_sub(count_w(with_unit)).max(1);
+    // A slot is a block of cells when there is room (wider on a wide
+    // screen, up to 6), `■ ` or `■` when narrow, and shares a cell with
+    // its neighbours when there are more slots than columns.
+    let (cell, per) = if n <= room { ((room / n).min(7), 1) } else { (1, n.div_ceil(room)) };
+    let cells = n.div_ceil(per);
+    let out_slot = (d.out_idx % d.slots) as usize;
+    let filled = |slot: usize| (slot + n - out_slot) % n < dep as usize;
+    let style = if full { th.gauge_full() } else { th.gauge() };
+    let mut ring: Vec<Span<'static>> = Vec::new();
+    for c in 0..cells {
+        let any = (c * per..((c + 1) * per).min(n)).any(filled);
+        let text = match cell {
+            1 => (if any { "■" } else { "□" }).to_string(),
+            2 => (if any { "■ " } else { "□ " }).to_string(),
+            w => format!("{} ", (if any { "█" } else { "░" }).repeat(w - 1)),
+        };
+        ring.push(Span::styled(text, if any { style } else { th.dim() }));
+    }
+    if let Some(last) = ring.last_mut() {
+        last.content = last.content.trim_end().to_string().into();
+    }
+    let mut out = Vec::new();
+    // Each slot's number over it, when every number fits its cell.
+    if numbered && cell >= 3 && per == 1 && (n - 1).to_string().len() < cell {
+        let nums: String = (0..n).map(|i| format!("{:<w$}", i, w = cell)).collect();
+        out.push(Line::from(Span::styled(nums.trim_end().to_string(), th.dim())));
+    }
+    for r in 0..rows.max(1) {
+        let mut spans = ring.clone();
+        if r == 0 {
+            spans.push(Span::raw("  "));
+            spans.push(Span::styled(numbers.clone(), if full { th.bad() } else { th.value() }));
+            if with_unit {
+                spans.push(Span::styled(format!(" {unit}"), th.label()));
             }
-        })
-        .collect();
-    let style = if depth >= d.slots { th.gauge_full() } else { th.gauge() };
-    let out_c = (d.out_idx % d.slots) as usize / per;
-    let in_c = (d.in_idx % d.slots) as usize / per;
-    let mut arrows = vec![' '; cells];
-    arrows[out_c] = '↑';
-    arrows[in_c] = '↑';
-    let names = if in_c == out_c {
-        format!("{}in,out", " ".repeat(in_c))
+        }
+        out.push(Line::from(spans));
+    }
+    // Where the indices point.
+    let x_of = |slot: usize| (slot / per) * cell;
+    let (xo, xi) = (x_of(out_slot), x_of((d.in_idx % d.slots) as usize));
+    let marks = if xo == xi {
+        format!("{}↑in,out", " ".repeat(xo))
     } else {
-        let (a, first, b, second) = if out_c < in_c { (out_c, "out", in_c, "in") } else { (in_c, "in", out_c, "out") };
-        let s = format!("{}{first}", " ".repeat(a));
-        let gap = b.saturating_sub(s.len()).max(1);
-        format!("{s}{}{second}", " ".repeat(gap))
+        let (a, an, b, bn) = if xo < xi { (xo, "out", xi, "in") } else { (xi, "in", xo, "out") };
+        let first = format!("{}↑{an}", " ".repeat(a));
+        if fit::width(&first) < b {
+            format!("{first}{}↑{bn}", " ".repeat(b - fit::width(&first)))
+        } else {
+            format!("{}↑{}↑ {an},{bn}", " ".repeat(a), " ".repeat(b - a - 1))
+        }
     };
+    if fit::width(&marks) <= width {
+        out.push(Line::from(Span::styled(marks, th.label())));
+    }
+    out
+}
+
+/// `0x7f3a1c400000`: where a process mapped the region.
+fn addr(a: u64) -> String {
+    format!("{a:#x}")
+}
+
+/// A process's mapping of the region, in `room` columns: the range and
+/// its permissions when roomy, the start address alone when narrow.
+fn map_line(map: Option<&ShmMap>, room: usize, roomy: bool, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let Some(m) = map else { return Line::from(Span::styled(t(view.lang, "pp_not_mapped"), th.dim())) };
+    let mut forms = Vec::new();
+    if roomy {
+        forms.push(Line::from(vec![
+            Span::styled(format!("{}–{}", addr(m.start), addr(m.end)), th.value()),
+            Span::styled(format!(" {}", m.perms), th.label()),
+        ]));
+    }
+    forms.push(Line::from(vec![
+        Span::styled(addr(m.start), th.value()),
+        Span::styled(format!(" {}", m.perms), th.label()),
+    ]));
+    forms.push(Line::from(Span::styled(addr(m.start), th.value())));
+    fit::first_fit_line(forms, room).unwrap_or_default()
+}
+
+/// Process `p`'s mapping, found by its pid.
+fn map_of<'a>(d: &'a ShmDetail, p: &ProcessSnapshot) -> Option<&'a ShmMap> {
+    d.maps.iter().find(|m| m.pid == p.pid && p.pid > 0)
+}
+
+/// `producer 4121 · address space`, shorter forms after it.
+fn box_titles(p: &ProcessSnapshot, role: &'static str, view: &View) -> Vec<Line<'static>> {
+    let l = view.lang;
+    let th = view.theme;
+    let pid = widgets::pid(p.pid).trim_start().to_string();
     vec![
         Line::from(vec![
-            Span::styled(ring, style),
-            Span::styled(count, if depth >= d.slots { th.bad() } else { th.value() }),
+            Span::styled(format!("{} ", t(l, role)), th.title()),
+            Span::styled(format!("{} ", t(l, "pid")), th.label()),
+            Span::styled(pid.clone(), th.value()),
+            Span::styled(format!(" · {}", t(l, "pp_addr_space")), th.dim()),
         ]),
-        Line::from(Span::styled(arrows.into_iter().collect::<String>(), th.label())),
-        Line::from(Span::styled(names, th.label())),
+        Line::from(vec![
+            Span::styled(format!("{} ", t(l, role)), th.title()),
+            Span::styled(pid.clone(), th.value()),
+            Span::styled(format!(" · {}", t(l, "pp_addr_space")), th.dim()),
+        ]),
+        Line::from(vec![Span::styled(format!("{} ", t(l, role)), th.title()), Span::styled(pid, th.value())]),
+        Line::from(Span::styled(t(l, role).to_string(), th.title())),
     ]
 }
 
-/// `/dev/shm/NAME  rw-------  16384 B  links 1`, from stat.
-fn object_line(d: &ShmDetail, width: u16, view: &View) -> Line<'static> {
+/// The object's name and size, for the region box's title.
+fn object_titles(d: &ShmDetail, room: usize, view: &View) -> Vec<Line<'static>> {
     let th = view.theme;
-    if !d.exists {
-        return Line::from(vec![
-            Span::styled(widgets::pad_left_cut(&d.path, 30.min(width as usize)), th.dim()),
-            Span::styled(format!("  {}", t(view.lang, "shm_gone")), th.warn()),
-        ]);
+    let size = format!(" · {} B", d.size);
+    let mut out = Vec::new();
+    let style = if d.exists { th.title() } else { th.dim() };
+    if let Some(p) = widgets::path_fit(&d.path, room.saturating_sub(fit::width(&size))) {
+        out.push(Line::from(vec![Span::styled(p, style), Span::styled(size.clone(), th.value())]));
     }
-    let tail = format!(
-        "  {}  {} B  {} {}",
-        &crate::model::detail::fifo::mode_string(d.mode)[1..],
-        d.size,
-        t(view.lang, "links"),
-        d.nlink
-    );
-    let room = (width as usize).saturating_sub(unicode_width::UnicodeWidthStr::width(tail.as_str()));
-    Line::from(vec![
-        Span::styled(widgets::pad_left_cut(&d.path, room.min(d.path.len()).max(8)), th.value()),
-        Span::styled(tail, th.label()),
-    ])
+    if let Some(p) = widgets::path_fit(&d.path, room) {
+        out.push(Line::from(Span::styled(p, style)));
+    }
+    out.push(Line::from(Span::styled(t(view.lang, "pp_region"), th.title())));
+    out
 }
 
-/// `in 1234  out 1230  slot 1016 B  msg 256 B` and who sleeps on which word.
-fn index_lines(d: &ShmDetail, view: &View) -> Vec<Line<'static>> {
-    let l = view.lang;
+/// The boxed figure: two address spaces over the one region.
+fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &View) {
     let th = view.theme;
-    let mut lines = vec![widgets::pairs_line(&[("in", d.in_idx.to_string()), ("out", d.out_idx.to_string())], view)];
-    let mut msg = vec![
-        Span::styled(format!("{} ", t(l, "slot")), th.label()),
-        Span::styled(format!("{} B", d.slot_size), th.value()),
-        Span::styled("  msg ", th.label()),
-        Span::styled(format!("{} B", d.msg_size), th.value()),
+    let roomy = widgets::roomy(area);
+    let g = th.gauge_rows();
+    let spare = std::cell::Cell::new(area.height.saturating_sub(7 + g));
+    // A row for what is wanted, if `keep` rows still remain after it.
+    let take = |want: bool, keep: u16| {
+        let ok = want && spare.get() > keep;
+        spare.set(spare.get() - u16::from(ok));
+        ok
+    };
+    let conn_row = take(true, 0);
+    let integrity = take(true, 0);
+    // The notes keep the rows they need (when they can have them) from
+    // everything after this.
+    let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
+    let notes = if notes <= spare.get() { notes } else { 0 };
+    let indices = take(true, notes);
+    let raw_state = take(roomy, notes);
+    let futex = take(roomy && !d.futex_waits.is_empty(), notes);
+    let object = take(true, notes);
+    let slot_sizes = take(roomy, notes);
+    let numbered = take(roomy, notes);
+    let history = take(true, notes);
+    // Room to spare: the slots grow, so the fill stays the biggest thing.
+    let g = g + u16::from(take(true, notes)) + u16::from(take(g == 1, notes));
+    let box_rows = 2 + u16::from(raw_state);
+    let ring_rows = g + 1 + u16::from(indices) + u16::from(futex) + u16::from(slot_sizes) + u16::from(numbered);
+
+    let bw = ((area.width - 2) / 2).min(if roomy { 52 } else { 40 });
+    let boxes = [
+        Rect { x: area.x, y: area.y, width: bw, height: box_rows + 2 },
+        Rect { x: area.right() - bw, y: area.y, width: bw, height: box_rows + 2 },
+    ];
+    let mut centers = [0u16; 2];
+    for (i, (b, role)) in boxes.iter().zip(["producer", "consumer"]).enumerate() {
+        let Some(p) = m.processes.get(i) else { continue };
+        let inner = widgets::fig_box(f, *b, box_titles(p, role, view), BorderType::Rounded, false, view);
+        let room = inner.width as usize;
+        let mut lines = vec![Line::from(widgets::party_fit(p, room, view)), map_line(map_of(d, p), room, roomy, view)];
+        if raw_state {
+            lines.push(widgets::raw_state_line(p, room, view));
+        }
+        widgets::put_lines(f, inner, &lines);
+        centers[i] = b.x + b.width / 2;
+    }
+
+    // The one region both map.
+    let ring_y = area.y + box_rows + 2 + u16::from(conn_row);
+    let ring_area = Rect { x: area.x, y: ring_y, width: area.width, height: ring_rows + 2 };
+    let titles = object_titles(d, area.width.saturating_sub(4) as usize, view);
+    let inner = widgets::fig_box(f, ring_area, titles, BorderType::Double, true, view);
+    let room = inner.width as usize;
+    let mut lines = ring_lines(d, inner.width, g, numbered, view);
+    if indices {
+        lines.push(index_row(d, room, view));
+    }
+    if futex {
+        lines.push(futex_row(d, room, view));
+    }
+    if slot_sizes {
+        lines.push(slot_row(d, room, view));
+    }
+    widgets::put_lines(f, inner, &lines);
+
+    // Connectors: each address space down to the same region.
+    let style = th.label();
+    let box_bottom = area.y + box_rows + 1;
+    for &x in &centers {
+        put(f, area, x, box_bottom, &Line::from(Span::styled("┬", style)));
+        put(f, area, x, ring_y, &Line::from(Span::styled("▼", style)));
+    }
+    let label = fit::first_fit(&["mmap()"], centers[1].saturating_sub(centers[0] + 3) as usize).unwrap_or("");
+    if conn_row {
+        for &x in &centers {
+            put(f, area, x, box_bottom + 1, &Line::from(Span::styled(format!("│ {label}"), style)));
+        }
+    } else if !label.is_empty() {
+        for (i, &x) in centers.iter().enumerate() {
+            if x + 3 + (fit::width(label) as u16) < boxes[i].right() {
+                put(f, area, x + 1, box_bottom, &Line::from(Span::styled(format!(" {label} "), style)));
+            }
+        }
+    }
+
+    let below = Rect { y: ring_area.bottom(), height: area.bottom().saturating_sub(ring_area.bottom()), ..area };
+    let room = below.width as usize;
+    let mut lines = Vec::new();
+    if integrity {
+        lines.push(widgets::integrity_row(&m.integrity, room, view));
+    }
+    if object {
+        lines.push(object_line(d, room, view));
+    }
+    if history && d.mapped {
+        lines.push(widgets::history_line(m, room, view));
+    }
+    let left = (below.height as usize).saturating_sub(lines.len());
+    lines.extend(widgets::note_rows(m, left, room, view));
+    // The region's bytes when there is room for two rows of them.
+    if roomy && below.height as usize >= lines.len() + 3 && room >= 76 && !d.head_hex.is_empty() {
+        let rows = (below.height as usize - lines.len() - 1).min(4);
+        lines.push(Line::from(Span::styled(t(view.lang, "shm_hex_head"), th.title())));
+        lines.extend(hex_lines(&d.head_hex, 0, rows, view));
+    }
+    widgets::put_lines(f, below, &lines);
+}
+
+/// `in 9232  out 9216`: the two indices, as counters.
+fn index_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let items = vec![
+        Item::new(0, vec![Span::styled("in ", th.label()), Span::styled(d.in_idx.to_string(), th.value())]),
+        Item::new(0, vec![Span::styled("out ", th.label()), Span::styled(d.out_idx.to_string(), th.value())]),
+        Item::text(2, t(view.lang, "pp_ring_rule"), th.dim()),
+    ];
+    widgets::fit_quiet(items, "  ", room)
+}
+
+/// Who sleeps on which ring word: `producer futex(&out)`.
+fn futex_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let items = d
+        .futex_waits
+        .iter()
+        .map(|(role, word)| {
+            Item::new(
+                0,
+                vec![
+                    Span::styled(format!("{} ", t_role(role, view)), th.label()),
+                    Span::styled(format!("futex(&{word})"), th.warn()),
+                ],
+            )
+        })
+        .collect();
+    fit::row(items, "  ", room, view)
+}
+
+/// `slot 1016 B  msg 256 B`, and the size msg.size asked for when cut.
+fn slot_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let l = view.lang;
+    let mut items = vec![
+        Item::new(
+            0,
+            vec![
+                Span::styled(format!("{} ", t(l, "slot")), th.label()),
+                Span::styled(format!("{} B", d.slot_size), th.value()),
+            ],
+        ),
+        Item::new(0, vec![Span::styled("msg ", th.label()), Span::styled(format!("{} B", d.msg_size), th.value())]),
     ];
     if d.msg_size > 0 && d.msg_size < d.msg_size_knob {
-        msg.push(Span::styled(format!(" ({} {} B)", t(l, "cut_from"), d.msg_size_knob), th.warn()));
+        items.push(Item::text(1, format!("({} {} B)", t(l, "cut_from"), d.msg_size_knob), th.warn()));
     }
-    lines.push(Line::from(msg));
-    for (role, word) in &d.futex_waits {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", t_role(role, view)), th.label()),
-            Span::styled(format!("futex(&{word})"), th.warn()),
-        ]));
+    fit::row(items, "  ", room, view)
+}
+
+/// A low cell: the two processes and their addresses over the slots.
+fn low(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &View) {
+    let th = view.theme;
+    let half = area.width.saturating_sub(1) / 2;
+    let halves = [Rect { width: half, ..area }, Rect { x: area.right() - half, width: half, ..area }];
+    for (i, (h, role)) in halves.iter().zip(["producer", "consumer"]).enumerate() {
+        let Some(p) = m.processes.get(i) else { continue };
+        let room = h.width as usize;
+        let name = t(view.lang, role);
+        let pid = widgets::pid(p.pid).trim_start().to_string();
+        let short = fit::width(t(view.lang, widgets::party_short_key(p.party(false)))) + 2;
+        let head = [format!("{name} {pid}"), name.to_string()]
+            .into_iter()
+            .find(|n| fit::width(n) + 1 + short <= room)
+            .unwrap_or_else(|| name.to_string());
+        let party = widgets::party_fit(p, room.saturating_sub(fit::width(&head) + 1), view);
+        put(f, area, h.x, h.y, &Line::from(vec![Span::styled(head, th.title()), Span::raw(" "), party]));
+        let map = map_line(map_of(d, p), room.saturating_sub(2), false, view);
+        let mut spans = vec![Span::styled("▼ ", th.label())];
+        spans.extend(map.spans);
+        put(f, area, h.x, h.y + 1, &Line::from(spans));
     }
-    lines
+    let ring = ring_lines(d, area.width, th.gauge_rows(), false, view);
+    let mut lines = ring;
+    lines.push(widgets::integrity_row(&m.integrity, area.width as usize, view));
+    let y = area.y + 2;
+    widgets::put_lines(f, Rect { y, height: area.bottom().saturating_sub(y), ..area }, &lines);
+}
+
+/// A tiny cell: the flow in one row, the loudest part, the object, the two
+/// addresses.
+fn tiny(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &View) {
+    let th = view.theme;
+    let l = view.lang;
+    let room = area.width as usize;
+    let side = |i: usize, key: &'static str| -> Vec<Item> {
+        let Some(p) = m.processes.get(i) else { return Vec::new() };
+        let party = p.party(false);
+        let mark = Item::text(0, widgets::party_mark(party), th.party(party));
+        let label = Item::text(2, t(l, key), th.label());
+        let pid = Item::text(3, widgets::pid(p.pid).trim_start().to_string(), th.value());
+        if i == 0 {
+            vec![label, pid, mark]
+        } else {
+            vec![mark, pid, label]
+        }
+    };
+    let mut lines = vec![widgets::flow_line(side(0, "producer"), &m.channel, side(1, "consumer"), room, view)];
+    let parts: Vec<(&ProcessSnapshot, &str)> = m.processes.iter().zip([t(l, "producer"), t(l, "consumer")]).collect();
+    lines.push(widgets::parts_row(&parts, room, view));
+    let size = format!(" {} B", d.size);
+    let mut obj = Vec::new();
+    if let Some(p) = widgets::path_fit(&d.path, room.saturating_sub(fit::width(&size))) {
+        obj.push(Span::styled(p, th.title()));
+        obj.push(Span::styled(size, th.value()));
+    }
+    lines.push(Line::from(obj));
+    // The same object at a different address in each process.
+    let addrs: Vec<String> = m.processes.iter().filter_map(|p| map_of(d, p)).map(|mp| addr(mp.start)).collect();
+    let head = format!("{} ", t(l, "pp_mapped_at"));
+    let forms = [
+        format!("{head}{}", addrs.join(" · ")),
+        addrs.join(" · "),
+        addrs.first().map(|a| format!("{head}{a}")).unwrap_or_default(),
+    ];
+    match forms.iter().find(|f| !addrs.is_empty() && fit::width(f) <= room) {
+        Some(f) => lines.push(Line::from(Span::styled(f.clone(), th.value()))),
+        None => lines.push(widgets::integrity_row(&m.integrity, room, view)),
+    }
+    widgets::put_lines(f, area, &lines);
+}
+
+/// `rw-------  16384 B  links 1`, from stat of /dev/shm/NAME (its name
+/// is the box's title), or that the name is gone.
+fn object_line(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let l = view.lang;
+    if !d.exists {
+        return Line::from(Span::styled(t(l, "shm_gone"), th.warn()));
+    }
+    let mode = crate::model::detail::fifo::mode_string(d.mode);
+    let items = vec![
+        Item::text(0, mode.get(1..).unwrap_or_default().to_string(), th.value()),
+        Item::new(0, vec![Span::styled(format!("{} B", d.size), th.value())]),
+        Item::new(
+            1,
+            vec![
+                Span::styled(format!("{} ", t(l, "links")), th.label()),
+                Span::styled(d.nlink.to_string(), th.value()),
+            ],
+        ),
+        Item::text(2, t(l, "shm_mode_note"), th.dim()),
+    ];
+    widgets::fit_quiet(items, "  ", room)
 }
 
 fn t_role(role: &str, view: &View) -> &'static str {
@@ -155,63 +476,6 @@ pub fn hex_lines(hex: &str, base: u64, rows: usize, view: &View) -> Vec<Line<'st
             ])
         })
         .collect()
-}
-
-fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &View) {
-    let l = view.lang;
-    let th = view.theme;
-    // The hex dump (a title and 16 bytes a row) when at least two rows fit.
-    let spare = area.height.saturating_sub(8 + 2 + 1 + 1);
-    let hex_h = if spare >= 3 { spare.min(5) } else { 0 };
-    let rows = Layout::vertical([
-        Constraint::Length(8),
-        Constraint::Length(2),
-        Constraint::Length(1),
-        Constraint::Length(hex_h),
-        Constraint::Min(1),
-    ])
-    .split(area);
-    let [left, mid, right] = widgets::flow_row(f, rows[0], "memcpy", "memcpy", view);
-    if let Some(p) = m.processes.first() {
-        process_box(f, left, p, t(l, "producer"), view);
-    }
-    if let Some(c) = m.processes.get(1) {
-        process_box(f, right, c, t(l, "consumer"), view);
-    }
-    let inner = widgets::object_box(f, mid, t(l, "shm_ring"), view);
-    let mut lines = ring_lines(d, inner.width, view);
-    lines.extend(index_lines(d, view));
-    f.render_widget(Paragraph::new(lines), inner);
-
-    let mode_note = Line::from(Span::styled(t(l, "shm_mode_note"), th.dim()));
-    f.render_widget(Paragraph::new(vec![object_line(d, area.width, view), mode_note]), rows[1]);
-    f.render_widget(Paragraph::new(integrity_line(&m.integrity, view)), rows[2]);
-    if hex_h > 0 {
-        let cols = Layout::horizontal([Constraint::Length(76), Constraint::Fill(1)]).split(rows[3]);
-        let rows_n = hex_h as usize - 1;
-        let mut left = vec![Line::from(Span::styled(t(l, "shm_hex_head"), th.title()))];
-        left.extend(hex_lines(&d.head_hex, 0, rows_n, view));
-        f.render_widget(Paragraph::new(left), cols[0]);
-        if cols[1].width >= 70 {
-            let mut right =
-                vec![Line::from(Span::styled(format!("{} (+{})", t(l, "shm_hex_next"), d.next_offset), th.title()))];
-            right.extend(hex_lines(&d.next_hex, d.next_offset, rows_n, view));
-            f.render_widget(Paragraph::new(right), cols[1]);
-        }
-    }
-    widgets::notes_or_knobs(f, rows[4], m, view);
-}
-
-/// For small grid cells: the same facts, one per line, most important first.
-fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view: &View) {
-    let mut lines = vec![gauge_line(&m.channel, area.width, view)];
-    lines.extend(widgets::producer_consumer_lines(m, view));
-    lines.push(integrity_line(&m.integrity, view));
-    lines.extend(index_lines(d, view).into_iter().take(1));
-    lines.extend(note_lines(&m.notes, 2, view));
-    lines.push(object_line(d, area.width, view));
-    lines.truncate(area.height as usize);
-    f.render_widget(Paragraph::new(lines), area);
 }
 
 /// Sentences for the lesson pane about what the snapshot shows now.

@@ -172,7 +172,7 @@ impl Theme {
         match party {
             Party::BlockedFull => self.bad().add_modifier(Modifier::REVERSED),
             Party::Paused => self.stopped(),
-            Party::StepHeld | Party::WaitingPartner => self.warn(),
+            Party::StepHeld | Party::WaitingPartner | Party::Stalled => self.warn(),
             Party::Running => self.good(),
             Party::Exited | Party::NotStarted => self.dim(),
             Party::WaitingData | Party::Pacing | Party::Idle => self.label(),

@@ -67,6 +67,7 @@ pub fn party_mark(party: Party) -> &'static str {
         Party::WaitingData => "□",
         Party::WaitingPartner => "◇",
         Party::StepHeld => "◆",
+        Party::Stalled => "◌",
         Party::Paused => "‖",
         Party::Pacing => "·",
         Party::Running => "▶",
@@ -1368,4 +1369,353 @@ pub fn emu_party_rows(
         }
     }
     emu_party_line(label, p, call, run_paused, room, view).into_iter().collect()
+}
+
+// --- diagrams (pipes) ---
+//
+// Pieces of the textbook's figures (process boxes over a kernel object,
+// connectors, one-row flows), drawn so nothing is ever cut: a text goes in
+// whole or stays out.
+
+/// `line` drawn at (x, y) when it fits whole inside `area`; else nothing,
+/// and false.
+pub fn put(f: &mut Frame, area: Rect, x: u16, y: u16, line: &Line) -> bool {
+    let w = super::fit::line_width(line) as u16;
+    if y < area.y || y >= area.bottom() || x < area.x || x.saturating_add(w) > area.right() {
+        return false;
+    }
+    f.buffer_mut().set_line(x, y, line, w);
+    true
+}
+
+/// Lines drawn from the top of `area`, each whole or not at all.
+pub fn put_lines(f: &mut Frame, area: Rect, lines: &[Line]) {
+    for (i, l) in lines.iter().enumerate().take(area.height as usize) {
+        put(f, area, area.x, area.y + i as u16, l);
+    }
+}
+
+/// A box with the first title (longest first) that fits whole, on its
+/// top border (or its bottom one, where connectors come in from above);
+/// returns the inside.
+pub fn fig_box(
+    f: &mut Frame,
+    area: Rect,
+    titles: Vec<Line<'static>>,
+    border: BorderType,
+    bottom: bool,
+    view: &View,
+) -> Rect {
+    use ratatui::widgets::TitlePosition;
+    let room = area.width.saturating_sub(4) as usize;
+    let mut block = Block::default().borders(Borders::ALL).border_type(border).border_style(view.theme.border());
+    if let Some(t) = super::fit::first_fit_line(titles, room) {
+        let mut spans = vec![Span::raw(" ")];
+        spans.extend(t.spans);
+        spans.push(Span::raw(" "));
+        block = block.title(Line::from(spans));
+        if bottom {
+            block = block.title_position(TitlePosition::Bottom);
+        }
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
+/// A panel's frame whose title and subtitle fit whole: the first subtitle
+/// form that fits beside the title, else none; the title's short form
+/// when even it alone does not fit. Returns the area inside.
+#[allow(clippy::too_many_arguments)]
+pub fn panel_fitted(
+    f: &mut Frame,
+    area: Rect,
+    n: usize,
+    titles: &[&str],
+    subs: &[&str],
+    selected: bool,
+    view: &View,
+) -> Rect {
+    let room = area.width.saturating_sub(2) as usize;
+    let chip = display_width(&format!(" {n} "));
+    let title = titles.iter().copied().find(|t| chip + display_width(t) + 2 <= room).unwrap_or("");
+    let used = chip + if title.is_empty() { 0 } else { display_width(title) + 2 };
+    let sub = subs.iter().copied().find(|s| used + display_width(s) < room).unwrap_or("");
+    let block = panel_block(n, title, sub, selected, view);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
+/// The locale key of a part's short words, for narrow boxes.
+pub fn party_short_key(party: Party) -> &'static str {
+    match party {
+        Party::BlockedFull => "pp_party_full_s",
+        Party::WaitingData => "pp_party_empty_s",
+        Party::WaitingPartner => "pp_party_partner_s",
+        Party::StepHeld => "pp_party_step_s",
+        Party::Stalled => "pp_party_stalled_s",
+        Party::Paused => "party_paused",
+        Party::Pacing => "pp_party_pacing_s",
+        Party::Running => "party_running",
+        Party::Idle => "party_idle",
+        Party::Exited => "party_exited",
+        Party::NotStarted => "pp_party_not_started_s",
+    }
+}
+
+/// A process's mark and words in `room` columns: the words, their short
+/// form, or the mark alone.
+pub fn party_fit(p: &ProcessSnapshot, room: usize, view: &View) -> Span<'static> {
+    let party = p.party(false);
+    let mark = party_mark(party);
+    let long = format!("{mark} {}", t(view.lang, party.label_key()));
+    let short = format!("{mark} {}", t(view.lang, party_short_key(party)));
+    let text = [long, short].into_iter().find(|s| display_width(s) <= room).unwrap_or_else(|| mark.to_string());
+    Span::styled(text, view.theme.party(party))
+}
+
+/// How loud a part is: the blocked sender first, then what stops a run.
+pub fn party_rank(party: Party) -> u8 {
+    match party {
+        Party::BlockedFull => 0,
+        Party::Paused => 1,
+        Party::StepHeld => 2,
+        Party::Exited => 3,
+        Party::Stalled => 4,
+        Party::WaitingPartner => 4,
+        Party::WaitingData => 5,
+        _ => 6,
+    }
+}
+
+/// The bar alone, `width` cells, no label: for a room too narrow for the
+/// numbers and for the projector's second gauge row.
+pub fn bar_only(c: &Channel, width: u16, view: &View) -> Line<'static> {
+    let w = width as usize;
+    let within = c.within();
+    let filled = (within as u128 * w as u128).checked_div(c.capacity as u128).unwrap_or(0) as usize;
+    let filled = if within > 0 && filled == 0 { 1 } else { filled }.min(w);
+    let style = if c.full() { view.theme.gauge_full() } else { view.theme.gauge() };
+    Line::from(vec![Span::styled("█".repeat(filled), style), Span::styled("░".repeat(w - filled), view.theme.dim())])
+}
+
+/// A fill gauge `theme.gauge_rows()` rows thick (two on a projector): the
+/// numbers on the first row, the bar alone under it. Never wider than
+/// `width`: with no room for the numbers, the bar alone.
+pub fn gauge_block(c: &Channel, width: u16, view: &View) -> Vec<Line<'static>> {
+    gauge_rows(c, width, view.theme.gauge_rows(), view)
+}
+
+/// [`gauge_block`] `rows` rows thick: a roomy figure thickens its channel
+/// so the fill stays the biggest thing in it.
+pub fn gauge_rows(c: &Channel, width: u16, rows: u16, view: &View) -> Vec<Line<'static>> {
+    let first = gauge_line(c, width, view);
+    if super::fit::line_width(&first) > width as usize {
+        return vec![bar_only(c, width, view); rows.max(1) as usize];
+    }
+    // The bar's own cells (and the run past capacity) repeat below.
+    let bar: Vec<Span<'static>> = first
+        .spans
+        .iter()
+        .take_while(|s| s.content.chars().all(|ch| matches!(ch, '█' | '░' | '▒' | ' ')))
+        .cloned()
+        .collect();
+    let mut out = vec![first];
+    for _ in 1..rows {
+        out.push(Line::from(bar.clone()));
+    }
+    out
+}
+
+/// The textbook's picture in one row:
+/// `producer ■ ─▶ [████░░ 64.0K/64.0K] ─▶ □ consumer`. The bar takes what
+/// the ends leave; the ends' items are dropped whole (highest priority
+/// number first) until the bar and its numbers fit, then the arrows.
+pub fn flow_line(
+    left: Vec<super::fit::Item>,
+    c: &Channel,
+    right: Vec<super::fit::Item>,
+    room: usize,
+    view: &View,
+) -> Line<'static> {
+    use super::fit::line_width;
+    let th = view.theme;
+    let numbers = line_width(&gauge_line(c, 0, view)).saturating_sub(4);
+    let min_gauge = 6 + numbers;
+    let side_w = |items: &[super::fit::Item]| -> usize {
+        let w: usize = items.iter().map(|i| i.spans.iter().map(|s| display_width(&s.content)).sum::<usize>()).sum();
+        w + items.len().saturating_sub(1)
+    };
+    let (mut left, mut right) = (left, right);
+    let arrows = |l: &[super::fit::Item], r: &[super::fit::Item]| {
+        (if l.is_empty() { 0 } else { 1 }) + (if r.is_empty() { 0 } else { 1 }) + 8
+    };
+    // Both sides lose a level at once (pids, then names), so the figure
+    // stays symmetric.
+    while side_w(&left) + side_w(&right) + arrows(&left, &right) + min_gauge > room {
+        let Some(top) = left.iter().chain(right.iter()).map(|i| i.priority).max() else { break };
+        left.retain(|i| i.priority < top);
+        right.retain(|i| i.priority < top);
+    }
+    let join = |items: Vec<super::fit::Item>| -> Vec<Span<'static>> {
+        let mut spans = Vec::new();
+        for (i, it) in items.into_iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw(" "));
+            }
+            spans.extend(it.spans);
+        }
+        spans
+    };
+    let fixed = side_w(&left) + side_w(&right) + arrows(&left, &right);
+    let mut spans = join(left);
+    if room < fixed + min_gauge {
+        // No room for the arrows: the gauge alone, as wide as it may be.
+        return if line_width(&gauge_line(c, room as u16, view)) <= room {
+            gauge_line(c, room as u16, view)
+        } else {
+            bar_only(c, room as u16, view)
+        };
+    }
+    let gw = (room - fixed) as u16;
+    if !spans.is_empty() {
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::styled("─▶ [", th.label()));
+    spans.extend(gauge_line(c, gw, view).spans);
+    spans.push(Span::styled("] ─▶", th.label()));
+    let r = join(right);
+    if !r.is_empty() {
+        spans.push(Span::raw(" "));
+        spans.extend(r);
+    }
+    Line::from(spans)
+}
+
+/// The latest notes as `▸ ` lines wrapped at spaces to `room` columns,
+/// newest kept first, at most `rows` rows; a note that would need a word
+/// cut (a long path) is left out.
+pub fn note_rows(m: &MechanismSnapshot, rows: usize, room: usize, view: &View) -> Vec<Line<'static>> {
+    let mut out: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut used = 0;
+    for n in m.notes.iter().rev() {
+        let text = crate::i18n::note_msg(view.lang, &n.msg, &n.args)
+            .unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
+        let rows_of = wrap_words(&text, room.saturating_sub(2));
+        if text.split_whitespace().any(|w| display_width(w) > room.saturating_sub(2)) {
+            continue;
+        }
+        if used + rows_of.len() > rows {
+            break;
+        }
+        used += rows_of.len();
+        out.push(
+            rows_of
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let lead = if i == 0 { Span::styled("▸ ", view.theme.warn()) } else { Span::raw("  ") };
+                    Line::from(vec![lead, Span::raw(r)])
+                })
+                .collect(),
+        );
+    }
+    out.into_iter().rev().flatten().collect()
+}
+
+/// A path in `room` columns, losing only whole leading components
+/// (`…/4120/fifo`); `None` when not even its last component fits.
+pub fn path_fit(path: &str, room: usize) -> Option<String> {
+    if display_width(path) <= room {
+        return Some(path.to_string());
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    (1..parts.len()).map(|i| format!("…/{}", parts[i..].join("/"))).find(|s| display_width(s) <= room)
+}
+
+/// Each process's mark and words after its label (`producer ■ BLOCKED:
+/// buffer full · consumer · pacing itself`), the loudest first and given
+/// the room first; a quieter one joins when it fits.
+pub fn parts_row(parts: &[(&ProcessSnapshot, &str)], room: usize, view: &View) -> Line<'static> {
+    let th = view.theme;
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| party_rank(parts[i].0.party(false)));
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for i in order {
+        let p = parts[i].0;
+        let sep = if spans.is_empty() { 0 } else { 3 };
+        let label = format!("{} ", parts[i].1);
+        let left = room.saturating_sub(used + sep + display_width(&label));
+        let party = party_fit(p, left, view);
+        let w = display_width(&label) + display_width(&party.content);
+        // A quieter part joins only with its words.
+        if used + sep + w > room || (sep > 0 && display_width(&party.content) <= 2) {
+            continue;
+        }
+        if sep > 0 {
+            spans.push(Span::raw(" · "));
+        }
+        spans.push(Span::styled(label, th.label()));
+        spans.push(party);
+        used += sep + w;
+    }
+    Line::from(spans)
+}
+
+/// The kernel's own words for a process, for roomy views: its state
+/// letter and wait channel (`S BLOCKED in write  wchan anon_pipe_write`).
+pub fn raw_state_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'static> {
+    let th = view.theme;
+    // Gone: how it ended, not its last wait channel.
+    if let Some(e) = &p.exit {
+        let forms = [e.clone(), e.split(':').next().unwrap_or_default().to_string()];
+        return forms
+            .into_iter()
+            .find(|f| display_width(f) <= room)
+            .map_or_else(Line::default, |f| Line::from(Span::styled(f, th.dim())));
+    }
+    // The letter with the kernel's wait in words (`S BLOCKED in write`),
+    // then the wait channel itself: the Linux view under the class's part.
+    let state = Span::styled(state_text(p, view), th.state(p));
+    let w = wchan(&p.wchan);
+    let forms = vec![
+        Line::from(vec![state.clone(), Span::styled("  wchan ", th.label()), Span::raw(w.clone())]),
+        Line::from(vec![state.clone(), Span::styled(" · ", th.label()), Span::raw(w)]),
+        Line::from(state),
+    ];
+    super::fit::first_fit_line(forms, room).unwrap_or_default()
+}
+
+/// `history ▁▂▄▆███`: the channel's fill over the last samples, labelled.
+pub fn history_line(m: &MechanismSnapshot, room: usize, view: &View) -> Line<'static> {
+    let head = format!("{} ", t(view.lang, "pp_history"));
+    let w = room.saturating_sub(display_width(&head));
+    let mut spans = vec![Span::styled(head, view.theme.label())];
+    spans.extend(sparkline(&m.history, m.channel.capacity, w, view).spans);
+    Line::from(spans)
+}
+
+/// Items on one line within `room` columns, the least important (highest
+/// priority number, later first) left out whole until they fit. For the
+/// labels of a figure, where a `…N more` would say less than the figure.
+pub fn fit_quiet(items: Vec<super::fit::Item>, sep: &str, room: usize) -> Line<'static> {
+    let mut items = items;
+    let width = |items: &[super::fit::Item]| -> usize {
+        items.iter().map(|i| i.spans.iter().map(|s| display_width(&s.content)).sum::<usize>()).sum::<usize>()
+            + display_width(sep) * items.len().saturating_sub(1)
+    };
+    while width(&items) > room && !items.is_empty() {
+        let worst = (0..items.len()).max_by_key(|&i| (items[i].priority, i)).unwrap_or(0);
+        items.remove(worst);
+    }
+    let mut spans = Vec::new();
+    for (i, it) in items.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(sep.to_string()));
+        }
+        spans.extend(it.spans);
+    }
+    Line::from(spans)
 }

@@ -22,6 +22,9 @@ pub struct FifoDetail {
     pub exists: bool,
     /// `ls -l`-style line: `prw------- 1 root root 0 /tmp/…/fifo`.
     pub ls_line: String,
+    /// Its st_mode (file type and permission bits), 0 when not read.
+    #[serde(default)]
+    pub mode: u32,
     pub inode: u64,
     pub writers: u64,
     pub pipe_buf: u64,
@@ -36,6 +39,16 @@ pub struct FifoDetail {
 }
 
 impl FifoDetail {
+    /// `prw-------`: the node's type and permissions, from its mode (or,
+    /// in a recording made before the mode was kept, its `ls` line).
+    pub fn mode_text(&self) -> String {
+        if self.mode != 0 {
+            mode_string(self.mode)
+        } else {
+            self.ls_line.split_whitespace().next().unwrap_or_default().to_string()
+        }
+    }
+
     /// Holders that are not our processes: someone joined by path.
     pub fn external(&self) -> impl Iterator<Item = &FifoHolder> {
         self.holders.iter().filter(|h| h.role.is_none())

@@ -18,4 +18,23 @@ pub struct PipeDetail {
     pub reply: Option<Channel>,
     pub sigpipe: String,
     pub eof_seen: bool,
+    /// The two descriptors `pipe()` returned: fd[0] the read end, fd[1]
+    /// the write end. Fork copies the table, so the numbers are the same
+    /// in parent and child.
+    #[serde(default)]
+    pub fd_pair: Option<[i32; 2]>,
+    /// What each process holds of the pipe now (parent, then child), read
+    /// from its fd table: the textbook's figure of the closed ends.
+    #[serde(default)]
+    pub holds: Vec<EndsHeld>,
+}
+
+/// The ends of the pipe one process holds open.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndsHeld {
+    pub role: String,
+    /// Its descriptors that are the read end now.
+    pub read: Vec<i32>,
+    /// Its descriptors that are the write end now.
+    pub write: Vec<i32>,
 }

@@ -34,4 +34,20 @@ pub struct ShmDetail {
     /// Who sleeps in FUTEX_WAIT on which ring word (`in` / `out`), from
     /// /proc/PID/syscall and /proc/PID/maps.
     pub futex_waits: Vec<(String, String)>,
+    /// Where each process mapped the object in its own address space
+    /// (from /proc/PID/maps): one region, a different address in each.
+    #[serde(default)]
+    pub maps: Vec<ShmMap>,
+}
+
+/// One process's mapping of the object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShmMap {
+    pub role: String,
+    pub pid: i32,
+    /// Its first and one-past-last address.
+    pub start: u64,
+    pub end: u64,
+    /// `rw-s`: readable, writable, shared (as /proc/PID/maps writes it).
+    pub perms: String,
 }
