@@ -99,7 +99,6 @@ fn the_recordings_hold_all_seven_mechanisms() {
 /// every theme, the grid and each panel zoomed, no number or word is cut
 /// and no gauge reads above its capacity.
 #[test]
-#[ignore = "until the panels of #15 are merged"]
 fn no_cut_number_or_word_and_no_gauge_above_capacity() {
     let mut report = Vec::new();
     let mut frames = 0;
