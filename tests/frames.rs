@@ -10,6 +10,10 @@
 //! ipcscope snapshot --mechanisms all --duration 3 --record tests/fixtures/healthy.rec
 //! ```
 //!
+//! `healthy.rec` predates the detail fields of the new diagrams (fd pairs,
+//! mappings, emulated calls, per-priority counts): it keeps an old
+//! recording rendering whole. The stalled ones were re-made with them.
+//!
 //! Every frame — 5 sizes × ko/en × 4 themes × (grid + each panel zoomed),
 //! at two instants of each recording — is drawn by the function
 //! `ipcscope render` calls, with the recording decoded once; a sample of
