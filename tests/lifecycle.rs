@@ -401,3 +401,35 @@ fn stopped_continued_then_sigterm() {
     // Given back from the background too (tmux may take a moment to read it).
     wait_until("STOP, CONT, TERM: the alternate screen off", || !t.alternate_on());
 }
+
+/// A session run by a program not called `ipcscope` (this test binary, or
+/// any program built on the library) is a live run: another run's sweep
+/// (`ipcscope clean`, or any start-up) leaves its dir and objects alone.
+/// The run dir's owner record (pid + start time) says so, not the name.
+#[test]
+fn a_sweep_keeps_a_live_session_of_another_program() {
+    let _g = serial();
+    let sess = session(&[ipcscope::mechanisms::Kind::Shm], &[]);
+    let s = wait_for(&sess, "shm flowing", Duration::from_secs(10), |s| s.mechanisms[0].integrity.delivered > 0);
+    let dir = ipcscope::supervisor::rundir::dir_for(std::process::id());
+    let prefix = format!("ipcscope-{}-", std::process::id());
+    let objects = || -> Vec<String> {
+        std::fs::read_dir("/dev/shm")
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<String>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n: &String| n.starts_with(&prefix))
+            .collect()
+    };
+    assert!(dir.exists() && !objects().is_empty());
+    // Our reaper may collect the child's status: the run has ended either way.
+    let _ = Command::new(EXE).arg("clean").env_remove("IPCSCOPE_SUPERVISOR").output();
+    assert!(dir.exists(), "a sweep removed a live session's run dir");
+    assert!(!objects().is_empty(), "a sweep removed a live session's shared memory");
+    let after = wait_for(&sess, "shm still flowing", Duration::from_secs(10), |n| {
+        n.mechanisms[0].integrity.delivered > s.mechanisms[0].integrity.delivered
+    });
+    let p = pids(&after);
+    drop(sess);
+    assert_nothing_left(&p);
+}

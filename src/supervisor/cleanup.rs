@@ -401,9 +401,15 @@ fn remove_base_if_empty(base: &Path) {
     let _ = unlinkat(nix::fcntl::AT_FDCWD, base, UnlinkatFlags::RemoveDir);
 }
 
-/// Is `pid` a live ipcscope process? A pid reused by something else counts
-/// as dead.
+/// Is `pid` a live run's supervisor? Its run dir's owner record names it
+/// by pid and start time, so a reused pid counts as dead and a session run
+/// by a program not called ipcscope (a test binary) as alive. A run dir
+/// without the record (an older version's) falls back to the program's
+/// name.
 fn run_alive(pid: u32) -> bool {
+    if let Some(recorded) = rundir::recorded_start(pid) {
+        return rundir::start_time(pid) == Some(recorded) && crate::monitor::procfs::alive(pid as i32);
+    }
     match fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(c) => {
             let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();

@@ -13,7 +13,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, mkdirat, Mode};
 
 use super::cleanup::{self, ObjectKind};
-use super::rundir::{dir_for, open_or_make_base, open_own_dir, MANIFEST};
+use super::rundir::{dir_for, open_or_make_base, open_own_dir, start_time, MANIFEST, OWNER};
 
 pub struct RunDir {
     path: PathBuf,
@@ -54,6 +54,13 @@ impl RunDir {
         let token = raw.iter().map(|b| format!("{b:02x}")).collect();
         let manifest = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         openat(&fd, MANIFEST, manifest, Mode::S_IRUSR | Mode::S_IWUSR).context("cannot write the run's manifest")?;
+        // Who owns the run, for good: a sweep keeps the dir while this
+        // process (this pid with this start time) lives.
+        if let Some(started) = start_time(pid) {
+            let owner = openat(&fd, OWNER, manifest, Mode::S_IRUSR | Mode::S_IWUSR)
+                .context("cannot write the run's owner record")?;
+            writeln!(fs::File::from(owner), "{started}").context("cannot write the run's owner record")?;
+        }
         Ok(RunDir { path, fd, token, removed: false })
     }
 

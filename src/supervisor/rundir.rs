@@ -49,6 +49,33 @@ pub fn run_pid(name: &OsStr, xdg: bool) -> Option<u32> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
+/// A file in each run dir: the supervisor's start time (clock ticks after
+/// boot, field 22 of `/proc/PID/stat`). With the pid it names one process
+/// for good: a pid reused later has another start time. It lets a sweep
+/// tell a live run from a dead one whatever the supervisor's program is
+/// called (a test binary runs sessions too).
+pub const OWNER: &str = "owner";
+
+/// When `pid` started (clock ticks after boot), if it is alive.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after `comm`, which may itself hold spaces and `)`.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The start time a run dir's `owner` file records, if it has a readable
+/// one (read without following a symlink; at most a line).
+pub fn recorded_start(pid: u32) -> Option<u64> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(dir_for(pid).join(OWNER)).ok()?;
+    let mut text = String::new();
+    f.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
 /// The uid that owns what we create.
 pub(crate) fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
