@@ -205,6 +205,8 @@ mod tests {
         assert_eq!(key('C', KeyModifiers::SHIFT), Some(Action::StallAll));
         assert_eq!(key('c', KeyModifiers::ALT), Some(Action::StallAll));
         assert_eq!(key('q', KeyModifiers::ALT), None);
+        // The comparison view of measured costs.
+        assert_eq!(key('v', KeyModifiers::NONE), Some(Action::Costs));
     }
 
     /// A digit per mechanism, from the one list of kinds: a new mechanism

@@ -985,7 +985,7 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
     let th = view.theme;
     let focus = format!("tab / 1-{}", PANELS.len());
     // (key, words, shorter words for a small screen)
-    let rows: [(&str, &'static str, Option<&'static str>); 23] = [
+    let rows: [(&str, &'static str, Option<&'static str>); 22] = [
         ("q", "key_quit", None),
         ("space", "key_pause", None),
         ("+ / -", "key_prate_one", None),
@@ -996,8 +996,8 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("r", "key_restart", None),
         (focus.as_str(), "key_focus", None),
         ("enter", "key_enter", None),
-        ("m / M", "key_mark", Some("key_mark_short")),
-        ("v", "key_costs", Some("foot_costs")),
+        // `v` shares the row: the help fits 80×24.
+        ("m / M, v", "key_mark_costs", Some("key_mark_costs_short")),
         ("↑ / ↓", "key_lesson_scroll", None),
         ("PgUp/PgDn", "key_scroll", None),
         ("s / n / N", "key_step", Some("key_step_short")),
@@ -1246,8 +1246,7 @@ mod tests {
             "r",
             "tab / 1-7",
             "enter",
-            "m / M",
-            "v",
+            "m / M, v",
             "↑ / ↓",
             "PgUp/PgDn",
             "s / n / N",
