@@ -20,6 +20,8 @@ use ipcscope::snapshot::Snapshot;
 use ipcscope::ui::audit::{self, Truth};
 use ipcscope::ui::{render_text, Theme, View};
 
+mod common;
+
 fn live() -> Snapshot {
     serde_json::from_str(include_str!("fixtures/measured-all.json")).expect("fixture")
 }
@@ -202,4 +204,40 @@ fn no_cut_number_or_word_in_measured_frames() {
     }
     assert!(frames >= 360, "{frames}");
     assert!(report.is_empty(), "{} cut tokens, first:\n{}", report.len(), report[0]);
+}
+
+/// A live run of the workload (`snapshot --mechanisms all
+/// --duration 3 --set producer.rate=200`): every mechanism has its heat
+/// map a row per second, the comparison view and every zoomed panel draw
+/// its figures without a cut number, shared memory's system calls are
+/// below the pipe's, and the run leaves nothing behind.
+#[test]
+fn a_live_run_draws_its_figures_whole() {
+    let snap = common::snapshot_json("all", "3", &["producer.rate=200"]);
+    common::assert_run_gone(&snap);
+    for m in &snap.mechanisms {
+        let l = m.latency_us.as_ref().unwrap_or_else(|| panic!("{:?}: no latency", m.kind));
+        assert!(l.seconds.len() >= 2, "{:?}: {:?}", m.kind, l.seconds);
+        assert!(m.cost.as_ref().is_some_and(|c| c.syscalls_per_msg.is_some()), "{:?}", m.kind);
+    }
+    let sys = |k: Kind| snap.mechanism(k).and_then(|m| m.cost.as_ref()?.syscalls_per_msg).unwrap();
+    assert!(sys(Kind::Shm) < sys(Kind::Pipe), "shm {} pipe {}", sys(Kind::Shm), sys(Kind::Pipe));
+    let mut truth = Truth::new(&snap);
+    audit::add_sources_in(&mut truth, &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui")).expect("src/ui");
+    for (w, h) in [(80, 24), (160, 45)] {
+        for lang in [Lang::En, Lang::Ko] {
+            let table = render_text(&snap, &costs(lang), w, h);
+            assert!(table.contains("µs"), "{table}");
+            let mut frames = vec![table];
+            for k in Kind::ALL {
+                frames.push(render_text(&snap, &zoomed(&snap, k, lang), w, h));
+            }
+            for frame in frames {
+                let cuts = audit::cuts(&frame, &truth);
+                assert!(cuts.is_empty(), "{cuts:?}\n{frame}");
+            }
+        }
+    }
+    let z = render_text(&snap, &zoomed(&snap, Kind::Pipe, Lang::En), 160, 45);
+    assert!(z.contains("measured on this machine") && z.contains("after the send"), "{z}");
 }
