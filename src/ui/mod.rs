@@ -581,7 +581,7 @@ pub struct FocusAreas {
 /// least `PANEL_MIN`) but leaves the lesson pane `PANE_MIN`; below it, in
 /// this order while rows last: the panel's extra view (`extra` rows), the
 /// measured figures (up to `measured` rows, at least `MEASURED_MIN`, while
-/// the lesson keeps twice its minimum), the headline (on a projector as soon as the lesson keeps its minimum,
+/// the lesson keeps two rows over its minimum), the headline (on a projector as soon as the lesson keeps its minimum,
 /// elsewhere only when the lesson keeps twice that), then the lesson pane
 /// and the event log — side by side from 100 columns, else stacked when
 /// both get their minimum, else the lesson alone.
@@ -598,7 +598,7 @@ pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, measured: u16, pr
         Some(top)
     };
     let extra = extra.and_then(|h| take(h, PANE_MIN));
-    let measured = (MEASURED_MIN..=measured).rev().find_map(|h| take(h, 2 * PANE_MIN));
+    let measured = (MEASURED_MIN..=measured).rev().find_map(|h| take(h, PANE_MIN + 2));
     let headline = take(HEADLINE_ROWS, if projector { PANE_MIN } else { 2 * PANE_MIN });
     let (lesson, log) = if rest.width >= 100 {
         let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(rest);
@@ -618,10 +618,14 @@ pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, measured: u16, pr
 fn focus_areas(area: Rect, snap: &Snapshot, view: &View) -> Option<(usize, FocusAreas)> {
     let i = view.selected.min(snap.mechanisms.len().checked_sub(1)?);
     let m = &snap.mechanisms[i];
-    let hi = area.height.saturating_sub(PANE_MIN).max(PANEL_MIN.min(area.height));
+    let measured = measured_rows(m, area.width, view);
+    // On a tall screen a panel that fills any height it gets (shm's bytes)
+    // leaves the measured figures their rows; on a small one the panel
+    // keeps its full diagram, with the figures' own row in it.
+    let keep = if area.height >= 2 * ROOMY_H + PANE_MIN { measured.min(MEASURED_KEEP) } else { 0 };
+    let hi = area.height.saturating_sub(PANE_MIN + keep).max(PANEL_MIN.min(area.height));
     let need = panel_rows(m, i, area.width, hi, view);
     let extra = panel_for(m.kind).and_then(|p| p.focus_extra).map(|(h, _)| h);
-    let measured = measured_rows(m, area.width, view);
     Some((i, focus_layout(area, need, extra, measured, view.theme.is_projector())))
 }
 
@@ -660,8 +664,10 @@ fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
 
 /// Rows the measured block takes at least: its border and two lines.
 const MEASURED_MIN: u16 = 4;
+/// Rows a zoomed panel leaves the measured block when it could fill them.
+const MEASURED_KEEP: u16 = 10;
 /// From this inner width the heat map goes beside the figures.
-const MEASURED_SIDE_W: u16 = 130;
+const MEASURED_SIDE_W: u16 = 110;
 
 /// Rows the measured block wants at `width` (0: nothing measured).
 fn measured_rows(m: &MechanismSnapshot, width: u16, view: &View) -> u16 {
