@@ -309,19 +309,21 @@ fn cost_lines(m: &MechanismSnapshot, c: &Cost, room: usize, view: &View) -> Vec<
     if let Some(v) = c.user_bytes_copied_per_msg {
         items.push(Item::text(1, tf(l, "ms_own", &[("n", bytes(v))]), th.label()));
     }
-    let srcs: &[&str] = if c.bytes_copied_per_msg.is_some() { &[t(l, bytes_source_key(m.kind))] } else { &[] };
+    let (long, short) = bytes_source_keys(m.kind);
+    let srcs: &[&str] = if c.bytes_copied_per_msg.is_some() { &[t(l, long), t(l, short)] } else { &[] };
     out.push((1, sourced(items, srcs, room, view)));
     out
 }
 
 /// Where the byte figures of a mechanism come from (`Cost::bytes_source`
-/// in the reader's language; the monitor decides them by kind too).
-fn bytes_source_key(k: Kind) -> &'static str {
+/// in the reader's language, long and short; the monitor decides them by
+/// kind too).
+fn bytes_source_keys(k: Kind) -> (&'static str, &'static str) {
     match k {
-        Kind::Shm => "ms_src_bytes_shm",
-        Kind::Mach => "ms_src_bytes_mach",
-        Kind::Alpc => "ms_src_bytes_alpc",
-        Kind::Pipe | Kind::Fifo | Kind::Mq | Kind::Socket => "ms_src_bytes_copy",
+        Kind::Shm => ("ms_src_bytes_shm", "ms_src_bytes_shm_short"),
+        Kind::Mach => ("ms_src_bytes_mach", "ms_src_bytes_mach_short"),
+        Kind::Alpc => ("ms_src_bytes_alpc", "ms_src_bytes_alpc_short"),
+        Kind::Pipe | Kind::Fifo | Kind::Mq | Kind::Socket => ("ms_src_bytes_copy", "ms_src_bytes_copy_short"),
     }
 }
 
