@@ -241,3 +241,30 @@ fn a_live_run_draws_its_figures_whole() {
     let z = render_text(&snap, &zoomed(&snap, Kind::Pipe, Lang::En), 160, 45);
     assert!(z.contains("measured on this machine") && z.contains("after the send"), "{z}");
 }
+
+/// In a real terminal: `v` shows the comparison view with the run's own
+/// measured figures, `v` again (or `esc`) brings the panels back.
+#[test]
+fn v_toggles_the_comparison_view_live() {
+    let _g = common::serial();
+    let Some(t) = common::tmux::Tmux::start(&format!("{} --mechanisms pipe,shm --lang en", common::EXE), 120, 35)
+    else {
+        return;
+    };
+    t.wait_screen("the panels", |s| s.contains("ordinary pipe") && s.contains("shared memory"));
+    t.keys("v");
+    // Figures arrive once a message has moved: the shm row gets a number.
+    let s = t.wait_screen("the table with measured figures", |s| {
+        s.contains("cost per message")
+            && s.lines().any(|l| l.contains("shared memory") && l.contains(" B ") && l.contains("µs"))
+    });
+    assert!(s.contains("the same workload for all"), "{s}");
+    t.keys("v");
+    t.wait_screen("the panels again", |s| !s.contains("cost per message") && s.contains("shm_open"));
+    t.keys("v");
+    t.wait_screen("the table again", |s| s.contains("cost per message"));
+    t.keys("Escape");
+    t.wait_screen("esc leaves it", |s| !s.contains("cost per message"));
+    t.keys("q");
+    t.wait_screen("exit", |s| s.contains("EXITED 0"));
+}
