@@ -27,7 +27,7 @@ pub const WINDOW_MS: u64 = 1000;
 /// The figures are worked out (and /proc read) at most this often.
 const REFRESH_MS: u64 = 250;
 /// Seconds of latency rows kept for the heat map (`Latency::seconds`).
-pub const HEAT_SECONDS: usize = 16;
+pub const HEAT_SECONDS: usize = 8;
 
 #[derive(Default)]
 pub struct Meter {
