@@ -30,6 +30,8 @@ pub enum Action {
     Mark,
     /// Unmark every panel (`M`).
     ClearMarks,
+    /// The comparison view of measured costs, on or off (`v`).
+    Costs,
     /// Scroll the lesson pane: true = down.
     LessonScroll(bool),
     Kill,
@@ -87,6 +89,7 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('C') => Action::StallAll,
         KeyCode::Char('m') => Action::Mark,
         KeyCode::Char('M') => Action::ClearMarks,
+        KeyCode::Char('v') => Action::Costs,
         KeyCode::Char(' ') => Action::TogglePause,
         KeyCode::Char('+') | KeyCode::Char('=') => Action::ProducerRate(true),
         KeyCode::Char('-') | KeyCode::Char('_') => Action::ProducerRate(false),
@@ -202,6 +205,8 @@ mod tests {
         assert_eq!(key('C', KeyModifiers::SHIFT), Some(Action::StallAll));
         assert_eq!(key('c', KeyModifiers::ALT), Some(Action::StallAll));
         assert_eq!(key('q', KeyModifiers::ALT), None);
+        // The comparison view of measured costs.
+        assert_eq!(key('v', KeyModifiers::NONE), Some(Action::Costs));
     }
 
     /// A digit per mechanism, from the one list of kinds: a new mechanism

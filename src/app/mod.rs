@@ -603,6 +603,7 @@ pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
         Action::Next | Action::Forward(true) => cycle(view, true),
         Action::Prev | Action::Forward(false) => cycle(view, false),
         Action::Select(i) if i < snap.mechanisms.len() => {
+            view.costs = false;
             if view.selected == i {
                 view.focused = !view.focused;
             } else {
@@ -612,13 +613,17 @@ pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
             view.lesson_scroll = 0;
         }
         Action::ToggleFocus => {
+            view.costs = false;
             view.focused = !view.focused;
             view.lesson_scroll = 0;
         }
         Action::Help => view.help = !view.help,
+        Action::Costs => view.costs = !view.costs,
         Action::CloseOverlay => {
             if view.help {
                 view.help = false;
+            } else if view.costs {
+                view.costs = false;
             } else {
                 view.focused = false;
             }
@@ -654,7 +659,7 @@ pub fn apply_view(a: Action, view: &mut View, snap: &Snapshot, area: Rect) {
             }
         }
         Action::ClearMarks => view.marked.clear(),
-        Action::Click(x, y) if !ui::zoomed(snap, view) => {
+        Action::Click(x, y) if !ui::zoomed(snap, view) && !view.costs => {
             if let Some(i) = ui::panel_at(area, snap, view, x, y) {
                 view.selected = i;
                 view.focused = snap.mechanisms.len() > 1;

@@ -22,6 +22,10 @@ pub struct Latency {
     /// that took [2^i, 2^(i+1)) µs (`[0]` also holds those under 1 µs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log2_us: Vec<u64>,
+    /// The heat map over time: `log2_us` as it was once a second, oldest
+    /// first, the newest last (an empty row: a second nothing arrived).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seconds: Vec<Vec<u64>>,
 }
 
 /// What one message costs, over the last second (sender and receiver

@@ -26,6 +26,8 @@ use crate::telemetry::{Telemetry, MAX_SLOTS};
 pub const WINDOW_MS: u64 = 1000;
 /// The figures are worked out (and /proc read) at most this often.
 const REFRESH_MS: u64 = 250;
+/// Seconds of latency rows kept for the heat map (`Latency::seconds`).
+pub const HEAT_SECONDS: usize = 8;
 
 #[derive(Default)]
 pub struct Meter {
@@ -85,6 +87,9 @@ struct CostWindow {
     samples: VecDeque<(u64, Totals)>,
     last: Option<Cost>,
     latency: Option<Latency>,
+    /// One `log2_us` row a second, and when the last was taken.
+    seconds: VecDeque<Vec<u64>>,
+    second_t: Option<u64>,
 }
 
 fn emulated(kind: Kind) -> bool {
@@ -117,7 +122,18 @@ impl Meter {
                 let c = self.cost(m, tel, &slots, t);
                 let w = self.costs.entry(m.kind).or_default();
                 w.last = c;
-                w.latency = l;
+                // A heat-map row a second (a clock that went back: a new run).
+                if w.second_t.is_none_or(|s| t >= s + WINDOW_MS || t < s) {
+                    if w.second_t.is_some_and(|s| t < s) {
+                        w.seconds.clear();
+                    }
+                    w.second_t = Some(t);
+                    w.seconds.push_back(l.as_ref().map(|l| l.log2_us.clone()).unwrap_or_default());
+                    while w.seconds.len() > HEAT_SECONDS {
+                        w.seconds.pop_front();
+                    }
+                }
+                w.latency = l.map(|l| Latency { seconds: w.seconds.iter().cloned().collect(), ..l });
             }
             let w = self.costs.get(&m.kind);
             m.cost = w.and_then(|w| w.last.clone());
@@ -190,6 +206,7 @@ impl Meter {
             count,
             window_ms: (t - since).clamp(1, WINDOW_MS).div_ceil(100) * 100,
             log2_us: log2,
+            seconds: Vec::new(),
         })
     }
 

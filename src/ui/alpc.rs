@@ -35,6 +35,7 @@ use ratatui::widgets::{Block, BorderType, Borders};
 use ratatui::Frame;
 
 use super::fit::{self, Item};
+use super::measured;
 use super::widgets::{self, Canvas};
 use super::View;
 use crate::i18n::{t, tf};
@@ -831,6 +832,9 @@ fn full(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
     }
     lines.push((3, fit::row(items, "  ", width, view)));
     lines.push((3, fit::row(widgets::integrity_items(&facts.m.integrity, view), "  ", width, view)));
+    if measured::any(facts.m) {
+        lines.push((2, measured::figures_row(facts.m, width, view)));
+    }
     let rows = area.height.saturating_sub(y) as usize;
     let out = widgets::pick_lines(lines, rows, width, view);
     let left = rows.saturating_sub(out.len());

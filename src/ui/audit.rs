@@ -30,6 +30,7 @@ pub const UI_SOURCES: &[(&str, &str)] = &[
     ("fit.rs", include_str!("fit.rs")),
     ("lesson.rs", include_str!("lesson.rs")),
     ("mach.rs", include_str!("mach.rs")),
+    ("measured.rs", include_str!("measured.rs")),
     ("mod.rs", include_str!("mod.rs")),
     ("mq.rs", include_str!("mq.rs")),
     ("pipe.rs", include_str!("pipe.rs")),
@@ -263,6 +264,9 @@ impl Truth {
     pub fn add_float(&mut self, f: f64) {
         self.numbers.push(f);
         for form in [format!("{f}"), format!("{f:.0}"), format!("{f:.1}"), format!("{f:.2}"), widgets::rate(f)] {
+            self.add_plain(&form);
+        }
+        for form in super::measured::float_forms(f) {
             self.add_plain(&form);
         }
     }

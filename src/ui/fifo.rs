@@ -22,6 +22,7 @@ use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
 use super::fit::{self, Item};
+use super::measured;
 use super::widgets::{self, put};
 use super::View;
 use crate::i18n::t;
@@ -238,6 +239,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     // everything after this.
     let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
     let notes = if notes <= spare.get() { notes } else { 0 };
+    let figures = take(roomy && measured::any(m), notes);
     let atomic = take(true, notes);
     let history = take(true, notes);
     // Room to spare: the channel grows, so its fill stays the biggest thing.
@@ -323,6 +325,9 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     let mut lines = Vec::new();
     if integrity {
         lines.push(widgets::integrity_row(&m.integrity, room, view));
+    }
+    if figures {
+        lines.push(measured::figures_row(m, room, view));
     }
     if atomic {
         lines.push(atomic_line(d, room, view));

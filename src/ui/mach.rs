@@ -30,6 +30,7 @@ use ratatui::widgets::{Block, BorderType, Borders};
 use ratatui::Frame;
 
 use super::fit::{self, Item};
+use super::measured;
 use super::widgets::{self, count, Canvas};
 use super::View;
 use crate::i18n::{t, tf};
@@ -895,6 +896,9 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     lines.push((2, fit::row(items, "  ", width, view)));
     lines.push((2, fit::row(count_items(d, view), "  ", width, view)));
     lines.push((2, fit::row(widgets::integrity_items(&m.integrity, view), "  ", width, view)));
+    if measured::any(m) {
+        lines.push((2, measured::figures_row(m, width, view)));
+    }
     let rows = area.height.saturating_sub(y) as usize;
     let out = widgets::pick_lines(lines, rows, width, view);
     let left = rows.saturating_sub(out.len());

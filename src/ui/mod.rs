@@ -17,6 +17,7 @@ pub mod fifo;
 pub mod fit;
 pub mod lesson;
 pub mod mach;
+pub mod measured;
 pub mod mq;
 pub mod pipe;
 pub mod shm;
@@ -63,6 +64,9 @@ pub struct View {
     pub lesson: Option<LessonBar>,
     /// The lesson picker overlay, when open.
     pub picker: Option<Picker>,
+    /// The comparison view (`v`): every mechanism's measured cost and
+    /// latency in one table, instead of the panels.
+    pub costs: bool,
 }
 
 /// What the lesson bar shows: the step's caption and whether what it
@@ -227,7 +231,9 @@ pub fn render(f: &mut Frame, snap: &Snapshot, view: &View) {
     if let (Some(bar), Some(r)) = (&view.lesson, sc.bar) {
         render_lesson_bar(f, r, bar, view);
     }
-    if zoomed(snap, view) {
+    if view.costs {
+        render_costs(f, sc.body, snap, view);
+    } else if zoomed(snap, view) {
         render_focus(f, sc.body, snap, view);
     } else {
         render_grid(f, sc.body, snap, &shown(snap, view), view);
@@ -408,6 +414,7 @@ fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
             if n > 2 {
                 items.push(key(6, "m", "foot_compare"));
             }
+            items.push(key(6, "v", "foot_costs"));
             items.push(key(6, "L", "foot_lessons"));
             items.push(key(7, "l", "foot_lang"));
             fit::row(items, "  ", room, view)
@@ -561,6 +568,8 @@ pub struct FocusAreas {
     pub panel: Rect,
     /// The panel's own extra view (`Panel::focus_extra`).
     pub extra: Option<Rect>,
+    /// The measured figures (cost, latency, heat map): `measured::`.
+    pub measured: Option<Rect>,
     /// The headline figure in big text.
     pub headline: Option<Rect>,
     pub lesson: Rect,
@@ -571,11 +580,12 @@ pub struct FocusAreas {
 /// The zoomed view's arithmetic. The panel gets the rows it `need`s (at
 /// least `PANEL_MIN`) but leaves the lesson pane `PANE_MIN`; below it, in
 /// this order while rows last: the panel's extra view (`extra` rows), the
-/// headline (on a projector as soon as the lesson keeps its minimum,
+/// measured figures (up to `measured` rows, at least `MEASURED_MIN`, while
+/// the lesson keeps two rows over its minimum), the headline (on a projector as soon as the lesson keeps its minimum,
 /// elsewhere only when the lesson keeps twice that), then the lesson pane
 /// and the event log — side by side from 100 columns, else stacked when
 /// both get their minimum, else the lesson alone.
-pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, projector: bool) -> FocusAreas {
+pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, measured: u16, projector: bool) -> FocusAreas {
     let hi = area.height.saturating_sub(PANE_MIN);
     let panel_h = need.clamp(PANEL_MIN.min(hi), hi.max(PANEL_MIN.min(area.height)));
     let [panel, mut rest] = Layout::vertical([Constraint::Length(panel_h), Constraint::Fill(1)]).areas::<2>(area);
@@ -588,6 +598,7 @@ pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, projector: bool) 
         Some(top)
     };
     let extra = extra.and_then(|h| take(h, PANE_MIN));
+    let measured = (MEASURED_MIN..=measured).rev().find_map(|h| take(h, PANE_MIN + 2));
     let headline = take(HEADLINE_ROWS, if projector { PANE_MIN } else { 2 * PANE_MIN });
     let (lesson, log) = if rest.width >= 100 {
         let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(rest);
@@ -599,7 +610,7 @@ pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, projector: bool) 
     } else {
         (rest, None)
     };
-    FocusAreas { panel, extra, headline, lesson, log }
+    FocusAreas { panel, extra, measured, headline, lesson, log }
 }
 
 /// The zoomed panel (index into the snapshot) and where its parts go in
@@ -607,10 +618,15 @@ pub fn focus_layout(area: Rect, need: u16, extra: Option<u16>, projector: bool) 
 fn focus_areas(area: Rect, snap: &Snapshot, view: &View) -> Option<(usize, FocusAreas)> {
     let i = view.selected.min(snap.mechanisms.len().checked_sub(1)?);
     let m = &snap.mechanisms[i];
-    let hi = area.height.saturating_sub(PANE_MIN).max(PANEL_MIN.min(area.height));
+    let measured = measured_rows(m, area.width, view);
+    // On a tall screen a panel that fills any height it gets (shm's bytes)
+    // leaves the measured figures their rows; on a small one the panel
+    // keeps its full diagram, with the figures' own row in it.
+    let keep = if area.height >= 2 * ROOMY_H + PANE_MIN { measured.min(MEASURED_KEEP) } else { 0 };
+    let hi = area.height.saturating_sub(PANE_MIN + keep).max(PANEL_MIN.min(area.height));
     let need = panel_rows(m, i, area.width, hi, view);
     let extra = panel_for(m.kind).and_then(|p| p.focus_extra).map(|(h, _)| h);
-    Some((i, focus_layout(area, need, extra, view.theme.is_projector())))
+    Some((i, focus_layout(area, need, extra, measured, view.theme.is_projector())))
 }
 
 /// How far the lesson pane of the zoomed view on a screen of size `area`
@@ -634,6 +650,9 @@ fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     if let (Some(r), Some((_, draw))) = (a.extra, extra) {
         draw(f, r, snap, view);
     }
+    if let Some(r) = a.measured {
+        render_measured(f, r, m, view);
+    }
     if let Some(r) = a.headline {
         render_headline(f, r, m, view);
     }
@@ -641,6 +660,88 @@ fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     if let Some(r) = a.log {
         render_event_log(f, r, m, view.log_scroll, view);
     }
+}
+
+/// Rows the measured block takes at least: its border and two lines.
+const MEASURED_MIN: u16 = 4;
+/// Rows a zoomed panel leaves the measured block when it could fill them.
+const MEASURED_KEEP: u16 = 10;
+/// From this inner width the heat map goes beside the figures.
+const MEASURED_SIDE_W: u16 = 110;
+
+/// Rows the measured block wants at `width` (0: nothing measured).
+fn measured_rows(m: &MechanismSnapshot, width: u16, view: &View) -> u16 {
+    if !measured::any(m) {
+        return 0;
+    }
+    let inner = width.saturating_sub(2);
+    let heat = measured::heat_rows(m) as u16;
+    let heat = if heat > 0 { heat + 1 } else { 0 };
+    let side = inner >= MEASURED_SIDE_W;
+    let text_w = if side { inner - measured::HEAT_SIDE_W - 2 } else { inner };
+    let text = measured::block_lines(m, text_w as usize, view).len() as u16;
+    2 + if side { text.max(heat) } else { text + heat }
+}
+
+/// The measured figures of the zoomed panel: cost and latency with their
+/// sources, and the latency heat map beside them (wide) or under them.
+fn render_measured(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View) {
+    let th = view.theme;
+    let title = fit::first_fit(&[t(view.lang, "ms_title")], area.width.saturating_sub(4) as usize);
+    let mut block = Block::default().borders(Borders::ALL).border_style(th.border());
+    if let Some(title) = title {
+        block = block.title(Span::styled(format!(" {title} "), th.title()));
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let side = inner.width >= MEASURED_SIDE_W;
+    let (text_area, heat_area) = if side {
+        let [a, _, b] =
+            Layout::horizontal([Constraint::Fill(1), Constraint::Length(2), Constraint::Length(measured::HEAT_SIDE_W)])
+                .areas(inner);
+        (a, Some(b))
+    } else {
+        (inner, None)
+    };
+    let text = measured::block_lines(m, text_area.width as usize, view);
+    let shown = fit::column(text, text_area.height as usize, text_area.width as usize, view);
+    let used = shown.len() as u16;
+    f.render_widget(Paragraph::new(shown), text_area);
+    // Under the text when there is no room beside it.
+    let heat_area = heat_area.unwrap_or(Rect {
+        y: text_area.y + used.min(text_area.height),
+        height: text_area.height.saturating_sub(used),
+        ..text_area
+    });
+    let Some(lat) = &m.latency_us else { return };
+    let room = heat_area.width as usize;
+    let Some(caption) = measured::heat_caption(room, view) else { return };
+    let map = measured::heat_map(lat, room, heat_area.height.saturating_sub(1) as usize, view);
+    if map.is_empty() {
+        return;
+    }
+    let mut lines = vec![caption];
+    lines.extend(map);
+    f.render_widget(Paragraph::new(lines), heat_area);
+}
+
+/// The comparison view (`v`): every mechanism of the run in one table,
+/// measured on this machine under the same workload, with what it shows
+/// and where each number comes from.
+fn render_costs(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
+    let th = view.theme;
+    let l = view.lang;
+    let room = area.width.saturating_sub(4) as usize;
+    let title = fit::first_fit(&[t(l, "ms_table_title"), t(l, "ms_table_title_short")], room);
+    let mut block = Block::default().borders(Borders::ALL).border_style(th.selected_border());
+    if let Some(title) = title {
+        block = block.title(Span::styled(format!(" {title} "), th.title()));
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(2), ..inner };
+    let lines = measured::table_lines(snap, inner.width as usize, view);
+    widgets::fitted_lines(f, inner, lines, view);
 }
 
 /// The channel's fill as the headline figure: `48.0K/64.0K`, `5/10`.
@@ -901,7 +1002,8 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("r", "key_restart", None),
         (focus.as_str(), "key_focus", None),
         ("enter", "key_enter", None),
-        ("m / M", "key_mark", Some("key_mark_short")),
+        // `v` shares the row: the help fits 80×24.
+        ("m / M, v", "key_mark_costs", Some("key_mark_costs_short")),
         ("↑ / ↓", "key_lesson_scroll", None),
         ("PgUp/PgDn", "key_scroll", None),
         ("s / n / N", "key_step", Some("key_step_short")),
@@ -1015,25 +1117,27 @@ mod tests {
     #[test]
     fn focus_layout_gives_the_panel_its_rows_and_the_lesson_the_rest() {
         let area = Rect::new(0, 1, 160, 43);
-        let a = focus_layout(area, 20, None, false);
+        let a = focus_layout(area, 20, None, 0, false);
         assert_eq!(a.panel, Rect::new(0, 1, 160, 20));
         assert_eq!(a.headline.map(|r| r.height), Some(HEADLINE_ROWS));
         assert_eq!(a.lesson.height, 43 - 20 - HEADLINE_ROWS);
         assert_eq!(a.lesson.width, 80);
         assert!(a.log.is_some());
         // Not a fixed share: a panel that needs 16 rows gets 16.
-        assert_eq!(focus_layout(area, 16, None, false).panel.height, 16);
+        assert_eq!(focus_layout(area, 16, None, 0, false).panel.height, 16);
         // Every size, every need: nothing overlaps, nothing is lost, the
         // lesson keeps PANE_MIN rows and the panel PANEL_MIN.
         for h in BODY_MIN..60 {
             for w in [80, 100, 120, 160, 200] {
                 for need in [0, 8, 16, 30, 80] {
-                    for extra in [None, Some(12)] {
+                    for (extra, measured) in [(None, 0), (Some(12), 0), (None, 14), (Some(12), 20)] {
                         for projector in [false, true] {
                             let area = Rect::new(0, 1, w, h);
-                            let a = focus_layout(area, need, extra, projector);
+                            let a = focus_layout(area, need, extra, measured, projector);
+                            assert!(a.measured.is_none_or(|r| r.height >= MEASURED_MIN && r.height <= measured));
                             let stacked = a.panel.height
                                 + a.extra.map_or(0, |r| r.height)
+                                + a.measured.map_or(0, |r| r.height)
                                 + a.headline.map_or(0, |r| r.height)
                                 + a.lesson.height
                                 + a.log.filter(|l| l.x == a.lesson.x).map_or(0, |r| r.height);
@@ -1060,7 +1164,7 @@ mod tests {
         let b = sc.bar.unwrap();
         assert!(b.height >= 4, "{sc:?}");
         assert!(sc.body.height >= BODY_MIN, "{sc:?}");
-        let a = focus_layout(sc.body, 16, Some(12), false);
+        let a = focus_layout(sc.body, 16, Some(12), 12, false);
         assert!(a.lesson.height >= PANE_MIN && a.log.is_none() && a.extra.is_none(), "{a:?}");
         // Drawn: the caption and the pane's words are there.
         let text = render_text(&alpc_snap(), &view, 80, 24);
@@ -1148,7 +1252,7 @@ mod tests {
             "r",
             "tab / 1-7",
             "enter",
-            "m / M",
+            "m / M, v",
             "↑ / ↓",
             "PgUp/PgDn",
             "s / n / N",
@@ -1207,6 +1311,7 @@ mod tests {
             ("fit.rs", include_str!("fit.rs")),
             ("lesson.rs", include_str!("lesson.rs")),
             ("mach.rs", include_str!("mach.rs")),
+            ("measured.rs", include_str!("measured.rs")),
             ("mod.rs", include_str!("mod.rs")),
             ("mq.rs", include_str!("mq.rs")),
             ("pipe.rs", include_str!("pipe.rs")),

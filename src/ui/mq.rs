@@ -27,6 +27,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::fit::{self, Item};
+use super::measured;
 use super::widgets::{self, display_width, Row};
 use super::View;
 use crate::i18n::{t, tf};
@@ -555,6 +556,9 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view: &V
     groups.push(widgets::prose(t(l, "mq_byprio_source_long"), room, 1, th.dim()));
     groups.extend(history_lines(d, room, view));
     groups.push((1, vec![widgets::integrity_row(&m.integrity, room, view)]));
+    if measured::any(m) {
+        groups.push((2, vec![measured::figures_row(m, room, view)]));
+    }
     let limits = vec![
         Item::text(0, format!("{}:", t(l, "mq_limits")), th.label()),
         Item::text(0, format!("msg_max {}", d.msg_max), th.dim()),

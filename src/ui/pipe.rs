@@ -27,6 +27,7 @@ use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
 use super::fit::{self, Item};
+use super::measured;
 use super::widgets::{self, put};
 use super::View;
 use crate::i18n::{t, tf, Lang};
@@ -145,6 +146,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
     let notes = if notes <= spare.get() { notes } else { 0 };
     let reply = take(d.duplex && d.reply.is_some(), notes);
+    let figures = take(roomy && measured::any(m), notes);
     let fionread = take(true, notes);
     let raw_state = take(roomy, notes);
     let raw_op = take(roomy, notes);
@@ -257,6 +259,9 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     let mut lines = Vec::new();
     if integrity {
         lines.push(widgets::integrity_row(&m.integrity, room, view));
+    }
+    if figures {
+        lines.push(measured::figures_row(m, room, view));
     }
     if let (true, Some(r)) = (reply, &d.reply) {
         lines.push(reply_line(r, room, view));

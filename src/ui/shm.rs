@@ -24,6 +24,7 @@ use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
 use super::fit::{self, Item};
+use super::measured;
 use super::widgets::{self, put};
 use super::View;
 use crate::i18n::t;
@@ -213,6 +214,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
     // everything after this.
     let notes = widgets::note_rows(m, 2, area.width as usize, view).len() as u16;
     let notes = if notes <= spare.get() { notes } else { 0 };
+    let figures = take(roomy && measured::any(m), notes);
     let indices = take(true, notes);
     let raw_state = take(roomy, notes);
     let futex = take(roomy && !d.futex_waits.is_empty(), notes);
@@ -286,6 +288,9 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
     let mut lines = Vec::new();
     if integrity {
         lines.push(widgets::integrity_row(&m.integrity, room, view));
+    }
+    if figures {
+        lines.push(measured::figures_row(m, room, view));
     }
     if object {
         lines.push(object_line(d, room, view));

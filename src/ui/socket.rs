@@ -33,6 +33,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::fit::{self, Item};
+use super::measured;
 use super::widgets::{self, bytes, display_width, GaugeWords, Row};
 use super::View;
 use crate::i18n::t;
@@ -480,6 +481,9 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view
     groups.extend(queue_lines(m, d, room, view).into_iter().map(|(_, g)| (2, g)));
     groups.push((3, socket_table(d, room, view)));
     groups.push((2, vec![widgets::integrity_row(&m.integrity, room, view)]));
+    if measured::any(m) {
+        groups.push((2, vec![measured::figures_row(m, room, view)]));
+    }
     groups.extend(widgets::note_items(&m.notes, room, view));
     if m.notes.is_empty() {
         groups.push((6, vec![widgets::knob_row(m, room, view)]));
