@@ -290,15 +290,25 @@ pub fn play_watched(
         let deadline = Instant::now() + timeout;
         let min_wait = Instant::now() + Duration::from_millis(step.after_ms.unwrap_or(0).min(2000));
         let mut last: Vec<(String, bool)> = Vec::new();
+        // The expectations held while `watch` still waited: the step was
+        // observed, whatever `watch` looks for.
+        let mut held_unwatched = false;
         let passed = loop {
             if let Ok(s) = session.snapshots.recv_timeout(Duration::from_millis(200)) {
                 last = check_step(step, &s);
-                if last.iter().all(|(_, ok)| *ok) && watch(i, &s) && Instant::now() >= min_wait {
-                    break true;
+                if last.iter().all(|(_, ok)| *ok) {
+                    if watch(i, &s) {
+                        if Instant::now() >= min_wait {
+                            break true;
+                        }
+                    } else {
+                        held_unwatched = true;
+                    }
                 }
             }
             if Instant::now() > deadline {
-                break !last.is_empty() && last.iter().all(|(_, ok)| *ok)
+                break held_unwatched
+                    || !last.is_empty() && last.iter().all(|(_, ok)| *ok)
                     || last.is_empty() && step.expect.is_empty();
             }
         };
