@@ -223,7 +223,10 @@ pub fn check(
             let s = match (r, seen.remove(&c.id)) {
                 (Some(r), _) if !r.passed => Seen { status: Status::NotShown(r.detail.clone()), frame: String::new() },
                 (Some(_), Some(s)) => s,
-                _ => Seen { status: Status::NotShown("the lesson stopped before this step".into()), frame: String::new() },
+                _ => Seen {
+                    status: Status::NotShown("the lesson stopped before this step".into()),
+                    frame: String::new(),
+                },
             };
             out.insert(c.id, s);
         }
