@@ -76,13 +76,25 @@ enum Cmd {
     /// Play a scripted lesson (`ipcscope lesson pipe-blocking --lang ko`):
     /// → moves to the next step. `--list` shows the shipped lessons;
     /// `--check` plays one headless and checks every step's observation.
+    /// `--coverage` lists the lecture notes' 39 claims with the step that
+    /// shows each; with `--check` each is played at `--size` and marked ✓
+    /// only when the observation holds and its words are on screen.
     Lesson {
-        /// A shipped lesson's name, or a scenario .toml file.
+        /// A shipped lesson's name, or a scenario .toml file (with
+        /// --coverage: only that lesson's claims).
         name: Option<String>,
         #[arg(long)]
         list: bool,
         #[arg(long)]
         check: bool,
+        #[arg(long)]
+        coverage: bool,
+        /// Screen size the coverage check draws at, WxH.
+        #[arg(long, default_value = "80x24")]
+        size: String,
+        /// With --coverage --check: print the screen looked at for each claim not shown.
+        #[arg(long)]
+        frames: bool,
     },
     /// Show a recording made with --record: the same UI, with pause,
     /// seek and speed. Needs no Linux IPC.
@@ -263,8 +275,27 @@ fn dispatch_cmd(cli: Cli) -> Result<i32> {
             started_by_ipcscope("janitor", crate::supervisor::ENV_JANITOR_OF)?;
             Ok(crate::supervisor::cleanup::janitor(pid, &dir, restore_tty))
         }
-        Some(Cmd::Lesson { name, list, check }) => {
+        Some(Cmd::Lesson { name, list, check, coverage, size, frames }) => {
             let (_, _, view) = common(&cli.run)?;
+            if coverage {
+                if cli.run.record.is_some() || cli.run.trace.is_some() {
+                    return Err(usage("--record and --trace do not go with --coverage"));
+                }
+                let size = parse_size(&size)?;
+                if size.0 < crate::ui::MIN_WIDTH || size.1 < crate::ui::MIN_HEIGHT {
+                    return Err(usage(format!(
+                        "--size {}x{} is below the smallest screen ({}x{})",
+                        size.0,
+                        size.1,
+                        crate::ui::MIN_WIDTH,
+                        crate::ui::MIN_HEIGHT
+                    )));
+                }
+                return lesson_coverage(name.as_deref(), check, size, frames, view.lang);
+            }
+            if frames {
+                return Err(usage("--frames goes with --coverage --check"));
+            }
             if list || name.is_none() {
                 for (n, text) in crate::scenario::SHIPPED {
                     let title =
@@ -441,6 +472,57 @@ fn common(run: &RunArgs) -> Result<(Vec<Kind>, Knobs, View)> {
     };
     let view = View { lang, theme, ..View::default() };
     Ok((kinds, knobs, view))
+}
+
+/// `lesson --coverage`: one row per claim, `N  claim  lesson:step  ✓/✗`,
+/// a reason under each ✗, and the count. Exit 0 only when every row is ✓.
+fn lesson_coverage(only: Option<&str>, check: bool, size: (u16, u16), frames: bool, lang: Lang) -> Result<i32> {
+    use crate::scenario::coverage::{self, Seen, Status};
+    let mut claims = coverage::shipped()?;
+    if let Some(n) = only {
+        let sc = Scenario::find(n).map_err(|e| usage(format!("{e:#}")))?;
+        claims.retain(|c| c.lesson.as_deref() == Some(sc.name.as_str()));
+        if claims.is_empty() {
+            return Err(usage(format!("no claim of the notes is mapped to lesson {n:?}")));
+        }
+    }
+    let seen = if check {
+        crate::install_panic_hook(crate::supervisor::cleanup::emergency_cleanup);
+        coverage::check(&claims, std::env::current_exe()?, size, lang, Duration::from_secs(10))?
+    } else {
+        claims
+            .iter()
+            .map(|c| {
+                let status = match &c.missing {
+                    Some(why) => Status::Missing(why.get(lang).to_string()),
+                    None => Status::Unchecked,
+                };
+                (c.id, Seen { status, frame: String::new() })
+            })
+            .collect()
+    };
+    let pad = |s: &str, w: usize| {
+        let n = unicode_width::UnicodeWidthStr::width(s);
+        format!("{s}{}", " ".repeat(w.saturating_sub(n)))
+    };
+    let text_w = claims.iter().map(|c| unicode_width::UnicodeWidthStr::width(c.text.get(lang))).max().unwrap_or(0);
+    let place_w = claims.iter().map(|c| c.place().len()).max().unwrap_or(0);
+    let mut shown = 0;
+    for c in &claims {
+        let s = &seen[&c.id];
+        shown += usize::from(s.status == Status::Shown);
+        outln!("{:>2}  {}  {}  {}", c.id, pad(c.text.get(lang), text_w), pad(&c.place(), place_w), s.status.mark());
+        if let Status::NotShown(why) | Status::Missing(why) = &s.status {
+            outln!("    {why}");
+            if frames && !s.frame.is_empty() {
+                for l in s.frame.lines() {
+                    outln!("    | {l}");
+                }
+            }
+        }
+    }
+    outln!("{shown}/{}", claims.len());
+    Ok(if shown == claims.len() { 0 } else { 1 })
 }
 
 fn parse_size(s: &str) -> Result<(u16, u16)> {

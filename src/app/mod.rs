@@ -251,7 +251,7 @@ impl LessonState {
             step: self.step + 1,
             total: self.sc.steps.len(),
             caption: step.caption.get(lang).to_string(),
-            checks: if snap.mechanisms.is_empty() { Vec::new() } else { scenario::check_step(step, snap) },
+            checks: if snap.mechanisms.is_empty() { Vec::new() } else { scenario::bar_checks(step, snap, lang) },
             over: self.over,
         }
     }

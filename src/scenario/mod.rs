@@ -14,9 +14,11 @@
 //! set = ["consumer.rate=0"]              # like --set
 //! do = ["kill pipe"]                      # kill, restart, pause, resume, step-mode on|off, step
 //! expect = ["pipe/channel/depth >= pipe/channel/capacity"]
+//! seen = { en = "The buffer is full.", ko = "버퍼가 가득 찼습니다." }  # the bar's sentence
 //! after_ms = 3000                         # advance by itself (else: on a key)
 //! ```
 
+pub mod coverage;
 pub mod expect;
 
 use std::path::Path;
@@ -47,6 +49,9 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("shm-unrelated", include_str!("../../assets/scenarios/shm-unrelated.toml")),
     ("mq-priorities", include_str!("../../assets/scenarios/mq-priorities.toml")),
     ("socket-ports", include_str!("../../assets/scenarios/socket-ports.toml")),
+    ("mach-messages", include_str!("../../assets/scenarios/mach-messages.toml")),
+    ("alpc-rpc", include_str!("../../assets/scenarios/alpc-rpc.toml")),
+    ("pipe-vs-fifo", include_str!("../../assets/scenarios/pipe-vs-fifo.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -87,6 +92,7 @@ struct RawStep {
     actions: Vec<Spanned<String>>,
     #[serde(default)]
     expect: Vec<Spanned<String>>,
+    seen: Option<Text>,
     after_ms: Option<u64>,
 }
 
@@ -96,6 +102,9 @@ pub struct Step {
     pub set: Vec<(KnobId, u64)>,
     pub actions: Vec<Command>,
     pub expect: Vec<Expect>,
+    /// What the expectations observe, as a sentence for the lesson bar
+    /// (the bar never shows the JSON paths).
+    pub seen: Option<Text>,
     pub after_ms: Option<u64>,
 }
 
@@ -187,7 +196,7 @@ impl Scenario {
                 .iter()
                 .map(|x| Expect::parse(x.get_ref(), &names).map_err(|e| anyhow!("{}: {e}", at(x))))
                 .collect::<Result<Vec<_>>>()?;
-            steps.push(Step { caption: st.caption, set, actions, expect, after_ms: st.after_ms });
+            steps.push(Step { caption: st.caption, set, actions, expect, seen: st.seen, after_ms: st.after_ms });
         }
         Ok(Scenario { name: raw.name, title: raw.title, kinds, setup, steps })
     }
@@ -226,6 +235,27 @@ pub fn check_step(step: &Step, snap: &Snapshot) -> Vec<(String, bool)> {
     step.expect.iter().map(|e| (e.source.clone(), e.check(snap).unwrap_or(false))).collect()
 }
 
+/// What the lesson bar says about a step: the step's sentence (or, for a
+/// scenario file without one, how many of its checks hold), and whether
+/// everything it expects is observed now.
+pub fn bar_checks(step: &Step, snap: &Snapshot, lang: Lang) -> Vec<(String, bool)> {
+    if step.expect.is_empty() {
+        return Vec::new();
+    }
+    let checks = check_step(step, snap);
+    let held = checks.iter().filter(|(_, ok)| *ok).count();
+    let all = held == checks.len();
+    let text = match &step.seen {
+        Some(s) => s.get(lang).to_string(),
+        None => crate::i18n::tf(
+            lang,
+            "lesson_checks_held",
+            &[("held", held.to_string()), ("total", checks.len().to_string())],
+        ),
+    };
+    vec![(text, all)]
+}
+
 /// The outcome of one step when a scenario is played headless.
 #[derive(Debug)]
 pub struct StepReport {
@@ -237,6 +267,19 @@ pub struct StepReport {
 /// Play a scenario without a screen: apply each step, then wait (bounded)
 /// until the snapshot shows what the step expects.
 pub fn play_headless(sc: &Scenario, exe: std::path::PathBuf, timeout: Duration) -> Result<Vec<StepReport>> {
+    play_watched(sc, exe, timeout, |_, _| true)
+}
+
+/// `play_headless`, with `watch(step, snapshot)` asked about every
+/// snapshot in which the step's expectations hold: a step moves on once
+/// `watch` is also satisfied (or at the timeout, when the expectations
+/// alone decide).
+pub fn play_watched(
+    sc: &Scenario,
+    exe: std::path::PathBuf,
+    timeout: Duration,
+    mut watch: impl FnMut(usize, &Snapshot) -> bool,
+) -> Result<Vec<StepReport>> {
     let mut session = Session::start_with_exe(exe, &sc.kinds, sc.setup.clone(), 20)?;
     let mut reports = Vec::new();
     for (i, step) in sc.steps.iter().enumerate() {
@@ -247,15 +290,26 @@ pub fn play_headless(sc: &Scenario, exe: std::path::PathBuf, timeout: Duration) 
         let deadline = Instant::now() + timeout;
         let min_wait = Instant::now() + Duration::from_millis(step.after_ms.unwrap_or(0).min(2000));
         let mut last: Vec<(String, bool)> = Vec::new();
+        // The expectations held while `watch` still waited: the step was
+        // observed, whatever `watch` looks for.
+        let mut held_unwatched = false;
         let passed = loop {
             if let Ok(s) = session.snapshots.recv_timeout(Duration::from_millis(200)) {
                 last = check_step(step, &s);
-                if last.iter().all(|(_, ok)| *ok) && Instant::now() >= min_wait {
-                    break true;
+                if last.iter().all(|(_, ok)| *ok) {
+                    if watch(i, &s) {
+                        if Instant::now() >= min_wait {
+                            break true;
+                        }
+                    } else {
+                        held_unwatched = true;
+                    }
                 }
             }
             if Instant::now() > deadline {
-                break false;
+                break held_unwatched
+                    || !last.is_empty() && last.iter().all(|(_, ok)| *ok)
+                    || last.is_empty() && step.expect.is_empty();
             }
         };
         let failed: Vec<&str> = last.iter().filter(|(_, ok)| !ok).map(|(s, _)| s.as_str()).collect();

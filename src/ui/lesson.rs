@@ -29,3 +29,25 @@ pub fn observations(
     }
     out
 }
+
+/// The lesson bar's observation rows: `observed: ✓ sentence` (… while it
+/// is not yet seen), re-flowed to `width` columns between words, never
+/// cut, in the reader's language (the JSON paths stay in the scenario).
+pub fn bar_checks(
+    checks: &[(String, bool)],
+    width: usize,
+    view: &super::View,
+) -> Vec<(u8, ratatui::text::Line<'static>)> {
+    use ratatui::text::{Line, Span};
+    let th = view.theme;
+    let mut out = Vec::new();
+    for (i, (sentence, ok)) in checks.iter().enumerate() {
+        let (mark, style) = if *ok { ("✓", th.good()) } else { ("…", th.dim()) };
+        let lead = if i == 0 { format!("{}: ", t(view.lang, "observed")) } else { String::new() };
+        let text = format!("{lead}{mark} {sentence}");
+        for row in super::widgets::wrap_words(&text, width) {
+            out.push((1, Line::from(Span::styled(row, style))));
+        }
+    }
+    out
+}

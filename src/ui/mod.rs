@@ -256,14 +256,7 @@ fn lesson_bar_lines(bar: &LessonBar, width: u16, view: &View) -> Vec<(u8, Line<'
         .into_iter()
         .map(|r| (0, Line::from(Span::styled(r, th.value()))))
         .collect();
-    if !bar.checks.is_empty() {
-        let mut items = vec![Item::text(0, format!("{}:", t(view.lang, "observed")), th.label())];
-        for (src, ok) in &bar.checks {
-            let (mark, style) = if *ok { ("✓", th.good()) } else { ("…", th.dim()) };
-            items.push(Item::text(1, format!("{mark} {src}"), style));
-        }
-        lines.push((1, fit::row(items, "   ", w, view)));
-    }
+    lines.extend(lesson::bar_checks(&bar.checks, w, view));
     lines
 }
 
