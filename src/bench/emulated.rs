@@ -283,6 +283,7 @@ pub struct Alpc {
     section: u64,
     framing: Framing,
     buf: Vec<u8>,
+    filled: HashSet<(usize, usize)>,
 }
 
 const ENDPOINT: &str = "ipcscope-bench";
@@ -310,12 +311,35 @@ impl Alpc {
             let process = AlpcProcess::connect_named(&sock, "bench-client").map_err(|e| e.to_string())?;
             RpcClient::bind(process, ENDPOINT, section).map_err(|e| e.to_string())
         })?;
-        Ok(Alpc { kernel, server, client, path, section, framing: Framing::new(tel, 4), buf: Vec::new() })
+        Ok(Alpc {
+            kernel,
+            server,
+            client,
+            path,
+            section,
+            framing: Framing::new(tel, 4),
+            buf: Vec::new(),
+            filled: HashSet::new(),
+        })
     }
 
     fn call(&mut self, procedure: &str, max_result: usize) -> Result<()> {
-        self.framing.out(&mut self.buf);
-        let r = self.client.call(procedure, &self.buf, max_result).map_err(|e| anyhow!("RPC {procedure}: {e}"))?;
+        let r = if self.path == AlpcPath::Section {
+            // Built in place in the view; the pattern is written once per
+            // view position (the section reuses them), the header per call.
+            let (buf, framing, filled) = (&self.buf, &mut self.framing, &mut self.filled);
+            let mut fill = |view: &mut [u8]| {
+                if filled.insert((view.as_ptr() as usize, view.len())) {
+                    view.copy_from_slice(buf);
+                }
+                framing.out(view);
+            };
+            self.client.call_with(procedure, self.buf.len(), max_result, &mut fill)
+        } else {
+            self.framing.out(&mut self.buf);
+            self.client.call(procedure, &self.buf, max_result)
+        }
+        .map_err(|e| anyhow!("RPC {procedure}: {e}"))?;
         if r.args_path != self.path.expected() {
             bail!("the call took the {:?} path, not {:?}", r.args_path, self.path.expected());
         }
