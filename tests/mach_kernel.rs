@@ -476,12 +476,8 @@ fn ool_moved_with_deallocate_copies_nothing() {
         }
     }
     drop(got);
-    let go = OutMsg {
-        bits: mach_msgh_bits(MACH_MSG_TYPE_MOVE_SEND, 0),
-        remote_port: reply,
-        id: 99,
-        ..OutMsg::default()
-    };
+    let go =
+        OutMsg { bits: mach_msgh_bits(MACH_MSG_TYPE_MOVE_SEND, 0), remote_port: reply, id: 99, ..OutMsg::default() };
     parent.send(go, 0, 0).expect("go-ahead");
     let status = child.wait().expect("child exit");
     assert!(status.success(), "the child saw its regions come back");

@@ -257,7 +257,12 @@ impl RpcClient {
         self.call_args(procedure, Args::Build(len, fill), max_result)
     }
 
-    fn call_args(&mut self, procedure: &str, mut source: Args<'_>, max_result: usize) -> Result<RpcCallResult, RpcError> {
+    fn call_args(
+        &mut self,
+        procedure: &str,
+        mut source: Args<'_>,
+        max_result: usize,
+    ) -> Result<RpcCallResult, RpcError> {
         let len = match &source {
             Args::Bytes(b) => b.len(),
             Args::Build(n, _) => *n,
@@ -710,12 +715,7 @@ impl RpcServer {
         Ok(())
     }
 
-    fn read_direct(
-        &mut self,
-        port: u32,
-        message: &ReceivedMessage,
-        header: &RequestHeader,
-    ) -> Result<usize, RpcError> {
+    fn read_direct(&mut self, port: u32, message: &ReceivedMessage, header: &RequestHeader) -> Result<usize, RpcError> {
         let entry = message.data_info.get(usize::from(header.args_index)).ok_or(RpcError::Malformed)?;
         let len = header.args_len as usize;
         if len > MAX_RPC_PAYLOAD || len as u64 > entry.size {

@@ -343,18 +343,16 @@ impl MachTask {
         let channel = Channel::connect(path)?;
         let (reply, _) = channel.call(&Request::RegisterTask { name: name.to_string() }, &[])?;
         match reply {
-            Reply::Registered { task, token, task_self, bootstrap } => {
-                Ok(MachTask {
-                    channel,
-                    path: path.to_path_buf(),
-                    task,
-                    token,
-                    task_self,
-                    bootstrap,
-                    pools: Mutex::new(Vec::new()),
-                    mappings: Mappings::default(),
-                })
-            }
+            Reply::Registered { task, token, task_self, bootstrap } => Ok(MachTask {
+                channel,
+                path: path.to_path_buf(),
+                task,
+                token,
+                task_self,
+                bootstrap,
+                pools: Mutex::new(Vec::new()),
+                mappings: Mappings::default(),
+            }),
             other => Err(unexpected(other)),
         }
     }
@@ -364,18 +362,16 @@ impl MachTask {
         let channel = Channel::connect(&self.path)?;
         let (reply, _) = channel.call(&Request::JoinTask { task: self.task, token: self.token }, &[])?;
         match reply {
-            Reply::Registered { task, token, task_self, bootstrap } => {
-                Ok(MachTask {
-                    channel,
-                    path: self.path.clone(),
-                    task,
-                    token,
-                    task_self,
-                    bootstrap,
-                    pools: Mutex::new(Vec::new()),
-                    mappings: Mappings::default(),
-                })
-            }
+            Reply::Registered { task, token, task_self, bootstrap } => Ok(MachTask {
+                channel,
+                path: self.path.clone(),
+                task,
+                token,
+                task_self,
+                bootstrap,
+                pools: Mutex::new(Vec::new()),
+                mappings: Mappings::default(),
+            }),
             other => Err(unexpected(other)),
         }
     }
@@ -521,7 +517,8 @@ impl MachTask {
                 request.descriptors.push(match d {
                     OutDescriptor::Port { name, disposition } => Descriptor::Port { name, disposition },
                     OutDescriptor::Ool(mut m) => {
-                        let size = u32::try_from(m.len()).map_err(|_| MachError::Kern(KernReturn(MACH_SEND_TOO_LARGE)))?;
+                        let size =
+                            u32::try_from(m.len()).map_err(|_| MachError::Kern(KernReturn(MACH_SEND_TOO_LARGE)))?;
                         let fd_index = memory.len() as u32;
                         let d = match &mut m.inner {
                             OolInner::Sealed { .. } => Descriptor::Ool {

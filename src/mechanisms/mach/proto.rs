@@ -607,7 +607,12 @@ pub fn decode_request(packet: &[u8]) -> Result<Request, DecodeError> {
                         if ool > MAX_OOL_DESCRIPTORS {
                             return Err(DecodeError::TooLong("OOL descriptor count"));
                         }
-                        Descriptor::OolRegion { offset: r.u64()?, size: r.u32()?, deallocate: r.bool()?, fd_index: r.u32()? }
+                        Descriptor::OolRegion {
+                            offset: r.u64()?,
+                            size: r.u32()?,
+                            deallocate: r.bool()?,
+                            fd_index: r.u32()?,
+                        }
                     }
                     other => return Err(DecodeError::UnknownTag(other)),
                 });

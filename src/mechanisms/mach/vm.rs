@@ -118,7 +118,10 @@ impl Pool {
         use nix::sys::memfd::{memfd_create, MFdFlags};
         let fd = memfd_create(c"mach-vm-pool", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
         nix::unistd::ftruncate(&fd, POOL_SIZE as i64)?;
-        fcntl(fd.as_fd(), FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL))?;
+        fcntl(
+            fd.as_fd(),
+            FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL),
+        )?;
         let map = PoolMap::map(fd.as_fd(), POOL_SIZE)?;
         // SAFETY: the header is ours to write; nobody has the fd yet.
         unsafe { (map.map.as_mut_ptr() as *mut u64).write_volatile(MAGIC) };

@@ -18,12 +18,22 @@ pub(super) struct SenderInfo {
 
 #[derive(Debug)]
 pub(super) enum Item<F> {
-    Port { right: Option<Right>, type_name: u32 },
+    Port {
+        right: Option<Right>,
+        type_name: u32,
+    },
     /// `region`: the offset in the sender's pool when the memory moved
     /// (mapped in place by the receiver); `None` for a sealed snapshot.
     /// `copied`: the server copied it out of a pool (a send without
     /// `deallocate`).
-    Ool { size: u32, copy: u32, deallocate: bool, mem: F, region: Option<u64>, copied: bool },
+    Ool {
+        size: u32,
+        copy: u32,
+        deallocate: bool,
+        mem: F,
+        region: Option<u64>,
+        copied: bool,
+    },
 }
 
 /// A kept `MACH_SEND_NOTIFY` request: who to tell when the message is

@@ -134,8 +134,11 @@ impl<F> Kernel<F> {
         if !mach_port_valid(h.remote_port) {
             return Err(MACH_SEND_INVALID_DEST);
         }
-        let ool_count =
-            req.descriptors.iter().filter(|d| matches!(d, Descriptor::Ool { .. } | Descriptor::OolRegion { .. })).count();
+        let ool_count = req
+            .descriptors
+            .iter()
+            .filter(|d| matches!(d, Descriptor::Ool { .. } | Descriptor::OolRegion { .. }))
+            .count();
         if self.alive_msgs >= self.limits.max_messages
             || self.alive_bytes + req.body.len() > self.limits.max_message_bytes
             || self.alive_ool + ool_count > self.limits.max_ool_objects
@@ -227,9 +230,23 @@ impl<F> Kernel<F> {
                         if !deallocate {
                             return Err(MACH_SEND_INVALID_MEMORY);
                         }
-                        Item::Ool { size, copy: MACH_MSG_VIRTUAL_COPY, deallocate, mem: a.handle, region: Some(offset), copied: false }
+                        Item::Ool {
+                            size,
+                            copy: MACH_MSG_VIRTUAL_COPY,
+                            deallocate,
+                            mem: a.handle,
+                            region: Some(offset),
+                            copied: false,
+                        }
                     } else if offset == 0 {
-                        Item::Ool { size, copy: MACH_MSG_VIRTUAL_COPY, deallocate, mem: a.handle, region: None, copied: a.copied }
+                        Item::Ool {
+                            size,
+                            copy: MACH_MSG_VIRTUAL_COPY,
+                            deallocate,
+                            mem: a.handle,
+                            region: None,
+                            copied: a.copied,
+                        }
                     } else {
                         return Err(MACH_SEND_INVALID_MEMORY);
                     };

@@ -773,8 +773,7 @@ fn header_validation() {
         msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b""),
         vec![Descriptor::Ool { size: 10, copy: 1, deallocate: false, fd_index: 0 }],
     );
-    let out =
-        h.handle(c.conn, Request::MachMsg(ool.clone()), vec![Attachment::sealed(Some(5), Mem::new(&live))]);
+    let out = h.handle(c.conn, Request::MachMsg(ool.clone()), vec![Attachment::sealed(Some(5), Mem::new(&live))]);
     assert_eq!(kr_of(&out, c.conn), Some(MACH_SEND_INVALID_MEMORY));
     let out = h.handle(c.conn, Request::MachMsg(ool.clone()), vec![Attachment::sealed(None, Mem::new(&live))]);
     assert_eq!(kr_of(&out, c.conn), Some(MACH_SEND_INVALID_MEMORY));
