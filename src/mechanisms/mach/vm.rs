@@ -192,6 +192,10 @@ impl PoolRegion {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.pool.fd()
     }
