@@ -395,3 +395,150 @@ fn a_separate_process_is_a_task() {
     let st = Observer::connect(k.path()).expect("observer").state().expect("state");
     assert!(st.tasks.iter().all(|t| t.name != "child"));
 }
+
+/// Runs only as a child process (see `ool_moved_with_deallocate_copies_nothing`):
+/// sends three 1 MiB regions of its pool with `deallocate` and one without,
+/// then checks every moved region came back to its pool.
+#[test]
+fn child_pool_sender_entry() {
+    let Ok(path) = std::env::var("MACH_IT_POOL_SOCKET") else {
+        return;
+    };
+    let task = MachTask::connect(Path::new(&path), "pool-child").expect("child task");
+    let dest = task.bootstrap_look_up(task.bootstrap_port(), "pool-parent").expect("look up");
+    let me = task.mach_port_allocate(MACH_PORT_RIGHT_RECEIVE).expect("allocate");
+    let send = |mem: OolMemory, id: i32, reply: MachPortName| {
+        let msg = OutMsg {
+            bits: mach_msgh_bits(MACH_MSG_TYPE_COPY_SEND, if reply == 0 { 0 } else { MACH_MSG_TYPE_MAKE_SEND }),
+            remote_port: dest,
+            local_port: reply,
+            id,
+            descriptors: vec![OutDescriptor::Ool(mem)],
+            ..OutMsg::default()
+        };
+        task.send(msg, 0, 0).expect("send");
+    };
+    for id in 0..3 {
+        let mut mem = task.vm_allocate(POOL_LEN).expect("vm_allocate");
+        assert!(mem.is_pool());
+        mem.as_mut_slice().expect("in place").iter_mut().enumerate().for_each(|(i, b)| *b = pool_byte(i, id));
+        send(mem.deallocate(true), id, 0);
+    }
+    // Without deallocate the kernel copies: overwriting our region (freed
+    // after the send, so handed out again) must not reach the receiver.
+    let mut mem = task.vm_allocate(POOL_LEN).expect("vm_allocate");
+    mem.as_mut_slice().expect("in place").iter_mut().enumerate().for_each(|(i, b)| *b = pool_byte(i, 3));
+    send(mem, 3, me);
+    let mut again = task.vm_allocate(POOL_LEN).expect("vm_allocate");
+    again.as_mut_slice().expect("in place").fill(0);
+    drop(again);
+    // The parent says when it has read and dropped every region.
+    let done = task.receive(me, MACH_RCV_TIMEOUT, 30_000).expect("parent's go-ahead");
+    assert_eq!(done.header.id, 99);
+    let mem = task.vm_allocate(POOL_LEN).expect("vm_allocate");
+    assert_eq!(task.vm_pool_chunks_in_use(), POOL_LEN / ipcscope::mechanisms::mach::vm::CHUNK, "regions came back");
+    drop(mem);
+}
+
+const POOL_LEN: usize = 1 << 20;
+
+fn pool_byte(i: usize, id: i32) -> u8 {
+    ((i.wrapping_mul(2_654_435_761) >> 9) as u8) ^ (id as u8).wrapping_mul(37)
+}
+
+#[test]
+fn ool_moved_with_deallocate_copies_nothing() {
+    let k = TestKernel::start();
+    let parent = MachTask::connect(k.path(), "pool-parent").expect("parent");
+    let port = parent.bootstrap_check_in(parent.bootstrap_port(), "pool-parent").expect("check in");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "child_pool_sender_entry", "--nocapture", "--test-threads=1"])
+        .env("MACH_IT_POOL_SOCKET", k.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(parent.receive(port, MACH_RCV_TIMEOUT, 30_000).expect("child's message"));
+    }
+    let st = Observer::connect(k.path()).expect("observer").state().expect("state");
+    assert_eq!(st.counters.bytes_ool, 3 * POOL_LEN as u64, "moved regions are mapped");
+    assert_eq!(st.counters.bytes_ool_copied, POOL_LEN as u64, "only the send without deallocate is copied");
+    let mut reply = MACH_PORT_NULL;
+    for m in &got {
+        let id = m.header.id;
+        let InDescriptor::Ool(r) = &m.descriptors[0] else { panic!("{:?}", m.descriptors) };
+        assert_eq!(r.is_moved(), id < 3, "message {id}");
+        assert_eq!(r.bytes().len(), POOL_LEN);
+        assert!(r.bytes().iter().enumerate().all(|(i, b)| *b == pool_byte(i, id)), "message {id}");
+        if id == 3 {
+            reply = m.header.remote_port;
+        }
+    }
+    drop(got);
+    let go =
+        OutMsg { bits: mach_msgh_bits(MACH_MSG_TYPE_MOVE_SEND, 0), remote_port: reply, id: 99, ..OutMsg::default() };
+    parent.send(go, 0, 0).expect("go-ahead");
+    let status = child.wait().expect("child exit");
+    assert!(status.success(), "the child saw its regions come back");
+}
+
+#[test]
+fn a_forged_region_is_refused() {
+    use std::os::fd::AsFd;
+    let k = TestKernel::start();
+    let task = MachTask::connect(k.path(), "honest").expect("task");
+    let port = task.mach_port_allocate(MACH_PORT_RIGHT_RECEIVE).expect("allocate");
+    let raw_task = Conn::connect(k.path()).expect("connect");
+    let mut buf = Vec::new();
+    let mut ask = |req: &Request, fds: &[std::os::fd::BorrowedFd<'_>]| {
+        raw_task.call(&encode_request(req), fds, &mut buf).expect("answered");
+        decode_reply(&buf).expect("reply")
+    };
+    assert!(matches!(ask(&Request::RegisterTask { name: "forger".into() }, &[]), Reply::Registered { .. }));
+    let Reply::Name { kr: 0, name } = ask(&Request::PortAllocate { right: MACH_PORT_RIGHT_RECEIVE }, &[]) else {
+        panic!("allocate");
+    };
+    // A pool-shaped memfd of 1 MiB, and one not sealed against shrinking.
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let pool = memfd_create(c"forged", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).expect("memfd");
+    nix::unistd::ftruncate(&pool, 1 << 20).expect("size");
+    fcntl(pool.as_fd(), FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW)).expect("seal");
+    let loose = memfd_create(c"loose", MFdFlags::MFD_CLOEXEC).expect("memfd");
+    nix::unistd::ftruncate(&loose, 1 << 20).expect("size");
+    let send = |offset: u64, size: u32, deallocate: bool| {
+        let descriptors = vec![Descriptor::OolRegion { offset, size, deallocate, fd_index: 0 }];
+        MachMsgRequest {
+            options: MACH_SEND_MSG,
+            header: MsgHeader {
+                bits: mach_msgh_bits(MACH_MSG_TYPE_MAKE_SEND, 0) | MACH_MSGH_BITS_COMPLEX,
+                size: message_size(0, &descriptors) as u32,
+                remote_port: name,
+                ..MsgHeader::default()
+            },
+            descriptors,
+            ..MachMsgRequest::default()
+        }
+    };
+    for (offset, size, deallocate) in [
+        (2 << 20, 16, true),
+        (u64::MAX - 8, 4096, true),
+        ((1 << 20) - 4096, 8192, true),
+        (u64::MAX - 8, 4096, false),
+        ((1 << 20) - 4096, 8192, false),
+    ] {
+        let reply = ask(&Request::MachMsg(send(offset, size, deallocate)), &[pool.as_fd()]);
+        assert_eq!(reply, Reply::Msg { kr: MACH_SEND_INVALID_MEMORY, msg: None }, "{offset} {size} {deallocate}");
+    }
+    let reply = ask(&Request::MachMsg(send(0, 4096, true)), &[loose.as_fd()]);
+    assert_eq!(reply, Reply::Msg { kr: MACH_SEND_INVALID_MEMORY, msg: None }, "not sealed against shrinking");
+    // A region inside the pool passes.
+    let reply = ask(&Request::MachMsg(send(65536, 4096, true)), &[pool.as_fd()]);
+    assert_eq!(reply, Reply::Msg { kr: 0, msg: None });
+    drop(raw_task);
+    // The kernel still serves an honest task.
+    task.mach_port_insert_right(port, port, MACH_MSG_TYPE_MAKE_SEND).expect("make send");
+    task.send(simple(port, MACH_MSG_TYPE_COPY_SEND, 1, b"hello"), 0, 0).expect("send to self");
+    assert_eq!(task.receive(port, 0, 0).expect("receive").body, b"hello");
+}

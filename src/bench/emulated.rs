@@ -3,6 +3,7 @@
 //! RPC server (queue, section and direct paths). The bench itself is the
 //! client task; every message carries ipcscope's header and checksum.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use super::stats;
 use crate::mechanisms::alpc::client::AlpcProcess;
 use crate::mechanisms::alpc::kernel::KernelConfig;
 use crate::mechanisms::alpc::rpc::{DataPath, RpcClient, RpcServer};
-use crate::mechanisms::mach::client::{InDescriptor, MachMsgArgs, MachTask, OolMemory, OutDescriptor, OutMsg};
+use crate::mechanisms::mach::client::{InDescriptor, MachMsgArgs, MachTask, OutDescriptor, OutMsg};
 use crate::mechanisms::mach::types::*;
 use crate::message;
 use crate::telemetry::Telemetry;
@@ -56,13 +57,29 @@ fn mach_payload(msg: &crate::mechanisms::mach::client::ReceivedMsg) -> &[u8] {
         .unwrap_or(&msg.body)
 }
 
-/// Body of a message: inline (a copy into the request), or out of line
-/// (copied once into a sealed memfd the receiver maps).
-fn mach_body(buf: &[u8], ool: bool) -> Result<(Vec<u8>, Vec<OutDescriptor>)> {
+/// Body of a message: inline (a copy into the request), or out of line:
+/// built in place in a region of the task's pool and sent with
+/// `deallocate`, so the receiver maps it and nothing is copied. As for
+/// every case, the payload pattern is written once (per region, which the
+/// pool reuses) and only the header is stamped per message; the receiver's
+/// checksum would catch a region that did not hold it.
+fn mach_body(
+    task: &MachTask,
+    framing: &mut Framing,
+    buf: &mut [u8],
+    ool: bool,
+    filled: &mut HashSet<(usize, usize)>,
+) -> Result<(Vec<u8>, Vec<OutDescriptor>)> {
     if ool {
-        let mem = OolMemory::build(buf.len(), |b| b.copy_from_slice(buf))?;
-        Ok((Vec::new(), vec![OutDescriptor::Ool(mem)]))
+        let mut mem = task.vm_allocate(buf.len())?;
+        let Some(region) = mem.as_mut_slice() else { bail!("vm_allocate gave no writable region") };
+        if filled.insert((region.as_ptr() as usize, region.len())) {
+            region.copy_from_slice(buf);
+        }
+        framing.out(region);
+        Ok((Vec::new(), vec![OutDescriptor::Ool(mem.deallocate(true))]))
     } else {
+        framing.out(buf);
         Ok((buf.to_vec(), Vec::new()))
     }
 }
@@ -77,6 +94,7 @@ pub struct Mach {
     ool: bool,
     framing: Framing,
     buf: Vec<u8>,
+    filled: HashSet<(usize, usize)>,
 }
 
 impl Mach {
@@ -95,7 +113,17 @@ impl Mach {
         let bp = task.bootstrap_port();
         let service = retry("bootstrap_look_up", || task.bootstrap_look_up(bp, SERVICE))?;
         let reply_port = task.mach_port_allocate(MACH_PORT_RIGHT_RECEIVE).map_err(|e| anyhow!("allocate: {e}"))?;
-        Ok(Mach { kernel, server, task, service, reply_port, ool, framing: Framing::new(tel, 2), buf: Vec::new() })
+        Ok(Mach {
+            kernel,
+            server,
+            task,
+            service,
+            reply_port,
+            ool,
+            framing: Framing::new(tel, 2),
+            buf: Vec::new(),
+            filled: HashSet::new(),
+        })
     }
 
     fn prepare(&mut self, size: usize) {
@@ -109,9 +137,15 @@ fn mach_server(ctl: i32, path: &Path, tel: &Telemetry, ool: bool) -> Result<()> 
     let task = retry("connect to the Mach kernel", || MachTask::connect(path, "bench-server"))?;
     let bp = task.bootstrap_port();
     let port = task.bootstrap_check_in(bp, SERVICE).map_err(|e| anyhow!("bootstrap_check_in: {e}"))?;
-    let _ = task.mach_port_set_attributes(port, MACH_PORT_LIMITS_INFO, &[MACH_PORT_QLIMIT_MAX as i32]);
+    // Inline bodies queue up to the largest limit. Out-of-line regions stay
+    // at Mach's default queue limit (5): a sender that runs ahead blocks in
+    // the kernel instead of filling ever more fresh pool pages.
+    if !ool {
+        let _ = task.mach_port_set_attributes(port, MACH_PORT_LIMITS_INFO, &[MACH_PORT_QLIMIT_MAX as i32]);
+    }
     let mut framing = Framing::new(tel, 3);
     let mut buf = Vec::new();
+    let mut filled = HashSet::new();
     while let Some(cmd) = next_command(ctl) {
         if buf.len() != cmd.size as usize {
             buf = message_buffer(cmd.size as usize, framing.sender());
@@ -123,8 +157,7 @@ fn mach_server(ctl: i32, path: &Path, tel: &Telemetry, ool: bool) -> Result<()> 
                 .ok_or_else(|| anyhow!("no message"))?;
             framing.check(mach_payload(&msg))?;
             if cmd.op == OP_PINGPONG {
-                framing.out(&mut buf);
-                let (body, descriptors) = mach_body(&buf, ool)?;
+                let (body, descriptors) = mach_body(&task, &mut framing, &mut buf, ool, &mut filled)?;
                 let out = OutMsg {
                     bits: mach_msgh_bits(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0),
                     remote_port: msg.header.remote_port,
@@ -165,8 +198,8 @@ impl Side for Mach {
         self.server.command(Cmd { op: OP_PINGPONG, size: size as u64, count: n })?;
         for _ in 0..n {
             let t = Instant::now();
-            self.framing.out(&mut self.buf);
-            let (body, descriptors) = mach_body(&self.buf, self.ool)?;
+            let (body, descriptors) =
+                mach_body(&self.task, &mut self.framing, &mut self.buf, self.ool, &mut self.filled)?;
             let msg = OutMsg {
                 bits: mach_msgh_bits(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE),
                 remote_port: self.service,
@@ -198,8 +231,8 @@ impl Side for Mach {
         self.server.command(Cmd { op: OP_STREAM, size: size as u64, count: n })?;
         let t = Instant::now();
         for _ in 0..n {
-            self.framing.out(&mut self.buf);
-            let (body, descriptors) = mach_body(&self.buf, self.ool)?;
+            let (body, descriptors) =
+                mach_body(&self.task, &mut self.framing, &mut self.buf, self.ool, &mut self.filled)?;
             let msg = OutMsg {
                 bits: mach_msgh_bits(MACH_MSG_TYPE_COPY_SEND, 0),
                 remote_port: self.service,
@@ -250,6 +283,7 @@ pub struct Alpc {
     section: u64,
     framing: Framing,
     buf: Vec<u8>,
+    filled: HashSet<(usize, usize)>,
 }
 
 const ENDPOINT: &str = "ipcscope-bench";
@@ -277,12 +311,35 @@ impl Alpc {
             let process = AlpcProcess::connect_named(&sock, "bench-client").map_err(|e| e.to_string())?;
             RpcClient::bind(process, ENDPOINT, section).map_err(|e| e.to_string())
         })?;
-        Ok(Alpc { kernel, server, client, path, section, framing: Framing::new(tel, 4), buf: Vec::new() })
+        Ok(Alpc {
+            kernel,
+            server,
+            client,
+            path,
+            section,
+            framing: Framing::new(tel, 4),
+            buf: Vec::new(),
+            filled: HashSet::new(),
+        })
     }
 
     fn call(&mut self, procedure: &str, max_result: usize) -> Result<()> {
-        self.framing.out(&mut self.buf);
-        let r = self.client.call(procedure, &self.buf, max_result).map_err(|e| anyhow!("RPC {procedure}: {e}"))?;
+        let r = if self.path == AlpcPath::Section {
+            // Built in place in the view; the pattern is written once per
+            // view position (the section reuses them), the header per call.
+            let (buf, framing, filled) = (&self.buf, &mut self.framing, &mut self.filled);
+            let mut fill = |view: &mut [u8]| {
+                if filled.insert((view.as_ptr() as usize, view.len())) {
+                    view.copy_from_slice(buf);
+                }
+                framing.out(view);
+            };
+            self.client.call_with(procedure, self.buf.len(), max_result, &mut fill)
+        } else {
+            self.framing.out(&mut self.buf);
+            self.client.call(procedure, &self.buf, max_result)
+        }
+        .map_err(|e| anyhow!("RPC {procedure}: {e}"))?;
         if r.args_path != self.path.expected() {
             bail!("the call took the {:?} path, not {:?}", r.args_path, self.path.expected());
         }

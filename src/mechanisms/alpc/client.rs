@@ -594,6 +594,41 @@ impl AlpcProcess {
         Ok(out)
     }
 
+    /// A received view read in place, without a copy. The kernel keeps the
+    /// view marked for the message until this process's next call, and its
+    /// writer waits for the reply meanwhile, so the bytes hold still.
+    pub fn view_bytes(&self, view: &ViewAttribute) -> AlpcResult<&[u8]> {
+        let section = self.sections.get(&view.section_handle).ok_or(AlpcError::NoSuchSection(view.section_handle))?;
+        let range = section.range(view)?;
+        // SAFETY: `range` lies inside the mapping (checked by `range()`),
+        // which lives while `self` is borrowed (no call can unmap it then).
+        Ok(unsafe { std::slice::from_raw_parts(section.map.as_ptr().add(range.start), range.len()) })
+    }
+
+    /// Creates a view of `len` bytes and lets `fill` build the message in
+    /// it, in place: the only copy on the way is the one `fill` makes.
+    pub fn stage_in_section_with(
+        &mut self,
+        port: u32,
+        section: u32,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> AlpcResult<ViewAttribute> {
+        let view = self.nt_alpc_create_section_view(port, section, len as u64)?;
+        let s = self.sections.get_mut(&view.section_handle).ok_or(AlpcError::NoSuchSection(view.section_handle))?;
+        if !s.writer {
+            return Err(AlpcError::Status(NtStatus::STATUS_ACCESS_VIOLATION));
+        }
+        let range = s.range(&view)?;
+        if range.len() < len {
+            return Err(AlpcError::Status(NtStatus::STATUS_BUFFER_TOO_SMALL));
+        }
+        // SAFETY: inside the mapping (checked by `range()`), which lives
+        // while `s` is borrowed; the view is ours until we send it.
+        fill(unsafe { std::slice::from_raw_parts_mut(s.map.as_mut_ptr().add(range.start), len) });
+        Ok(view)
+    }
+
     /// Where this process mapped a section (each process has its own base).
     pub fn section_base(&self, section: u32) -> Option<u64> {
         self.sections.get(&section).map(|s| s.map.as_ptr() as u64)

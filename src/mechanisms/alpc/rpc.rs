@@ -180,8 +180,16 @@ fn decode_reply(bytes: &[u8]) -> Option<(u8, DataPath, u32, &[u8])> {
 }
 
 /// The client side: a binding to one endpoint.
+/// A call's arguments: bytes of the caller, or built in place.
+enum Args<'a> {
+    Bytes(&'a [u8]),
+    Build(usize, &'a mut dyn FnMut(&mut [u8])),
+}
+
 pub struct RpcClient {
     process: AlpcProcess,
+    /// Arguments built by `call_with` off the section path (reused).
+    scratch: Vec<u8>,
     /// Nested requests (LPC callbacks) this client served while it waited.
     pub callbacks_served: u64,
     endpoint: String,
@@ -206,6 +214,7 @@ impl RpcClient {
         let connected = process.nt_alpc_connect_port(&endpoint_port_name(endpoint), &options)?;
         Ok(RpcClient {
             process,
+            scratch: Vec::new(),
             callbacks_served: 0,
             endpoint: endpoint.to_string(),
             port: connected.port,
@@ -232,17 +241,54 @@ impl RpcClient {
 
     /// Calls `procedure(args)`; the result may be up to `max_result` bytes.
     pub fn call(&mut self, procedure: &str, args: &[u8], max_result: usize) -> Result<RpcCallResult, RpcError> {
-        if procedure.len() > 64 || args.len() > MAX_RPC_PAYLOAD || max_result > MAX_RPC_PAYLOAD {
+        self.call_args(procedure, Args::Bytes(args), max_result)
+    }
+
+    /// A call whose arguments `fill` builds in place: in the section's view
+    /// when the call takes that path (then nothing else copies them), else
+    /// in a buffer of ours.
+    pub fn call_with(
+        &mut self,
+        procedure: &str,
+        len: usize,
+        max_result: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<RpcCallResult, RpcError> {
+        self.call_args(procedure, Args::Build(len, fill), max_result)
+    }
+
+    fn call_args(
+        &mut self,
+        procedure: &str,
+        mut source: Args<'_>,
+        max_result: usize,
+    ) -> Result<RpcCallResult, RpcError> {
+        let len = match &source {
+            Args::Bytes(b) => b.len(),
+            Args::Build(n, _) => *n,
+        };
+        if procedure.len() > 64 || len > MAX_RPC_PAYLOAD || max_result > MAX_RPC_PAYLOAD {
             return Err(RpcError::Alpc(AlpcError::Status(NtStatus::STATUS_INVALID_PARAMETER)));
         }
         let mut trace = Vec::new();
         let step = |trace: &mut Vec<RpcStep>, layer, direction, detail: String| {
             trace.push(RpcStep { layer, direction, detail });
         };
-        step(&mut trace, RpcLayer::Application, Direction::Down, format!("{procedure}({} bytes)", args.len()));
+        step(&mut trace, RpcLayer::Application, Direction::Down, format!("{procedure}({len} bytes)"));
 
         let section = self.section.map(|_| self.section_size);
-        let args_path = args_path(procedure, args.len() as u64, self.max_message_length as u64, section);
+        let args_path = args_path(procedure, len as u64, self.max_message_length as u64, section);
+        // Arguments built in place go into the view (below) on the section
+        // path, else into our own buffer first.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        if let (Args::Build(n, fill), false) = (&mut source, args_path == DataPath::Section) {
+            scratch.resize(*n, 0);
+            fill(&mut scratch);
+        }
+        let args: &[u8] = match &source {
+            Args::Bytes(b) => b,
+            Args::Build(..) => &scratch,
+        };
         // A result too big for an inline reply may come back through the
         // server's section or be written into this buffer directly.
         let mut result_buffer = vec![0u8; if max_result + 10 > self.max_message_length { max_result } else { 0 }];
@@ -265,7 +311,7 @@ impl RpcClient {
         }
         let header = RequestHeader {
             procedure: procedure.to_string(),
-            args_len: args.len() as u32,
+            args_len: len as u32,
             args_path,
             args_index,
             max_result: max_result as u32,
@@ -280,8 +326,13 @@ impl RpcClient {
             format!("marshal {procedure}: {} bytes inline, arguments {args_path:?}", data.len()),
         );
 
-        let view = match (args_path, self.section) {
-            (DataPath::Section, Some(section)) => Some(self.process.stage_in_section(self.port, section, args)?),
+        let view = match (args_path, self.section, &mut source) {
+            (DataPath::Section, Some(section), Args::Build(n, fill)) => {
+                Some(self.process.stage_in_section_with(self.port, section, *n, &mut **fill)?)
+            }
+            (DataPath::Section, Some(section), Args::Bytes(b)) => {
+                Some(self.process.stage_in_section(self.port, section, b)?)
+            }
             _ => None,
         };
         step(
@@ -296,8 +347,8 @@ impl RpcClient {
             ),
         );
         let path_text = match (args_path, view) {
-            (DataPath::Section, Some(v)) => format!("{} bytes via section @0x{:x}", args.len(), v.offset),
-            (DataPath::Direct, _) => format!("{} bytes left in the client for NtReadRequestData", args.len()),
+            (DataPath::Section, Some(v)) => format!("{len} bytes via section @0x{:x}", v.offset),
+            (DataPath::Direct, _) => format!("{len} bytes left in the client for NtReadRequestData"),
             _ => format!("{} bytes copied", data.len()),
         };
         step(
@@ -310,7 +361,9 @@ impl RpcClient {
         let message = SendMessage { data, view, data_info, ..SendMessage::default() };
         // `args` and `result_buffer` stay borrowed across this blocking
         // call: the server reads and writes them in place.
-        let reply = match self.process.send_request(self.port, message, None) {
+        let sent = self.process.send_request(self.port, message, None);
+        self.scratch = scratch;
+        let reply = match sent {
             Ok(reply) => self.serve_callbacks(reply, &mut trace),
             Err(e) => {
                 // A view the kernel refused is still ours; give it back.
@@ -442,8 +495,17 @@ struct ServerChannel {
 }
 
 /// The server side: an endpoint and its clients.
+#[derive(Clone, Copy)]
+enum ArgsAt {
+    Inline,
+    View,
+    Scratch,
+}
+
 pub struct RpcServer {
     process: AlpcProcess,
+    /// Arguments read directly from a client (reused, grown as needed).
+    scratch: Vec<u8>,
     /// Accept connection requests; `false` refuses them
     /// (`STATUS_PORT_CONNECTION_REFUSED` in the client).
     pub accept_connections: bool,
@@ -466,6 +528,7 @@ impl RpcServer {
         super::client::allow_kernel_ptrace(process.kernel_pid());
         Ok(RpcServer {
             process,
+            scratch: Vec::new(),
             accept_connections: true,
             callback_every: 0,
             callbacks_ok: 0,
@@ -539,16 +602,18 @@ impl RpcServer {
         let Some((header, inline)) = RequestHeader::decode(&message.data) else {
             return self.answer(port, message, encode_reply(reply_status::MALFORMED, DataPath::Copied, 0, &[]), None);
         };
-        let args = match header.args_path {
-            DataPath::Copied => Ok(inline.to_vec()),
+        // Where the arguments are read: inline in the message, in place in
+        // the section's view (no copy), or read once into our buffer.
+        let at = match header.args_path {
+            DataPath::Copied => Ok((ArgsAt::Inline, inline.len())),
             DataPath::Section => match &message.view {
-                Some(_) => self.process.payload(message).map_err(RpcError::from),
+                Some(v) => self.process.view_bytes(v).map(|b| (ArgsAt::View, b.len())).map_err(RpcError::from),
                 None => Err(RpcError::Malformed),
             },
-            DataPath::Direct => self.read_direct(port, message, &header),
+            DataPath::Direct => self.read_direct(port, message, &header).map(|n| (ArgsAt::Scratch, n)),
         };
-        let args = match args {
-            Ok(a) if a.len() == header.args_len as usize => a,
+        let at = match at {
+            Ok((at, n)) if n == header.args_len as usize => at,
             Ok(_) | Err(RpcError::Malformed) => {
                 return self.answer(
                     port,
@@ -569,7 +634,13 @@ impl RpcServer {
             self.call_back(port, message)?;
         }
         let procedure = header.procedure.clone();
-        let result = match procedures(&procedure, &args) {
+        let args: &[u8] = match (at, &message.view) {
+            (ArgsAt::Inline, _) => inline,
+            (ArgsAt::View, Some(v)) => self.process.view_bytes(v)?,
+            (ArgsAt::View, None) => return Err(RpcError::Malformed),
+            (ArgsAt::Scratch, _) => &self.scratch[..header.args_len as usize],
+        };
+        let result = match procedures(&procedure, args) {
             Ok(result) => result,
             Err(code) => {
                 let status =
@@ -644,20 +715,18 @@ impl RpcServer {
         Ok(())
     }
 
-    fn read_direct(
-        &mut self,
-        port: u32,
-        message: &ReceivedMessage,
-        header: &RequestHeader,
-    ) -> Result<Vec<u8>, RpcError> {
+    fn read_direct(&mut self, port: u32, message: &ReceivedMessage, header: &RequestHeader) -> Result<usize, RpcError> {
         let entry = message.data_info.get(usize::from(header.args_index)).ok_or(RpcError::Malformed)?;
         let len = header.args_len as usize;
         if len > MAX_RPC_PAYLOAD || len as u64 > entry.size {
             return Err(RpcError::Malformed);
         }
-        let mut buffer = vec![0u8; len];
-        self.process.nt_read_request_data(port, message, u32::from(header.args_index), &mut buffer)?;
-        Ok(buffer)
+        // One read, into a buffer reused from call to call.
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        self.process.nt_read_request_data(port, message, u32::from(header.args_index), &mut self.scratch[..len])?;
+        Ok(len)
     }
 
     fn answer(

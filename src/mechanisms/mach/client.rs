@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -21,6 +21,7 @@ use super::proto::{
 };
 use super::state::KernelState;
 use super::types::*;
+use super::vm::{Mappings, Pool, PoolRegion, Received};
 use crate::mechanisms::ekernel::transport::{Conn, TransportError, MAX_PACKET};
 
 /// Why a call failed.
@@ -103,6 +104,9 @@ impl Channel {
     }
 }
 
+/// Pools per thread: 8 × 64 MiB of address space at most.
+pub const MAX_POOLS: usize = 8;
+
 /// A task of the emulated kernel, seen from one of its threads.
 #[derive(Debug)]
 pub struct MachTask {
@@ -112,6 +116,10 @@ pub struct MachTask {
     token: u64,
     task_self: MachPortName,
     bootstrap: MachPortName,
+    /// This thread's OOL pool (created at the first `vm_allocate`) and the
+    /// pools of senders it has mapped.
+    pools: Mutex<Vec<Arc<Pool>>>,
+    mappings: Mappings,
 }
 
 /// A message to send. `bits` holds the dispositions,
@@ -137,12 +145,20 @@ pub enum OutDescriptor {
     Ool(OolMemory),
 }
 
-/// Out-of-line memory ready to send: a sealed `memfd`. Sealing makes it an
-/// immutable snapshot, as Mach's copy-on-write OOL memory is to a receiver.
+/// Out-of-line memory ready to send: a sealed `memfd` (an immutable
+/// snapshot, as Mach's copy-on-write OOL memory is to a receiver), or a
+/// region of the task's pool ([`MachTask::vm_allocate`]), which moves to
+/// the receiver without a copy when sent with `deallocate`.
 #[derive(Debug)]
 pub struct OolMemory {
-    fd: OwnedFd,
-    len: usize,
+    inner: OolInner,
+    deallocate: bool,
+}
+
+#[derive(Debug)]
+enum OolInner {
+    Sealed { fd: OwnedFd, len: usize },
+    Pool(PoolRegion),
 }
 
 impl OolMemory {
@@ -153,7 +169,7 @@ impl OolMemory {
         file.write_all(data)?;
         let fd = OwnedFd::from(file);
         seal(fd.as_fd())?;
-        Ok(OolMemory { fd, len: data.len() })
+        Ok(OolMemory { inner: OolInner::Sealed { fd, len: data.len() }, deallocate: false })
     }
 
     /// Builds the memory in place: `fill` writes straight into the memfd's
@@ -174,15 +190,40 @@ impl OolMemory {
         }
         let fd = OwnedFd::from(file);
         seal(fd.as_fd())?;
-        Ok(OolMemory { fd, len })
+        Ok(OolMemory { inner: OolInner::Sealed { fd, len }, deallocate: false })
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        match &self.inner {
+            OolInner::Sealed { len, .. } => *len,
+            OolInner::Pool(r) => r.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// The pages to write the message into, in place: `Some` for pool
+    /// memory (sealed memory is immutable).
+    pub fn as_mut_slice(&mut self) -> Option<&mut [u8]> {
+        match &mut self.inner {
+            OolInner::Sealed { .. } => None,
+            OolInner::Pool(r) => Some(r.as_mut_slice()),
+        }
+    }
+
+    /// Send it with `deallocate`: the region leaves this task and the
+    /// receiver maps it (a move, 0 bytes copied). Without it, the kernel
+    /// copies pool memory into a snapshot (counted as copied).
+    pub fn deallocate(mut self, on: bool) -> OolMemory {
+        self.deallocate = on;
+        self
+    }
+
+    /// True for a region of the task's pool (false: a sealed memfd).
+    pub fn is_pool(&self) -> bool {
+        matches!(self.inner, OolInner::Pool(_))
     }
 }
 
@@ -251,17 +292,28 @@ pub enum InDescriptor {
     Ool(OolRegion),
 }
 
-/// Out-of-line memory received: mapped, not copied.
+/// Out-of-line memory received: mapped, not copied — a sealed snapshot,
+/// or a region of the sender's pool read in place (given back to the
+/// sender when dropped, Mach's `vm_deallocate`).
 #[derive(Debug)]
 pub struct OolRegion {
     map: Option<Mmap>,
+    pooled: Option<Received>,
     pub copy: u32,
     pub deallocate: bool,
 }
 
 impl OolRegion {
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        match &self.pooled {
+            Some(r) => r.bytes(),
+            None => self.map.as_deref().unwrap_or(&[]),
+        }
+    }
+
+    /// True if it is a region of the sender's pool (moved, not a snapshot).
+    pub fn is_moved(&self) -> bool {
+        self.pooled.is_some()
     }
 }
 
@@ -281,7 +333,7 @@ fn map_ool(fd: OwnedFd, size: u32) -> Result<OolRegion, MachError> {
                 .map_err(|e| MachError::Protocol(e.to_string()))?,
         )
     };
-    Ok(OolRegion { map, copy: MACH_MSG_VIRTUAL_COPY, deallocate: false })
+    Ok(OolRegion { map, pooled: None, copy: MACH_MSG_VIRTUAL_COPY, deallocate: false })
 }
 
 impl MachTask {
@@ -291,9 +343,16 @@ impl MachTask {
         let channel = Channel::connect(path)?;
         let (reply, _) = channel.call(&Request::RegisterTask { name: name.to_string() }, &[])?;
         match reply {
-            Reply::Registered { task, token, task_self, bootstrap } => {
-                Ok(MachTask { channel, path: path.to_path_buf(), task, token, task_self, bootstrap })
-            }
+            Reply::Registered { task, token, task_self, bootstrap } => Ok(MachTask {
+                channel,
+                path: path.to_path_buf(),
+                task,
+                token,
+                task_self,
+                bootstrap,
+                pools: Mutex::new(Vec::new()),
+                mappings: Mappings::default(),
+            }),
             other => Err(unexpected(other)),
         }
     }
@@ -303,9 +362,16 @@ impl MachTask {
         let channel = Channel::connect(&self.path)?;
         let (reply, _) = channel.call(&Request::JoinTask { task: self.task, token: self.token }, &[])?;
         match reply {
-            Reply::Registered { task, token, task_self, bootstrap } => {
-                Ok(MachTask { channel, path: self.path.clone(), task, token, task_self, bootstrap })
-            }
+            Reply::Registered { task, token, task_self, bootstrap } => Ok(MachTask {
+                channel,
+                path: self.path.clone(),
+                task,
+                token,
+                task_self,
+                bootstrap,
+                pools: Mutex::new(Vec::new()),
+                mappings: Mappings::default(),
+            }),
             other => Err(unexpected(other)),
         }
     }
@@ -396,6 +462,30 @@ impl MachTask {
         self.name_call(Request::BootstrapLookUp { bp, service: service.to_string() })
     }
 
+    /// `vm_allocate`: `len` bytes of this thread's OOL pools (each mapped
+    /// once and reused) to build a message in place. A full pool adds
+    /// another, up to [`MAX_POOLS`]; then `KERN_NO_SPACE`-like `Err`.
+    pub fn vm_allocate(&self, len: usize) -> io::Result<OolMemory> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = pools.iter().find_map(|p| p.allocate(len)) {
+            return Ok(OolMemory { inner: OolInner::Pool(r), deallocate: false });
+        }
+        if pools.len() < MAX_POOLS {
+            let p = Pool::create()?;
+            if let Some(r) = p.allocate(len) {
+                pools.push(p);
+                return Ok(OolMemory { inner: OolInner::Pool(r), deallocate: false });
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::OutOfMemory, "vm_allocate: no room in the task's OOL pools"))
+    }
+
+    /// Pool chunks in use (allocated, or lent and not yet given back).
+    pub fn vm_pool_chunks_in_use(&self) -> usize {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.iter().map(|p| p.chunks_in_use()).sum()
+    }
+
     /// `mach_msg`: `Ok(Some(msg))` after a receive, `Ok(None)` after a
     /// send alone, `Err(Kern(code))` for any other code — including
     /// `MACH_SEND_WILL_NOTIFY`, which in C is also `!= MACH_MSG_SUCCESS`.
@@ -421,19 +511,30 @@ impl MachTask {
             notify: args.notify,
             ..MachMsgRequest::default()
         };
-        let mut memory = Vec::new();
+        let mut memory: Vec<OolMemory> = Vec::new();
         if let Some(msg) = args.msg {
             for d in msg.descriptors {
                 request.descriptors.push(match d {
                     OutDescriptor::Port { name, disposition } => Descriptor::Port { name, disposition },
-                    OutDescriptor::Ool(m) => {
-                        let d = Descriptor::Ool {
-                            size: u32::try_from(m.len).map_err(|_| MachError::Kern(KernReturn(MACH_SEND_TOO_LARGE)))?,
-                            copy: MACH_MSG_VIRTUAL_COPY,
-                            deallocate: false,
-                            fd_index: memory.len() as u32,
+                    OutDescriptor::Ool(mut m) => {
+                        let size =
+                            u32::try_from(m.len()).map_err(|_| MachError::Kern(KernReturn(MACH_SEND_TOO_LARGE)))?;
+                        let fd_index = memory.len() as u32;
+                        let d = match &mut m.inner {
+                            OolInner::Sealed { .. } => Descriptor::Ool {
+                                size,
+                                copy: MACH_MSG_VIRTUAL_COPY,
+                                deallocate: m.deallocate,
+                                fd_index,
+                            },
+                            OolInner::Pool(r) => {
+                                if m.deallocate {
+                                    r.lend();
+                                }
+                                Descriptor::OolRegion { offset: r.offset(), size, deallocate: m.deallocate, fd_index }
+                            }
                         };
-                        memory.push(m.fd);
+                        memory.push(m);
                         d
                     }
                 });
@@ -453,8 +554,28 @@ impl MachTask {
             };
             request.body = msg.body;
         }
-        let borrowed: Vec<BorrowedFd<'_>> = memory.iter().map(|f| f.as_fd()).collect();
-        let (reply, fds) = self.channel.call(&Request::MachMsg(request), &borrowed)?;
+        let borrowed: Vec<BorrowedFd<'_>> = memory
+            .iter()
+            .map(|m| match &m.inner {
+                OolInner::Sealed { fd, .. } => fd.as_fd(),
+                OolInner::Pool(r) => r.fd(),
+            })
+            .collect();
+        let call = self.channel.call(&Request::MachMsg(request), &borrowed);
+        drop(borrowed);
+        let sent = matches!(call, Ok((Reply::Msg { kr, .. }, _)) if kr == 0);
+        for m in memory {
+            if let OolInner::Pool(mut r) = m.inner {
+                // A moved region is the receiver's until it gives it back;
+                // after a copy or a failed send it is ours again (freed).
+                if m.deallocate && sent {
+                    r.moved();
+                } else if m.deallocate {
+                    r.unlend();
+                }
+            }
+        }
+        let (reply, fds) = call?;
         let Reply::Msg { kr, msg } = reply else {
             return Err(unexpected(reply));
         };
@@ -466,9 +587,19 @@ impl MachTask {
         for d in msg.descriptors {
             descriptors.push(match d {
                 ReceivedDescriptor::Port { name, type_name } => InDescriptor::Port { name, type_name },
+                ReceivedDescriptor::OolRegion { offset, size, copy, deallocate } => match fds.next() {
+                    None => InDescriptor::Ool(OolRegion { map: None, pooled: None, copy, deallocate }),
+                    Some(fd) => {
+                        let r = self
+                            .mappings
+                            .region(fd, offset, size, deallocate)
+                            .map_err(|e| MachError::Protocol(e.to_string()))?;
+                        InDescriptor::Ool(OolRegion { map: None, pooled: Some(r), copy, deallocate })
+                    }
+                },
                 ReceivedDescriptor::Ool { size, copy, deallocate } => match fds.next() {
                     // A pseudo-received message has no memory attached.
-                    None => InDescriptor::Ool(OolRegion { map: None, copy, deallocate }),
+                    None => InDescriptor::Ool(OolRegion { map: None, pooled: None, copy, deallocate }),
                     Some(fd) => {
                         let mut region = map_ool(fd, size)?;
                         region.copy = copy;

@@ -70,6 +70,7 @@ pub mod proto;
 pub mod server;
 pub mod state;
 pub mod types;
+pub mod vm;
 pub mod workload;
 
 pub use crate::model::detail::mach::MachDetail;

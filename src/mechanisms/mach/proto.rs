@@ -64,6 +64,10 @@ pub enum Descriptor {
     /// `mach_msg_ool_descriptor_t`: memory that travels as the
     /// `fd_index`-th descriptor of the packet (a sealed memfd).
     Ool { size: u32, copy: u32, deallocate: bool, fd_index: u32 },
+    /// Out-of-line memory as `size` bytes at `offset` of the `fd_index`-th
+    /// descriptor, a pool memfd of the sender (sealed against shrinking
+    /// and growing): moved with `deallocate`, copied by the kernel without.
+    OolRegion { offset: u64, size: u32, deallocate: bool, fd_index: u32 },
 }
 
 /// A descriptor in a received message. OOL memory arrives as the packet's
@@ -77,6 +81,14 @@ pub enum ReceivedDescriptor {
         type_name: u32,
     },
     Ool {
+        size: u32,
+        copy: u32,
+        deallocate: bool,
+    },
+    /// A region of the sender's pool (the packet's next descriptor), moved
+    /// here: mapped and read in place, given back when released.
+    OolRegion {
+        offset: u64,
         size: u32,
         copy: u32,
         deallocate: bool,
@@ -241,6 +253,7 @@ mod tag {
 
     pub const D_PORT: u8 = 0;
     pub const D_OOL: u8 = 1;
+    pub const D_OOL_REGION: u8 = 2;
 }
 
 // ---- encoding ------------------------------------------------------------
@@ -358,6 +371,13 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
                         w.u8(deallocate as u8);
                         w.u32(fd_index);
                     }
+                    Descriptor::OolRegion { offset, size, deallocate, fd_index } => {
+                        w.u8(tag::D_OOL_REGION);
+                        w.u64(offset);
+                        w.u32(size);
+                        w.u8(deallocate as u8);
+                        w.u32(fd_index);
+                    }
                 }
             }
         }
@@ -433,6 +453,13 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
                             }
                             ReceivedDescriptor::Ool { size, copy, deallocate } => {
                                 w.u8(tag::D_OOL);
+                                w.u32(size);
+                                w.u32(copy);
+                                w.u8(deallocate as u8);
+                            }
+                            ReceivedDescriptor::OolRegion { offset, size, copy, deallocate } => {
+                                w.u8(tag::D_OOL_REGION);
+                                w.u64(offset);
                                 w.u32(size);
                                 w.u32(copy);
                                 w.u8(deallocate as u8);
@@ -575,6 +602,18 @@ pub fn decode_request(packet: &[u8]) -> Result<Request, DecodeError> {
                         }
                         Descriptor::Ool { size: r.u32()?, copy: r.u32()?, deallocate: r.bool()?, fd_index: r.u32()? }
                     }
+                    tag::D_OOL_REGION => {
+                        ool += 1;
+                        if ool > MAX_OOL_DESCRIPTORS {
+                            return Err(DecodeError::TooLong("OOL descriptor count"));
+                        }
+                        Descriptor::OolRegion {
+                            offset: r.u64()?,
+                            size: r.u32()?,
+                            deallocate: r.bool()?,
+                            fd_index: r.u32()?,
+                        }
+                    }
                     other => return Err(DecodeError::UnknownTag(other)),
                 });
             }
@@ -631,6 +670,12 @@ pub fn decode_reply(packet: &[u8]) -> Result<Reply, DecodeError> {
                     descriptors.push(match r.u8()? {
                         tag::D_PORT => ReceivedDescriptor::Port { name: r.u32()?, type_name: r.u32()? },
                         tag::D_OOL => ReceivedDescriptor::Ool { size: r.u32()?, copy: r.u32()?, deallocate: r.bool()? },
+                        tag::D_OOL_REGION => ReceivedDescriptor::OolRegion {
+                            offset: r.u64()?,
+                            size: r.u32()?,
+                            copy: r.u32()?,
+                            deallocate: r.bool()?,
+                        },
                         other => return Err(DecodeError::UnknownTag(other)),
                     });
                 }
@@ -659,7 +704,7 @@ pub fn message_size(body_len: usize, descriptors: &[Descriptor]) -> u64 {
         for d in descriptors {
             size += match d {
                 Descriptor::Port { .. } => MACH_MSG_PORT_DESCRIPTOR_SIZE,
-                Descriptor::Ool { .. } => MACH_MSG_OOL_DESCRIPTOR_SIZE,
+                Descriptor::Ool { .. } | Descriptor::OolRegion { .. } => MACH_MSG_OOL_DESCRIPTOR_SIZE,
             } as u64;
         }
     }

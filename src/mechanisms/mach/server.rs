@@ -18,7 +18,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::kernel::{Attachment, ConnId, Kernel, Limits, Outgoing};
-use super::proto::{decode_request, encode_reply, Reply, Request};
+use super::proto::{decode_request, encode_reply, Descriptor, Reply, Request};
+use super::vm;
 use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
 
 /// Connections served at once; more are accepted and closed at once so the
@@ -153,7 +154,7 @@ impl Server {
                 return;
             }
         };
-        let request = match decode_request(&self.buf) {
+        let mut request = match decode_request(&self.buf) {
             Ok(r) => r,
             Err(e) => {
                 self.send_reply(id, &Reply::ProtocolError { message: format!("bad request: {e}") }, Vec::new());
@@ -162,10 +163,9 @@ impl Server {
         };
         // Descriptors only mean something with a message; others are
         // closed here by dropping them.
-        let attachments = if matches!(request, Request::MachMsg(_)) {
-            fds.into_iter().map(|fd| Attachment { len: sealed_len(fd.as_fd()), handle: fd }).collect()
-        } else {
-            Vec::new()
+        let attachments = match &mut request {
+            Request::MachMsg(m) => attach(&mut m.descriptors, fds),
+            _ => Vec::new(),
         };
         let now = self.now_ms();
         let outs = self.kernel.handle(id, request, attachments, now);
@@ -228,6 +228,67 @@ impl Server {
             }
         }
     }
+}
+
+/// Measures each descriptor that came with a message: a sealed memfd, a
+/// task's pool, or nothing usable. A pool region sent without `deallocate`
+/// must stay as it is for the receiver while its owner goes on writing the
+/// pool, and Linux has no copy-on-write snapshot of a shared memfd
+/// (`MAP_PRIVATE` only hides the mapper's own writes): so the region is
+/// copied here, in the kernel (`copy_file_range`), into a sealed memfd,
+/// and counted as copied. A region outside its pool is left for the kernel
+/// to refuse.
+fn attach(descriptors: &mut [Descriptor], fds: Vec<OwnedFd>) -> Vec<Attachment<OwnedFd>> {
+    let mut out: Vec<Attachment<OwnedFd>> = fds
+        .into_iter()
+        .map(|fd| match sealed_len(fd.as_fd()) {
+            Some(len) => Attachment::sealed(Some(len), fd),
+            None => match vm::pool_len(fd.as_fd()) {
+                Some(len) => Attachment { len: Some(len), handle: fd, pool: true, copied: false },
+                None => Attachment::sealed(None, fd),
+            },
+        })
+        .collect();
+    for d in descriptors.iter_mut() {
+        let Descriptor::OolRegion { offset, size, deallocate: false, fd_index } = d else { continue };
+        let Some(a) = out.get_mut(*fd_index as usize) else { continue };
+        let inside = offset.checked_add(u64::from(*size)).zip(a.len).is_some_and(|(end, len)| end <= len);
+        if !a.pool || !inside {
+            continue;
+        }
+        if let Ok(snapshot) = snapshot(a.handle.as_fd(), *offset, *size as usize) {
+            *a = Attachment { len: Some(u64::from(*size)), handle: snapshot, pool: false, copied: true };
+            *offset = 0;
+        }
+    }
+    out
+}
+
+/// A sealed memfd holding `len` bytes of `from` at `offset`.
+fn snapshot(from: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(c"mach-ool-copy", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+    nix::unistd::ftruncate(&fd, len as i64)?;
+    let mut off_in = offset as i64;
+    let mut off_out = 0i64;
+    let mut left = len;
+    while left > 0 {
+        // SAFETY: both descriptors are open for the call; the offsets are
+        // ours (explicit offsets leave the files' own positions alone).
+        let n = unsafe { libc::copy_file_range(from.as_raw_fd(), &mut off_in, fd.as_raw_fd(), &mut off_out, left, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n == 0 {
+            return Err(io::Error::other("OOL region shorter than said"));
+        }
+        left -= n;
+    }
+    let seals = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+    fcntl(fd.as_fd(), FcntlArg::F_ADD_SEALS(seals))?;
+    Ok(fd)
 }
 
 /// The usable length of an OOL memory object: a memfd sealed against

@@ -215,12 +215,27 @@ fn payload(msg: &ReceivedMsg) -> &[u8] {
     }
 }
 
-/// Build a message body: inline up to the threshold, else out of line
-/// (written straight into a sealed memfd the receiver maps).
-fn body_for(ctx: &WorkerCtx, fill: impl FnOnce(&mut [u8]), size: usize) -> Result<(Vec<u8>, Vec<OutDescriptor>)> {
+/// Build a message body: inline up to the threshold, else out of line,
+/// written straight into a region of the task's pool and sent with
+/// `deallocate`, so the receiver maps it and nothing is copied (a sealed
+/// memfd if the pools are full).
+fn body_for(
+    ctx: &WorkerCtx,
+    task: &MachTask,
+    fill: impl FnOnce(&mut [u8]),
+    size: usize,
+) -> Result<(Vec<u8>, Vec<OutDescriptor>)> {
     let threshold = (ctx.knob(KnobId::MachOolThreshold) as usize).min(MAX_INLINE);
     if size > threshold {
-        let ool = OolMemory::build(size, fill).context("memfd for out-of-line memory")?;
+        let ool = match task.vm_allocate(size) {
+            Ok(mut mem) if mem.is_pool() => {
+                if let Some(region) = mem.as_mut_slice() {
+                    fill(region);
+                }
+                mem.deallocate(true)
+            }
+            _ => OolMemory::build(size, fill).context("memfd for out-of-line memory")?,
+        };
         Ok((Vec::new(), vec![OutDescriptor::Ool(ool)]))
     } else {
         let mut body = vec![0u8; size];
@@ -286,7 +301,7 @@ pub fn server(ctx: &mut WorkerCtx) -> Result<()> {
         // The echo: the same bytes back through the send-once right, which
         // a reply uses up (and which never waits for room in the queue).
         let echo = data.to_vec();
-        let (body, descriptors) = body_for(ctx, |b| b.copy_from_slice(&echo), echo.len())?;
+        let (body, descriptors) = body_for(ctx, &task, |b| b.copy_from_slice(&echo), echo.len())?;
         let bits = mach_msgh_bits(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
         let reply = OutMsg {
             bits,
@@ -448,7 +463,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         pacer.wait(ctx);
         let mode = SendMode::from_knob(ctx.knob(KnobId::MachSendMode));
         let size = ctx.msg_size();
-        let (body, descriptors) = body_for(ctx, |b| message::encode(b, sender, seq), size)?;
+        let (body, descriptors) = body_for(ctx, c.t, |b| message::encode(b, sender, seq), size)?;
         if c.request(service, mode, body, descriptors, size) {
             seq += 1;
         }

@@ -193,6 +193,10 @@ pub struct KernelCounters {
     pub bytes_inline: u64,
     /// Out-of-line bytes passed by mapping (never copied by the kernel).
     pub bytes_ool: u64,
+    /// Out-of-line bytes the kernel copied (a pool region sent without
+    /// `deallocate`: Linux has no copy-on-write snapshot of a shared memfd).
+    #[serde(default)]
+    pub bytes_ool_copied: u64,
     pub ports_created: u64,
     pub ports_destroyed: u64,
 }

@@ -18,8 +18,22 @@ pub(super) struct SenderInfo {
 
 #[derive(Debug)]
 pub(super) enum Item<F> {
-    Port { right: Option<Right>, type_name: u32 },
-    Ool { size: u32, copy: u32, deallocate: bool, mem: F },
+    Port {
+        right: Option<Right>,
+        type_name: u32,
+    },
+    /// `region`: the offset in the sender's pool when the memory moved
+    /// (mapped in place by the receiver); `None` for a sealed snapshot.
+    /// `copied`: the server copied it out of a pool (a send without
+    /// `deallocate`).
+    Ool {
+        size: u32,
+        copy: u32,
+        deallocate: bool,
+        mem: F,
+        region: Option<u64>,
+        copied: bool,
+    },
 }
 
 /// A kept `MACH_SEND_NOTIFY` request: who to tell when the message is
@@ -181,8 +195,11 @@ impl<F> Kernel<F> {
                     });
                     descriptors.push(ReceivedDescriptor::Port { name, type_name });
                 }
-                Item::Ool { size, copy, deallocate, mem } => {
-                    descriptors.push(ReceivedDescriptor::Ool { size, copy, deallocate });
+                Item::Ool { size, copy, deallocate, mem, region, .. } => {
+                    descriptors.push(match region {
+                        Some(offset) => ReceivedDescriptor::OolRegion { offset, size, copy, deallocate },
+                        None => ReceivedDescriptor::Ool { size, copy, deallocate },
+                    });
                     fds.push(mem);
                 }
             }
@@ -237,6 +254,8 @@ impl<F> Kernel<F> {
                     let name = right.map_or(MACH_PORT_NULL, |r| give_back(self, r));
                     descriptors.push(ReceivedDescriptor::Port { name, type_name });
                 }
+                // Memory that goes back to its sender carries no pages
+                // (a pseudo-received message has no memory attached).
                 Item::Ool { size, copy, deallocate, .. } => {
                     descriptors.push(ReceivedDescriptor::Ool { size, copy, deallocate })
                 }

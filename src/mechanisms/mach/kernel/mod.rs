@@ -107,12 +107,25 @@ impl Default for Limits {
 }
 
 /// A file descriptor (or a test stand-in) that came with a request, with
-/// its usable length as the server measured it: `None` if it is not a
-/// sealed memfd and must not be mapped by a receiver.
+/// its usable length as the server measured it: `None` if it is neither a
+/// sealed memfd nor a pool and must not be mapped by a receiver.
 #[derive(Debug)]
 pub struct Attachment<F> {
     pub len: Option<u64>,
     pub handle: F,
+    /// A task's pool (writable, sealed against shrinking and growing): only
+    /// a region of it sent with `deallocate` may travel as is.
+    pub pool: bool,
+    /// The server copied a pool region into this sealed snapshot (a send
+    /// without `deallocate`); counted as copied, not mapped.
+    pub copied: bool,
+}
+
+impl<F> Attachment<F> {
+    /// A sealed memfd (or a test stand-in) of `len` usable bytes.
+    pub fn sealed(len: Option<u64>, handle: F) -> Attachment<F> {
+        Attachment { len, handle, pool: false, copied: false }
+    }
 }
 
 /// A packet for the server to send, or a connection to close.

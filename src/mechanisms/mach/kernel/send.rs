@@ -134,7 +134,11 @@ impl<F> Kernel<F> {
         if !mach_port_valid(h.remote_port) {
             return Err(MACH_SEND_INVALID_DEST);
         }
-        let ool_count = req.descriptors.iter().filter(|d| matches!(d, Descriptor::Ool { .. })).count();
+        let ool_count = req
+            .descriptors
+            .iter()
+            .filter(|d| matches!(d, Descriptor::Ool { .. } | Descriptor::OolRegion { .. }))
+            .count();
         if self.alive_msgs >= self.limits.max_messages
             || self.alive_bytes + req.body.len() > self.limits.max_message_bytes
             || self.alive_ool + ool_count > self.limits.max_ool_objects
@@ -203,11 +207,50 @@ impl<F> Kernel<F> {
                 Descriptor::Ool { size, copy, deallocate, fd_index } => {
                     let slot = slots.get_mut(fd_index as usize).and_then(Option::take);
                     match slot {
-                        Some(a) if a.len.is_some_and(|len| len >= u64::from(size)) => {
-                            items.push(Item::Ool { size, copy, deallocate, mem: a.handle })
+                        // A pool is writable by its owner: never as a snapshot.
+                        Some(a) if !a.pool && a.len.is_some_and(|len| len >= u64::from(size)) => {
+                            let copied = a.copied;
+                            items.push(Item::Ool { size, copy, deallocate, mem: a.handle, region: None, copied })
                         }
                         _ => return Err(MACH_SEND_INVALID_MEMORY),
                     }
+                }
+                Descriptor::OolRegion { offset, size, deallocate, fd_index } => {
+                    let slot = slots.get_mut(fd_index as usize).and_then(Option::take);
+                    let Some(a) = slot else { return Err(MACH_SEND_INVALID_MEMORY) };
+                    // Every number is the task's: the range must lie inside
+                    // the memory as measured, without overflow.
+                    let inside = offset.checked_add(u64::from(size)).zip(a.len).is_some_and(|(end, len)| end <= len);
+                    if !inside {
+                        return Err(MACH_SEND_INVALID_MEMORY);
+                    }
+                    let item = if a.pool {
+                        // Moved: the receiver maps the pool; without
+                        // `deallocate` the server must have made a snapshot.
+                        if !deallocate {
+                            return Err(MACH_SEND_INVALID_MEMORY);
+                        }
+                        Item::Ool {
+                            size,
+                            copy: MACH_MSG_VIRTUAL_COPY,
+                            deallocate,
+                            mem: a.handle,
+                            region: Some(offset),
+                            copied: false,
+                        }
+                    } else if offset == 0 {
+                        Item::Ool {
+                            size,
+                            copy: MACH_MSG_VIRTUAL_COPY,
+                            deallocate,
+                            mem: a.handle,
+                            region: None,
+                            copied: a.copied,
+                        }
+                    } else {
+                        return Err(MACH_SEND_INVALID_MEMORY);
+                    };
+                    items.push(item);
                 }
             }
         }
@@ -276,7 +319,15 @@ impl<F> Kernel<F> {
         };
         self.account_new(&kmsg);
         self.counters.bytes_inline += kmsg.body.len() as u64;
-        self.counters.bytes_ool += kmsg.ool_bytes();
+        for i in &kmsg.items {
+            if let Item::Ool { size, copied, .. } = i {
+                if *copied {
+                    self.counters.bytes_ool_copied += u64::from(*size);
+                } else {
+                    self.counters.bytes_ool += u64::from(*size);
+                }
+            }
+        }
         kmsg
     }
 

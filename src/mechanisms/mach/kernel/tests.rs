@@ -773,10 +773,9 @@ fn header_validation() {
         msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b""),
         vec![Descriptor::Ool { size: 10, copy: 1, deallocate: false, fd_index: 0 }],
     );
-    let out =
-        h.handle(c.conn, Request::MachMsg(ool.clone()), vec![Attachment { len: Some(5), handle: Mem::new(&live) }]);
+    let out = h.handle(c.conn, Request::MachMsg(ool.clone()), vec![Attachment::sealed(Some(5), Mem::new(&live))]);
     assert_eq!(kr_of(&out, c.conn), Some(MACH_SEND_INVALID_MEMORY));
-    let out = h.handle(c.conn, Request::MachMsg(ool.clone()), vec![Attachment { len: None, handle: Mem::new(&live) }]);
+    let out = h.handle(c.conn, Request::MachMsg(ool.clone()), vec![Attachment::sealed(None, Mem::new(&live))]);
     assert_eq!(kr_of(&out, c.conn), Some(MACH_SEND_INVALID_MEMORY));
     let out = h.handle(c.conn, Request::MachMsg(ool), vec![]);
     assert_eq!(kr_of(&out, c.conn), Some(MACH_SEND_INVALID_MEMORY));
@@ -792,7 +791,7 @@ fn ool_memory_travels_to_the_receiver() {
         msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b"hdr"),
         vec![Descriptor::Ool { size: 1 << 20, copy: 1, deallocate: false, fd_index: 0 }],
     );
-    let out = h.handle(c.conn, Request::MachMsg(ool), vec![Attachment { len: Some(1 << 20), handle: Mem::new(&live) }]);
+    let out = h.handle(c.conn, Request::MachMsg(ool), vec![Attachment::sealed(Some(1 << 20), Mem::new(&live))]);
     assert_eq!(kr_of(&out, c.conn), Some(0));
     assert_eq!(live.load(Ordering::SeqCst), 1, "held by the queued message");
     assert_eq!(h.k.counters().bytes_ool, 1 << 20);
@@ -806,6 +805,59 @@ fn ool_memory_travels_to_the_receiver() {
         other => panic!("{other:?}"),
     }
     assert_eq!(live.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_pool_region_moves_and_a_forged_one_is_refused() {
+    let mut h = H::new();
+    let (s, service, c, send) = h.pair();
+    let live = h.live.clone();
+    let pool = |len| Attachment { len: Some(len), handle: Mem::new(&live), pool: true, copied: false };
+    let region = |offset, size, deallocate| {
+        with_descriptors(
+            msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b""),
+            vec![Descriptor::OolRegion { offset, size, deallocate, fd_index: 0 }],
+        )
+    };
+    // Past the end, overflowing, or a pool sent as a snapshot: refused.
+    for (offset, size, deallocate) in
+        [(1 << 20, 1, true), (u64::MAX - 1, 16, true), ((1 << 20) - 8, 16, true), (0, 8, false)]
+    {
+        let out = h.handle(c.conn, Request::MachMsg(region(offset, size, deallocate)), vec![pool(1 << 20)]);
+        assert_eq!(kr_of(&out, c.conn), Some(MACH_SEND_INVALID_MEMORY), "{offset} {size} {deallocate}");
+    }
+    // A plain OOL descriptor may not carry a pool either.
+    let plain = with_descriptors(
+        msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b""),
+        vec![Descriptor::Ool { size: 8, copy: 1, deallocate: true, fd_index: 0 }],
+    );
+    let out = h.handle(c.conn, Request::MachMsg(plain), vec![pool(1 << 20)]);
+    assert_eq!(kr_of(&out, c.conn), Some(MACH_SEND_INVALID_MEMORY));
+    assert_eq!(live.load(Ordering::SeqCst), 0, "refused memory is released");
+    // Inside the pool with deallocate: moved, mapped, counted as mapped.
+    let out = h.handle(c.conn, Request::MachMsg(region(65536, 4096, true)), vec![pool(1 << 20)]);
+    assert_eq!(kr_of(&out, c.conn), Some(0));
+    assert_eq!((h.k.counters().bytes_ool, h.k.counters().bytes_ool_copied), (4096, 0));
+    let out = h.handle(s.conn, Request::MachMsg(rcv(service, 0, 0)), Vec::new());
+    match out.into_iter().next() {
+        Some(Outgoing::Reply { fds, reply: Reply::Msg { kr: 0, msg: Some(m) }, .. }) => {
+            assert_eq!(fds.len(), 1);
+            assert_eq!(
+                m.descriptors,
+                vec![ReceivedDescriptor::OolRegion { offset: 65536, size: 4096, copy: 1, deallocate: true }]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A snapshot the server copied out of a pool is counted as copied.
+    let copied = with_descriptors(
+        msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b""),
+        vec![Descriptor::OolRegion { offset: 0, size: 100, deallocate: false, fd_index: 0 }],
+    );
+    let snapshot = Attachment { len: Some(100), handle: Mem::new(&live), pool: false, copied: true };
+    let out = h.handle(c.conn, Request::MachMsg(copied), vec![snapshot]);
+    assert_eq!(kr_of(&out, c.conn), Some(0));
+    assert_eq!((h.k.counters().bytes_ool, h.k.counters().bytes_ool_copied), (4096, 100));
 }
 
 #[test]
@@ -1021,14 +1073,14 @@ fn random_request(r: &mut Rng, v: &View, live: &Arc<AtomicUsize>) -> (Request, V
                     descriptors.push(Descriptor::Ool { size: size as u32, copy: 1, deallocate: false, fd_index });
                     let len =
                         if sane { Some(size + r.below(4)) } else { Some(r.below(80)).filter(|_| r.below(4) != 0) };
-                    fds.push(Attachment { len, handle: Mem::new(live) });
+                    fds.push(Attachment::sealed(len, Mem::new(live)));
                 } else {
                     let (name, disposition) = v.right(r, false);
                     descriptors.push(Descriptor::Port { name, disposition });
                 }
             }
             if r.below(10) == 0 {
-                fds.push(Attachment { len: Some(8), handle: Mem::new(live) });
+                fds.push(Attachment::sealed(Some(8), Mem::new(live)));
             }
             let mut options = match r.below(4) {
                 0 => MACH_SEND_MSG,
