@@ -90,6 +90,10 @@ pub struct ProcTracker {
 /// said of it, before /proc is read again anyway.
 pub const PROC_STILL_EVERY: u64 = 10;
 
+/// Moved on by the monitor when every process must be read again (a pause
+/// or a resume stops or wakes them all without moving their counters).
+static PROC_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// While paused, one tick in this many is sampled.
 pub const PAUSED_EVERY: u64 = 10;
 
@@ -171,7 +175,7 @@ impl ProcTracker {
         // again only once in PROC_STILL_EVERY samples (a running one, or
         // one that moved, every sample).
         let moved = [
-            pid as u64,
+            pid as u64 ^ PROC_EPOCH.load(Relaxed).rotate_left(32),
             sent,
             received,
             s.op.load(Relaxed),
@@ -432,8 +436,8 @@ impl Monitor {
             let mut meter = measure::Meter::default();
             // Each probe's last snapshot.
             let mut last: Vec<Option<MechanismSnapshot>> = vec![None; probes.len()];
-            // The last sample was taken paused; the problems it knew of.
-            let (mut sampled_paused, mut problems_seen) = (false, 0);
+            // Samples taken paused in a row; the problems the last one knew of.
+            let (mut sampled_paused, mut problems_seen) = (0u32, 0);
             loop {
                 if stop2.load(Relaxed) {
                     break;
@@ -457,6 +461,14 @@ impl Monitor {
                 run.problems.extend(problems);
                 run.paused = cfg.paused.load(Relaxed);
                 run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
+                // Paused or resumed: every process stopped or woke without
+                // moving a counter, so /proc is read again (the first two
+                // paused samples and each full one after them).
+                if run.paused != (sampled_paused > 0)
+                    || (run.paused && (sampled_paused < 2 || ticks.is_multiple_of(PAUSED_FULL_EVERY)))
+                {
+                    PROC_EPOCH.fetch_add(1, Relaxed);
+                }
                 let mut mechanisms = Vec::with_capacity(probes.len());
                 for (p, last) in probes.iter_mut().zip(last.iter_mut()) {
                     let reuse = match last.as_ref() {
@@ -468,7 +480,7 @@ impl Monitor {
                         // at once by the reaper above.
                         Some(m)
                             if run.paused
-                                && sampled_paused
+                                && sampled_paused >= 2
                                 && problems_seen == run.problems.len()
                                 && (!ticks.is_multiple_of(PAUSED_FULL_EVERY) || !on_screen(m.kind)) =>
                         {
@@ -489,7 +501,7 @@ impl Monitor {
                     *last = Some(m.clone());
                     mechanisms.push(m);
                 }
-                sampled_paused = run.paused;
+                sampled_paused = if run.paused { sampled_paused + 1 } else { 0 };
                 problems_seen = run.problems.len();
                 let mut snap = Snapshot { version: SNAPSHOT_VERSION, t_ms, run, mechanisms };
                 meter.fill(&mut snap, &tel);
