@@ -281,7 +281,11 @@ pub fn notes(rep: &mut Report) {
                 .into(),
         );
     }
-    if rep.cases.iter().any(|c| c.flags.iter().any(|f| f.starts_with("steal") || f == "wide spread" || f.starts_with("noise"))) {
+    if rep
+        .cases
+        .iter()
+        .any(|c| c.flags.iter().any(|f| f.starts_with("steal") || f == "wide spread" || f.starts_with("noise")))
+    {
         notes.push(
             "flagged rows ran under interference (hypervisor steal time above 2 %, or per-round ratios \
              spreading more than 50 % of their median): read them as indicative."
