@@ -98,8 +98,9 @@ static PROC_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 pub const PAUSED_EVERY: u64 = 10;
 
 /// While paused, the processes and kernels of the panels on screen are
-/// looked at again once in this many ticks (5 s at 10 Hz); the samples in
-/// between carry what the last one saw (the workers are stopped).
+/// looked at again once in this many ticks (5 s at 10 Hz), after the first
+/// two paused samples; in between only the reaper runs, and a snapshot is
+/// sent only when it found something (the workers are stopped).
 pub const PAUSED_FULL_EVERY: u64 = 50;
 
 /// Samples between two reads of a process's fd table.
@@ -461,6 +462,19 @@ impl Monitor {
                 run.problems.extend(problems);
                 run.paused = cfg.paused.load(Relaxed);
                 run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
+                // Paused, settled, nothing new from the reaper and no full
+                // look due: the screen already shows all there is. No
+                // snapshot is sent (no redraw, no /proc, no figures).
+                if run.paused
+                    && sampled_paused >= 2
+                    && problems_seen == run.problems.len()
+                    && !ticks.is_multiple_of(PAUSED_FULL_EVERY)
+                {
+                    if ticker.recv().is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 // Paused or resumed: every process stopped or woke without
                 // moving a counter, so /proc is read again (the first two
                 // paused samples and each full one after them).
