@@ -512,7 +512,11 @@ impl Monitor {
                         _ => None,
                     };
                     let m = reuse.unwrap_or_else(|| p.sample(&tel, t_ms));
-                    *last = Some(m.clone());
+                    // Kept for the ticks that reuse it: an emulated
+                    // kernel's, and every panel's while paused.
+                    if run.paused || matches!(m.kind, Kind::Mach | Kind::Alpc) {
+                        *last = Some(m.clone());
+                    }
                     mechanisms.push(m);
                 }
                 sampled_paused = if run.paused { sampled_paused + 1 } else { 0 };
