@@ -23,8 +23,6 @@ use crate::supervisor::Supervisor;
 pub struct SelfCost {
     /// A frame whose snapshot changed (every panel drawn).
     pub render: Option<Latency>,
-    /// The same snapshot drawn again (every panel from the cache).
-    pub render_unchanged: Option<Latency>,
     pub buffer_diff: Option<Latency>,
     pub monitor_cpu_percent: Option<f64>,
     pub pipe_monitor_on_vs_off: Option<stats::Summary>,
@@ -54,9 +52,8 @@ pub fn measure(rounds: usize, progress: bool) -> SelfCost {
     };
     say("render");
     if snaps.len() >= 2 {
-        let (r, u, d) = render_cost(&snaps);
+        let (r, d) = render_cost(&snaps);
         s.render = Some(r);
-        s.render_unchanged = Some(u);
         s.buffer_diff = Some(d);
     } else {
         s.errors.push("render: no snapshot of a live session to draw".into());
@@ -195,12 +192,11 @@ fn monitor_cost(rounds: usize, s: &mut SelfCost) -> Result<Vec<Snapshot>> {
 }
 
 /// Drawing a full 200×60 frame of all panels (render, diff, write to a
-/// TestBackend): alternating two observed snapshots, so every panel changed
-/// and is drawn (the live case), then the same snapshot again (a redraw for
-/// a key press or a paused run: every panel comes from the cache); and
-/// ratatui's own `Buffer::diff` of a fully changed buffer of that size,
-/// timed between the frames so both see the same interference.
-fn render_cost(snaps: &[Snapshot]) -> (Latency, Latency, Latency) {
+/// TestBackend), alternating two observed snapshots, so every panel
+/// changed (the live case: counters move at every sample); and ratatui's
+/// own `Buffer::diff` of a fully changed buffer of that size, timed
+/// between the frames so both see the same interference.
+fn render_cost(snaps: &[Snapshot]) -> (Latency, Latency) {
     use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
     use ratatui::layout::Rect;
@@ -216,18 +212,7 @@ fn render_cost(snaps: &[Snapshot]) -> (Latency, Latency, Latency) {
     for (i, c) in y.content.iter_mut().enumerate() {
         c.set_char(char::from(b'A' + (i % 26) as u8));
     }
-    let mut dh = stats::new_histogram();
-    let mut diff = |i: usize| {
-        let t = Instant::now();
-        let d = x.diff(&y);
-        let n = std::hint::black_box(d.len());
-        if i >= 20 {
-            stats::record(&mut dh, t.elapsed().as_nanos() as u64);
-        }
-        assert_eq!(n, (w as usize) * (h as usize));
-    };
-    let (mut live, mut same) = (stats::new_histogram(), stats::new_histogram());
-    crate::ui::cache::clear();
+    let (mut live, mut dh) = (stats::new_histogram(), stats::new_histogram());
     let Ok(mut term) = Terminal::new(TestBackend::new(w, h));
     let a = &snaps[snaps.len() - 2];
     let b = &snaps[snaps.len() - 1];
@@ -238,17 +223,15 @@ fn render_cost(snaps: &[Snapshot]) -> (Latency, Latency, Latency) {
         if i >= 20 {
             stats::record(&mut live, t.elapsed().as_nanos() as u64);
         }
-        diff(i);
-    }
-    for i in 0..400 {
         let t = Instant::now();
-        let _ = term.draw(|f| crate::ui::render(f, a, &view));
+        let d = x.diff(&y);
+        let n = std::hint::black_box(d.len());
         if i >= 20 {
-            stats::record(&mut same, t.elapsed().as_nanos() as u64);
+            stats::record(&mut dh, t.elapsed().as_nanos() as u64);
         }
-        diff(i);
+        assert_eq!(n, (w as usize) * (h as usize));
     }
-    (Latency::of(&live), Latency::of(&same), Latency::of(&dh))
+    (Latency::of(&live), Latency::of(&dh))
 }
 
 /// CPU time of a whole process (all its threads), in ns.
@@ -382,14 +365,6 @@ impl SelfCost {
                 ms(r.p99_ns),
                 ms(r.max_ns)
             ));
-            if let Some(u) = self.render_unchanged {
-                v.push(format!(
-                    "render + diff, snapshot unchanged (every panel from the cache): p50 {:.3} ms, p99 {:.3} ms → ratio p99 {:.1}× the diff",
-                    ms(u.p50_ns),
-                    ms(u.p99_ns),
-                    u.p99_ns as f64 / d.p99_ns.max(1) as f64
-                ));
-            }
             v.push(format!(
                 "ratatui Buffer::diff of a fully changed 200×60 buffer (timed between those frames): p50 {:.3} ms, p99 {:.3} ms → changed frame p50 {:.1}×, p99 {:.1}×{}",
                 ms(d.p50_ns),
@@ -452,8 +427,8 @@ impl SelfCost {
                 ratio,
                 Cmp::AtMost,
                 3.0,
-                "a changed snapshot redraws all seven panels (their counters move at every sample), and laying \
-                 out their widgets costs more than comparing two buffers; unchanged panels come from the cache",
+                "a live frame redraws all seven panels (their counters and times move at every sample), and \
+                 laying out their widgets costs more than comparing two buffers",
             ),
             t(
                 "monitor CPU at 10 Hz (% of a core)",

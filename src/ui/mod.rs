@@ -13,7 +13,6 @@
 
 pub mod alpc;
 pub mod audit;
-pub mod cache;
 pub mod fifo;
 pub mod fit;
 pub mod lesson;
@@ -516,13 +515,10 @@ fn grid_strip(cell: Rect, m: &MechanismSnapshot, i: usize, view: &View) -> Optio
 }
 
 fn render_panel(f: &mut Frame, area: Rect, m: &MechanismSnapshot, i: usize, view: &View) {
-    let area = area.intersection(f.area());
-    let selected = i == view.selected;
-    // Drawn again only when what it draws from changed (see `cache`).
-    cache::panel(f, area, m, i + 1, selected, view.lang, view.theme, |f| match panel_for(m.kind) {
-        Some(p) => (p.draw)(f, area, m, i + 1, selected, view),
+    match panel_for(m.kind) {
+        Some(p) => (p.draw)(f, area, m, i + 1, i == view.selected, view),
         None => empty_panel(f, area, m, i),
-    });
+    }
 }
 
 /// The rows a panel's drawing takes at `width` when given up to `height`:
@@ -537,11 +533,6 @@ pub fn panel_rows(m: &MechanismSnapshot, i: usize, width: u16, height: u16, view
     if width < 3 || height < 3 {
         return height;
     }
-    cache::rows(m, i + 1, width, height, view.lang, view.theme, || measured_rows(p, m, i, width, height, view))
-}
-
-/// `panel_rows` by drawing the panel off screen.
-fn measured_rows(p: &Panel, m: &MechanismSnapshot, i: usize, width: u16, height: u16, view: &View) -> u16 {
     let mut term = match ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)) {
         Ok(t) => t,
         Err(e) => match e {},
