@@ -769,6 +769,39 @@ pub mod death {
 mod tests {
     use super::*;
 
+    /// A sized reader takes a message per read once it knows the size, and
+    /// leaves the rest in the pipe: the backlog the monitor sees.
+    #[test]
+    fn sized_frame_reader_reads_one_message_per_read_and_no_more() {
+        use std::os::fd::AsRawFd;
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let mut m = vec![0; 200];
+        for seq in 0..4 {
+            message::encode(&mut m, 1, seq);
+            write_all(wr.as_raw_fd(), &m).unwrap();
+        }
+        let mut r = FrameReader::sized();
+        let mut v = message::Verifier::new();
+        let left = || {
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one int into `n`; `rd` stays open.
+            assert_eq!(unsafe { libc::ioctl(rd.as_raw_fd(), libc::FIONREAD, &mut n) }, 0);
+            n as usize
+        };
+        let mut reads = Vec::new();
+        for k in 0..3 {
+            let mut calls = 0;
+            match r.next(rd.as_raw_fd(), &mut v, |_, _| calls += 1).unwrap() {
+                Frame::Message(b) => assert!(v.check(b).is_ok()),
+                Frame::Eof => panic!("end of file"),
+            }
+            reads.push(calls);
+            assert_eq!(left(), (3 - k) * 200, "read past message {k}");
+        }
+        // The first message: header, then the rest; then one read each.
+        assert_eq!(reads, vec![2, 1, 1]);
+    }
+
     #[test]
     fn frame_reader_skips_foreign_bytes() {
         use std::os::fd::AsRawFd;
