@@ -424,6 +424,7 @@ fn event_loop(
                 let _frame = crate::DRAW_LOCK.lock().unwrap_or_else(|e| e.into_inner());
                 terminal.draw(|f| ui::render(f, &snap, view))?;
             }
+            tell_monitor(&snap, view);
             if crate::fault("panic-ui") && !snap.mechanisms.is_empty() {
                 panic!("injected fault: the UI thread panics (IPCSCOPE_FAULT=panic-ui)");
             }
@@ -520,7 +521,18 @@ fn event_loop(
         view.lesson = None;
     }
     input.stop();
+    // Nothing on screen now: the monitor goes back to sampling everything.
+    crate::monitor::set_shown([], None);
     result
+}
+
+/// Tell the monitor what is on screen: it samples the zoomed emulated
+/// kernel's tables on every tick, and while paused only what is shown.
+fn tell_monitor(snap: &Snapshot, view: &View) {
+    let Some(last) = snap.mechanisms.len().checked_sub(1) else { return };
+    let shown = ui::shown(snap, view).into_iter().map(|i| snap.mechanisms[i].kind);
+    let zoomed = ui::zoomed(snap, view).then(|| snap.mechanisms[view.selected.min(last)].kind);
+    crate::monitor::set_shown(shown, zoomed);
 }
 
 /// Apply one action: to the session (real processes, knobs) or the view.

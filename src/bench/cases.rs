@@ -67,7 +67,7 @@ impl Framing {
             sender: 0xBE00 + slot as u32,
             seq: 0,
             verifier: Verifier::new(),
-            reader: FrameReader::default(),
+            reader: FrameReader::sized(),
             tel: tel.clone(),
             slot,
         }

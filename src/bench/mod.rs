@@ -551,7 +551,8 @@ fn measure(
     let mut all_b = stats::new_histogram();
     let (mut va, mut vb, mut msgs) = (Vec::new(), Vec::new(), Vec::new());
     let mut flags = Vec::new();
-    let mut worst_steal: f64 = 0.0;
+    let mut steals = Vec::new();
+    let mut hists = Vec::new();
     for r in 0..rounds {
         let j0 = stats::cpu_jiffies();
         let (ra, rb) = if r % 2 == 0 {
@@ -561,13 +562,12 @@ fn measure(
             let rb = once(b, op, size, nb, pl)?;
             (once(a, op, size, na, pl)?, rb)
         };
-        worst_steal = worst_steal.max(stats::steal_share(j0, stats::cpu_jiffies()));
+        steals.push(stats::steal_share(j0, stats::cpu_jiffies()));
         match (ra, rb) {
             (Round::Lat(ha), Round::Lat(hb)) => {
                 va.push(ha.value_at_quantile(0.5) as f64);
                 vb.push(hb.value_at_quantile(0.5) as f64);
-                let _ = all_a.add(&ha);
-                let _ = all_b.add(&hb);
+                hists.push((ha, hb));
             }
             (Round::Bw(ma, ba), Round::Bw(_, bb)) => {
                 msgs.push(ma);
@@ -577,6 +577,24 @@ fn measure(
             _ => unreachable!("both sides ran the same operation"),
         }
     }
+    // Rounds that measured the VM's neighbours, not the mechanism, go
+    // (while a quiet majority stays); the report says how many.
+    let per_round: Vec<Option<f64>> = va.iter().zip(&vb).map(|(a, b)| (*b > 0.0).then(|| a / b)).collect();
+    let (keep, no_majority) = stats::quiet_rounds(&per_round, &steals);
+    let dropped = keep.iter().filter(|&&k| !k).count();
+    let kept = |v: &[f64]| -> Vec<f64> { v.iter().zip(&keep).filter(|(_, &k)| k).map(|(x, _)| *x).collect() };
+    let (va, vb, msgs) = (kept(&va), kept(&vb), if msgs.is_empty() { msgs } else { kept(&msgs) });
+    for ((ha, hb), _) in hists.iter().zip(&keep).filter(|(_, &k)| k) {
+        let _ = all_a.add(ha);
+        let _ = all_b.add(hb);
+    }
+    if dropped > 0 {
+        flags.push(format!("{dropped}/{rounds} noisy rounds dropped"));
+    }
+    if no_majority {
+        flags.push("noise: no quiet majority".into());
+    }
+    let worst_steal = kept(&steals).into_iter().fold(0.0, f64::max);
     if worst_steal > stats::STEAL_FLAG {
         flags.push(format!("steal {:.0}%", worst_steal * 100.0));
     }

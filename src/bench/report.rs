@@ -80,9 +80,14 @@ pub fn table(rep: &Report) -> String {
         m.cpu_model, m.cores, m.kernel, m.clocksource, m.load_average
     );
     out += &format!(
-        "rounds: {} (interleaved A B / B A, warm-up discarded) · ratio = median over rounds (min–max)\n",
-        rep.rounds
+        "rounds: {} (interleaved A B / B A, warm-up discarded) · ratio = median over rounds (min–max) · a round \
+         whose ratio is {}× off the median or that lost over {:.0} % to steal is dropped while most rounds stay\n",
+        rep.rounds,
+        crate::bench::stats::NOISE_FACTOR,
+        crate::bench::stats::STEAL_FLAG * 100.0
     );
+    out += "pinned placements first (same CPU, then across CPUs); unpinned rows are indicative: the scheduler \
+            moves the processes during a round\n";
     for &pl in &rep.placements {
         let cases: Vec<&CaseResult> = rep.cases.iter().filter(|c| c.placement == pl).collect();
         if cases.is_empty() {
@@ -255,9 +260,9 @@ pub fn notes(rep: &mut Report) {
     }
     if rep.targets.iter().any(|t| t.name.starts_with("pipe stream") && t.verdict == Verdict::Miss) {
         notes.push(
-            "pipe stream: the FrameReader reads exactly what the next message still needs (the header, then \
-             the rest), so the backlog stays in the kernel where the monitor can see it; that is two read() \
-             calls per message where the raw loop makes one."
+            "pipe stream: the FrameReader asks for one whole message per read() (the length of the one \
+             before), so the backlog stays in the kernel where the monitor can see it; what is left over raw \
+             is the CRC-32 the sender computes and the receiver checks over every byte, and the counters."
                 .into(),
         );
     }
@@ -269,7 +274,18 @@ pub fn notes(rep: &mut Report) {
                 .into(),
         );
     }
-    if rep.cases.iter().any(|c| c.flags.iter().any(|f| f.starts_with("steal") || f == "wide spread")) {
+    if rep.cases.iter().any(|c| c.flags.iter().any(|f| f.contains("noisy rounds dropped"))) {
+        notes.push(
+            "'noisy rounds dropped': those rounds' ratios were more than 1.5× off the case's median (or lost time \
+             to steal); the ratio, percentiles and rates are of the rounds that stayed."
+                .into(),
+        );
+    }
+    if rep
+        .cases
+        .iter()
+        .any(|c| c.flags.iter().any(|f| f.starts_with("steal") || f == "wide spread" || f.starts_with("noise")))
+    {
         notes.push(
             "flagged rows ran under interference (hypervisor steal time above 2 %, or per-round ratios \
              spreading more than 50 % of their median): read them as indicative."

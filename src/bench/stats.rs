@@ -91,6 +91,32 @@ pub fn ratios(case: &[f64], baseline: &[f64]) -> Vec<f64> {
 /// Spread above which a case is flagged as measured under interference.
 pub const WIDE_SPREAD: f64 = 0.5;
 
+/// A round whose ratio is this many times off the median of its case's
+/// rounds (either way) measured the interference, not the mechanism.
+pub const NOISE_FACTOR: f64 = 1.5;
+
+/// Which rounds to keep: a round is dropped when its ratio (case over
+/// baseline, `None` for a zero baseline) is off the median of all rounds by
+/// more than NOISE_FACTOR either way, or its steal share was above
+/// STEAL_FLAG. At least half the rounds must stay: if more would go there
+/// is no quiet majority, and every round is kept (and the case flagged).
+pub fn quiet_rounds(ratios: &[Option<f64>], steal: &[f64]) -> (Vec<bool>, bool) {
+    let all: Vec<f64> = ratios.iter().flatten().copied().collect();
+    let Some(med) = median(&all) else { return (vec![true; ratios.len()], false) };
+    let keep: Vec<bool> = ratios
+        .iter()
+        .zip(steal.iter().copied().chain(std::iter::repeat(0.0)))
+        .map(|(r, st)| {
+            r.is_some_and(|r| r <= med * NOISE_FACTOR && r >= med / NOISE_FACTOR && r.is_finite()) && st <= STEAL_FLAG
+        })
+        .collect();
+    let kept = keep.iter().filter(|&&k| k).count();
+    if kept * 2 < ratios.len() || kept == 0 {
+        return (vec![true; ratios.len()], true);
+    }
+    (keep, false)
+}
+
 /// Which way a target goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Cmp {
@@ -209,6 +235,25 @@ mod tests {
         record(&mut h, u64::MAX);
         assert_eq!(h.len(), 2);
         assert_eq!(Latency::of(&new_histogram()), Latency::default());
+    }
+
+    #[test]
+    fn noisy_rounds_are_dropped_while_a_quiet_majority_stays() {
+        let r = |v: &[f64]| v.iter().map(|&x| Some(x)).collect::<Vec<_>>();
+        // One round 7× off: dropped.
+        let (keep, none) = quiet_rounds(&r(&[1.0, 1.05, 7.2, 0.98, 1.02]), &[0.0; 5]);
+        assert_eq!(keep, vec![true, true, false, true, true]);
+        assert!(!none);
+        // Stolen time drops a round whatever its ratio.
+        let (keep, _) = quiet_rounds(&r(&[1.0, 1.0, 1.0]), &[0.0, 0.5, 0.0]);
+        assert_eq!(keep, vec![true, false, true]);
+        // No quiet majority: everything stays, and it is said.
+        let (keep, none) = quiet_rounds(&r(&[0.14, 7.2, 1.0, 30.0]), &[0.0, 0.0, 0.5, 0.0]);
+        assert_eq!(keep, vec![true; 4]);
+        assert!(none);
+        // A zero baseline's round is never kept, but does not sink the rest.
+        let (keep, _) = quiet_rounds(&[Some(1.0), None, Some(1.1)], &[]);
+        assert_eq!(keep, vec![true, false, true]);
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn reader(ctx: &mut WorkerCtx) -> Result<()> {
     let mut verifier = Verifier::new();
     loop {
         let fd = open_fifo(ctx, &path, false)?;
-        let mut frames = FrameReader::default();
+        let mut frames = FrameReader::sized();
         loop {
             pacer.wait(ctx);
             ctx.op(Op::Read);
@@ -189,8 +189,7 @@ fn reader(ctx: &mut WorkerCtx) -> Result<()> {
             });
             match frame {
                 Ok(Frame::Message(m)) => {
-                    let m = m.to_vec();
-                    ctx.receive(&mut verifier, &m);
+                    ctx.receive(&mut verifier, m);
                 }
                 Ok(Frame::Eof) => {
                     // Every writer has closed: open again and wait for the

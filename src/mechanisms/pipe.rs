@@ -227,7 +227,7 @@ fn producer(ctx: &mut WorkerCtx) -> Result<()> {
     let count = ctx.knob(KnobId::ProducerCount);
     let mut pacer = Pacer::producer();
     let mut buf = vec![0u8; 1 << 20];
-    let mut ack = FrameReader::default();
+    let mut ack = FrameReader::sized();
     let mut ack_verifier = Verifier::new();
     let mut seq = 0u64;
     let mut child_done = false;
@@ -329,7 +329,7 @@ fn reap_child(ctx: &WorkerCtx, child: i32, slot: usize) -> bool {
 /// The consumer loop; returns the exit code.
 fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
     let mut pacer = Pacer::consumer();
-    let mut reader = FrameReader::default();
+    let mut reader = FrameReader::sized();
     let mut verifier = Verifier::new();
     let mut ack = vec![0u8; message::MIN_LEN];
     let sender = ctx.sender_id();
@@ -342,8 +342,7 @@ fn consumer(ctx: &WorkerCtx, r: i32, reply: Option<i32>) -> i32 {
         });
         match frame {
             Ok(Frame::Message(m)) => {
-                let m = m.to_vec();
-                ctx.receive(&mut verifier, &m);
+                ctx.receive(&mut verifier, m);
                 if let Some(w) = reply {
                     message::encode(&mut ack, sender, seq);
                     seq += 1;

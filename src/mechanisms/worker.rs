@@ -358,6 +358,10 @@ pub struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Read header and body together (`sized`): the last message's length
+    /// is asked for in one read, so same-sized messages cost one system call.
+    sized: bool,
+    last_len: usize,
 }
 
 pub enum Frame<'a> {
@@ -367,11 +371,19 @@ pub enum Frame<'a> {
 
 impl Default for FrameReader {
     fn default() -> Self {
-        FrameReader { buf: vec![0; 64 * 1024], start: 0, end: 0 }
+        FrameReader { buf: vec![0; 64 * 1024], start: 0, end: 0, sized: false, last_len: 0 }
     }
 }
 
 impl FrameReader {
+    /// A reader that asks for a whole message per `read` (the length of the
+    /// one before), not the header and then the rest. The kernel still holds
+    /// the backlog: a read takes one message, and only right after the
+    /// message size shrinks does it take the start of the next one too.
+    pub fn sized() -> Self {
+        FrameReader { sized: true, ..FrameReader::default() }
+    }
+
     /// Next message, reading from `fd` as needed. `verifier` is told about
     /// foreign bytes; `on_read` sees each read's result (for the event log).
     pub fn next(
@@ -404,6 +416,7 @@ impl FrameReader {
                         if avail.len() >= len {
                             let s = self.start;
                             self.start += len;
+                            self.last_len = len;
                             return Ok(Frame::Message(&self.buf[s..s + len]));
                         }
                         if len > self.buf.len() {
@@ -428,6 +441,8 @@ impl FrameReader {
             let have = self.end - self.start;
             let need = match message::peek_header(&self.buf[self.start..self.end]) {
                 Ok(h) => (h.len as usize).saturating_sub(have),
+                // Header and body in one read: the last message's length.
+                Err(message::DecodeError::Truncated) if self.sized && self.last_len > have => self.last_len - have,
                 Err(_) => message::HEADER_LEN.saturating_sub(have),
             }
             .max(1);
@@ -753,6 +768,39 @@ pub mod death {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sized reader takes a message per read once it knows the size, and
+    /// leaves the rest in the pipe: the backlog the monitor sees.
+    #[test]
+    fn sized_frame_reader_reads_one_message_per_read_and_no_more() {
+        use std::os::fd::AsRawFd;
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let mut m = vec![0; 200];
+        for seq in 0..4 {
+            message::encode(&mut m, 1, seq);
+            write_all(wr.as_raw_fd(), &m).unwrap();
+        }
+        let mut r = FrameReader::sized();
+        let mut v = message::Verifier::new();
+        let left = || {
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one int into `n`; `rd` stays open.
+            assert_eq!(unsafe { libc::ioctl(rd.as_raw_fd(), libc::FIONREAD, &mut n) }, 0);
+            n as usize
+        };
+        let mut reads = Vec::new();
+        for k in 0..3 {
+            let mut calls = 0;
+            match r.next(rd.as_raw_fd(), &mut v, |_, _| calls += 1).unwrap() {
+                Frame::Message(b) => assert!(v.check(b).is_ok()),
+                Frame::Eof => panic!("end of file"),
+            }
+            reads.push(calls);
+            assert_eq!(left(), (3 - k) * 200, "read past message {k}");
+        }
+        // The first message: header, then the rest; then one read each.
+        assert_eq!(reads, vec![2, 1, 1]);
+    }
 
     #[test]
     fn frame_reader_skips_foreign_bytes() {

@@ -17,6 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::knobs::{KnobId, SHOWN_COMMON};
+use crate::mechanisms::Kind;
 use crate::model::snapshot::{
     Errors, Event, Integrity, MechanismSnapshot, Note, ProcessSnapshot, RunInfo, Snapshot, SNAPSHOT_VERSION,
 };
@@ -77,10 +78,30 @@ pub struct ProcTracker {
     fds: Vec<crate::snapshot::FdEntry>,
     fds_pid: i32,
     samples: u64,
+    /// The process's /proc files, kept open (see `procfs::Watched`).
+    watched: Option<procfs::Watched>,
+    /// What /proc said last, the counters it was read at, and samples since.
+    facts: Option<(String, String, Option<i64>)>,
+    moved: [u64; 6],
+    still: u64,
 }
+
+/// Samples a sleeping process whose counters do not move keeps what /proc
+/// said of it, before /proc is read again anyway.
+pub const PROC_STILL_EVERY: u64 = 10;
+
+/// Moved on by the monitor when every process must be read again (a pause
+/// or a resume stops or wakes them all without moving their counters).
+static PROC_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// While paused, one tick in this many is sampled.
 pub const PAUSED_EVERY: u64 = 10;
+
+/// While paused, the processes and kernels of the panels on screen are
+/// looked at again once in this many ticks (5 s at 10 Hz), after the first
+/// two paused samples; in between only the reaper runs, and a snapshot is
+/// sent only when it found something (the workers are stopped).
+pub const PAUSED_FULL_EVERY: u64 = 50;
 
 /// Samples between two reads of a process's fd table.
 pub const FD_TABLE_EVERY: u64 = 10;
@@ -99,6 +120,10 @@ impl ProcTracker {
             fds: Vec::new(),
             fds_pid: 0,
             samples: 0,
+            watched: None,
+            facts: None,
+            moved: [0; 6],
+            still: 0,
         }
     }
 
@@ -117,6 +142,7 @@ impl ProcTracker {
             self.events.clear();
             self.next_event = 0;
             self.fds_pid = 0;
+            self.facts = None;
         }
         let pid = s.pid.load(Relaxed) as i32;
         self.samples += 1;
@@ -145,18 +171,52 @@ impl ProcTracker {
         self.next_event = s.event_head.load(Relaxed);
 
         let exit = ExitStatus::decode(s.exit.load(Relaxed)).map(|e| describe_exit(e, &self.log));
+        // A process asleep whose counters, operation and events did not
+        // move since the last sample is asleep where it was: /proc is read
+        // again only once in PROC_STILL_EVERY samples (a running one, or
+        // one that moved, every sample).
+        let moved = [
+            pid as u64 ^ PROC_EPOCH.load(Relaxed).rotate_left(32),
+            sent,
+            received,
+            s.op.load(Relaxed),
+            s.op_since_us.load(Relaxed),
+            s.event_head.load(Relaxed) ^ s.exit.load(Relaxed).rotate_left(32),
+        ];
+        let asleep = matches!(&self.facts, Some((st, _, _)) if matches!(st.as_str(), "S" | "D" | "T" | "t" | "I"));
+        let keep = asleep && moved == self.moved && self.still + 1 < PROC_STILL_EVERY;
+        self.moved = moved;
         let (state, wchan, syscall, fds) = if pid > 0 && exit.is_none() {
-            match procfs::stat(pid) {
-                Some(st) => {
-                    if pid != self.fds_pid || self.samples.is_multiple_of(FD_TABLE_EVERY) {
+            let facts = if keep {
+                self.still += 1;
+                self.facts.clone()
+            } else {
+                self.still = 0;
+                if self.watched.as_ref().is_none_or(|w| w.pid != pid) {
+                    self.watched = Some(procfs::Watched::open(pid));
+                }
+                self.facts = self
+                    .watched
+                    .as_mut()
+                    .and_then(|w| w.sample())
+                    .map(|(st, wchan, sc)| (st.state.to_string(), wchan, sc));
+                self.facts.clone()
+            };
+            match facts {
+                Some((state, wchan, syscall)) => {
+                    if pid != self.fds_pid {
                         self.fds = procfs::fd_table(pid);
                         self.fds_pid = pid;
+                    } else if self.samples.is_multiple_of(FD_TABLE_EVERY) {
+                        self.fds = procfs::fd_table_since(pid, &self.fds);
                     }
-                    (st.state.to_string(), procfs::wchan(pid), procfs::syscall(pid), self.fds.clone())
+                    (state, wchan, syscall, self.fds.clone())
                 }
                 None => ("-".into(), String::new(), None, Vec::new()),
             }
         } else {
+            self.facts = None;
+            self.watched = None;
             ("-".into(), String::new(), None, Vec::new())
         };
         let op = Op::from_u64(s.op.load(Relaxed));
@@ -280,6 +340,69 @@ pub fn knob_values(tel: &Telemetry, own: &[KnobId]) -> Vec<(String, String)> {
     common.chain(own).map(|(id, v)| (id.key().to_string(), id.format(v))).collect()
 }
 
+/// Ticks between two full samples of an emulated kernel (its tables:
+/// ports, rights, queues, sections) at the monitor's 10 Hz: 2 Hz. Between
+/// them its processes' counters are refreshed from telemetry; the zoomed
+/// panel's kernel is sampled in full on every tick.
+pub const KERNEL_FULL_EVERY: u64 = 5;
+
+/// What the screen shows, as the TUI last drew it: a bit per `Kind::ALL`
+/// index of the panels on screen (0: nobody said, everything), and the
+/// zoomed panel's index + 1 (0: none). Read by the monitor to sample the
+/// zoomed kernel in full and, while paused, only what is shown.
+pub static SHOWN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+pub static ZOOMED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn kind_bit(k: Kind) -> u32 {
+    1 << Kind::ALL.iter().position(|&x| x == k).unwrap_or(0)
+}
+
+/// Tell the monitor what the screen shows (the TUI, after each draw).
+pub fn set_shown(shown: impl IntoIterator<Item = Kind>, zoomed: Option<Kind>) {
+    SHOWN.store(shown.into_iter().fold(0, |a, k| a | kind_bit(k)), Relaxed);
+    ZOOMED.store(zoomed.map_or(0, |k| kind_bit(k).trailing_zeros() + 1), Relaxed);
+}
+
+fn on_screen(k: Kind) -> bool {
+    let shown = SHOWN.load(Relaxed);
+    shown == 0 || shown & kind_bit(k) != 0
+}
+
+fn is_zoomed(k: Kind) -> bool {
+    ZOOMED.load(Relaxed) == kind_bit(k).trailing_zeros() + 1
+}
+
+/// An emulated kernel's last full sample with its processes' counters
+/// brought up to now from their telemetry slots (found by pid): no
+/// introspection request, no /proc. Queue depths, tables, integrity,
+/// process states and the name of the current operation stay as the last
+/// full sample saw them. None when a process ended or
+/// restarted since: then only a full sample tells the truth.
+fn refresh_counts(prev: &MechanismSnapshot, tel: &Telemetry, t_ms: u64) -> Option<MechanismSnapshot> {
+    let mut m = prev.clone();
+    for p in &mut m.processes {
+        if p.pid <= 0 || p.exit.is_some() {
+            continue;
+        }
+        let s = (0..crate::telemetry::MAX_SLOTS).map(|i| tel.slot(i)).find(|s| s.pid.load(Relaxed) as i32 == p.pid)?;
+        if ExitStatus::decode(s.exit.load(Relaxed)).is_some() {
+            return None;
+        }
+        p.sent = s.sent_msgs.load(Relaxed);
+        p.received = s.recv_msgs.load(Relaxed);
+        p.bytes_sent = s.sent_bytes.load(Relaxed);
+        p.bytes_received = s.recv_bytes.load(Relaxed);
+        p.errors = Errors {
+            epipe: s.err_epipe.load(Relaxed),
+            eagain: s.err_again.load(Relaxed),
+            etimedout: s.err_timedout.load(Relaxed),
+            other: s.err_other.load(Relaxed),
+        };
+        p.op_ms = t_ms.saturating_sub(s.op_since_us.load(Relaxed) / 1000);
+    }
+    Some(m)
+}
+
 pub struct Monitor {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -312,6 +435,10 @@ impl Monitor {
             let mut ticks = 0u64;
             let mut was_paused = false;
             let mut meter = measure::Meter::default();
+            // Each probe's last snapshot.
+            let mut last: Vec<Option<MechanismSnapshot>> = vec![None; probes.len()];
+            // Samples taken paused in a row; the problems the last one knew of.
+            let (mut sampled_paused, mut problems_seen) = (0u32, 0);
             loop {
                 if stop2.load(Relaxed) {
                     break;
@@ -335,12 +462,66 @@ impl Monitor {
                 run.problems.extend(problems);
                 run.paused = cfg.paused.load(Relaxed);
                 run.step_mode = tel.page().step_mode.load(Relaxed) != 0;
-                let mut snap = Snapshot {
-                    version: SNAPSHOT_VERSION,
-                    t_ms,
-                    run,
-                    mechanisms: probes.iter_mut().map(|p| p.sample(&tel, t_ms)).collect(),
-                };
+                // Paused, settled, nothing new from the reaper and no full
+                // look due: the screen already shows all there is. No
+                // snapshot is sent (no redraw, no /proc, no figures).
+                if run.paused
+                    && sampled_paused >= 2
+                    && problems_seen == run.problems.len()
+                    && !ticks.is_multiple_of(PAUSED_FULL_EVERY)
+                {
+                    if ticker.recv().is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                // Paused or resumed: every process stopped or woke without
+                // moving a counter, so /proc is read again (the first two
+                // paused samples and each full one after them).
+                if run.paused != (sampled_paused > 0)
+                    || (run.paused && (sampled_paused < 2 || ticks.is_multiple_of(PAUSED_FULL_EVERY)))
+                {
+                    PROC_EPOCH.fetch_add(1, Relaxed);
+                }
+                let mut mechanisms = Vec::with_capacity(probes.len());
+                for (p, last) in probes.iter_mut().zip(last.iter_mut()) {
+                    let reuse = match last.as_ref() {
+                        // Paused, every worker is stopped: what the last
+                        // sample saw still holds. A panel on screen is
+                        // looked at again every PAUSED_FULL_EVERY ticks
+                        // (something from outside: a kill, a `cat`), one
+                        // off screen waits for the screen. A death is seen
+                        // at once by the reaper above.
+                        Some(m)
+                            if run.paused
+                                && sampled_paused >= 2
+                                && problems_seen == run.problems.len()
+                                && (!ticks.is_multiple_of(PAUSED_FULL_EVERY) || !on_screen(m.kind)) =>
+                        {
+                            Some(m.clone())
+                        }
+                        // An emulated kernel's tables at 2 Hz (every tick
+                        // when zoomed); its processes' counters every tick.
+                        Some(m)
+                            if matches!(m.kind, Kind::Mach | Kind::Alpc)
+                                && !is_zoomed(m.kind)
+                                && !ticks.is_multiple_of(KERNEL_FULL_EVERY) =>
+                        {
+                            refresh_counts(m, &tel, t_ms)
+                        }
+                        _ => None,
+                    };
+                    let m = reuse.unwrap_or_else(|| p.sample(&tel, t_ms));
+                    // Kept for the ticks that reuse it: an emulated
+                    // kernel's, and every panel's while paused.
+                    if run.paused || matches!(m.kind, Kind::Mach | Kind::Alpc) {
+                        *last = Some(m.clone());
+                    }
+                    mechanisms.push(m);
+                }
+                sampled_paused = if run.paused { sampled_paused + 1 } else { 0 };
+                problems_seen = run.problems.len();
+                let mut snap = Snapshot { version: SNAPSHOT_VERSION, t_ms, run, mechanisms };
                 meter.fill(&mut snap, &tel);
                 crate::trace::observe(&snap);
                 // Never block on a slow reader: a UI that is busy (or

@@ -37,6 +37,41 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat { state, comm, ppid, pgrp })
 }
 
+/// A process's stat, wchan and syscall files, opened once and read again
+/// at offset 0 on every sample: procfs makes them afresh on each read, and
+/// three path lookups per process at 10 Hz were most of the monitor's
+/// system calls. A file outlives its process harmlessly (reads fail), and
+/// it never follows a reused pid: it stays bound to the task it opened.
+pub struct Watched {
+    pub pid: i32,
+    stat: Option<fs::File>,
+    wchan: Option<fs::File>,
+    syscall: Option<fs::File>,
+    buf: Vec<u8>,
+}
+
+impl Watched {
+    pub fn open(pid: i32) -> Watched {
+        let f = |name: &str| fs::File::open(format!("/proc/{pid}/{name}")).ok();
+        Watched { pid, stat: f("stat"), wchan: f("wchan"), syscall: f("syscall"), buf: vec![0; 1024] }
+    }
+
+    fn read(file: &Option<fs::File>, buf: &mut [u8]) -> Option<String> {
+        use std::os::unix::fs::FileExt;
+        let n = file.as_ref()?.read_at(buf, 0).ok()?;
+        (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// State, wait channel and blocking system call, as `stat`, `wchan`
+    /// and `syscall` below read them; None once the process is gone.
+    pub fn sample(&mut self) -> Option<(Stat, String, Option<i64>)> {
+        let st = parse_stat(&Self::read(&self.stat, &mut self.buf)?)?;
+        let wchan = Self::read(&self.wchan, &mut self.buf).map(|s| s.trim().to_string()).unwrap_or_default();
+        let sc = Self::read(&self.syscall, &mut self.buf).and_then(|t| t.split_whitespace().next()?.parse().ok());
+        Some((st, wchan, sc))
+    }
+}
+
 pub fn wchan(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
 }
@@ -49,6 +84,15 @@ pub fn syscall(pid: i32) -> Option<i64> {
 
 /// The process's descriptor table, with each descriptor's access mode.
 pub fn fd_table(pid: i32) -> Vec<FdEntry> {
+    fd_table_since(pid, &[])
+}
+
+/// The same, taking each descriptor's mode from `prev` (this process's
+/// last table) when it still points at the same object: the fdinfo read
+/// is then spared. A descriptor closed and opened again on the same
+/// object with another mode in between would keep the old mode until
+/// its target changes.
+pub fn fd_table_since(pid: i32, prev: &[FdEntry]) -> Vec<FdEntry> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
@@ -57,7 +101,11 @@ pub fn fd_table(pid: i32) -> Vec<FdEntry> {
         .filter_map(|e| {
             let fd: i32 = e.file_name().to_str()?.parse().ok()?;
             let target = fs::read_link(e.path()).ok()?.to_string_lossy().into_owned();
-            let mode = fd_mode(pid, fd).unwrap_or_default();
+            let known = prev.iter().find(|p| p.fd == fd && p.target == target && !p.mode.is_empty());
+            let mode = match known {
+                Some(p) => p.mode.clone(),
+                None => fd_mode(pid, fd).unwrap_or_default(),
+            };
             Some(FdEntry { fd, target, mode })
         })
         .collect();
@@ -158,6 +206,19 @@ mod tests {
         assert!(stat(me).is_some());
         assert!(alive(me));
         assert!(!fd_table(me).is_empty());
+    }
+
+    /// The kept-open files answer afresh on every read.
+    #[test]
+    fn watched_files_are_read_again() {
+        let me = std::process::id() as i32;
+        let mut w = Watched::open(me);
+        let (a, _, _) = w.sample().unwrap();
+        let (b, _, _) = w.sample().unwrap();
+        assert_eq!(a, stat(me).unwrap());
+        assert_eq!(a.ppid, b.ppid);
+        let mut gone = Watched::open(-1);
+        assert!(gone.sample().is_none());
     }
 
     #[test]
