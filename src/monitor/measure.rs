@@ -249,7 +249,10 @@ impl Meter {
         }
         match &m.detail {
             Detail::Mach(md) => {
-                d.copied = 2 * self.feed(kind, Key::Mech(1), md.counters.bytes_inline);
+                // Out-of-line memory sent without `deallocate` is copied once
+                // by the kernel (a snapshot the sender cannot change).
+                d.copied = 2 * self.feed(kind, Key::Mech(1), md.counters.bytes_inline)
+                    + self.feed(kind, Key::Mech(3), md.counters.bytes_ool_copied);
                 d.mapped = self.feed(kind, Key::Mech(2), md.counters.bytes_ool);
             }
             Detail::Alpc(ad) => {
@@ -321,7 +324,8 @@ impl Meter {
                 c.bytes_copied_per_msg = per(now.copied - base.copied);
                 c.bytes_mapped_per_msg = per(now.mapped - base.mapped);
                 c.bytes_source = "the emulated Mach kernel's counters: inline bodies copied in at send and out \
-                                  at receive (2 × bytes_inline), out-of-line memory mapped (bytes_ool)"
+                                  at receive (2 × bytes_inline) plus out-of-line memory copied once without deallocate \
+                                  (bytes_ool_copied); out-of-line memory mapped (bytes_ool)"
                     .into();
             }
             Kind::Alpc => {
