@@ -8,6 +8,8 @@
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod clock;
+pub mod errno;
 pub mod i18n;
 pub mod knobs;
 pub mod latency;

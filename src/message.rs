@@ -42,13 +42,7 @@ pub enum DecodeError {
     Corrupt,
 }
 
-/// CLOCK_MONOTONIC in ns: the clock every process of a run shares.
-pub fn now_ns() -> u64 {
-    // CLOCK_MONOTONIC cannot fail on Linux; zero if it ever did.
-    let ts =
-        nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap_or(nix::sys::time::TimeSpec::new(0, 0));
-    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
-}
+pub use crate::clock::now_ns;
 
 /// Fill `buf` (whose length is the message length) with a message from
 /// `sender` numbered `seq`, stamped with the time now: the sender is about
@@ -206,7 +200,7 @@ impl Verifier {
     pub fn check(&mut self, buf: &[u8]) -> Result<(Header, Verdict), DecodeError> {
         match decode(buf) {
             Ok(h) => {
-                crate::trace::hook::received(&h);
+                crate::trace::hook::received(h.sender, h.seq, h.len, h.sent_ns);
                 Ok((h, self.accept(h.sender, h.seq)))
             }
             Err(DecodeError::Foreign) => {

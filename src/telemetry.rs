@@ -126,6 +126,27 @@ impl Op {
     }
 }
 
+/// How an op reads on screen and in traces, unless a mechanism names it
+/// its own way.
+pub fn default_op_name(op: Op) -> &'static str {
+    match op {
+        Op::Idle => "idle",
+        Op::Starting => "starting",
+        Op::Write => "write()",
+        Op::Read => "read()",
+        Op::Open => "open()",
+        Op::Paced => "paced",
+        Op::Stalled => "stalled",
+        Op::Send => "send",
+        Op::Receive => "receive",
+        Op::Wait => "wait",
+        Op::Connect => "connect()",
+        Op::Accept => "accept()",
+        Op::Done => "done",
+        Op::StepHold => "step: held",
+    }
+}
+
 /// How a worker ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {

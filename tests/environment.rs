@@ -94,11 +94,11 @@ fn a_full_dev_shm_is_enospc_at_setup_not_sigbus() {
 fn a_run_dir_out_of_inodes_names_what_failed() {
     let dir = std::env::temp_dir().join(format!("scope-inodes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // The tmpfs root, the run dir, its manifest and the pipe producer's log:
-    // nothing is left for the FIFO's first worker.
+    // The tmpfs root, the run dir, its manifest, its owner record and the
+    // pipe producer's log: nothing is left for the FIFO's first worker.
     let d = dir.display();
     let out = in_mount_namespace(
-        &format!("mount -t tmpfs -o nr_inodes=4,mode=0700 tmpfs {d} && export XDG_RUNTIME_DIR={d}"),
+        &format!("mount -t tmpfs -o nr_inodes=5,mode=0700 tmpfs {d} && export XDG_RUNTIME_DIR={d}"),
         "snapshot -m pipe,fifo --duration 0.5 --format json",
     );
     let left = std::fs::read_dir(&dir).unwrap().count();

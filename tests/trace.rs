@@ -187,9 +187,12 @@ fn every_mechanism_reports_latency_and_cost() {
     }
     let cost = |k: Kind| common::mech(&snap, k).cost.clone().unwrap();
     let (pipe, shm) = (cost(Kind::Pipe), cost(Kind::Shm));
-    // The notes' claim, measured: shared memory needs fewer system calls
-    // per message than a pipe, and the kernel copies none of its bytes.
-    assert!(shm.syscalls_per_msg.unwrap() < pipe.syscalls_per_msg.unwrap(), "shm {shm:?} not below pipe {pipe:?}");
+    // The notes' claim, measured: the kernel copies none of shared
+    // memory's bytes. System calls are at most the pipe's: at this rate the
+    // consumer sleeps for each message, and waking it takes a futex_wait
+    // and a futex_wake, as many calls as the pipe's write and read (which
+    // reads one message per call).
+    assert!(shm.syscalls_per_msg.unwrap() <= pipe.syscalls_per_msg.unwrap(), "shm {shm:?} above pipe {pipe:?}");
     assert_eq!(shm.bytes_copied_per_msg, Some(0.0));
     // A pipe message crosses the kernel twice: in with write, out with read.
     let size = 256.0;

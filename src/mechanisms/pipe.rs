@@ -57,25 +57,8 @@ pub fn ret_str(ret: i64) -> String {
     }
 }
 
-pub fn errno_name(e: i32) -> &'static str {
-    match e {
-        libc::EPIPE => "EPIPE",
-        libc::EAGAIN => "EAGAIN",
-        libc::EBUSY => "EBUSY",
-        libc::EPERM => "EPERM",
-        libc::EINTR => "EINTR",
-        libc::EBADF => "EBADF",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ENOENT => "ENOENT",
-        libc::EEXIST => "EEXIST",
-        libc::EINVAL => "EINVAL",
-        libc::ENXIO => "ENXIO",
-        libc::EACCES => "EACCES",
-        libc::EMFILE => "EMFILE",
-        libc::ENOSPC => "ENOSPC",
-        _ => "E?",
-    }
-}
+/// The errno's name (`EPIPE`), for the event log.
+pub use crate::errno::name as errno_name;
 
 const CALLS: Calls = Calls { event: format_call, op: op_name };
 

@@ -42,24 +42,7 @@ pub struct Calls {
     pub op: fn(Op) -> &'static str,
 }
 
-pub fn default_op_name(op: Op) -> &'static str {
-    match op {
-        Op::Idle => "idle",
-        Op::Starting => "starting",
-        Op::Write => "write()",
-        Op::Read => "read()",
-        Op::Open => "open()",
-        Op::Paced => "paced",
-        Op::Stalled => "stalled",
-        Op::Send => "send",
-        Op::Receive => "receive",
-        Op::Wait => "wait",
-        Op::Connect => "connect()",
-        Op::Accept => "accept()",
-        Op::Done => "done",
-        Op::StepHold => "step: held",
-    }
-}
+pub use crate::telemetry::default_op_name;
 
 /// Follows one worker slot across samples: turns counters into rates and
 /// collects the events it recorded.

@@ -144,7 +144,7 @@ pub fn slice_name(kind: &str, r: &Rec) -> String {
                 "NtAlpcSendWaitReceivePort"
             }
         }
-        _ => crate::monitor::default_op_name(o),
+        _ => crate::telemetry::default_op_name(o),
     };
     name.to_string()
 }
@@ -153,7 +153,7 @@ fn error_name(kind: &str, ret: i32) -> String {
     if kind == "mach" {
         crate::mechanisms::mach::types::return_name(ret as u32)
     } else {
-        format!("{} ({ret})", crate::mechanisms::pipe::errno_name(ret))
+        format!("{} ({ret})", crate::errno::name(ret))
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use super::format::{self, Rec, RecKind};
-use crate::message::{now_ns, Header};
+use crate::clock::now_ns;
 use crate::telemetry::{Op, Slot, Telemetry};
 
 /// Tracing in this process (`IPCSCOPE_TRACE` was set by the supervisor).
@@ -100,24 +100,24 @@ pub fn encoded(sender: u32, seq: u64) {
 }
 
 /// A message checked out: time it, and trace its arrival.
-pub fn received(h: &Header) {
+pub fn received(sender: u32, seq: u64, len: u32, sent_ns: u64) {
     let now = now_ns();
-    let echo = with_local(|l| l.own == Some(h.sender));
-    if !echo && h.sent_ns > 0 && h.sent_ns <= now {
+    let echo = with_local(|l| l.own == Some(sender));
+    if !echo && sent_ns > 0 && sent_ns <= now {
         if let Some(s) = slot() {
-            s.lat.record(now - h.sent_ns);
+            s.lat.record(now - sent_ns);
         }
     }
     if !on() {
         return;
     }
     with_local(|l| {
-        l.cur = Some((h.sender, h.seq, h.sent_ns, true));
+        l.cur = Some((sender, seq, sent_ns, true));
         let rec = Rec {
-            seq: h.seq,
-            sent_ns: h.sent_ns,
-            sender: h.sender,
-            bytes: h.len,
+            seq,
+            sent_ns,
+            sender,
+            bytes: len,
             flags: if echo { format::FLAG_ECHO } else { 0 },
             ..l.call(RecKind::Recv, now)
         };

@@ -147,7 +147,7 @@ pub fn observe(snap: &Snapshot) {
     if !enabled() {
         return;
     }
-    let now = crate::message::now_ns();
+    let now = crate::clock::now_ns();
     let mut g = tracer();
     let Some(t) = g.as_mut() else { return };
     let Some(run) = t.active.iter_mut().find(|r| r.dir.as_os_str() == snap.run.runtime_dir.as_str()) else { return };

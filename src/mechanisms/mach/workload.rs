@@ -703,7 +703,7 @@ impl ClientThread<'_> {
         }
         let data = payload(&reply);
         if let Ok(h) = message::peek_header(data) {
-            crate::trace::hook::received(&h);
+            crate::trace::hook::received(h.sender, h.seq, h.len, h.sent_ns);
         }
         bump(&me.recv_msgs, 1);
         bump(&me.recv_bytes, data.len() as u64);
