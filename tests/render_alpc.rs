@@ -62,7 +62,7 @@ fn panel_text(s: &Snapshot, w: u16, h: u16, view: &View) -> String {
     let backend = ratatui::backend::TestBackend::new(w, h);
     let mut term = ratatui::Terminal::new(backend).unwrap();
     term.draw(|f| ipcscope::ui::alpc::render(f, f.area(), m, d, 6, false, view)).unwrap();
-    buffer_text(term.backend().buffer())
+    ipcscope::ui::buffer_text(term.backend().buffer())
 }
 
 /// The focused view's second pane drawn alone.
@@ -70,27 +70,7 @@ fn focus_text(s: &Snapshot, w: u16, h: u16, view: &View) -> String {
     let backend = ratatui::backend::TestBackend::new(w, h);
     let mut term = ratatui::Terminal::new(backend).unwrap();
     term.draw(|f| ipcscope::ui::alpc::render_focus(f, f.area(), s, view)).unwrap();
-    buffer_text(term.backend().buffer())
-}
-
-fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut line = String::new();
-        let mut skip = 0;
-        for x in 0..buf.area.width {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let sym = buf[(x, y)].symbol();
-            line.push_str(sym);
-            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    ipcscope::ui::buffer_text(term.backend().buffer())
 }
 
 /// Cells a panel gets: the grid's at 80×24 … 200×60 (about 40×5 to

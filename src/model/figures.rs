@@ -294,6 +294,17 @@ pub enum Party {
 }
 
 impl Party {
+    /// How much a class should see it, for ordering a panel's parties:
+    /// 0 a sender held by a full channel, 1 a party that holds the flow up
+    /// or ended, 2 the rest.
+    pub fn rank(self) -> u8 {
+        match self {
+            Party::BlockedFull => 0,
+            Party::WaitingPartner | Party::StepHeld | Party::Paused | Party::Exited => 1,
+            _ => 2,
+        }
+    }
+
     /// The locale key of its words.
     pub fn label_key(self) -> &'static str {
         match self {

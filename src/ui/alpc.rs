@@ -80,11 +80,7 @@ impl<'a> Task<'a> {
     }
 
     fn rank(&self) -> u8 {
-        match self.party {
-            Party::BlockedFull => 0,
-            Party::WaitingPartner | Party::StepHeld | Party::Paused | Party::Exited => 1,
-            _ => 2,
-        }
+        self.party.rank()
     }
 }
 

@@ -80,13 +80,8 @@ impl<'a> Task<'a> {
         widgets::emu_party_line(&self.p.role, self.p, self.call, false, room, view)
     }
 
-    /// How much a class should see it: a sender held by a full queue first.
     fn rank(&self) -> u8 {
-        match self.party {
-            Party::BlockedFull => 0,
-            Party::WaitingPartner | Party::StepHeld | Party::Paused | Party::Exited => 1,
-            _ => 2,
-        }
+        self.party.rank()
     }
 }
 

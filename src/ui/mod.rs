@@ -1049,12 +1049,17 @@ pub fn render_text(snap: &Snapshot, view: &View, width: u16, height: u16) -> Str
         Err(e) => match e {},
     };
     let _ = term.draw(|f| render(f, snap, view));
-    let buf = term.backend().buffer();
+    buffer_text(term.backend().buffer())
+}
+
+/// A drawn buffer as plain text lines (trailing spaces trimmed); a wide
+/// (Korean) character is written once, not once per cell.
+pub fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
     let mut out = String::new();
-    for y in 0..height {
+    for y in 0..buf.area.height {
         let mut line = String::new();
         let mut skip = 0;
-        for x in 0..width {
+        for x in 0..buf.area.width {
             if skip > 0 {
                 skip -= 1;
                 continue;

@@ -13,24 +13,7 @@ pub fn panel_text(m: &MechanismSnapshot, view: &View, w: u16, h: u16) -> String 
     let mut term = ratatui::Terminal::new(backend).expect("test backend");
     let panel = PANELS.iter().find(|p| p.kind == m.kind).expect("a panel for the kind");
     term.draw(|f| (panel.draw)(f, f.area(), m, 1, true, view)).expect("draw");
-    let buf = term.backend().buffer();
-    let mut out = String::new();
-    for y in 0..h {
-        let mut line = String::new();
-        let mut skip = 0;
-        for x in 0..w {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let sym = buf[(x, y)].symbol();
-            line.push_str(sym);
-            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    ipcscope::ui::buffer_text(term.backend().buffer())
 }
 
 /// The view of one frame: language, theme, zoomed or the grid.
