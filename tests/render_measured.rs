@@ -210,7 +210,8 @@ fn no_cut_number_or_word_in_measured_frames() {
 /// --duration 3 --set producer.rate=200`): every mechanism has its heat
 /// map a row per second, the comparison view and every zoomed panel draw
 /// its figures without a cut number, shared memory's system calls are at
-/// most the pipe's (both 2 a message at this rate: see docs/trace.md), and
+/// most the pipe's (both 2 a message at this rate; below it when the buffer is
+/// full: see docs/trace.md), and
 /// the run leaves nothing behind.
 #[test]
 fn a_live_run_draws_its_figures_whole() {

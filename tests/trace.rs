@@ -206,6 +206,32 @@ fn every_mechanism_reports_latency_and_cost() {
     assert_run_gone(&snap);
 }
 
+/// The notes' "no kernel after setup", measured in system calls: with the
+/// buffer the bottleneck (a producer faster than its consumer), the pipe
+/// still makes a `write` and a `read` per message, while the shm ring wakes
+/// its sleeping producer once per half ring — about 2 calls per 8 messages
+/// with 16 slots. Fails on a ring that wakes the producer at every freed
+/// slot (2 calls a message, the pipe's count).
+#[test]
+fn a_full_shm_ring_costs_fewer_system_calls_than_a_full_pipe() {
+    let dir = Scratch::new("trace-full");
+    let path = dir.path("t.json");
+    let (snap, _) = traced_snapshot("pipe,shm", "3", &["producer.rate=max", "consumer.rate=2000"], &path, &[]);
+    let sys = |k: Kind| {
+        let c = common::mech(&snap, k).cost.clone().unwrap();
+        assert!(c.messages > 100, "{k:?}: {c:?}");
+        c.syscalls_per_msg.unwrap()
+    };
+    let (pipe, shm) = (sys(Kind::Pipe), sys(Kind::Shm));
+    assert!(pipe >= 1.5, "a pipe message is a write and a read: {pipe}");
+    assert!(shm * 2.0 < pipe, "shm {shm} calls a message, pipe {pipe}");
+    for k in [Kind::Pipe, Kind::Shm] {
+        let i = &common::mech(&snap, k).integrity;
+        assert!(i.lost == 0 && i.corrupt == 0 && i.reordered == 0, "{k:?}: {i:?}");
+    }
+    assert_run_gone(&snap);
+}
+
 #[test]
 fn a_full_trace_file_keeps_every_nth_message_and_says_n() {
     let dir = Scratch::new("trace-sampled");
