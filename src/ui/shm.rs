@@ -12,7 +12,7 @@
 //! ╔═══════════════▼══════════════════════════════════▼═══════════════╗
 //! ║■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■ ■  16/16 slots                       ║
 //! ║↑in,out                                                           ║
-//! ╚ /dev/shm/ipcscope-4120-abcd1234-shm · 16384 B ═══════════════════╝
+//! ╚ /dev/shm/ipcscope-4120-abcd1234-shm · rw------- · 16384 B ═══════╝
 //! ```
 //! One row in a tiny cell, the figure without boxes in a low one, and the
 //! raw facts (address ranges, futex words, state letters, the region's
@@ -186,6 +186,14 @@ fn object_titles(d: &ShmDetail, room: usize, view: &View) -> Vec<Line<'static>> 
     let size = format!(" · {} B", d.size);
     let mut out = Vec::new();
     let style = if d.exists { th.title() } else { th.dim() };
+    // The permissions shm_open's third argument set, as stat shows them.
+    if d.exists && d.mode != 0 {
+        let mode = crate::model::detail::fifo::mode_string(d.mode);
+        let with_mode = format!(" · {}{size}", mode.get(1..).unwrap_or_default());
+        if let Some(p) = widgets::path_fit(&d.path, room.saturating_sub(fit::width(&with_mode))) {
+            out.push(Line::from(vec![Span::styled(p, style), Span::styled(with_mode, th.value())]));
+        }
+    }
     if let Some(p) = widgets::path_fit(&d.path, room.saturating_sub(fit::width(&size))) {
         out.push(Line::from(vec![Span::styled(p, style), Span::styled(size.clone(), th.value())]));
     }
