@@ -53,6 +53,10 @@ fn messages_flow_and_all_arrive_intact() {
     assert_eq!(at(cons, r), at(prod, w));
     assert_eq!(m.channel.unit, "bytes");
     assert_eq!(m.channel.capacity, 65536);
+    // The design questions, answered from the processes: the child's
+    // parent (/proc/PID/stat) is the producer.
+    assert_eq!(d.parent_child, Some(true));
+    assert!(!d.freed);
     assert_run_gone(&s);
 }
 
@@ -128,6 +132,11 @@ fn reader_sees_eof_once_the_writer_is_done() {
     assert_eq!(m.integrity.delivered, 50);
     let d = pipe_detail(m);
     assert!(d.eof_seen);
+    // Both gone: the kernel freed the pipe, and no capacity is drawn for it.
+    let s = wait_for(&sess, "both ends gone", Duration::from_secs(5), |s| pipe(s).processes[0].exit.is_some());
+    let (m, d) = (pipe(&s), pipe_detail(pipe(&s)));
+    assert!(d.freed, "{d:?}");
+    assert_eq!((m.channel.depth, m.channel.capacity), (0, 0));
     let pids = pids(&s);
     sess.shutdown();
     assert_nothing_left(&pids);

@@ -49,6 +49,8 @@ fn blocked_pipe() -> Snapshot {
             eof_seen: false,
             fd_pair: Some([4, 5]),
             holds: vec![held("producer", &[], &[5]), held("consumer", &[4], &[])],
+            parent_child: Some(true),
+            freed: false,
         }),
     };
     run(vec![m])

@@ -110,6 +110,7 @@ impl Mechanism for Pipe {
             capacity: 0,
             notes: NoteLog::default(),
             generation: 0,
+            parent_child: None,
         })
     }
 }
@@ -365,6 +366,8 @@ struct PipeProbe {
     notes: NoteLog,
     /// The producer slot's generation: a restart starts a new story.
     generation: u64,
+    /// Whether the consumer's parent is the producer, once seen.
+    parent_child: Option<bool>,
 }
 
 fn pipe_inode(target: &str) -> Option<u64> {
@@ -382,7 +385,13 @@ impl Probe for PipeProbe {
             self.generation = gen;
             self.notes = NoteLog::default();
             self.history.clear();
+            self.parent_child = None;
         }
+        // Read once per run of the pair: a parent never changes while both live.
+        if self.parent_child.is_none() && prod.alive() && cons.alive() {
+            self.parent_child = procfs::stat(cons.pid).map(|st| st.ppid == prod.pid);
+        }
+        let freed = prod.pid > 0 && cons.pid > 0 && prod.exit.is_some() && cons.exit.is_some();
 
         // Ask the pipe itself how full it is, through whichever end is
         // still held by a live process.
@@ -395,6 +404,8 @@ impl Probe for PipeProbe {
                 self.capacity = c;
                 (d, c)
             }
+            // Gone with its last holder: no capacity is left to draw.
+            None if freed => (0, 0),
             None => (0, self.capacity),
         };
         self.history.push_back(depth);
@@ -496,6 +507,8 @@ impl Probe for PipeProbe {
                 eof_seen,
                 fd_pair,
                 holds,
+                parent_child: self.parent_child,
+                freed,
             }),
             processes: vec![prod, cons],
         }

@@ -242,6 +242,9 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     let figures = take(roomy && measured::any(m), notes);
     let atomic = take(true, notes);
     let history = take(true, notes);
+    // The notes' four design questions, answered from what is observed.
+    let answers = super::design::fifo_answers(d);
+    let design = usize::from(take(!answers.is_empty(), notes)) + usize::from(take(!answers.is_empty(), notes));
     // Room to spare: the channel grows, so its fill stays the biggest thing.
     let g = g + u16::from(take(true, notes)) + u16::from(take(g == 1, notes));
 
@@ -332,6 +335,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &FifoDetail, view
     if atomic {
         lines.push(atomic_line(d, room, view));
     }
+    lines.extend(super::design::rows(&answers, room, design, view));
     let left = (below.height as usize).saturating_sub(lines.len());
     lines.extend(widgets::note_rows(m, left, room, view));
     if roomy && lines.len() < below.height as usize {

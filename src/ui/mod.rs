@@ -13,6 +13,7 @@
 
 pub mod alpc;
 pub mod audit;
+pub mod design;
 pub mod fifo;
 pub mod fit;
 pub mod lesson;
@@ -1305,6 +1306,7 @@ mod tests {
         let sources = [
             ("alpc.rs", include_str!("alpc.rs")),
             ("audit.rs", include_str!("audit.rs")),
+            ("design.rs", include_str!("design.rs")),
             ("fifo.rs", include_str!("fifo.rs")),
             ("fit.rs", include_str!("fit.rs")),
             ("lesson.rs", include_str!("lesson.rs")),

@@ -147,11 +147,14 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     let notes = if notes <= spare.get() { notes } else { 0 };
     let reply = take(d.duplex && d.reply.is_some(), notes);
     let figures = take(roomy && measured::any(m), notes);
-    let fionread = take(true, notes);
+    let fionread = take(!d.freed, notes);
     let raw_state = take(roomy, notes);
     let raw_op = take(roomy, notes);
     let history = take(roomy, notes);
     let counts = take(roomy, notes);
+    // The notes' four design questions, answered from what is observed.
+    let answers = super::design::pipe_answers(d);
+    let design = usize::from(take(!answers.is_empty(), notes)) + usize::from(take(!answers.is_empty(), notes));
     // Room to spare: the channel grows, so its fill stays the biggest thing.
     let g = g + u16::from(take(true, notes)) + u16::from(take(g == 1, notes));
     let box_rows = 3 + u16::from(raw_state) + u16::from(raw_op) + u16::from(counts);
@@ -201,7 +204,17 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     titles.push(Line::from(Span::styled(name.to_string(), th.title())));
     titles.push(Line::from(Span::styled(t(l, "pp_pipe").to_string(), th.title())));
     let inner = widgets::fig_box(f, pipe_area, titles, BorderType::Double, true, view);
-    let mut lines = widgets::gauge_rows(&m.channel, inner.width, g, view);
+    // A freed pipe has no buffer left to measure: say so instead of drawing
+    // its last capacity.
+    let mut lines = if d.freed {
+        let freed = t(l, "pipe_freed");
+        fit::first_fit(&[freed], inner.width as usize)
+            .map(|s| Line::from(Span::styled(s, th.dim())))
+            .into_iter()
+            .collect()
+    } else {
+        widgets::gauge_rows(&m.channel, inner.width, g, view)
+    };
     if fionread {
         let items = vec![
             Item::new(
@@ -260,6 +273,7 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &PipeDetail, view
     if integrity {
         lines.push(widgets::integrity_row(&m.integrity, room, view));
     }
+    lines.extend(super::design::rows(&answers, room, design, view));
     if figures {
         lines.push(measured::figures_row(m, room, view));
     }

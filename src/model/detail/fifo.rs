@@ -73,3 +73,46 @@ pub fn mode_string(mode: u32) -> String {
     }
     s
 }
+
+impl FifoDetail {
+    /// The four design questions, answered from what was observed: our
+    /// processes found the FIFO by its path, each opened it with one mode
+    /// (fdinfo flags), and the node is a `p` file of this machine.
+    pub fn design_answers(&self) -> Vec<super::Answer> {
+        use super::Answer::*;
+        let mut out = Vec::new();
+        let ours = || self.holders.iter().filter(|h| h.role.is_some());
+        let one_way = ours().any(|h| h.mode == "r") && ours().any(|h| h.mode == "w") && ours().all(|h| h.mode != "rw");
+        if one_way {
+            out.push(OneWay);
+            out.push(HalfDuplex);
+        }
+        if self.exists && ours().next().is_some() {
+            out.push(ByPath);
+        }
+        if self.exists && self.mode & libc::S_IFMT == libc::S_IFIFO {
+            out.push(Local);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod design_tests {
+    use super::super::Answer::*;
+    use super::*;
+
+    #[test]
+    fn a_fifo_opened_read_write_is_not_called_one_way() {
+        let h = |mode: &str| FifoHolder { mode: mode.into(), role: Some("x".into()), ..Default::default() };
+        let mut d = FifoDetail {
+            exists: true,
+            mode: libc::S_IFIFO | 0o600,
+            holders: vec![h("w"), h("r")],
+            ..Default::default()
+        };
+        assert_eq!(d.design_answers(), [OneWay, HalfDuplex, ByPath, Local]);
+        d.holders.push(h("rw"));
+        assert_eq!(d.design_answers(), [ByPath, Local]);
+    }
+}
