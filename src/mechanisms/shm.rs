@@ -174,6 +174,7 @@ impl Mechanism for Shm {
             history: VecDeque::new(),
             slots: 0,
             notes: NoteLog::default(),
+            maps: Vec::new(),
         })
     }
 }
@@ -524,7 +525,23 @@ struct ShmProbe {
     history: VecDeque<u64>,
     slots: u64,
     notes: NoteLog,
+    /// Each worker's mapping of the object, by pid, and when /proc/PID/maps
+    /// was last read: a worker maps the ring once, so the file (hundreds of
+    /// lines) is read again once a second, not at every sample.
+    maps: Vec<(i32, u64, Option<Mapping>)>,
 }
+
+/// One process's mapping of the object, from a line of /proc/PID/maps.
+#[derive(Clone)]
+struct Mapping {
+    start: u64,
+    end: u64,
+    offset: u64,
+    perms: String,
+}
+
+/// How long a process's mapping is taken as read, ms.
+const MAPS_EVERY_MS: u64 = 1000;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -564,46 +581,66 @@ fn word_of(head: &[u8], i: usize) -> u64 {
 }
 
 /// The ring word process `pid` sleeps on in FUTEX_WAIT, found from the
-/// address in /proc/PID/syscall and the mapping in /proc/PID/maps.
-fn futex_word(pid: i32, path: &str) -> Option<&'static str> {
+/// address in /proc/PID/syscall and its mapping of the object.
+fn futex_word(pid: i32, map: &Mapping) -> Option<&'static str> {
     let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
     let mut it = sc.split_whitespace();
     if it.next()? != "202" {
         return None;
     }
     let uaddr = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-    maps.lines().filter(|l| l.contains(path)).find_map(|l| {
-        let mut f = l.split_whitespace();
-        let (a, b) = f.next()?.split_once('-')?;
-        let (start, end) = (u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?);
-        let off = u64::from_str_radix(f.nth(1)?, 16).ok()?;
-        if !(start..end).contains(&uaddr) {
-            return None;
-        }
-        match (uaddr - start + off) / 8 {
-            1 => Some("in"),
-            2 => Some("out"),
-            _ => Some("?"),
-        }
-    })
+    if !(map.start..map.end).contains(&uaddr) {
+        return None;
+    }
+    match (uaddr - map.start + map.offset) / 8 {
+        1 => Some("in"),
+        2 => Some("out"),
+        _ => Some("?"),
+    }
 }
 
 /// Where process `pid` mapped the object at `path`, from /proc/PID/maps
 /// (the first mapping, if it has several; `(deleted)` once unlinked).
-fn mapping(pid: i32, path: &str) -> Option<(u64, u64, String)> {
+fn mapping(pid: i32, path: &str) -> Option<Mapping> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
     maps.lines().find_map(|l| {
         let mut f = l.split_whitespace();
-        let (range, perms) = (f.next()?, f.next()?);
-        let name = f.nth(3)?;
+        let (range, perms, offset) = (f.next()?, f.next()?, f.next()?);
+        let name = f.nth(2)?;
         let rest: Vec<&str> = f.collect();
         if name != path || !(rest.is_empty() || rest == ["(deleted)"]) {
             return None;
         }
         let (a, b) = range.split_once('-')?;
-        Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?, perms.to_string()))
+        Some(Mapping {
+            start: u64::from_str_radix(a, 16).ok()?,
+            end: u64::from_str_radix(b, 16).ok()?,
+            offset: u64::from_str_radix(offset, 16).ok()?,
+            perms: perms.to_string(),
+        })
     })
+}
+
+impl ShmProbe {
+    /// Process `pid`'s mapping of `path`: read again when a second has
+    /// passed, the pid is new, or it had none yet.
+    fn mapping_of(&mut self, pid: i32, path: &str, t_ms: u64) -> Option<Mapping> {
+        match self.maps.iter_mut().find(|(p, _, _)| *p == pid) {
+            Some((_, at, m)) if m.is_some() && t_ms.saturating_sub(*at) < MAPS_EVERY_MS => m.clone(),
+            Some(entry) => {
+                *entry = (pid, t_ms, mapping(pid, path));
+                entry.2.clone()
+            }
+            None => {
+                let m = mapping(pid, path);
+                self.maps.push((pid, t_ms, m.clone()));
+                if self.maps.len() > 4 {
+                    self.maps.remove(0);
+                }
+                m
+            }
+        }
+    }
 }
 
 impl Probe for ShmProbe {
@@ -652,18 +689,16 @@ impl Probe for ShmProbe {
             }
         }
         for p in [&prod, &cons] {
-            if p.alive() && p.sleeps_in() == crate::snapshot::Wait::Futex {
-                if let Some(w) = futex_word(p.pid, &path) {
+            if !p.alive() {
+                continue;
+            }
+            let Some(map) = self.mapping_of(p.pid, &path, t_ms) else { continue };
+            if p.sleeps_in() == crate::snapshot::Wait::Futex {
+                if let Some(w) = futex_word(p.pid, &map) {
                     d.futex_waits.push((p.role.clone(), w.to_string()));
                 }
             }
-        }
-        for p in [&prod, &cons] {
-            if p.alive() {
-                if let Some((start, end, perms)) = mapping(p.pid, &path) {
-                    d.maps.push(ShmMap { role: p.role.clone(), pid: p.pid, start, end, perms });
-                }
-            }
+            d.maps.push(ShmMap { role: p.role.clone(), pid: p.pid, start: map.start, end: map.end, perms: map.perms });
         }
         if d.mapped {
             self.slots = d.slots;
