@@ -36,6 +36,69 @@ pub struct Meter {
     /// Per-process and per-slot counters last read, to add up deltas.
     last: HashMap<(Kind, Key), u64>,
     last_cost_ms: Option<u64>,
+    /// /proc files of each process measured, kept open between refreshes.
+    procs: HashMap<i32, ProcFiles>,
+}
+
+/// A process's /proc/PID/io and its threads' status files, opened once and
+/// read again at offset 0 (procfs makes them afresh on each read): the
+/// path lookups and opens were most of the meter's system calls. The
+/// thread list is read again once a second; a file outlives its task
+/// harmlessly (reads fail) and never follows a reused pid.
+struct ProcFiles {
+    io: Option<std::fs::File>,
+    tasks: Vec<(i32, std::fs::File)>,
+    listed_ms: u64,
+    /// Refresh in which it was last wanted; others are closed.
+    wanted: u64,
+}
+
+/// How often a process's thread list is read again, ms.
+const TASKS_EVERY_MS: u64 = 1000;
+
+impl ProcFiles {
+    fn open(pid: i32, t: u64) -> ProcFiles {
+        let mut f = ProcFiles {
+            io: std::fs::File::open(format!("/proc/{pid}/io")).ok(),
+            tasks: Vec::new(),
+            listed_ms: t,
+            wanted: 0,
+        };
+        f.list(pid, t);
+        f
+    }
+
+    fn list(&mut self, pid: i32, t: u64) {
+        self.listed_ms = t;
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            self.tasks.clear();
+            return;
+        };
+        let mut tids: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+        tids.sort_unstable();
+        let mut old = std::mem::take(&mut self.tasks);
+        for tid in tids {
+            match old.iter().position(|(t, _)| *t == tid) {
+                Some(i) => self.tasks.push(old.swap_remove(i)),
+                None => {
+                    if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/task/{tid}/status")) {
+                        self.tasks.push((tid, f));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The whole of a /proc file read from offset 0 into `buf`.
+fn read_proc<'a>(f: &std::fs::File, buf: &'a mut [u8]) -> Option<&'a str> {
+    use std::os::unix::fs::FileExt;
+    let n = f.read_at(buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok().filter(|s| !s.is_empty())
+}
+
+fn field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,6 +202,9 @@ impl Meter {
             m.cost = w.and_then(|w| w.last.clone());
             m.latency_us = w.and_then(|w| w.latency.clone());
         }
+        if refresh {
+            self.procs.retain(|_, f| f.wanted == t);
+        }
     }
 
     fn sample_latency(&mut self, tel: &Telemetry, i: usize, t: u64) {
@@ -234,11 +300,16 @@ impl Meter {
             d.moved += self.feed(kind, Key::Slot(i, g, 2), moved);
         }
         for pid in parties(m).collect::<Vec<_>>() {
-            match proc_io(pid) {
+            let files = self.procs.entry(pid).or_insert_with(|| ProcFiles::open(pid, t));
+            files.wanted = t;
+            if t.saturating_sub(files.listed_ms) >= TASKS_EVERY_MS || t < files.listed_ms {
+                files.list(pid, t);
+            }
+            let (rw, tasks) = (proc_io(files), ctx_switches(files));
+            match rw {
                 Some(rw) => d.rw += self.feed(kind, Key::Proc(pid, 0), rw),
                 None => d.rw_seen = false,
             }
-            let tasks = ctx_switches(pid);
             if tasks.is_empty() {
                 d.ctx_seen = false;
             }
@@ -353,24 +424,23 @@ fn parties(m: &MechanismSnapshot) -> impl Iterator<Item = i32> + '_ {
 }
 
 /// `syscr + syscw` of /proc/PID/io (the whole process).
-fn proc_io(pid: i32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok());
-    Some(field("syscr:")? + field("syscw:")?)
+fn proc_io(f: &ProcFiles) -> Option<u64> {
+    let mut buf = [0u8; 512];
+    let text = read_proc(f.io.as_ref()?, &mut buf)?;
+    Some(field(text, "syscr:")? + field(text, "syscw:")?)
 }
 
 /// Every thread's (tid, voluntary, involuntary) context switches.
 /// /proc/PID/status counts the main thread only, hence each task's own.
-fn ctx_switches(pid: i32) -> Vec<(i32, u64, u64)> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+fn ctx_switches(f: &ProcFiles) -> Vec<(i32, u64, u64)> {
+    let mut buf = vec![0u8; 4096];
     let mut out = Vec::new();
-    for e in dir.flatten() {
-        let Some(tid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(text) = std::fs::read_to_string(e.path().join("status")) else { continue };
-        let field =
-            |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok());
-        if let (Some(v), Some(i)) = (field("voluntary_ctxt_switches:"), field("nonvoluntary_ctxt_switches:")) {
-            out.push((tid, v, i));
+    for (tid, file) in &f.tasks {
+        let Some(text) = read_proc(file, &mut buf) else { continue };
+        if let (Some(v), Some(i)) =
+            (field(text, "voluntary_ctxt_switches:"), field(text, "nonvoluntary_ctxt_switches:"))
+        {
+            out.push((*tid, v, i));
         }
     }
     out
