@@ -233,3 +233,15 @@ mod tests {
         assert_eq!(fd_mode(me, fds[1]).as_deref(), Some("w"));
     }
 }
+
+/// `pid`'s network namespace: the inode in the `net:[INODE]` text of the
+/// `/proc/PID/ns/net` link (readlink: the link itself, never followed).
+pub fn netns(pid: i32) -> Option<u64> {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+    parse_netns(link.to_str()?)
+}
+
+/// The inode of a `net:[INODE]` link text.
+pub fn parse_netns(text: &str) -> Option<u64> {
+    text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+}

@@ -87,8 +87,13 @@ fn conns<'a>(m: &'a MechanismSnapshot, d: &'a SocketDetail) -> Vec<Conn<'a>> {
         .skip(1)
         .map(|c| {
             let mine = d.sockets.iter().find(|s| s.role == c.role && !s.listening());
-            let accepted =
-                d.sockets.iter().find(|s| s.server_side() && s.peer_role.as_deref() == Some(c.role.as_str()));
+            // The same family as its own socket: a remote client holds a
+            // second, idle connection to the path.
+            let accepted = d.sockets.iter().find(|s| {
+                s.server_side()
+                    && s.peer_role.as_deref() == Some(c.role.as_str())
+                    && mine.is_none_or(|m| m.family == s.family)
+            });
             Conn { client: c, mine, accepted }
         })
         .collect()
