@@ -113,8 +113,6 @@ impl Mechanism for Socket {
             if let Some(why) = netns::refusal() {
                 bail!("{why}");
             }
-            // The veth's far end is reached by a TCP address.
-            self.families |= FAM_TCP;
         }
         self.server = sup.alloc_slot()?;
         self.clients = pair::alloc_slots(sup, n)?;
@@ -161,10 +159,8 @@ impl Socket {
         // cannot be, the remote client still starts and says why it
         // failed (its panel note), the rest runs on.
         let remote = sup.knobs().get(KnobId::SocketRemote) == 1;
-        let mut families = self.families;
-        if remote {
-            families |= FAM_TCP;
-        }
+        // The remote client tries the path too: the server listens on both.
+        let families = if remote { FAM_UNIX | FAM_TCP } else { self.families };
         let mut spec = WorkerSpec::new(Kind::Socket, "server", self.server).arg(
             "families",
             match families {

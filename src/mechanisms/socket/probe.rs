@@ -66,12 +66,11 @@ impl Probe for SocketProbe {
         if let (true, Some((_, r))) = (remote_on, self.remote.as_mut()) {
             procs.push(r.sample(tel, t_ms));
         }
-        let families = if remote_on { self.families | FAM_TCP } else { self.families };
+        let families = if remote_on { FAM_UNIX | FAM_TCP } else { self.families };
         let ss = tel.slot(self.server_slot);
         let port_gsn = (families & FAM_TCP != 0).then(|| ss.aux[0].load(Relaxed) as u16).filter(|&p| p != 0);
 
-        let mut unix =
-            if families & (FAM_UNIX) != 0 || remote_on { diag::unix_dump().unwrap_or_default() } else { HashMap::new() };
+        let mut unix = if families & FAM_UNIX != 0 { diag::unix_dump().unwrap_or_default() } else { HashMap::new() };
         let mut tcp = if families & FAM_TCP != 0 { diag::proc_net_tcp() } else { HashMap::new() };
         // A process in another network namespace: that namespace's tables
         // (socket inodes are unique across namespaces).
@@ -182,7 +181,7 @@ impl Probe for SocketProbe {
         let users = |hit: &dyn Fn(&SocketEntry) -> bool| {
             sockets.iter().filter(|s| hit(s)).map(|s| s.pid).collect::<HashSet<_>>().len() as u64
         };
-        let path = (families & FAM_UNIX != 0 || remote_on).then(|| self.path.clone());
+        let path = (families & FAM_UNIX != 0).then(|| self.path.clone());
         let path_users = path
             .as_ref()
             .map_or(0, |p| users(&|s: &SocketEntry| s.family == Family::Unix && (&s.local == p || &s.peer == p)));
