@@ -388,7 +388,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, v
 /// ```text
 /// network namespaces  run 4026531833  ◀═ veth ═▶  client-2 4026532174
 /// 10.231.3.1:40123 ipcs12h  ◀─ 491.8K delivered · 1960 msgs ─  10.231.3.2:36742 ipcs12r
-/// from client-2: TCP connected · path connected · abstract ECONNREFUSED · 127.0.0.1 ECONNREFUSED
+/// from client-2:  TCP ✓  path ✓  abstract ✗ ECONNREFUSED  127.0.0.1 ✗ ECONNREFUSED
 /// ```
 fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<'static>>)> {
     let Some(r) = d.remote.as_ref() else { return Vec::new() };
@@ -423,17 +423,18 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
         Item::text(0, end(&r.remote_ip, remote_port), th.value()),
         Item::text(3, r.remote_if.clone(), th.dim()),
     ];
+    // ✓ connected, ✗ and the errno: a refusal is the news here.
     let said = |v: &Option<String>| match v.as_deref() {
-        Some("connected") => Some((format!("✓ {}", t(l, "sock_netns_connected")), th.value())),
+        Some("connected") => Some(("✓".to_string(), th.value())),
         Some(e) => Some((format!("✗ {e}"), th.warn())),
         None => None,
     };
-    let mut third = vec![Item::text(0, crate::i18n::tf(l, "sock_netns_from", &[("who", who.clone())]), th.label())];
+    let mut third = vec![Item::text(1, crate::i18n::tf(l, "sock_netns_from", &[("who", who.clone())]), th.label())];
     for (pri, name, v) in [
         (0, "TCP".to_string(), &r.reach_tcp),
         (0, t(l, "sock_netns_path").to_string(), &r.reach_path),
         (0, t(l, "sock_netns_abstract").to_string(), &r.reach_abstract),
-        (1, "127.0.0.1".to_string(), &r.reach_loopback),
+        (2, "127.0.0.1".to_string(), &r.reach_loopback),
     ] {
         if let Some((text, style)) = said(v) {
             third.push(Item::new(pri, vec![Span::styled(format!("{name} "), th.dim()), Span::styled(text, style)]));
