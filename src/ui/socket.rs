@@ -400,13 +400,29 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
         return vec![(0, vec![fit::row(vec![Item::text(0, text, th.warn())], " ", room, view)])];
     }
     let ino = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-    let title = fit::first_fit(&[t(l, "sock_netns"), t(l, "sock_netns_short")], room / 4).unwrap_or("");
-    let first = vec![
-        Item::text(1, title, th.label()),
-        Item::text(0, format!("{} {}", t(l, "sock_netns_run"), ino(r.host_netns)), th.value()),
-        Item::text(0, "◀═ veth ═▶", th.label()),
-        Item::text(0, format!("{who} {}", ino(r.remote_netns)), th.value()),
-    ];
+    // Whole forms, longest first: the namespaces and the addresses are
+    // the point, so words around them go before any of them does.
+    let pick = |forms: Vec<Vec<Span<'static>>>| -> Line<'static> {
+        let lines: Vec<Line<'static>> = forms.into_iter().map(Line::from).collect();
+        let last = lines.last().cloned().unwrap_or_default();
+        fit::first_fit_line(lines, room).unwrap_or_else(|| fit::row(vec![Item::new(0, last.spans)], " ", room, view))
+    };
+    let run_ns = Span::styled(format!("{} {}", t(l, "sock_netns_run"), ino(r.host_netns)), th.value());
+    let far_ns = Span::styled(format!("{who} {}", ino(r.remote_netns)), th.value());
+    let cable = Span::styled("  ◀═ veth ═▶  ", th.label());
+    let first = pick(
+        [t(l, "sock_netns"), t(l, "sock_netns_short"), ""]
+            .into_iter()
+            .map(|title| {
+                let mut v = Vec::new();
+                if !title.is_empty() {
+                    v.push(Span::styled(format!("{title}  "), th.label()));
+                }
+                v.extend([run_ns.clone(), cable.clone(), far_ns.clone()]);
+                v
+            })
+            .collect(),
+    );
     let end = |ip: &Option<String>, port: Option<u16>| match (ip, port) {
         (Some(ip), Some(p)) => format!("{ip}:{p}"),
         (Some(ip), None) => ip.clone(),
@@ -415,14 +431,25 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
     let remote_port = d.sockets.iter().find(|s| s.role == r.role && s.family == Family::Tcp).and_then(|s| {
         s.local.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
     });
-    let second = vec![
-        Item::text(0, end(&r.host_ip, r.port), th.value()),
-        Item::text(3, r.host_if.clone(), th.dim()),
-        Item::text(0, format!("◀─ {} {}", bytes(r.delivered_bytes), t(l, "sock_netns_delivered")), th.title()),
-        Item::text(2, format!("· {} {} ─", r.sent_msgs, t(l, "sock_netns_msgs")), th.dim()),
-        Item::text(0, end(&r.remote_ip, remote_port), th.value()),
-        Item::text(3, r.remote_if.clone(), th.dim()),
-    ];
+    let here = Span::styled(end(&r.host_ip, r.port), th.value());
+    let there = Span::styled(end(&r.remote_ip, remote_port), th.value());
+    let amount = bytes(r.delivered_bytes);
+    let delivered = t(l, "sock_netns_delivered");
+    let msgs = format!("{} {}", r.sent_msgs, t(l, "sock_netns_msgs"));
+    let dim = |x: &str| Span::styled(format!(" {x}"), th.dim());
+    let flow = |text: String| Span::styled(text, th.title());
+    let second = pick(vec![
+        vec![
+            here.clone(),
+            dim(&r.host_if),
+            flow(format!(" ◀─ {amount} {delivered} · {msgs} ─ ")),
+            there.clone(),
+            dim(&r.remote_if),
+        ],
+        vec![here.clone(), flow(format!(" ◀─ {amount} {delivered} · {msgs} ─ ")), there.clone()],
+        vec![here.clone(), flow(format!(" ◀─ {amount} {delivered} ─ ")), there.clone()],
+        vec![here.clone(), flow(format!(" ◀─ {amount} ─ ")), there.clone()],
+    ]);
     // ✓ connected, ✗ and the errno: a refusal is the news here.
     let said = |v: &Option<String>| match v.as_deref() {
         Some("connected") => Some(("✓".to_string(), th.value())),
@@ -440,11 +467,7 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
             third.push(Item::new(pri, vec![Span::styled(format!("{name} "), th.dim()), Span::styled(text, style)]));
         }
     }
-    vec![
-        (0, vec![fit::row(first, "  ", room, view)]),
-        (0, vec![fit::row(second, " ", room, view)]),
-        (1, vec![fit::row(third, "  ", room, view)]),
-    ]
+    vec![(0, vec![first]), (0, vec![second]), (1, vec![fit::row(third, "  ", room, view)])]
 }
 
 /// The listening sockets in their own box: each endpoint, which side of
