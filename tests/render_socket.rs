@@ -5,8 +5,8 @@
 use ipcscope::i18n::Lang;
 use ipcscope::mechanisms::pipe::PipeDetail;
 use ipcscope::mechanisms::socket::{Family, SocketDetail, SocketEntry};
-use ipcscope::model::detail::socket::{DevCounters, RemoteDetail};
 use ipcscope::mechanisms::Kind;
+use ipcscope::model::detail::socket::{DevCounters, RemoteDetail};
 use ipcscope::snapshot::*;
 use ipcscope::ui::socket::endpoints;
 use ipcscope::ui::{render_text, Theme, View};
@@ -205,7 +205,10 @@ fn all_endpoints() -> Snapshot {
 fn remote_netns() -> MechanismSnapshot {
     let mut m = stalled_tcp();
     m.processes = vec![
-        ProcessSnapshot { netns: Some(4_026_531_833), ..process("server", 4121, "S", "do_sys_poll", "poll()", 0, 1960) },
+        ProcessSnapshot {
+            netns: Some(4_026_531_833),
+            ..process("server", 4121, "S", "do_sys_poll", "poll()", 0, 1960)
+        },
         ProcessSnapshot {
             netns: Some(4_026_531_833),
             ..process("client-1", 4122, "S", "hrtimer_nanosleep", "send()", 980, 0)
@@ -222,8 +225,6 @@ fn remote_netns() -> MechanismSnapshot {
         local_ip: local.rsplit_once(':').map(|(ip, _)| ip.to_string()),
         peer: peer.into(),
         send_mem: Some(0),
-        recv_q: 0,
-        send_q: 0,
         ..s
     };
     let Detail::Socket(d) = &mut m.detail else { unreachable!() };
@@ -236,7 +237,11 @@ fn remote_netns() -> MechanismSnapshot {
             "10.231.3.1:40123",
             "10.231.3.2:36742",
         ),
-        far(tcp("client-1", 4122, 4, "ESTABLISHED", 51234, Some((40123, "server")), (0, 0)), "127.0.0.1:51234", "127.0.0.1:40123"),
+        far(
+            tcp("client-1", 4122, 4, "ESTABLISHED", 51234, Some((40123, "server")), (0, 0)),
+            "127.0.0.1:51234",
+            "127.0.0.1:40123",
+        ),
         far(
             tcp("client-2", 4123, 6, "ESTABLISHED", 36742, Some((40123, "server")), (0, 0)),
             "10.231.3.2:36742",

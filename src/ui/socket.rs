@@ -428,9 +428,11 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
         (Some(ip), None) => ip.clone(),
         _ => "-".into(),
     };
-    let remote_port = d.sockets.iter().find(|s| s.role == r.role && s.family == Family::Tcp).and_then(|s| {
-        s.local.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
-    });
+    let remote_port = d
+        .sockets
+        .iter()
+        .find(|s| s.role == r.role && s.family == Family::Tcp)
+        .and_then(|s| s.local.rsplit_once(':').and_then(|(_, p)| p.parse().ok()));
     let here = Span::styled(end(&r.host_ip, r.port), th.value());
     let there = Span::styled(end(&r.remote_ip, remote_port), th.value());
     let amount = bytes(r.delivered_bytes);

@@ -140,7 +140,13 @@ impl Step {
 
 impl std::fmt::Display for SetupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} ({})", self.step.name(), crate::mechanisms::pipe::errno_name(self.errno as i32), self.errno.desc())
+        write!(
+            f,
+            "{}: {} ({})",
+            self.step.name(),
+            crate::mechanisms::pipe::errno_name(self.errno as i32),
+            self.errno.desc()
+        )
     }
 }
 
@@ -189,7 +195,20 @@ pub fn enter(plan: &Plan) -> Result<(), SetupError> {
     m.end();
     m.end();
     m.end();
-    request(&rt, m).map_err(err(Step::Veth))?;
+    let m = m.bytes();
+    // After a restart the previous client's pair may still exist for a
+    // moment (a namespace is torn down by the kernel's cleanup work, not
+    // at its last process's exit): wait for the name, bounded.
+    let mut tries = 0;
+    loop {
+        match send_request(&rt, &m) {
+            Err(Errno::EEXIST) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => break r.map_err(err(Step::Veth))?,
+        }
+    }
     drop(host_ns);
 
     let remote_idx = nix::net::if_::if_nametoindex(plan.remote_if.as_str()).map_err(err(Step::Addr))?;
@@ -317,8 +336,11 @@ impl Msg {
 
 /// Send one request and wait (blocking) for the kernel's acknowledgement.
 fn request(sock: &OwnedFd, m: Msg) -> nix::Result<()> {
-    let b = m.bytes();
-    socket::sendto(sock.as_raw_fd(), &b, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
+    send_request(sock, &m.bytes())
+}
+
+fn send_request(sock: &OwnedFd, b: &[u8]) -> nix::Result<()> {
+    socket::sendto(sock.as_raw_fd(), b, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
     let mut buf = [0u8; 4096];
     loop {
         let n = match socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {

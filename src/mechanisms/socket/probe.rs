@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::consts::{abstract_name, FAMILIES, FAM_TCP, FAM_UNIX, SOCK_NAME};
+use super::diag;
 use super::netns::{self, Plan};
 use super::worker::{self, CALLS};
-use super::diag;
 use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
 use crate::model::detail::socket::{DevCounters, Family, RemoteDetail, SocketDetail, SocketEntry};
@@ -61,7 +61,9 @@ impl Probe for SocketProbe {
         let mut procs = vec![self.server.sample(tel, t_ms)];
         procs.extend(self.clients.iter_mut().map(|c| c.sample(tel, t_ms)));
         let remote_on = self.remote.as_ref().is_some_and(|(slot, _)| {
-            tel.knob(KnobId::SocketRemote) == 1 || tel.slot(*slot).pid.load(Relaxed) != 0
+            let s = tel.slot(*slot);
+            // On, or its process still running (turned off, not restarted yet).
+            tel.knob(KnobId::SocketRemote) == 1 || (s.pid.load(Relaxed) != 0 && s.exit.load(Relaxed) == 0)
         });
         if let (true, Some((_, r))) = (remote_on, self.remote.as_mut()) {
             procs.push(r.sample(tel, t_ms));
@@ -293,8 +295,12 @@ impl SocketProbe {
             sockets.iter().find(|s| s.server_side() && s.family == Family::Tcp && !s.listening() && s.peer == m.local)
         });
         let dev = |pid: i32, name: &str| {
-            netns::dev_counters(pid, name)
-                .map(|(rx_bytes, rx_packets, tx_bytes, tx_packets)| DevCounters { rx_bytes, rx_packets, tx_bytes, tx_packets })
+            netns::dev_counters(pid, name).map(|(rx_bytes, rx_packets, tx_bytes, tx_packets)| DevCounters {
+                rx_bytes,
+                rx_packets,
+                tx_bytes,
+                tx_packets,
+            })
         };
         let alive = |p: &ProcessSnapshot| p.alive().then_some(p.pid);
         RemoteDetail {

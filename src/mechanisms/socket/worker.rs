@@ -479,7 +479,9 @@ pub(super) fn remote(ctx: &mut WorkerCtx) -> Result<()> {
     // shares with the run, whatever its network namespace. Kept open.
     let path = ctx.run_dir.join(SOCK_NAME);
     let by_path = new_socket(ctx, FAM_UNIX, SockFlag::empty())?;
-    let res = unix_addr(&path).map_err(|_| nix::errno::Errno::ENAMETOOLONG).and_then(|a| socket::connect(by_path.as_raw_fd(), &a));
+    let res = unix_addr(&path)
+        .map_err(|_| nix::errno::Errno::ENAMETOOLONG)
+        .and_then(|a| socket::connect(by_path.as_raw_fd(), &a));
     ctx.event(CALL_CONNECT_UNIX, [by_path.as_raw_fd() as u64, 0, 0], ret_nix(&res));
     ctx.me().aux[AUX_REMOTE_PATH].store(reach_code(&res), Relaxed);
 
