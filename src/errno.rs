@@ -18,6 +18,11 @@ pub fn name(e: i32) -> &'static str {
         libc::EACCES => "EACCES",
         libc::EMFILE => "EMFILE",
         libc::ENOSPC => "ENOSPC",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENODEV => "ENODEV",
         _ => "E?",
     }
 }

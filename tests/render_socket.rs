@@ -6,6 +6,7 @@ use ipcscope::i18n::Lang;
 use ipcscope::mechanisms::pipe::PipeDetail;
 use ipcscope::mechanisms::socket::{Family, SocketDetail, SocketEntry};
 use ipcscope::mechanisms::Kind;
+use ipcscope::model::detail::socket::{DevCounters, RemoteDetail};
 use ipcscope::snapshot::*;
 use ipcscope::ui::socket::endpoints;
 use ipcscope::ui::{render_text, Theme, View};
@@ -105,6 +106,7 @@ fn stalled_tcp() -> MechanismSnapshot {
             path_users: 0,
             port_users: 3,
             unmatched: vec![],
+            remote: None,
         }),
     }
 }
@@ -196,6 +198,110 @@ fn all_endpoints() -> Snapshot {
         holder(Kind::Mq, "/ipcscope-4120-k3x9-q", &[4140, 4141]),
         both,
     ])
+}
+
+/// `--set socket.remote=netns --set socket.family=tcp`: client-1 beside the
+/// server, client-2 in a network namespace of its own, across a veth pair.
+fn remote_netns() -> MechanismSnapshot {
+    let mut m = stalled_tcp();
+    m.processes = vec![
+        ProcessSnapshot {
+            netns: Some(4_026_531_833),
+            ..process("server", 4121, "S", "do_sys_poll", "poll()", 0, 1960)
+        },
+        ProcessSnapshot {
+            netns: Some(4_026_531_833),
+            ..process("client-1", 4122, "S", "hrtimer_nanosleep", "send()", 980, 0)
+        },
+        ProcessSnapshot {
+            netns: Some(4_026_532_174),
+            ..process("client-2", 4123, "S", "hrtimer_nanosleep", "send()", 980, 0)
+        },
+    ];
+    m.notes.clear();
+    m.channel = Channel::split(0, 131_072, Unit::Bytes);
+    let far = |s: SocketEntry, local: &str, peer: &str| SocketEntry {
+        local: local.into(),
+        local_ip: local.rsplit_once(':').map(|(ip, _)| ip.to_string()),
+        peer: peer.into(),
+        send_mem: Some(0),
+        ..s
+    };
+    let Detail::Socket(d) = &mut m.detail else { unreachable!() };
+    d.sockets = vec![
+        tcp("server", 4121, 4, "LISTEN", 40123, None, (0, 16)),
+        far(tcp("server", 4121, 5, "LISTEN", 40123, None, (0, 16)), "10.231.3.1:40123", ""),
+        tcp("server", 4121, 7, "ESTABLISHED", 40123, Some((51234, "client-1")), (0, 0)),
+        far(
+            tcp("server", 4121, 8, "ESTABLISHED", 40123, Some((36742, "client-2")), (0, 0)),
+            "10.231.3.1:40123",
+            "10.231.3.2:36742",
+        ),
+        far(
+            tcp("client-1", 4122, 4, "ESTABLISHED", 51234, Some((40123, "server")), (0, 0)),
+            "127.0.0.1:51234",
+            "127.0.0.1:40123",
+        ),
+        far(
+            tcp("client-2", 4123, 6, "ESTABLISHED", 36742, Some((40123, "server")), (0, 0)),
+            "10.231.3.2:36742",
+            "10.231.3.1:40123",
+        ),
+    ];
+    d.recv_payload = 0;
+    d.send_payload = 0;
+    d.remote = Some(RemoteDetail {
+        role: "client-2".into(),
+        host_netns: Some(4_026_531_833),
+        remote_netns: Some(4_026_532_174),
+        host_if: "ipcs4120h".into(),
+        remote_if: "ipcs4120r".into(),
+        host_ip: Some("10.231.3.1".into()),
+        remote_ip: Some("10.231.3.2".into()),
+        port: Some(40123),
+        host_state: Some("ESTABLISHED".into()),
+        remote_state: Some("ESTABLISHED".into()),
+        delivered_bytes: 250_880,
+        sent_msgs: 980,
+        host_dev: Some(DevCounters { rx_bytes: 311_522, rx_packets: 925, tx_bytes: 60_626, tx_packets: 917 }),
+        remote_dev: Some(DevCounters { rx_bytes: 60_626, rx_packets: 917, tx_bytes: 311_522, tx_packets: 925 }),
+        reach_tcp: Some("connected".into()),
+        reach_abstract: Some("ECONNREFUSED".into()),
+        reach_path: Some("connected".into()),
+        reach_loopback: Some("ECONNREFUSED".into()),
+        abstract_name: Some("@ipcscope-4120-sock".into()),
+        failed: None,
+    });
+    m
+}
+
+#[test]
+fn remote_netns_en_80x24() {
+    insta::assert_snapshot!(render_text(&run(vec![remote_netns()]), &view(Lang::En), 80, 24));
+}
+
+#[test]
+fn remote_netns_ko_80x24() {
+    insta::assert_snapshot!(render_text(&run(vec![remote_netns()]), &view(Lang::Ko), 80, 24));
+}
+
+#[test]
+fn remote_netns_en_160x45() {
+    insta::assert_snapshot!(render_text(&run(vec![remote_netns()]), &view(Lang::En), 160, 45));
+}
+
+/// The namespaces, the addresses and the bytes across are drawn whole at
+/// the classroom's sizes, in both languages.
+#[test]
+fn remote_netns_drawn_whole() {
+    for lang in [Lang::En, Lang::Ko] {
+        for (w, h) in [(80, 24), (160, 45)] {
+            let frame = render_text(&run(vec![remote_netns()]), &view(lang), w, h);
+            for word in ["4026531833", "4026532174", "10.231.3.1:40123", "veth", "245.0K", "ECONNREFUSED"] {
+                assert!(frame.contains(word), "{lang:?} {w}x{h}: {word} missing\n{frame}");
+            }
+        }
+    }
 }
 
 fn focused(lang: Lang, selected: usize) -> View {
@@ -322,7 +428,7 @@ fn numbers(frame: &str) -> Vec<String> {
 /// passes its capacity.
 #[test]
 fn nothing_cut_at_any_size() {
-    let snaps = [run(vec![stalled_tcp()]), run(vec![unix_flow()]), all_endpoints()];
+    let snaps = [run(vec![stalled_tcp()]), run(vec![unix_flow()]), run(vec![remote_netns()]), all_endpoints()];
     let grid_of = |s: &Snapshot| {
         let mut g = s.clone();
         let sock = g.mechanisms.iter().find(|m| m.kind == Kind::Socket).unwrap().clone();

@@ -298,3 +298,203 @@ fn stalled_socket_gauge_stays_within_capacity() {
         assert!(frame.contains("memory"), "{size}: the gauge's unit is not named:\n{frame}");
     }
 }
+
+// --- socket.remote=netns -------------------------------------------------
+
+/// This process may make network namespaces and veth pairs (root in CI).
+fn netns_allowed() -> bool {
+    ipcscope::mechanisms::socket::netns::refusal().is_none()
+}
+
+/// The links of run `pid` in our namespace (`ipcs<PID>h` / `r`).
+fn run_links(pid: u64) -> Vec<String> {
+    ipcscope::mechanisms::socket::netns::links_of_run(pid as i32)
+}
+
+/// Also as `ip link` lists them, where the command is there.
+fn ip_link_lists(pid: u64) -> bool {
+    let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() else { return false };
+    String::from_utf8_lossy(&out.stdout).contains(&format!("ipcs{pid}"))
+}
+
+/// Processes whose network namespace is `ino`.
+fn holders_of_netns(ino: u64) -> Vec<String> {
+    let want = format!("net:[{ino}]");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| std::fs::read_link(e.path().join("ns/net")).is_ok_and(|l| l.to_string_lossy() == want))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A namespace is destroyed (and the veth with it) by the kernel's
+/// cleanup work after its last process: wait for it, bounded.
+fn wait_gone(pid: u64) {
+    for _ in 0..200 {
+        if run_links(pid).is_empty() && !ip_link_lists(pid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("run {pid} left links behind: {:?}", run_links(pid));
+}
+
+#[test]
+fn remote_netns_client_reaches_the_port_across_a_veth_and_leaves_nothing() {
+    if !netns_allowed() {
+        return remote_netns_is_refused_here();
+    }
+    let v = snapshot("2.5", &["socket.remote=netns", "socket.family=tcp"]);
+    let m = mech(&v);
+    let procs = m["processes"].as_array().unwrap();
+    let roles: Vec<&str> = procs.iter().map(|p| p["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["server", "client-1", "client-2"]);
+    let netns = |i: usize| u(&procs[i]["netns"]);
+    // Two namespaces: the server and the local client share one.
+    assert_eq!(netns(0), netns(1));
+    assert_ne!(netns(0), netns(2), "the remote client is in a namespace of its own");
+    let r = &detail(&v)["remote"];
+    assert_eq!(r["role"], "client-2");
+    assert_eq!((u(&r["host_netns"]), u(&r["remote_netns"])), (netns(0), netns(2)));
+    // The connection, as each namespace's own table lists it.
+    assert_eq!((r["host_state"].as_str(), r["remote_state"].as_str()), (Some("ESTABLISHED"), Some("ESTABLISHED")));
+    let (hip, rip) = (r["host_ip"].as_str().unwrap(), r["remote_ip"].as_str().unwrap());
+    assert!(hip.starts_with("10.231.") && rip.starts_with("10.231."), "{hip} {rip}");
+    assert_ne!(hip, rip);
+    assert_eq!(r["port"], detail(&v)["port"], "the same port number as on 127.0.0.1");
+    // Traffic went across: the server's socket received it, the veth ends
+    // counted it, the remote client's messages arrived whole.
+    assert!(u(&r["delivered_bytes"]) > 10_000, "{r}");
+    assert!(u(&r["sent_msgs"]) > 100, "{r}");
+    assert!(u(&r["remote_dev"]["tx_bytes"]) >= u(&r["delivered_bytes"]), "{r}");
+    assert!(u(&r["host_dev"]["rx_bytes"]) >= u(&r["delivered_bytes"]), "{r}");
+    for k in ["lost", "corrupt", "duplicated", "reordered", "foreign"] {
+        assert_eq!(u(&m["integrity"][k]), 0, "{k}");
+    }
+    // What is true of Unix sockets across network namespaces: a path is
+    // found (a file, shared file system), an abstract name is not, and
+    // 127.0.0.1 is the namespace's own.
+    assert_eq!(r["reach_tcp"], "connected");
+    assert_eq!(r["reach_path"], "connected");
+    assert_eq!(r["reach_abstract"], "ECONNREFUSED");
+    assert_eq!(r["reach_loopback"], "ECONNREFUSED");
+    assert!(r["failed"].is_null());
+    // Gone with the run: the namespace, the veth pair, the processes.
+    let run = u(&v["run"]["pid"]);
+    wait_gone(run);
+    assert!(holders_of_netns(netns(2)).is_empty(), "{:?}", holders_of_netns(netns(2)));
+}
+
+/// Each way the run can end — SIGTERM, or kill -9 of the TUI's process
+/// (its workers die with it by PR_SET_PDEATHSIG) — takes the namespace and
+/// the veth with it.
+#[test]
+fn remote_netns_veth_goes_when_the_run_is_killed() {
+    if !netns_allowed() {
+        return;
+    }
+    for sig in [libc::SIGTERM, libc::SIGKILL] {
+        let mut child = Command::new(EXE)
+            .args(["snapshot", "-m", "socket", "--duration", "60", "--format", "json"])
+            .args(["--set", "socket.remote=netns"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let run = child.id() as u64;
+        let mut up = false;
+        for _ in 0..200 {
+            if run_links(run).len() == 1 {
+                up = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(run as i32, sig) };
+        child.wait().unwrap();
+        assert!(up, "signal {sig}: the run's veth end never appeared");
+        wait_gone(run);
+        // The workers (children of the killed run) are gone too.
+        for i in 0..200 {
+            let left: Vec<_> = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter(|e| {
+                    let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                    let ppid = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1).map(String::from));
+                    ppid.as_deref() == Some(run.to_string().as_str())
+                })
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(i < 199, "signal {sig}: workers of run {run} still alive");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Where the run may not make namespaces (here: another user, without
+/// capabilities), `socket.remote=netns` is refused in one line, exit 1.
+fn remote_netns_is_refused_here() {
+    let out = Command::new(EXE)
+        .args(["snapshot", "-m", "socket", "--duration", "1", "--set", "socket.remote=netns"])
+        .output()
+        .unwrap();
+    assert_refusal(&out);
+}
+
+fn assert_refusal(out: &std::process::Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("socket.remote=netns")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("needs root") && lines[0].contains("CAP_NET_ADMIN"), "{}", lines[0]);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn remote_netns_refused_for_another_user() {
+    const UID: u32 = 61031;
+    if !nix::unistd::geteuid().is_root() {
+        return remote_netns_is_refused_here();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(format!("ipcscope-netns-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = root.join("ipcscope");
+    std::fs::copy(EXE, &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("/usr/bin/timeout")
+        .arg("60")
+        .args(["setpriv", &format!("--reuid={UID}"), &format!("--regid={UID}"), "--clear-groups"])
+        .arg(&exe)
+        .args(["snapshot", "-m", "socket", "--duration", "1", "--set", "socket.remote=netns"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &root)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+    // The user's base directory, made for this run (uid 61031 is this test's).
+    let _ = std::fs::remove_dir_all(format!("/tmp/ipcscope-{UID}"));
+    assert_refusal(&out);
+}
+
+#[test]
+fn remote_knob_is_listed_and_checked() {
+    let out = Command::new(EXE).arg("knobs").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.contains("socket.remote") && l.contains("netns")), "{text}");
+    let out = Command::new(EXE)
+        .args(["snapshot", "-m", "socket", "--duration", "1", "--set", "socket.remote=moon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -136,6 +136,10 @@ pub struct ProcessSnapshot {
     pub exit: Option<String>,
     pub fds: Vec<FdEntry>,
     pub events: Vec<Event>,
+    /// Its network namespace: the inode of `/proc/PID/ns/net` (absent once
+    /// it has exited, and in recordings made before it was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<u64>,
 }
 
 impl ProcessSnapshot {

@@ -17,6 +17,8 @@ pub const GLOBAL: u64 = u64::MAX - 1;
 pub const MSG_MIN_LEN: u64 = 32;
 /// The choices of `socket.family`, in the order they are stored.
 pub const SOCKET_FAMILIES: &[&str] = &["unix", "tcp", "both"];
+/// The choices of `socket.remote`, in the order they are stored.
+pub const SOCKET_REMOTES: &[&str] = &["none", "netns"];
 /// The choices of `mach.send_mode`, in the order they are stored.
 pub const MACH_SEND_MODES: &[&str] = &["block", "timeout", "immediate", "notify"];
 /// Most clients an ALPC run starts.
@@ -325,6 +327,12 @@ knob_table! {
             kind: KnobKind::Int { min: 0, max: 4 << 20 },
             default: "32768",
             help: "SO_SNDBUF of each client and SO_RCVBUF of the listener, in bytes (the kernel doubles it); 0 = kernel defaults and TCP autotuning (megabytes: a stalled server then takes long to block a client)",
+        },
+        SocketRemote = KnobSpec {
+            key: "socket.remote",
+            kind: KnobKind::Choice(SOCKET_REMOTES),
+            default: "none",
+            help: "netns = one more client in a network namespace of the run's own, joined by a veth pair (10.231.x.1/30 <-> .2), connecting to the TCP port across it; needs root (CAP_NET_ADMIN). Read at start and restart",
         },
         SocketProducerRate = own!("socket", ProducerRate, "producer.rate"),
         SocketConsumerRate = own!("socket", ConsumerRate, "consumer.rate"),

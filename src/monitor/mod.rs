@@ -224,6 +224,7 @@ impl ProcTracker {
                 etimedout: s.err_timedout.load(Relaxed),
                 other: s.err_other.load(Relaxed),
             },
+            netns: if pid > 0 && exit.is_none() { procfs::netns(pid) } else { None },
             exit,
             fds,
             events: self.events.iter().cloned().collect(),

@@ -187,9 +187,30 @@ pub fn alive(pid: i32) -> bool {
     matches!(stat(pid), Some(s) if s.state != 'Z' && s.state != 'X')
 }
 
+/// `pid`'s network namespace: the inode in the `net:[INODE]` text of the
+/// `/proc/PID/ns/net` link (readlink: the link itself, never followed).
+pub fn netns(pid: i32) -> Option<u64> {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+    parse_netns(link.to_str()?)
+}
+
+/// The inode of a `net:[INODE]` link text.
+pub fn parse_netns(text: &str) -> Option<u64> {
+    text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn netns_is_the_link_inode() {
+        assert_eq!(parse_netns("net:[4026531833]"), Some(4_026_531_833));
+        assert_eq!(parse_netns("mnt:[4026531833]"), None);
+        let me = std::process::id() as i32;
+        let link = std::fs::read_link(format!("/proc/{me}/ns/net")).unwrap();
+        assert_eq!(netns(me).map(|i| format!("net:[{i}]")), Some(link.to_string_lossy().into_owned()));
+    }
 
     #[test]
     fn stat_with_odd_comm() {

@@ -49,6 +49,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("shm-unrelated", include_str!("../../assets/scenarios/shm-unrelated.toml")),
     ("mq-priorities", include_str!("../../assets/scenarios/mq-priorities.toml")),
     ("socket-ports", include_str!("../../assets/scenarios/socket-ports.toml")),
+    ("socket-netns", include_str!("../../assets/scenarios/socket-netns.toml")),
     ("mach-messages", include_str!("../../assets/scenarios/mach-messages.toml")),
     ("alpc-rpc", include_str!("../../assets/scenarios/alpc-rpc.toml")),
     ("pipe-vs-fifo", include_str!("../../assets/scenarios/pipe-vs-fifo.toml")),

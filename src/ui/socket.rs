@@ -37,7 +37,7 @@ use super::measured;
 use super::widgets::{self, bytes, display_width, GaugeWords, Row};
 use super::View;
 use crate::i18n::t;
-use crate::model::detail::socket::{Family, SocketDetail, SocketEntry};
+use crate::model::detail::socket::{Family, RemoteDetail, SocketDetail, SocketEntry};
 use crate::model::figures::Party;
 use crate::model::snapshot::{Channel, Detail, MechanismSnapshot, Op, ProcessSnapshot, Role, Snapshot, Unit};
 use crate::model::Kind;
@@ -87,8 +87,13 @@ fn conns<'a>(m: &'a MechanismSnapshot, d: &'a SocketDetail) -> Vec<Conn<'a>> {
         .skip(1)
         .map(|c| {
             let mine = d.sockets.iter().find(|s| s.role == c.role && !s.listening());
-            let accepted =
-                d.sockets.iter().find(|s| s.server_side() && s.peer_role.as_deref() == Some(c.role.as_str()));
+            // The same family as its own socket: a remote client holds a
+            // second, idle connection to the path.
+            let accepted = d.sockets.iter().find(|s| {
+                s.server_side()
+                    && s.peer_role.as_deref() == Some(c.role.as_str())
+                    && mine.is_none_or(|m| m.family == s.family)
+            });
             Conn { client: c, mine, accepted }
         })
         .collect()
@@ -367,13 +372,104 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, v
     let fig_h = fig.len() as u16;
     let [top, rest] = Layout::vertical([Constraint::Length(fig_h), Constraint::Fill(1)]).areas(area);
     f.render_widget(Paragraph::new(fig), top);
-    let mut groups = Vec::new();
+    let mut groups = netns_lines(d, room, view);
     groups.extend(legend(room, view).map(|l| (1, vec![l])));
     groups.extend(party_lines(m, room, view));
     groups.extend(queue_lines(m, d, room, view));
     groups.push((4, vec![widgets::integrity_row(&m.integrity, room, view)]));
     groups.extend(widgets::note_items(&m.notes, room, view));
     widgets::fitted_groups(f, rest, groups, view);
+}
+
+/// `socket.remote=netns`: the two network namespaces (inode, the veth
+/// end's address), the traffic across, and what the remote client could
+/// reach from its side.
+///
+/// ```text
+/// network namespaces  run 4026531833  ◀═ veth ═▶  client-2 4026532174
+/// 10.231.3.1:40123 ipcs12h  ◀─ 491.8K delivered · 1960 msgs ─  10.231.3.2:36742 ipcs12r
+/// from client-2:  TCP ✓  path ✓  abstract ✗ ECONNREFUSED  127.0.0.1 ✗ ECONNREFUSED
+/// ```
+fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<'static>>)> {
+    let Some(r) = d.remote.as_ref() else { return Vec::new() };
+    let th = view.theme;
+    let l = view.lang;
+    let who = client_name(&r.role, view);
+    if let Some(why) = &r.failed {
+        let text = crate::i18n::tf(l, "sock_netns_failed", &[("why", why.clone())]);
+        return vec![(0, vec![fit::row(vec![Item::text(0, text, th.warn())], " ", room, view)])];
+    }
+    let ino = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    // Whole forms, longest first: the namespaces and the addresses are
+    // the point, so words around them go before any of them does.
+    let pick = |forms: Vec<Vec<Span<'static>>>| -> Line<'static> {
+        let lines: Vec<Line<'static>> = forms.into_iter().map(Line::from).collect();
+        let last = lines.last().cloned().unwrap_or_default();
+        fit::first_fit_line(lines, room).unwrap_or_else(|| fit::row(vec![Item::new(0, last.spans)], " ", room, view))
+    };
+    let run_ns = Span::styled(format!("{} {}", t(l, "sock_netns_run"), ino(r.host_netns)), th.value());
+    let far_ns = Span::styled(format!("{who} {}", ino(r.remote_netns)), th.value());
+    let cable = Span::styled("  ◀═ veth ═▶  ", th.label());
+    let first = pick(
+        [t(l, "sock_netns"), t(l, "sock_netns_short"), ""]
+            .into_iter()
+            .map(|title| {
+                let mut v = Vec::new();
+                if !title.is_empty() {
+                    v.push(Span::styled(format!("{title}  "), th.label()));
+                }
+                v.extend([run_ns.clone(), cable.clone(), far_ns.clone()]);
+                v
+            })
+            .collect(),
+    );
+    let end = |ip: &Option<String>, port: Option<u16>| match (ip, port) {
+        (Some(ip), Some(p)) => format!("{ip}:{p}"),
+        (Some(ip), None) => ip.clone(),
+        _ => "-".into(),
+    };
+    let remote_port = d
+        .sockets
+        .iter()
+        .find(|s| s.role == r.role && s.family == Family::Tcp)
+        .and_then(|s| s.local.rsplit_once(':').and_then(|(_, p)| p.parse().ok()));
+    let here = Span::styled(end(&r.host_ip, r.port), th.value());
+    let there = Span::styled(end(&r.remote_ip, remote_port), th.value());
+    let amount = bytes(r.delivered_bytes);
+    let delivered = t(l, "sock_netns_delivered");
+    let msgs = format!("{} {}", r.sent_msgs, t(l, "sock_netns_msgs"));
+    let dim = |x: &str| Span::styled(format!(" {x}"), th.dim());
+    let flow = |text: String| Span::styled(text, th.title());
+    let second = pick(vec![
+        vec![
+            here.clone(),
+            dim(&r.host_if),
+            flow(format!(" ◀─ {amount} {delivered} · {msgs} ─ ")),
+            there.clone(),
+            dim(&r.remote_if),
+        ],
+        vec![here.clone(), flow(format!(" ◀─ {amount} {delivered} · {msgs} ─ ")), there.clone()],
+        vec![here.clone(), flow(format!(" ◀─ {amount} {delivered} ─ ")), there.clone()],
+        vec![here.clone(), flow(format!(" ◀─ {amount} ─ ")), there.clone()],
+    ]);
+    // ✓ connected, ✗ and the errno: a refusal is the news here.
+    let said = |v: &Option<String>| match v.as_deref() {
+        Some("connected") => Some(("✓".to_string(), th.value())),
+        Some(e) => Some((format!("✗ {e}"), th.warn())),
+        None => None,
+    };
+    let mut third = vec![Item::text(1, crate::i18n::tf(l, "sock_netns_from", &[("who", who.clone())]), th.label())];
+    for (pri, name, v) in [
+        (0, "TCP".to_string(), &r.reach_tcp),
+        (0, t(l, "sock_netns_path").to_string(), &r.reach_path),
+        (0, t(l, "sock_netns_abstract").to_string(), &r.reach_abstract),
+        (2, "127.0.0.1".to_string(), &r.reach_loopback),
+    ] {
+        if let Some((text, style)) = said(v) {
+            third.push(Item::new(pri, vec![Span::styled(format!("{name} "), th.dim()), Span::styled(text, style)]));
+        }
+    }
+    vec![(0, vec![first]), (0, vec![second]), (1, vec![fit::row(third, "  ", room, view)])]
 }
 
 /// The listening sockets in their own box: each endpoint, which side of
@@ -393,8 +489,24 @@ fn listener_box(f: &mut Frame, area: Rect, d: &SocketDetail, view: &View) {
     let room = inner.width as usize;
     let mut groups = Vec::new();
     for s in d.sockets.iter().filter(|s| s.listening()) {
-        let kind = if s.family == Family::Unix { t(l, "sock_ipc_side") } else { t(l, "sock_net_side") };
-        let users = if s.family == Family::Tcp { d.port_users } else { d.path_users };
+        let abstract_name = s.family == Family::Unix && s.local.starts_with('@');
+        let kind = if abstract_name {
+            t(l, "sock_abstract_side")
+        } else if s.family == Family::Unix {
+            t(l, "sock_ipc_side")
+        } else {
+            t(l, "sock_net_side")
+        };
+        let users = if abstract_name {
+            // Nobody is accepted there: whoever holds a socket by that name.
+            let pids: HashSet<i32> =
+                d.sockets.iter().filter(|o| o.local == s.local || o.peer == s.local).map(|o| o.pid).collect();
+            pids.len() as u64
+        } else if s.family == Family::Tcp {
+            d.port_users
+        } else {
+            d.path_users
+        };
         let build = |addr: String| {
             vec![
                 Item::text(0, s.family.label(), th.label()),
@@ -458,7 +570,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view
 
     let room = rest.width.saturating_sub(server_w) as usize;
     let below = Rect { width: rest.width - server_w, ..rest };
-    let mut groups = Vec::new();
+    let mut groups = netns_lines(d, room, view);
     groups.extend(legend(room, view).map(|l| (0, vec![l])));
     groups.extend(party_lines(m, room, view).into_iter().skip(1).map(|(p, mut g)| {
         // The roomy view adds the kernel's own words for the wait.
@@ -830,6 +942,10 @@ pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang)
     if server.exit.is_some() {
         out.push(t(lang, "obs_sock_server_gone").into());
     }
+    // The reason a lesson turned the remote client on comes first.
+    if let Some(r) = &d.remote {
+        out.extend(observe_remote(r, lang));
+    }
     for l in d.sockets.iter().filter(|s| s.listening()) {
         if l.family == Family::Unix {
             out.push(tf(lang, "obs_sock_path", &[("path", l.local.clone()), ("n", d.path_users.to_string())]));
@@ -861,6 +977,51 @@ pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang)
         out.push(tf(lang, "obs_sock_blocked", &[("who", blocked.join(", ")), ("recv", bytes(d.recv_payload))]));
     } else if rate > 0.0 && server.alive() {
         out.push(tf(lang, "obs_sock_flow", &[("n", clients.len().to_string()), ("rate", widgets::rate(rate))]));
+    }
+    out
+}
+
+/// The lesson pane's sentences about the client in another namespace.
+fn observe_remote(r: &RemoteDetail, lang: crate::i18n::Lang) -> Vec<String> {
+    use crate::i18n::tf;
+    if let Some(why) = &r.failed {
+        return vec![tf(lang, "obs_sock_netns_failed", &[("why", why.clone())])];
+    }
+    let mut out = Vec::new();
+    let view = View { lang, ..View::default() };
+    let who = client_name(&r.role, &view);
+    if let (true, Some(hip), Some(rip), Some(port)) = (r.across(), &r.host_ip, &r.remote_ip, r.port) {
+        let ino = |v: Option<u64>| v.map_or_else(String::new, |v| v.to_string());
+        out.push(tf(
+            lang,
+            "obs_sock_netns",
+            &[
+                ("who", who),
+                ("rn", ino(r.remote_netns)),
+                ("hn", ino(r.host_netns)),
+                ("b", r.delivered_bytes.to_string()),
+                ("rip", rip.clone()),
+                ("hip", hip.clone()),
+                ("port", port.to_string()),
+            ],
+        ));
+    }
+    let word = |v: &Option<String>| match v.as_deref() {
+        Some("connected") => t(lang, "sock_netns_connected").to_string(),
+        Some(e) => e.to_string(),
+        None => "-".into(),
+    };
+    if r.reach_path.is_some() && r.reach_abstract.is_some() {
+        out.push(tf(
+            lang,
+            "obs_sock_netns_reach",
+            &[
+                ("path", word(&r.reach_path)),
+                ("abs", word(&r.reach_abstract)),
+                ("lo", word(&r.reach_loopback)),
+                ("port", r.port.map_or_else(String::new, |p| p.to_string())),
+            ],
+        ));
     }
     out
 }

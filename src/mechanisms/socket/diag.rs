@@ -233,6 +233,63 @@ pub fn parse_proc_net_tcp(text: &str) -> HashMap<u64, TcpRow> {
     out
 }
 
+/// `/proc/PID/net/tcp`: the TCP table of `pid`'s network namespace.
+pub fn proc_net_tcp_of(pid: i32) -> HashMap<u64, TcpRow> {
+    parse_proc_net_tcp(&std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default())
+}
+
+/// `/proc/PID/net/unix`: the Unix stream sockets of `pid`'s network
+/// namespace (a `sock_diag` dump answers for the monitor's namespace
+/// only). State and name; no peer or queues in this table.
+pub fn proc_net_unix_of(pid: i32) -> HashMap<u64, UnixSock> {
+    parse_proc_net_unix(&std::fs::read_to_string(format!("/proc/{pid}/net/unix")).unwrap_or_default())
+}
+
+pub fn parse_proc_net_unix(text: &str) -> HashMap<u64, UnixSock> {
+    const SO_ACCEPTCON: u32 = 0x10000;
+    const SS_CONNECTED: u8 = 3;
+    let mut out = HashMap::new();
+    for line in text.lines().skip(1) {
+        // Num RefCount Protocol Flags Type St Inode [Path]
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 7 || u16::from_str_radix(f[4], 16).ok() != Some(libc::SOCK_STREAM as u16) {
+            continue;
+        }
+        let (Ok(flags), Ok(st), Ok(ino)) =
+            (u32::from_str_radix(f[3], 16), u8::from_str_radix(f[5], 16), f[6].parse::<u64>())
+        else {
+            continue;
+        };
+        let state = if flags & SO_ACCEPTCON != 0 {
+            10
+        } else if st == SS_CONNECTED {
+            1
+        } else {
+            7
+        };
+        let name = f.get(7).map(|n| n.to_string());
+        out.insert(ino, UnixSock { state, name, ..UnixSock::default() });
+    }
+    out
+}
+
+/// Payload bytes a TCP socket has received (`tcpi_bytes_received`, RFC
+/// 4898), from `TCP_INFO` on a borrowed copy. Read from the kernel's
+/// struct by offset: libc's `tcp_info` stops before it.
+pub fn tcp_bytes_received(pid: i32, fd: i32) -> Option<u64> {
+    const OFF: usize = 128;
+    let dup = procfs::borrow_fd(pid, fd)?;
+    let mut buf = [0u8; 232];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` is writable for `len` bytes and `dup` stays open for
+    // the call; getsockopt writes at most `len` bytes and says how many.
+    let r = unsafe {
+        libc::getsockopt(dup.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, buf.as_mut_ptr().cast(), &mut len)
+    };
+    drop(dup);
+    (r == 0 && len as usize >= OFF + 8).then(|| u64::from_ne_bytes(buf[OFF..OFF + 8].try_into().unwrap_or([0; 8])))
+}
+
 /// `getsockopt(SO_MEMINFO)` on a borrowed copy of `pid`'s `fd`.
 pub fn meminfo(pid: i32, fd: i32) -> Option<[u32; MEM_VARS]> {
     let dup = procfs::borrow_fd(pid, fd)?;
@@ -283,6 +340,28 @@ mod tests {
         let c = &m[&12346];
         assert_eq!(c.remote.1, 0xD2F0);
         assert_eq!((c.tx, c.rx), (16, 5000));
+    }
+
+    #[test]
+    fn proc_net_unix_rows() {
+        let t = "Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 5001 /run/x/sock\n0000000000000000: 00000003 00000000 00000000 0001 03 5002\n0000000000000000: 00000002 00000000 00000000 0002 01 5003 @dgram\n";
+        let m = parse_proc_net_unix(t);
+        assert_eq!((m[&5001].state, m[&5001].name.as_deref()), (10, Some("/run/x/sock")));
+        assert_eq!((m[&5002].state, m[&5002].name.as_deref()), (1, None));
+        assert!(!m.contains_key(&5003), "datagram sockets are not ours");
+    }
+
+    #[test]
+    fn tcp_bytes_received_counts_payload() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut a, _) = l.accept().unwrap();
+        c.write_all(&[7u8; 1000]).unwrap();
+        let mut buf = [0u8; 1000];
+        a.read_exact(&mut buf).unwrap();
+        let me = std::process::id() as i32;
+        assert_eq!(tcp_bytes_received(me, a.as_raw_fd()), Some(1000));
     }
 
     #[test]

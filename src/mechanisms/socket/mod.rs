@@ -61,6 +61,7 @@ use crate::supervisor::{Supervisor, WorkerSpec};
 
 mod consts;
 pub mod diag;
+pub mod netns;
 mod probe;
 mod worker;
 
@@ -88,6 +89,9 @@ pub struct Socket {
     /// Family of each client (FAM_UNIX / FAM_TCP).
     client_family: Vec<u64>,
     families: u64,
+    /// `socket.remote=netns`: the slot of the client in a namespace of its
+    /// own.
+    remote: Option<usize>,
 }
 
 impl Mechanism for Socket {
@@ -103,8 +107,18 @@ impl Mechanism for Socket {
             // One client per family at least, or a listener would sit idle.
             n = n.max(2);
         }
+        let remote = knobs.get(KnobId::SocketRemote) == 1;
+        if remote {
+            // Asked for and impossible here: one line, nothing started.
+            if let Some(why) = netns::refusal() {
+                bail!("{why}");
+            }
+        }
         self.server = sup.alloc_slot()?;
         self.clients = pair::alloc_slots(sup, n)?;
+        // Always allocated, so a restart can turn it on without a new probe.
+        let r = sup.alloc_slot()?;
+        self.remote = Some(r);
         self.client_family = (0..n)
             .map(|i| match self.families {
                 FAM_UNIX => FAM_UNIX,
@@ -123,36 +137,51 @@ impl Mechanism for Socket {
     fn restart(&mut self, sup: &mut Supervisor) -> Result<()> {
         // Connections cannot be handed to a new server: everyone starts afresh
         // (a new port, the same path, unlinked and bound again).
-        pair::kill(sup, self.clients.iter().copied().chain([self.server]));
+        pair::kill(sup, self.clients.iter().copied().chain(self.remote).chain([self.server]));
         self.spawn(sup)
     }
 
     fn producers(&self) -> Vec<usize> {
-        self.clients.clone()
+        self.clients.iter().copied().chain(self.remote).collect()
     }
 
     fn probe(&self, sup: &Supervisor) -> Box<dyn Probe> {
-        Box::new(SocketProbe::new(self.server, &self.clients, self.families, sup.dir_path()))
+        let plan = netns::Plan::for_run(std::process::id() as i32);
+        Box::new(SocketProbe::new(self.server, &self.clients, self.remote, plan, self.families, sup.dir_path()))
     }
 }
 
 impl Socket {
     fn spawn(&mut self, sup: &mut Supervisor) -> Result<()> {
         let fam = |f: u64| if f == FAM_TCP { "tcp" } else { "unix" };
-        let spec = WorkerSpec::new(Kind::Socket, "server", self.server).arg(
+        let plan = netns::Plan::for_run(std::process::id() as i32);
+        // Read again at each (re)start; turned on in the TUI where it
+        // cannot be, the remote client still starts and says why it
+        // failed (its panel note), the rest runs on.
+        let remote = sup.knobs().get(KnobId::SocketRemote) == 1;
+        // The remote client tries the path too: the server listens on both.
+        let families = if remote { FAM_UNIX | FAM_TCP } else { self.families };
+        let mut spec = WorkerSpec::new(Kind::Socket, "server", self.server).arg(
             "families",
-            match self.families {
+            match families {
                 FAM_UNIX => "unix",
                 FAM_TCP => "tcp",
                 _ => "both",
             },
         );
+        if remote {
+            spec = spec.arg("remote-ip", plan.host_ip);
+        }
         sup.spawn(&spec)?;
         for (i, (&slot, &f)) in self.clients.iter().zip(&self.client_family).enumerate() {
             let spec = WorkerSpec::new(Kind::Socket, "client", slot)
                 .arg("server-slot", self.server)
                 .arg("family", fam(f))
                 .arg("index", i + 1);
+            sup.spawn(&spec)?;
+        }
+        if let (true, Some(slot)) = (remote, self.remote) {
+            let spec = WorkerSpec::new(Kind::Socket, "remote", slot).arg("server-slot", self.server);
             sup.spawn(&spec)?;
         }
         Ok(())
@@ -163,6 +192,7 @@ fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     match role {
         "server" => worker::server(ctx),
         "client" => worker::client(ctx),
-        _ => bail!("the socket mechanism has no role {role:?} (server, client)"),
+        "remote" => worker::remote(ctx),
+        _ => bail!("the socket mechanism has no role {role:?} (server, client, remote)"),
     }
 }

@@ -6,12 +6,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::consts::{FAMILIES, FAM_TCP, FAM_UNIX, SOCK_NAME};
+use super::consts::{abstract_name, FAMILIES, FAM_TCP, FAM_UNIX, SOCK_NAME};
 use super::diag;
-use super::worker::CALLS;
+use super::netns::{self, Plan};
+use super::worker::{self, CALLS};
 use crate::knobs::KnobId;
 use crate::mechanisms::{Kind, Probe};
-use crate::model::detail::socket::{Family, SocketDetail, SocketEntry};
+use crate::model::detail::socket::{DevCounters, Family, RemoteDetail, SocketDetail, SocketEntry};
 use crate::monitor::{NoteLog, ProcTracker};
 use crate::snapshot::{Channel, Detail, MechanismSnapshot, ProcessSnapshot, Unit};
 use crate::telemetry::Telemetry;
@@ -19,6 +20,11 @@ use crate::telemetry::Telemetry;
 pub(super) struct SocketProbe {
     server: ProcTracker,
     clients: Vec<ProcTracker>,
+    /// The client in a namespace of its own (`socket.remote=netns`), drawn
+    /// only once it has been started.
+    remote: Option<(usize, ProcTracker)>,
+    plan: Plan,
+    abstract_name: String,
     server_slot: usize,
     families: u64,
     path: String,
@@ -31,15 +37,54 @@ fn socket_inode(target: &str) -> Option<u64> {
     target.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
 }
 
+/// A connection to the path from another network namespace: both ends
+/// live in the *connecting* socket's namespace (the kernel makes the
+/// accepted socket there), whose table (`/proc/PID/net/unix`) names no
+/// peers. One connected server end and one client end there, both
+/// without a known peer, are the two ends of it.
+fn pair_foreign_unix(sockets: &mut [SocketEntry], foreign: &HashSet<u64>) {
+    let lone = |s: &SocketEntry| {
+        s.family == Family::Unix && s.established() && s.peer_role.is_none() && foreign.contains(&s.inode)
+    };
+    let servers: Vec<usize> = (0..sockets.len()).filter(|&i| lone(&sockets[i]) && sockets[i].server_side()).collect();
+    let clients: Vec<usize> = (0..sockets.len()).filter(|&i| lone(&sockets[i]) && !sockets[i].server_side()).collect();
+    if let ([s], [c]) = (servers.as_slice(), clients.as_slice()) {
+        let (s, c) = (*s, *c);
+        sockets[c].peer = sockets[s].local.clone();
+        sockets[c].peer_role = Some(sockets[s].role.clone());
+        sockets[s].peer_role = Some(sockets[c].role.clone());
+    }
+}
+
 impl Probe for SocketProbe {
     fn sample(&mut self, tel: &Telemetry, t_ms: u64) -> MechanismSnapshot {
         let mut procs = vec![self.server.sample(tel, t_ms)];
         procs.extend(self.clients.iter_mut().map(|c| c.sample(tel, t_ms)));
+        let remote_on = self.remote.as_ref().is_some_and(|(slot, _)| {
+            let s = tel.slot(*slot);
+            // On, or its process still running (turned off, not restarted yet).
+            tel.knob(KnobId::SocketRemote) == 1 || (s.pid.load(Relaxed) != 0 && s.exit.load(Relaxed) == 0)
+        });
+        if let (true, Some((_, r))) = (remote_on, self.remote.as_mut()) {
+            procs.push(r.sample(tel, t_ms));
+        }
+        let families = if remote_on { FAM_UNIX | FAM_TCP } else { self.families };
         let ss = tel.slot(self.server_slot);
-        let port_gsn = (self.families & FAM_TCP != 0).then(|| ss.aux[0].load(Relaxed) as u16).filter(|&p| p != 0);
+        let port_gsn = (families & FAM_TCP != 0).then(|| ss.aux[0].load(Relaxed) as u16).filter(|&p| p != 0);
 
-        let unix = if self.families & FAM_UNIX != 0 { diag::unix_dump().unwrap_or_default() } else { HashMap::new() };
-        let tcp = if self.families & FAM_TCP != 0 { diag::proc_net_tcp() } else { HashMap::new() };
+        let mut unix = if families & FAM_UNIX != 0 { diag::unix_dump().unwrap_or_default() } else { HashMap::new() };
+        let mut tcp = if families & FAM_TCP != 0 { diag::proc_net_tcp() } else { HashMap::new() };
+        // A process in another network namespace: that namespace's tables
+        // (socket inodes are unique across namespaces).
+        let here = crate::monitor::procfs::netns(std::process::id() as i32);
+        let mut foreign_unix = HashSet::new();
+        for p in procs.iter().filter(|p| p.alive() && p.netns.is_some() && p.netns != here) {
+            tcp.extend(diag::proc_net_tcp_of(p.pid));
+            for (ino, u) in diag::proc_net_unix_of(p.pid) {
+                foreign_unix.insert(ino);
+                unix.entry(ino).or_insert(u);
+            }
+        }
 
         let mut sockets = Vec::new();
         let mut unmatched = Vec::new();
@@ -111,6 +156,7 @@ impl Probe for SocketProbe {
                 by_local.get(&s.peer).cloned()
             };
         }
+        pair_foreign_unix(&mut sockets, &foreign_unix);
         sockets.sort_by_key(|s| (!s.listening(), s.role != "server", s.role.clone(), s.fd));
 
         // The gauge: what send() blocks on (see the module notes), each
@@ -137,7 +183,7 @@ impl Probe for SocketProbe {
         let users = |hit: &dyn Fn(&SocketEntry) -> bool| {
             sockets.iter().filter(|s| hit(s)).map(|s| s.pid).collect::<HashSet<_>>().len() as u64
         };
-        let path = (self.families & FAM_UNIX != 0).then(|| self.path.clone());
+        let path = (families & FAM_UNIX != 0).then(|| self.path.clone());
         let path_users = path
             .as_ref()
             .map_or(0, |p| users(&|s: &SocketEntry| s.family == Family::Unix && (&s.local == p || &s.peer == p)));
@@ -147,6 +193,10 @@ impl Probe for SocketProbe {
             })
         });
 
+        let remote = remote_on.then(|| self.remote_detail(tel, &procs, &sockets, port_gsn));
+        if let Some(why) = remote.as_ref().and_then(|r| r.failed.clone()) {
+            self.notes.say(t_ms, "netns-failed", "note_socket_netns_failed", &[("why", why)]);
+        }
         self.notes_for(t_ms, &procs, &sockets, recv_payload);
 
         let integrity = crate::monitor::integrity(ss);
@@ -177,6 +227,7 @@ impl Probe for SocketProbe {
                 path_users,
                 port_users,
                 unmatched,
+                remote,
             }),
             processes: procs,
         }
@@ -184,9 +235,20 @@ impl Probe for SocketProbe {
 }
 
 impl SocketProbe {
-    pub(super) fn new(server: usize, clients: &[usize], families: u64, dir: &Path) -> SocketProbe {
+    pub(super) fn new(
+        server: usize,
+        clients: &[usize],
+        remote: Option<usize>,
+        plan: Plan,
+        families: u64,
+        dir: &Path,
+    ) -> SocketProbe {
         let dir = dir.to_path_buf();
+        let remote_role = format!("client-{}", clients.len() + 1);
         SocketProbe {
+            remote: remote.map(|s| (s, ProcTracker::new(s, &remote_role, CALLS, &dir))),
+            plan,
+            abstract_name: format!("@{}", abstract_name(&dir)),
             server: ProcTracker::new(server, "server", CALLS, &dir),
             clients: clients
                 .iter()
@@ -199,6 +261,69 @@ impl SocketProbe {
             history: VecDeque::new(),
             capacity: 0,
             notes: NoteLog::default(),
+        }
+    }
+
+    /// The two namespaces, the veth between them and the connection
+    /// across it, as each namespace's own tables show them.
+    fn remote_detail(
+        &self,
+        tel: &Telemetry,
+        procs: &[ProcessSnapshot],
+        sockets: &[SocketEntry],
+        port: Option<u16>,
+    ) -> RemoteDetail {
+        let server = &procs[0];
+        let Some(rp) = procs.last().filter(|_| procs.len() > 1 && self.remote.is_some()) else {
+            return RemoteDetail::default();
+        };
+        let slot = tel.slot(self.remote.as_ref().map_or(0, |(s, _)| *s));
+        let reach = |i: usize| match slot.aux[i].load(Relaxed) {
+            0 => None,
+            1 => Some("connected".to_string()),
+            v => Some(crate::mechanisms::pipe::errno_name((v - 2) as i32).to_string()),
+        };
+        let failed = match slot.aux[worker::AUX_REMOTE_FAILED].load(Relaxed) {
+            0 => None,
+            v => {
+                let step = netns::Step::from_u64(v >> 32).map_or("setup", |s| s.name());
+                Some(format!("{step}: {}", crate::mechanisms::pipe::errno_name((v & 0xffff_ffff) as i32)))
+            }
+        };
+        let mine = sockets.iter().find(|s| s.role == rp.role && s.family == Family::Tcp && !s.listening());
+        let theirs = mine.and_then(|m| {
+            sockets.iter().find(|s| s.server_side() && s.family == Family::Tcp && !s.listening() && s.peer == m.local)
+        });
+        let dev = |pid: i32, name: &str| {
+            netns::dev_counters(pid, name).map(|(rx_bytes, rx_packets, tx_bytes, tx_packets)| DevCounters {
+                rx_bytes,
+                rx_packets,
+                tx_bytes,
+                tx_packets,
+            })
+        };
+        let alive = |p: &ProcessSnapshot| p.alive().then_some(p.pid);
+        RemoteDetail {
+            role: rp.role.clone(),
+            host_netns: server.netns,
+            remote_netns: rp.netns,
+            host_if: self.plan.host_if.clone(),
+            remote_if: self.plan.remote_if.clone(),
+            host_ip: theirs.and_then(|s| s.local_ip.clone()),
+            remote_ip: mine.and_then(|s| s.local_ip.clone()),
+            port: theirs.and_then(|s| s.local_port).or(port),
+            host_state: theirs.map(|s| s.state.clone()),
+            remote_state: mine.map(|s| s.state.clone()),
+            delivered_bytes: theirs.and_then(|s| diag::tcp_bytes_received(s.pid, s.fd)).unwrap_or(0),
+            sent_msgs: rp.sent,
+            host_dev: alive(server).and_then(|pid| dev(pid, &self.plan.host_if)),
+            remote_dev: alive(rp).and_then(|pid| dev(pid, &self.plan.remote_if)),
+            reach_tcp: reach(worker::AUX_REMOTE_TCP),
+            reach_abstract: reach(worker::AUX_REMOTE_ABSTRACT),
+            reach_path: reach(worker::AUX_REMOTE_PATH),
+            reach_loopback: reach(worker::AUX_REMOTE_LOOPBACK),
+            abstract_name: Some(self.abstract_name.clone()),
+            failed,
         }
     }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, UnixAddr};
 
-use super::consts::{FAM_TCP, FAM_UNIX, SOCK_NAME};
+use super::consts::{abstract_name, FAM_TCP, FAM_UNIX, SOCK_NAME};
+use super::netns;
 use crate::knobs::KnobId;
 use crate::mechanisms::pipe::{errno_name, ret_str};
 use crate::mechanisms::worker::{self, errno, Frame, FrameReader, Pacer, WorkerCtx};
@@ -38,12 +39,22 @@ const CALL_SETSOCKOPT: u64 = 12;
 const CALL_UNLINK: u64 = 13;
 const CALL_CHMOD: u64 = 14;
 
+const CALL_UNSHARE: u64 = 15;
+const CALL_VETH: u64 = 16;
+const CALL_CONNECT_ABSTRACT: u64 = 17;
+const CALL_BIND_ABSTRACT: u64 = 18;
+
 const OPT_SNDBUF: u64 = 1;
 const OPT_RCVBUF: u64 = 2;
 const OPT_NODELAY: u64 = 3;
+const OPT_FREEBIND: u64 = 4;
 
 fn ip_port(ip: u64, port: u64) -> String {
     format!("{}:{port}", Ipv4Addr::from(ip as u32))
+}
+
+fn ip_cidr(ip: u64) -> String {
+    netns::Plan::cidr(Ipv4Addr::from(ip as u32))
 }
 
 fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
@@ -67,12 +78,20 @@ fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
             let opt = match a[1] {
                 OPT_SNDBUF => "SO_SNDBUF",
                 OPT_RCVBUF => "SO_RCVBUF",
+                OPT_FREEBIND => "IP_FREEBIND",
                 _ => "TCP_NODELAY",
             };
             format!("setsockopt({}, {opt}, {}) = {r}", a[0], a[2])
         }
         CALL_UNLINK => format!("unlink(\"…/{SOCK_NAME}\") = {r}"),
         CALL_CHMOD => format!("chmod(\"…/{SOCK_NAME}\", 0{:o}) = {r}", a[0]),
+        CALL_UNSHARE => format!("unshare(CLONE_NEWNET) = {r}"),
+        CALL_VETH => {
+            let step = netns::Step::from_u64(a[0]).map_or("veth", |s| s.name());
+            format!("{step} {} ↔ {} = {r}", ip_cidr(a[1]), ip_cidr(a[2]))
+        }
+        CALL_CONNECT_ABSTRACT => format!("connect({}, \"@…-{SOCK_NAME}\") = {r}", a[0]),
+        CALL_BIND_ABSTRACT => format!("bind({}, \"@…-{SOCK_NAME}\") = {r}", a[0]),
         _ => format!("call {call}"),
     }
 }
@@ -211,6 +230,42 @@ pub(super) fn server(ctx: &mut WorkerCtx) -> Result<()> {
         ctx.me().aux[2].store(raw as u64 + 1, Relaxed);
         listeners.push(fd);
     }
+    // socket.remote=netns: the same port on the run's end of the veth
+    // (bound before the address exists: IP_FREEBIND), and an abstract
+    // Unix name, which the other namespace cannot see. The abstract
+    // listener is never accepted from (anyone in this namespace could
+    // connect to an abstract name; it is only there to be looked for).
+    let mut parked: Vec<OwnedFd> = Vec::new();
+    if let Ok(ip) = ctx.arg("remote-ip") {
+        let ip: Ipv4Addr = ip.parse().map_err(|_| anyhow::anyhow!("--arg remote-ip is not an address"))?;
+        let port = ctx.me().aux[0].load(Relaxed) as u16;
+        let fd = new_socket(ctx, FAM_TCP, SockFlag::empty())?;
+        let raw = fd.as_raw_fd();
+        if buffer > 0 {
+            set_int_opt(ctx, raw, libc::SOL_SOCKET, libc::SO_RCVBUF, OPT_RCVBUF, buffer);
+        }
+        set_int_opt(ctx, raw, libc::IPPROTO_IP, libc::IP_FREEBIND, OPT_FREEBIND, 1);
+        let r = socket::bind(raw, &SockaddrIn::from(std::net::SocketAddrV4::new(ip, port)));
+        ctx.event(CALL_BIND_INET, [raw as u64, u32::from(ip) as u64, port as u64], ret_nix(&r));
+        if let Err(e) = r {
+            bail!("bind {ip}:{port}: {}", std::io::Error::from(e));
+        }
+        listen(ctx, &fd)?;
+        listeners.push(fd);
+
+        let fd = new_socket(ctx, FAM_UNIX, SockFlag::empty())?;
+        let raw = fd.as_raw_fd();
+        let name = abstract_name(&ctx.run_dir);
+        let addr = UnixAddr::new_abstract(name.as_bytes())
+            .map_err(|e| anyhow::anyhow!("abstract name {name}: {}", e.desc()))?;
+        let r = socket::bind(raw, &addr);
+        ctx.event(CALL_BIND_ABSTRACT, [raw as u64, 0, 0], ret_nix(&r));
+        if let Err(e) = r {
+            bail!("bind @{name}: {}", std::io::Error::from(e));
+        }
+        listen(ctx, &fd)?;
+        parked.push(fd);
+    }
     ctx.me().aux[7].store(1, Relaxed);
     worker::futex_wake(&ctx.me().aux[7]);
 
@@ -337,31 +392,124 @@ fn listen(ctx: &WorkerCtx, sock: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
-    let server_slot = ctx.arg_usize("server-slot")?;
-    let fam = if ctx.arg("family")? == "tcp" { FAM_TCP } else { FAM_UNIX };
-    // Wait (in the kernel) until the server is listening.
+/// Wait (in the kernel) until the server is listening.
+fn wait_for_server(ctx: &WorkerCtx, server_slot: usize) -> Result<()> {
     ctx.op(Op::Wait);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let ready = &ctx.tel.slot(server_slot).aux[7];
         if ready.load(Relaxed) != 0 {
-            break;
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("the server never started listening");
         }
         worker::futex_wait(ready, 0, Duration::from_millis(200));
     }
-    let sock = new_socket(ctx, fam, SockFlag::empty())?;
+}
+
+/// Telemetry `aux` words of the remote client: what its namespace could
+/// reach. 0 = not tried, 1 = connected, 2 + errno = refused.
+pub(super) const AUX_REMOTE_TCP: usize = 0;
+pub(super) const AUX_REMOTE_ABSTRACT: usize = 1;
+pub(super) const AUX_REMOTE_PATH: usize = 2;
+pub(super) const AUX_REMOTE_LOOPBACK: usize = 3;
+/// Setup failed: step (netns::Step) << 32 | errno.
+pub(super) const AUX_REMOTE_FAILED: usize = 4;
+/// 1 once its namespace and veth are up.
+pub(super) const AUX_REMOTE_READY: usize = 5;
+
+fn reach_code(r: &nix::Result<()>) -> u64 {
+    r.as_ref().map_or_else(|e| 2 + *e as u64, |_| 1)
+}
+
+/// The client in a network namespace of its own (`socket.remote=netns`):
+/// enter it, then try each of the server's names from there, and stream
+/// over the one that is a network address.
+pub(super) fn remote(ctx: &mut WorkerCtx) -> Result<()> {
+    let server_slot = ctx.arg_usize("server-slot")?;
+    wait_for_server(ctx, server_slot)?;
+    let plan = netns::Plan::for_run(ctx.supervisor);
+    let (h, r) = (u32::from(plan.host_ip) as u64, u32::from(plan.remote_ip) as u64);
+    ctx.op(Op::Connect);
+    if let Err(e) = netns::enter(&plan) {
+        let code = -(e.errno as i64);
+        if e.step == netns::Step::Unshare {
+            ctx.event(CALL_UNSHARE, [0; 3], code);
+        } else {
+            ctx.event(CALL_UNSHARE, [0; 3], 0);
+            ctx.event(CALL_VETH, [e.step as u64, h, r], code);
+        }
+        ctx.me().aux[AUX_REMOTE_FAILED].store((e.step as u64) << 32 | e.errno as u64, Relaxed);
+        ctx.count_error(e.errno as i32);
+        ctx.op(Op::Done);
+        bail!("socket.remote=netns: {e}");
+    }
+    ctx.event(CALL_UNSHARE, [0; 3], 0);
+    ctx.event(CALL_VETH, [netns::Step::Up as u64, h, r], 0);
+    ctx.me().aux[AUX_REMOTE_READY].store(1, Relaxed);
+
+    let port = ctx.tel.slot(server_slot).aux[0].load(Relaxed) as u16;
+    // The network port, across the veth (the first connection: the
+    // panel's arrow follows it).
+    let sock = new_socket(ctx, FAM_TCP, SockFlag::empty())?;
     let fd = sock.as_raw_fd();
-    let mut buffer = ctx.knob(KnobId::SocketBuffer);
+    let buffer = ctx.knob(KnobId::SocketBuffer);
     if buffer > 0 {
         set_int_opt(ctx, fd, libc::SOL_SOCKET, libc::SO_SNDBUF, OPT_SNDBUF, buffer);
     }
-    let mut nodelay = ctx.knob(KnobId::SocketNodelay);
-    if fam == FAM_TCP && nodelay != 0 {
-        set_int_opt(ctx, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, OPT_NODELAY, 1);
+    let addr = SockaddrIn::from(std::net::SocketAddrV4::new(plan.host_ip, port));
+    let res = socket::connect(fd, &addr);
+    ctx.event(CALL_CONNECT_INET, [fd as u64, h, port as u64], ret_nix(&res));
+    ctx.me().aux[AUX_REMOTE_TCP].store(reach_code(&res), Relaxed);
+    if let Err(e) = res {
+        ctx.count_error(e as i32);
+        bail!("connect {}:{port}: {}", plan.host_ip, errno_name(e as i32));
+    }
+
+    // The abstract name: per network namespace, not found from here.
+    let name = abstract_name(&ctx.run_dir);
+    let probe = new_socket(ctx, FAM_UNIX, SockFlag::empty())?;
+    let res = UnixAddr::new_abstract(name.as_bytes()).and_then(|a| socket::connect(probe.as_raw_fd(), &a));
+    ctx.event(CALL_CONNECT_ABSTRACT, [probe.as_raw_fd() as u64, 0, 0], ret_nix(&res));
+    ctx.me().aux[AUX_REMOTE_ABSTRACT].store(reach_code(&res), Relaxed);
+    drop(probe);
+
+    // The path: a file, found through the file system this process
+    // shares with the run, whatever its network namespace. Kept open.
+    let path = ctx.run_dir.join(SOCK_NAME);
+    let by_path = new_socket(ctx, FAM_UNIX, SockFlag::empty())?;
+    let res = unix_addr(&path)
+        .map_err(|_| nix::errno::Errno::ENAMETOOLONG)
+        .and_then(|a| socket::connect(by_path.as_raw_fd(), &a));
+    ctx.event(CALL_CONNECT_UNIX, [by_path.as_raw_fd() as u64, 0, 0], ret_nix(&res));
+    ctx.me().aux[AUX_REMOTE_PATH].store(reach_code(&res), Relaxed);
+
+    // 127.0.0.1 here is this namespace's own loopback: nobody listens.
+    let probe = new_socket(ctx, FAM_TCP, SockFlag::empty())?;
+    let res = socket::connect(probe.as_raw_fd(), &loopback(port));
+    ctx.event(
+        CALL_CONNECT_INET,
+        [probe.as_raw_fd() as u64, u32::from(Ipv4Addr::LOCALHOST) as u64, port as u64],
+        ret_nix(&res),
+    );
+    ctx.me().aux[AUX_REMOTE_LOOPBACK].store(reach_code(&res), Relaxed);
+    drop(probe);
+
+    stream(ctx, sock, FAM_TCP, buffer)?;
+    drop(by_path);
+    Ok(())
+}
+
+pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
+    let server_slot = ctx.arg_usize("server-slot")?;
+    let fam = if ctx.arg("family")? == "tcp" { FAM_TCP } else { FAM_UNIX };
+    wait_for_server(ctx, server_slot)?;
+    let sock = new_socket(ctx, fam, SockFlag::empty())?;
+    let fd = sock.as_raw_fd();
+    let buffer = ctx.knob(KnobId::SocketBuffer);
+    if buffer > 0 {
+        set_int_opt(ctx, fd, libc::SOL_SOCKET, libc::SO_SNDBUF, OPT_SNDBUF, buffer);
     }
     ctx.op(Op::Connect);
     if fam == FAM_TCP {
@@ -383,7 +531,16 @@ pub(super) fn client(ctx: &mut WorkerCtx) -> Result<()> {
             bail!("connect {}: {}", path.display(), errno_name(e as i32));
         }
     }
+    stream(ctx, sock, fam, buffer)
+}
 
+/// Stream messages over a connected socket, then close it.
+fn stream(ctx: &mut WorkerCtx, sock: OwnedFd, fam: u64, mut buffer: u64) -> Result<()> {
+    let fd = sock.as_raw_fd();
+    let mut nodelay = ctx.knob(KnobId::SocketNodelay);
+    if fam == FAM_TCP && nodelay != 0 {
+        set_int_opt(ctx, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, OPT_NODELAY, 1);
+    }
     let sender = ctx.sender_id();
     let count = ctx.knob(KnobId::ProducerCount);
     let mut pacer = Pacer::producer();

@@ -108,4 +108,63 @@ pub struct SocketDetail {
     pub port_users: u64,
     /// Our sockets the kernel's tables did not list (should stay empty).
     pub unmatched: Vec<u64>,
+    /// `socket.remote=netns`: the client in another network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteDetail>,
+}
+
+/// `socket.remote=netns`: the client in a network namespace of its own,
+/// the veth pair between the two namespaces, and what went across.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RemoteDetail {
+    /// The remote client's role (`client-N`, the last client).
+    pub role: String,
+    /// The namespaces (inodes of `/proc/PID/ns/net`): the server's (the
+    /// run's) and the remote client's.
+    pub host_netns: Option<u64>,
+    pub remote_netns: Option<u64>,
+    /// The veth ends: names, and the addresses the connection's rows show
+    /// on each side (`10.231.x.1`, `10.231.x.2`).
+    pub host_if: String,
+    pub remote_if: String,
+    pub host_ip: Option<String>,
+    pub remote_ip: Option<String>,
+    /// The TCP port it connected to across the veth.
+    pub port: Option<u16>,
+    /// The connection's state as each namespace's `/proc/PID/net/tcp` lists it.
+    pub host_state: Option<String>,
+    pub remote_state: Option<String>,
+    /// Payload bytes the server's end received (`TCP_INFO`
+    /// `tcpi_bytes_received`), and messages the remote client sent.
+    pub delivered_bytes: u64,
+    pub sent_msgs: u64,
+    /// Each veth end's counters from its own namespace's `/proc/PID/net/dev`.
+    pub host_dev: Option<DevCounters>,
+    pub remote_dev: Option<DevCounters>,
+    /// What the remote client's connect() to each name returned:
+    /// `connected` or an errno name (`ECONNREFUSED`); absent = not tried.
+    pub reach_tcp: Option<String>,
+    pub reach_abstract: Option<String>,
+    pub reach_path: Option<String>,
+    pub reach_loopback: Option<String>,
+    /// The abstract Unix name the server listens on (`@…`).
+    pub abstract_name: Option<String>,
+    /// Setting the namespace up failed: the step and errno.
+    pub failed: Option<String>,
+}
+
+/// A network interface's counters (`/proc/PID/net/dev`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct DevCounters {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+}
+
+impl RemoteDetail {
+    /// Two different namespaces seen, and bytes delivered between them.
+    pub fn across(&self) -> bool {
+        matches!((self.host_netns, self.remote_netns), (Some(a), Some(b)) if a != b) && self.delivered_bytes > 0
+    }
 }
