@@ -137,7 +137,8 @@ fn tcp_port_is_what_getsockname_returned_and_loopback_only() {
 }
 
 fn assert_stalled(family: &str, wchan: &str) {
-    let v = snapshot("2", &[&format!("socket.family={family}"), "consumer.rate=0"]);
+    // Three seconds: under load a second or two may not fill it yet.
+    let v = snapshot("3", &[&format!("socket.family={family}"), "consumer.rate=0"]);
     let m = mech(&v);
     let ch = &m["channel"];
     let (depth, cap) = (u(&ch["depth"]), u(&ch["capacity"]));
