@@ -276,6 +276,8 @@ impl MachProbe {
             })
             .collect();
         d.counters = st.counters.clone();
+        d.personality = st.personality.clone();
+        d.since_personality = st.since_personality.clone();
         d.log =
             st.log.iter().rev().take(LOG_LINES).rev().map(|e| format!("{} {}: {}", e.task, e.pid, e.text)).collect();
 
