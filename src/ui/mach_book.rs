@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 
 use super::fit::{self, Item};
 use super::View;
-use crate::i18n::{t, Lang};
+use crate::i18n::{t, tf, Lang};
 use crate::model::detail::mach::MachDetail;
 
 /// The personality's words for the title (`XNU rules`), or `None` for a
@@ -92,6 +92,17 @@ pub fn lines(d: &MachDetail, room: usize, view: &View) -> Vec<Line<'static>> {
     ];
     if !d.personality.is_empty() {
         out.push(fit::row(items, " · ", room, view));
+    }
+    out
+}
+
+/// What the lesson pane says now about XNU's send-possible notifications.
+pub fn observe(d: &MachDetail, lang: Lang) -> Vec<String> {
+    let c = &d.counters;
+    let mut out = Vec::new();
+    if c.send_possible > 0 || c.send_possible_armed > 0 {
+        let args = [("a", c.send_possible_armed.to_string()), ("n", c.send_possible.to_string())];
+        out.push(tf(lang, "obs_mach_send_possible", &args));
     }
     out
 }

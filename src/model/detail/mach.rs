@@ -257,6 +257,19 @@ impl KernelCounters {
 }
 
 impl MachDetail {
+    /// The key of a sentence about kept messages, for the rules the kernel
+    /// follows: GNU Mach's variant (`KEY_gnumach`) instead of the
+    /// textbook's when it follows GNU Mach.
+    pub fn rule_key(&self, key: &'static str) -> &'static str {
+        match (self.personality.as_str(), key) {
+            ("gnumach", "obs_mach_cached") => "obs_mach_cached_gnumach",
+            ("gnumach", "obs_mach_notified") => "obs_mach_notified_gnumach",
+            ("gnumach", "note_mach_cached") => "note_mach_cached_gnumach",
+            ("gnumach", "note_mach_notified") => "note_mach_notified_gnumach",
+            _ => key,
+        }
+    }
+
     /// The task of a process, by its role (`server`, `client-1`, …).
     pub fn task(&self, role: &str) -> Option<&TaskView> {
         self.tasks.iter().find(|t| t.name == role)
