@@ -96,6 +96,7 @@ impl<F> Kernel<F> {
                         p.seqno.wrapping_sub(1)
                     });
                     self.deliver(conn, args.name, bs.kmsg, seqno, &call, since);
+                    self.spnotify(port_id);
                     self.sender_done(sender, bs.call, bs.since, bs.rcv);
                     return;
                 }
