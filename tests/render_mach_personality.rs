@@ -32,7 +32,8 @@ fn snapshot(personality: &str) -> Snapshot {
         counters: KernelCounters { sent: 30, cached: 4, send_possible_armed: 9, ..since },
         ..MachDetail::default()
     };
-    let call = "mach_msg(SEND|SEND_TIMEOUT|SEND_NOTIFY, dest=0x503 COPY_SEND, id=1000, timeout=0) = MACH_SEND_TIMED_OUT";
+    let call =
+        "mach_msg(SEND|SEND_TIMEOUT|SEND_NOTIFY, dest=0x503 COPY_SEND, id=1000, timeout=0) = MACH_SEND_TIMED_OUT";
     let m = MechanismSnapshot {
         latency_us: None,
         cost: None,

@@ -31,10 +31,11 @@ pub fn title(base: &str, d: &MachDetail, lang: Lang) -> Option<String> {
 /// `MACH_SEND_NOTIFY`, or the kernel kept or armed something for it.
 pub fn in_play(d: &MachDetail) -> bool {
     // A recording from before personalities existed shows none.
-    !d.personality.is_empty() && (d.send_mode == "notify"
-        || d.counters.cached > 0
-        || d.counters.send_possible_armed > 0
-        || d.port.as_ref().is_some_and(|p| p.cached > 0))
+    !d.personality.is_empty()
+        && (d.send_mode == "notify"
+            || d.counters.cached > 0
+            || d.counters.send_possible_armed > 0
+            || d.port.as_ref().is_some_and(|p| p.cached > 0))
 }
 
 /// The strip's lines at `room` columns while the rule is in play (none
@@ -77,10 +78,9 @@ pub fn lines(d: &MachDetail, room: usize, view: &View) -> Vec<Line<'static>> {
             out.extend(fit::first_fit_line(book, room));
         }
     }
-    for (long, short, key) in [
-        ("mach_book_xnu", "mach_book_xnu_short", "xnu"),
-        ("mach_book_gnumach", "mach_book_gnumach_short", "gnumach"),
-    ] {
+    for (long, short, key) in
+        [("mach_book_xnu", "mach_book_xnu_short", "xnu"), ("mach_book_gnumach", "mach_book_gnumach_short", "gnumach")]
+    {
         out.extend(fit::first_fit_line(rule(long, short, active == key), room));
     }
     // One line for the counters the lesson reads, when it fits.

@@ -178,10 +178,8 @@ impl<F> Kernel<F> {
         let mut text = format!("{call} = {result}");
         if let Some(m) = msg.as_ref().filter(|_| kr == MACH_MSG_SUCCESS || kr & MACH_MSG_IPC_SPACE != 0) {
             let from = m.audit_token[5];
-            let what = self
-                .note_name(m.header.id)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("msgh_id={}", m.header.id));
+            let what =
+                self.note_name(m.header.id).map(str::to_string).unwrap_or_else(|| format!("msgh_id={}", m.header.id));
             let _ = write!(text, " /* {what}, {} bytes, from pid {from} */", m.header.size);
         }
         let waited = self.now.saturating_sub(since);

@@ -406,7 +406,8 @@ impl<F> Kernel<F> {
                 self.reply(conn, Reply::Attributes { kr, info });
             }
             Request::PortRequestNotification { name, msgid, sync, notify, notify_disposition } => {
-                let (kr, previous) = self.port_request_notification(task, name, msgid, sync, notify, notify_disposition);
+                let (kr, previous) =
+                    self.port_request_notification(task, name, msgid, sync, notify, notify_disposition);
                 let what = self.note_name(msgid).map(str::to_string).unwrap_or_else(|| msgid.to_string());
                 self.log(Some(task), format!("mach_port_request_notification(mach_task_self(), {name:#x}, {what}, {sync}, {notify:#x}, {}, &previous) = {}", disposition_name(notify_disposition), kr_name(kr)));
                 self.reply(conn, Reply::Name { kr, name: previous });

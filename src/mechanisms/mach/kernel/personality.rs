@@ -63,7 +63,10 @@ impl<F> Kernel<F> {
         self.personality = p;
         self.personality_since = self.now;
         self.personality_base = self.counters.clone();
-        self.log(None, format!("mach.personality = {} /* emulation only: whose MACH_SEND_NOTIFY rules apply */", p.key()));
+        self.log(
+            None,
+            format!("mach.personality = {} /* emulation only: whose MACH_SEND_NOTIFY rules apply */", p.key()),
+        );
     }
 
     pub(super) fn set_personality_request(&mut self, conn: ConnId, task: Option<TaskId>, index: u32) {
@@ -135,7 +138,10 @@ impl<F> Kernel<F> {
                 });
             if let Some(request) = request {
                 self.counters.send_possible += 1;
-                self.log(Some(task), format!("MACH_NOTIFY_SEND_POSSIBLE({name:#x}) sent: a message left the full queue"));
+                self.log(
+                    Some(task),
+                    format!("MACH_NOTIFY_SEND_POSSIBLE({name:#x}) sent: a message left the full queue"),
+                );
                 self.notify(request, MACH_NOTIFY_SEND_POSSIBLE, ndr_name_body(name));
             }
         }
