@@ -50,7 +50,7 @@ pub fn run_with_limits(socket_path: &Path, limits: Limits, stop: impl Fn() -> bo
 
 /// [`run_with_limits`], with the kernel's own settings read from
 /// `control()` each time the loop wakes (at least every [`STOP_CHECK`]):
-/// `Some(p)` switches the running kernel to personality `p`.
+/// a new `Some(p)` switches the running kernel to personality `p`.
 pub fn run_controlled(
     socket_path: &Path,
     limits: Limits,
@@ -67,9 +67,13 @@ pub fn run_controlled(
         buf: Vec::with_capacity(transport::MAX_PACKET),
         gate: AcceptGate::default(),
     };
+    // The setting as last read: applied when it changes, so a switch sent
+    // over the socket stands until the setting itself moves.
+    let mut setting = None;
     while !stop() {
         let now = server.now_ms();
-        if let Some(p) = control() {
+        if let Some(p) = control().filter(|p| setting != Some(*p)) {
+            setting = Some(p);
             server.kernel.set_personality(p, now);
         }
         let outs = server.kernel.tick(now);
