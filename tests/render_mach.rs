@@ -183,6 +183,8 @@ fn cached_mach() -> Snapshot {
         ],
         headers: (1..=4).map(|i| queued(i, if i % 2 == 1 { "client-1" } else { "client-2" }, 4122, false)).collect(),
         log: vec![],
+        // A recording from before mach.personality.
+        ..MachDetail::default()
     };
     let m = MechanismSnapshot {
         latency_us: None,

@@ -21,6 +21,8 @@ pub const SOCKET_FAMILIES: &[&str] = &["unix", "tcp", "both"];
 pub const SOCKET_REMOTES: &[&str] = &["none", "netns"];
 /// The choices of `mach.send_mode`, in the order they are stored.
 pub const MACH_SEND_MODES: &[&str] = &["block", "timeout", "immediate", "notify"];
+/// The choices of `mach.personality`, in the order they are stored.
+pub const MACH_PERSONALITIES: &[&str] = &["textbook", "xnu", "gnumach"];
 /// Most clients an ALPC run starts.
 pub const ALPC_MAX_CLIENTS: u64 = 4;
 
@@ -247,6 +249,12 @@ knob_table! {
             kind: KnobKind::Int { min: 0, max: 1 << 20 },
             default: "16384",
             help: "message bodies larger than this go out of line (mapped memory, not copied); 16384 = XNU's small-OOL copy limit on x86_64",
+        },
+        MachPersonality = KnobSpec {
+            key: "mach.personality",
+            kind: KnobKind::Choice(MACH_PERSONALITIES),
+            default: "textbook",
+            help: "whose rules MACH_SEND_NOTIFY follows on a full queue: textbook = one kept message per thread, MACH_NOTIFY_MSG_ACCEPTED when queued; gnumach = one per task and send right, MACH_NOTIFY_MSG_ACCEPTED when received; xnu = nothing kept, MACH_SEND_TIMED_OUT and MACH_NOTIFY_SEND_POSSIBLE; changes the running kernel",
         },
         MachProducerRate = own!("mach", ProducerRate, "producer.rate"),
         MachConsumerRate = own!("mach", ConsumerRate, "consumer.rate"),

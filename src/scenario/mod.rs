@@ -44,6 +44,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("pipe-no-eof", include_str!("../../assets/scenarios/pipe-no-eof.toml")),
     ("mach-queue-full", include_str!("../../assets/scenarios/mach-queue-full.toml")),
     ("mach-reply-ports", include_str!("../../assets/scenarios/mach-reply-ports.toml")),
+    ("mach-personality", include_str!("../../assets/scenarios/mach-personality.toml")),
     ("alpc-paths", include_str!("../../assets/scenarios/alpc-paths.toml")),
     ("fifo-outlives", include_str!("../../assets/scenarios/fifo-outlives.toml")),
     ("shm-unrelated", include_str!("../../assets/scenarios/shm-unrelated.toml")),

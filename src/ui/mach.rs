@@ -246,7 +246,15 @@ fn no_port_key(d: &MachDetail) -> &'static str {
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
     let (title, short) = (t(l, "mach_title"), t(l, "mach_title_short"));
+    // The kernel's personality in the title first (`· XNU rules`).
+    let named = super::mach_book::title(title, d, l);
+    let named_short = super::mach_book::title(short, d, l);
+    let (named, named_short) = (named.as_deref().unwrap_or(title), named_short.as_deref().unwrap_or(short));
     let forms = [
+        (named, t(l, "mach_sub")),
+        (named, t(l, "mach_sub_tiny")),
+        (named, ""),
+        (named_short, ""),
         (title, t(l, "mach_sub")),
         (title, t(l, "mach_sub_short")),
         (title, t(l, "mach_sub_tiny")),
@@ -880,6 +888,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     if let Some(b) = fit::first_fit_line(bootstrap_forms(d, view), width) {
         lines.push((1, b));
     }
+    lines.extend(super::mach_book::lines(d, width, view).into_iter().map(|l| (3, l)));
     // The Linux side: what our transport does, not what Mach does.
     let mut items = vec![Item::text(0, format!("{}:", t(l, "mach_transport")), th.label())];
     for p in &m.processes {
@@ -1105,7 +1114,8 @@ pub fn observe(m: &MechanismSnapshot, d: &MachDetail, lang: crate::i18n::Lang) -
         }
         if p.cached > 0 {
             let refused: u64 = d.clients.iter().map(|x| x.notify_in_progress).sum();
-            out.push(tf(lang, "obs_mach_cached", &[("c", p.cached.to_string()), ("r", refused.to_string())]));
+            let key = d.rule_key("obs_mach_cached");
+            out.push(tf(lang, key, &[("c", p.cached.to_string()), ("r", refused.to_string())]));
         }
         // The same port under different names in different tasks.
         let mut names: Vec<String> = Vec::new();
@@ -1124,8 +1134,10 @@ pub fn observe(m: &MechanismSnapshot, d: &MachDetail, lang: crate::i18n::Lang) -
         out.push(tf(lang, "obs_mach_at_once", &[("n", c.returned_at_once.to_string())]));
     }
     if c.notified > 0 {
-        out.push(tf(lang, "obs_mach_notified", &[("n", c.notified.to_string())]));
+        let key = d.rule_key("obs_mach_notified");
+        out.push(tf(lang, key, &[("n", c.notified.to_string())]));
     }
+    out.extend(super::mach_book::observe(d, lang));
     let dead: usize = d.tasks.iter().map(|t| t.names.iter().filter(|n| n.dead()).count()).sum();
     if dead > 0 {
         out.push(tf(lang, "obs_mach_dead", &[("n", dead.to_string())]));

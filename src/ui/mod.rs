@@ -18,6 +18,7 @@ pub mod fifo;
 pub mod fit;
 pub mod lesson;
 pub mod mach;
+pub mod mach_book;
 pub mod measured;
 pub mod mq;
 pub mod pipe;

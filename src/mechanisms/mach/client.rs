@@ -450,6 +450,12 @@ impl MachTask {
         self.name_call(Request::PortRequestNotification { name, msgid, sync, notify, notify_disposition })
     }
 
+    /// Emulation only: switch the kernel's `MACH_SEND_NOTIFY` rules (the
+    /// index of a `mach.personality` choice).
+    pub fn set_personality(&self, personality: u32) -> Result<(), MachError> {
+        self.status_call(Request::SetPersonality { personality })
+    }
+
     pub fn bootstrap_check_in(&self, bp: MachPortName, service: &str) -> Result<MachPortName, MachError> {
         self.name_call(Request::BootstrapCheckIn { bp, service: service.to_string() })
     }
@@ -669,6 +675,15 @@ impl Observer {
         setsockopt(&self.channel.conn, sockopt::ReceiveTimeout, &tv)?;
         setsockopt(&self.channel.conn, sockopt::SendTimeout, &tv)?;
         Ok(())
+    }
+
+    /// Emulation only: switch the kernel's `MACH_SEND_NOTIFY` rules (the
+    /// index of a `mach.personality` choice).
+    pub fn set_personality(&self, personality: u32) -> Result<(), MachError> {
+        match self.channel.call(&Request::SetPersonality { personality }, &[])?.0 {
+            Reply::Status { kr } => kern(kr, ()),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The kernel's whole state now.

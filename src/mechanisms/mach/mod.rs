@@ -18,8 +18,12 @@
 //!
 //! # Where this emulation differs from XNU, and why
 //!
-//! - **Option 4, "cache the message"** follows the textbook: one message
-//!   per sending *thread* may be kept past a full queue. With
+//! - **Option 4, "cache the message"** follows `mach.personality`
+//!   ([`kernel::Personality`]): the textbook's rule by default (below),
+//!   GNU Mach's (one per task and send right, notified when dequeued) or
+//!   XNU's (nothing kept, `MACH_NOTIFY_SEND_POSSIBLE`), switched live.
+//!   The textbook's: one message per sending *thread* may be kept past a
+//!   full queue. With
 //!   `MACH_SEND_NOTIFY` (XNU's bit, 0x80), a send that would return
 //!   `MACH_SEND_TIMED_OUT` is queued past the limit instead and returns GNU
 //!   Mach's `MACH_SEND_WILL_NOTIFY`; a second one from the same thread while
@@ -46,8 +50,8 @@
 //!   `KERN_INVALID_VALUE`), vouchers (a non-null voucher →
 //!   `MACH_SEND_INVALID_HEADER`, because XNU's `MACH_SEND_INVALID_VOUCHER`
 //!   value is GNU's `MACH_SEND_WILL_NOTIFY`), notifications other than
-//!   dead-name (no-senders, port-destroyed, send-possible →
-//!   `KERN_INVALID_VALUE`), MIG servers behind kernel ports (a message to
+//!   dead-name and (under `xnu`) send-possible (no-senders,
+//!   port-destroyed → `KERN_INVALID_VALUE`), MIG servers behind kernel ports (a message to
 //!   the bootstrap or a task port → `MACH_SEND_INVALID_DEST`; use the
 //!   `bootstrap_*` calls), OOL port arrays, `MACH_SEND_INTERRUPTED`.
 //! - **Sizes:** inline data is at most 192 KiB (one seqpacket packet; XNU

@@ -276,6 +276,8 @@ impl MachProbe {
             })
             .collect();
         d.counters = st.counters.clone();
+        d.personality = st.personality.clone();
+        d.since_personality = st.since_personality.clone();
         d.log =
             st.log.iter().rev().take(LOG_LINES).rev().map(|e| format!("{} {}: {}", e.task, e.pid, e.text)).collect();
 
@@ -452,12 +454,13 @@ impl MachProbe {
         let dead =
             d.tasks.iter().any(|t| t.names.iter().any(|n| n.dead())) || d.clients.iter().any(|c| c.dead_name > 0);
         let server_gone = processes.get(1).is_some_and(|s| s.exit.is_some());
-        let notes: [(bool, &str, &str); 7] = [
+        let notes: [(bool, &str, &str); 8] = [
             (full, "full", "note_mach_full"),
             (c.send_timed_out > 0, "timed-out", "note_mach_timed_out"),
             (c.returned_at_once > 0, "at-once", "note_mach_at_once"),
-            (c.cached > 0, "cached", "note_mach_cached"),
-            (c.notified > 0, "notified", "note_mach_notified"),
+            (c.cached > 0, "cached", d.rule_key("note_mach_cached")),
+            (c.notified > 0, "notified", d.rule_key("note_mach_notified")),
+            (c.send_possible > 0, "send-possible", "note_mach_send_possible"),
             (dead, "dead-name", "note_mach_dead_name"),
             (server_gone && c.destroyed > 0, "destroyed", "note_mach_destroyed"),
         ];

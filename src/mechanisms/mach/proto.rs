@@ -175,6 +175,12 @@ pub enum Request {
     },
     /// Introspection: the whole kernel state as JSON (observers only).
     State,
+    /// Emulation only (no Mach call does this): switch the kernel's rules
+    /// for `MACH_SEND_NOTIFY` on a full queue, by the index of
+    /// `mach.personality`'s choices. Any connection may send it.
+    SetPersonality {
+        personality: u32,
+    },
 }
 
 /// A message as the receiver gets it: header swapped as XNU does
@@ -242,6 +248,7 @@ mod tag {
     pub const REGISTER_SERVICE: u8 = 12;
     pub const LOOK_UP: u8 = 13;
     pub const STATE: u8 = 14;
+    pub const SET_PERSONALITY: u8 = 15;
 
     pub const R_REGISTERED: u8 = 101;
     pub const R_STATUS: u8 = 102;
@@ -398,6 +405,10 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
             w.str(service);
         }
         Request::State => w.u8(tag::STATE),
+        Request::SetPersonality { personality } => {
+            w.u8(tag::SET_PERSONALITY);
+            w.u32(*personality);
+        }
     }
     w.0
 }
@@ -637,6 +648,7 @@ pub fn decode_request(packet: &[u8]) -> Result<Request, DecodeError> {
         },
         tag::LOOK_UP => Request::BootstrapLookUp { bp: r.u32()?, service: r.str(MAX_SERVICE_NAME, "service name")? },
         tag::STATE => Request::State,
+        tag::SET_PERSONALITY => Request::SetPersonality { personality: r.u32()? },
         other => return Err(DecodeError::UnknownTag(other)),
     };
     r.finish()?;
@@ -750,6 +762,7 @@ mod tests {
             Request::BootstrapRegister { bp: 0x203, service: "x".into(), port: 5 },
             Request::BootstrapLookUp { bp: 0x203, service: "y".into() },
             Request::State,
+            Request::SetPersonality { personality: 2 },
         ];
         for req in all {
             assert_eq!(decode_request(&encode_request(&req)), Ok(req));

@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::kernel::{Attachment, ConnId, Kernel, Limits, Outgoing};
+use super::kernel::{Attachment, ConnId, Kernel, Limits, Outgoing, Personality};
 use super::proto::{decode_request, encode_reply, Descriptor, Reply, Request};
 use super::vm;
 use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
@@ -45,6 +45,18 @@ pub fn run(socket_path: &Path, stop: impl Fn() -> bool) -> io::Result<()> {
 
 /// [`run`] with explicit resource limits.
 pub fn run_with_limits(socket_path: &Path, limits: Limits, stop: impl Fn() -> bool) -> io::Result<()> {
+    run_controlled(socket_path, limits, stop, || None)
+}
+
+/// [`run_with_limits`], with the kernel's own settings read from
+/// `control()` each time the loop wakes (at least every [`STOP_CHECK`]):
+/// a new `Some(p)` switches the running kernel to personality `p`.
+pub fn run_controlled(
+    socket_path: &Path,
+    limits: Limits,
+    stop: impl Fn() -> bool,
+    control: impl Fn() -> Option<Personality>,
+) -> io::Result<()> {
     let listener = Listener::bind(socket_path)?;
     let mut server = Server {
         kernel: Kernel::new(limits, random_seed()),
@@ -55,8 +67,15 @@ pub fn run_with_limits(socket_path: &Path, limits: Limits, stop: impl Fn() -> bo
         buf: Vec::with_capacity(transport::MAX_PACKET),
         gate: AcceptGate::default(),
     };
+    // The setting as last read: applied when it changes, so a switch sent
+    // over the socket stands until the setting itself moves.
+    let mut setting = None;
     while !stop() {
         let now = server.now_ms();
+        if let Some(p) = control().filter(|p| setting != Some(*p)) {
+            setting = Some(p);
+            server.kernel.set_personality(p, now);
+        }
         let outs = server.kernel.tick(now);
         server.dispatch(outs);
         server.reap();

@@ -15,6 +15,15 @@ pub struct KernelState {
     /// The bootstrap server's registry.
     pub bootstrap: Vec<ServiceState>,
     pub counters: Counters,
+    /// `mach.personality`: `textbook`, `xnu` or `gnumach`.
+    #[serde(default)]
+    pub personality: String,
+    /// When it was last switched (0 = since the start).
+    #[serde(default)]
+    pub personality_since_ms: u64,
+    /// The counters since then.
+    #[serde(default)]
+    pub since_personality: Counters,
     /// Recent calls, oldest first.
     pub log: Vec<LogEntry>,
 }

@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 
 use super::client::{InDescriptor, MachError, MachMsgArgs, MachTask, OolMemory, OutDescriptor, OutMsg, ReceivedMsg};
 use super::consts::{SEND_MODES, SERVICE, SOCKET};
+use super::kernel::Personality;
 use super::types::*;
 use crate::knobs::KnobId;
 use crate::mechanisms::worker::{Pacer, WorkerCtx};
@@ -37,6 +38,7 @@ const CALL_MSG: u64 = 7;
 const CALL_DEALLOCATE: u64 = 8;
 const CALL_NOTIFICATION: u64 = 9;
 const CALL_KERNEL: u64 = 10;
+const CALL_REQUEST_SEND_POSSIBLE: u64 = 11;
 
 /// `msgh_id` of a request; the reply is request + 100, as MIG numbers them.
 pub const REQUEST_ID: i32 = 1000;
@@ -126,9 +128,21 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
             }
             s
         }
+        CALL_REQUEST_SEND_POSSIBLE => format!(
+            "mach_port_request_notification({}, MACH_NOTIFY_SEND_POSSIBLE, {} MAKE_SEND_ONCE) = {kr}",
+            hex(a[0]),
+            hex(a[1])
+        ),
         CALL_DEALLOCATE => format!("mach_port_deallocate({}) = {kr}", hex(a[0])),
         CALL_NOTIFICATION => {
-            let name = notification_name(a[0] as u32 as i32).unwrap_or("notification");
+            // 66 is XNU's MACH_NOTIFY_SEND_POSSIBLE and GNU Mach's
+            // MACH_NOTIFY_MSG_ACCEPTED: a[2] says which kernel's rules.
+            let id = a[0] as u32 as i32;
+            let name = if a[2] == 1 && id == MACH_NOTIFY_SEND_POSSIBLE {
+                "MACH_NOTIFY_SEND_POSSIBLE"
+            } else {
+                notification_name(id).unwrap_or("notification")
+            };
             format!("received {name} on {}", hex(a[1]))
         }
         CALL_KERNEL => format!("emulated Mach kernel listening (pid {})", a[0]),
@@ -168,7 +182,12 @@ pub fn kernel(ctx: &mut WorkerCtx) -> Result<()> {
     ctx.op(Op::Wait);
     event(ctx, CALL_KERNEL, [std::process::id() as u64, 0, 0], 0);
     let stop = move || nix::unistd::getppid().as_raw() != supervisor;
-    super::server::run(&path, stop).with_context(|| format!("kernel on {}", path.display()))
+    // `mach.personality` reaches the running kernel through the control
+    // page, read each time the kernel's loop wakes.
+    let ctx: &WorkerCtx = ctx;
+    let control = || Personality::from_index(ctx.knob(KnobId::MachPersonality));
+    super::server::run_controlled(&path, super::kernel::Limits::default(), stop, control)
+        .with_context(|| format!("kernel on {}", path.display()))
 }
 
 /// Connects as a new task, waiting (bounded) for the kernel to listen.
@@ -324,6 +343,12 @@ pub fn server(ctx: &mut WorkerCtx) -> Result<()> {
     }
 }
 
+/// The kernel follows XNU's rules (`mach.personality=xnu`): nothing is
+/// kept, `MACH_SEND_NOTIFY` needs a send-possible request.
+fn xnu(ctx: &WorkerCtx) -> bool {
+    Personality::from_index(ctx.knob(KnobId::MachPersonality)) == Some(Personality::Xnu)
+}
+
 /// How a send is to behave on a full queue, from `mach.send_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendMode {
@@ -401,6 +426,9 @@ struct ClientThread<'a> {
     outstanding: u64,
     /// A message of ours is cached past a full queue (`MACH_SEND_WILL_NOTIFY`).
     cached: bool,
+    /// XNU: our `MACH_NOTIFY_SEND_POSSIBLE` request is registered and has
+    /// not fired yet.
+    sp_requested: std::cell::Cell<bool>,
     /// The last request got into the queue.
     last_sent: bool,
     /// Replies checked: sequence numbers must come back in order.
@@ -426,6 +454,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         sender,
         outstanding: 0,
         cached: false,
+        sp_requested: std::cell::Cell::new(false),
         last_sent: false,
         replies: Verifier::new(),
         kernel_gone: std::cell::Cell::new(false),
@@ -528,8 +557,11 @@ impl ClientThread<'_> {
             ..MachMsgArgs::default()
         }) {
             Ok(Some(m)) => {
-                event(ctx, CALL_NOTIFICATION, [m.header.id as u32 as u64, self.notify.into(), 0], 0);
-                if m.header.id == MACH_NOTIFY_MSG_ACCEPTED {
+                let xnu = xnu(ctx);
+                event(ctx, CALL_NOTIFICATION, [m.header.id as u32 as u64, self.notify.into(), u64::from(xnu)], 0);
+                if m.header.id == MACH_NOTIFY_SEND_POSSIBLE && xnu {
+                    self.sp_requested.set(false);
+                } else if m.header.id == MACH_NOTIFY_MSG_ACCEPTED {
                     bump(&ctx.me().aux[3], 1);
                 }
                 Some(m.header.id)
@@ -540,6 +572,23 @@ impl ClientThread<'_> {
                     self.kernel_gone.set(true);
                 }
                 None
+            }
+        }
+    }
+
+    /// XNU: wait for the armed request's `MACH_NOTIFY_SEND_POSSIBLE`; a
+    /// bounded wait, since another thread may have taken the request slot.
+    fn wait_send_possible(&mut self) {
+        for _ in 0..4 {
+            match self.notification(50) {
+                Some(MACH_NOTIFY_SEND_POSSIBLE) if !self.sp_requested.get() => return,
+                Some(MACH_NOTIFY_DEAD_NAME) => {
+                    self.sp_requested.set(false);
+                    self.forget_service();
+                    return;
+                }
+                Some(_) => {}
+                None => return,
             }
         }
     }
@@ -558,6 +607,7 @@ impl ClientThread<'_> {
 
     /// The service died: its name is a dead name now; give it back.
     fn forget_service(&mut self) {
+        self.sp_requested.set(false);
         if let Some(name) = self.service.take() {
             let r = self.t.mach_port_deallocate(name);
             event(self.ctx, CALL_DEALLOCATE, [name.into(), 0, 0], kr_of(&r));
@@ -587,6 +637,26 @@ impl ClientThread<'_> {
         let ctx = self.ctx;
         let me = ctx.me();
         let (options, timeout) = mode.options();
+        let xnu = mode == SendMode::Notify && xnu(ctx);
+        if xnu && !self.sp_requested.get() {
+            // XNU: MACH_SEND_NOTIFY only arms a request registered first.
+            // One slot per name: it replaces a dead-name request (or another
+            // thread's), whose send-once right comes back to be released.
+            let r = self.t.mach_port_request_notification(
+                service,
+                MACH_NOTIFY_SEND_POSSIBLE,
+                0,
+                self.notify,
+                MACH_MSG_TYPE_MAKE_SEND_ONCE,
+            );
+            event(ctx, CALL_REQUEST_SEND_POSSIBLE, [service.into(), self.notify.into(), 0], kr_of(&r));
+            if let Ok(previous) = r {
+                self.sp_requested.set(true);
+                if previous != MACH_PORT_NULL {
+                    let _ = self.t.mach_port_deallocate(previous);
+                }
+            }
+        }
         let bits = mach_msgh_bits(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
         let msg = OutMsg { bits, remote_port: service, local_port: self.reply, id: REQUEST_ID, body, descriptors };
         ctx.op(Op::Send);
@@ -622,7 +692,12 @@ impl ClientThread<'_> {
             MACH_SEND_TIMED_OUT => {
                 bump(&me.aux[1], 1);
                 bump(&me.err_again, 1);
-                // Nothing to wait for: try again at the next tick of the rate.
+                if xnu {
+                    // Armed: wait (bounded) for MACH_NOTIFY_SEND_POSSIBLE.
+                    ctx.op(Op::Wait);
+                    self.wait_send_possible();
+                }
+                // Otherwise nothing to wait for: try again at the next tick.
                 false
             }
             MACH_SEND_WILL_NOTIFY => {
@@ -634,11 +709,20 @@ impl ClientThread<'_> {
                 true
             }
             MACH_SEND_NOTIFY_IN_PROGRESS => {
-                // One cached message per thread: wait until ours is accepted.
                 bump(&me.aux[4], 1);
                 bump(&me.err_again, 1);
-                self.cached = true;
-                self.wait_accepted();
+                if self.cached {
+                    // One kept message per thread: wait until ours is accepted.
+                    self.wait_accepted();
+                } else {
+                    // GNU Mach: another thread of this task holds the slot for
+                    // this send right, and its notification goes to its own
+                    // port; look at ours (bounded), then try again.
+                    ctx.op(Op::Wait);
+                    if let Some(MACH_NOTIFY_DEAD_NAME) = self.notification(100) {
+                        self.forget_service();
+                    }
+                }
                 false
             }
             MACH_SEND_INVALID_DEST => {

@@ -13,6 +13,14 @@ pub struct MachDetail {
     pub kernel_up: bool,
     pub service: String,
     pub send_mode: String,
+    /// Whose rules the kernel follows on a full queue with
+    /// `MACH_SEND_NOTIFY`: `textbook`, `xnu` or `gnumach`
+    /// (`mach.personality`); empty in recordings made before it existed.
+    #[serde(default)]
+    pub personality: String,
+    /// The kernel's counters since the personality was last set.
+    #[serde(default)]
+    pub since_personality: KernelCounters,
     /// The service port: the mailbox the clients send to.
     pub port: Option<PortView>,
     /// The kernel's counters (every port, every task).
@@ -199,9 +207,69 @@ pub struct KernelCounters {
     pub bytes_ool_copied: u64,
     pub ports_created: u64,
     pub ports_destroyed: u64,
+    /// `MACH_NOTIFY_MSG_ACCEPTED` sent when the kept message came within
+    /// the queue limit (the textbook's rule).
+    #[serde(default)]
+    pub accepted_on_queue: u64,
+    /// `MACH_NOTIFY_MSG_ACCEPTED` sent when the kept message was received
+    /// or destroyed (GNU Mach's rule).
+    #[serde(default)]
+    pub accepted_on_dequeue: u64,
+    /// `MACH_SEND_NOTIFY_IN_PROGRESS` returned: the kept-message slot
+    /// (per thread, or per task and send right) was taken.
+    #[serde(default)]
+    pub notify_in_progress: u64,
+    /// XNU: `MACH_SEND_NOTIFY` on a full queue armed a send-possible request.
+    #[serde(default)]
+    pub send_possible_armed: u64,
+    /// XNU: `MACH_NOTIFY_SEND_POSSIBLE` sent.
+    #[serde(default)]
+    pub send_possible: u64,
+}
+
+impl KernelCounters {
+    /// What happened since `base` was read (each counter only grows).
+    pub fn since(&self, base: &KernelCounters) -> KernelCounters {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        KernelCounters {
+            sent: d(self.sent, base.sent),
+            received: d(self.received, base.received),
+            blocked: d(self.blocked, base.blocked),
+            send_timed_out: d(self.send_timed_out, base.send_timed_out),
+            returned_at_once: d(self.returned_at_once, base.returned_at_once),
+            rcv_timed_out: d(self.rcv_timed_out, base.rcv_timed_out),
+            cached: d(self.cached, base.cached),
+            notified: d(self.notified, base.notified),
+            destroyed: d(self.destroyed, base.destroyed),
+            notifications: d(self.notifications, base.notifications),
+            bytes_inline: d(self.bytes_inline, base.bytes_inline),
+            bytes_ool: d(self.bytes_ool, base.bytes_ool),
+            bytes_ool_copied: d(self.bytes_ool_copied, base.bytes_ool_copied),
+            ports_created: d(self.ports_created, base.ports_created),
+            ports_destroyed: d(self.ports_destroyed, base.ports_destroyed),
+            accepted_on_queue: d(self.accepted_on_queue, base.accepted_on_queue),
+            accepted_on_dequeue: d(self.accepted_on_dequeue, base.accepted_on_dequeue),
+            notify_in_progress: d(self.notify_in_progress, base.notify_in_progress),
+            send_possible_armed: d(self.send_possible_armed, base.send_possible_armed),
+            send_possible: d(self.send_possible, base.send_possible),
+        }
+    }
 }
 
 impl MachDetail {
+    /// The key of a sentence about kept messages, for the rules the kernel
+    /// follows: GNU Mach's variant (`KEY_gnumach`) instead of the
+    /// textbook's when it follows GNU Mach.
+    pub fn rule_key(&self, key: &'static str) -> &'static str {
+        match (self.personality.as_str(), key) {
+            ("gnumach", "obs_mach_cached") => "obs_mach_cached_gnumach",
+            ("gnumach", "obs_mach_notified") => "obs_mach_notified_gnumach",
+            ("gnumach", "note_mach_cached") => "note_mach_cached_gnumach",
+            ("gnumach", "note_mach_notified") => "note_mach_notified_gnumach",
+            _ => key,
+        }
+    }
+
     /// The task of a process, by its role (`server`, `client-1`, …).
     pub fn task(&self, role: &str) -> Option<&TaskView> {
         self.tasks.iter().find(|t| t.name == role)

@@ -193,6 +193,9 @@ impl<F> Kernel<F> {
             ports,
             bootstrap,
             counters: self.counters.clone(),
+            personality: self.personality.key().to_string(),
+            personality_since_ms: self.personality_since,
+            since_personality: self.counters.since(&self.personality_base),
             log: self.log.iter().cloned().collect(),
         }
     }

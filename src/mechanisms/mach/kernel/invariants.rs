@@ -24,6 +24,9 @@ impl<F> Kernel<F> {
                 if e.send > MACH_PORT_UREFS_MAX || e.dead > MACH_PORT_UREFS_MAX {
                     return Err(format!("task {tid} name {name:#x}: urefs over the maximum"));
                 }
+                if e.sp_request && e.dn_request.is_none() {
+                    return Err(format!("task {tid} name {name:#x}: send-possible mark without a request"));
+                }
                 if e.dead > 0 {
                     if e.port.is_some_and(|p| self.ports.contains_key(&p)) {
                         return Err(format!("task {tid} name {name:#x}: dead name of a live port"));

@@ -41,6 +41,7 @@ pub(super) enum Item<F> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct MaRequest {
     pub(super) thread: ConnId,
+    pub(super) task: TaskId,
     pub(super) notify: Right,
     pub(super) dest_name: MachPortName,
 }
@@ -97,7 +98,7 @@ impl<F> Kernel<F> {
         self.account_gone(&kmsg);
         self.counters.destroyed += 1;
         if let Some(m) = kmsg.marequest.take() {
-            self.msg_accepted(m, kmsg.id);
+            self.msg_accepted(m, kmsg.id, true);
         }
         if let Some(r) = kmsg.reply.take() {
             self.release_right(r);
@@ -139,14 +140,24 @@ impl<F> Kernel<F> {
         self.next_msg - 1
     }
 
-    /// `MACH_NOTIFY_MSG_ACCEPTED` for a kept message, freeing its thread's slot.
-    pub(super) fn msg_accepted(&mut self, m: MaRequest, msg_id: u64) {
+    /// `MACH_NOTIFY_MSG_ACCEPTED` for a kept message, freeing its slot:
+    /// `dequeued` when it was received or destroyed (GNU Mach), else when it
+    /// came within the queue limit (the textbook).
+    pub(super) fn msg_accepted(&mut self, m: MaRequest, msg_id: u64, dequeued: bool) {
         if let Some(t) = self.threads.get_mut(&m.thread) {
             if t.cached == Some(msg_id) {
                 t.cached = None;
             }
         }
         self.counters.notified += 1;
+        let when = if dequeued {
+            self.counters.accepted_on_dequeue += 1;
+            "the kept message was dequeued"
+        } else {
+            self.counters.accepted_on_queue += 1;
+            "the kept message is within qlimit"
+        };
+        self.log(Some(m.task), format!("MACH_NOTIFY_MSG_ACCEPTED({:#x}) sent: {when}", m.dest_name));
         self.notify(m.notify, MACH_NOTIFY_MSG_ACCEPTED, ndr_name_body(m.dest_name));
     }
 
@@ -166,7 +177,7 @@ impl<F> Kernel<F> {
         };
         self.account_gone(&kmsg);
         if let Some(m) = kmsg.marequest.take() {
-            self.msg_accepted(m, kmsg.id);
+            self.msg_accepted(m, kmsg.id, true);
         }
         let mut kr = MACH_MSG_SUCCESS;
         let reply_type = kmsg.reply.map_or(0, |r| r.kind.type_name());

@@ -96,6 +96,7 @@ impl<F> Kernel<F> {
                         p.seqno.wrapping_sub(1)
                     });
                     self.deliver(conn, args.name, bs.kmsg, seqno, &call, since);
+                    self.spnotify(port_id);
                     self.sender_done(sender, bs.call, bs.since, bs.rcv);
                     return;
                 }
@@ -134,11 +135,8 @@ impl<F> Kernel<F> {
                 if let Some(p) = self.ports.get_mut(&bs.port) {
                     p.blocked_senders.retain(|c| *c != conn);
                 }
-                if bs.options & MACH_SEND_NOTIFY != 0 {
-                    let checked = match self.tasks.get(&task_id) {
-                        Some(t) => self.check_cache(conn, &t.space, bs.notify),
-                        None => Err(MACH_SEND_INVALID_NOTIFY),
-                    };
+                if bs.options & MACH_SEND_NOTIFY != 0 && self.keeps_messages() {
+                    let checked = self.check_kept(conn, task_id, bs.dest_name, bs.port, bs.notify);
                     if let Ok(notify_port) = checked {
                         self.keep_past_limit(conn, bs.port, bs.kmsg, notify_port, bs.dest_name);
                         self.finish(conn, &bs.call, bs.since, MACH_SEND_WILL_NOTIFY, None, Vec::new());
@@ -180,9 +178,8 @@ impl<F> Kernel<F> {
         let mut text = format!("{call} = {result}");
         if let Some(m) = msg.as_ref().filter(|_| kr == MACH_MSG_SUCCESS || kr & MACH_MSG_IPC_SPACE != 0) {
             let from = m.audit_token[5];
-            let what = notification_name(m.header.id)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("msgh_id={}", m.header.id));
+            let what =
+                self.note_name(m.header.id).map(str::to_string).unwrap_or_else(|| format!("msgh_id={}", m.header.id));
             let _ = write!(text, " /* {what}, {} bytes, from pid {from} */", m.header.size);
         }
         let waited = self.now.saturating_sub(since);

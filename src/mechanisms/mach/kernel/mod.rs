@@ -15,8 +15,10 @@
 //! send-once destination ignores, dispositions applied at copyin, the
 //! received header swapped, an audit trailer. Where the textbook describes
 //! something XNU lacks — keeping one message per sending thread past a full
-//! queue and notifying when it is accepted — we follow the textbook under
-//! GNU Mach's names. Deviations are listed in [`crate::mechanisms::mach`].
+//! queue and notifying when it is accepted — the kernel's [`Personality`]
+//! decides: the textbook's rule under GNU Mach's names (the default), GNU
+//! Mach's own rule, or XNU's send-possible notification. Deviations are
+//! listed in [`crate::mechanisms::mach`].
 //!
 //! Every queue, name space and table is bounded by [`Limits`]; running into
 //! a limit returns `KERN_NO_SPACE`, `KERN_RESOURCE_SHORTAGE` or
@@ -52,6 +54,7 @@ mod invariants;
 mod kmsg;
 mod mach_msg;
 mod mqueue;
+mod personality;
 mod port;
 mod port_calls;
 mod send;
@@ -60,6 +63,7 @@ mod task;
 mod thread;
 
 use bootstrap::Service;
+pub use personality::Personality;
 use port::{Port, Receiver};
 use task::Task;
 use thread::{Pending, Thread};
@@ -170,6 +174,11 @@ pub struct Kernel<F> {
     /// Ports whose receive right was released; destroyed before returning.
     doomed: Vec<PortId>,
     counters: Counters,
+    /// Whose rules a full queue with `MACH_SEND_NOTIFY` follows, since when
+    /// (ms), and the counters at that moment.
+    personality: Personality,
+    personality_since: u64,
+    personality_base: Counters,
     log: VecDeque<LogEntry>,
     log_seq: u64,
     out: Vec<Outgoing<F>>,
@@ -214,6 +223,9 @@ impl<F> Kernel<F> {
             alive_ool: 0,
             doomed: Vec::new(),
             counters: Counters::default(),
+            personality: Personality::default(),
+            personality_since: 0,
+            personality_base: Counters::default(),
             log: VecDeque::new(),
             log_seq: 0,
             out: Vec::new(),
@@ -304,6 +316,7 @@ impl<F> Kernel<F> {
             Request::JoinTask { task, token } if matches!(info.role, ConnRole::Unbound) => {
                 self.join_task(conn, info.peer, task, token)
             }
+            Request::SetPersonality { personality } => self.set_personality_request(conn, None, personality),
             Request::State => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.role = ConnRole::Observer;
@@ -322,6 +335,7 @@ impl<F> Kernel<F> {
             return;
         };
         match request {
+            Request::SetPersonality { personality } => self.set_personality_request(conn, Some(task), personality),
             Request::RegisterTask { .. } | Request::JoinTask { .. } | Request::State => self
                 .reply(conn, Reply::ProtocolError { message: "this connection is already a thread of a task".into() }),
             Request::PortAllocate { right } => {
@@ -392,8 +406,9 @@ impl<F> Kernel<F> {
                 self.reply(conn, Reply::Attributes { kr, info });
             }
             Request::PortRequestNotification { name, msgid, sync, notify, notify_disposition } => {
-                let (kr, previous) = self.port_request_notification(task, name, msgid, notify, notify_disposition);
-                let what = notification_name(msgid).map(str::to_string).unwrap_or_else(|| msgid.to_string());
+                let (kr, previous) =
+                    self.port_request_notification(task, name, msgid, sync, notify, notify_disposition);
+                let what = self.note_name(msgid).map(str::to_string).unwrap_or_else(|| msgid.to_string());
                 self.log(Some(task), format!("mach_port_request_notification(mach_task_self(), {name:#x}, {what}, {sync}, {notify:#x}, {}, &previous) = {}", disposition_name(notify_disposition), kr_name(kr)));
                 self.reply(conn, Reply::Name { kr, name: previous });
             }

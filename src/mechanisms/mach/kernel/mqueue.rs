@@ -49,9 +49,17 @@ impl<F> Kernel<F> {
         }
     }
 
-    /// A message left the queue: kept messages now within the limit are
-    /// accepted, and waiting senders take the free slots in FIFO order.
+    /// A message left the queue: armed send-possible requests fire (XNU),
+    /// then room is made.
     pub(super) fn after_dequeue(&mut self, port_id: PortId) {
+        self.spnotify(port_id);
+        self.make_room(port_id);
+    }
+
+    /// Kept messages now within the limit are accepted (the textbook's
+    /// rule only), and waiting senders take the free slots in FIFO order.
+    pub(super) fn make_room(&mut self, port_id: PortId) {
+        let on_queue = self.accepts_on_queue();
         loop {
             let Some(port) = self.ports.get_mut(&port_id) else {
                 return;
@@ -59,11 +67,11 @@ impl<F> Kernel<F> {
             if port.over_lowered_limit && port.queue.len() <= port.qlimit as usize {
                 port.over_lowered_limit = false;
             }
-            let limit = (port.qlimit as usize).min(port.queue.len());
+            let limit = if on_queue { (port.qlimit as usize).min(port.queue.len()) } else { 0 };
             let accepted: Vec<(MaRequest, u64)> =
                 port.queue.iter_mut().take(limit).filter_map(|k| k.marequest.take().map(|m| (m, k.id))).collect();
             for (m, id) in accepted {
-                self.msg_accepted(m, id);
+                self.msg_accepted(m, id, false);
             }
             let Some(port) = self.ports.get_mut(&port_id) else {
                 return;

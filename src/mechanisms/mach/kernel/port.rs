@@ -29,6 +29,8 @@ pub(super) struct Port<F> {
     pub(super) blocked_receivers: VecDeque<ConnId>,
     /// The queue held more ordinary messages than a newly lowered qlimit.
     pub(super) over_lowered_limit: bool,
+    /// XNU: armed send-possible requests, by (task, name).
+    pub(super) sp_armed: Vec<(TaskId, MachPortName)>,
 }
 
 impl<F> Port<F> {
@@ -42,6 +44,7 @@ impl<F> Port<F> {
             blocked_senders: VecDeque::new(),
             blocked_receivers: VecDeque::new(),
             over_lowered_limit: false,
+            sp_armed: Vec::new(),
         }
     }
     pub(super) fn is_full(&self) -> bool {
@@ -110,6 +113,7 @@ impl<F> Kernel<F> {
                     e.dead = if e.send_once { 1 } else { e.send };
                     e.send = 0;
                     e.send_once = false;
+                    e.sp_request = false;
                     if let Some(request) = e.dn_request.take() {
                         // The request holds a reference of its own.
                         e.dead = (e.dead + 1).min(MACH_PORT_UREFS_MAX);

@@ -4,7 +4,7 @@
 
 use super::port::Receiver;
 use super::space::{copyin, CopyinError, Effect, Entry, Kind, Right};
-use super::{Kernel, PortId, TaskId};
+use super::{Kernel, Personality, PortId, TaskId};
 use crate::mechanisms::mach::types::*;
 
 impl<F> Kernel<F> {
@@ -247,7 +247,7 @@ impl<F> Kernel<F> {
             port.over_lowered_limit = ordinary > port.qlimit as usize;
         }
         // A raised limit makes room for waiting senders and kept messages.
-        self.after_dequeue(port_id);
+        self.make_room(port_id);
         KERN_SUCCESS
     }
 
@@ -301,11 +301,14 @@ impl<F> Kernel<F> {
         task_id: TaskId,
         name: MachPortName,
         msgid: i32,
+        sync: u32,
         notify: MachPortName,
         notify_disposition: u32,
     ) -> (u32, MachPortName) {
-        // Only dead-name requests are emulated.
-        if msgid != MACH_NOTIFY_DEAD_NAME {
+        // Dead-name requests, and XNU's send-possible requests (66 is GNU
+        // Mach's MACH_NOTIFY_MSG_ACCEPTED, which cannot be requested).
+        let send_possible = msgid == MACH_NOTIFY_SEND_POSSIBLE && self.personality() == Personality::Xnu;
+        if msgid != MACH_NOTIFY_DEAD_NAME && !send_possible {
             return (KERN_INVALID_VALUE, 0);
         }
         let Some(task) = self.tasks.get(&task_id) else {
@@ -339,10 +342,28 @@ impl<F> Kernel<F> {
             return (KERN_INVALID_NAME, 0);
         };
         let previous = std::mem::replace(&mut entry.dn_request, new_request);
+        entry.sp_request = send_possible && new_request.is_some();
+        let target = entry.live_port();
+        let to_send_once = entry.send_once;
         if let Some(task) = self.tasks.get_mut(&task_id) {
             task.space = space;
         }
         self.apply_effects(effects, 0);
+        if let (true, Some(port_id), true) = (send_possible, target, new_request.is_some()) {
+            if let Some(p) = self.ports.get_mut(&port_id) {
+                // A new request replaces an armed one in the same slot.
+                p.sp_armed.retain(|a| *a != (task_id, name));
+            }
+            if sync != 0 {
+                // Armed now: fires at once if a send would not wait.
+                let full = self.ports.get(&port_id).is_none_or(|p| p.is_full() && !p.is_kernel_port());
+                if !full || to_send_once {
+                    self.fire_send_possible(task_id, name, port_id);
+                } else {
+                    self.arm_send_possible(task_id, name, port_id);
+                }
+            }
+        }
         let previous_name = match previous {
             None => MACH_PORT_NULL,
             Some(r) => self.copyout_right(task_id, r, MACH_PORT_NULL).unwrap_or_else(|| {

@@ -284,17 +284,23 @@ impl<F> Kernel<F> {
         if fits {
             return Ok(Path::Enqueue);
         }
+        let notify = req.options & MACH_SEND_NOTIFY != 0;
+        if notify && !self.keeps_messages() && Self::arms_for(c.dest.kind) {
+            // XNU: the option only arms a send-possible request; the send
+            // itself goes on as if it were not there.
+            self.arm_send_possible(c.sender.task, req.header.remote_port, c.dest.port);
+        }
         let timeout_zero = req.options & MACH_SEND_TIMEOUT != 0 && req.send_timeout == 0;
         if !timeout_zero {
             return Ok(Path::Block);
         }
-        if req.options & MACH_SEND_NOTIFY == 0 {
+        if !notify || !self.keeps_messages() {
             // Option 3 of the textbook: return at once. Nothing was
             // committed, so the sender's space is untouched.
             self.counters.returned_at_once += 1;
             return Err(MACH_SEND_TIMED_OUT);
         }
-        self.check_cache(conn, &c.space, req.notify).map(Path::KeepPastLimit)
+        self.check_kept(conn, c.sender.task, req.header.remote_port, c.dest.port, req.notify).map(Path::KeepPastLimit)
     }
 
     /// The copyin stands: the sender's space loses the rights, their
@@ -343,19 +349,6 @@ impl<F> Kernel<F> {
         }
     }
 
-    /// May this thread keep a message past a full queue? One per thread
-    /// (the textbook's rule), and `notify` must name a receive right of the
-    /// sender, which gets a send-once right for the notification.
-    pub(super) fn check_cache(&self, conn: ConnId, space: &Space, notify: MachPortName) -> Result<PortId, u32> {
-        if self.threads.get(&conn).is_some_and(|t| t.cached.is_some()) {
-            return Err(MACH_SEND_NOTIFY_IN_PROGRESS);
-        }
-        match space.entries.get(&notify) {
-            Some(e) if e.receive && e.dead == 0 => e.port.ok_or(MACH_SEND_INVALID_NOTIFY),
-            _ => Err(MACH_SEND_INVALID_NOTIFY),
-        }
-    }
-
     /// Option 4: the message goes past the limit, and `notify_port` hears
     /// when it is accepted.
     pub(super) fn keep_past_limit(
@@ -366,7 +359,9 @@ impl<F> Kernel<F> {
         notify_port: PortId,
         dest_name: MachPortName,
     ) {
-        kmsg.marequest = Some(MaRequest { thread: conn, notify: Right::new(notify_port, Kind::SendOnce), dest_name });
+        let task = kmsg.sender.map_or(0, |s| s.task);
+        kmsg.marequest =
+            Some(MaRequest { thread: conn, task, notify: Right::new(notify_port, Kind::SendOnce), dest_name });
         self.counters.cached += 1;
         if let Some(t) = self.threads.get_mut(&conn) {
             t.cached = Some(kmsg.id);

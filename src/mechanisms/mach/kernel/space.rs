@@ -52,7 +52,11 @@ pub(super) struct Entry {
     pub(super) send_once: bool,
     pub(super) dead: u32,
     /// `MACH_NOTIFY_DEAD_NAME` request: the send-once right to notify.
+    /// XNU keeps a send-possible request in the same slot.
     pub(super) dn_request: Option<Right>,
+    /// The request in `dn_request` is `MACH_NOTIFY_SEND_POSSIBLE` (which
+    /// also fires `MACH_NOTIFY_DEAD_NAME` if the port dies).
+    pub(super) sp_request: bool,
 }
 
 impl Entry {

@@ -1040,6 +1040,8 @@ fn random_request(r: &mut Rng, v: &View, live: &Arc<AtomicUsize>) -> (Request, V
             disposition: d1,
         },
         4 => Request::PortDeallocate { name: n1 },
+        // Switching the kernel's rules mid-run (one index out of range).
+        5 if r.below(4) == 0 => Request::SetPersonality { personality: r.below(4) as u32 },
         5 => Request::PortModRefs { name: n1, right: r.below(6) as u32, delta: r.below(5) as i32 - 2 },
         2 | 6 => Request::PortSetAttributes {
             name: recv_name,
@@ -1049,8 +1051,12 @@ fn random_request(r: &mut Rng, v: &View, live: &Arc<AtomicUsize>) -> (Request, V
         7 => Request::PortGetAttributes { name: recv_name, flavor: 1 + r.below(2) as u32, count: r.below(12) as u32 },
         8 => Request::PortRequestNotification {
             name: n1,
-            msgid: if r.below(5) == 0 { MACH_NOTIFY_NO_SENDERS } else { MACH_NOTIFY_DEAD_NAME },
-            sync: 0,
+            msgid: match r.below(5) {
+                0 => MACH_NOTIFY_NO_SENDERS,
+                1 | 2 => MACH_NOTIFY_SEND_POSSIBLE,
+                _ => MACH_NOTIFY_DEAD_NAME,
+            },
+            sync: r.below(2) as u32,
             notify: if r.below(6) == 0 { 0 } else { recv_name },
             notify_disposition: if r.below(6) == 0 {
                 MACH_MSG_TYPE_MOVE_SEND_ONCE
