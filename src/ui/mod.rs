@@ -769,7 +769,7 @@ fn loudness(p: Party) -> u8 {
 }
 
 /// The title key of a mechanism's panel.
-fn title_key(k: Kind) -> &'static str {
+pub fn title_key(k: Kind) -> &'static str {
     match k {
         Kind::Pipe => "pipe_title",
         Kind::Fifo => "fifo_title",
