@@ -30,7 +30,7 @@ const UNITS: &[&str] = &["B", "K", "M", "G", "KiB", "MiB", "GiB", "Hz", "s", "ms
 /// printed on the keyboard.
 const NAMES: &[&str] = &[
     "ipcscope", // the program
-    "Mach", "Linux", "Windows", "Unix", "macOS", "launchd", // systems and their programs
+    "Mach", "Linux", "Windows", "Unix", "macOS", "launchd", "Chrome",  // systems and programs
     "English", // the language switch names the other language in itself
     "space", "enter", "esc", "tab", "Alt", "Shift", "Ctrl", // keys
     "fd",   // POSIX's name of a file descriptor, as in `fd[0]`
@@ -414,5 +414,71 @@ fn korean_lesson_bar_fits_80_columns() {
                 assert!(w <= 80, "{name} step {}: line {} is {w} columns:\n{frame}", i + 1, n + 1);
             }
         }
+    }
+}
+
+fn ipcscope(args: &[&str], lang_env: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipcscope"));
+    cmd.args(args).env_remove("LC_ALL").env_remove("LC_MESSAGES").env("LANG", lang_env.unwrap_or("C"));
+    let out = cmd.output().expect("run ipcscope");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `--help` of the program and of every command follows `--lang` (either
+/// spelling) and `LANG`, and says nothing in plain English.
+#[test]
+fn help_follows_the_language() {
+    let subs = ["snapshot", "lesson", "replay", "render", "soak", "knobs", "clean", "bench"];
+    let mut pages = vec![("--help --lang ko".to_string(), ipcscope(&["--help", "--lang", "ko"], None))];
+    pages.push(("LANG=ko_KR --help".into(), ipcscope(&["--help"], Some("ko_KR.UTF-8"))));
+    for s in subs {
+        pages.push((format!("{s} --help --lang=ko"), ipcscope(&[s, "--help", "--lang=ko"], None)));
+        pages.push((format!("LANG=ko {s} -h"), ipcscope(&[s, "-h"], Some("ko_KR.UTF-8"))));
+    }
+    pages.push(("help render".into(), ipcscope(&["--lang", "ko", "help", "render"], None)));
+    for (what, page) in &pages {
+        assert!(page.contains("사용법:") && page.contains("옵션:"), "{what}:\n{page}");
+        // The usage line, a listed command or option is typed as it is:
+        // only what is said about it is judged.
+        let said: Vec<&str> = page
+            .lines()
+            .filter(|l| !l.starts_with("사용법: ipcscope"))
+            .map(|l| match l.strip_prefix("  ") {
+                Some(item) => item.trim_start().split_once("  ").map_or("", |(_, d)| d),
+                None => l,
+            })
+            .collect();
+        let words = english_words(&said.join("\n"));
+        assert!(words.is_empty(), "{what}: {}\n{page}", words.join(", "));
+    }
+    // English stays English, and --lang en wins over a Korean LANG.
+    for en in [ipcscope(&["--help"], None), ipcscope(&["--help", "--lang", "en"], Some("ko_KR.UTF-8"))] {
+        assert!(
+            en.contains("Usage:") && en.contains("Watch real processes communicate") && !en.contains("사용법"),
+            "{en}"
+        );
+    }
+}
+
+/// `ipcscope knobs` in Korean: the keys, values and defaults as they are
+/// typed, every meaning in Korean words.
+#[test]
+fn knobs_follow_the_language() {
+    use ipcscope::knobs::KnobId;
+    let ko = ipcscope(&["knobs", "--lang", "ko"], None);
+    assert_eq!(ko, ipcscope(&["knobs"], Some("ko_KR.UTF-8")));
+    let en = ipcscope(&["knobs"], None);
+    assert!(en.starts_with("knob ") && ko.starts_with("설정 "), "{ko}");
+    let w = KnobId::ALL.iter().map(|k| k.key().len()).max().unwrap();
+    for id in KnobId::ALL {
+        let k = id.spec();
+        let range = k.range().replace(" or ", "|");
+        let line = ko.lines().find(|l| l.starts_with(&format!("{} ", k.key))).unwrap_or_else(|| panic!("{}", k.key));
+        let lead = format!("{:w$}  {:24}  {:8}  ", k.key, range, k.default);
+        let meaning = line.strip_prefix(&lead).unwrap_or_else(|| panic!("{line:?} does not start {lead:?}"));
+        let words = english_words(meaning);
+        assert!(words.is_empty(), "{}: {}: {meaning}", k.key, words.join(", "));
+        assert!(meaning.chars().any(|c| ('가'..='힣').contains(&c)), "{}: {meaning}", k.key);
     }
 }
