@@ -40,7 +40,8 @@ const NAMES: &[&str] = &[
 /// One ASCII token (a run of printable ASCII between spaces, Hangul and
 /// drawing characters) is allowed when it is code or a figure, by rule:
 /// - a call or a subscript: `write()`, `mach_msg(SEND)`, `fd[0]`;
-/// - a path: starts with `/` or `\` (`/dev/shm/…`, `\RPC Control`);
+/// - a path or an address: starts with `/` or has a `\` (`/dev/shm/…`,
+///   `\RPC Control\…`), `@0x7f…`;
 /// - an identifier: has `_` (`F_GETPIPE_SZ`, `mq_maxmsg`), or is in
 ///   camelCase (`NtAlpcConnectPort`), or ALL CAPS (`FIONREAD`, `TCP`);
 /// - a dotted name: `msg.size`, `edu.ipcscope.echo`;
@@ -86,7 +87,9 @@ fn allowed(tok: &str) -> bool {
     if balanced('(', ')') || balanced('[', ']') || tok.contains(":[") {
         return true;
     }
-    if tok.starts_with('/') || tok.starts_with('\\') || tok.starts_with("…\\") || tok.contains('_') {
+    // An address (`@0x7f…`), a path (`/dev/shm/…`, `\\RPC Control\\…`).
+    let tok = tok.strip_prefix('@').unwrap_or(tok);
+    if tok.starts_with('/') || tok.contains('\\') || tok.contains('_') {
         return true;
     }
     if let Some((name, _)) = tok.split_once('=') {
