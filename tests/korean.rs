@@ -89,7 +89,7 @@ fn allowed(tok: &str) -> bool {
     }
     // An address (`@0x7f…`), a path (`/dev/shm/…`, `\\RPC Control\\…`).
     let tok = tok.strip_prefix('@').unwrap_or(tok);
-    if tok.starts_with('/') || tok.contains('\\') || tok.contains('_') {
+    if tok.starts_with('/') || tok.starts_with("…/") || tok.contains('\\') || tok.contains('_') {
         return true;
     }
     if let Some((name, _)) = tok.split_once('=') {
@@ -252,19 +252,24 @@ fn request(focus: Option<usize>, kinds: Vec<Kind>, view: View) -> Request {
 /// words are reported by `their_panels_are_korean`, ignored for now.
 const THEIRS: [Kind; 3] = [Kind::Mach, Kind::Alpc, Kind::Socket];
 
+/// Korean frames of `kinds` from every recording at two instants, at the
+/// projector size and the smallest (compact forms say things in other
+/// words): each panel zoomed, and the grid of them when `grid`.
 fn frames_of(kinds: &[Kind], grid: bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for name in RECORDINGS {
         for at in [Some(1.0), None] {
             let snap = render::snapshot_at(&fixture(name), at).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let shown: Vec<Kind> = snap.mechanisms.iter().map(|m| m.kind).filter(|k| kinds.contains(k)).collect();
-            if grid {
-                let req = request(None, shown.clone(), View::default());
-                out.push((format!("{name} grid"), render::draw(&snap, &req).unwrap()));
-            }
-            for (i, k) in shown.iter().enumerate() {
-                let req = request(Some(i + 1), shown.clone(), View::default());
-                out.push((format!("{name} {} zoomed", k.name()), render::draw(&snap, &req).unwrap()));
+            for (w, h) in [(W, H), (80, 24)] {
+                let sized = |focus| Request { width: w, height: h, ..request(focus, shown.clone(), View::default()) };
+                if grid {
+                    out.push((format!("{name} {w}x{h} grid"), render::draw(&snap, &sized(None)).unwrap()));
+                }
+                for (i, k) in shown.iter().enumerate() {
+                    let frame = render::draw(&snap, &sized(Some(i + 1))).unwrap();
+                    out.push((format!("{name} {w}x{h} {} zoomed", k.name()), frame));
+                }
             }
         }
     }
@@ -287,7 +292,7 @@ fn report(frames: &[(String, String)]) -> Vec<String> {
 fn korean_frames_have_no_english_words() {
     let mine: Vec<Kind> = Kind::ALL.iter().copied().filter(|k| !THEIRS.contains(k)).collect();
     let frames = frames_of(&mine, true);
-    assert!(frames.len() >= RECORDINGS.len() * 2 * 5);
+    assert!(frames.len() >= RECORDINGS.len() * 2 * 2 * 5);
     let bad = report(&frames);
     assert!(bad.is_empty(), "{} frames with English words:\n{}", bad.len(), bad.join("\n"));
 }
@@ -484,4 +489,33 @@ fn knobs_follow_the_language() {
         assert!(words.is_empty(), "{}: {}: {meaning}", k.key, words.join(", "));
         assert!(meaning.chars().any(|c| ('가'..='힣').contains(&c)), "{}: {meaning}", k.key);
     }
+}
+
+/// The lesson texts of a mechanism (`assets/lessons/NAME.ko.md`), whole:
+/// the pane scrolls, so more is read than one frame shows.
+fn lesson_text_words(kinds: &[Kind]) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/lessons");
+    let mut bad = Vec::new();
+    for k in kinds {
+        let text = std::fs::read_to_string(dir.join(format!("{}.ko.md", k.name()))).unwrap();
+        let words = english_words(&text);
+        if !words.is_empty() {
+            bad.push(format!("{}.ko.md: {}", k.name(), words.join(", ")));
+        }
+    }
+    bad
+}
+
+#[test]
+fn korean_lesson_texts_have_no_english_words() {
+    let mine: Vec<Kind> = Kind::ALL.iter().copied().filter(|k| !THEIRS.contains(k)).collect();
+    let bad = lesson_text_words(&mine);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+#[ignore = "the Mach, ALPC and socket lessons are translated on other branches this round; un-ignore after the merge"]
+fn their_lesson_texts_are_korean() {
+    let bad = lesson_text_words(&THEIRS);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
