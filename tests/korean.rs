@@ -415,11 +415,22 @@ fn korean_lesson_bar_fits_80_columns() {
                 over: false,
             };
             let view = View { lang: Lang::Ko, lesson: Some(bar), ..View::default() };
-            let req = Request { width: 80, height: 24, ..request(None, sc.kinds.clone(), view) };
+            let req = Request { width: 80, height: 24, ..request(None, sc.kinds.clone(), view.clone()) };
             let frame = render::draw(&snap, &req).unwrap();
+            let at = |n: usize| format!("{name} step {}: line {}:\n{frame}", i + 1, n + 1);
             for (n, line) in frame.lines().enumerate() {
                 let w = unicode_width::UnicodeWidthStr::width(line);
-                assert!(w <= 80, "{name} step {}: line {} is {w} columns:\n{frame}", i + 1, n + 1);
+                assert!(w <= 80, "{w} columns at {}", at(n));
+            }
+            // The bar's box: closed on both sides on every row.
+            let r = ipcscope::ui::screen(ratatui::layout::Rect::new(0, 0, 80, 24), &view).bar.expect("a bar");
+            let rows: Vec<&str> = frame.lines().skip(r.y as usize).take(r.height as usize).collect();
+            assert!(rows[0].starts_with('┌') && rows[0].ends_with('┐'), "{}", at(r.y as usize));
+            let last = rows.len() - 1;
+            assert!(rows[last].starts_with('└') && rows[last].ends_with('┘'), "{}", at(r.y as usize + last));
+            for (k, row) in rows[1..last].iter().enumerate() {
+                assert!(row.starts_with('│') && row.ends_with('│'), "{}", at(r.y as usize + k + 1));
+                assert_eq!(unicode_width::UnicodeWidthStr::width(*row), 80, "{}", at(r.y as usize + k + 1));
             }
         }
     }
