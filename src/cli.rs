@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::app::{self, TuiOptions};
 use crate::i18n::Lang;
@@ -67,6 +67,7 @@ enum Cmd {
         /// Seconds to run before sampling.
         #[arg(long, default_value = "2")]
         duration: f64,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Frame size for text output, WxH.
@@ -83,10 +84,13 @@ enum Cmd {
         /// A shipped lesson's name, or a scenario .toml file (with
         /// --coverage: only that lesson's claims).
         name: Option<String>,
+        /// List the shipped lessons.
         #[arg(long)]
         list: bool,
+        /// Play the lesson headless and check every step's observation.
         #[arg(long)]
         check: bool,
+        /// The lecture notes' claims, each with the lesson step that shows it.
         #[arg(long)]
         coverage: bool,
         /// Screen size the coverage check draws at, WxH.
@@ -99,6 +103,7 @@ enum Cmd {
     /// Show a recording made with --record: the same UI, with pause,
     /// seek and speed. Needs no Linux IPC.
     Replay {
+        /// The recording.
         file: PathBuf,
         /// Read the whole recording, print what it holds, and exit (no
         /// terminal needed).
@@ -109,6 +114,7 @@ enum Cmd {
     /// render demo.rec --at 2.5 --size 160x45 --format svg > frame.svg`).
     /// Needs no Linux IPC.
     Render {
+        /// The recording.
         file: PathBuf,
         /// Seconds on the recording's timeline, as replay shows it
         /// (default: its last instant).
@@ -117,6 +123,7 @@ enum Cmd {
         /// Frame size, WxH.
         #[arg(long, default_value = "120x36")]
         size: String,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = FrameFormat::Text)]
         format: FrameFormat,
         /// Zoom in on panel N (1 = the first, as the digit keys).
@@ -127,6 +134,7 @@ enum Cmd {
     /// every frame rendered off-screen; then the verdict: nothing lost,
     /// memory and descriptors flat, no zombies.
     Soak {
+        /// Minutes to run.
         #[arg(long, default_value_t = 1.0)]
         minutes: f64,
     },
@@ -194,8 +202,117 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow!(Usage(msg.into()))
 }
 
+/// The language the help speaks, known before the arguments are parsed:
+/// `--lang X` or `--lang=X`, else `LANG` (an unknown one: `LANG`; the
+/// parse that follows says what is wrong with it).
+fn help_lang(args: &[std::ffi::OsString]) -> Lang {
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        let value = match a.strip_prefix("--lang=") {
+            Some(v) => Some(v.to_string()),
+            None if a == "--lang" => it.next().map(|v| v.to_string()),
+            None if a == "--" => break,
+            None => continue,
+        };
+        return value.as_deref().and_then(Lang::parse).unwrap_or_else(Lang::from_env);
+    }
+    Lang::from_env()
+}
+
+/// The command line as clap reads it, its help in `lang`: every about and
+/// help text from `cli_*` in assets/locales.toml (English where a key is
+/// missing), the headings, usage lines, defaults and choices in words.
+fn command(lang: Lang) -> clap::Command {
+    let mut cmd = Cli::command();
+    if lang == Lang::En {
+        return cmd;
+    }
+    // Built first, so the generated help/version flags and the global
+    // options copied into each subcommand are there to translate.
+    cmd.build();
+    localize(cmd, lang, None)
+}
+
+fn localize(cmd: clap::Command, lang: Lang, sub: Option<&str>) -> clap::Command {
+    use crate::i18n::{lookup, t};
+    let about = match sub {
+        None => lookup(lang, "cli_about"),
+        Some(name) => lookup(lang, &format!("cli_{name}")),
+    };
+    let mut cmd = cmd;
+    if let Some(a) = about {
+        cmd = cmd.about(a).long_about(None);
+    }
+    // The usage line with its placeholders in words.
+    let positionals: Vec<String> = cmd
+        .get_positionals()
+        .filter(|a| !a.is_hide_set())
+        .map(|a| {
+            let name = a
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map_or_else(|| a.get_id().as_str().to_ascii_uppercase(), |v| v.to_string());
+            if a.is_required_set() {
+                format!("<{name}>")
+            } else {
+                format!("[{name}]")
+            }
+        })
+        .collect();
+    let mut usage = format!("ipcscope {}[{}]", sub.map_or(String::new(), |s| format!("{s} ")), t(lang, "cli_options"));
+    for p in &positionals {
+        usage.push(' ');
+        usage.push_str(p);
+    }
+    if sub.is_none() {
+        usage.push_str(&format!(" [{}]", t(lang, "cli_commands")));
+    }
+    cmd = cmd
+        .override_usage(usage)
+        .help_template(format!(
+            "{{about-with-newline}}\n{} {{usage}}\n\n{{all-args}}{{after-help}}",
+            t(lang, "cli_usage_heading")
+        ))
+        .subcommand_help_heading(t(lang, "cli_commands"));
+    cmd = cmd.mut_args(|a| {
+        let name = a.get_long().unwrap_or(a.get_id().as_str()).replace('-', "_");
+        let own = sub.and_then(|s| lookup(lang, &format!("cli_{s}_{name}")));
+        let mut help = own.or_else(|| lookup(lang, &format!("cli_arg_{name}"))).map(str::to_string);
+        let takes = a.get_action().takes_values();
+        if help.is_none() && !takes {
+            return a.help_heading(t(lang, "cli_options"));
+        }
+        let mut text = help.take().unwrap_or_else(|| a.get_help().map(|h| h.to_string()).unwrap_or_default());
+        if takes {
+            let defaults: Vec<String> =
+                a.get_default_values().iter().map(|v| format!("`{}`", v.to_string_lossy())).collect();
+            if !defaults.is_empty() && !a.is_hide_default_value_set() {
+                text.push_str(&format!(" [{}: {}]", t(lang, "cli_default"), defaults.join(", ")));
+            }
+            let choices: Vec<String> = a
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| format!("`{}`", v.get_name()))
+                .collect();
+            if !choices.is_empty() && !a.is_hide_possible_values_set() {
+                text.push_str(&format!(" [{}: {}]", t(lang, "cli_possible"), choices.join(", ")));
+            }
+        }
+        let heading = if a.is_positional() { t(lang, "cli_arguments") } else { t(lang, "cli_options") };
+        a.help(text).long_help(None).hide_default_value(true).hide_possible_values(true).help_heading(heading)
+    });
+    cmd.mut_subcommands(|s| {
+        let name = s.get_name().to_string();
+        localize(s, lang, Some(&name))
+    })
+}
+
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed =
+        command(help_lang(&args)).try_get_matches_from(&args).and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
@@ -376,7 +493,8 @@ fn dispatch_cmd(cli: Cli) -> Result<i32> {
             Ok(if r.passed() { 0 } else { 1 })
         }
         Some(Cmd::Knobs) => {
-            out!("{}", knobs::listing());
+            let (_, _, view) = common(&cli.run)?;
+            out!("{}", knobs::listing_in(view.lang));
             Ok(0)
         }
         Some(Cmd::Clean) => {

@@ -90,6 +90,14 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
     }
 }
 
+/// The label for a key built at run time (`role_kernel`), if there is one.
+pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
+    table().get(key).map(|e| match lang {
+        Lang::En => e.en.as_str(),
+        Lang::Ko => e.ko.as_str(),
+    })
+}
+
 /// A probe's note in `lang`, built from its message key and arguments
 /// (`[notes]` in assets/locales.toml). None when the key is not there.
 pub fn note_msg(lang: Lang, msg: &str, args: &[(String, String)]) -> Option<String> {

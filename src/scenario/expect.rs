@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use crate::i18n::{lookup, t, Lang};
 use crate::snapshot::Snapshot;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,8 @@ pub struct Expect {
     pub op: Op,
     pub right: Operand,
     pub source: String,
+    /// The lesson author's sentence for it, if given.
+    pub label: Option<super::Text>,
 }
 
 const OPS: [(&str, Op); 8] = [
@@ -82,10 +85,48 @@ impl Expect {
                 if !matches!(left, Operand::Path(_)) {
                     return Err(format!("{src:?}: the left side must be a path such as pipe/channel/depth"));
                 }
-                return Ok(Expect { left, op, right, source: src.into() });
+                return Ok(Expect { left, op, right, source: src.into(), label: None });
             }
         }
         Err(format!("{src:?}: no operator (one of == != >= <= > < ~ !~)"))
+    }
+
+    /// What it observes, in `lang`: the author's sentence, or one made
+    /// from its parts (`파이프: 분실 = 0`), never the JSON path.
+    pub fn sentence(&self, lang: Lang) -> String {
+        if let Some(l) = &self.label {
+            return l.get(lang).to_string();
+        }
+        let left = words(&self.left, lang);
+        let right = words(&self.right, lang);
+        let mech = match &self.left {
+            Operand::Path(segs) => crate::model::Kind::ALL
+                .into_iter()
+                .find(|k| k.name() == segs[0])
+                .map(|k| t(lang, crate::ui::title_key(k))),
+            _ => None,
+        };
+        let body = match (self.op, lang) {
+            (Op::Contains, Lang::Ko) => format!("{left}에 {right} 포함"),
+            (Op::NotContains, Lang::Ko) => format!("{left}에 {right} 없음"),
+            (Op::Contains, Lang::En) => format!("{left} contains {right}"),
+            (Op::NotContains, Lang::En) => format!("{left} does not contain {right}"),
+            (op, _) => {
+                let sym = match op {
+                    Op::Eq => "=",
+                    Op::Ne => "≠",
+                    Op::Ge => "≥",
+                    Op::Le => "≤",
+                    Op::Gt => ">",
+                    _ => "<",
+                };
+                format!("{left} {sym} {right}")
+            }
+        };
+        match mech {
+            Some(m) => format!("{m}: {body}"),
+            None => body,
+        }
     }
 
     /// Does the snapshot satisfy it? Err says what could not be found.
@@ -94,6 +135,30 @@ impl Expect {
         let l = resolve(&self.left, &json)?;
         let r = resolve(&self.right, &json)?;
         Ok(compare(&l, self.op, &r))
+    }
+}
+
+/// One side of a check in words: a field by its label (`field_NAME` in
+/// assets/locales.toml) or, lacking one, its own name; a process's field
+/// with the process's role; a figure as it is.
+fn words(o: &Operand, lang: Lang) -> String {
+    match o {
+        Operand::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+        Operand::Number(n) => n.to_string(),
+        Operand::Text(s) => format!("\"{s}\""),
+        Operand::Path(segs) => {
+            let field =
+                |seg: &str| lookup(lang, &format!("field_{seg}")).map_or_else(|| seg.to_string(), str::to_string);
+            // The last named segment (`blocked_senders/0/task` → `task`).
+            let last = segs.iter().skip(1).rev().find(|s| s.parse::<usize>().is_err());
+            let name = last.map_or_else(String::new, |s| field(s));
+            match (segs.get(1).map(String::as_str), segs.get(2)) {
+                (Some("processes"), Some(role)) if segs.len() > 3 && role.parse::<usize>().is_err() => {
+                    format!("{} {name}", crate::ui::widgets::role_name(role, lang))
+                }
+                _ => name,
+            }
+        }
     }
 }
 
@@ -204,6 +269,25 @@ mod tests {
         assert!(check("pipe/processes/0/state == S"));
         assert!(check("pipe/detail/pipe/eof_seen == false"));
         assert!(check("pipe/processes/producer/wchan !~ read"));
+    }
+
+    /// The bar's words for a check: the author's sentence, else one made
+    /// of field labels, never the path.
+    #[test]
+    fn sentences_are_words_not_paths() {
+        let e = |s: &str| Expect::parse(s, &["pipe"]).unwrap();
+        let ko = e("pipe/integrity/lost == 0").sentence(Lang::Ko);
+        assert_eq!(ko, "일반 파이프: 분실 = 0");
+        assert_eq!(e("pipe/integrity/lost == 0").sentence(Lang::En), "ordinary pipe: lost = 0");
+        let ko = e("pipe/channel/depth >= pipe/channel/capacity").sentence(Lang::Ko);
+        assert!(!ko.contains('/') && ko.contains('≥'), "{ko}");
+        let ko = e("pipe/processes/producer/wchan ~ pipe_write").sentence(Lang::Ko);
+        assert!(ko.starts_with("일반 파이프: 생산자 ") && ko.ends_with("\"pipe_write\" 포함"), "{ko}");
+        let labelled = Expect {
+            label: Some(crate::scenario::Text { en: "Nothing lost.".into(), ko: "잃은 것 없음.".into() }),
+            ..e("pipe/integrity/lost == 0")
+        };
+        assert_eq!(labelled.sentence(Lang::Ko), "잃은 것 없음.");
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! do = ["kill pipe"]                      # kill, restart, pause, resume, step-mode on|off, step
 //! expect = ["pipe/channel/depth >= pipe/channel/capacity"]
 //! seen = { en = "The buffer is full.", ko = "버퍼가 가득 찼습니다." }  # the bar's sentence
+//! # or a sentence per observation:
+//! # expect = [{ check = "pipe/integrity/lost == 0", en = "Nothing lost.", ko = "잃은 것 없음." }]
+//! # (without either, the bar says each observation in generated words,
+//! # never as its JSON path)
 //! after_ms = 3000                         # advance by itself (else: on a key)
 //! ```
 
@@ -92,8 +96,9 @@ struct RawStep {
     set: Vec<Spanned<String>>,
     #[serde(default, rename = "do")]
     actions: Vec<Spanned<String>>,
+    /// `"PATH OP VALUE"`, or `{ check = "…", en = "…", ko = "…" }`.
     #[serde(default)]
-    expect: Vec<Spanned<String>>,
+    expect: Vec<Spanned<toml::Value>>,
     seen: Option<Text>,
     after_ms: Option<u64>,
 }
@@ -117,6 +122,27 @@ pub struct Scenario {
     pub kinds: Vec<Kind>,
     pub setup: Knobs,
     pub steps: Vec<Step>,
+}
+
+/// One entry of `expect`: a check alone, or a check with its sentence in
+/// both languages.
+fn expectation(v: &toml::Value, names: &[&str]) -> Result<Expect, String> {
+    match v {
+        toml::Value::String(src) => Expect::parse(src, names),
+        toml::Value::Table(t) => {
+            let field = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            if let Some(k) = t.keys().find(|k| !["check", "en", "ko"].contains(&k.as_str())) {
+                return Err(format!("unknown field `{k}` in an expectation; use check, en, ko"));
+            }
+            let src = field("check").ok_or("an expectation table needs `check = \"PATH OP VALUE\"`")?;
+            let label = match (field("en"), field("ko")) {
+                (Some(en), Some(ko)) => Text { en, ko },
+                _ => return Err(format!("{src:?}: give the sentence in both languages, en and ko")),
+            };
+            Ok(Expect { label: Some(label), ..Expect::parse(&src, names)? })
+        }
+        other => Err(format!("an expectation is a string or a table, not {}", other.type_str())),
+    }
 }
 
 fn line_of(text: &str, at: usize) -> usize {
@@ -196,7 +222,10 @@ impl Scenario {
             let expect = st
                 .expect
                 .iter()
-                .map(|x| Expect::parse(x.get_ref(), &names).map_err(|e| anyhow!("{}: {e}", at(x))))
+                .map(|x| {
+                    let at = format!("{file}:{}", line_of(text, x.span().start));
+                    expectation(x.get_ref(), &names).map_err(|e| anyhow!("{at}: {e}"))
+                })
                 .collect::<Result<Vec<_>>>()?;
             steps.push(Step { caption: st.caption, set, actions, expect, seen: st.seen, after_ms: st.after_ms });
         }
@@ -237,25 +266,19 @@ pub fn check_step(step: &Step, snap: &Snapshot) -> Vec<(String, bool)> {
     step.expect.iter().map(|e| (e.source.clone(), e.check(snap).unwrap_or(false))).collect()
 }
 
-/// What the lesson bar says about a step: the step's sentence (or, for a
-/// scenario file without one, how many of its checks hold), and whether
-/// everything it expects is observed now.
+/// What the lesson bar says about a step: the step's sentence and whether
+/// everything it expects is observed now; without one, each observation's
+/// own sentence (or one made from its check, never the JSON path) and
+/// whether it holds.
 pub fn bar_checks(step: &Step, snap: &Snapshot, lang: Lang) -> Vec<(String, bool)> {
     if step.expect.is_empty() {
         return Vec::new();
     }
     let checks = check_step(step, snap);
-    let held = checks.iter().filter(|(_, ok)| *ok).count();
-    let all = held == checks.len();
-    let text = match &step.seen {
-        Some(s) => s.get(lang).to_string(),
-        None => crate::i18n::tf(
-            lang,
-            "lesson_checks_held",
-            &[("held", held.to_string()), ("total", checks.len().to_string())],
-        ),
-    };
-    vec![(text, all)]
+    if let Some(s) = &step.seen {
+        return vec![(s.get(lang).to_string(), checks.iter().all(|(_, ok)| *ok))];
+    }
+    step.expect.iter().zip(checks).map(|(e, (_, ok))| (e.sentence(lang), ok)).collect()
 }
 
 /// The outcome of one step when a scenario is played headless.
@@ -339,6 +362,31 @@ mod tests {
                 assert!(!st.caption.en.is_empty() && !st.caption.ko.is_empty());
             }
         }
+    }
+
+    /// An expectation may carry its sentence; without one (and without
+    /// the step's `seen`) the bar makes one, never showing the path.
+    #[test]
+    fn the_bar_says_each_observation_in_words() {
+        let text = "name = \"x\"\nmechanisms = [\"pipe\"]\ntitle = { en = \"a\", ko = \"b\" }\n\n[[step]]\n\
+                    caption = { en = \"a\", ko = \"b\" }\nexpect = [\"pipe/channel/depth >= pipe/channel/capacity\", \
+                    { check = \"pipe/integrity/lost == 0\", en = \"Nothing lost.\", ko = \"잃은 것 없음.\" }]\n";
+        let sc = Scenario::parse("x.toml", text).unwrap_or_else(|e| panic!("{e:#}"));
+        let snap = Snapshot::default();
+        let ko = bar_checks(&sc.steps[0], &snap, Lang::Ko);
+        assert_eq!(ko.len(), 2);
+        assert_eq!(ko[0].0, "일반 파이프: 채운 양 ≥ 용량");
+        assert_eq!(ko[1].0, "잃은 것 없음.");
+        let en = bar_checks(&sc.steps[0], &snap, Lang::En);
+        assert_eq!(en[1].0, "Nothing lost.");
+        assert!(en.iter().chain(&ko).all(|(s, _)| !s.contains("pipe/")), "{en:?}");
+        // A table without both languages, or with a stray field, is refused with its line.
+        let bad = text.replace(", ko = \"잃은 것 없음.\"", "");
+        let e = Scenario::parse("y.toml", &bad).unwrap_err().to_string();
+        assert!(e.starts_with("y.toml:7:") && e.contains("both languages"), "{e}");
+        let bad = text.replace("en = \"Nothing lost.\"", "en = \"x\", colour = \"red\"");
+        let e = Scenario::parse("z.toml", &bad).unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn party_line(p: &Opener, name_w: usize, room: usize, roomy: bool, d: &FifoDetai
                         3,
                         vec![
                             Span::styled(format!("{} ", p.state), th.state(p)),
-                            Span::styled(widgets::wchan(&p.wchan), th.dim()),
+                            Span::styled(widgets::wchan_in(&p.wchan, view.lang), th.dim()),
                         ],
                     ));
                 }
@@ -188,7 +188,13 @@ fn node_line(d: &FifoDetail, room: usize, view: &View) -> Line<'static> {
     let (kind, perms) = mode.split_at(mode.len().min(1));
     let items = vec![
         Item::new(0, vec![Span::styled(kind.to_string(), th.value()), Span::styled(format!(" {perms}"), th.value())]),
-        Item::new(0, vec![Span::styled("inode ", th.label()), Span::styled(d.inode.to_string(), th.value())]),
+        Item::new(
+            0,
+            vec![
+                Span::styled(format!("{} ", t(view.lang, "inode")), th.label()),
+                Span::styled(d.inode.to_string(), th.value()),
+            ],
+        ),
         Item::text(2, t(view.lang, "pp_fifo_node"), th.dim()),
     ];
     widgets::fit_quiet(items, " · ", room)

@@ -303,6 +303,8 @@ fn render_picker(f: &mut Frame, area: Rect, p: &Picker, view: &View) {
     for (i, (name, title)) in p.items.iter().enumerate() {
         let style = if i == p.selected { th.value().add_modifier(Modifier::REVERSED) } else { th.label() };
         let parts = widgets::wrap_words(title, room.saturating_sub(name_w).max(10));
+        // The lesson's file name is English; a Korean reader picks by number.
+        let name = if view.lang == crate::i18n::Lang::Ko { format!("{:>2}", i + 1) } else { name.clone() };
         for (j, part) in parts.into_iter().enumerate() {
             let lead =
                 if j == 0 { Span::styled(format!(" {name:<18} "), style) } else { Span::raw(" ".repeat(name_w)) };
@@ -769,7 +771,7 @@ fn loudness(p: Party) -> u8 {
 }
 
 /// The title key of a mechanism's panel.
-fn title_key(k: Kind) -> &'static str {
+pub fn title_key(k: Kind) -> &'static str {
     match k {
         Kind::Pipe => "pipe_title",
         Kind::Fifo => "fifo_title",
@@ -819,8 +821,10 @@ fn render_headline(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View
     lines.push((0, fit::row(head, "  ", room, view)));
     if let Some(p) = m.processes.iter().min_by_key(|p| loudness(p.party(false))) {
         let party = widgets::party_span(p, view, false);
-        let forms =
-            vec![Line::from(vec![Span::styled(format!("{}: ", p.role), th.label()), party.clone()]), Line::from(party)];
+        let forms = vec![
+            Line::from(vec![Span::styled(format!("{}: ", widgets::role_name(&p.role, l)), th.label()), party.clone()]),
+            Line::from(party),
+        ];
         if let Some(line) = fit::first_fit_line(forms, room) {
             lines.push((0, line));
         }
@@ -829,8 +833,11 @@ fn render_headline(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View
     let mut rates = Vec::new();
     for (key, words) in [("producer.rate", "producer"), ("consumer.rate", "consumer")] {
         if let Some(v) = knob(key) {
-            let v =
-                if v == "0" { format!("0 ({})", t(l, "stalled")) } else { format!("{v}/s").replace("max/s", "max") };
+            let v = match v.as_str() {
+                "0" => format!("0 ({})", t(l, "stalled")),
+                "max" => t(l, "rate_max").to_string(),
+                v => format!("{v}/s"),
+            };
             rates.push(Item::new(
                 1,
                 vec![Span::styled(format!("{} ", t(l, words)), th.label()), Span::styled(v, th.value())],
@@ -927,17 +934,20 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: us
         .flat_map(|(k, p)| p.events.iter().map(move |e| (e.t_ms, k, p.role.as_str(), e.text.as_str())))
         .collect();
     events.sort_by_key(|e| (e.0, e.1));
-    let role_w = m.processes.iter().map(|p| fit::width(&p.role)).max().unwrap_or(8);
+    let role = |r: &str| widgets::role_name(r, view.lang);
+    let role_w = m.processes.iter().map(|p| fit::width(&role(&p.role))).max().unwrap_or(8);
     let rows = inner.height as usize;
     let width = inner.width as usize;
     // Enough of the newest events to fill the rows (each takes one or more).
     let wanted = rows + scroll;
     let mut lines: Vec<Line> = Vec::new();
     let mut lens: Vec<usize> = Vec::new();
-    for (t_ms, _, role, text) in events.iter().rev() {
+    for (t_ms, _, who, text) in events.iter().rev() {
         let time = Span::styled(format!("{:>7.3} ", *t_ms as f64 / 1000.0), th.dim());
-        let role =
-            Span::styled(format!("{} ", fit::pad_whole(role, role_w).unwrap_or_else(|| role.to_string())), th.label());
+        let who = role(who);
+        let role = Span::styled(format!("{} ", fit::pad_whole(&who, role_w).unwrap_or(who)), th.label());
+        let text = widgets::call_text(text, view.lang);
+        let text = text.as_str();
         let call = Span::styled(text.to_string(), th.text());
         let whole = Line::from(vec![time, role.clone(), call.clone()]);
         let no_time = Line::from(vec![role.clone(), call]);
@@ -992,7 +1002,7 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("+ / -", "key_prate_one", None),
         ("< / >", "key_crate_one", None),
         ("c", "key_stall", Some("key_stall_short")),
-        ("Alt+key", "key_all", None),
+        (t(l, "helpkey_alt"), "key_all", None),
         ("k", "key_kill", None),
         ("r", "key_restart", None),
         (focus.as_str(), "key_focus", None),
@@ -1009,7 +1019,7 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
         ("t", "key_theme", None),
         ("? / h", "key_help", None),
         ("C-c / C-l", "key_ctrl", None),
-        ("click", "key_click", None),
+        (t(l, "helpkey_click"), "key_click", None),
     ];
     let w = 96.min(area.width.saturating_sub(2));
     let key_w = 11;

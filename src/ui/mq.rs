@@ -253,13 +253,19 @@ fn by_prio_line(d: &MqDetail, room: usize, source: bool, view: &View) -> Line<'s
             items.push(Item::text(0, t(l, "mq_byprio_empty"), th.dim()));
         }
         for (p, n) in waiting {
-            let spans = vec![Span::styled(format!("p{p}"), th.value()), Span::styled(format!(" ×{n}"), th.label())];
+            let spans = vec![
+                Span::styled(tf(l, "mq_prio_n", &[("p", p.to_string())]), th.value()),
+                Span::styled(format!(" ×{n}"), th.label()),
+            ];
             items.push(Item::new(0, spans));
         }
         match d.counts_agree() {
             Some(true) if check => items.push(Item::new(
                 1,
-                vec![Span::styled(format!(" = curmsgs {}", d.curmsgs), th.label()), Span::styled(" ✓", th.good())],
+                vec![
+                    Span::styled(tf(l, "mq_curmsgs_eq", &[("n", d.curmsgs.to_string())]), th.label()),
+                    Span::styled(" ✓", th.good()),
+                ],
             )),
             Some(false) => {
                 items.push(Item::text(0, tf(l, "mq_byprio_differs", &[("n", d.curmsgs.to_string())]), th.warn()))
@@ -511,7 +517,7 @@ fn queue_box(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, vie
     let slots_drawn = lines.len() > th.gauge_rows() as usize + 1;
     if let Some(fr) = fraction(m, room, true, view).filter(|_| slots_drawn) {
         let mut spans = fr;
-        spans.push(Span::styled(" (mq_getattr: curmsgs/maxmsg)", th.dim()));
+        spans.push(Span::styled(t(view.lang, "mq_getattr_fraction"), th.dim()));
         let short: Vec<Span<'static>> = spans[..spans.len() - 1].to_vec();
         lines.extend(fit::first_fit_line(vec![Line::from(spans), Line::from(short)], room).map(|l| (0, l)));
     }

@@ -307,7 +307,13 @@ fn raw_state_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'static
 fn op_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     let items = vec![
-        Item::new(0, vec![Span::styled("op ", th.label()), Span::raw(p.op.clone())]),
+        Item::new(
+            0,
+            vec![
+                Span::styled(format!("{} ", crate::i18n::t(view.lang, "op_label")), th.label()),
+                Span::raw(widgets::op_word(&p.op, view.lang)),
+            ],
+        ),
         Item::text(1, widgets::since(p.op_ms), th.dim()),
     ];
     fit::row(items, " ", room, view)

@@ -111,10 +111,11 @@ pub fn ring_lines(d: &ShmDetail, width: u16, rows: u16, numbered: bool, view: &V
     // Where the indices point.
     let x_of = |slot: usize| (slot / per) * cell;
     let (xo, xi) = (x_of(out_slot), x_of((d.in_idx % d.slots) as usize));
+    let (win, wout) = (t(view.lang, "ring_in"), t(view.lang, "ring_out"));
     let marks = if xo == xi {
-        format!("{}↑in,out", " ".repeat(xo))
+        format!("{}↑{win},{wout}", " ".repeat(xo))
     } else {
-        let (a, an, b, bn) = if xo < xi { (xo, "out", xi, "in") } else { (xi, "in", xo, "out") };
+        let (a, an, b, bn) = if xo < xi { (xo, wout, xi, win) } else { (xi, win, xo, wout) };
         let first = format!("{}↑{an}", " ".repeat(a));
         if fit::width(&first) < b {
             format!("{first}{}↑{bn}", " ".repeat(b - fit::width(&first)))
@@ -321,8 +322,17 @@ fn figure(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &ShmDetail, view:
 fn index_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
     let th = view.theme;
     let items = vec![
-        Item::new(0, vec![Span::styled("in ", th.label()), Span::styled(d.in_idx.to_string(), th.value())]),
-        Item::new(0, vec![Span::styled("out ", th.label()), Span::styled(d.out_idx.to_string(), th.value())]),
+        Item::new(
+            0,
+            vec![Span::styled(t(view.lang, "ring_in_idx"), th.label()), Span::styled(d.in_idx.to_string(), th.value())],
+        ),
+        Item::new(
+            0,
+            vec![
+                Span::styled(t(view.lang, "ring_out_idx"), th.label()),
+                Span::styled(d.out_idx.to_string(), th.value()),
+            ],
+        ),
         Item::text(2, t(view.lang, "pp_ring_rule"), th.dim()),
     ];
     widgets::fit_quiet(items, "  ", room)
@@ -359,7 +369,13 @@ fn slot_row(d: &ShmDetail, room: usize, view: &View) -> Line<'static> {
                 Span::styled(format!("{} B", d.slot_size), th.value()),
             ],
         ),
-        Item::new(0, vec![Span::styled("msg ", th.label()), Span::styled(format!("{} B", d.msg_size), th.value())]),
+        Item::new(
+            0,
+            vec![
+                Span::styled(format!("{} ", t(l, "shm_msg")), th.label()),
+                Span::styled(format!("{} B", d.msg_size), th.value()),
+            ],
+        ),
     ];
     if d.msg_size > 0 && d.msg_size < d.msg_size_knob {
         items.push(Item::text(1, format!("({} {} B)", t(l, "cut_from"), d.msg_size_knob), th.warn()));

@@ -94,10 +94,13 @@ pub fn process_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, 
         Line::from(Span::styled(state_text(p, view), th.state(p))),
     ];
     if p.exit.is_none() && p.pid > 0 {
-        lines.push(Line::from(vec![Span::styled("wchan ", th.label()), Span::raw(wchan(&p.wchan))]));
         lines.push(Line::from(vec![
-            Span::styled("op ", th.label()),
-            Span::raw(p.op.clone()),
+            Span::styled(format!("{} ", t(view.lang, "wchan_label")), th.label()),
+            Span::raw(wchan_in(&p.wchan, view.lang)),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", t(view.lang, "op_label")), th.label()),
+            Span::raw(op_word(&p.op, view.lang)),
             Span::styled(format!(" {}", since(p.op_ms)), th.dim()),
         ]));
     }
@@ -118,7 +121,9 @@ pub fn process_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, 
     let e = p.errors;
     if e.epipe + e.eagain + e.etimedout + e.other > 0 {
         let mut parts = Vec::new();
-        for (name, n) in [("EPIPE", e.epipe), ("EAGAIN", e.eagain), ("ETIMEDOUT", e.etimedout), ("other", e.other)] {
+        for (name, n) in
+            [("EPIPE", e.epipe), ("EAGAIN", e.eagain), ("ETIMEDOUT", e.etimedout), (t(view.lang, "err_other"), e.other)]
+        {
             if n > 0 {
                 parts.push(format!("{name} {n}"));
             }
@@ -139,11 +144,88 @@ pub fn pid(p: i32) -> String {
 }
 
 pub fn wchan(w: &str) -> String {
+    wchan_in(w, crate::i18n::Lang::En)
+}
+
+/// A wait channel as the kernel names it; `0` (on a CPU) says so in
+/// `lang`.
+pub fn wchan_in(w: &str, lang: crate::i18n::Lang) -> String {
     match w {
         "" => "-".into(),
-        "0" => "0 (running)".into(),
+        "0" => format!("0 ({})", t(lang, "wchan_running")),
         w => w.into(),
     }
+}
+
+/// A process's role in `lang`: `producer` → `생산자`, `writer-2` →
+/// `쓰기 2`, `client-1` → `클라이언트-1`; in English and for an unknown
+/// role, as recorded (the JSON's own word).
+pub fn role_name(role: &str, lang: crate::i18n::Lang) -> String {
+    use crate::model::figures::Role;
+    if lang == crate::i18n::Lang::En {
+        return role.into();
+    }
+    match Role::parse(role) {
+        Role::Producer => t(lang, "producer").into(),
+        Role::Consumer => t(lang, "consumer").into(),
+        Role::Reader => t(lang, "reader").into(),
+        Role::Writer(i) => format!("{} {i}", t(lang, "writer")),
+        Role::Server => t(lang, "role_server").into(),
+        Role::Client(n) => format!("{}-{n}", t(lang, "role_client")),
+        // `kernel`, and any other role the table names.
+        Role::Other => crate::i18n::lookup(lang, &format!("role_{role}")).unwrap_or(role).into(),
+    }
+}
+
+/// A recorded call line (`read(6, 24 bytes) = 24`, as the workers' trace
+/// writes it, in recordings old and new) in `lang`: the call stays, the
+/// few words around it (`bytes`, `ring full`, `prio`) are translated.
+pub fn call_text(text: &str, lang: crate::i18n::Lang) -> String {
+    if lang == crate::i18n::Lang::En {
+        return text.to_string();
+    }
+    let mut out =
+        text.replace("(ring full)", t(lang, "call_ring_full")).replace("(ring empty)", t(lang, "call_ring_empty"));
+    // mq_open's attributes by their field names in `struct mq_attr`.
+    out = out.replace("{maxmsg ", "{mq_maxmsg=").replace(", msgsize ", ", mq_msgsize=");
+    // `mq_receive(…) = 256, prio 3`: the priority received, after the result.
+    if let Some(i) = out.rfind(" = ") {
+        let tail = out[i..].replace(", prio ", t(lang, "call_prio"));
+        out.replace_range(i.., &tail);
+    }
+    // `24 bytes` → `24 B`: only after a number.
+    let mut res = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find(" bytes") {
+        let after_number = rest[..i].chars().last().is_some_and(|c| c.is_ascii_digit());
+        res.push_str(&rest[..i]);
+        res.push_str(if after_number { " B" } else { " bytes" });
+        rest = &rest[i + " bytes".len()..];
+    }
+    res.push_str(rest);
+    res
+}
+
+/// What a process is doing, as its worker names it: a call (`write()`,
+/// `mq_send()`) stays; the few words (`paced`, `stalled`, `futex wait`)
+/// are said in `lang`.
+pub fn op_word(op: &str, lang: crate::i18n::Lang) -> String {
+    let key = match op {
+        "idle" => "op_idle",
+        "starting" => "op_starting",
+        "paced" => "op_paced",
+        "stalled" => "op_stalled",
+        "send" => "op_send",
+        "receive" => "op_receive",
+        "wait" => "op_wait",
+        "done" => "op_done",
+        "step: held" => "op_step_held",
+        "copy into slot" => "op_copy_in",
+        "copy from slot" => "op_copy_out",
+        "futex wait" => "op_futex_wait",
+        _ => return op.to_string(),
+    };
+    t(lang, key).to_string()
 }
 
 pub fn since(ms: u64) -> String {
@@ -861,7 +943,8 @@ pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, ra
         ));
     }
     if raw && p.alive() {
-        let state = vec![Span::styled(format!("{} ", p.state), th.state(p)), Span::styled(wchan(&p.wchan), th.dim())];
+        let state =
+            vec![Span::styled(format!("{} ", p.state), th.state(p)), Span::styled(wchan_in(&p.wchan, l), th.dim())];
         let short = vec![Span::styled(p.state.clone(), th.state(p))];
         if let Some(line) = super::fit::first_fit_line(vec![Line::from(state), Line::from(short)], room) {
             lines.push((2, line));
@@ -869,8 +952,8 @@ pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, ra
         lines.push((
             3,
             Line::from(vec![
-                Span::styled("op ", th.label()),
-                Span::raw(p.op.clone()),
+                Span::styled(format!("{} ", t(l, "op_label")), th.label()),
+                Span::raw(op_word(&p.op, l)),
                 Span::styled(format!(" {}", since(p.op_ms)), th.dim()),
             ]),
         ));
@@ -895,7 +978,9 @@ pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, ra
         lines.extend(counted("received", p.received, p.recv_rate).map(|x| (2, x)));
     }
     let e = p.errors;
-    for (name, n) in [("EPIPE", e.epipe), ("EAGAIN", e.eagain), ("ETIMEDOUT", e.etimedout), ("other", e.other)] {
+    for (name, n) in
+        [("EPIPE", e.epipe), ("EAGAIN", e.eagain), ("ETIMEDOUT", e.etimedout), (t(l, "err_other"), e.other)]
+    {
         if n > 0 {
             lines.push((1, Line::from(Span::styled(format!("{name} {n}"), th.bad()))));
         }
@@ -1129,7 +1214,7 @@ pub fn transport_item(label: &str, p: &ProcessSnapshot, view: &View) -> super::f
     let th = view.theme;
     let what = match &p.exit {
         Some(e) => e.clone(),
-        None => format!("{} {}", p.state, wchan(&p.wchan)),
+        None => format!("{} {}", p.state, wchan_in(&p.wchan, view.lang)),
     };
     super::fit::Item::new(
         1,
@@ -1679,9 +1764,13 @@ pub fn raw_state_line(p: &ProcessSnapshot, room: usize, view: &View) -> Line<'st
     // The letter with the kernel's wait in words (`S BLOCKED in write`),
     // then the wait channel itself: the Linux view under the class's part.
     let state = Span::styled(state_text(p, view), th.state(p));
-    let w = wchan(&p.wchan);
+    let w = wchan_in(&p.wchan, view.lang);
     let forms = vec![
-        Line::from(vec![state.clone(), Span::styled("  wchan ", th.label()), Span::raw(w.clone())]),
+        Line::from(vec![
+            state.clone(),
+            Span::styled(format!("  {} ", t(view.lang, "wchan_label")), th.label()),
+            Span::raw(w.clone()),
+        ]),
         Line::from(vec![state.clone(), Span::styled(" · ", th.label()), Span::raw(w)]),
         Line::from(state),
     ];
