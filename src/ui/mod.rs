@@ -1322,6 +1322,7 @@ mod tests {
             ("fit.rs", include_str!("fit.rs")),
             ("lesson.rs", include_str!("lesson.rs")),
             ("mach.rs", include_str!("mach.rs")),
+            ("mach_book.rs", include_str!("mach_book.rs")),
             ("measured.rs", include_str!("measured.rs")),
             ("mod.rs", include_str!("mod.rs")),
             ("mq.rs", include_str!("mq.rs")),
