@@ -120,6 +120,7 @@ fn the_korean_lesson_bar_says_a_sentence_inside_its_border_at_80_columns() {
             caption: step.caption.ko.clone(),
             checks,
             over: false,
+            show: step.show.clone(),
         };
         let view = View { lang: Lang::Ko, lesson: Some(bar), ..View::default() };
         let frame = ui::render_text(&snap, &view, 80, 24);

@@ -42,11 +42,21 @@ fn queued(id: u64, sender: &str, pid: i32, cached: bool) -> MsgView {
         cached,
         port: "service".into(),
         msg_id: id,
+        reply_port: 0,
     }
 }
 
 fn task(name_: &str, pid: i32, names: Vec<NameView>, threads: Vec<ThreadView>) -> TaskView {
-    TaskView { id: pid as u32 % 10, name: name_.into(), pid, task_self: 0x103, bootstrap: 0x203, threads, names }
+    TaskView {
+        id: pid as u32 % 10,
+        name: name_.into(),
+        pid,
+        task_self: 0x103,
+        bootstrap: 0x203,
+        threads,
+        names,
+        rcv_refused: Vec::new(),
+    }
 }
 
 /// A thread as the kernel's tables show it: blocked in a send (a full
@@ -390,8 +400,9 @@ fn tasks_show_their_mach_call_not_the_socket() {
         }
         let full = ipcscope::i18n::t(lang, "emu_wait_queue_full");
         let text = panel_text(&blocked_mach(), 53, 14, &v);
-        assert!(text.contains(&format!("■ client-1 mach_msg(SEND) — {full}")), "{text}");
-        assert!(text.contains(&format!("■ client-2 mach_msg(SEND) — {full}")), "{text}");
+        let c = |n: u32| ipcscope::i18n::tf(lang, "mach_client_n", &[("n", n.to_string())]);
+        assert!(text.contains(&format!("■ {} mach_msg(SEND) — {full}", c(1))), "{text}");
+        assert!(text.contains(&format!("■ {} mach_msg(SEND) — {full}", c(2))), "{text}");
         // Zoomed, the Linux side appears, labelled as the transport.
         let text = panel_text(&blocked_mach(), 158, 23, &v);
         assert!(text.contains(ipcscope::i18n::t(lang, "mach_transport")), "{text}");

@@ -246,6 +246,18 @@ knob_table! {
             default: "16384",
             help: "message bodies larger than this go out of line (mapped memory, not copied); 16384 = XNU's small-OOL copy limit on x86_64",
         },
+        MachIntruder = KnobSpec {
+            key: "mach.intruder",
+            kind: KnobKind::Bool,
+            default: "false",
+            help: "client-1 also calls mach_msg(RCV) on its send right to the service port twice a second: the kernel refuses with MACH_RCV_INVALID_NAME (only the receive right's holder receives)",
+        },
+        MachThreadTalk = KnobSpec {
+            key: "mach.thread_talk",
+            kind: KnobKind::Bool,
+            default: "false",
+            help: "client-1's two threads send each other messages through their own ports (one name space, a port per thread)",
+        },
         MachProducerRate = own!("mach", ProducerRate, "producer.rate"),
         MachConsumerRate = own!("mach", ConsumerRate, "consumer.rate"),
         MachMsgSize = own!("mach", MsgSize, "msg.size"),

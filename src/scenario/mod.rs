@@ -94,6 +94,8 @@ struct RawStep {
     expect: Vec<Spanned<String>>,
     seen: Option<Text>,
     after_ms: Option<u64>,
+    #[serde(default)]
+    show: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +108,9 @@ pub struct Step {
     /// (the bar never shows the JSON paths).
     pub seen: Option<Text>,
     pub after_ms: Option<u64>,
+    /// What of the panel the step is about (`headers`, `calls`, …): a
+    /// panel short of rows draws these first. Unknown words are ignored.
+    pub show: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -196,7 +201,15 @@ impl Scenario {
                 .iter()
                 .map(|x| Expect::parse(x.get_ref(), &names).map_err(|e| anyhow!("{}: {e}", at(x))))
                 .collect::<Result<Vec<_>>>()?;
-            steps.push(Step { caption: st.caption, set, actions, expect, seen: st.seen, after_ms: st.after_ms });
+            steps.push(Step {
+                caption: st.caption,
+                set,
+                actions,
+                expect,
+                seen: st.seen,
+                after_ms: st.after_ms,
+                show: st.show,
+            });
         }
         Ok(Scenario { name: raw.name, title: raw.title, kinds, setup, steps })
     }

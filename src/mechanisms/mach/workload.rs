@@ -122,7 +122,11 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
             let kr = if ret == 0 { "MACH_MSG_SUCCESS".to_string() } else { kr };
             s += &format!(") = {kr}");
             if options & MACH_RCV_MSG != 0 && ret == 0 && options & MACH_SEND_MSG == 0 {
-                s += &format!(" (id {id})");
+                // A notification by its name; a request or reply by its id.
+                match notification_name(id) {
+                    Some(name) => s += &format!(" ({name})"),
+                    None => s += &format!(" (id {id})"),
+                }
             }
             s
         }
@@ -434,6 +438,9 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
     let count = ctx.knob(KnobId::ProducerCount);
     let mut seq = 0u64;
     let mut last_poll = Instant::now();
+    // mach.intruder: client-1's first thread also tries to receive.
+    let intruder = index == 0 && ctx.arg_usize("n").unwrap_or(0) == 1;
+    let mut last_intrusion = Instant::now();
     loop {
         if c.kernel_gone.get() {
             anyhow::bail!("the Mach kernel is gone: every port and right went with it");
@@ -460,6 +467,10 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
             continue;
         }
         let service = c.look_up()?;
+        if intruder && ctx.knob(KnobId::MachIntruder) != 0 && last_intrusion.elapsed() >= Duration::from_millis(500) {
+            c.try_receive_on(service);
+            last_intrusion = Instant::now();
+        }
         pacer.wait(ctx);
         let mode = SendMode::from_knob(ctx.knob(KnobId::MachSendMode));
         let size = ctx.msg_size();
@@ -656,6 +667,25 @@ impl ClientThread<'_> {
                 false
             }
         }
+    }
+
+    /// `mach.intruder`: receive on the service's name, which holds only a
+    /// send right here. The kernel refuses (`MACH_RCV_INVALID_NAME`): the
+    /// server, which allocated the port, alone holds its receive right.
+    fn try_receive_on(&self, service: MachPortName) {
+        let ctx = self.ctx;
+        let options = MACH_RCV_MSG | MACH_RCV_TIMEOUT;
+        let r = self.t.mach_msg(MachMsgArgs { options, rcv_name: service, ..MachMsgArgs::default() });
+        let kr = match &r {
+            Ok(_) => KERN_SUCCESS,
+            Err(e) => {
+                if e.kr().is_none() {
+                    self.kernel_gone.set(true);
+                }
+                e.kr().unwrap_or(KERN_FAILURE)
+            }
+        };
+        event(ctx, CALL_MSG, msg_event(options, 0, service, 0, 0, 0), kr);
     }
 
     /// Take the replies waiting on our reply port; with `wait`, wait for

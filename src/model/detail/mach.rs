@@ -66,6 +66,10 @@ pub struct MsgView {
     pub port: String,
     /// The kernel's message id (unique for its lifetime).
     pub msg_id: u64,
+    /// The kernel port the reply right names (a thread's reply port), 0
+    /// if none: `msgh_local_port`, the return address.
+    #[serde(default)]
+    pub reply_port: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -108,6 +112,9 @@ pub struct TaskView {
     pub threads: Vec<ThreadView>,
     /// The task's port name space: name → rights.
     pub names: Vec<NameView>,
+    /// Receives the kernel refused with `MACH_RCV_INVALID_NAME`: (name, count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rcv_refused: Vec<(u32, u64)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -182,6 +189,9 @@ pub struct KernelCounters {
     /// `MACH_SEND_TIMED_OUT` at once (timeout 0 on a full queue).
     pub returned_at_once: u64,
     pub rcv_timed_out: u64,
+    /// `MACH_RCV_INVALID_NAME`: a receive on a name without the receive right.
+    #[serde(default)]
+    pub rcv_invalid_name: u64,
     /// `MACH_SEND_WILL_NOTIFY`: kept past a full queue.
     pub cached: u64,
     /// `MACH_NOTIFY_MSG_ACCEPTED` sent.

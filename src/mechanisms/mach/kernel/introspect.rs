@@ -65,6 +65,7 @@ impl<F> Kernel<F> {
                 name: t.name.clone(),
                 task_self: t.task_self,
                 bootstrap: t.bootstrap,
+                rcv_refused: t.rcv_refused.iter().map(|(n, c)| (*n, *c)).collect(),
                 threads: t
                     .threads
                     .iter()

@@ -22,6 +22,9 @@ pub(super) struct Task {
     self_port: PortId,
     pub(super) task_self: MachPortName,
     pub(super) bootstrap: MachPortName,
+    /// Receives refused with `MACH_RCV_INVALID_NAME`, by the name tried
+    /// (a name the task holds no receive right under).
+    pub(super) rcv_refused: std::collections::BTreeMap<MachPortName, u64>,
 }
 
 impl<F> Kernel<F> {
@@ -54,6 +57,7 @@ impl<F> Kernel<F> {
                 self_port,
                 task_self,
                 bootstrap,
+                rcv_refused: std::collections::BTreeMap::new(),
             },
         );
         self.threads.insert(conn, Thread { task: id, pending: Pending::Idle, cached: None });
