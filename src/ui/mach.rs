@@ -735,6 +735,9 @@ fn asked_rows(m: &MechanismSnapshot, d: &MachDetail, w: usize, full: bool, view:
     if view.lesson_shows("refused") {
         out.extend(refused_lines(d, w, view));
     }
+    if view.lesson_shows("talk") {
+        out.extend(talk_line(d, w, view));
+    }
     if view.lesson_shows("order") {
         out.push(fit::row(widgets::integrity_items(&m.integrity, view), "  ", w, view));
     }
@@ -922,6 +925,40 @@ fn refused_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
     out
 }
 
+/// A task's threads talking through their own ports: the two reply
+/// ports of the task with two threads, and the messages the kernel
+/// delivered from a task to itself.
+fn talk_line(d: &MachDetail, w: usize, view: &View) -> Option<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let n = d.counters.within_task;
+    let task = d.tasks.iter().find(|t| d.reply_ports.iter().filter(|r| r.task == t.name).count() >= 2)?;
+    let ports: Vec<&crate::model::detail::mach::ReplyPortView> =
+        d.reply_ports.iter().filter(|r| r.task == task.name).take(2).collect();
+    let end = |r: &crate::model::detail::mach::ReplyPortView| {
+        vec![
+            Span::styled(format!("{} {} ", t(l, "mach_thread"), r.thread), th.label()),
+            Span::styled(hex(r.name), th.value()),
+        ]
+    };
+    let mut forms = Vec::new();
+    for (named, worded) in [(true, true), (false, true), (true, false), (false, false)] {
+        let mut spans = Vec::new();
+        if named {
+            spans.push(Span::styled(format!("{}: ", role_label(&task.name, view)), th.title()));
+        }
+        spans.extend(end(ports[0]));
+        spans.push(Span::styled(" ⇄ ", th.value()));
+        spans.extend(end(ports[1]));
+        spans.push(Span::styled(format!(" · ×{}", count(n)), th.value()));
+        if worded {
+            spans.push(Span::styled(format!(" {}", t(l, "mach_within_task")), th.dim()));
+        }
+        forms.push(Line::from(spans));
+    }
+    fit::first_fit_line(forms, w)
+}
+
 /// Bytes the kernel copied beside bytes it mapped out of line.
 fn ool_line(d: &MachDetail, w: usize, view: &View) -> Option<Line<'static>> {
     let th = view.theme;
@@ -965,6 +1002,17 @@ fn names_line(d: &MachDetail, w: usize, view: &View) -> Option<Line<'static>> {
         }
         if worded && !replies.is_empty() {
             spans.push(Span::styled(format!(" ({})", t(l, "mach_reply_ports")), th.dim()));
+        }
+        // The service's send right, or the dead name left of it.
+        for n in task.names.iter().filter(|n| n.dead() || n.what == "service") {
+            spans.push(Span::styled(" · ", th.dim()));
+            spans.push(Span::styled(format!("{} ", hex(n.name)), th.value()));
+            let (words, style) = if n.dead() {
+                (t(l, "mach_dead_name").to_string(), th.bad())
+            } else {
+                (t(l, "mach_send").to_string(), th.label())
+            };
+            spans.push(Span::styled(words, style));
         }
         if counted {
             let n = tf(

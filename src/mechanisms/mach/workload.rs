@@ -41,6 +41,9 @@ const CALL_KERNEL: u64 = 10;
 /// `msgh_id` of a request; the reply is request + 100, as MIG numbers them.
 pub const REQUEST_ID: i32 = 1000;
 pub const REPLY_ID: i32 = REQUEST_ID + 100;
+/// `mach.thread_talk`: one thread of client-1 to the other, through the
+/// other's own (reply) port.
+pub const THREAD_TALK_ID: i32 = REQUEST_ID + 200;
 
 /// The largest body sent inline (one seqpacket packet holds the message).
 const MAX_INLINE: usize = 128 * 1024;
@@ -400,6 +403,8 @@ struct ClientThread<'a> {
     reply: MachPortName,
     notify: MachPortName,
     service: Option<MachPortName>,
+    /// The old service's dead name, kept until a new server is found.
+    dead: Option<MachPortName>,
     sender: u32,
     /// Requests sent whose replies have not come back.
     outstanding: u64,
@@ -427,6 +432,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         reply,
         notify,
         service: None,
+        dead: None,
         sender,
         outstanding: 0,
         cached: false,
@@ -441,6 +447,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
     // mach.intruder: client-1's first thread also tries to receive.
     let intruder = index == 0 && ctx.arg_usize("n").unwrap_or(0) == 1;
     let mut last_intrusion = Instant::now();
+    let mut last_talk = Instant::now();
     loop {
         if c.kernel_gone.get() {
             anyhow::bail!("the Mach kernel is gone: every port and right went with it");
@@ -471,6 +478,10 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
             c.try_receive_on(service);
             last_intrusion = Instant::now();
         }
+        if ctx.knob(KnobId::MachThreadTalk) != 0 && last_talk.elapsed() >= Duration::from_millis(250) {
+            c.talk_to_sibling();
+            last_talk = Instant::now();
+        }
         pacer.wait(ctx);
         let mode = SendMode::from_knob(ctx.knob(KnobId::MachSendMode));
         let size = ctx.msg_size();
@@ -496,6 +507,7 @@ impl ClientThread<'_> {
             match self.t.bootstrap_look_up(bp, SERVICE) {
                 Ok(name) => {
                     event(ctx, CALL_LOOK_UP, [bp.into(), name.into(), 0], 0);
+                    self.release_dead();
                     if self.index == 0 {
                         // Tell me when the server's port dies.
                         let r = self.t.mach_port_request_notification(
@@ -567,20 +579,31 @@ impl ClientThread<'_> {
         }
     }
 
-    /// The service died: its name is a dead name now; give it back.
+    /// The service died: its name is a dead name now. It stays in the
+    /// name space (where the class can see it) until a new server is found.
     fn forget_service(&mut self) {
         if let Some(name) = self.service.take() {
-            let r = self.t.mach_port_deallocate(name);
-            event(self.ctx, CALL_DEALLOCATE, [name.into(), 0, 0], kr_of(&r));
+            self.release_dead();
+            self.dead = Some(name);
             if self.index == 0 {
-                // The dead-name request added one more user reference, and
-                // its notification is waiting on the notify port.
-                let _ = self.t.mach_port_deallocate(name);
+                // The dead-name notification is waiting on the notify port.
                 while let Some(id) = self.notification(0) {
                     if id == MACH_NOTIFY_MSG_ACCEPTED {
                         self.cached = false;
                     }
                 }
+            }
+        }
+    }
+
+    /// Give back the dead name left of the old service: our reference,
+    /// and the one the dead-name request added (thread 1 made it).
+    fn release_dead(&mut self) {
+        if let Some(name) = self.dead.take() {
+            let r = self.t.mach_port_deallocate(name);
+            event(self.ctx, CALL_DEALLOCATE, [name.into(), 0, 0], kr_of(&r));
+            if self.index == 0 {
+                let _ = self.t.mach_port_deallocate(name);
             }
         }
     }
@@ -669,6 +692,30 @@ impl ClientThread<'_> {
         }
     }
 
+    /// `mach.thread_talk`: send the task's other thread a message on its
+    /// own reply port. The name space is shared, so this thread names the
+    /// other's receive right directly and makes a send right from it
+    /// (`MACH_MSG_TYPE_MAKE_SEND`); it never waits on a full port.
+    fn talk_to_sibling(&self) {
+        let ctx = self.ctx;
+        let other = 1 - self.index.min(1);
+        let Some(sib) = ctx.me().aux.get(6 + other) else { return };
+        let target = sib.load(Relaxed) as u32;
+        if target == 0 || target == self.reply {
+            return;
+        }
+        let bits = mach_msgh_bits(MACH_MSG_TYPE_MAKE_SEND, 0);
+        let body = (self.index as u64 + 1).to_le_bytes().to_vec();
+        let msg = OutMsg { bits, remote_port: target, id: THREAD_TALK_ID, body, ..OutMsg::default() };
+        let r = self.t.send(msg, MACH_SEND_TIMEOUT, 0);
+        event(
+            ctx,
+            CALL_MSG,
+            msg_event(MACH_SEND_MSG | MACH_SEND_TIMEOUT, 0, target, 0, THREAD_TALK_ID, bits),
+            kr_of(&r),
+        );
+    }
+
     /// `mach.intruder`: receive on the service's name, which holds only a
     /// send right here. The kernel refuses (`MACH_RCV_INVALID_NAME`): the
     /// server, which allocated the port, alone holds its receive right.
@@ -702,6 +749,11 @@ impl ClientThread<'_> {
             match self.t.mach_msg(MachMsgArgs { options, rcv_name: self.reply, ..MachMsgArgs::default() }) {
                 Ok(Some(m)) => {
                     event(ctx, CALL_MSG, msg_event(MACH_RCV_MSG, 0, self.reply, 0, m.header.id, m.header.bits), 0);
+                    // The other thread's message is no reply: keep waiting.
+                    if m.header.id == THREAD_TALK_ID {
+                        first = wait;
+                        continue;
+                    }
                     self.outstanding -= 1;
                     self.check_reply(m);
                 }

@@ -192,6 +192,9 @@ pub struct KernelCounters {
     /// `MACH_RCV_INVALID_NAME`: a receive on a name without the receive right.
     #[serde(default)]
     pub rcv_invalid_name: u64,
+    /// Messages received by the task that sent them: its threads talking.
+    #[serde(default)]
+    pub within_task: u64,
     /// `MACH_SEND_WILL_NOTIFY`: kept past a full queue.
     pub cached: u64,
     /// `MACH_NOTIFY_MSG_ACCEPTED` sent.

@@ -165,6 +165,10 @@ impl<F> Kernel<F> {
             return;
         };
         self.account_gone(&kmsg);
+        // One thread of a task to another, through a port of the task's.
+        if kmsg.sender.is_some_and(|s| s.task == task_id) {
+            self.counters.within_task += 1;
+        }
         if let Some(m) = kmsg.marequest.take() {
             self.msg_accepted(m, kmsg.id);
         }
