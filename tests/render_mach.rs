@@ -56,6 +56,7 @@ fn task(name_: &str, pid: i32, names: Vec<NameView>, threads: Vec<ThreadView>) -
         threads,
         names,
         rcv_refused: Vec::new(),
+        kobject_answers: 0,
     }
 }
 

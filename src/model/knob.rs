@@ -252,6 +252,12 @@ knob_table! {
             default: "false",
             help: "client-1 also calls mach_msg(RCV) on its send right to the service port twice a second: the kernel refuses with MACH_RCV_INVALID_NAME (only the receive right's holder receives)",
         },
+        MachTaskInfo = KnobSpec {
+            key: "mach.task_info",
+            kind: KnobKind::Bool,
+            default: "false",
+            help: "client-1 sends a task_info request to its own task port (mach_task_self()) twice a second; the emulated kernel, the port's receiver, answers it (an emulated flavor: threads, names, receive rights)",
+        },
         MachThreadTalk = KnobSpec {
             key: "mach.thread_talk",
             kind: KnobKind::Bool,

@@ -735,6 +735,9 @@ fn asked_rows(m: &MechanismSnapshot, d: &MachDetail, w: usize, full: bool, view:
     if view.lesson_shows("refused") {
         out.extend(refused_lines(d, w, view));
     }
+    if view.lesson_shows("kobject") {
+        out.extend(kobject_lines(d, w, view));
+    }
     if view.lesson_shows("talk") {
         out.extend(talk_line(d, w, view));
     }
@@ -921,6 +924,32 @@ fn refused_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
                 .collect();
             out.extend(fit::first_fit_line(forms, w));
         }
+    }
+    out
+}
+
+/// Ports that stand for kernel objects: a task's own port, which the
+/// kernel receives on, and the requests to it the kernel answered.
+fn kobject_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let mut out = Vec::new();
+    for task in d.tasks.iter().filter(|t| t.kobject_answers > 0) {
+        let mut forms = Vec::new();
+        for (long, named) in [(true, true), (false, true), (true, false), (false, false)] {
+            let mut spans = Vec::new();
+            if named {
+                spans.push(Span::styled(format!("{}: ", role_label(&task.name, view)), th.title()));
+            }
+            spans.push(Span::styled(format!("mach_task_self() {} ", hex(task.task_self)), th.value()));
+            let key = if long { "mach_kobject_task" } else { "mach_kobject_task_short" };
+            spans.push(Span::styled(t(l, key).to_string(), th.label()));
+            spans.push(Span::styled(" · task_info ", th.value()));
+            spans.push(Span::styled(format!("×{} ", count(task.kobject_answers)), th.value()));
+            spans.push(Span::styled(t(l, "mach_kobject_answered").to_string(), th.label()));
+            forms.push(Line::from(spans));
+        }
+        out.extend(fit::first_fit_line(forms, w));
     }
     out
 }

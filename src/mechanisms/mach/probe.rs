@@ -347,6 +347,7 @@ impl MachProbe {
                 threads,
                 names,
                 rcv_refused: t.rcv_refused.clone(),
+                kobject_answers: t.kobject_answers,
             });
         }
 

@@ -34,6 +34,9 @@ pub struct TaskState {
     /// Receives refused with `MACH_RCV_INVALID_NAME`: (name tried, count).
     #[serde(default)]
     pub rcv_refused: Vec<(u32, u64)>,
+    /// Its requests to kernel objects the kernel answered.
+    #[serde(default)]
+    pub kobject_answers: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -89,7 +89,11 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
         CALL_LOOK_UP if ret == 0 => format!("bootstrap_look_up({}, \"{SERVICE}\") = {kr} → {}", hex(a[0]), hex(a[1])),
         CALL_LOOK_UP => format!("bootstrap_look_up({}, \"{SERVICE}\") = {kr}", hex(a[0])),
         CALL_ALLOCATE => {
-            let what = if a[2] == 1 { "notify port" } else { "reply port" };
+            let what = match a[2] {
+                1 => "notify port",
+                2 => "port for the kernel's answers",
+                _ => "reply port",
+            };
             format!("mach_port_allocate(RECEIVE) = {kr} → {} ({what})", hex(a[1]))
         }
         CALL_SET_QLIMIT => {
@@ -115,6 +119,9 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
                     s += &format!(", reply={} {disp}", hex(reply.into()));
                 }
                 s += &format!(", id={id}");
+                if id == TASK_INFO_ID {
+                    s += " task_info";
+                }
                 if options & MACH_SEND_TIMEOUT != 0 {
                     s += &format!(", timeout={timeout}");
                 }
@@ -128,6 +135,7 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
                 // A notification by its name; a request or reply by its id.
                 match notification_name(id) {
                     Some(name) => s += &format!(" ({name})"),
+                    None if id == TASK_INFO_ID + 100 => s += " (task_info reply from the kernel)",
                     None => s += &format!(" (id {id})"),
                 }
             }
@@ -405,6 +413,8 @@ struct ClientThread<'a> {
     service: Option<MachPortName>,
     /// The old service's dead name, kept until a new server is found.
     dead: Option<MachPortName>,
+    /// Where the kernel's answers to `task_info` come (`mach.task_info`).
+    info: Option<MachPortName>,
     sender: u32,
     /// Requests sent whose replies have not come back.
     outstanding: u64,
@@ -433,6 +443,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         notify,
         service: None,
         dead: None,
+        info: None,
         sender,
         outstanding: 0,
         cached: false,
@@ -448,6 +459,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
     let intruder = index == 0 && ctx.arg_usize("n").unwrap_or(0) == 1;
     let mut last_intrusion = Instant::now();
     let mut last_talk = Instant::now();
+    let mut last_info = Instant::now();
     loop {
         if c.kernel_gone.get() {
             anyhow::bail!("the Mach kernel is gone: every port and right went with it");
@@ -477,6 +489,10 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         if intruder && ctx.knob(KnobId::MachIntruder) != 0 && last_intrusion.elapsed() >= Duration::from_millis(500) {
             c.try_receive_on(service);
             last_intrusion = Instant::now();
+        }
+        if intruder && ctx.knob(KnobId::MachTaskInfo) != 0 && last_info.elapsed() >= Duration::from_millis(500) {
+            c.task_info()?;
+            last_info = Instant::now();
         }
         if ctx.knob(KnobId::MachThreadTalk) != 0 && last_talk.elapsed() >= Duration::from_millis(250) {
             c.talk_to_sibling();
@@ -690,6 +706,47 @@ impl ClientThread<'_> {
                 false
             }
         }
+    }
+
+    /// `mach.task_info`: a request to our own task port, which the kernel
+    /// receives and answers, on a port of ours made for the answer.
+    fn task_info(&mut self) -> Result<()> {
+        let ctx = self.ctx;
+        let info = match self.info {
+            Some(p) => p,
+            None => {
+                let p = allocate(ctx, self.t, 2)?;
+                self.info = Some(p);
+                p
+            }
+        };
+        let me = self.t.mach_task_self();
+        let bits = mach_msgh_bits(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+        let msg = OutMsg {
+            bits,
+            remote_port: me,
+            local_port: info,
+            id: TASK_INFO_ID,
+            body: NDR_RECORD.to_vec(),
+            ..OutMsg::default()
+        };
+        let options = MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT;
+        let r = self.t.mach_msg(MachMsgArgs {
+            options,
+            msg: Some(msg),
+            rcv_name: info,
+            rcv_timeout: 1000,
+            ..MachMsgArgs::default()
+        });
+        let kr = kr_of(&r);
+        if r.as_ref().err().is_some_and(|e| e.kr().is_none()) {
+            self.kernel_gone.set(true);
+        }
+        event(ctx, CALL_MSG, msg_event(options, 0, me, info, TASK_INFO_ID, bits), kr);
+        if let Ok(Some(m)) = r {
+            event(ctx, CALL_MSG, msg_event(MACH_RCV_MSG, 0, info, 0, m.header.id, m.header.bits), 0);
+        }
+        Ok(())
     }
 
     /// `mach.thread_talk`: send the task's other thread a message on its

@@ -115,6 +115,10 @@ pub struct TaskView {
     /// Receives the kernel refused with `MACH_RCV_INVALID_NAME`: (name, count).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rcv_refused: Vec<(u32, u64)>,
+    /// Its requests to kernel objects (`task_info` on its task port) the
+    /// kernel answered.
+    #[serde(default)]
+    pub kobject_answers: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -195,6 +199,9 @@ pub struct KernelCounters {
     /// Messages received by the task that sent them: its threads talking.
     #[serde(default)]
     pub within_task: u64,
+    /// Requests to kernel objects (a task's port) the kernel answered.
+    #[serde(default)]
+    pub kobject_answers: u64,
     /// `MACH_SEND_WILL_NOTIFY`: kept past a full queue.
     pub cached: u64,
     /// `MACH_NOTIFY_MSG_ACCEPTED` sent.

@@ -85,7 +85,7 @@ impl<F> Kernel<F> {
         self.alive_ool += kmsg.ool_objects();
     }
 
-    fn account_gone(&mut self, kmsg: &Kmsg<F>) {
+    pub(super) fn account_gone(&mut self, kmsg: &Kmsg<F>) {
         self.alive_msgs -= 1;
         self.alive_bytes -= kmsg.body.len();
         self.alive_ool -= kmsg.ool_objects();

@@ -50,6 +50,7 @@ mod bootstrap;
 mod introspect;
 mod invariants;
 mod kmsg;
+mod kobject;
 mod mach_msg;
 mod mqueue;
 mod port;

@@ -25,6 +25,8 @@ pub(super) struct Task {
     /// Receives refused with `MACH_RCV_INVALID_NAME`, by the name tried
     /// (a name the task holds no receive right under).
     pub(super) rcv_refused: std::collections::BTreeMap<MachPortName, u64>,
+    /// Requests to kernel objects (its task port) the kernel answered.
+    pub(super) kobject_answers: u64,
 }
 
 impl<F> Kernel<F> {
@@ -58,6 +60,7 @@ impl<F> Kernel<F> {
                 task_self,
                 bootstrap,
                 rcv_refused: std::collections::BTreeMap::new(),
+                kobject_answers: 0,
             },
         );
         self.threads.insert(conn, Thread { task: id, pending: Pending::Idle, cached: None });
