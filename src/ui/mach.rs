@@ -227,7 +227,7 @@ fn count_items(d: &MachDetail, view: &View) -> Vec<Item> {
         Item::new(p, vec![Span::styled(format!("{} ", t(l, k)), th.label()), Span::styled(v, th.value())])
     };
     vec![
-        pair(0, "mach_mode", d.send_mode.clone()),
+        pair(0, "mach_mode", mode_label(&d.send_mode, view)),
         pair(1, "sent", count(c.sent)),
         pair(1, "received", count(c.received)),
         pair(2, "mach_timed_out", count(c.send_timed_out)),
@@ -238,6 +238,26 @@ fn count_items(d: &MachDetail, view: &View) -> Vec<Item> {
         pair(4, "mach_copied", widgets::bytes(c.bytes_inline)),
         pair(4, "mach_mapped", widgets::bytes(c.bytes_ool)),
     ]
+}
+
+/// `mach.send_mode` in the reader's words: `block`, `timeout:10`,
+/// `immediate`, `notify`.
+fn mode_label(mode: &str, view: &View) -> String {
+    let l = view.lang;
+    match mode.split_once(':') {
+        Some(("timeout", ms)) => tf(l, "mach_mode_timeout", &[("ms", ms.to_string())]),
+        _ => match mode {
+            "block" => t(l, "mach_mode_block").to_string(),
+            "immediate" => t(l, "mach_mode_immediate").to_string(),
+            "notify" => t(l, "mach_mode_notify").to_string(),
+            other => other.to_string(),
+        },
+    }
+}
+
+/// `s` padded with spaces to `w` columns (wide letters count two).
+fn pad(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(fit::width(s))))
 }
 
 /// What stands in the mailbox when there is none to draw.
@@ -1426,11 +1446,13 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         }
     }
     // The last headers as a table: with `msgh_bits` when every row fits.
+    let who_w = d.headers.iter().map(|h| fit::width(&role_label(&h.sender, view))).max().unwrap_or(0).max(10);
+    let source_col = pad(&format!("{} (audit pid)", t(l, "mach_source")), who_w + 8);
     for bits in [true, false] {
         let cols = if bits {
-            "msgh_bits  msgh_size  msgh_id  source (audit pid)  reply"
+            format!("msgh_bits  msgh_size  msgh_id  {source_col}  {}", t(l, "mach_reply_col"))
         } else {
-            "msgh_size  msgh_id  source (audit pid)  reply"
+            format!("msgh_size  msgh_id  {source_col}  {}", t(l, "mach_reply_col"))
         };
         let rows: Vec<Line<'static>> = d
             .headers
@@ -1444,7 +1466,13 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
                     Span::styled(format!("{:>9}  ", h.msgh_size), th.value()),
                     Span::styled(format!("{:<7}  ", h.msgh_id), th.value()),
                     Span::styled(
-                        format!("{:<10}{}  ", role_label(&h.sender, view), widgets::pid(h.sender_pid)),
+                        format!(
+                            "{}  ",
+                            pad(
+                                &format!("{}{}", pad(&role_label(&h.sender, view), who_w), widgets::pid(h.sender_pid)),
+                                who_w + 8
+                            )
+                        ),
                         th.label(),
                     ),
                     Span::styled(h.reply.clone(), th.dim()),
@@ -1452,10 +1480,10 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
                 Line::from(spans)
             })
             .collect();
-        if d.headers.is_empty() || fit::width(cols) > w || rows.iter().any(|r| fit::line_width(r) > w) {
+        if d.headers.is_empty() || fit::width(&cols) > w || rows.iter().any(|r| fit::line_width(r) > w) {
             continue;
         }
-        lines.push((2, Line::from(Span::styled(cols.to_string(), th.label()))));
+        lines.push((2, Line::from(Span::styled(cols, th.label()))));
         lines.extend(rows.into_iter().map(|r| (3, r)));
         break;
     }
