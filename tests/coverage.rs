@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::*;
 use ipcscope::i18n::Lang;

@@ -224,7 +224,7 @@ fn an_outside_task_meets_the_rules_and_garbage_is_refused() {
 #[test]
 fn rights_threads_and_the_task_port_on_the_workload() {
     let _g = serial();
-    let mut sess = session(
+    let sess = session(
         &[Kind::Mach],
         &["producer.rate=20", "mach.intruder=true", "mach.thread_talk=true", "mach.task_info=true"],
     );
