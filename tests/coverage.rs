@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::*;
 use ipcscope::i18n::Lang;
 use ipcscope::scenario::{self, coverage, Scenario};

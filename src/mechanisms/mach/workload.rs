@@ -415,6 +415,8 @@ struct ClientThread<'a> {
     dead: Option<MachPortName>,
     /// Where the kernel's answers to `task_info` come (`mach.task_info`).
     info: Option<MachPortName>,
+    /// `mach.thread_talk`: this thread's turn to message the other.
+    talk_turn: bool,
     sender: u32,
     /// Requests sent whose replies have not come back.
     outstanding: u64,
@@ -444,6 +446,7 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         service: None,
         dead: None,
         info: None,
+        talk_turn: index == 0,
         sender,
         outstanding: 0,
         cached: false,
@@ -494,8 +497,12 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
             c.task_info()?;
             last_info = Instant::now();
         }
-        if ctx.knob(KnobId::MachThreadTalk) != 0 && last_talk.elapsed() >= Duration::from_millis(250) {
+        // Turn by turn: at most one message waits in the other's port, so
+        // a thread blocked elsewhere never has its port filled up.
+        let turn = c.talk_turn || last_talk.elapsed() >= Duration::from_secs(3);
+        if ctx.knob(KnobId::MachThreadTalk) != 0 && turn && last_talk.elapsed() >= Duration::from_millis(250) {
             c.talk_to_sibling();
+            c.talk_turn = false;
             last_talk = Instant::now();
         }
         pacer.wait(ctx);
@@ -808,6 +815,7 @@ impl ClientThread<'_> {
                     event(ctx, CALL_MSG, msg_event(MACH_RCV_MSG, 0, self.reply, 0, m.header.id, m.header.bits), 0);
                     // The other thread's message is no reply: keep waiting.
                     if m.header.id == THREAD_TALK_ID {
+                        self.talk_turn = true;
                         first = wait;
                         continue;
                     }
