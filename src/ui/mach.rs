@@ -685,7 +685,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, fac
         lines.push((if rank == 0 { 1 } else { 3 }, line));
     }
     if !quiet {
-        lines.extend(refused_lines(d, w, view).into_iter().map(|l| (1, l)));
+        lines.extend(unasked_rows(d, w, view).into_iter().map(|l| (1, l)));
     }
     let busy = d.port.as_ref().is_some_and(|p| p.queue_len > 0);
     if !quiet && busy {
@@ -766,6 +766,17 @@ fn asked_rows(m: &MechanismSnapshot, d: &MachDetail, w: usize, full: bool, view:
     }
     if view.lesson_shows("ool") {
         out.extend(ool_line(d, w, view));
+    }
+    out
+}
+
+/// Without a lesson step asking: what the knobs `mach.intruder`,
+/// `mach.task_info` and `mach.thread_talk` make happen, once it has.
+fn unasked_rows(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
+    let mut out = refused_lines(d, w, view);
+    out.extend(kobject_lines(d, w, view));
+    if d.counters.within_task > 0 {
+        out.extend(talk_line(d, w, view));
     }
     out
 }
@@ -1290,7 +1301,11 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
         cv.put(0, y, &line);
     }
     y += 1;
+    let quiet = !asked.is_empty();
     let mut lines: Vec<(u8, Line<'static>)> = asked.into_iter().map(|l| (0, l)).collect();
+    if !quiet {
+        lines.extend(unasked_rows(d, width, view).into_iter().map(|l| (1, l)));
+    }
     if let Some(b) = fit::first_fit_line(bootstrap_forms(d, view), width) {
         lines.push((1, b));
     }
