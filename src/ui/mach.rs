@@ -786,12 +786,20 @@ fn role_label(role: &str, view: &View) -> String {
     role_name(role, view.lang)
 }
 
+/// Who sent a message: a task, or the kernel (no audit pid).
+fn sender_label(m: &MsgView, view: &View) -> String {
+    if m.sender_pid == 0 {
+        t(view.lang, "mach_kernel").to_string()
+    } else {
+        role_label(&m.sender, view)
+    }
+}
+
 fn role_name(role: &str, lang: crate::i18n::Lang) -> String {
     use crate::model::figures::Role;
     match Role::parse(role) {
         Role::Server => t(lang, "mach_server_short").to_string(),
         Role::Client(n) => tf(lang, "mach_client_n", &[("n", n.to_string())]),
-        _ if role == "kernel" => t(lang, "mach_kernel").to_string(),
         _ => role.to_string(),
     }
 }
@@ -898,7 +906,7 @@ fn header_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
     let source = |pid: bool| -> Vec<Span<'static>> {
         let mut v = vec![
             Span::styled(format!("{} ", t(l, "mach_source")), th.label()),
-            Span::styled(role_label(&h.sender, view), th.value()),
+            Span::styled(sender_label(h, view), th.value()),
         ];
         if pid {
             v.push(Span::styled(format!(" (audit pid {})", h.sender_pid), th.dim()));
@@ -1152,7 +1160,7 @@ fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
         Span::styled("id ", th.label()),
         Span::styled(msg.msgh_id.to_string(), th.value()),
         Span::styled(format!(" {size}"), th.dim()),
-        Span::styled(format!(" {}", role_label(&msg.sender, view)), th.value()),
+        Span::styled(format!(" {}", sender_label(msg, view)), th.value()),
     ];
     let mut long = head.clone();
     if !msg.reply.is_empty() {
@@ -1313,7 +1321,11 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     let mut items = vec![Item::text(0, format!("{}:", t(l, "mach_transport")), th.label())];
     for p in &m.processes {
         let kernel = p.role_kind() == crate::model::figures::Role::Other;
-        let mut item = widgets::transport_item(&role_label(&p.role, view), p, view);
+        let mut item = widgets::transport_item(
+            &if kernel { t(l, "mach_kernel").to_string() } else { role_label(&p.role, view) },
+            p,
+            view,
+        );
         item.priority = if kernel { 2 } else { 1 };
         items.push(item);
     }
@@ -1461,7 +1473,7 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         }
     }
     // The last headers as a table: with `msgh_bits` when every row fits.
-    let who_w = d.headers.iter().map(|h| fit::width(&role_label(&h.sender, view))).max().unwrap_or(0).max(10);
+    let who_w = d.headers.iter().map(|h| fit::width(&sender_label(h, view))).max().unwrap_or(0).max(10);
     let source_col = pad(&format!("{} (audit pid)", t(l, "mach_source")), who_w + 8);
     for bits in [true, false] {
         let cols = if bits {
@@ -1484,7 +1496,7 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
                         format!(
                             "{}  ",
                             pad(
-                                &format!("{}{}", pad(&role_label(&h.sender, view), who_w), widgets::pid(h.sender_pid)),
+                                &format!("{}{}", pad(&sender_label(h, view), who_w), widgets::pid(h.sender_pid)),
                                 who_w + 8
                             )
                         ),
