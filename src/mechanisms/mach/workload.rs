@@ -136,6 +136,7 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
                 match notification_name(id) {
                     Some(name) => s += &format!(" ({name})"),
                     None if id == TASK_INFO_ID + 100 => s += " (task_info reply from the kernel)",
+                    None if id == THREAD_TALK_ID => s += " (from the task's other thread)",
                     None => s += &format!(" (id {id})"),
                 }
             }
