@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use ipcscope::i18n::Lang;
 use ipcscope::scenario::{self, coverage, Scenario};
@@ -62,32 +60,17 @@ fn coverage_check_plays_the_lesson_and_looks_at_the_frame() {
     assert_eq!(text.lines().last(), Some("7/7"), "{text}");
     assert!(text.lines().filter(|l| l.ends_with('✓')).count() == 7, "{text}");
 
-    // A claim whose words are not drawn is ✗ though the step's observation
-    // holds: at 80x24 in a lesson the Mach name-space table is not shown.
-    let _g = serial();
-    let child = Command::new(EXE)
-        .args(["lesson", "mach-reply-ports", "--coverage", "--check", "--size", "80x24", "--lang", "en"])
-        .env_remove("IPCSCOPE_SUPERVISOR")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    drop(_g);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let row8 = text.lines().position(|l| l.trim_start().starts_with("8  ")).expect("claim 8");
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[row8].ends_with('✗'), "{text}");
-    assert!(lines[row8 + 1].contains("not on screen at 80x24"), "{text}");
-    // Nothing of the run is left behind.
-    let prefix = format!("ipcscope-{pid}-");
-    let left: Vec<String> = std::fs::read_dir("/dev/shm")
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    // What a claim looks for must be drawn in the frame of its step: at
+    // 80x24 client-1's name space (claim 8's "thread 2") is on screen
+    // because the step asks for it (`show`), and not without.
+    let snap = snapshot_json("mach", "2", &["producer.rate=5", "consumer.rate=3"]);
+    let sc = Scenario::find("mach-reply-ports").unwrap();
+    let with = coverage::body_text(&sc, 0, &snap, Lang::En, (80, 24));
+    assert!(with.contains("thread 2 0x") && with.contains("0x103 task self"), "{with}");
+    let mut bare = sc.clone();
+    bare.steps[0].show.clear();
+    let without = coverage::body_text(&bare, 0, &snap, Lang::En, (80, 24));
+    assert!(!without.contains("thread 2 0x"), "{without}");
 }
 
 #[test]
@@ -120,6 +103,7 @@ fn the_korean_lesson_bar_says_a_sentence_inside_its_border_at_80_columns() {
             caption: step.caption.ko.clone(),
             checks,
             over: false,
+            show: step.show.clone(),
         };
         let view = View { lang: Lang::Ko, lesson: Some(bar), ..View::default() };
         let frame = ui::render_text(&snap, &view, 80, 24);

@@ -314,6 +314,7 @@ fn lesson_bars(snap: &Snapshot, which: impl Fn(&Scenario) -> bool) -> Vec<(Strin
                 caption: st.caption.ko.clone(),
                 checks: scenario::bar_checks(st, snap, Lang::Ko),
                 over: false,
+                show: st.show.clone(),
             };
             let view = View { lang: Lang::Ko, lesson: Some(bar), ..View::default() };
             let frame = render::draw(snap, &request(None, sc.kinds.clone(), view.clone())).unwrap();
@@ -413,6 +414,7 @@ fn korean_lesson_bar_fits_80_columns() {
                 caption: st.caption.ko.clone(),
                 checks: scenario::bar_checks(st, &snap, Lang::Ko),
                 over: false,
+                show: st.show.clone(),
             };
             let view = View { lang: Lang::Ko, lesson: Some(bar), ..View::default() };
             let req = Request { width: 80, height: 24, ..request(None, sc.kinds.clone(), view.clone()) };

@@ -151,7 +151,10 @@ fn killing_the_server_leaves_dead_names_and_an_unknown_service() {
         let d = detail(m);
         let unknown =
             m.processes.iter().any(|p| p.events.iter().any(|e| e.text.contains("= BOOTSTRAP_UNKNOWN_SERVICE")));
-        d.clients.iter().all(|c| c.dead_name > 0) && d.bootstrap.is_empty() && d.port.is_none() && unknown
+        // The dead names stay in the clients' spaces while no server is
+        // found: the class sees them.
+        let dead = ["client-1", "client-2"].iter().all(|c| d.task(c).is_some_and(|t| t.names.iter().any(|n| n.dead())));
+        d.clients.iter().all(|c| c.dead_name > 0) && d.bootstrap.is_empty() && d.port.is_none() && unknown && dead
     });
     let m = mach(&s);
     assert_eq!(m.processes[1].exit.as_deref(), Some("killed by SIGKILL"));
@@ -210,6 +213,49 @@ fn an_outside_task_meets_the_rules_and_garbage_is_refused() {
     assert!(mach(&later).processes[0].alive(), "the kernel survived");
     drop(me);
     let all = pids(&later);
+    sess.shutdown();
+    assert_nothing_left(&all);
+}
+
+/// Claims 13, 14, 15, 17 on the workload's own processes: client-1 tries
+/// to receive on its send right (refused with MACH_RCV_INVALID_NAME while
+/// the server keeps receiving), its two threads message each other's own
+/// port, and its task port answers task_info — all read from the kernel.
+#[test]
+fn rights_threads_and_the_task_port_on_the_workload() {
+    let _g = serial();
+    let sess = session(
+        &[Kind::Mach],
+        &["producer.rate=20", "mach.intruder=true", "mach.thread_talk=true", "mach.task_info=true"],
+    );
+    let s = wait_for(&sess, "refusals, thread talk and task_info", Duration::from_secs(15), |s| {
+        let d = detail(mach(s));
+        let c1 = d.task("client-1");
+        d.counters.rcv_invalid_name > 0
+            && d.counters.within_task > 0
+            && c1.is_some_and(|t| !t.rcv_refused.is_empty() && t.kobject_answers > 0)
+            && mach(s).processes[1].received > 5
+    });
+    let m = mach(&s);
+    let d = detail(m);
+    let c1 = d.task("client-1").unwrap();
+    let port = d.port.as_ref().expect("service port");
+    // The name refused is client-1's send right to the service port.
+    let (name, _) = c1.rcv_refused[0];
+    assert!(c1.names.iter().any(|n| n.name == name && n.port == Some(port.id) && n.rights == "SEND"), "{:?}", c1.names);
+    // Only the server holds RECEIVE for it, and only the intruder was refused.
+    assert!(d
+        .tasks
+        .iter()
+        .filter(|t| t.name != "server")
+        .all(|t| t.names.iter().all(|n| n.port != Some(port.id) || n.rights != "RECEIVE")));
+    assert!(d.tasks.iter().filter(|t| t.name != "client-1").all(|t| t.rcv_refused.is_empty()));
+    let events: Vec<&str> = m.processes.iter().flat_map(|p| p.events.iter().map(|e| e.text.as_str())).collect();
+    assert!(events.iter().any(|e| e.contains("= MACH_RCV_INVALID_NAME")), "{events:#?}");
+    assert!(events.iter().any(|e| e.contains("task_info reply from the kernel")), "{events:#?}");
+    assert!(events.iter().all(|e| !e.contains("(id 7")), "notifications by name: {events:#?}");
+    assert_eq!(m.integrity.lost + m.integrity.corrupt, 0);
+    let all = pids(&s);
     sess.shutdown();
     assert_nothing_left(&all);
 }

@@ -542,3 +542,97 @@ fn a_forged_region_is_refused() {
     task.send(simple(port, MACH_MSG_TYPE_COPY_SEND, 1, b"hello"), 0, 0).expect("send to self");
     assert_eq!(task.receive(port, 0, 0).expect("receive").body, b"hello");
 }
+
+/// Claims 14 and 15: only the task holding the receive right receives. A
+/// task with a send right to the port tries to receive on that name and the
+/// kernel refuses with MACH_RCV_INVALID_NAME, counted per task and name;
+/// the creator, trying the same, gets the message.
+#[test]
+fn receiving_needs_the_receive_right_and_the_creator_alone_has_it() {
+    let k = TestKernel::start();
+    let owner = MachTask::connect(k.path(), "owner").expect("owner");
+    let port = owner.bootstrap_check_in(owner.bootstrap_port(), "com.example.own").expect("check in");
+    let other = MachTask::connect(k.path(), "other").expect("other");
+    let send = other.bootstrap_look_up(other.bootstrap_port(), "com.example.own").expect("look up");
+    other.send(simple(send, MACH_MSG_TYPE_COPY_SEND, 7, b"hello"), 0, 0).expect("send");
+    for _ in 0..3 {
+        let e = other.receive(send, MACH_RCV_TIMEOUT, 0).expect_err("a send right does not receive");
+        assert_eq!(kern(e), MACH_RCV_INVALID_NAME);
+    }
+    let state = Observer::connect(k.path()).expect("observer").state().expect("state");
+    assert_eq!(state.counters.rcv_invalid_name, 3);
+    let o = state.tasks.iter().find(|t| t.name == "other").expect("other in state");
+    assert_eq!(o.rcv_refused, vec![(send, 3)]);
+    assert!(state.tasks.iter().find(|t| t.name == "owner").is_some_and(|t| t.rcv_refused.is_empty()));
+    // The message stayed queued for the one receiver.
+    let got = owner.receive(port, MACH_RCV_TIMEOUT, 1000).expect("the creator receives");
+    assert_eq!(got.body, b"hello");
+}
+
+/// Claim 17: two threads of one task share its name space, so one names
+/// the other's own port and makes a send right from its receive right; the
+/// kernel counts the messages a task received from itself.
+#[test]
+fn threads_of_a_task_talk_through_their_own_ports() {
+    let k = TestKernel::start();
+    let a = MachTask::connect(k.path(), "task").expect("task");
+    let b = a.thread().expect("second thread");
+    let port_a = a.mach_port_allocate(MACH_PORT_RIGHT_RECEIVE).expect("a's port");
+    let port_b = b.mach_port_allocate(MACH_PORT_RIGHT_RECEIVE).expect("b's port");
+    let other = std::thread::spawn(move || {
+        for i in 0..5 {
+            let m = b.receive(port_b, 0, 0).expect("b receives");
+            assert_eq!(m.body, format!("a{i}").into_bytes());
+            b.send(simple(port_a, MACH_MSG_TYPE_MAKE_SEND, 2, format!("b{i}").as_bytes()), 0, 0).expect("b sends");
+        }
+        b
+    });
+    for i in 0..5 {
+        a.send(simple(port_b, MACH_MSG_TYPE_MAKE_SEND, 1, format!("a{i}").as_bytes()), 0, 0).expect("a sends");
+        let m = a.receive(port_a, 0, 0).expect("a receives");
+        assert_eq!(m.body, format!("b{i}").into_bytes());
+    }
+    let _b = other.join().expect("thread b");
+    let state = Observer::connect(k.path()).expect("observer").state().expect("state");
+    assert_eq!(state.counters.within_task, 10);
+    assert_eq!(state.tasks.len(), 1, "one task, two threads");
+}
+
+/// Claim 13: a task's own port stands for the task; the kernel receives a
+/// task_info request sent there and answers through the reply right.
+#[test]
+fn the_task_port_is_answered_by_the_kernel() {
+    let k = TestKernel::start();
+    let t = MachTask::connect(k.path(), "task").expect("task");
+    let _second = t.thread().expect("second thread");
+    let reply = t.mach_port_allocate(MACH_PORT_RIGHT_RECEIVE).expect("reply port");
+    let msg = OutMsg {
+        bits: mach_msgh_bits(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+        remote_port: t.mach_task_self(),
+        local_port: reply,
+        id: TASK_INFO_ID,
+        body: NDR_RECORD.to_vec(),
+        ..OutMsg::default()
+    };
+    let got = t
+        .mach_msg(MachMsgArgs {
+            options: MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT,
+            msg: Some(msg),
+            rcv_name: reply,
+            rcv_timeout: 1000,
+            ..MachMsgArgs::default()
+        })
+        .expect("task_info")
+        .expect("an answer");
+    assert_eq!(got.header.id, TASK_INFO_ID + 100);
+    assert_eq!(got.sender_pid(), 0, "the kernel answered");
+    let word = |i: usize| u32::from_le_bytes(got.body[8 + 4 * i..12 + 4 * i].try_into().unwrap());
+    assert_eq!(word(0), KERN_SUCCESS);
+    assert_eq!(word(1), 2, "two threads");
+    // Another id to the task port is still refused.
+    let e = t.send(simple(t.mach_task_self(), MACH_MSG_TYPE_COPY_SEND, 1, b"x"), 0, 0).expect_err("no such request");
+    assert_eq!(kern(e), MACH_SEND_INVALID_DEST);
+    let state = Observer::connect(k.path()).expect("observer").state().expect("state");
+    assert_eq!(state.counters.kobject_answers, 1);
+    assert_eq!(state.tasks[0].kobject_answers, 1);
+}

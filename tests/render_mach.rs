@@ -42,11 +42,22 @@ fn queued(id: u64, sender: &str, pid: i32, cached: bool) -> MsgView {
         cached,
         port: "service".into(),
         msg_id: id,
+        reply_port: 0,
     }
 }
 
 fn task(name_: &str, pid: i32, names: Vec<NameView>, threads: Vec<ThreadView>) -> TaskView {
-    TaskView { id: pid as u32 % 10, name: name_.into(), pid, task_self: 0x103, bootstrap: 0x203, threads, names }
+    TaskView {
+        id: pid as u32 % 10,
+        name: name_.into(),
+        pid,
+        task_self: 0x103,
+        bootstrap: 0x203,
+        threads,
+        names,
+        rcv_refused: Vec::new(),
+        kobject_answers: 0,
+    }
 }
 
 /// A thread as the kernel's tables show it: blocked in a send (a full
@@ -392,8 +403,9 @@ fn tasks_show_their_mach_call_not_the_socket() {
         }
         let full = ipcscope::i18n::t(lang, "emu_wait_queue_full");
         let text = panel_text(&blocked_mach(), 53, 14, &v);
-        assert!(text.contains(&format!("■ client-1 mach_msg(SEND) — {full}")), "{text}");
-        assert!(text.contains(&format!("■ client-2 mach_msg(SEND) — {full}")), "{text}");
+        let c = |n: u32| ipcscope::i18n::tf(lang, "mach_client_n", &[("n", n.to_string())]);
+        assert!(text.contains(&format!("■ {} mach_msg(SEND) — {full}", c(1))), "{text}");
+        assert!(text.contains(&format!("■ {} mach_msg(SEND) — {full}", c(2))), "{text}");
         // Zoomed, the Linux side appears, labelled as the transport.
         let text = panel_text(&blocked_mach(), 158, 23, &v);
         assert!(text.contains(ipcscope::i18n::t(lang, "mach_transport")), "{text}");
@@ -508,4 +520,59 @@ fn no_cut_number_or_word_at_any_size() {
             }
         }
     }
+}
+
+/// A lesson step's `show` puts what it is about on the 80×24 screen: the
+/// header of the last request, one client's name space with a port per
+/// thread, a refused receive beside the one receiver — in both languages.
+#[test]
+fn a_lesson_step_shows_its_evidence_at_80x24() {
+    let mut snap = blocked_mach();
+    {
+        let Detail::Mach(d) = &mut snap.mechanisms[0].detail else { unreachable!() };
+        let port = d.port.as_mut().unwrap();
+        for q in &mut port.queue {
+            q.reply_port = 5;
+        }
+        d.reply_ports.push(ReplyPortView {
+            task: "client-1".into(),
+            pid: 4122,
+            thread: 2,
+            name: 0x403,
+            port: 6,
+            ..ReplyPortView::default()
+        });
+        let c1 = d.tasks.iter_mut().find(|t| t.name == "client-1").unwrap();
+        c1.rcv_refused = vec![(0x503, 4)];
+    }
+    let step = |lang: Lang, show: &[&str]| {
+        let bar = ipcscope::ui::LessonBar {
+            title: "t".into(),
+            step: 1,
+            total: 2,
+            caption: "c".into(),
+            show: show.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let v = View { lang, lesson: Some(bar), ..view(lang) };
+        render_text(&snap, &v, 80, 24)
+    };
+    let text = step(Lang::En, &["headers"]);
+    for w in ["msgh_size 280", "msgh_remote_port 0x503", "msgh_local_port 0x303 MAKE_SEND_ONCE", "source client-1"] {
+        assert!(text.contains(w), "{w}:\n{text}");
+    }
+    let text = step(Lang::Ko, &["headers"]);
+    for w in ["msgh_size 280", "MAKE_SEND_ONCE", "출발지 클라이언트-1"] {
+        assert!(text.contains(w), "{w}:\n{text}");
+    }
+    let text = step(Lang::En, &["names"]);
+    for w in ["client-1: 0x103 task self", "thread 1 0x303", "thread 2 0x403"] {
+        assert!(text.contains(w), "{w}:\n{text}");
+    }
+    let text = step(Lang::En, &["refused"]);
+    for w in ["mach_msg(RCV, 0x503", "MACH_RCV_INVALID_NAME ×4", "only server holds RECEIVE 0x303"] {
+        assert!(text.contains(w), "{w}:\n{text}");
+    }
+    let text = step(Lang::Ko, &["refused"]);
+    assert!(text.contains("RECEIVE 0x303는 서버만 가짐"), "{text}");
 }

@@ -253,6 +253,7 @@ impl LessonState {
             caption: step.caption.get(lang).to_string(),
             checks: if snap.mechanisms.is_empty() { Vec::new() } else { scenario::bar_checks(step, snap, lang) },
             over: self.over,
+            show: step.show.clone(),
         }
     }
 }

@@ -150,6 +150,7 @@ pub fn body_text(sc: &Scenario, step: usize, snap: &Snapshot, lang: Lang, size: 
         caption: st.caption.get(lang).to_string(),
         checks: super::bar_checks(st, snap, lang),
         over: false,
+        show: st.show.clone(),
     };
     let view = View { lang, lesson: Some(bar), ..View::default() };
     let text = ui::render_text(snap, &view, size.0, size.1);

@@ -101,6 +101,8 @@ struct RawStep {
     expect: Vec<Spanned<toml::Value>>,
     seen: Option<Text>,
     after_ms: Option<u64>,
+    #[serde(default)]
+    show: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +115,9 @@ pub struct Step {
     /// (the bar never shows the JSON paths).
     pub seen: Option<Text>,
     pub after_ms: Option<u64>,
+    /// What of the panel the step is about (`headers`, `calls`, …): a
+    /// panel short of rows draws these first. Unknown words are ignored.
+    pub show: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -227,7 +232,15 @@ impl Scenario {
                     expectation(x.get_ref(), &names).map_err(|e| anyhow!("{at}: {e}"))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            steps.push(Step { caption: st.caption, set, actions, expect, seen: st.seen, after_ms: st.after_ms });
+            steps.push(Step {
+                caption: st.caption,
+                set,
+                actions,
+                expect,
+                seen: st.seen,
+                after_ms: st.after_ms,
+                show: st.show,
+            });
         }
         Ok(Scenario { name: raw.name, title: raw.title, kinds, setup, steps })
     }

@@ -77,7 +77,7 @@ impl<'a> Task<'a> {
     }
 
     fn line(&self, room: usize, view: &View) -> Option<Line<'static>> {
-        widgets::emu_party_line(&self.p.role, self.p, self.call, false, room, view)
+        widgets::emu_party_line(&role_label(&self.p.role, view), self.p, self.call, false, room, view)
     }
 
     fn rank(&self) -> u8 {
@@ -178,7 +178,7 @@ fn bootstrap_forms(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
         .port
         .as_ref()
         .filter(|p| p.id == s.port)
-        .map(|p| p.send_rights.iter().map(|h| h.task.clone()).collect())
+        .map(|p| p.send_rights.iter().map(|h| role_label(&h.task, view)).collect())
         .unwrap_or_default();
     let looked_up = (!holders.is_empty())
         .then(|| Span::styled(tf(l, "mach_bootstrap_looked_up", &[("tasks", holders.join(", "))]), th.dim()));
@@ -187,7 +187,10 @@ fn bootstrap_forms(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
             Line::from(vec![
                 Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
                 Span::styled(name.clone(), th.value()),
-                Span::styled(tf(l, "mach_bootstrap_of", &[("task", s.task.clone()), ("how", how.into())]), th.label()),
+                Span::styled(
+                    tf(l, "mach_bootstrap_of", &[("task", role_label(&s.task, view)), ("how", how.into())]),
+                    th.label(),
+                ),
                 up,
             ])
         })
@@ -197,12 +200,15 @@ fn bootstrap_forms(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
         Line::from(vec![
             Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
             Span::styled(name.clone(), th.value()),
-            Span::styled(tf(l, "mach_bootstrap_of", &[("task", s.task.clone()), ("how", how.into())]), th.label()),
+            Span::styled(
+                tf(l, "mach_bootstrap_of", &[("task", role_label(&s.task, view)), ("how", how.into())]),
+                th.label(),
+            ),
         ]),
         Line::from(vec![
             Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
             Span::styled(name.clone(), th.value()),
-            Span::styled(tf(l, "mach_bootstrap_of_short", &[("task", s.task.clone())]), th.label()),
+            Span::styled(tf(l, "mach_bootstrap_of_short", &[("task", role_label(&s.task, view))]), th.label()),
         ]),
         Line::from(vec![
             Span::styled(format!("{}: ", t(l, "mach_bootstrap")), th.label()),
@@ -221,7 +227,7 @@ fn count_items(d: &MachDetail, view: &View) -> Vec<Item> {
         Item::new(p, vec![Span::styled(format!("{} ", t(l, k)), th.label()), Span::styled(v, th.value())])
     };
     vec![
-        pair(0, "mach_mode", d.send_mode.clone()),
+        pair(0, "mach_mode", mode_label(&d.send_mode, view)),
         pair(1, "sent", count(c.sent)),
         pair(1, "received", count(c.received)),
         pair(2, "mach_timed_out", count(c.send_timed_out)),
@@ -232,6 +238,26 @@ fn count_items(d: &MachDetail, view: &View) -> Vec<Item> {
         pair(4, "mach_copied", widgets::bytes(c.bytes_inline)),
         pair(4, "mach_mapped", widgets::bytes(c.bytes_ool)),
     ]
+}
+
+/// `mach.send_mode` in the reader's words: `block`, `timeout:10`,
+/// `immediate`, `notify`.
+fn mode_label(mode: &str, view: &View) -> String {
+    let l = view.lang;
+    match mode.split_once(':') {
+        Some(("timeout", ms)) => tf(l, "mach_mode_timeout", &[("ms", ms.to_string())]),
+        _ => match mode {
+            "block" => t(l, "mach_mode_block").to_string(),
+            "immediate" => t(l, "mach_mode_immediate").to_string(),
+            "notify" => t(l, "mach_mode_notify").to_string(),
+            other => other.to_string(),
+        },
+    }
+}
+
+/// `s` padded with spaces to `w` columns (wide letters count two).
+fn pad(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(fit::width(s))))
 }
 
 /// What stands in the mailbox when there is none to draw.
@@ -412,7 +438,7 @@ fn columns(d: &MachDetail, facts: &Facts, width: u16, tall: bool, view: &View) -
     let l = view.lang;
     let clients_w = fit::width(t(l, "mach_clients_short")) as u16 + 1;
     let marks_w = facts.clients.len() as u16;
-    let each_w = facts.clients.iter().map(|c| 2 + fit::width(&c.p.role)).max().unwrap_or(0) as u16;
+    let each_w = facts.clients.iter().map(|c| 2 + fit::width(&role_label(&c.p.role, view))).max().unwrap_or(0) as u16;
     let send = send_label(d, view);
     let recv = receive_label(d, view);
     let server_w = 3 + fit::width(t(l, "mach_server_short")) as u16;
@@ -539,7 +565,10 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
     if c.each {
         for (i, task) in facts.clients.iter().enumerate() {
             let y = 1 + i as u16;
-            let line = Line::from(vec![task.mark(view), Span::styled(format!(" {}", task.p.role), th.label())]);
+            let line = Line::from(vec![
+                task.mark(view),
+                Span::styled(format!(" {}", role_label(&task.p.role, view)), th.label()),
+            ]);
             cv.put(0, y, &line);
             cv.arrow(x_arrow, y, c.send_arrow - 1, true, th.label());
         }
@@ -641,24 +670,46 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
 }
 
 /// A grid cell: the figure, then every task's part in words, the
-/// bootstrap server, the counts and the notes, as many as fit.
+/// bootstrap server, the counts and the notes, as many as fit. What the
+/// lesson step is about (`View::lesson_shows`) goes first; without a
+/// lesson, what is happening now does (the headers of a full queue, the
+/// bytes mapped once bodies go out of line).
 fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts: &Facts, view: &View) {
     let w = area.width as usize;
     let g = view.theme.gauge_rows();
     let mut cv = Canvas::new(f, area);
-    // The blocks on rows of their own when three rows of words remain,
-    // the reply path when two more do.
-    let tall = cv.height() >= g + 3 + 3;
-    let reply = tall && cv.height() >= g + 4 + 5;
+    let asked = asked_rows(m, d, w, false, view);
+    // The blocks on rows of their own when three rows of words remain
+    // besides what the lesson step asks for, the reply path when two more do.
+    let tall = cv.height() >= g + 3 + (asked.len() as u16).max(3);
+    let reply = tall && cv.height() >= g + 4 + 5 + asked.len() as u16;
     let used = figure(&mut cv, d, facts, tall, reply, view);
     let rows = cv.height().saturating_sub(used) as usize;
-    let mut lines = facts.party_lines(w, view);
-    if let Some(b) = fit::first_fit_line(bootstrap_forms(d, view), w) {
-        lines.push((2, b));
+    let mut lines: Vec<(u8, Line<'static>)> = asked.into_iter().map(|l| (0, l)).collect();
+    let quiet = !lines.is_empty();
+    // Every task's part: the loud ones (blocked, kept) before the asked
+    // rows' neighbours, the quiet ones (pacing itself) last.
+    for (rank, line) in facts.party_lines(w, view) {
+        lines.push((if rank == 0 { 1 } else { 3 }, line));
     }
-    lines.push((3, fit::row(count_items(d, view), "  ", w, view)));
-    lines.push((3, fit::row(widgets::integrity_items(&m.integrity, view), "  ", w, view)));
-    let out = widgets::pick_lines(lines, rows, w, view);
+    if !quiet {
+        lines.extend(unasked_rows(d, w, view).into_iter().map(|l| (1, l)));
+    }
+    let busy = d.port.as_ref().is_some_and(|p| p.queue_len > 0);
+    if !quiet && busy {
+        lines.extend(header_lines(d, w, view).into_iter().map(|l| (2, l)));
+    }
+    if !quiet && d.counters.bytes_ool > 0 {
+        if let Some(l) = ool_line(d, w, view) {
+            lines.push((2, l));
+        }
+    }
+    if let Some(b) = fit::first_fit_line(bootstrap_forms(d, view), w) {
+        lines.push((if quiet { 4 } else { 2 }, b));
+    }
+    lines.push((4, fit::row(count_items(d, view), "  ", w, view)));
+    lines.push((4, fit::row(widgets::integrity_items(&m.integrity, view), "  ", w, view)));
+    let out = if quiet { most_important(lines, rows, w) } else { widgets::pick_lines(lines, rows, w, view) };
     let left = rows.saturating_sub(out.len());
     let mut y = used;
     for line in out {
@@ -669,6 +720,387 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, fac
         cv.put(0, y, &line);
         y += 1;
     }
+}
+
+/// The `rows` most important lines that fit `width`, in their order (no
+/// `…N more`: a lesson step said what matters).
+fn most_important(lines: Vec<(u8, Line<'static>)>, rows: usize, width: usize) -> Vec<Line<'static>> {
+    let fits: Vec<(u8, Line<'static>)> = lines.into_iter().filter(|(_, l)| fit::line_width(l) <= width).collect();
+    let mut order: Vec<usize> = (0..fits.len()).collect();
+    order.sort_by_key(|&i| (fits[i].0, i));
+    let keep: Vec<usize> = order.into_iter().take(rows).collect();
+    fits.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, (_, l))| l).collect()
+}
+
+/// The rows a lesson step asks the panel for (`show = [...]` in the
+/// scenario), in the order named here.
+/// `full`: the roomy figure, which draws the bootstrap registry and the
+/// reply path itself.
+fn asked_rows(m: &MechanismSnapshot, d: &MachDetail, w: usize, full: bool, view: &View) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    if view.lesson_shows("names") {
+        out.extend(names_line(d, w, view));
+    }
+    if view.lesson_shows("bootstrap") {
+        if !full {
+            out.extend(fit::first_fit_line(bootstrap_forms(d, view), w));
+        }
+        out.extend(fit::first_fit_line(lookup_forms(view), w));
+    }
+    if view.lesson_shows("calls") {
+        out.extend(calls_line(m, d, w, view));
+    }
+    if view.lesson_shows("reply") && !full {
+        let forms: Vec<Line<'static>> = reply_forms(d, view)
+            .into_iter()
+            .map(|s| Line::from(vec![Span::styled("◀─ ", view.theme.dim()), Span::styled(s, view.theme.label())]))
+            .collect();
+        out.extend(fit::first_fit_line(forms, w));
+    }
+    if view.lesson_shows("headers") {
+        out.extend(header_lines(d, w, view));
+    }
+    if view.lesson_shows("refused") {
+        out.extend(refused_lines(d, w, view));
+    }
+    if view.lesson_shows("kobject") {
+        out.extend(kobject_lines(d, w, view));
+    }
+    if view.lesson_shows("talk") {
+        out.extend(talk_line(d, w, view));
+    }
+    if view.lesson_shows("order") {
+        out.push(fit::row(widgets::integrity_items(&m.integrity, view), "  ", w, view));
+    }
+    if view.lesson_shows("ool") {
+        out.extend(ool_line(d, w, view));
+    }
+    out
+}
+
+/// Without a lesson step asking: what the knobs `mach.intruder`,
+/// `mach.task_info` and `mach.thread_talk` make happen, once it has.
+fn unasked_rows(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
+    let mut out = refused_lines(d, w, view);
+    out.extend(kobject_lines(d, w, view));
+    if d.counters.within_task > 0 {
+        out.extend(talk_line(d, w, view));
+    }
+    out
+}
+
+/// A task's name in the reader's language: `client-1` / `클라이언트-1`.
+fn role_label(role: &str, view: &View) -> String {
+    role_name(role, view.lang)
+}
+
+/// Who sent a message: a task, or the kernel (no audit pid).
+fn sender_label(m: &MsgView, view: &View) -> String {
+    if m.sender_pid == 0 {
+        t(view.lang, "mach_kernel").to_string()
+    } else {
+        role_label(&m.sender, view)
+    }
+}
+
+fn role_name(role: &str, lang: crate::i18n::Lang) -> String {
+    use crate::model::figures::Role;
+    match Role::parse(role) {
+        Role::Server => t(lang, "mach_server_short").to_string(),
+        Role::Client(n) => tf(lang, "mach_client_n", &[("n", n.to_string())]),
+        _ => role.to_string(),
+    }
+}
+
+/// What `bootstrap_look_up` is here and on a Mac.
+fn lookup_forms(view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    ["mach_lookup_is_call", "mach_lookup_is_call_short"]
+        .into_iter()
+        .map(|k| {
+            Line::from(vec![
+                Span::styled("bootstrap_look_up", th.value()),
+                Span::styled(format!(" {}", t(view.lang, k)), th.label()),
+            ])
+        })
+        .collect()
+}
+
+/// The calls the tasks make, counted from their own counters: a client's
+/// one `mach_msg(SEND|RCV)` per request, the server's receive and reply.
+fn calls_line(m: &MechanismSnapshot, _d: &MachDetail, w: usize, view: &View) -> Option<Line<'static>> {
+    let th = view.theme;
+    let clients: Vec<&ProcessSnapshot> = m.processes.iter().filter(|p| p.role_kind().is_client()).collect();
+    let server = m.processes.iter().find(|p| p.role_kind() == crate::model::figures::Role::Server);
+    let sent: u64 = clients.iter().map(|p| p.sent).sum();
+    let names: Vec<String> = clients.iter().map(|p| role_label(&p.role, view)).collect();
+    let mut forms = Vec::new();
+    for (named, worded) in [(true, true), (true, false), (false, true), (false, false)] {
+        let mut spans = Vec::new();
+        if worded {
+            spans.push(Span::styled(format!("{}: ", t(view.lang, "mach_calls")), th.label()));
+        }
+        if named {
+            spans.push(Span::styled(format!("{} ", names.join(", ")), th.label()));
+        }
+        spans.push(Span::styled("mach_msg(SEND|RCV)", th.value()));
+        spans.push(Span::styled(format!(" ×{}", count(sent)), th.value()));
+        if let Some(s) = server {
+            spans.push(Span::styled(" · ", th.dim()));
+            if named {
+                spans.push(Span::styled(format!("{} ", role_label(&s.role, view)), th.label()));
+            }
+            spans.push(Span::styled("mach_msg(RCV)", th.value()));
+            spans.push(Span::styled(format!(" ×{}", count(s.received)), th.value()));
+        }
+        forms.push(Line::from(spans));
+    }
+    fit::first_fit_line(forms, w)
+}
+
+/// The header of the newest message seen: its size, where it goes (the
+/// sender's name for the service port), its reply port made with
+/// `MACH_MSG_TYPE_MAKE_SEND_ONCE`, and its source (the audit token's pid).
+fn header_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let Some(h) = d.port.as_ref().and_then(|p| p.queue.iter().rev().find(|m| !m.cached)).or(d.headers.last()) else {
+        return Vec::new();
+    };
+    let dest = d.port.as_ref().and_then(|p| p.send_rights.iter().find(|r| r.task == h.sender)).map(|r| r.name);
+    let reply = d.reply_ports.iter().find(|r| r.port == h.reply_port && h.reply_port != 0);
+    let dot = || Span::styled(" · ", th.dim());
+    let head = Span::styled(format!("{}: ", t(l, "mach_header")), th.title());
+    let size = vec![Span::styled("msgh_size ", th.label()), Span::styled(h.msgh_size.to_string(), th.value())];
+    let ool = (h.ool_bytes > 0).then(|| Span::styled(format!(" +{} OOL", widgets::bytes(h.ool_bytes)), th.value()));
+    let remote = |worded: bool| -> Vec<Span<'static>> {
+        let Some(n) = dest else { return Vec::new() };
+        let mut v = vec![dot(), Span::styled("msgh_remote_port ", th.label()), Span::styled(hex(n), th.value())];
+        if worded {
+            v.push(Span::styled(format!(" ({})", t(l, "mach_dest")), th.dim()));
+        }
+        v
+    };
+    let id = vec![dot(), Span::styled("msgh_id ", th.label()), Span::styled(h.msgh_id.to_string(), th.value())];
+    let mut firsts = Vec::new();
+    for (worded, with_id, with_head) in
+        [(true, true, true), (true, false, true), (false, true, true), (false, false, true), (false, false, false)]
+    {
+        let mut spans = if with_head { vec![head.clone()] } else { Vec::new() };
+        spans.extend(size.clone());
+        spans.extend(ool.clone());
+        spans.extend(remote(worded));
+        if with_id {
+            spans.extend(id.clone());
+        }
+        firsts.push(Line::from(spans));
+    }
+    let made = if h.reply == "SEND_ONCE" { "MAKE_SEND_ONCE".to_string() } else { h.reply.clone() };
+    let local = |worded: bool| -> Vec<Span<'static>> {
+        if h.reply.is_empty() {
+            return Vec::new();
+        }
+        let mut v = vec![Span::styled("msgh_local_port ", th.label())];
+        if let Some(r) = reply {
+            v.push(Span::styled(format!("{} ", hex(r.name)), th.value()));
+        }
+        v.push(Span::styled(made.clone(), th.value()));
+        if worded {
+            v.push(Span::styled(format!(" ({})", t(l, "mach_return_address")), th.dim()));
+        }
+        v.push(dot());
+        v
+    };
+    let source = |pid: bool| -> Vec<Span<'static>> {
+        let mut v = vec![
+            Span::styled(format!("{} ", t(l, "mach_source")), th.label()),
+            Span::styled(sender_label(h, view), th.value()),
+        ];
+        if pid {
+            v.push(Span::styled(format!(" (audit pid {})", h.sender_pid), th.dim()));
+        }
+        v
+    };
+    let mut seconds = Vec::new();
+    for (worded, pid) in [(true, true), (false, true), (true, false), (false, false)] {
+        let mut spans = local(worded);
+        spans.extend(source(pid));
+        seconds.push(Line::from(spans));
+    }
+    fit::first_fit_line(firsts, w).into_iter().chain(fit::first_fit_line(seconds, w)).collect()
+}
+
+/// Receives the kernel refused (`MACH_RCV_INVALID_NAME`): who tried on
+/// which name and what that name holds, then who holds the receive right.
+fn refused_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let mut out = Vec::new();
+    for task in &d.tasks {
+        for &(name, n) in &task.rcv_refused {
+            let holds =
+                task.names.iter().find(|x| x.name == name).map(|x| x.rights.replace('+', " ")).unwrap_or_default();
+            let mut forms = Vec::new();
+            for (named, held) in [(true, true), (true, false), (false, true), (false, false)] {
+                let mut spans = Vec::new();
+                if named {
+                    spans.push(Span::styled(format!("{}: ", role_label(&task.name, view)), th.label()));
+                }
+                spans.push(Span::styled(format!("mach_msg(RCV, {}", hex(name)), th.value()));
+                if held && !holds.is_empty() {
+                    spans.push(Span::styled(format!(" = {holds}"), th.dim()));
+                }
+                spans.push(Span::styled(") → ", th.value()));
+                spans.push(Span::styled("MACH_RCV_INVALID_NAME", th.bad()));
+                spans.push(Span::styled(format!(" ×{}", count(n)), th.value()));
+                forms.push(Line::from(spans));
+            }
+            out.extend(fit::first_fit_line(forms, w));
+        }
+    }
+    if !out.is_empty() {
+        if let Some(p) = d.port.as_ref().filter(|p| p.receiver_name != 0) {
+            let forms = ["mach_only_receiver", "mach_only_receiver_short"]
+                .into_iter()
+                .map(|k| {
+                    Line::from(Span::styled(
+                        tf(l, k, &[("task", role_label(&p.receiver, view)), ("name", hex(p.receiver_name))]),
+                        th.label(),
+                    ))
+                })
+                .collect();
+            out.extend(fit::first_fit_line(forms, w));
+        }
+    }
+    out
+}
+
+/// Ports that stand for kernel objects: a task's own port, which the
+/// kernel receives on, and the requests to it the kernel answered.
+fn kobject_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let mut out = Vec::new();
+    for task in d.tasks.iter().filter(|t| t.kobject_answers > 0) {
+        let mut forms = Vec::new();
+        for (long, named) in [(true, true), (false, true), (true, false), (false, false)] {
+            let mut spans = Vec::new();
+            if named {
+                spans.push(Span::styled(format!("{}: ", role_label(&task.name, view)), th.title()));
+            }
+            spans.push(Span::styled(format!("mach_task_self() {} ", hex(task.task_self)), th.value()));
+            let key = if long { "mach_kobject_task" } else { "mach_kobject_task_short" };
+            spans.push(Span::styled(t(l, key).to_string(), th.label()));
+            spans.push(Span::styled(" · task_info ", th.value()));
+            spans.push(Span::styled(format!("×{} ", count(task.kobject_answers)), th.value()));
+            spans.push(Span::styled(t(l, "mach_kobject_answered").to_string(), th.label()));
+            forms.push(Line::from(spans));
+        }
+        out.extend(fit::first_fit_line(forms, w));
+    }
+    out
+}
+
+/// A task's threads talking through their own ports: the two reply
+/// ports of the task with two threads, and the messages the kernel
+/// delivered from a task to itself.
+fn talk_line(d: &MachDetail, w: usize, view: &View) -> Option<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let n = d.counters.within_task;
+    let task = d.tasks.iter().find(|t| d.reply_ports.iter().filter(|r| r.task == t.name).count() >= 2)?;
+    let ports: Vec<&crate::model::detail::mach::ReplyPortView> =
+        d.reply_ports.iter().filter(|r| r.task == task.name).take(2).collect();
+    let end = |r: &crate::model::detail::mach::ReplyPortView| {
+        vec![
+            Span::styled(format!("{} {} ", t(l, "mach_thread"), r.thread), th.label()),
+            Span::styled(hex(r.name), th.value()),
+        ]
+    };
+    let mut forms = Vec::new();
+    for (named, worded) in [(true, true), (false, true), (true, false), (false, false)] {
+        let mut spans = Vec::new();
+        if named {
+            spans.push(Span::styled(format!("{}: ", role_label(&task.name, view)), th.title()));
+        }
+        spans.extend(end(ports[0]));
+        spans.push(Span::styled(" ⇄ ", th.value()));
+        spans.extend(end(ports[1]));
+        spans.push(Span::styled(format!(" · ×{}", count(n)), th.value()));
+        if worded {
+            spans.push(Span::styled(format!(" {}", t(l, "mach_within_task")), th.dim()));
+        }
+        forms.push(Line::from(spans));
+    }
+    fit::first_fit_line(forms, w)
+}
+
+/// Bytes the kernel copied beside bytes it mapped out of line.
+fn ool_line(d: &MachDetail, w: usize, view: &View) -> Option<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    let c = &d.counters;
+    let pair = |p: u8, k: &'static str, v: String| {
+        Item::new(p, vec![Span::styled(format!("{} ", t(l, k)), th.label()), Span::styled(v, th.value())])
+    };
+    let items = vec![
+        pair(0, "mach_copied", widgets::bytes(c.bytes_inline)),
+        pair(0, "mach_mapped", widgets::bytes(c.bytes_ool)),
+        pair(1, "mach_ool_copied", widgets::bytes(c.bytes_ool_copied)),
+    ];
+    Some(fit::row(items, "  ", w, view)).filter(|l| fit::line_width(l) <= w)
+}
+
+/// One client's name space in a row: its task-self name and each
+/// thread's reply port (threads share the space, not their ports).
+fn names_line(d: &MachDetail, w: usize, view: &View) -> Option<Line<'static>> {
+    let th = view.theme;
+    let l = view.lang;
+    // The client with the most threads tells the most.
+    let task = d
+        .tasks
+        .iter()
+        .filter(|t| t.name.starts_with("client"))
+        .max_by_key(|t| (d.reply_ports.iter().filter(|r| r.task == t.name).count(), std::cmp::Reverse(t.id)))?;
+    let replies: Vec<&crate::model::detail::mach::ReplyPortView> =
+        d.reply_ports.iter().filter(|r| r.task == task.name).collect();
+    let mut forms = Vec::new();
+    for (worded, counted) in [(true, true), (true, false), (false, true), (false, false)] {
+        let mut spans = vec![
+            Span::styled(format!("{}: ", role_label(&task.name, view)), th.title()),
+            Span::styled(format!("{} ", hex(task.task_self)), th.value()),
+            Span::styled(t(l, "mach_w_self").to_string(), th.label()),
+        ];
+        for (k, r) in replies.iter().enumerate() {
+            spans.push(Span::styled(if k == 0 { " · " } else { ", " }, th.dim()));
+            spans.push(Span::styled(format!("{} {} ", t(l, "mach_thread"), r.thread), th.label()));
+            spans.push(Span::styled(hex(r.name), th.value()));
+        }
+        if worded && !replies.is_empty() {
+            spans.push(Span::styled(format!(" ({})", t(l, "mach_reply_ports")), th.dim()));
+        }
+        // The service's send right, or the dead name left of it.
+        for n in task.names.iter().filter(|n| n.dead() || n.what == "service") {
+            spans.push(Span::styled(" · ", th.dim()));
+            spans.push(Span::styled(format!("{} ", hex(n.name)), th.value()));
+            let (words, style) = if n.dead() {
+                (t(l, "mach_dead_name").to_string(), th.bad())
+            } else {
+                (t(l, "mach_send").to_string(), th.label())
+            };
+            spans.push(Span::styled(words, style));
+        }
+        if counted {
+            let n = tf(
+                l,
+                "mach_names_count",
+                &[("n", task.names.len().to_string()), ("t", task.threads.len().to_string())],
+            );
+            spans.push(Span::styled(format!(" · {n}"), th.dim()));
+        }
+        forms.push(Line::from(spans));
+    }
+    fit::first_fit_line(forms, w)
 }
 
 /// Which names of a task the figure lists: its rights to the service
@@ -700,10 +1132,10 @@ fn task_box(cv: &mut Canvas, r: Rect, task: &Task, d: &MachDetail, view: &View) 
     let th = view.theme;
     let title = vec![
         Line::from(vec![
-            Span::styled(format!("{} ", task.p.role), th.title()),
+            Span::styled(format!("{} ", role_label(&task.p.role, view)), th.title()),
             Span::styled(widgets::pid(task.p.pid).trim_start().to_string(), th.value()),
         ]),
-        Line::from(Span::styled(task.p.role.clone(), th.title())),
+        Line::from(Span::styled(role_label(&task.p.role, view), th.title())),
     ];
     let inside = cv.frame(r, BorderType::Rounded, th.border(), title);
     let w = inside.width as usize;
@@ -736,7 +1168,7 @@ fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
         Span::styled("id ", th.label()),
         Span::styled(msg.msgh_id.to_string(), th.value()),
         Span::styled(format!(" {size}"), th.dim()),
-        Span::styled(format!(" {}", msg.sender), th.value()),
+        Span::styled(format!(" {}", sender_label(msg, view)), th.value()),
     ];
     let mut long = head.clone();
     if !msg.reply.is_empty() {
@@ -756,7 +1188,8 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     let mut cv = Canvas::new(f, area);
     // Under the figure: the reply path, bootstrap, transport, counts,
     // integrity and at least one note.
-    let below = 6u16;
+    let asked = asked_rows(m, d, w as usize, true, view);
+    let below = 6 + asked.len() as u16;
     let fig_h = area.height.saturating_sub(below).clamp(6, 16);
     // Each task's own name for its send right: names are per task.
     let own_send = |role: &str| -> Vec<String> {
@@ -884,7 +1317,11 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
         cv.put(0, y, &line);
     }
     y += 1;
-    let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
+    let quiet = !asked.is_empty();
+    let mut lines: Vec<(u8, Line<'static>)> = asked.into_iter().map(|l| (0, l)).collect();
+    if !quiet {
+        lines.extend(unasked_rows(d, width, view).into_iter().map(|l| (1, l)));
+    }
     if let Some(b) = fit::first_fit_line(bootstrap_forms(d, view), width) {
         lines.push((1, b));
     }
@@ -893,7 +1330,11 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     let mut items = vec![Item::text(0, format!("{}:", t(l, "mach_transport")), th.label())];
     for p in &m.processes {
         let kernel = p.role_kind() == crate::model::figures::Role::Other;
-        let mut item = widgets::transport_item(if kernel { t(l, "mach_kernel") } else { p.role.as_str() }, p, view);
+        let mut item = widgets::transport_item(
+            &if kernel { t(l, "mach_kernel").to_string() } else { role_label(&p.role, view) },
+            p,
+            view,
+        );
         item.priority = if kernel { 2 } else { 1 };
         items.push(item);
     }
@@ -960,10 +1401,10 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
             fit::first_fit_line(
                 vec![
                     Line::from(vec![
-                        Span::styled(format!("{} ", task.name), th.title()),
+                        Span::styled(format!("{} ", role_label(&task.name, view)), th.title()),
                         Span::styled(widgets::pid(task.pid).trim_start().to_string(), th.value()),
                     ]),
-                    Line::from(Span::styled(task.name.clone(), th.title())),
+                    Line::from(Span::styled(role_label(&task.name, view), th.title())),
                 ],
                 w,
             )
@@ -1006,9 +1447,9 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         let forms = vec![
             Line::from(vec![
                 name.clone(),
-                Span::styled(format!("→ {} ({how}, {})", t(l, "mach_port"), s.task), th.label()),
+                Span::styled(format!("→ {} ({how}, {})", t(l, "mach_port"), role_label(&s.task, view)), th.label()),
             ]),
-            Line::from(vec![name.clone(), Span::styled(format!("→ {}", s.task), th.label())]),
+            Line::from(vec![name.clone(), Span::styled(format!("→ {}", role_label(&s.task, view)), th.label())]),
             Line::from(vec![name]),
         ];
         if let Some(line) = fit::first_fit_line(forms, w) {
@@ -1022,9 +1463,10 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         ));
     }
     for r in &d.reply_ports {
-        let holders: Vec<String> = r.send_once.iter().map(|h| format!("{} {}", h.task, hex(h.name))).collect();
+        let holders: Vec<String> =
+            r.send_once.iter().map(|h| format!("{} {}", role_label(&h.task, view), hex(h.name))).collect();
         let head = vec![
-            Span::styled(format!("{} {} {} ", r.task, t(l, "mach_thread"), r.thread), th.label()),
+            Span::styled(format!("{} {} {} ", role_label(&r.task, view), t(l, "mach_thread"), r.thread), th.label()),
             Span::styled(hex(r.name), th.value()),
         ];
         let mut long = head.clone();
@@ -1040,11 +1482,13 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         }
     }
     // The last headers as a table: with `msgh_bits` when every row fits.
+    let who_w = d.headers.iter().map(|h| fit::width(&sender_label(h, view))).max().unwrap_or(0).max(10);
+    let source_col = pad(&format!("{} (audit pid)", t(l, "mach_source")), who_w + 8);
     for bits in [true, false] {
         let cols = if bits {
-            "msgh_bits  msgh_size  msgh_id  source (audit pid)  reply"
+            format!("msgh_bits  msgh_size  msgh_id  {source_col}  {}", t(l, "mach_reply_col"))
         } else {
-            "msgh_size  msgh_id  source (audit pid)  reply"
+            format!("msgh_size  msgh_id  {source_col}  {}", t(l, "mach_reply_col"))
         };
         let rows: Vec<Line<'static>> = d
             .headers
@@ -1057,16 +1501,25 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
                 spans.extend([
                     Span::styled(format!("{:>9}  ", h.msgh_size), th.value()),
                     Span::styled(format!("{:<7}  ", h.msgh_id), th.value()),
-                    Span::styled(format!("{:<10}{}  ", h.sender, widgets::pid(h.sender_pid)), th.label()),
+                    Span::styled(
+                        format!(
+                            "{}  ",
+                            pad(
+                                &format!("{}{}", pad(&sender_label(h, view), who_w), widgets::pid(h.sender_pid)),
+                                who_w + 8
+                            )
+                        ),
+                        th.label(),
+                    ),
                     Span::styled(h.reply.clone(), th.dim()),
                 ]);
                 Line::from(spans)
             })
             .collect();
-        if d.headers.is_empty() || fit::width(cols) > w || rows.iter().any(|r| fit::line_width(r) > w) {
+        if d.headers.is_empty() || fit::width(&cols) > w || rows.iter().any(|r| fit::line_width(r) > w) {
             continue;
         }
-        lines.push((2, Line::from(Span::styled(cols.to_string(), th.label()))));
+        lines.push((2, Line::from(Span::styled(cols, th.label()))));
         lines.extend(rows.into_iter().map(|r| (3, r)));
         break;
     }
@@ -1120,9 +1573,9 @@ pub fn observe(m: &MechanismSnapshot, d: &MachDetail, lang: crate::i18n::Lang) -
         // The same port under different names in different tasks.
         let mut names: Vec<String> = Vec::new();
         if p.receiver_name != 0 {
-            names.push(format!("{} {}", p.receiver, hex(p.receiver_name)));
+            names.push(format!("{} {}", role_name(&p.receiver, lang), hex(p.receiver_name)));
         }
-        names.extend(p.send_rights.iter().map(|h| format!("{} {}", h.task, hex(h.name))));
+        names.extend(p.send_rights.iter().map(|h| format!("{} {}", role_name(&h.task, lang), hex(h.name))));
         if names.len() > 1 {
             out.push(tf(lang, "obs_mach_names", &[("names", names.join(", "))]));
         }

@@ -83,6 +83,15 @@ pub struct LessonBar {
     pub checks: Vec<(String, bool)>,
     /// Past the last step: the lesson is over (`Esc` leaves it).
     pub over: bool,
+    /// What of the panel the step is about (`Step::show`).
+    pub show: Vec<String>,
+}
+
+impl View {
+    /// The lesson step being played asks the panel to draw `what` first.
+    pub fn lesson_shows(&self, what: &str) -> bool {
+        self.lesson.as_ref().is_some_and(|b| !b.over && b.show.iter().any(|s| s == what))
+    }
 }
 
 /// The list of shipped lessons (`L`).
@@ -1119,6 +1128,7 @@ mod tests {
                 ("pipe/processes/producer/op == write()".into(), false),
             ],
             over,
+            show: Vec::new(),
         }
     }
 

@@ -169,6 +169,7 @@ fn msg_view(st: &KernelState, m: &QueuedMsgState, port: &str) -> MsgView {
         cached: m.cached,
         port: port.into(),
         msg_id: m.msg_id,
+        reply_port: m.reply_port.unwrap_or(0),
     }
 }
 
@@ -347,6 +348,8 @@ impl MachProbe {
                 bootstrap: t.bootstrap,
                 threads,
                 names,
+                rcv_refused: t.rcv_refused.clone(),
+                kobject_answers: t.kobject_answers,
             });
         }
 

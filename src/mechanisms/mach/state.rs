@@ -40,6 +40,12 @@ pub struct TaskState {
     pub threads: Vec<ThreadState>,
     /// The task's port name space, by name.
     pub names: Vec<NameState>,
+    /// Receives refused with `MACH_RCV_INVALID_NAME`: (name tried, count).
+    #[serde(default)]
+    pub rcv_refused: Vec<(u32, u64)>,
+    /// Its requests to kernel objects the kernel answered.
+    #[serde(default)]
+    pub kobject_answers: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -220,6 +220,9 @@ pub const MACH_NOTIFY_DEAD_NAME: i32 = MACH_NOTIFY_FIRST + 0o10;
 
 /// `NDR_record` for a little-endian host: the 8 bytes MIG puts before the
 /// arguments of every notification body.
+/// `task_info` in the task subsystem (3400) of XNU's task.defs; the
+/// reply's id is 100 more, as MIG makes it.
+pub const TASK_INFO_ID: i32 = 3405;
 pub const NDR_RECORD: [u8; 8] = [0, 0, 0, 0, 1, 0, 0, 0];
 
 /// The name of a `kern_return_t`, `mach_msg_return_t` or bootstrap code, for

@@ -43,6 +43,9 @@ const CALL_REQUEST_SEND_POSSIBLE: u64 = 11;
 /// `msgh_id` of a request; the reply is request + 100, as MIG numbers them.
 pub const REQUEST_ID: i32 = 1000;
 pub const REPLY_ID: i32 = REQUEST_ID + 100;
+/// `mach.thread_talk`: one thread of client-1 to the other, through the
+/// other's own (reply) port.
+pub const THREAD_TALK_ID: i32 = REQUEST_ID + 200;
 
 /// The largest body sent inline (one seqpacket packet holds the message).
 const MAX_INLINE: usize = 128 * 1024;
@@ -88,7 +91,11 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
         CALL_LOOK_UP if ret == 0 => format!("bootstrap_look_up({}, \"{SERVICE}\") = {kr} → {}", hex(a[0]), hex(a[1])),
         CALL_LOOK_UP => format!("bootstrap_look_up({}, \"{SERVICE}\") = {kr}", hex(a[0])),
         CALL_ALLOCATE => {
-            let what = if a[2] == 1 { "notify port" } else { "reply port" };
+            let what = match a[2] {
+                1 => "notify port",
+                2 => "port for the kernel's answers",
+                _ => "reply port",
+            };
             format!("mach_port_allocate(RECEIVE) = {kr} → {} ({what})", hex(a[1]))
         }
         CALL_SET_QLIMIT => {
@@ -114,6 +121,9 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
                     s += &format!(", reply={} {disp}", hex(reply.into()));
                 }
                 s += &format!(", id={id}");
+                if id == TASK_INFO_ID {
+                    s += " task_info";
+                }
                 if options & MACH_SEND_TIMEOUT != 0 {
                     s += &format!(", timeout={timeout}");
                 }
@@ -124,7 +134,13 @@ pub fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
             let kr = if ret == 0 { "MACH_MSG_SUCCESS".to_string() } else { kr };
             s += &format!(") = {kr}");
             if options & MACH_RCV_MSG != 0 && ret == 0 && options & MACH_SEND_MSG == 0 {
-                s += &format!(" (id {id})");
+                // A notification by its name; a request or reply by its id.
+                match notification_name(id) {
+                    Some(name) => s += &format!(" ({name})"),
+                    None if id == TASK_INFO_ID + 100 => s += " (task_info reply from the kernel)",
+                    None if id == THREAD_TALK_ID => s += " (from the task's other thread)",
+                    None => s += &format!(" (id {id})"),
+                }
             }
             s
         }
@@ -421,6 +437,12 @@ struct ClientThread<'a> {
     reply: MachPortName,
     notify: MachPortName,
     service: Option<MachPortName>,
+    /// The old service's dead name, kept until a new server is found.
+    dead: Option<MachPortName>,
+    /// Where the kernel's answers to `task_info` come (`mach.task_info`).
+    info: Option<MachPortName>,
+    /// `mach.thread_talk`: this thread's turn to message the other.
+    talk_turn: bool,
     sender: u32,
     /// Requests sent whose replies have not come back.
     outstanding: u64,
@@ -451,6 +473,9 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
         reply,
         notify,
         service: None,
+        dead: None,
+        info: None,
+        talk_turn: index == 0,
         sender,
         outstanding: 0,
         cached: false,
@@ -463,6 +488,11 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
     let count = ctx.knob(KnobId::ProducerCount);
     let mut seq = 0u64;
     let mut last_poll = Instant::now();
+    // mach.intruder: client-1's first thread also tries to receive.
+    let intruder = index == 0 && ctx.arg_usize("n").unwrap_or(0) == 1;
+    let mut last_intrusion = Instant::now();
+    let mut last_talk = Instant::now();
+    let mut last_info = Instant::now();
     loop {
         if c.kernel_gone.get() {
             anyhow::bail!("the Mach kernel is gone: every port and right went with it");
@@ -489,6 +519,22 @@ fn client_thread(ctx: &WorkerCtx, t: &MachTask, index: usize) -> Result<()> {
             continue;
         }
         let service = c.look_up()?;
+        if intruder && ctx.knob(KnobId::MachIntruder) != 0 && last_intrusion.elapsed() >= Duration::from_millis(500) {
+            c.try_receive_on(service);
+            last_intrusion = Instant::now();
+        }
+        if intruder && ctx.knob(KnobId::MachTaskInfo) != 0 && last_info.elapsed() >= Duration::from_millis(500) {
+            c.task_info()?;
+            last_info = Instant::now();
+        }
+        // Turn by turn: at most one message waits in the other's port, so
+        // a thread blocked elsewhere never has its port filled up.
+        let turn = c.talk_turn || last_talk.elapsed() >= Duration::from_secs(3);
+        if ctx.knob(KnobId::MachThreadTalk) != 0 && turn && last_talk.elapsed() >= Duration::from_millis(250) {
+            c.talk_to_sibling();
+            c.talk_turn = false;
+            last_talk = Instant::now();
+        }
         pacer.wait(ctx);
         let mode = SendMode::from_knob(ctx.knob(KnobId::MachSendMode));
         let size = ctx.msg_size();
@@ -514,6 +560,7 @@ impl ClientThread<'_> {
             match self.t.bootstrap_look_up(bp, SERVICE) {
                 Ok(name) => {
                     event(ctx, CALL_LOOK_UP, [bp.into(), name.into(), 0], 0);
+                    self.release_dead();
                     if self.index == 0 {
                         // Tell me when the server's port dies.
                         let r = self.t.mach_port_request_notification(
@@ -605,21 +652,32 @@ impl ClientThread<'_> {
         }
     }
 
-    /// The service died: its name is a dead name now; give it back.
+    /// The service died: its name is a dead name now. It stays in the
+    /// name space (where the class can see it) until a new server is found.
     fn forget_service(&mut self) {
         self.sp_requested.set(false);
         if let Some(name) = self.service.take() {
-            let r = self.t.mach_port_deallocate(name);
-            event(self.ctx, CALL_DEALLOCATE, [name.into(), 0, 0], kr_of(&r));
+            self.release_dead();
+            self.dead = Some(name);
             if self.index == 0 {
-                // The dead-name request added one more user reference, and
-                // its notification is waiting on the notify port.
-                let _ = self.t.mach_port_deallocate(name);
+                // The dead-name notification is waiting on the notify port.
                 while let Some(id) = self.notification(0) {
                     if id == MACH_NOTIFY_MSG_ACCEPTED {
                         self.cached = false;
                     }
                 }
+            }
+        }
+    }
+
+    /// Give back the dead name left of the old service: our reference,
+    /// and the one the dead-name request added (thread 1 made it).
+    fn release_dead(&mut self) {
+        if let Some(name) = self.dead.take() {
+            let r = self.t.mach_port_deallocate(name);
+            event(self.ctx, CALL_DEALLOCATE, [name.into(), 0, 0], kr_of(&r));
+            if self.index == 0 {
+                let _ = self.t.mach_port_deallocate(name);
             }
         }
     }
@@ -742,6 +800,90 @@ impl ClientThread<'_> {
         }
     }
 
+    /// `mach.task_info`: a request to our own task port, which the kernel
+    /// receives and answers, on a port of ours made for the answer.
+    fn task_info(&mut self) -> Result<()> {
+        let ctx = self.ctx;
+        let info = match self.info {
+            Some(p) => p,
+            None => {
+                let p = allocate(ctx, self.t, 2)?;
+                self.info = Some(p);
+                p
+            }
+        };
+        let me = self.t.mach_task_self();
+        let bits = mach_msgh_bits(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+        let msg = OutMsg {
+            bits,
+            remote_port: me,
+            local_port: info,
+            id: TASK_INFO_ID,
+            body: NDR_RECORD.to_vec(),
+            ..OutMsg::default()
+        };
+        let options = MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT;
+        let r = self.t.mach_msg(MachMsgArgs {
+            options,
+            msg: Some(msg),
+            rcv_name: info,
+            rcv_timeout: 1000,
+            ..MachMsgArgs::default()
+        });
+        let kr = kr_of(&r);
+        if r.as_ref().err().is_some_and(|e| e.kr().is_none()) {
+            self.kernel_gone.set(true);
+        }
+        event(ctx, CALL_MSG, msg_event(options, 0, me, info, TASK_INFO_ID, bits), kr);
+        if let Ok(Some(m)) = r {
+            event(ctx, CALL_MSG, msg_event(MACH_RCV_MSG, 0, info, 0, m.header.id, m.header.bits), 0);
+        }
+        Ok(())
+    }
+
+    /// `mach.thread_talk`: send the task's other thread a message on its
+    /// own reply port. The name space is shared, so this thread names the
+    /// other's receive right directly and makes a send right from it
+    /// (`MACH_MSG_TYPE_MAKE_SEND`); it never waits on a full port.
+    fn talk_to_sibling(&self) {
+        let ctx = self.ctx;
+        let other = 1 - self.index.min(1);
+        let Some(sib) = ctx.me().aux.get(6 + other) else { return };
+        let target = sib.load(Relaxed) as u32;
+        if target == 0 || target == self.reply {
+            return;
+        }
+        let bits = mach_msgh_bits(MACH_MSG_TYPE_MAKE_SEND, 0);
+        let body = (self.index as u64 + 1).to_le_bytes().to_vec();
+        let msg = OutMsg { bits, remote_port: target, id: THREAD_TALK_ID, body, ..OutMsg::default() };
+        let r = self.t.send(msg, MACH_SEND_TIMEOUT, 0);
+        event(
+            ctx,
+            CALL_MSG,
+            msg_event(MACH_SEND_MSG | MACH_SEND_TIMEOUT, 0, target, 0, THREAD_TALK_ID, bits),
+            kr_of(&r),
+        );
+    }
+
+    /// `mach.intruder`: receive on the service's name, which holds only a
+    /// send right here. The kernel refuses (`MACH_RCV_INVALID_NAME`): the
+    /// server, which allocated the port, alone holds its receive right.
+    fn try_receive_on(&self, service: MachPortName) {
+        let ctx = self.ctx;
+        let options = MACH_RCV_MSG | MACH_RCV_TIMEOUT;
+        let r = self.t.mach_msg(MachMsgArgs { options, rcv_name: service, ..MachMsgArgs::default() });
+        let kr = match &r {
+            Ok(_) => KERN_SUCCESS,
+            Err(e) => {
+                if e.kr().is_none() {
+                    self.kernel_gone.set(true);
+                }
+                e.kr().unwrap_or(KERN_FAILURE)
+            }
+        };
+        event(ctx, CALL_MSG, msg_event(options, 0, service, 0, 0, 0), kr);
+    }
+
     /// Take the replies waiting on our reply port; with `wait`, wait for
     /// at least one.
     fn collect_replies(&mut self, wait: bool) {
@@ -756,6 +898,12 @@ impl ClientThread<'_> {
             match self.t.mach_msg(MachMsgArgs { options, rcv_name: self.reply, ..MachMsgArgs::default() }) {
                 Ok(Some(m)) => {
                     event(ctx, CALL_MSG, msg_event(MACH_RCV_MSG, 0, self.reply, 0, m.header.id, m.header.bits), 0);
+                    // The other thread's message is no reply: keep waiting.
+                    if m.header.id == THREAD_TALK_ID {
+                        self.talk_turn = true;
+                        first = wait;
+                        continue;
+                    }
                     self.outstanding -= 1;
                     self.check_reply(m);
                 }

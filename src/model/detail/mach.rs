@@ -74,6 +74,10 @@ pub struct MsgView {
     pub port: String,
     /// The kernel's message id (unique for its lifetime).
     pub msg_id: u64,
+    /// The kernel port the reply right names (a thread's reply port), 0
+    /// if none: `msgh_local_port`, the return address.
+    #[serde(default)]
+    pub reply_port: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -116,6 +120,13 @@ pub struct TaskView {
     pub threads: Vec<ThreadView>,
     /// The task's port name space: name → rights.
     pub names: Vec<NameView>,
+    /// Receives the kernel refused with `MACH_RCV_INVALID_NAME`: (name, count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rcv_refused: Vec<(u32, u64)>,
+    /// Its requests to kernel objects (`task_info` on its task port) the
+    /// kernel answered.
+    #[serde(default)]
+    pub kobject_answers: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -190,6 +201,15 @@ pub struct KernelCounters {
     /// `MACH_SEND_TIMED_OUT` at once (timeout 0 on a full queue).
     pub returned_at_once: u64,
     pub rcv_timed_out: u64,
+    /// `MACH_RCV_INVALID_NAME`: a receive on a name without the receive right.
+    #[serde(default)]
+    pub rcv_invalid_name: u64,
+    /// Messages received by the task that sent them: its threads talking.
+    #[serde(default)]
+    pub within_task: u64,
+    /// Requests to kernel objects (a task's port) the kernel answered.
+    #[serde(default)]
+    pub kobject_answers: u64,
     /// `MACH_SEND_WILL_NOTIFY`: kept past a full queue.
     pub cached: u64,
     /// `MACH_NOTIFY_MSG_ACCEPTED` sent.
@@ -252,6 +272,9 @@ impl KernelCounters {
             notify_in_progress: d(self.notify_in_progress, base.notify_in_progress),
             send_possible_armed: d(self.send_possible_armed, base.send_possible_armed),
             send_possible: d(self.send_possible, base.send_possible),
+            rcv_invalid_name: d(self.rcv_invalid_name, base.rcv_invalid_name),
+            within_task: d(self.within_task, base.within_task),
+            kobject_answers: d(self.kobject_answers, base.kobject_answers),
         }
     }
 }

@@ -65,6 +65,8 @@ impl<F> Kernel<F> {
                 name: t.name.clone(),
                 task_self: t.task_self,
                 bootstrap: t.bootstrap,
+                rcv_refused: t.rcv_refused.iter().map(|(n, c)| (*n, *c)).collect(),
+                kobject_answers: t.kobject_answers,
                 threads: t
                     .threads
                     .iter()

@@ -86,7 +86,7 @@ impl<F> Kernel<F> {
         self.alive_ool += kmsg.ool_objects();
     }
 
-    fn account_gone(&mut self, kmsg: &Kmsg<F>) {
+    pub(super) fn account_gone(&mut self, kmsg: &Kmsg<F>) {
         self.alive_msgs -= 1;
         self.alive_bytes -= kmsg.body.len();
         self.alive_ool -= kmsg.ool_objects();
@@ -176,6 +176,10 @@ impl<F> Kernel<F> {
             return;
         };
         self.account_gone(&kmsg);
+        // One thread of a task to another, through a port of the task's.
+        if kmsg.sender.is_some_and(|s| s.task == task_id) {
+            self.counters.within_task += 1;
+        }
         if let Some(m) = kmsg.marequest.take() {
             self.msg_accepted(m, kmsg.id, true);
         }

@@ -49,6 +49,15 @@ impl<F> Kernel<F> {
             .filter(|e| e.receive && e.dead == 0)
             .and_then(|e| e.port);
         let Some(port_id) = port_id else {
+            // No receive right under that name: only the holder of
+            // MACH_PORT_RIGHT_RECEIVE takes messages out.
+            self.counters.rcv_invalid_name += 1;
+            if let Some(t) = self.tasks.get_mut(&task_id) {
+                // A few names per task: a task trying every name stays bounded.
+                if t.rcv_refused.len() < 8 || t.rcv_refused.contains_key(&args.name) {
+                    *t.rcv_refused.entry(args.name).or_default() += 1;
+                }
+            }
             self.finish(conn, &call, since, MACH_RCV_INVALID_NAME, None, Vec::new());
             return;
         };

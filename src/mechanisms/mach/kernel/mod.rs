@@ -52,6 +52,7 @@ mod bootstrap;
 mod introspect;
 mod invariants;
 mod kmsg;
+mod kobject;
 mod mach_msg;
 mod mqueue;
 mod personality;

@@ -79,6 +79,10 @@ impl<F> Kernel<F> {
                 self.keep_past_limit(conn, kmsg.dest.port, kmsg, notify_port, dest_name);
                 SendResult::Failed(MACH_SEND_WILL_NOTIFY, None)
             }
+            Path::Enqueue if self.ports.get(&kmsg.dest.port).is_some_and(|p| p.is_kernel_port()) => {
+                self.kobject_serve(kmsg);
+                SendResult::Done
+            }
             Path::Enqueue => {
                 self.enqueue(kmsg.dest.port, kmsg);
                 SendResult::Done
@@ -172,9 +176,11 @@ impl<F> Kernel<F> {
         let Some(port) = self.ports.get(&dest.port) else {
             return Err(MACH_SEND_INVALID_DEST);
         };
-        if port.is_kernel_port() {
-            // Kernel objects answer MIG requests in real Mach; here their
-            // services are the bootstrap_* / mach_port_* calls instead.
+        // Kernel objects answer MIG requests in real Mach; here the task
+        // port answers a simple `task_info`, and the other services are the
+        // bootstrap_* / mach_port_* calls instead.
+        let kobject = self.kobject_answers(dest.port, h.id) && req.descriptors.is_empty();
+        if port.is_kernel_port() && !kobject {
             return Err(MACH_SEND_INVALID_DEST);
         }
         let reply = if h.local_port == MACH_PORT_NULL {

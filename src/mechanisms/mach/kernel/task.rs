@@ -22,6 +22,11 @@ pub(super) struct Task {
     self_port: PortId,
     pub(super) task_self: MachPortName,
     pub(super) bootstrap: MachPortName,
+    /// Receives refused with `MACH_RCV_INVALID_NAME`, by the name tried
+    /// (a name the task holds no receive right under).
+    pub(super) rcv_refused: std::collections::BTreeMap<MachPortName, u64>,
+    /// Requests to kernel objects (its task port) the kernel answered.
+    pub(super) kobject_answers: u64,
 }
 
 impl<F> Kernel<F> {
@@ -54,6 +59,8 @@ impl<F> Kernel<F> {
                 self_port,
                 task_self,
                 bootstrap,
+                rcv_refused: std::collections::BTreeMap::new(),
+                kobject_answers: 0,
             },
         );
         self.threads.insert(conn, Thread { task: id, pending: Pending::Idle, cached: None });
