@@ -139,10 +139,12 @@ fn processes_show_their_nt_call_not_the_socket() {
         }
         let accept = ipcscope::i18n::t(lang, "emu_wait_accept");
         let text = panel_text(&fixture("stalled"), 53, 14, &v);
-        assert!(text.contains(&format!("◇ client-1 NtAlpcConnectPort — {accept}")), "{text}");
+        // Roles in the reader's language: client-1, 클라이언트-1.
+        let client = |n: &str| ipcscope::i18n::tf(lang, "alpc_client_n", &[("n", n.to_string())]);
+        assert!(text.contains(&format!("◇ {} NtAlpcConnectPort — {accept}", client("1"))), "{text}");
         let reply = ipcscope::i18n::t(lang, "emu_wait_reply");
         let text = panel_text(&fixture("waiting"), 66, 14, &v);
-        assert!(text.contains(&format!("client-2 NtAlpcSendWaitReceivePort — {reply}")), "{text}");
+        assert!(text.contains(&format!("{} NtAlpcSendWaitReceivePort — {reply}", client("2"))), "{text}");
         // Zoomed, the Linux side, labelled as the transport.
         let text = panel_text(&fixture("waiting"), 158, 23, &v);
         assert!(text.contains(ipcscope::i18n::t(lang, "alpc_transport")), "{text}");
