@@ -294,7 +294,6 @@ mod tests {
         assert_eq!(
             format_call(c, a, ret),
             r"NtAlpcConnectPort(\RPC Control\ipcscope-echo) → port 0x4  [ipcscope: asks for a 65536-byte section] = STATUS_SUCCESS"
-                .replace(r"\\", r"\\")
         );
     }
 }
