@@ -253,3 +253,37 @@ fn no_cut_number_or_word_at_any_size() {
         }
     }
 }
+
+/// The compact panel a lesson shows at 80×24 (80×11) draws what the steps
+/// observe, from a live run: the callbacks, the message that came with a
+/// section view, one RPC call down the layers — and in Korean, Korean
+/// roles and words (only API names stay English). The title says which
+/// rules the kernel follows.
+#[test]
+fn the_compact_panel_shows_what_the_steps_observe() {
+    // The callbacks step (alpc-rpc:2) and the section step (alpc-paths:2).
+    let runs: [(&[&str], [&[&str]; 2]); 2] = [
+        (
+            &["alpc.callbacks=on", "producer.rate=200"],
+            [
+                &["LPC rules", "callbacks: the server", "RPC runtime", "ncalrpc:[ipcscope-echo]"],
+                &["LPC 규칙", "콜백", "번: 서버가", "RPC 런타임", "ncalrpc:[ipcscope-echo]", "서버"],
+            ],
+        ),
+        (&["msg.size=4096", "producer.rate=200"], [&["section @", "▶②"], &["섹션 @", "▶②"]]),
+    ];
+    for (sets, words) in runs {
+        let s = common::snapshot_json("alpc", "3", sets);
+        common::assert_run_gone(&s);
+        for (lang, want) in [Lang::En, Lang::Ko].into_iter().zip(words) {
+            let v = View { lang, ..View::default() };
+            let text = panel_text(&s, 80, 11, &v);
+            for w in want {
+                assert!(text.contains(w), "{sets:?} {} 80x11 lacks {w:?}:\n{text}", lang_name(lang));
+            }
+            if lang == Lang::Ko {
+                assert!(!text.contains("client-") && !text.contains(" server"), "English roles in Korean:\n{text}");
+            }
+        }
+    }
+}
