@@ -64,7 +64,9 @@ fn small_messages_take_the_queue_and_each_client_gets_two_ports() {
     let events: Vec<&str> = m.processes.iter().flat_map(|p| p.events.iter().map(|e| e.text.as_str())).collect();
     assert!(events.iter().any(|e| e.starts_with("NtAlpcSendWaitReceivePort(port=") && e.contains("LPC_REQUEST")));
     // The path a call of msg.size takes now, by the runtime's own rule.
-    assert_eq!((detail(m).path_now, detail(m).msg_size, detail(m).queue_max), (Some(0), 100, 236));
+    // msg.size counts the whole message (RPC header + arguments); the
+    // queue takes up to the channel's MaxMessageLength.
+    assert_eq!((detail(m).path_now, detail(m).msg_size, detail(m).queue_max), (Some(0), 100, 256));
     assert_eq!(m.channel.unit, "messages");
     assert!(m.channel.capacity > 0);
     assert_run_gone(&s);
@@ -86,7 +88,9 @@ fn four_kib_messages_go_through_the_section() {
     assert_eq!(st.sections.len(), 4);
     assert!(st.sections.iter().all(|sec| sec.size == 65536 && sec.mapped_by.len() == 2));
     let headers = &detail(m).headers;
-    assert!(headers.iter().any(|h| h.by == "server" && h.path == 1 && h.bytes == 4096), "{headers:?}");
+    // The view holds the arguments: msg.size less the RPC header.
+    let args = 4096 - detail(m).rpc_header;
+    assert!(headers.iter().any(|h| h.by == "server" && h.path == 1 && h.bytes == args), "{headers:?}");
     assert_eq!(detail(m).path_now, Some(1));
     assert_run_gone(&s);
 }
@@ -100,7 +104,7 @@ fn one_mib_messages_are_read_directly_from_the_client() {
     assert_intact(m);
     let st = state(m);
     assert!(st.totals.direct_reads > 5, "{:?}", st.totals);
-    assert!(st.totals.direct_read_bytes >= st.totals.direct_reads * (1 << 20));
+    assert!(st.totals.direct_read_bytes >= st.totals.direct_reads * ((1 << 20) - detail(m).rpc_header));
     assert_eq!(st.totals.section_messages, 0);
     assert_eq!(st.totals.access_violations, 0);
     let d = detail(m);
@@ -176,4 +180,116 @@ fn a_stalled_server_leaves_requests_on_the_connection_port() {
 fn the_alpc_lesson_checks_out() {
     let out = ipcscope(&["lesson", "alpc-paths", "--check"]);
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// The default msg.size (256) counts the RPC header too: every call goes
+/// through the queue, none through a section.
+#[test]
+fn the_default_message_size_takes_the_queue() {
+    let s = snapshot_json("alpc", "3", &[]);
+    let m = alpc(&s);
+    assert_intact(m);
+    let st = state(m);
+    assert!(st.totals.copied_messages > 100, "{:?}", st.totals);
+    assert_eq!((st.totals.section_messages, st.totals.direct_reads), (0, 0), "{:?}", st.totals);
+    let d = detail(m);
+    assert_eq!((d.msg_size, d.queue_max, d.path_now), (256, 256, Some(0)));
+    // The server received every request inline: header and arguments, 256 bytes.
+    assert!(
+        d.headers.iter().any(|h| h.by == "server" && h.path == 0 && h.header.data_length == 256),
+        "{:?}",
+        d.headers
+    );
+    assert_run_gone(&s);
+}
+
+/// `alpc.section_size=0`: the client decides it needs no section. The
+/// kernel's tables show channels without one, and 4 KiB messages (which
+/// would take a section) go the direct path.
+#[test]
+fn a_client_that_asks_for_no_section_gets_none() {
+    let s = snapshot_json("alpc", "3", &["alpc.section_size=0", "msg.size=4096"]);
+    let m = alpc(&s);
+    assert_intact(m);
+    let st = state(m);
+    assert_eq!(st.channels.len(), 2);
+    assert!(st.channels.iter().all(|c| c.client_section.is_none() && c.server_section.is_none()), "{:?}", st.channels);
+    assert!(st.sections.is_empty(), "{:?}", st.sections);
+    assert!(st.totals.direct_reads > 10, "{:?}", st.totals);
+    assert_eq!(st.totals.section_messages, 0);
+    let d = detail(m);
+    assert_eq!((d.own_section, d.path_now), (None, Some(2)));
+    assert_run_gone(&s);
+}
+
+/// `alpc.personality=alpc`: the kernel's limit is ALPC's (just under
+/// 64 KiB), so 4 KiB requests travel inline — read from the kernel's
+/// tables and the headers the server received.
+#[test]
+fn the_alpc_personality_carries_four_kib_inline() {
+    let s = snapshot_json("alpc", "3", &["alpc.personality=alpc", "msg.size=4096"]);
+    let m = alpc(&s);
+    assert_intact(m);
+    let st = state(m);
+    assert_eq!(st.personality, "alpc");
+    assert!(st.system_max_message > 60_000, "{}", st.system_max_message);
+    assert!(st.channels.iter().all(|c| c.max_message_length > 60_000), "{:?}", st.channels);
+    let d = detail(m);
+    // The request came whole in the message: RPC header and arguments
+    // (its data information names only the buffer for the result).
+    let request = |h: &&ipcscope::model::detail::alpc::SeenMessage| h.by == "server" && h.header.msg_type & 0xff == 1;
+    assert!(d.headers.iter().filter(request).all(|h| h.header.data_length == 4096), "{:?}", d.headers);
+    assert!(d.headers.iter().any(|h| request(&h)), "{:?}", d.headers);
+    assert_eq!((st.totals.direct_reads, st.totals.section_messages > 0, d.path_now), (0, true, Some(0)));
+    assert_run_gone(&s);
+}
+
+/// Under LPC (the default) the same kernel keeps the notes' 256 bytes and
+/// takes no section after connect; under ALPC a client without one makes
+/// one on its port when a call needs it.
+#[test]
+fn sections_after_connect_only_under_alpc() {
+    let s = snapshot_json("alpc", "3", &["alpc.personality=alpc", "alpc.section_size=0", "msg.size=1048576"]);
+    let m = alpc(&s);
+    assert_intact(m);
+    let st = state(m);
+    assert!(st.totals.sections_after_connect >= 2, "{:?}", st.totals);
+    assert!(st.totals.section_messages > 5 && st.totals.direct_reads == 0, "{:?}", st.totals);
+    assert!(st.channels.iter().all(|c| c.client_section.is_some()), "{:?}", st.channels);
+    assert_run_gone(&s);
+    let s = snapshot_json("alpc", "3", &["alpc.section_size=0", "msg.size=1048576"]);
+    let st = state(alpc(&s));
+    assert_eq!((st.personality.as_str(), st.system_max_message), ("lpc", 256));
+    assert_eq!(st.totals.sections_after_connect, 0);
+    assert!(st.totals.direct_reads > 5, "{:?}", st.totals);
+    assert_run_gone(&s);
+}
+
+/// The kernel switches personality at run time: the same kernel process
+/// (same pid) reports the new rules and counts the switch; the clients
+/// connect anew and their new channels carry the new limit.
+#[test]
+fn the_personality_switches_on_the_same_kernel() {
+    let _g = serial();
+    let mut session = session(&[Kind::Alpc], &["msg.size=4096", "producer.rate=100"]);
+    let before = wait_for(&session, "two channels under LPC", Duration::from_secs(10), |s| {
+        let st = detail(alpc(s)).state.as_ref();
+        alpc(s).integrity.delivered > 20 && st.is_some_and(|st| st.channels.len() == 2 && st.personality == "lpc")
+    });
+    let kernel = alpc(&before).processes[0].pid;
+    session.apply(Command::SetKnob(KnobId::AlpcPersonality, 1)).unwrap();
+    let after = wait_for(&session, "ALPC's limit on new channels", Duration::from_secs(15), |s| {
+        detail(alpc(s)).state.as_ref().is_some_and(|st| {
+            st.personality == "alpc"
+                && st.channels.len() == 2
+                && st.channels.iter().all(|c| c.connected && c.max_message_length > 60_000)
+        })
+    });
+    let m = alpc(&after);
+    assert_eq!(m.processes[0].pid, kernel, "the same kernel process");
+    assert_eq!(state(m).totals.personality_switches, 1);
+    assert_eq!(m.integrity.corrupt, 0);
+    let pids = pids(&after);
+    session.shutdown();
+    assert_nothing_left(&pids);
 }

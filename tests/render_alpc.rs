@@ -139,10 +139,12 @@ fn processes_show_their_nt_call_not_the_socket() {
         }
         let accept = ipcscope::i18n::t(lang, "emu_wait_accept");
         let text = panel_text(&fixture("stalled"), 53, 14, &v);
-        assert!(text.contains(&format!("◇ client-1 NtAlpcConnectPort — {accept}")), "{text}");
+        // Roles in the reader's language: client-1, 클라이언트-1.
+        let client = |n: &str| ipcscope::i18n::tf(lang, "alpc_client_n", &[("n", n.to_string())]);
+        assert!(text.contains(&format!("◇ {} NtAlpcConnectPort — {accept}", client("1"))), "{text}");
         let reply = ipcscope::i18n::t(lang, "emu_wait_reply");
         let text = panel_text(&fixture("waiting"), 66, 14, &v);
-        assert!(text.contains(&format!("client-2 NtAlpcSendWaitReceivePort — {reply}")), "{text}");
+        assert!(text.contains(&format!("{} NtAlpcSendWaitReceivePort — {reply}", client("2"))), "{text}");
         // Zoomed, the Linux side, labelled as the transport.
         let text = panel_text(&fixture("waiting"), 158, 23, &v);
         assert!(text.contains(ipcscope::i18n::t(lang, "alpc_transport")), "{text}");
@@ -247,6 +249,40 @@ fn no_cut_number_or_word_at_any_size() {
                     let cut = cut_tokens(&text, &vocab);
                     assert!(cut.is_empty(), "{name} focus {w}x{h} {lang:?}: {cut:#?}\n{text}");
                 }
+            }
+        }
+    }
+}
+
+/// The compact panel a lesson shows at 80×24 (80×11) draws what the steps
+/// observe, from a live run: the callbacks, the message that came with a
+/// section view, one RPC call down the layers — and in Korean, Korean
+/// roles and words (only API names stay English). The title says which
+/// rules the kernel follows.
+#[test]
+fn the_compact_panel_shows_what_the_steps_observe() {
+    // The callbacks step (alpc-rpc:2) and the section step (alpc-paths:2).
+    let runs: [(&[&str], [&[&str]; 2]); 2] = [
+        (
+            &["alpc.callbacks=on", "producer.rate=200"],
+            [
+                &["LPC rules", "callbacks: the server", "RPC runtime", "ncalrpc:[ipcscope-echo]"],
+                &["LPC 규칙", "콜백", "번: 서버가", "RPC 런타임", "ncalrpc:[ipcscope-echo]", "서버"],
+            ],
+        ),
+        (&["msg.size=4096", "producer.rate=200"], [&["section @", "▶②"], &["섹션 @", "▶②"]]),
+    ];
+    for (sets, words) in runs {
+        let s = common::snapshot_json("alpc", "3", sets);
+        common::assert_run_gone(&s);
+        for (lang, want) in [Lang::En, Lang::Ko].into_iter().zip(words) {
+            let v = View { lang, ..View::default() };
+            let text = panel_text(&s, 80, 11, &v);
+            for w in want {
+                assert!(text.contains(w), "{sets:?} {} 80x11 lacks {w:?}:\n{text}", lang_name(lang));
+            }
+            if lang == Lang::Ko {
+                assert!(!text.contains("client-") && !text.contains(" server"), "English roles in Korean:\n{text}");
             }
         }
     }

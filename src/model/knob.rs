@@ -23,6 +23,8 @@ pub const SOCKET_REMOTES: &[&str] = &["none", "netns"];
 pub const MACH_SEND_MODES: &[&str] = &["block", "timeout", "immediate", "notify"];
 /// The choices of `mach.personality`, in the order they are stored.
 pub const MACH_PERSONALITIES: &[&str] = &["textbook", "xnu", "gnumach"];
+/// The choices of `alpc.personality`, in the order they are stored.
+pub const ALPC_PERSONALITIES: &[&str] = &["lpc", "alpc"];
 /// Most clients an ALPC run starts.
 pub const ALPC_MAX_CLIENTS: u64 = 4;
 
@@ -295,10 +297,11 @@ knob_table! {
         },
         AlpcSectionSize = KnobSpec {
             key: "alpc.section_size",
-            kind: KnobKind::Int { min: 4096, max: 16 << 20 },
+            kind: KnobKind::Int { min: 0, max: 16 << 20 },
             default: "65536",
-            help: "size of the section object each channel gets for large messages (one per direction); \
-                   larger messages are read directly from the client; read when a client connects",
+            help: "size of the section object each client asks for at connect (and the server gives for replies); \
+                   0 = none: the client decides it needs no large messages, so they go the direct path; \
+                   larger messages are read directly from the client; a change makes each client connect anew",
         },
         AlpcCallbacks = KnobSpec {
             key: "alpc.callbacks",
@@ -323,6 +326,14 @@ knob_table! {
             kind: KnobKind::Bool,
             default: "false",
             help: "clients cycle through 100 B, msg.size and twice the section size, so all three paths run at once",
+        },
+        AlpcPersonality = KnobSpec {
+            key: "alpc.personality",
+            kind: KnobKind::Choice(ALPC_PERSONALITIES),
+            default: "lpc",
+            help: "lpc = the notes' rules: 256-byte inline limit (alpc.small_max), sections only at connect; \
+                   alpc = Vista+ ALPC: inline up to 64 KiB - PORT_MESSAGE, sections created on a connected port at any time; \
+                   the kernel switches at run time",
         },
         AlpcProducerRate = own!("alpc", ProducerRate, "producer.rate"),
         AlpcConsumerRate = own!("alpc", ConsumerRate, "consumer.rate"),

@@ -38,9 +38,9 @@ use super::fit::{self, Item};
 use super::measured;
 use super::widgets::{self, Canvas};
 use super::View;
-use crate::i18n::{t, tf};
+use crate::i18n::{t, tf, Lang};
 use crate::model::detail::alpc::{
-    AlpcDetail, AlpcState, ChannelView, ConnectionPortView, Direction, EmuCall, HandleKind, RpcLayer,
+    AlpcDetail, AlpcState, ChannelView, ConnectionPortView, Direction, EmuCall, HandleKind, RpcLayer, RpcStep,
 };
 use crate::model::detail::emu::emu_party;
 use crate::model::figures::{Party, Role};
@@ -52,6 +52,24 @@ pub const FOCUS_HEIGHT: u16 = 13;
 
 fn role(d: &AlpcDetail, pid: u32) -> String {
     d.role_of(pid).map_or_else(|| pid.to_string(), str::to_string)
+}
+
+/// A role as the reader's language names it: `server` → `서버`,
+/// `client-1` → `클라이언트-1`.
+pub fn role_label(l: Lang, role: &str) -> String {
+    match role {
+        "server" => t(l, "alpc_server").to_string(),
+        "kernel" => t(l, "alpc_kernel").to_string(),
+        r => match r.strip_prefix("client-") {
+            Some(n) => tf(l, "alpc_client_n", &[("n", n.to_string())]),
+            None => r.to_string(),
+        },
+    }
+}
+
+/// The role of `pid`, in the reader's language.
+fn who(d: &AlpcDetail, pid: u32, l: Lang) -> String {
+    role_label(l, &role(d, pid))
 }
 
 fn hex(h: u32) -> String {
@@ -116,7 +134,13 @@ impl<'a> Facts<'a> {
         let mut tasks: Vec<&Task> = self.clients.iter().chain(self.server.as_ref()).collect();
         tasks.sort_by_key(|t| t.rank());
         // The loudest before the section; the calm ones with the channels.
-        tasks.iter().filter_map(|t| Some((if t.rank() < 2 { 1 } else { 3 }, t.line(&t.p.role, room, view)?))).collect()
+        tasks
+            .iter()
+            .filter_map(|t| {
+                let label = role_label(view.lang, &t.p.role);
+                Some((if t.rank() < 2 { 1 } else { 3 }, t.line(&label, room, view)?))
+            })
+            .collect()
     }
 }
 
@@ -145,16 +169,31 @@ fn path_forms(d: &AlpcDetail, view: &View) -> Vec<Line<'static>> {
     let l = view.lang;
     let th = view.theme;
     let now = d.path_now;
-    let limits =
-        [format!(" ≤ {}", size_words(d.queue_max)), format!(" ≤ {}", widgets::bytes(d.section_size)), String::new()];
+    let section_limit = match (d.own_section, d.personality.as_str()) {
+        (Some(size), _) => format!(" ≤ {}", widgets::bytes(size)),
+        // A recording older than the knob: the size asked for.
+        (None, "") => format!(" ≤ {}", widgets::bytes(d.section_size)),
+        (None, "alpc") => format!(" {}", t(l, "alpc_path_s_later")),
+        (None, _) => format!(" {}", t(l, "alpc_path_s_none")),
+    };
+    let limits = [format!(" ≤ {}", size_words(d.queue_max)), section_limit, String::new()];
     let words = [
         [t(l, "alpc_path_queue"), t(l, "alpc_path_q_short"), "①"],
         [t(l, "alpc_path_section"), t(l, "alpc_path_s_short"), "②"],
         [t(l, "alpc_path_direct"), t(l, "alpc_path_d_short"), "③"],
     ];
-    let lead = |long: bool| {
+    // The longest lead says what msg.size counts: the runtime's header
+    // and the arguments, one ALPC message.
+    let lead = |long: u8| {
         let size = size_words(d.msg_size);
-        let text = if long { tf(l, "alpc_path_lead", &[("size", size)]) } else { format!("{size}:") };
+        let args = size_words(d.msg_size.saturating_sub(d.rpc_header));
+        let text = match long {
+            2 if d.rpc_header > 0 => {
+                tf(l, "alpc_path_lead_counts", &[("size", size), ("h", d.rpc_header.to_string()), ("args", args)])
+            }
+            1 => tf(l, "alpc_path_lead", &[("size", size)]),
+            _ => format!("{size}:"),
+        };
         Span::styled(text, th.label())
     };
     let item = |k: usize, form: usize, limit: bool| -> Vec<Span<'static>> {
@@ -167,13 +206,15 @@ fn path_forms(d: &AlpcDetail, view: &View) -> Vec<Line<'static>> {
     };
     let mut forms = Vec::new();
     for (long_lead, form, limit) in [
-        (true, 0, true),
-        (true, 1, true),
-        (false, 1, true),
-        (true, 0, false),
-        (false, 1, false),
-        (false, 2, true),
-        (false, 2, false),
+        (2, 0, true),
+        (2, 1, true),
+        (1, 0, true),
+        (1, 1, true),
+        (0, 1, true),
+        (1, 0, false),
+        (0, 1, false),
+        (0, 2, true),
+        (0, 2, false),
     ] {
         let mut spans = vec![lead(long_lead)];
         for k in 0..3 {
@@ -185,12 +226,166 @@ fn path_forms(d: &AlpcDetail, view: &View) -> Vec<Line<'static>> {
     if let Some(k) = now {
         let k = k as usize;
         for form in [1, 2] {
-            let mut spans = vec![lead(false)];
+            let mut spans = vec![lead(0)];
             spans.extend(item(k, form, true));
             forms.push(Line::from(spans));
         }
     }
     forms
+}
+
+/// One RPC hop in the reader's language (its key and arguments), or
+/// its English detail when the report predates keys.
+fn rpc_step_text(step: &RpcStep, l: Lang) -> String {
+    // A report is a file of a worker's: only keys of ours are looked up.
+    let Some(&key) = RPC_KEYS.iter().find(|&&k| k == step.key) else {
+        return step.detail.clone();
+    };
+    let args: Vec<(&str, String)> = step
+        .args
+        .iter()
+        .map(|(k, v)| {
+            let v = match (k.as_str(), v.as_str()) {
+                ("path", "queue") => t(l, "alpc_short_queue").to_string(),
+                ("path", "section") => t(l, "alpc_short_section").to_string(),
+                ("path", "direct") => t(l, "alpc_short_direct").to_string(),
+                _ => v.clone(),
+            };
+            (k.as_str(), v)
+        })
+        .collect();
+    tf(l, key, &args)
+}
+
+/// The keys an RPC hop may carry (`rpc::step`).
+const RPC_KEYS: &[&str] = &[
+    "rpc_app_down",
+    "rpc_stub_down",
+    "rpc_runtime_down",
+    "rpc_alpc_down_queue",
+    "rpc_alpc_down_section",
+    "rpc_alpc_down_direct",
+    "rpc_alpc_up",
+    "rpc_runtime_up",
+    "rpc_stub_up",
+    "rpc_app_up",
+    "rpc_callback_up",
+    "rpc_callback_down",
+    "rpc_section_created",
+];
+
+/// Rows that show what a step of the lessons observes, each from the
+/// kernel's tables or the workers' reports, loudest first: a callback,
+/// the latest message that came with a section view (its offset), and
+/// one RPC call down the layers.
+fn observed_rows(d: &AlpcDetail, width: usize, view: &View) -> Vec<(u8, Line<'static>)> {
+    let l = view.lang;
+    let th = view.theme;
+    let mut out = Vec::new();
+    // Callbacks: the nested request in flight, else how many were answered.
+    let inflight = d.state.as_ref().and_then(|s| s.callbacks.first());
+    if inflight.is_some() || d.server.callbacks_ok > 0 {
+        let n = d.server.callbacks_ok.to_string();
+        let mut forms = Vec::new();
+        if let Some(c) = inflight {
+            forms.push(tf(
+                l,
+                "alpc_obs_callback_now",
+                &[
+                    ("n", n.clone()),
+                    ("client", who(d, c.client.unique_process, l)),
+                    ("id", c.message_id.to_string()),
+                    ("cb", c.callback_id.to_string()),
+                ],
+            ));
+        }
+        forms.push(tf(l, "alpc_obs_callbacks", &[("n", n.clone())]));
+        forms.push(tf(l, "alpc_obs_callbacks_short", &[("n", n)]));
+        let lines = forms.into_iter().map(|f| Line::from(Span::styled(f, th.warn()))).collect();
+        if let Some(line) = fit::first_fit_line(lines, width) {
+            out.push((1, line));
+        }
+    }
+    // The latest message whose data came in a section view: only its
+    // offset and size travelled in the port's message.
+    if d.path_now == Some(1) {
+        if let Some(h) = d.headers.iter().rev().find(|h| h.path == 1) {
+            let args = [
+                ("by", role_label(l, &h.by)),
+                ("type", h.header.type_name().unwrap_or("?").to_string()),
+                ("inline", h.header.data_length.to_string()),
+                ("off", format!("{:#x}", h.view_offset)),
+                ("size", size_words(h.bytes)),
+            ];
+            let forms = ["alpc_obs_view", "alpc_obs_view_short"]
+                .iter()
+                .map(|k| Line::from(Span::styled(tf(l, k, &args), th.value())))
+                .collect();
+            if let Some(line) = fit::first_fit_line(forms, width) {
+                out.push((3, line));
+            }
+        }
+    }
+    // One call down the layers: application → stub → RPC runtime → ALPC.
+    let app = d.rpc.iter().find(|s| s.layer == RpcLayer::Application && s.direction == Direction::Down);
+    let runtime = d.rpc.iter().find(|s| s.layer == RpcLayer::Runtime && s.direction == Direction::Down);
+    // (Reports older than the hops' arguments have none to show.)
+    let named = app.and_then(|a| Some((a, a.arg("proc")?, a.arg("n")?.parse::<u64>().ok()?)));
+    if let (Some((_, proc_, n)), Some(ep)) = (named, runtime.and_then(|r| r.arg("ep"))) {
+        let (proc_, n, ep) = (proc_.to_string(), size_words(n), ep.to_string());
+        let by = role_label(l, &d.rpc_by);
+        let args = [("by", by), ("proc", proc_), ("n", n), ("ep", ep)];
+        let forms = ["alpc_obs_rpc", "alpc_obs_rpc_mid", "alpc_obs_rpc_short"]
+            .iter()
+            .map(|k| Line::from(Span::styled(tf(l, k, &args), th.label())))
+            .collect();
+        if let Some(line) = fit::first_fit_line(forms, width) {
+            out.push((2, line));
+        }
+    }
+    out
+}
+
+/// "book ⇄ real kernel": while the notes' simplified rule (LPC's 256
+/// bytes, sections only at connect) is in play, what Windows does.
+fn book_line(d: &AlpcDetail, width: usize, view: &View) -> Option<Line<'static>> {
+    let l = view.lang;
+    let th = view.theme;
+    let keys = match d.personality.as_str() {
+        "lpc" => ["alpc_book_lpc", "alpc_book_lpc_short"],
+        "alpc" => ["alpc_book_alpc", "alpc_book_alpc_short"],
+        _ => return None,
+    };
+    let forms = keys
+        .iter()
+        .map(|k| {
+            Line::from(vec![
+                Span::styled(format!("{} ", t(l, "alpc_book")), th.title()),
+                Span::styled(t(l, k).to_string(), th.dim()),
+            ])
+        })
+        .collect();
+    fit::first_fit_line(forms, width)
+}
+
+/// Bytes for a sentence, whole units: `236 B`, `4 KiB`, `1.4 MiB`.
+fn size_text(n: u64) -> String {
+    if n >= 1 << 20 {
+        let m = n as f64 / (1u64 << 20) as f64;
+        if n.is_multiple_of(1 << 20) {
+            format!("{} MiB", n >> 20)
+        } else {
+            format!("{m:.1} MiB")
+        }
+    } else if n >= 1 << 10 {
+        if n.is_multiple_of(1 << 10) {
+            format!("{} KiB", n >> 10)
+        } else {
+            format!("{:.1} KiB", n as f64 / 1024.0)
+        }
+    } else {
+        format!("{n} B")
+    }
 }
 
 /// A size for a sentence: `256 B`, `64.0K`.
@@ -207,7 +402,7 @@ fn size_words(n: u64) -> String {
 fn channel_forms(d: &AlpcDetail, ch: &ChannelView, view: &View) -> Vec<Line<'static>> {
     let l = view.lang;
     let th = view.theme;
-    let who = role(d, ch.client_port.owner.unique_process);
+    let who = who(d, ch.client_port.owner.unique_process, l);
     let handle = |h: Option<u32>| h.map_or_else(|| "-".to_string(), hex);
     let (c, s) = (handle(ch.client_port.handle), handle(ch.server_port.handle));
     let pipe = |label: &str| {
@@ -309,19 +504,33 @@ fn section_forms(d: &AlpcDetail, facts: &Facts, view: &View) -> Vec<Line<'static
                 Line::from(Span::styled(tf(l, "alpc_section_short", &[("size", size)]), th.dim())),
             ]
         }
+        // A channel without a section: its client asked for none at connect.
+        None if ch.is_some() => {
+            let keys = if d.personality == "alpc" {
+                ["alpc_section_none_alpc", "alpc_section_none_short"]
+            } else {
+                ["alpc_section_none_lpc", "alpc_section_none_short"]
+            };
+            keys.iter().map(|k| Line::from(Span::styled(t(l, k).to_string(), th.warn()))).collect()
+        }
         None => vec![Line::from(Span::styled(format!("{}: {}", t(l, "alpc_section"), t(l, "alpc_none")), th.dim()))],
     }
 }
 
 pub fn render(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &AlpcDetail, n: usize, selected: bool, view: &View) {
     let l = view.lang;
-    let title = t(l, "alpc_title");
+    // Which rules the kernel follows now, in the title.
+    let (title, short) = match d.personality.as_str() {
+        "alpc" => (t(l, "alpc_title_alpc"), t(l, "alpc_title_short_alpc")),
+        "lpc" => (t(l, "alpc_title_lpc"), t(l, "alpc_title_short_lpc")),
+        _ => (t(l, "alpc_title"), t(l, "alpc_title_short")),
+    };
     let forms = [
         (title, t(l, "alpc_sub")),
         (title, t(l, "alpc_sub_short")),
         (title, t(l, "alpc_sub_tiny")),
         (title, ""),
-        (t(l, "alpc_title_short"), ""),
+        (short, ""),
     ];
     let inner = widgets::panel_fit(f, area, n, &forms, selected, view);
     let facts = Facts::of(m, d);
@@ -403,7 +612,7 @@ fn port_figure(cv: &mut Canvas, d: &AlpcDetail, facts: &Facts, tall: bool, view:
     let l = view.lang;
     let w = cv.width();
     let inner_rows: u16 = if tall { 2 } else { 1 };
-    let each_w = facts.clients.iter().map(|c| 2 + fit::width(&c.p.role)).max().unwrap_or(0) as u16;
+    let each_w = facts.clients.iter().map(|c| 2 + fit::width(&role_label(l, &c.p.role))).max().unwrap_or(0) as u16;
     let marks_w = facts.clients.len() as u16;
     let send_word = if facts.channels.is_empty() { t(l, "alpc_connect") } else { t(l, "alpc_send") };
     let recv_word = t(l, "alpc_receive");
@@ -440,7 +649,8 @@ fn port_figure(cv: &mut Canvas, d: &AlpcDetail, facts: &Facts, tall: bool, view:
     if each {
         for (i, c) in facts.clients.iter().enumerate() {
             let y = 1 + i as u16;
-            cv.put(0, y, &Line::from(vec![c.mark(view), Span::styled(format!(" {}", c.p.role), th.label())]));
+            let label = role_label(l, &c.p.role);
+            cv.put(0, y, &Line::from(vec![c.mark(view), Span::styled(format!(" {label}"), th.label())]));
             cv.arrow(x_sa, y, sa - 1, true, th.label());
         }
     } else {
@@ -528,7 +738,9 @@ fn compact(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View
     let used = port_figure(&mut cv, d, facts, tall, view);
     let rows = cv.height().saturating_sub(used) as usize;
     let mut lines: Vec<(u8, Line<'static>)> = Vec::new();
-    let ch_rows = rows.saturating_sub(4).clamp(1, 3);
+    let observed = if facts.state.is_some() { observed_rows(d, w, view) } else { Vec::new() };
+    // The channels give their rows to what the step observes first.
+    let ch_rows = rows.saturating_sub(4 + observed.len()).clamp(1, 3);
     for line in channel_lines(d, facts, ch_rows, w, view) {
         lines.push((3, line));
     }
@@ -540,6 +752,7 @@ fn compact(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View
             lines.push((0, p));
         }
     }
+    lines.extend(observed);
     lines.extend(facts.party_lines(w, view));
     lines.push((4, fit::row(widgets::integrity_items(&facts.m.integrity, view), "  ", w, view)));
     let out = widgets::pick_lines(lines, rows, w, view);
@@ -562,10 +775,10 @@ fn process_box(cv: &mut Canvas, r: Rect, task: &Task, d: &AlpcDetail, view: &Vie
     let l = view.lang;
     let titles = vec![
         Line::from(vec![
-            Span::styled(format!("{} ", task.p.role), th.title()),
+            Span::styled(format!("{} ", role_label(l, &task.p.role)), th.title()),
             Span::styled(widgets::pid(task.p.pid).trim_start().to_string(), th.value()),
         ]),
-        Line::from(Span::styled(task.p.role.clone(), th.title())),
+        Line::from(Span::styled(role_label(l, &task.p.role), th.title())),
     ];
     let inside = cv.frame(r, BorderType::Rounded, th.border(), titles);
     let w = inside.width as usize;
@@ -620,7 +833,12 @@ fn path_table(d: &AlpcDetail, width: usize, view: &View) -> Vec<(u8, Line<'stati
         (t(l, "alpc_path_queue"), format!("≤ {}", size_words(d.queue_max)), c.copied_messages, c.copied_bytes),
         (
             t(l, "alpc_path_section"),
-            format!("≤ {}", widgets::bytes(d.section_size)),
+            match (d.own_section, d.personality.as_str()) {
+                (Some(size), _) => format!("≤ {}", widgets::bytes(size)),
+                (None, "") => format!("≤ {}", widgets::bytes(d.section_size)),
+                (None, "alpc") => t(l, "alpc_path_s_later").to_string(),
+                (None, _) => t(l, "alpc_path_s_none").to_string(),
+            },
             c.section_messages,
             c.section_bytes,
         ),
@@ -635,8 +853,16 @@ fn path_table(d: &AlpcDetail, width: usize, view: &View) -> Vec<(u8, Line<'stati
     let total: u64 = rows.iter().map(|r| r.3).sum();
     let num_w = 9;
     let bar_w = width.saturating_sub(label_w + 2 * num_w + 2).min(30);
+    let size = size_words(d.msg_size);
+    let args = size_words(d.msg_size.saturating_sub(d.rpc_header));
+    let counts =
+        tf(l, "alpc_path_lead_counts", &[("size", size.clone()), ("h", d.rpc_header.to_string()), ("args", args)]);
+    let head = tf(l, "alpc_path_lead", &[("size", size)]);
+    // What msg.size counts, on its own row above the table.
     let mut out = Vec::new();
-    let head = tf(l, "alpc_path_lead", &[("size", size_words(d.msg_size))]);
+    if d.rpc_header > 0 && fit::width(&counts) <= width {
+        out.push((4, Line::from(Span::styled(counts, th.dim()))));
+    }
     let head_line = format!(
         "{}{}{}",
         fit::pad_whole(&head, label_w).unwrap_or_else(|| format!("{head} ")),
@@ -765,7 +991,7 @@ fn full(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
                 } else {
                     ""
                 };
-                let who = role(d, msg.sender.unique_process);
+                let who = who(d, msg.sender.unique_process, l);
                 let long = Line::from(vec![
                     Span::styled("▇ ", th.gauge()),
                     Span::styled(format!("{} ", msg.msg_type), th.value()),
@@ -818,11 +1044,15 @@ fn full(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
         lines.push((1, s));
     }
     lines.extend(path_table(d, width, view));
+    if let Some(b) = facts.state.and(book_line(d, width, view)) {
+        lines.push((1, b));
+    }
     // The Linux side: what our transport does, not what NT does.
     let mut items = vec![Item::text(0, format!("{}:", t(l, "alpc_transport")), th.label())];
     for p in &facts.m.processes {
         let kernel = p.role_kind() == Role::Other;
-        let mut item = widgets::transport_item(if kernel { t(l, "alpc_kernel") } else { p.role.as_str() }, p, view);
+        let label = role_label(l, &p.role);
+        let mut item = widgets::transport_item(&label, p, view);
         item.priority = if kernel { 2 } else { 1 };
         items.push(item);
     }
@@ -830,6 +1060,10 @@ fn full(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
     lines.push((3, fit::row(widgets::integrity_items(&facts.m.integrity, view), "  ", width, view)));
     if measured::any(facts.m) {
         lines.push((2, measured::figures_row(facts.m, width, view)));
+    }
+    // What the lesson's step observes; on a tie the transport's row stays.
+    if facts.state.is_some() {
+        lines.extend(observed_rows(d, width, view));
     }
     let rows = area.height.saturating_sub(y) as usize;
     let out = widgets::pick_lines(lines, rows, width, view);
@@ -874,7 +1108,7 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
                 .connection_ports
                 .iter()
                 .find(|p| p.id == e.port)
-                .map(|p| format!("{} {}", role(d, p.server.unique_process), p.server.unique_process))
+                .map(|p| format!("{} {}", who(d, p.server.unique_process, l), p.server.unique_process))
                 .unwrap_or_default();
             let forms = vec![
                 Line::from(vec![
@@ -892,14 +1126,18 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
             }
         }
     }
-    let by_w = fit::width(t(l, "alpc_by")).max(11);
+    let by_w = d
+        .headers
+        .iter()
+        .map(|h| fit::width(&role_label(l, &h.by)))
+        .fold(fit::width(t(l, "alpc_by")).max(11), usize::max);
     let cols = "Type          DataLen TotalLen ClientId      MessageId CallbackId";
     let head = format!("{}  {cols}", fit::pad_whole(t(l, "alpc_by"), by_w).unwrap_or_default());
     if fit::width(&head) <= w {
         lines.push((1, Line::from(Span::styled(head, th.dim()))));
         for h in d.headers.iter().rev().take(6).rev() {
             let ty = h.header.type_name().unwrap_or("?");
-            let Some(by) = fit::pad_whole(&h.by, by_w) else { continue };
+            let Some(by) = fit::pad_whole(&role_label(l, &h.by), by_w) else { continue };
             lines.push((
                 2,
                 Line::from(vec![
@@ -925,7 +1163,7 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     // Right: the callback in flight, then the RPC call's layers.
     let mut titles = vec![t(l, "alpc_rpc_title").to_string()];
     if !d.rpc_by.is_empty() {
-        titles.insert(0, format!("{} · {}", t(l, "alpc_rpc_title"), d.rpc_by));
+        titles.insert(0, format!("{} · {}", t(l, "alpc_rpc_title"), role_label(l, &d.rpc_by)));
     }
     let ri = boxed(f, right, titles);
     let w = ri.width as usize;
@@ -938,8 +1176,8 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
             &[
                 ("id", c.message_id.to_string()),
                 ("cb", c.callback_id.to_string()),
-                ("server", role(d, c.server.unique_process)),
-                ("client", role(d, c.client.unique_process)),
+                ("server", who(d, c.server.unique_process, l)),
+                ("client", who(d, c.client.unique_process, l)),
             ],
         ),
         None => tf(
@@ -971,11 +1209,12 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         // The detail between words onto the next rows, under itself.
         let indent = fit::width(&head.content);
         let room = w.saturating_sub(indent);
-        if room < 8 || step.detail.split_whitespace().any(|word| fit::width(word) > room) {
+        let text = rpc_step_text(step, l);
+        if room < 8 || text.split_whitespace().any(|word| fit::width(word) > room) {
             lines.push((1, Line::from(head)));
             continue;
         }
-        for (k, row) in widgets::wrap_words(&step.detail, room).into_iter().enumerate() {
+        for (k, row) in widgets::wrap_words(&text, room).into_iter().enumerate() {
             let lead = if k == 0 { head.clone() } else { Span::raw(" ".repeat(indent)) };
             lines.push((1, Line::from(vec![lead, Span::raw(row)])));
         }
@@ -1007,17 +1246,23 @@ pub fn observe(m: &MechanismSnapshot, d: &AlpcDetail, lang: crate::i18n::Lang) -
         out.push(tf(
             lang,
             key,
-            &[("n", n.to_string()), ("bytes", widgets::kib(*bytes)), ("max", d.small_max.to_string())],
+            &[("n", n.to_string()), ("bytes", size_text(*bytes)), ("max", d.queue_max.to_string())],
         ));
     }
     if m.channel.depth > 0 {
-        out.push(tf(lang, "obs_alpc_waiting", &[("n", m.channel.depth.to_string())]));
+        // Before the server accepts, clients wait in NtAlpcConnectPort.
+        let key = if state.channels.is_empty() { "obs_alpc_waiting_connect" } else { "obs_alpc_waiting" };
+        out.push(tf(lang, key, &[("n", m.channel.depth.to_string())]));
     }
     if d.server.refused > 0 {
         out.push(tf(lang, "obs_alpc_refused", &[("n", d.server.refused.to_string())]));
     }
     if d.server.callbacks_ok > 0 {
         out.push(tf(lang, "obs_alpc_callbacks", &[("n", d.server.callbacks_ok.to_string())]));
+    }
+    if !state.personality.is_empty() {
+        let rules = state.personality.to_uppercase();
+        out.push(tf(lang, "obs_alpc_personality", &[("rules", rules), ("max", state.system_max_message.to_string())]));
     }
     out
 }

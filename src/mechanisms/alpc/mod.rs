@@ -59,10 +59,15 @@ pub const MAX_CLIENTS: usize = crate::knobs::ALPC_MAX_CLIENTS as usize;
 // ---------------------------------------------------------------- event log
 
 /// A call record packed into a telemetry event: `call` = api | path << 8
-/// | type << 16 | received << 32; `args` = [handle, bytes, offset or id];
-/// `ret` = the NTSTATUS.
+/// | type << 16 | received << 32 | the received message's id (31 bits)
+/// << 33; `args` = [handle, bytes, offset or id]; `ret` = the NTSTATUS.
 pub fn pack_call(r: &CallRecord) -> (u64, [u64; 3], i64) {
-    let call = u64::from(r.api) | u64::from(r.path) << 8 | u64::from(r.msg_type) << 16 | u64::from(r.received) << 32;
+    let id = r.header.filter(|_| r.received).map_or(0, |h| u64::from(h.message_id) & 0x7fff_ffff);
+    let call = u64::from(r.api)
+        | u64::from(r.path) << 8
+        | u64::from(r.msg_type) << 16
+        | u64::from(r.received) << 32
+        | id << 33;
     (call, [u64::from(r.handle), r.bytes, r.extra], i64::from(r.status.0))
 }
 
@@ -80,6 +85,7 @@ fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
     let path = (call >> 8 & 0xff) as u8;
     let msg_type = (call >> 16 & 0xffff) as u16;
     let received = call >> 32 & 1 == 1;
+    let id = call >> 33;
     let name = CallRecord::API_NAMES.get(usize::from(api)).copied().unwrap_or("?");
     let type_name = LpcMessageType::from_code(msg_type).map_or("?", |t| t.name());
     // (arguments, what came back)
@@ -94,7 +100,11 @@ fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
                 _ => format!("{} bytes copied", a[1]),
             };
             if received {
-                (format!("port=0x{:x}", a[0]), format!(" → {type_name} id={}, {how}", a[2]))
+                // The id from the header; a[2] holds the view's offset on
+                // the section path.
+                // (Records without a header carry the id in a[2].)
+                let id = if id == 0 && path != 1 { a[2] } else { id };
+                (format!("port=0x{:x}", a[0]), format!(" → {type_name} id={id}, {how}"))
             } else {
                 (format!("port=0x{:x}, {type_name}, {how}", a[0]), String::new())
             }
@@ -104,9 +114,15 @@ fn format_call(call: u64, a: [u64; 3], ret: i64) -> String {
         }
         "NtAlpcCreateSectionView" => (format!("port=0x{:x}, {} bytes", a[0], a[1]), format!(" → view @0x{:x}", a[2])),
         "NtAlpcConnectPort" => {
-            let section = if a[1] > 0 { format!(", section {} bytes", a[1]) } else { String::new() };
+            // The real call has no section-size argument (ALPC passes
+            // sections in message attributes): ours is labelled as ours.
+            let section =
+                if a[1] > 0 { format!("  [ipcscope: asks for a {}-byte section]", a[1]) } else { String::new() };
             let handle = if a[0] > 0 { format!(" → port 0x{:x}", a[0]) } else { String::new() };
-            (format!("{}{section}", rpc::endpoint_port_name(ENDPOINT)), handle)
+            (rpc::endpoint_port_name(ENDPOINT), format!("{handle}{section}"))
+        }
+        "GrantDirectAccess" => {
+            return format!("[ipcscope only, no NT call] the kernel records the PR_SET_PTRACER grant = {status}");
         }
         "NtAlpcAcceptConnectPort" => {
             (format!("port=0x{:x}, id={}, {}", a[0], a[2], if path == 1 { "accept" } else { "refuse" }), String::new())
@@ -215,6 +231,7 @@ impl Alpc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::detail::alpc::PortMessageHeader;
 
     #[test]
     fn calls_print_as_nt_names_them() {
@@ -251,6 +268,32 @@ mod tests {
         assert_eq!(
             format_call(c, a, ret),
             "NtAlpcSendWaitReceivePort(port=0x4) → LPC_REQUEST id=7, 120 bytes copied = STATUS_SUCCESS"
+        );
+        // A message received with a section view: its id from the header,
+        // the view's offset apart (the log once printed the offset as id=0).
+        let header = PortMessageHeader { message_id: 42, ..PortMessageHeader::default() };
+        let viewed = CallRecord {
+            api: 5,
+            handle: 4,
+            msg_type: LpcMessageType::LPC_REQUEST,
+            received: true,
+            path: 1,
+            bytes: 4076,
+            extra: 0,
+            header: Some(header),
+            ..CallRecord::default()
+        };
+        let (c, a, ret) = pack_call(&viewed);
+        assert_eq!(
+            format_call(c, a, ret),
+            "NtAlpcSendWaitReceivePort(port=0x4) → LPC_REQUEST id=42, 4076 bytes via section @0x0 = STATUS_SUCCESS"
+        );
+        // Arguments the real calls lack are marked as ours.
+        let connect = CallRecord { api: 3, handle: 4, bytes: 65536, ..CallRecord::default() };
+        let (c, a, ret) = pack_call(&connect);
+        assert_eq!(
+            format_call(c, a, ret),
+            r"NtAlpcConnectPort(\RPC Control\ipcscope-echo) → port 0x4  [ipcscope: asks for a 65536-byte section] = STATUS_SUCCESS"
         );
     }
 }

@@ -114,6 +114,7 @@ impl AlpcProbe {
 /// `PORT_MESSAGE` and what travels inline with it.
 fn charge_per_message(size: u64, small_max: u64, section: u64) -> u64 {
     let rpc_header = request_header_len(ECHO);
+    let size = args_len(size);
     let inline = if size + rpc_header <= small_max {
         (size + rpc_header).div_ceil(4) * 4
     } else if size <= section {
@@ -122,6 +123,12 @@ fn charge_per_message(size: u64, small_max: u64, section: u64) -> u64 {
         rpc_header + u64::from(PORT_DATA_INFORMATION_SIZE) + 2 * u64::from(PORT_DATA_ENTRY_SIZE)
     };
     u64::from(PORT_MESSAGE_SIZE) + inline
+}
+
+/// The arguments a client passes for `msg.size`: the message less the
+/// RPC runtime's header (the client's own rule, `workload::client`).
+pub fn args_len(msg_size: u64) -> u64 {
+    msg_size.saturating_sub(request_header_len(ECHO)).clamp(crate::knobs::MSG_MIN_LEN, 1 << 20)
 }
 
 fn trim(state: &mut AlpcState) {
@@ -236,11 +243,23 @@ impl Probe for AlpcProbe {
         let kernel_max = state.as_ref().map_or(small_max, |s| u64::from(s.small_max));
         let max_message = channel_max.map_or(kernel_max, u64::from);
         // Before a channel exists, the section a client asks for at bind.
-        let has_section =
-            state.as_ref().and_then(|s| s.channels.first()).map_or(section_size > 0, |c| c.client_section.is_some());
+        let first = state.as_ref().and_then(|s| s.channels.first());
+        let own_section = first
+            .and_then(|c| c.client_section)
+            .and_then(|id| state.as_ref().and_then(|s| s.sections.iter().find(|x| x.id == id)).map(|x| x.size));
+        let args = args_len(msg_size);
+        // ALPC: a client without one creates a section when a call needs it.
+        let any_time = state.as_ref().is_some_and(|s| s.personality == "alpc");
+        let section_for = match (first, own_section) {
+            (_, Some(size)) => Some(size),
+            (None, None) if section_size > 0 => Some(section_size),
+            _ if any_time => Some(args.next_power_of_two().max(64 << 10)),
+            _ => None,
+        };
         let path_now = (knob(KnobId::AlpcMix) == 0 && state.is_some())
-            .then(|| args_path(ECHO, msg_size, max_message, has_section.then_some(section_size)).code());
+            .then(|| args_path(ECHO, args, max_message, section_for).code());
         let kernel_up = state.is_some();
+        let state_personality = state.as_ref().map(|s| s.personality.clone()).unwrap_or_default();
         if let Some(s) = state.as_mut() {
             trim(s);
         }
@@ -260,7 +279,10 @@ impl Probe for AlpcProbe {
             rpc: rpc.0,
             rpc_by: rpc.1,
             msg_size,
-            queue_max: max_message.saturating_sub(request_header_len(ECHO)),
+            queue_max: max_message,
+            rpc_header: request_header_len(ECHO),
+            personality: state_personality,
+            own_section,
             path_now,
         };
         let mut processes = vec![kernel, server];

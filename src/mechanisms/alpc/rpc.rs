@@ -63,6 +63,28 @@ impl DataPath {
     }
 }
 
+/// One hop of a call, in English and as a locale key with arguments.
+fn step(
+    trace: &mut Vec<RpcStep>,
+    layer: RpcLayer,
+    direction: Direction,
+    detail: String,
+    key: &str,
+    args: &[(&str, String)],
+) {
+    let args = args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    trace.push(RpcStep { layer, direction, detail, key: key.to_string(), args });
+}
+
+/// A path as the trace's `path` argument names it (the panel translates).
+fn path_word(path: DataPath) -> &'static str {
+    match path {
+        DataPath::Copied => "queue",
+        DataPath::Section => "section",
+        DataPath::Direct => "direct",
+    }
+}
+
 /// Bytes the runtime puts in front of a call's inline arguments.
 pub fn request_header_len(procedure: &str) -> u64 {
     (REQUEST_MAGIC.len() + 4 + procedure.len() + 8) as u64
@@ -198,6 +220,9 @@ pub struct RpcClient {
     section: Option<u32>,
     section_size: u64,
     granted: bool,
+    /// ALPC's rule: a section may be created on the port after connect,
+    /// when a call needs one and none was asked for (`alpc.personality=alpc`).
+    pub sections_any_time: bool,
 }
 
 impl RpcClient {
@@ -222,6 +247,7 @@ impl RpcClient {
             section: connected.own_section,
             section_size,
             granted: false,
+            sections_any_time: false,
         })
     }
 
@@ -271,11 +297,36 @@ impl RpcClient {
             return Err(RpcError::Alpc(AlpcError::Status(NtStatus::STATUS_INVALID_PARAMETER)));
         }
         let mut trace = Vec::new();
-        let step = |trace: &mut Vec<RpcStep>, layer, direction, detail: String| {
-            trace.push(RpcStep { layer, direction, detail });
-        };
-        step(&mut trace, RpcLayer::Application, Direction::Down, format!("{procedure}({len} bytes)"));
+        let n = len.to_string();
+        step(
+            &mut trace,
+            RpcLayer::Application,
+            Direction::Down,
+            format!("{procedure}({len} bytes)"),
+            "rpc_app_down",
+            &[("proc", procedure.to_string()), ("n", n.clone())],
+        );
 
+        // ALPC: a client that asked for no section at connect may create
+        // one on its port now, for a call too big to go inline.
+        if self.section.is_none()
+            && self.sections_any_time
+            && request_header_len(procedure) + len as u64 > self.max_message_length as u64
+        {
+            let size = (len as u64).next_power_of_two().max(64 << 10);
+            if let Ok(handle) = self.process.nt_alpc_create_port_section(self.port, size) {
+                self.section = Some(handle);
+                self.section_size = size;
+                step(
+                    &mut trace,
+                    RpcLayer::Runtime,
+                    Direction::Down,
+                    format!("NtAlpcCreatePortSection(port=0x{:x}, {size} bytes): a section after connect", self.port),
+                    "rpc_section_created",
+                    &[("h", format!("0x{:x}", self.port)), ("size", size.to_string())],
+                );
+            }
+        }
         let section = self.section.map(|_| self.section_size);
         let args_path = args_path(procedure, len as u64, self.max_message_length as u64, section);
         // Arguments built in place go into the view (below) on the section
@@ -291,7 +342,10 @@ impl RpcClient {
         };
         // A result too big for an inline reply may come back through the
         // server's section or be written into this buffer directly.
-        let mut result_buffer = vec![0u8; if max_result + 10 > self.max_message_length { max_result } else { 0 }];
+        // The server replies inline only up to the kernel's `small_max`
+        // (whatever the channel's own limit), so plan by that.
+        let inline_reply = self.process.small_max() as usize;
+        let mut result_buffer = vec![0u8; if max_result + 10 > inline_reply { max_result } else { 0 }];
         let mut data_info = Vec::new();
         let args_index = if args_path == DataPath::Direct {
             data_info.push(AlpcProcess::data_entry(args));
@@ -324,6 +378,12 @@ impl RpcClient {
             RpcLayer::Stub,
             Direction::Down,
             format!("marshal {procedure}: {} bytes inline, arguments {args_path:?}", data.len()),
+            "rpc_stub_down",
+            &[
+                ("proc", procedure.to_string()),
+                ("inline", data.len().to_string()),
+                ("path", path_word(args_path).into()),
+            ],
         );
 
         let view = match (args_path, self.section, &mut source) {
@@ -345,17 +405,38 @@ impl RpcClient {
                 endpoint_port_name(&self.endpoint),
                 self.port
             ),
+            "rpc_runtime_down",
+            &[
+                ("ep", self.endpoint.clone()),
+                ("port", endpoint_port_name(&self.endpoint)),
+                ("h", format!("0x{:x}", self.port)),
+            ],
         );
-        let path_text = match (args_path, view) {
-            (DataPath::Section, Some(v)) => format!("{len} bytes via section @0x{:x}", v.offset),
-            (DataPath::Direct, _) => format!("{len} bytes left in the client for NtReadRequestData"),
-            _ => format!("{} bytes copied", data.len()),
+        let h = format!("0x{:x}", self.port);
+        let (path_text, key, args) = match (args_path, view) {
+            (DataPath::Section, Some(v)) => (
+                format!("{len} bytes via section @0x{:x}", v.offset),
+                "rpc_alpc_down_section",
+                vec![("h", h), ("n", n.clone()), ("off", format!("0x{:x}", v.offset))],
+            ),
+            (DataPath::Direct, _) => (
+                format!("{len} bytes left in the client for NtReadRequestData"),
+                "rpc_alpc_down_direct",
+                vec![("h", h), ("n", n.clone())],
+            ),
+            _ => (
+                format!("{} bytes copied", data.len()),
+                "rpc_alpc_down_queue",
+                vec![("h", h), ("n", data.len().to_string())],
+            ),
         };
         step(
             &mut trace,
             RpcLayer::Alpc,
             Direction::Down,
             format!("NtAlpcSendWaitReceivePort(port=0x{:x}, LPC_REQUEST, {path_text})", self.port),
+            key,
+            &args,
         );
 
         let message = SendMessage { data, view, data_info, ..SendMessage::default() };
@@ -391,12 +472,20 @@ impl RpcClient {
                 "LPC_REPLY id={} from {}: result {result_path:?}",
                 reply.header.message_id, reply.header.client_id.unique_process
             ),
+            "rpc_alpc_up",
+            &[
+                ("id", reply.header.message_id.to_string()),
+                ("pid", reply.header.client_id.unique_process.to_string()),
+                ("path", path_word(result_path).into()),
+            ],
         );
         step(
             &mut trace,
             RpcLayer::Runtime,
             Direction::Up,
             format!("reply matched call id {}", reply.header.message_id),
+            "rpc_runtime_up",
+            &[("id", reply.header.message_id.to_string())],
         );
         let result = match status {
             reply_status::OK => match result_path {
@@ -413,8 +502,22 @@ impl RpcClient {
             reply_status::RESULT_TOO_LARGE => return Err(RpcError::ResultTooLarge),
             _ => return Err(RpcError::Malformed),
         };
-        step(&mut trace, RpcLayer::Stub, Direction::Up, format!("unmarshal {} bytes of result", result.len()));
-        step(&mut trace, RpcLayer::Application, Direction::Up, format!("{procedure} returned"));
+        step(
+            &mut trace,
+            RpcLayer::Stub,
+            Direction::Up,
+            format!("unmarshal {} bytes of result", result.len()),
+            "rpc_stub_up",
+            &[("n", result.len().to_string())],
+        );
+        step(
+            &mut trace,
+            RpcLayer::Application,
+            Direction::Up,
+            format!("{procedure} returned"),
+            "rpc_app_up",
+            &[("proc", procedure.to_string())],
+        );
         Ok(RpcCallResult { result, args_path, result_path, message_id: reply.header.message_id, trace })
     }
 
@@ -428,14 +531,17 @@ impl RpcClient {
         trace: &mut Vec<RpcStep>,
     ) -> Result<ReceivedMessage, AlpcError> {
         while reply.header.message_type() == Some(LpcMessageType::Request) && reply.header.callback_id != 0 {
-            trace.push(RpcStep {
-                layer: RpcLayer::Alpc,
-                direction: Direction::Up,
-                detail: format!(
+            step(
+                trace,
+                RpcLayer::Alpc,
+                Direction::Up,
+                format!(
                     "LPC_REQUEST id={} callback={}: the server calls back while we wait",
                     reply.header.message_id, reply.header.callback_id
                 ),
-            });
+                "rpc_callback_up",
+                &[("id", reply.header.message_id.to_string()), ("cb", reply.header.callback_id.to_string())],
+            );
             let answer = callback_answer(&reply.data);
             reply = self.process.nt_reply_wait_reply_port(
                 self.port,
@@ -444,11 +550,14 @@ impl RpcClient {
                 None,
             )?;
             self.callbacks_served += 1;
-            trace.push(RpcStep {
-                layer: RpcLayer::Alpc,
-                direction: Direction::Down,
-                detail: "NtReplyWaitReplyPort: callback answered, waiting on".into(),
-            });
+            step(
+                trace,
+                RpcLayer::Alpc,
+                Direction::Down,
+                "NtReplyWaitReplyPort: callback answered, waiting on".into(),
+                "rpc_callback_down",
+                &[],
+            );
         }
         Ok(reply)
     }
@@ -515,7 +624,9 @@ pub struct RpcServer {
     pub callbacks_ok: u64,
     pub callbacks_bad: u64,
     connection_port: u32,
-    reply_section_size: u64,
+    /// The section each client gets for large replies (0 = none); read at
+    /// each accept.
+    pub reply_section_size: u64,
     channels: BTreeMap<u64, ServerChannel>,
 }
 

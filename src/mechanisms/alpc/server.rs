@@ -7,7 +7,9 @@
 //! It never busy-waits: `poll` sleeps until a socket is ready, the next
 //! timeout is due, or the stop check interval passes.
 
-use super::kernel::{AlpcKernel, ConnId, CopyDirection, DirectCopy, KernelConfig, Millis, Outgoing, SectionId};
+use super::kernel::{
+    AlpcKernel, ConnId, CopyDirection, DirectCopy, KernelConfig, Millis, Outgoing, Personality, SectionId,
+};
 use super::proto::{decode_request, encode_response, peek_call_id, ProtoError, Response};
 use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -39,7 +41,20 @@ pub fn run(socket_path: &Path, stop: impl Fn() -> bool) -> io::Result<()> {
 }
 
 /// Like [`run`], with explicit knobs (`alpc.small_max`, `alpc.max_pool_usage`, limits).
-pub fn run_with_config(socket_path: &Path, mut config: KernelConfig, stop: impl Fn() -> bool) -> io::Result<()> {
+pub fn run_with_config(socket_path: &Path, config: KernelConfig, stop: impl Fn() -> bool) -> io::Result<()> {
+    let personality = config.personality;
+    run_switchable(socket_path, config, stop, move || personality)
+}
+
+/// Like [`run_with_config`]; `personality()` is asked every round (at
+/// least every `STOP_CHECK`) and the kernel switches its rules when it
+/// changes (`alpc.personality`).
+pub fn run_switchable(
+    socket_path: &Path,
+    mut config: KernelConfig,
+    stop: impl Fn() -> bool,
+    personality: impl Fn() -> Personality,
+) -> io::Result<()> {
     config.kernel_pid = std::process::id();
     let listener = Listener::bind(socket_path)?;
     let mut server = Server {
@@ -53,6 +68,7 @@ pub fn run_with_config(socket_path: &Path, mut config: KernelConfig, stop: impl 
         gate: AcceptGate::default(),
     };
     while !stop() {
+        server.kernel.set_personality(personality());
         server.poll_once(&listener)?;
     }
     // Dropping the listener removes the socket file; dropping the

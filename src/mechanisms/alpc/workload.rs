@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::client::{AlpcError, AlpcProcess, CallRecord};
-use super::kernel::KernelConfig;
+use super::kernel::{KernelConfig, Personality};
 use super::report::{report_path, socket_path, WorkerReport};
-use super::rpc::{DataPath, RpcClient, RpcError, RpcServer, Served, UNKNOWN_PROCEDURE};
+use super::rpc::{request_header_len, DataPath, RpcClient, RpcError, RpcServer, Served, UNKNOWN_PROCEDURE};
 use super::types::NtStatus;
 use super::{pack_call, ENDPOINT};
 use crate::knobs::KnobId;
@@ -44,6 +44,7 @@ pub fn run_worker(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
 fn kernel(ctx: &mut WorkerCtx) -> Result<()> {
     let config = KernelConfig {
         small_max: ctx.knob(KnobId::AlpcSmallMax) as u32,
+        personality: Personality::from_knob(ctx.knob(KnobId::AlpcPersonality)),
         max_pool_usage: ctx.knob(KnobId::AlpcMaxPoolUsage),
         ..KernelConfig::default()
     };
@@ -51,7 +52,11 @@ fn kernel(ctx: &mut WorkerCtx) -> Result<()> {
     let supervisor = ctx.supervisor;
     // The kernel ends with its run.
     let orphaned = move || nix::unistd::getppid().as_raw() != supervisor;
-    super::server::run_with_config(&socket_path(&ctx.run_dir), config, orphaned).context("the NT kernel stopped")?;
+    // The kernel switches personality at run time, on the same processes.
+    let tel = ctx.tel.clone();
+    let personality = move || Personality::from_knob(tel.knob(KnobId::AlpcPersonality));
+    super::server::run_switchable(&socket_path(&ctx.run_dir), config, orphaned, personality)
+        .context("the NT kernel stopped")?;
     ctx.op(Op::Done);
     Ok(())
 }
@@ -117,6 +122,7 @@ fn serve(ctx: &mut WorkerCtx) -> Result<()> {
     loop {
         pacer.wait(ctx);
         rpc.accept_connections = ctx.knob(KnobId::AlpcAccept) != 0;
+        rpc.reply_section_size = ctx.knob(KnobId::AlpcSectionSize);
         rpc.callback_every = if ctx.knob(KnobId::AlpcCallbacks) != 0 { 4 } else { 0 };
         ctx.op(Op::Receive);
         let mut bytes_in = 0usize;
@@ -181,6 +187,7 @@ fn bind(ctx: &WorkerCtx, name: &str) -> Result<RpcClient> {
         ctx.op(Op::Connect);
         match RpcClient::bind(process, ENDPOINT, section) {
             Ok(mut c) => {
+                c.sections_any_time = ctx.knob(KnobId::AlpcPersonality) == 1;
                 log_calls(ctx, c.process(), &mut seen, name);
                 ctx.me().aux[5].store(u64::from(c.port()), Relaxed);
                 return Ok(c);
@@ -205,6 +212,10 @@ fn bind(ctx: &WorkerCtx, name: &str) -> Result<RpcClient> {
 fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
     let name = format!("alpc-{role}");
     let mut rpc = bind(ctx, &name)?;
+    // What this client decided at setup: its section and the rules it
+    // connected under. A change makes it connect anew (a new channel).
+    let setup = |ctx: &WorkerCtx| (ctx.knob(KnobId::AlpcSectionSize), ctx.knob(KnobId::AlpcPersonality));
+    let mut bound = setup(ctx);
     let sender = ctx.sender_id();
     let mut verifier = Verifier::new();
     let mut pacer = Pacer::producer();
@@ -221,7 +232,19 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
             break;
         }
         pacer.wait(ctx);
-        let size = next_size(ctx, &mut turn);
+        if setup(ctx) != bound {
+            // Closing the old connection closes its port: the server gets
+            // LPC_PORT_CLOSED and lets the channel go.
+            drop(rpc);
+            rpc = bind(ctx, &name)?;
+            bound = setup(ctx);
+            granted = false;
+        }
+        // msg.size counts the whole ALPC message: the RPC runtime's header
+        // and the call's arguments.
+        let size = next_size(ctx, &mut turn)
+            .saturating_sub(request_header_len(ECHO) as usize)
+            .clamp(message::MIN_LEN, 1 << 20);
         let msg = &mut buf[..size];
         message::encode(msg, sender, seq);
         seq += 1;

@@ -70,16 +70,33 @@ pub struct AlpcDetail {
     /// `msg.size`: the size of the clients' call arguments now.
     #[serde(default)]
     pub msg_size: u64,
-    /// The largest arguments the queue path carries: the channel's
-    /// `MaxMessageLength` less the RPC runtime's header.
+    /// The largest message the queue path carries: the channel's
+    /// `MaxMessageLength` (`msg.size` counts the RPC runtime's header and
+    /// the arguments, as this does).
     #[serde(default)]
     pub queue_max: u64,
+    /// Bytes of the RPC runtime's header in each call's message.
+    #[serde(default)]
+    pub rpc_header: u64,
+    /// The kernel's `alpc.personality` now (`lpc`, `alpc`; empty when the
+    /// kernel did not answer).
+    #[serde(default)]
+    pub personality: String,
+    /// Size of the section the first client's channel has for its
+    /// requests, if it has one (the client decides at connect).
+    #[serde(default)]
+    pub own_section: Option<u64>,
     /// The path a call of `msg_size` bytes takes now (0 copied through
     /// the queue, 1 section, 2 direct), by the RPC runtime's own rule
     /// against this run's limits; `None` when the sizes vary
     /// (`alpc.mix`) or no channel says what the limits are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_now: Option<u8>,
+}
+
+/// Fields recordings made before them lack stay out of the JSON when 0.
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl AlpcDetail {
@@ -122,7 +139,21 @@ pub enum Direction {
 pub struct RpcStep {
     pub layer: RpcLayer,
     pub direction: Direction,
+    /// The hop in English, for JSON readers.
     pub detail: String,
+    /// The hop as a locale key (`rpc_…` in assets/locales.toml) and its
+    /// arguments, drawn in the reader's language; empty in old reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<(String, String)>,
+}
+
+impl RpcStep {
+    /// The value of argument `name`, if the step has it.
+    pub fn arg(&self, name: &str) -> Option<&str> {
+        self.args.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
 }
 
 /// The `PORT_MESSAGE` header as a receiver sees it.
@@ -208,6 +239,12 @@ pub struct PathCounters {
     /// Messages thrown away by teardown or timeout, and their payload bytes.
     pub freed_messages: u64,
     pub freed_bytes: u64,
+    /// Times `alpc.personality` switched the kernel's rules at run time.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub personality_switches: u64,
+    /// Sections created on a connected port after connect (ALPC only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sections_after_connect: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +252,14 @@ pub struct AlpcState {
     pub kernel_pid: u32,
     /// `alpc.small_max`: largest payload copied through a queue.
     pub small_max: u32,
+    /// `alpc.personality` as the kernel follows it now: `lpc` or `alpc`
+    /// (empty in recordings older than the knob).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub personality: String,
+    /// The largest message a port created now may carry under that
+    /// personality (`small_max`, or just under 64 KiB).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub system_max_message: u32,
     /// `alpc.max_pool_usage`: default pool quota per port.
     pub max_pool_usage: u64,
     pub processes: Vec<ProcessView>,

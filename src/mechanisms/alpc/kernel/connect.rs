@@ -24,9 +24,10 @@ impl AlpcKernel {
         if self.ports.len() >= self.config.limits.max_connection_ports {
             return Err(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
         }
+        let system_max = self.system_max_message();
         let max_message_length = match attributes.max_message_length {
-            0 => self.config.small_max,
-            n if n <= self.config.small_max => n,
+            0 => system_max,
+            n if n <= system_max => n,
             // NT rejects a MaxMessageLength above the system limit.
             _ => return Err(NtStatus::STATUS_INVALID_PARAMETER),
         };

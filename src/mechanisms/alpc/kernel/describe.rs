@@ -33,7 +33,7 @@ impl AlpcKernel {
                 printable(name),
                 connection_data.len(),
                 if *client_section_size > 0 {
-                    format!(", large messages: section of {client_section_size} bytes")
+                    format!(" [ipcscope-only argument: a section of {client_section_size} bytes]")
                 } else {
                     String::new()
                 }
@@ -51,7 +51,7 @@ impl AlpcKernel {
                     self.handle_name(conn, *connection_port),
                     if *accept { "Accept=TRUE" } else { "Accept=FALSE" },
                     if *server_section_size > 0 {
-                        format!(", reply section of {server_section_size} bytes")
+                        format!(" [ipcscope-only argument: a reply section of {server_section_size} bytes]")
                     } else {
                         String::new()
                     }
@@ -117,7 +117,7 @@ impl AlpcKernel {
             Request::NtClose { handle } => format!("NtClose({})", self.handle_name(conn, *handle)),
             Request::GrantDirectAccess { granted } => {
                 format!(
-                    "prctl(PR_SET_PTRACER, kernel) → direct access {}",
+                    "[ipcscope only, no NT call] prctl(PR_SET_PTRACER, kernel) → direct access {}",
                     if *granted { "granted" } else { "revoked" }
                 )
             }

@@ -210,6 +210,8 @@ impl AlpcKernel {
         AlpcState {
             kernel_pid: self.config.kernel_pid,
             small_max: self.config.small_max,
+            personality: self.config.personality.name().to_string(),
+            system_max_message: self.system_max_message(),
             max_pool_usage: self.config.max_pool_usage,
             processes,
             directory: self.directory.iter().map(|(name, &port)| DirectoryEntry { name: name.clone(), port }).collect(),

@@ -121,11 +121,42 @@ impl Default for Limits {
     }
 }
 
+/// Which NT's rules the kernel follows (`alpc.personality`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Personality {
+    /// The notes' (LPC's) rules: `small_max` inline, sections only at connect.
+    #[default]
+    Lpc,
+    /// Vista+ ALPC: inline up to 64 KiB less the header, and a section may
+    /// be created on a connected port at any time.
+    Alpc,
+}
+
+impl Personality {
+    pub fn name(self) -> &'static str {
+        match self {
+            Personality::Lpc => "lpc",
+            Personality::Alpc => "alpc",
+        }
+    }
+
+    /// As `alpc.personality` stores it (its index in `ALPC_PERSONALITIES`).
+    pub fn from_knob(v: u64) -> Self {
+        if v == 1 {
+            Personality::Alpc
+        } else {
+            Personality::Lpc
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelConfig {
     pub kernel_pid: u32,
     /// `alpc.small_max`: largest payload copied through a queue (the notes' 256).
     pub small_max: u32,
+    /// `alpc.personality`; switched at run time by [`AlpcKernel::set_personality`].
+    pub personality: Personality,
     /// `alpc.max_pool_usage`: default pool quota of a port, in bytes.
     pub max_pool_usage: u64,
     pub limits: Limits,
@@ -133,7 +164,13 @@ pub struct KernelConfig {
 
 impl Default for KernelConfig {
     fn default() -> Self {
-        KernelConfig { kernel_pid: 0, small_max: 256, max_pool_usage: 64 << 10, limits: Limits::default() }
+        KernelConfig {
+            kernel_pid: 0,
+            small_max: 256,
+            personality: Personality::Lpc,
+            max_pool_usage: 64 << 10,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -376,7 +413,39 @@ impl AlpcKernel {
         self.sections.get(&section).map(|s| s.size)
     }
 
-    /// The I/O layer could not create backing memory for a section: the
+    /// The largest message a port created now may carry: `small_max`
+    /// under LPC, just under 64 KiB under ALPC.
+    pub fn system_max_message(&self) -> u32 {
+        match self.config.personality {
+            Personality::Lpc => self.config.small_max,
+            Personality::Alpc => SMALL_MAX_CEILING,
+        }
+    }
+
+    /// Switches the rules at run time. Connection ports created with the
+    /// default limit take the new one; channels keep the limit they were
+    /// made with (a client connects anew to get the other).
+    pub fn set_personality(&mut self, personality: Personality) {
+        if personality == self.config.personality {
+            return;
+        }
+        self.config.personality = personality;
+        let max = self.system_max_message();
+        for port in self.ports.values_mut().filter(|p| p.attributes.max_message_length == 0) {
+            port.max_message_length = max;
+        }
+        self.totals.personality_switches += 1;
+        self.log_line(format!(
+            "personality {} (ipcscope's switch, no real NT has one): messages up to {max} bytes inline{}",
+            personality.name(),
+            match personality {
+                Personality::Lpc => ", sections only at connect",
+                Personality::Alpc => ", sections on a connected port at any time",
+            }
+        ));
+    }
+
+    /// Called when a section's backing memory could not be created: the
     /// section object is deleted, so its handles stop working.
     pub fn revoke_section(&mut self, section: SectionId) -> Vec<Outgoing> {
         if self.sections.contains_key(&section) {

@@ -24,9 +24,11 @@ impl AlpcKernel {
             Side::Client => channel.client_section,
             Side::Server => channel.server_section,
         };
-        // The notes' model: one section per direction of a channel.
-        if existing.is_some() {
-            return Err(NtStatus::STATUS_OBJECT_NAME_COLLISION);
+        // LPC takes sections at connect only; ALPC on a connected port at
+        // any time. Our kernel keeps one section per direction of a
+        // channel: a second is refused with a status labelled as ours.
+        if self.config.personality == super::Personality::Lpc || existing.is_some() {
+            return Err(NtStatus::STATUS_NOT_SUPPORTED);
         }
         let peer = match side {
             Side::Client => channel.server,
@@ -35,6 +37,7 @@ impl AlpcKernel {
         self.ensure_handle_room(conn, 1)?;
         self.ensure_handle_room(peer, 1)?;
         let section = self.create_section(ch, side, size)?;
+        self.totals.sections_after_connect += 1;
         let handle = self.sections.get(&section).and_then(|s| s.handles.get(&conn).copied()).unwrap_or(0);
         Ok(Flow::Done {
             status: NtStatus::STATUS_SUCCESS,

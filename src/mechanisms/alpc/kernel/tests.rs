@@ -1302,3 +1302,35 @@ mod decode_fuzz {
         }
     }
 }
+
+/// `alpc.personality`: under LPC a connected port takes no section after
+/// connect; switched to ALPC at run time, the connection port's default
+/// limit grows to ALPC's, a new channel gets it, and a client without a
+/// section may create one — one per direction (ours), never a made-up
+/// name collision.
+#[test]
+fn personality_switches_limits_and_sections_at_run_time() {
+    let mut sim = Sim::new();
+    let (conn_port, _, client_port) = sim.setup();
+    let create = |port| Request::NtAlpcCreatePortSection { port, size: 1 << 16 };
+    assert_eq!(sim.status(CLIENT, create(client_port)), NtStatus::STATUS_NOT_SUPPORTED);
+    assert_eq!(sim.kernel.state().channels[0].max_message_length, 256);
+
+    sim.kernel.set_personality(Personality::Alpc);
+    let state = sim.kernel.state();
+    assert_eq!((state.personality.as_str(), state.system_max_message), ("alpc", SMALL_MAX_CEILING));
+    assert_eq!(state.totals.personality_switches, 1);
+    // The old channel keeps its limit; a new one gets ALPC's.
+    assert_eq!(state.channels[0].max_message_length, 256);
+    let (_, client2_port, _) = sim.connect(CLIENT2, conn_port, 0, 0);
+    let ch = sim.kernel.state().channels.iter().map(|c| c.max_message_length).max().unwrap();
+    assert_eq!(ch, SMALL_MAX_CEILING);
+    assert_eq!(sim.status(CLIENT2, create(client2_port)), NtStatus::STATUS_SUCCESS);
+    assert_eq!(sim.status(CLIENT2, create(client2_port)), NtStatus::STATUS_NOT_SUPPORTED);
+    assert_eq!(sim.kernel.state().totals.sections_after_connect, 1);
+
+    // Switching back: ports made from now on take the notes' 256 bytes.
+    sim.kernel.set_personality(Personality::Lpc);
+    assert_eq!(sim.kernel.state().system_max_message, 256);
+    assert_eq!(sim.kernel.state().totals.personality_switches, 2);
+}
