@@ -109,6 +109,7 @@ impl Mechanism for Fifo {
             notes: NoteLog::default(),
             holders: Vec::new(),
             holders_at: None,
+            opens: None,
         })
     }
 }
@@ -268,10 +269,45 @@ struct FifoProbe {
     /// scan of /proc.
     holders: Vec<(i32, i32)>,
     holders_at: Option<std::time::Instant>,
+    /// Opens and closes of the FIFO (inotify on its inode), so /proc is
+    /// walked again only when someone may have come or gone.
+    opens: Option<OpenWatch>,
 }
 
-/// How often /proc is walked for the FIFO's holders.
+/// How often /proc is walked at most for the FIFO's holders.
 const HOLDER_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often it is walked anyway: a process that inherited the FIFO from
+/// its parent never opened it, so no event announces it.
+const HOLDER_SCAN_QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An inotify watch for opens and closes of one FIFO inode.
+struct OpenWatch {
+    ino: u64,
+    fd: nix::sys::inotify::Inotify,
+    /// An open or close was seen since the last walk of /proc.
+    moved: bool,
+}
+
+impl OpenWatch {
+    fn new(path: &std::path::Path, ino: u64) -> Option<OpenWatch> {
+        use nix::sys::inotify::{AddWatchFlags as W, InitFlags, Inotify};
+        let fd = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+        // Never follow a symlink: the watch is on the node we made.
+        let mask = W::IN_OPEN | W::IN_CLOSE_WRITE | W::IN_CLOSE_NOWRITE | W::IN_DONT_FOLLOW;
+        fd.add_watch(path, mask).ok()?;
+        Some(OpenWatch { ino, fd, moved: true })
+    }
+
+    /// Take the pending events (never blocks); true if any.
+    fn drain(&mut self) {
+        while let Ok(events) = self.fd.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            self.moved = true;
+        }
+    }
+}
 
 /// Which of `pid`'s descriptors have (dev, ino) open. A `stat` of the fd
 /// link reaches the inode without opening anything.
@@ -383,9 +419,24 @@ impl Probe for FifoProbe {
                 // the monitor does, and once a second is enough to spot a
                 // `cat` from another terminal.
                 let ours: Vec<i32> = procs.iter().filter(|p| p.alive()).map(|p| p.pid).collect();
-                if self.holders_at.is_none_or(|t| t.elapsed() >= HOLDER_SCAN_EVERY) {
+                if self.opens.as_ref().is_none_or(|w| w.ino != m.ino()) {
+                    self.opens = OpenWatch::new(&self.path, m.ino());
+                }
+                if let Some(w) = &mut self.opens {
+                    w.drain();
+                }
+                // Without a watch, every second as before.
+                let moved = self.opens.as_ref().is_none_or(|w| w.moved);
+                let due = self.holders_at.is_none_or(|t| {
+                    let e = t.elapsed();
+                    (moved && e >= HOLDER_SCAN_EVERY) || e >= HOLDER_SCAN_QUIET
+                });
+                if due {
                     self.holders = scan_holders(m.dev(), m.ino(), &ours);
                     self.holders_at = Some(std::time::Instant::now());
+                    if let Some(w) = &mut self.opens {
+                        w.moved = false;
+                    }
                 }
                 let mut holders = Vec::new();
                 for &pid in &ours {
