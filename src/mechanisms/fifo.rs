@@ -110,6 +110,7 @@ impl Mechanism for Fifo {
             holders: Vec::new(),
             holders_at: None,
             opens: None,
+            mine: None,
         })
     }
 }
@@ -272,6 +273,10 @@ struct FifoProbe {
     /// Opens and closes of the FIFO (inotify on its inode), so /proc is
     /// walked again only when someone may have come or gone.
     opens: Option<OpenWatch>,
+    /// (pid, fd, comm, mode) of our own workers' holdings, and the workers
+    /// they were read from: read again when one of them changes or the
+    /// FIFO was opened or closed.
+    mine: Option<(Vec<i32>, Vec<(i32, i32, String, String)>)>,
 }
 
 /// How often /proc is walked at most for the FIFO's holders.
@@ -286,6 +291,8 @@ struct OpenWatch {
     fd: nix::sys::inotify::Inotify,
     /// An open or close was seen since the last walk of /proc.
     moved: bool,
+    /// … since our workers' holdings were last read.
+    moved_mine: bool,
 }
 
 impl OpenWatch {
@@ -295,7 +302,7 @@ impl OpenWatch {
         // Never follow a symlink: the watch is on the node we made.
         let mask = W::IN_OPEN | W::IN_CLOSE_WRITE | W::IN_CLOSE_NOWRITE | W::IN_DONT_FOLLOW;
         fd.add_watch(path, mask).ok()?;
-        Some(OpenWatch { ino, fd, moved: true })
+        Some(OpenWatch { ino, fd, moved: true, moved_mine: true })
     }
 
     /// Take the pending events (never blocks); true if any.
@@ -305,6 +312,7 @@ impl OpenWatch {
                 break;
             }
             self.moved = true;
+            self.moved_mine = true;
         }
     }
 }
@@ -438,33 +446,50 @@ impl Probe for FifoProbe {
                         w.moved = false;
                     }
                 }
-                let mut holders = Vec::new();
-                for &pid in &ours {
-                    holding(pid, m.dev(), m.ino(), &mut holders);
+                let describe = |pid: i32, fd: i32| {
+                    let st = procfs::stat(pid).unwrap_or_default();
+                    (pid, fd, st.comm, procfs::fd_mode(pid, fd).unwrap_or_default(), st.ppid)
+                };
+                // Our workers' holdings change only when one of them starts,
+                // ends, opens or closes: read again then (every sample
+                // without a watch).
+                let stale = self.opens.as_ref().is_none_or(|w| w.moved_mine)
+                    || self.mine.as_ref().is_none_or(|(pids, _)| *pids != ours);
+                if stale {
+                    let mut held = Vec::new();
+                    for &pid in &ours {
+                        holding(pid, m.dev(), m.ino(), &mut held);
+                    }
+                    let mine = held.into_iter().map(|(pid, fd)| describe(pid, fd)).map(|(p, f, c, m, _)| (p, f, c, m));
+                    self.mine = Some((ours.clone(), mine.collect()));
+                    if let Some(w) = &mut self.opens {
+                        w.moved_mine = false;
+                    }
+                }
+                let mut holders: Vec<(i32, i32, String, String, i32)> = Vec::new();
+                if let Some((_, mine)) = &self.mine {
+                    holders.extend(mine.iter().map(|(p, f, c, m)| (*p, *f, c.clone(), m.clone(), 0)));
                 }
                 // From the cached scan: outsiders only (a worker of ours that
                 // started after the scan was taken is looked at above), and
                 // only while they live.
                 let workers: Vec<i32> = procs.iter().map(|p| p.pid).collect();
                 holders.extend(
-                    self.holders.iter().copied().filter(|&(pid, _)| !workers.contains(&pid) && procfs::alive(pid)),
+                    self.holders
+                        .iter()
+                        .copied()
+                        .filter(|&(pid, _)| !workers.contains(&pid) && procfs::alive(pid))
+                        .map(|(pid, fd)| describe(pid, fd)),
                 );
-                for &(pid, fd) in &holders {
-                    let st = procfs::stat(pid).unwrap_or_default();
+                for (pid, fd, comm, mode, ppid) in holders {
                     // Our workers are our children; one that started after
                     // its tracker looked is still ours.
                     let role = procs
                         .iter()
                         .find(|p| p.pid == pid)
                         .map(|p| p.role.clone())
-                        .or_else(|| (st.ppid == std::process::id() as i32).then(|| st.comm.clone()));
-                    d.holders.push(FifoHolder {
-                        pid,
-                        fd,
-                        comm: st.comm,
-                        mode: procfs::fd_mode(pid, fd).unwrap_or_default(),
-                        role,
-                    });
+                        .or_else(|| (ppid == std::process::id() as i32).then(|| comm.clone()));
+                    d.holders.push(FifoHolder { pid, fd, comm, mode, role });
                 }
                 d.holders.sort_by(|a, b| (a.role.is_none(), &a.role, a.pid).cmp(&(b.role.is_none(), &b.role, b.pid)));
             }
