@@ -276,8 +276,11 @@ struct FifoProbe {
     /// (pid, fd, comm, mode) of our own workers' holdings, and the workers
     /// they were read from: read again when one of them changes or the
     /// FIFO was opened or closed.
-    mine: Option<(Vec<i32>, Vec<(i32, i32, String, String)>)>,
+    mine: Option<(Vec<i32>, Vec<Held>)>,
 }
+
+/// One holding of the FIFO: (pid, fd, comm, open mode).
+type Held = (i32, i32, String, String);
 
 /// How often /proc is walked at most for the FIFO's holders.
 const HOLDER_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
