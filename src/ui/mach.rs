@@ -420,7 +420,7 @@ fn mailbox_titles(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
     match &d.port {
         Some(p) => {
             let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
-            let q = format!("qlimit {}", p.qlimit);
+            let q = format!("{} {}", t(l, "mach_qlimit"), p.qlimit);
             vec![
                 Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q, th.value())]),
                 Line::from(Span::styled(port, th.title())),
@@ -626,7 +626,7 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
                 }
             }
             // The limit on the bottom border when the title has no room.
-            let q = format!(" qlimit {} ", p.qlimit);
+            let q = format!(" {} {} ", t(l, "mach_qlimit"), p.qlimit);
             if !title_has_q && fit::width(&q) as u16 + 2 <= c.mailbox {
                 cv.text(x_box + c.mailbox - fit::width(&q) as u16 - 1, inner_rows + 1, &q, th.value());
             }
@@ -917,7 +917,7 @@ fn header_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
             Span::styled(sender_label(h, view), th.value()),
         ];
         if pid {
-            v.push(Span::styled(format!(" (audit pid {})", h.sender_pid), th.dim()));
+            v.push(Span::styled(format!(" ({} {})", t(l, "mach_audit_pid"), h.sender_pid), th.dim()));
         }
         v
     };
@@ -1165,7 +1165,7 @@ fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
     let (mark, style) = if msg.cached { ("▒", th.warn()) } else { ("▇", th.gauge()) };
     let head = vec![
         Span::styled(format!("{mark} "), style),
-        Span::styled("id ", th.label()),
+        Span::styled(format!("{} ", t(view.lang, "mach_msg_id")), th.label()),
         Span::styled(msg.msgh_id.to_string(), th.value()),
         Span::styled(format!(" {size}"), th.dim()),
         Span::styled(format!(" {}", sender_label(msg, view)), th.value()),
@@ -1230,7 +1230,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     let titles: Vec<Line<'static>> = match &d.port {
         Some(p) => {
             let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
-            let q = format!("qlimit {}", p.qlimit);
+            let q = format!("{} {}", t(l, "mach_qlimit"), p.qlimit);
             vec![
                 Line::from(vec![
                     Span::styled(format!("{port} · "), th.title()),
@@ -1483,7 +1483,7 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     }
     // The last headers as a table: with `msgh_bits` when every row fits.
     let who_w = d.headers.iter().map(|h| fit::width(&sender_label(h, view))).max().unwrap_or(0).max(10);
-    let source_col = pad(&format!("{} (audit pid)", t(l, "mach_source")), who_w + 8);
+    let source_col = pad(&format!("{} ({})", t(l, "mach_source"), t(l, "mach_audit_pid")), who_w + 8);
     for bits in [true, false] {
         let cols = if bits {
             format!("msgh_bits  msgh_size  msgh_id  {source_col}  {}", t(l, "mach_reply_col"))

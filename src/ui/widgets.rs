@@ -186,6 +186,15 @@ pub fn call_text(text: &str, lang: crate::i18n::Lang) -> String {
     }
     let mut out =
         text.replace("(ring full)", t(lang, "call_ring_full")).replace("(ring empty)", t(lang, "call_ring_empty"));
+    // mach_msg's received message by its header field (`msgh_id`), and
+    // the emulated kernel's few words after it.
+    if out.starts_with("mach_msg(") {
+        out = out
+            .replace(" (id ", " (msgh_id ")
+            .replace(", seq ", t(lang, "call_mach_seq"))
+            .replace(" (task_info reply from the kernel)", t(lang, "call_mach_task_info_reply"))
+            .replace(" (from the task's other thread)", t(lang, "call_mach_other_thread"));
+    }
     // mq_open's attributes by their field names in `struct mq_attr`.
     out = out.replace("{maxmsg ", "{mq_maxmsg=").replace(", msgsize ", ", mq_msgsize=");
     // `mq_receive(…) = 256, prio 3`: the priority received, after the result.
