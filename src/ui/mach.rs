@@ -421,8 +421,10 @@ fn mailbox_titles(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
         Some(p) => {
             let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
             let q = format!("{} {}", t(l, "mach_qlimit"), p.qlimit);
+            let q_short = format!("{} {}", t(l, "mach_qlimit_short"), p.qlimit);
             vec![
                 Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q, th.value())]),
+                Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q_short, th.value())]),
                 Line::from(Span::styled(port, th.title())),
             ]
         }
@@ -1231,6 +1233,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
         Some(p) => {
             let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
             let q = format!("{} {}", t(l, "mach_qlimit"), p.qlimit);
+            let q_short = format!("{} {}", t(l, "mach_qlimit_short"), p.qlimit);
             vec![
                 Line::from(vec![
                     Span::styled(format!("{port} · "), th.title()),
@@ -1238,6 +1241,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
                     Span::styled(format!(" · {}", d.service), th.title()),
                 ]),
                 Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q.clone(), th.value())]),
+                Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q_short, th.value())]),
                 Line::from(Span::styled(port, th.title())),
             ]
         }

@@ -409,7 +409,7 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
     };
     let run_ns = Span::styled(format!("{} {}", t(l, "sock_netns_run"), ino(r.host_netns)), th.value());
     let far_ns = Span::styled(format!("{who} {}", ino(r.remote_netns)), th.value());
-    let cable = Span::styled("  ◀═ veth ═▶  ", th.label());
+    let cable = Span::styled(format!("  ◀═ {} ═▶  ", t(l, "sock_netns_cable")), th.label());
     let first = pick(
         [t(l, "sock_netns"), t(l, "sock_netns_short"), ""]
             .into_iter()
@@ -582,7 +582,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view
         {
             let raw = Line::from(vec![
                 Span::raw("  "),
-                Span::styled(format!("{} {}", c.state, widgets::wchan(&c.wchan)), th.dim()),
+                Span::styled(format!("{} {}", c.state, widgets::wchan_in(&c.wchan, l)), th.dim()),
             ]);
             if fit::line_width(&raw) <= room {
                 g.push(raw);
