@@ -369,7 +369,8 @@ fn mach_and_socket_panels_are_korean() {
     let but_alpc: Vec<Kind> = Kind::ALL.iter().copied().filter(|&k| k != Kind::Alpc).collect();
     frames.extend(frames_of(&but_alpc, true).into_iter().filter(|(w, _)| w.ends_with("grid")));
     let snap = render::snapshot_at(&fixture("stalled.rec"), None).unwrap();
-    frames.extend(lesson_bars(&snap, |sc| sc.kinds.iter().any(|k| ours.contains(k)) && !sc.kinds.contains(&Kind::Alpc)));
+    frames
+        .extend(lesson_bars(&snap, |sc| sc.kinds.iter().any(|k| ours.contains(k)) && !sc.kinds.contains(&Kind::Alpc)));
     let bad = report(&frames);
     assert!(bad.is_empty(), "{} frames with English words:\n{}", bad.len(), bad.join("\n"));
 }

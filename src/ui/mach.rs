@@ -1156,7 +1156,8 @@ fn task_box(cv: &mut Canvas, r: Rect, task: &Task, d: &MachDetail, view: &View) 
     }
 }
 
-/// One queued message: `▇ id 1000  280 B client-1 ⟲SEND_ONCE`.
+/// One queued message: `▇ id 1000  280 B client-1 ⟲SEND_ONCE`; shorter
+/// forms leave out the reply right, then the size, then the id.
 fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
     let th = view.theme;
     let size = if msg.ool_bytes > 0 {
@@ -1165,18 +1166,26 @@ fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
         format!("{} B", msg.msgh_size)
     };
     let (mark, style) = if msg.cached { ("▒", th.warn()) } else { ("▇", th.gauge()) };
-    let head = vec![
-        Span::styled(format!("{mark} "), style),
+    let mark = Span::styled(format!("{mark} "), style);
+    let id = vec![
         Span::styled(format!("{} ", t(view.lang, "mach_msg_id")), th.label()),
         Span::styled(msg.msgh_id.to_string(), th.value()),
-        Span::styled(format!(" {size}"), th.dim()),
-        Span::styled(format!(" {}", sender_label(msg, view)), th.value()),
     ];
+    let size = Span::styled(format!(" {size}"), th.dim());
+    let sender = Span::styled(format!(" {}", sender_label(msg, view)), th.value());
+    let mut head = vec![mark.clone()];
+    head.extend(id.clone());
+    head.extend([size.clone(), sender.clone()]);
     let mut long = head.clone();
     if !msg.reply.is_empty() {
         long.push(Span::styled(format!(" ⟲{}", msg.reply), th.dim()));
     }
-    vec![Line::from(long), Line::from(head)]
+    // Korean names the id by its field (`msgh_id`), which is wider.
+    let mut no_size = vec![mark.clone()];
+    no_size.extend(id);
+    no_size.push(sender.clone());
+    let no_id = vec![mark, Span::styled(size.content.trim_start().to_string(), th.dim()), sender];
+    vec![Line::from(long), Line::from(head), Line::from(no_size), Line::from(no_id)]
 }
 
 /// The focused (roomy) panel: every task in its box with its name space,

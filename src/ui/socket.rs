@@ -409,16 +409,17 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
     };
     let run_ns = Span::styled(format!("{} {}", t(l, "sock_netns_run"), ino(r.host_netns)), th.value());
     let far_ns = Span::styled(format!("{who} {}", ino(r.remote_netns)), th.value());
-    let cable = Span::styled(format!("  ◀═ {} ═▶  ", t(l, "sock_netns_cable")), th.label());
+    let cable = |pad: &str| Span::styled(format!("{pad}◀═ {} ═▶{pad}", t(l, "sock_netns_cable")), th.label());
+    // Without a title, then closer together: the cable's Korean name is wider.
     let first = pick(
-        [t(l, "sock_netns"), t(l, "sock_netns_short"), ""]
+        [(t(l, "sock_netns"), "  "), (t(l, "sock_netns_short"), "  "), ("", "  "), ("", " ")]
             .into_iter()
-            .map(|title| {
+            .map(|(title, pad)| {
                 let mut v = Vec::new();
                 if !title.is_empty() {
                     v.push(Span::styled(format!("{title}  "), th.label()));
                 }
-                v.extend([run_ns.clone(), cable.clone(), far_ns.clone()]);
+                v.extend([run_ns.clone(), cable(pad), far_ns.clone()]);
                 v
             })
             .collect(),
