@@ -1219,10 +1219,27 @@ fn waited_words(c: &EmuCall, view: &View) -> String {
 /// The Linux side of an emulated task, labelled as our transport's (a
 /// task talks to the emulated kernel over a Unix socket): state letter
 /// and wait channel, for the roomy view only.
+/// How a process ended (`exit 0`, `killed by SIGKILL`, as the monitor
+/// records it) in `lang`: the signal's name and the code stay; a worker's
+/// own last error line after `exit N: ` stays as it wrote it.
+pub fn exit_in(e: &str, lang: crate::i18n::Lang) -> String {
+    if lang == crate::i18n::Lang::En {
+        return e.to_string();
+    }
+    if let Some(sig) = e.strip_prefix("killed by ") {
+        return crate::i18n::tf(lang, "exit_killed_by", &[("sig", sig.to_string())]);
+    }
+    match e.strip_prefix("exit ").map(|rest| rest.split_once(": ").unwrap_or((rest, ""))) {
+        Some((code, "")) => crate::i18n::tf(lang, "exit_code", &[("code", code.to_string())]),
+        Some((code, why)) => format!("{}: {why}", crate::i18n::tf(lang, "exit_code", &[("code", code.to_string())])),
+        None => e.to_string(),
+    }
+}
+
 pub fn transport_item(label: &str, p: &ProcessSnapshot, view: &View) -> super::fit::Item {
     let th = view.theme;
     let what = match &p.exit {
-        Some(e) => e.clone(),
+        Some(e) => exit_in(e, view.lang),
         None => format!("{} {}", p.state, wchan_in(&p.wchan, view.lang)),
     };
     super::fit::Item::new(
