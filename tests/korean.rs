@@ -589,3 +589,43 @@ fn their_labels_and_notes_are_korean() {
     let bad = locale_words(theirs_key);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Every Mach call line the workers write (`format_call`, as the events
+/// pane shows it) reads in Korean: the calls, constants and names stay,
+/// the words around them (`received … on`, `(reply port)`, `(id …)`) are
+/// translated.
+#[test]
+fn mach_event_lines_are_korean() {
+    use ipcscope::mechanisms::mach::workload::format_call;
+    use ipcscope::ui::widgets::call_text;
+    let mut lines = vec![
+        // A received reply by its id, and the recorded form with a sequence number.
+        "mach_msg(RCV, rcv_name=0x303) = MACH_MSG_SUCCESS (id 1100)".to_string(),
+        "mach_msg(RCV, rcv_name=0x303) = MACH_MSG_SUCCESS (id 1100, seq 3)".to_string(),
+    ];
+    // Receives (MACH_RCV_MSG = 2) of a reply, a notification, the kernel's
+    // task_info answer and the other thread's message.
+    let talk = ipcscope::mechanisms::mach::workload::THREAD_TALK_ID as u64;
+    let received = [[2, 0x303, 1100], [2, 0x303, 72], [2, 0x303, 3505], [2, 0x303, talk]];
+    for call in 1..=12u64 {
+        let args = [[0x303, 0x403, 0], [0x303, 0x403, 1], [0x303, 0x403, 2], [66, 0x503, 1], [0x5, 0x303, 1000]];
+        for a in args.into_iter().chain(received) {
+            for ret in [0, 0x1000_0004] {
+                lines.push(format_call(call, a, ret));
+            }
+        }
+    }
+    let english: Vec<String> = lines
+        .iter()
+        .map(|l| (l, call_text(l, Lang::Ko)))
+        .filter(|(_, ko)| !english_words(ko).is_empty() && !ko.starts_with("call "))
+        .map(|(l, ko)| format!("{l} → {ko}: {}", english_words(&ko).join(", ")))
+        .collect();
+    assert!(english.is_empty(), "{}", english.join("\n"));
+    // The lines above did reach the words they are about.
+    let ko: Vec<String> = lines.iter().map(|l| call_text(l, Lang::Ko)).collect();
+    for said in ["msgh_id 1100", "순번 3", "task_info 응답", "다른 스레드에서", "응답 포트", "받음", "합류"]
+    {
+        assert!(ko.iter().any(|l| l.contains(said)), "{said} in none of:\n{}", ko.join("\n"));
+    }
+}

@@ -186,15 +186,7 @@ pub fn call_text(text: &str, lang: crate::i18n::Lang) -> String {
     }
     let mut out =
         text.replace("(ring full)", t(lang, "call_ring_full")).replace("(ring empty)", t(lang, "call_ring_empty"));
-    // mach_msg's received message by its header field (`msgh_id`), and
-    // the emulated kernel's few words after it.
-    if out.starts_with("mach_msg(") {
-        out = out
-            .replace(" (id ", " (msgh_id ")
-            .replace(", seq ", t(lang, "call_mach_seq"))
-            .replace(" (task_info reply from the kernel)", t(lang, "call_mach_task_info_reply"))
-            .replace(" (from the task's other thread)", t(lang, "call_mach_other_thread"));
-    }
+    out = mach_call_text(out, lang);
     // mq_open's attributes by their field names in `struct mq_attr`.
     out = out.replace("{maxmsg ", "{mq_maxmsg=").replace(", msgsize ", ", mq_msgsize=");
     // `mq_receive(…) = 256, prio 3`: the priority received, after the result.
@@ -213,6 +205,39 @@ pub fn call_text(text: &str, lang: crate::i18n::Lang) -> String {
     }
     res.push_str(rest);
     res
+}
+
+/// The Mach workers' few words around their calls (see
+/// `mechanisms::mach::workload::format_call`) in `lang`; the calls, names
+/// and constants stay.
+fn mach_call_text(out: String, lang: crate::i18n::Lang) -> String {
+    use crate::i18n::tf;
+    if out.starts_with("mach_msg(") {
+        // The received message by its header field (`msgh_id`).
+        return out
+            .replace(" (id ", " (msgh_id ")
+            .replace(", seq ", t(lang, "call_mach_seq"))
+            .replace(" (task_info reply from the kernel)", t(lang, "call_mach_task_info_reply"))
+            .replace(" (from the task's other thread)", t(lang, "call_mach_other_thread"));
+    }
+    if out.starts_with("mach_port_allocate(") {
+        return out
+            .replace(" (notify port)", t(lang, "call_mach_notify_port"))
+            .replace(" (port for the kernel's answers)", t(lang, "call_mach_kernel_answers_port"))
+            .replace(" (reply port)", t(lang, "call_mach_reply_port"));
+    }
+    if let Some((n, rest)) = out.strip_prefix("thread ").and_then(|r| r.split_once(" joins: same name space, ")) {
+        return format!("{} {rest}", tf(lang, "call_mach_thread_joins", &[("n", n.to_string())]));
+    }
+    if let Some((name, port)) = out.strip_prefix("received ").and_then(|r| r.split_once(" on ")) {
+        // A notification the worker has no constant's name for.
+        let name = if name == "notification" { t(lang, "call_mach_notification") } else { name };
+        return tf(lang, "call_mach_received", &[("name", name.to_string()), ("port", port.to_string())]);
+    }
+    if let Some(pid) = out.strip_prefix("emulated Mach kernel listening (pid ").and_then(|r| r.strip_suffix(')')) {
+        return tf(lang, "call_mach_kernel_listening", &[("pid", pid.to_string())]);
+    }
+    out
 }
 
 /// What a process is doing, as its worker names it: a call (`write()`,
