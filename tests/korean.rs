@@ -248,8 +248,8 @@ fn request(focus: Option<usize>, kinds: Vec<Kind>, view: View) -> Request {
     Request { at: None, width: W, height: H, format: Format::Text, focus, kinds, view: View { lang: Lang::Ko, ..view } }
 }
 
-/// Panels whose kernels' notes other helpers translate this round: their
-/// words are reported by `their_panels_are_korean`, ignored for now.
+/// Panels judged by their own tests (`mach_and_socket_panels_are_korean`,
+/// `alpc_panel_is_korean`), not by the Linux mechanisms' ones.
 const THEIRS: [Kind; 3] = [Kind::Mach, Kind::Alpc, Kind::Socket];
 
 /// Korean frames of `kinds` from every recording at two instants, at the
@@ -360,15 +360,29 @@ fn korean_overlays_and_lesson_bars_have_no_english_words() {
     assert!(bad.is_empty(), "{} frames with English words:\n{}", bad.len(), bad.join("\n"));
 }
 
-/// Mach, ALPC and sockets, zoomed and in the full grid, and the lesson
-/// bars of their lessons.
+/// Mach and sockets, zoomed, in the grid of every mechanism but ALPC, and
+/// the lesson bars of their lessons.
 #[test]
-#[ignore = "the Mach, ALPC and socket panels are translated on other branches this round; un-ignore after the merge"]
-fn their_panels_are_korean() {
-    let mut frames = frames_of(&THEIRS, false);
+fn mach_and_socket_panels_are_korean() {
+    let ours = [Kind::Mach, Kind::Socket];
+    let mut frames = frames_of(&ours, false);
+    let but_alpc: Vec<Kind> = Kind::ALL.iter().copied().filter(|&k| k != Kind::Alpc).collect();
+    frames.extend(frames_of(&but_alpc, true).into_iter().filter(|(w, _)| w.ends_with("grid")));
+    let snap = render::snapshot_at(&fixture("stalled.rec"), None).unwrap();
+    frames
+        .extend(lesson_bars(&snap, |sc| sc.kinds.iter().any(|k| ours.contains(k)) && !sc.kinds.contains(&Kind::Alpc)));
+    let bad = report(&frames);
+    assert!(bad.is_empty(), "{} frames with English words:\n{}", bad.len(), bad.join("\n"));
+}
+
+/// ALPC, zoomed and in the full grid, and the lesson bars of its lessons.
+#[test]
+#[ignore = "the ALPC panel is translated on another branch this round; un-ignore after the merge"]
+fn alpc_panel_is_korean() {
+    let mut frames = frames_of(&[Kind::Alpc], false);
     frames.extend(frames_of(&Kind::ALL, true).into_iter().filter(|(w, _)| w.ends_with("grid")));
     let snap = render::snapshot_at(&fixture("stalled.rec"), None).unwrap();
-    frames.extend(lesson_bars(&snap, theirs));
+    frames.extend(lesson_bars(&snap, |sc| sc.kinds.contains(&Kind::Alpc)));
     let bad = report(&frames);
     assert!(bad.is_empty(), "{} frames with English words:\n{}", bad.len(), bad.join("\n"));
 }
@@ -527,14 +541,12 @@ fn korean_lesson_texts_have_no_english_words() {
 }
 
 #[test]
-#[ignore = "the Mach, ALPC and socket lessons are translated on other branches this round; un-ignore after the merge"]
 fn their_lesson_texts_are_korean() {
     let bad = lesson_text_words(&THEIRS);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-/// Keys of the Mach, ALPC and socket panels and their kernels' notes,
-/// translated on other branches this round.
+/// Keys of the Mach, ALPC and socket panels and their kernels' notes.
 fn theirs_key(k: &str) -> bool {
     let k = k.trim_start_matches("obs_").trim_start_matches("note_");
     ["mach", "alpc", "sock", "emu", "ep_", "mgr_", "reach_"].iter().any(|p| k.starts_with(p))
@@ -573,8 +585,47 @@ fn korean_labels_and_notes_have_no_english_words() {
 }
 
 #[test]
-#[ignore = "the Mach, ALPC and socket labels are translated on other branches this round; un-ignore after the merge"]
 fn their_labels_and_notes_are_korean() {
     let bad = locale_words(theirs_key);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Every Mach call line the workers write (`format_call`, as the events
+/// pane shows it) reads in Korean: the calls, constants and names stay,
+/// the words around them (`received … on`, `(reply port)`, `(id …)`) are
+/// translated.
+#[test]
+fn mach_event_lines_are_korean() {
+    use ipcscope::mechanisms::mach::workload::format_call;
+    use ipcscope::ui::widgets::call_text;
+    let mut lines = vec![
+        // A received reply by its id, and the recorded form with a sequence number.
+        "mach_msg(RCV, rcv_name=0x303) = MACH_MSG_SUCCESS (id 1100)".to_string(),
+        "mach_msg(RCV, rcv_name=0x303) = MACH_MSG_SUCCESS (id 1100, seq 3)".to_string(),
+    ];
+    // Receives (MACH_RCV_MSG = 2) of a reply, a notification, the kernel's
+    // task_info answer and the other thread's message.
+    let talk = ipcscope::mechanisms::mach::workload::THREAD_TALK_ID as u64;
+    let received = [[2, 0x303, 1100], [2, 0x303, 72], [2, 0x303, 3505], [2, 0x303, talk]];
+    for call in 1..=12u64 {
+        let args = [[0x303, 0x403, 0], [0x303, 0x403, 1], [0x303, 0x403, 2], [66, 0x503, 1], [0x5, 0x303, 1000]];
+        for a in args.into_iter().chain(received) {
+            for ret in [0, 0x1000_0004] {
+                lines.push(format_call(call, a, ret));
+            }
+        }
+    }
+    let english: Vec<String> = lines
+        .iter()
+        .map(|l| (l, call_text(l, Lang::Ko)))
+        .filter(|(_, ko)| !english_words(ko).is_empty() && !ko.starts_with("call "))
+        .map(|(l, ko)| format!("{l} → {ko}: {}", english_words(&ko).join(", ")))
+        .collect();
+    assert!(english.is_empty(), "{}", english.join("\n"));
+    // The lines above did reach the words they are about.
+    let ko: Vec<String> = lines.iter().map(|l| call_text(l, Lang::Ko)).collect();
+    for said in ["msgh_id 1100", "순번 3", "task_info 응답", "다른 스레드에서", "응답 포트", "받음", "합류"]
+    {
+        assert!(ko.iter().any(|l| l.contains(said)), "{said} in none of:\n{}", ko.join("\n"));
+    }
 }

@@ -297,7 +297,9 @@ fn remote_netns_drawn_whole() {
     for lang in [Lang::En, Lang::Ko] {
         for (w, h) in [(80, 24), (160, 45)] {
             let frame = render_text(&run(vec![remote_netns()]), &view(lang), w, h);
-            for word in ["4026531833", "4026532174", "10.231.3.1:40123", "veth", "245.0K", "ECONNREFUSED"] {
+            // The cable: a veth pair, 가상 이더넷 in Korean.
+            let cable = if lang == Lang::Ko { "가상 이더넷" } else { "veth" };
+            for word in ["4026531833", "4026532174", "10.231.3.1:40123", cable, "245.0K", "ECONNREFUSED"] {
                 assert!(frame.contains(word), "{lang:?} {w}x{h}: {word} missing\n{frame}");
             }
         }

@@ -420,9 +420,11 @@ fn mailbox_titles(d: &MachDetail, view: &View) -> Vec<Line<'static>> {
     match &d.port {
         Some(p) => {
             let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
-            let q = format!("qlimit {}", p.qlimit);
+            let q = format!("{} {}", t(l, "mach_qlimit"), p.qlimit);
+            let q_short = format!("{} {}", t(l, "mach_qlimit_short"), p.qlimit);
             vec![
                 Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q, th.value())]),
+                Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q_short, th.value())]),
                 Line::from(Span::styled(port, th.title())),
             ]
         }
@@ -626,7 +628,7 @@ fn figure(cv: &mut Canvas, d: &MachDetail, facts: &Facts, tall: bool, reply: boo
                 }
             }
             // The limit on the bottom border when the title has no room.
-            let q = format!(" qlimit {} ", p.qlimit);
+            let q = format!(" {} {} ", t(l, "mach_qlimit"), p.qlimit);
             if !title_has_q && fit::width(&q) as u16 + 2 <= c.mailbox {
                 cv.text(x_box + c.mailbox - fit::width(&q) as u16 - 1, inner_rows + 1, &q, th.value());
             }
@@ -917,7 +919,7 @@ fn header_lines(d: &MachDetail, w: usize, view: &View) -> Vec<Line<'static>> {
             Span::styled(sender_label(h, view), th.value()),
         ];
         if pid {
-            v.push(Span::styled(format!(" (audit pid {})", h.sender_pid), th.dim()));
+            v.push(Span::styled(format!(" ({} {})", t(l, "mach_audit_pid"), h.sender_pid), th.dim()));
         }
         v
     };
@@ -1154,7 +1156,8 @@ fn task_box(cv: &mut Canvas, r: Rect, task: &Task, d: &MachDetail, view: &View) 
     }
 }
 
-/// One queued message: `▇ id 1000  280 B client-1 ⟲SEND_ONCE`.
+/// One queued message: `▇ id 1000  280 B client-1 ⟲SEND_ONCE`; shorter
+/// forms leave out the reply right, then the size, then the id.
 fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
     let th = view.theme;
     let size = if msg.ool_bytes > 0 {
@@ -1163,18 +1166,26 @@ fn msg_line(msg: &MsgView, view: &View) -> Vec<Line<'static>> {
         format!("{} B", msg.msgh_size)
     };
     let (mark, style) = if msg.cached { ("▒", th.warn()) } else { ("▇", th.gauge()) };
-    let head = vec![
-        Span::styled(format!("{mark} "), style),
-        Span::styled("id ", th.label()),
+    let mark = Span::styled(format!("{mark} "), style);
+    let id = vec![
+        Span::styled(format!("{} ", t(view.lang, "mach_msg_id")), th.label()),
         Span::styled(msg.msgh_id.to_string(), th.value()),
-        Span::styled(format!(" {size}"), th.dim()),
-        Span::styled(format!(" {}", sender_label(msg, view)), th.value()),
     ];
+    let size = Span::styled(format!(" {size}"), th.dim());
+    let sender = Span::styled(format!(" {}", sender_label(msg, view)), th.value());
+    let mut head = vec![mark.clone()];
+    head.extend(id.clone());
+    head.extend([size.clone(), sender.clone()]);
     let mut long = head.clone();
     if !msg.reply.is_empty() {
         long.push(Span::styled(format!(" ⟲{}", msg.reply), th.dim()));
     }
-    vec![Line::from(long), Line::from(head)]
+    // Korean names the id by its field (`msgh_id`), which is wider.
+    let mut no_size = vec![mark.clone()];
+    no_size.extend(id);
+    no_size.push(sender.clone());
+    let no_id = vec![mark, Span::styled(size.content.trim_start().to_string(), th.dim()), sender];
+    vec![Line::from(long), Line::from(head), Line::from(no_size), Line::from(no_id)]
 }
 
 /// The focused (roomy) panel: every task in its box with its name space,
@@ -1230,7 +1241,8 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
     let titles: Vec<Line<'static>> = match &d.port {
         Some(p) => {
             let port = format!("{} {}", t(l, "mach_port"), hex(p.receiver_name));
-            let q = format!("qlimit {}", p.qlimit);
+            let q = format!("{} {}", t(l, "mach_qlimit"), p.qlimit);
+            let q_short = format!("{} {}", t(l, "mach_qlimit_short"), p.qlimit);
             vec![
                 Line::from(vec![
                     Span::styled(format!("{port} · "), th.title()),
@@ -1238,6 +1250,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MachDetail, facts:
                     Span::styled(format!(" · {}", d.service), th.title()),
                 ]),
                 Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q.clone(), th.value())]),
+                Line::from(vec![Span::styled(format!("{port} · "), th.title()), Span::styled(q_short, th.value())]),
                 Line::from(Span::styled(port, th.title())),
             ]
         }
@@ -1483,7 +1496,7 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     }
     // The last headers as a table: with `msgh_bits` when every row fits.
     let who_w = d.headers.iter().map(|h| fit::width(&sender_label(h, view))).max().unwrap_or(0).max(10);
-    let source_col = pad(&format!("{} (audit pid)", t(l, "mach_source")), who_w + 8);
+    let source_col = pad(&format!("{} ({})", t(l, "mach_source"), t(l, "mach_audit_pid")), who_w + 8);
     for bits in [true, false] {
         let cols = if bits {
             format!("msgh_bits  msgh_size  msgh_id  {source_col}  {}", t(l, "mach_reply_col"))

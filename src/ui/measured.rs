@@ -131,7 +131,7 @@ pub fn woken_line(m: &MechanismSnapshot, room: usize, view: &View) -> Option<Lin
     let th = view.theme;
     let l = view.lang;
     let r = receiver(m);
-    let who = r.map_or_else(|| t(l, "ms_receiver").to_string(), |p| p.role.clone());
+    let who = r.map_or_else(|| t(l, "ms_receiver").to_string(), |p| super::widgets::role_name(&p.role, l));
     let waits = r.is_some_and(|p| p.party(false) == Party::WaitingData);
     let args = |p99: bool| {
         let mut a = vec![("who", who.clone()), ("p50", us(lat.p50))];
@@ -226,7 +226,7 @@ pub fn block_lines(m: &MechanismSnapshot, room: usize, view: &View) -> Vec<(u8, 
             Item::new(0, kv("p50 ".into(), us(lat.p50), view)),
             Item::new(2, kv("p90 ".into(), us(lat.p90), view)),
             Item::new(0, kv("p99 ".into(), us(lat.p99), view)),
-            Item::new(1, kv("max ".into(), us(lat.max), view)),
+            Item::new(1, kv(format!("{} ", t(l, "ms_max")), us(lat.max), view)),
             Item::text(3, tf(l, "ms_of_n", &[("n", lat.count.to_string())]), th.dim()),
         ];
         out.push((0, sourced(items, &[t(l, "ms_src_latency"), t(l, "ms_src_latency_short")], room, view)));

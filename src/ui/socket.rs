@@ -100,10 +100,10 @@ fn conns<'a>(m: &'a MechanismSnapshot, d: &'a SocketDetail) -> Vec<Conn<'a>> {
 }
 
 /// `client-2` → `c2` where room is short.
-fn short_role(role: &str) -> String {
+fn short_role(role: &str, lang: crate::i18n::Lang) -> String {
     match Role::parse(role) {
-        Role::Client(n) => format!("c{n}"),
-        _ => role.to_string(),
+        Role::Client(n) => crate::i18n::tf(lang, "sock_client_short", &[("n", n.to_string())]),
+        _ => widgets::role_name(role, lang),
     }
 }
 
@@ -156,7 +156,7 @@ fn conn_rows(
     ];
     'form: for (long, pids, fds, sname, unit) in forms {
         let name_of = |c: &Conn| {
-            let mut s = if long { client_name(&c.client.role, view) } else { short_role(&c.client.role) };
+            let mut s = if long { client_name(&c.client.role, view) } else { short_role(&c.client.role, l) };
             if pids && c.client.pid > 0 {
                 s = format!("{s} {}", c.client.pid);
             }
@@ -409,16 +409,17 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
     };
     let run_ns = Span::styled(format!("{} {}", t(l, "sock_netns_run"), ino(r.host_netns)), th.value());
     let far_ns = Span::styled(format!("{who} {}", ino(r.remote_netns)), th.value());
-    let cable = Span::styled("  ◀═ veth ═▶  ", th.label());
+    let cable = |pad: &str| Span::styled(format!("{pad}◀═ {} ═▶{pad}", t(l, "sock_netns_cable")), th.label());
+    // Without a title, then closer together: the cable's Korean name is wider.
     let first = pick(
-        [t(l, "sock_netns"), t(l, "sock_netns_short"), ""]
+        [(t(l, "sock_netns"), "  "), (t(l, "sock_netns_short"), "  "), ("", "  "), ("", " ")]
             .into_iter()
-            .map(|title| {
+            .map(|(title, pad)| {
                 let mut v = Vec::new();
                 if !title.is_empty() {
                     v.push(Span::styled(format!("{title}  "), th.label()));
                 }
-                v.extend([run_ns.clone(), cable.clone(), far_ns.clone()]);
+                v.extend([run_ns.clone(), cable(pad), far_ns.clone()]);
                 v
             })
             .collect(),
@@ -582,7 +583,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view
         {
             let raw = Line::from(vec![
                 Span::raw("  "),
-                Span::styled(format!("{} {}", c.state, widgets::wchan(&c.wchan)), th.dim()),
+                Span::styled(format!("{} {}", c.state, widgets::wchan_in(&c.wchan, l)), th.dim()),
             ]);
             if fit::line_width(&raw) <= room {
                 g.push(raw);
@@ -629,21 +630,24 @@ fn socket_table(d: &SocketDetail, room: usize, view: &View) -> Vec<Line<'static>
             .iter()
             .map(|s| {
                 let local = if s.local.is_empty() {
-                    "(unnamed)".to_string()
+                    t(l, "sock_unnamed").to_string()
                 } else {
                     widgets::short_path(&s.local, path_room).unwrap_or_else(|| "…".into())
                 };
+                // The table has room for the whole name in Korean (`c1` is no word).
+                let peer_name =
+                    |r: &str| if l == crate::i18n::Lang::En { short_role(r, l) } else { widgets::role_name(r, l) };
                 let peer = match (&s.peer_role, s.peer.is_empty()) {
-                    (Some(r), true) => short_role(r),
+                    (Some(r), true) => peer_name(r),
                     (Some(r), false) => match s.peer_port {
-                        Some(port) => format!("{} :{port}", short_role(r)),
-                        None => short_role(r),
+                        Some(port) => format!("{} :{port}", peer_name(r)),
+                        None => peer_name(r),
                     },
                     (None, true) => "-".into(),
                     (None, false) => widgets::short_path(&s.peer, path_room).unwrap_or_else(|| "…".into()),
                 };
                 [
-                    s.role.clone(),
+                    widgets::role_name(&s.role, l),
                     s.fd.to_string(),
                     s.state.clone(),
                     local,
@@ -962,15 +966,15 @@ pub fn observe(m: &MechanismSnapshot, d: &SocketDetail, lang: crate::i18n::Lang)
         .sockets
         .iter()
         .filter(|s| s.server_side() && s.established())
-        .filter_map(|s| s.peer_role.as_ref().map(|r| format!("{r} ({})", s.family.label())))
+        .filter_map(|s| s.peer_role.as_ref().map(|r| format!("{} ({})", widgets::role_name(r, lang), s.family.label())))
         .collect();
     if conns.len() > 1 {
         out.push(tf(lang, "obs_sock_conns", &[("n", conns.len().to_string()), ("who", conns.join(", "))]));
     }
-    let blocked: Vec<&str> = clients
+    let blocked: Vec<String> = clients
         .iter()
         .filter(|p| p.alive() && p.op_kind() == Op::Send && p.blocked())
-        .map(|p| p.role.as_str())
+        .map(|p| widgets::role_name(&p.role, lang))
         .collect();
     let rate: f64 = clients.iter().filter(|p| p.alive()).map(|p| p.send_rate).sum();
     if !blocked.is_empty() {

@@ -186,6 +186,7 @@ pub fn call_text(text: &str, lang: crate::i18n::Lang) -> String {
     }
     let mut out =
         text.replace("(ring full)", t(lang, "call_ring_full")).replace("(ring empty)", t(lang, "call_ring_empty"));
+    out = mach_call_text(out, lang);
     // mq_open's attributes by their field names in `struct mq_attr`.
     out = out.replace("{maxmsg ", "{mq_maxmsg=").replace(", msgsize ", ", mq_msgsize=");
     // `mq_receive(…) = 256, prio 3`: the priority received, after the result.
@@ -204,6 +205,39 @@ pub fn call_text(text: &str, lang: crate::i18n::Lang) -> String {
     }
     res.push_str(rest);
     res
+}
+
+/// The Mach workers' few words around their calls (see
+/// `mechanisms::mach::workload::format_call`) in `lang`; the calls, names
+/// and constants stay.
+fn mach_call_text(out: String, lang: crate::i18n::Lang) -> String {
+    use crate::i18n::tf;
+    if out.starts_with("mach_msg(") {
+        // The received message by its header field (`msgh_id`).
+        return out
+            .replace(" (id ", " (msgh_id ")
+            .replace(", seq ", t(lang, "call_mach_seq"))
+            .replace(" (task_info reply from the kernel)", t(lang, "call_mach_task_info_reply"))
+            .replace(" (from the task's other thread)", t(lang, "call_mach_other_thread"));
+    }
+    if out.starts_with("mach_port_allocate(") {
+        return out
+            .replace(" (notify port)", t(lang, "call_mach_notify_port"))
+            .replace(" (port for the kernel's answers)", t(lang, "call_mach_kernel_answers_port"))
+            .replace(" (reply port)", t(lang, "call_mach_reply_port"));
+    }
+    if let Some((n, rest)) = out.strip_prefix("thread ").and_then(|r| r.split_once(" joins: same name space, ")) {
+        return format!("{} {rest}", tf(lang, "call_mach_thread_joins", &[("n", n.to_string())]));
+    }
+    if let Some((name, port)) = out.strip_prefix("received ").and_then(|r| r.split_once(" on ")) {
+        // A notification the worker has no constant's name for.
+        let name = if name == "notification" { t(lang, "call_mach_notification") } else { name };
+        return tf(lang, "call_mach_received", &[("name", name.to_string()), ("port", port.to_string())]);
+    }
+    if let Some(pid) = out.strip_prefix("emulated Mach kernel listening (pid ").and_then(|r| r.strip_suffix(')')) {
+        return tf(lang, "call_mach_kernel_listening", &[("pid", pid.to_string())]);
+    }
+    out
 }
 
 /// What a process is doing, as its worker names it: a call (`write()`,
@@ -1210,10 +1244,27 @@ fn waited_words(c: &EmuCall, view: &View) -> String {
 /// The Linux side of an emulated task, labelled as our transport's (a
 /// task talks to the emulated kernel over a Unix socket): state letter
 /// and wait channel, for the roomy view only.
+/// How a process ended (`exit 0`, `killed by SIGKILL`, as the monitor
+/// records it) in `lang`: the signal's name and the code stay; a worker's
+/// own last error line after `exit N: ` stays as it wrote it.
+pub fn exit_in(e: &str, lang: crate::i18n::Lang) -> String {
+    if lang == crate::i18n::Lang::En {
+        return e.to_string();
+    }
+    if let Some(sig) = e.strip_prefix("killed by ") {
+        return crate::i18n::tf(lang, "exit_killed_by", &[("sig", sig.to_string())]);
+    }
+    match e.strip_prefix("exit ").map(|rest| rest.split_once(": ").unwrap_or((rest, ""))) {
+        Some((code, "")) => crate::i18n::tf(lang, "exit_code", &[("code", code.to_string())]),
+        Some((code, why)) => format!("{}: {why}", crate::i18n::tf(lang, "exit_code", &[("code", code.to_string())])),
+        None => e.to_string(),
+    }
+}
+
 pub fn transport_item(label: &str, p: &ProcessSnapshot, view: &View) -> super::fit::Item {
     let th = view.theme;
     let what = match &p.exit {
-        Some(e) => e.clone(),
+        Some(e) => exit_in(e, view.lang),
         None => format!("{} {}", p.state, wchan_in(&p.wchan, view.lang)),
     };
     super::fit::Item::new(
