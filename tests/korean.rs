@@ -30,7 +30,7 @@ const UNITS: &[&str] = &["B", "K", "M", "G", "KiB", "MiB", "GiB", "Hz", "s", "ms
 /// printed on the keyboard.
 const NAMES: &[&str] = &[
     "ipcscope", // the program
-    "Mach", "Linux", "Windows", "Unix", "macOS", "launchd", "Chrome",  // systems and programs
+    "Mach", "Linux", "Windows", "Vista", "Unix", "macOS", "launchd", "Chrome", // systems and programs
     "English", // the language switch names the other language in itself
     "space", "enter", "esc", "tab", "Alt", "Shift", "Ctrl", // keys
     "fd",   // POSIX's name of a file descriptor, as in `fd[0]`
