@@ -995,7 +995,7 @@ fn full(f: &mut Frame, area: Rect, d: &AlpcDetail, facts: &Facts, view: &View) {
                 let long = Line::from(vec![
                     Span::styled("▇ ", th.gauge()),
                     Span::styled(format!("{} ", msg.msg_type), th.value()),
-                    Span::styled(format!("id {} ", msg.message_id), th.label()),
+                    Span::styled(format!("#{} ", msg.message_id), th.label()),
                     Span::styled(who.clone(), th.value()),
                     Span::styled(format!(" {} B {how}", msg.data_length), th.dim()),
                 ]);
@@ -1113,7 +1113,10 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
             let forms = vec![
                 Line::from(vec![
                     Span::styled(e.name.clone(), th.value()),
-                    Span::styled(format!("  ALPC Connection Port #{}  ({server})", e.port), th.label()),
+                    Span::styled(
+                        format!("  {}  ({server})", tf(l, "alpc_dir_conn_port", &[("n", e.port.to_string())])),
+                        th.label(),
+                    ),
                 ]),
                 Line::from(vec![
                     Span::styled(e.name.clone(), th.value()),
@@ -1131,7 +1134,9 @@ pub fn render_focus(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         .iter()
         .map(|h| fit::width(&role_label(l, &h.by)))
         .fold(fit::width(t(l, "alpc_by")).max(11), usize::max);
-    let cols = "Type          DataLen TotalLen ClientId      MessageId CallbackId";
+    // PORT_MESSAGE's field names; `Type` (u2.s2.Type) is said in words,
+    // four columns wide in either language.
+    let cols = format!("{}          DataLen TotalLen ClientId      MessageId CallbackId", t(l, "alpc_col_type"));
     let head = format!("{}  {cols}", fit::pad_whole(t(l, "alpc_by"), by_w).unwrap_or_default());
     if fit::width(&head) <= w {
         lines.push((1, Line::from(Span::styled(head, th.dim()))));
