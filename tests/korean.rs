@@ -30,7 +30,7 @@ const UNITS: &[&str] = &["B", "K", "M", "G", "KiB", "MiB", "GiB", "Hz", "s", "ms
 /// printed on the keyboard.
 const NAMES: &[&str] = &[
     "ipcscope", // the program
-    "Mach", "Linux", "Windows", "Vista", "Unix", "macOS", "launchd", "Chrome", // systems and programs
+    "Mach", "Linux", "Windows", "Vista", "Unix", "macOS", "launchd", "Chrome",  // systems and programs
     "English", // the language switch names the other language in itself
     "space", "enter", "esc", "tab", "Alt", "Shift", "Ctrl", // keys
     "fd",   // POSIX's name of a file descriptor, as in `fd[0]`
@@ -630,5 +630,28 @@ fn mach_event_lines_are_korean() {
     for said in ["msgh_id 1100", "순번 3", "task_info 응답", "다른 스레드에서", "응답 포트", "받음", "합류"]
     {
         assert!(ko.iter().any(|l| l.contains(said)), "{said} in none of:\n{}", ko.join("\n"));
+    }
+}
+
+/// The NT kernel's call lines (as `mechanisms::alpc` formats them, in
+/// recordings old and new) read in Korean apart from the calls, statuses
+/// and message types.
+#[test]
+fn alpc_event_lines_are_korean() {
+    use ipcscope::ui::widgets::call_text;
+    let lines = [
+        "NtAlpcSendWaitReceivePort(port=0x2c, LPC_REQUEST, 4096 bytes via section @0x1000) = STATUS_SUCCESS",
+        "NtAlpcSendWaitReceivePort(port=0x4) → LPC_REQUEST id=7, 120 bytes copied = STATUS_SUCCESS",
+        "NtAlpcSendWaitReceivePort(port=0x4) → LPC_REQUEST id=42, 4076 bytes via section @0x0 = STATUS_SUCCESS",
+        "NtAlpcSendWaitReceivePort(port=0x4, LPC_REQUEST, 200000 bytes left for direct access) = STATUS_SUCCESS",
+        "NtAlpcSendWaitReceivePort(port=0x4, receive) = STATUS_SUCCESS",
+        "NtAlpcCreateSectionView(port=0x4, 65536 bytes) → view @0x7f00 = STATUS_SUCCESS",
+        "NtAlpcConnectPort(\\RPC Control\\ipcscope-echo) → port 0x4  [ipcscope: asks for a 65536-byte section] = STATUS_SUCCESS",
+        "[ipcscope only, no NT call] the kernel records the PR_SET_PTRACER grant = STATUS_SUCCESS",
+    ];
+    for l in lines {
+        let ko = call_text(l, Lang::Ko);
+        assert!(english_words(&ko).is_empty(), "{l} → {ko}: {:?}", english_words(&ko));
+        assert_ne!(ko, l, "nothing translated in {l}");
     }
 }

@@ -187,6 +187,7 @@ pub fn call_text(text: &str, lang: crate::i18n::Lang) -> String {
     let mut out =
         text.replace("(ring full)", t(lang, "call_ring_full")).replace("(ring empty)", t(lang, "call_ring_empty"));
     out = mach_call_text(out, lang);
+    out = alpc_call_text(out, lang);
     // mq_open's attributes by their field names in `struct mq_attr`.
     out = out.replace("{maxmsg ", "{mq_maxmsg=").replace(", msgsize ", ", mq_msgsize=");
     // `mq_receive(…) = 256, prio 3`: the priority received, after the result.
@@ -236,6 +237,33 @@ fn mach_call_text(out: String, lang: crate::i18n::Lang) -> String {
     }
     if let Some(pid) = out.strip_prefix("emulated Mach kernel listening (pid ").and_then(|r| r.strip_suffix(')')) {
         return tf(lang, "call_mach_kernel_listening", &[("pid", pid.to_string())]);
+    }
+    out
+}
+
+/// The NT kernel's words around its calls (see
+/// `mechanisms::alpc::describe_call`) in `lang`; calls, statuses and
+/// message types stay.
+fn alpc_call_text(out: String, lang: crate::i18n::Lang) -> String {
+    use crate::i18n::tf;
+    if !out.starts_with("Nt") && !out.starts_with("[ipcscope") {
+        return out;
+    }
+    let mut out = out
+        .replace(" bytes via section @", t(lang, "call_alpc_via_section"))
+        .replace(" bytes left for direct access", t(lang, "call_alpc_left_direct"))
+        .replace(" bytes copied", t(lang, "call_alpc_copied"))
+        .replace(" → view @", t(lang, "call_alpc_view"))
+        .replace(" → port 0x", t(lang, "call_alpc_port"))
+        .replace(", receive)", t(lang, "call_alpc_receive"))
+        .replace("[ipcscope only, no NT call] the kernel records the PR_SET_PTRACER grant", t(lang, "call_alpc_grant"));
+    // `[ipcscope: asks for a 65536-byte section]`
+    if let Some(i) = out.find("[ipcscope: asks for a ") {
+        let rest = &out[i + "[ipcscope: asks for a ".len()..];
+        if let Some((n, tail)) = rest.split_once("-byte section]") {
+            let said = tf(lang, "call_alpc_asks_section", &[("n", n.to_string())]);
+            out = format!("{}{said}{tail}", &out[..i]);
+        }
     }
     out
 }
