@@ -222,6 +222,8 @@ fn rate_keys_change_the_selected_panel_and_alt_every_panel() {
     t.wait_screen("the live run", |s| s.contains("LIVE"));
     t.keys("-");
     t.wait_screen("the pipe's rate", |s| s.contains("pipe: producer.rate = 500"));
+    // A sample must record the pipe's new rate before the next key changes shm's.
+    let_samples_come(&t);
     t.keys("Tab");
     t.keys("+");
     t.wait_screen("shm's rate", |s| s.contains("shm: producer.rate = 2000"));
