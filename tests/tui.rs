@@ -269,6 +269,8 @@ fn the_lesson_picker_keeps_the_run_and_esc_returns() {
     let producer = worker(prog, "pipe-producer");
     wait_until("the lesson's stalled pipe", || wchan(producer).contains("pipe_write"));
     assert!(shm.iter().all(|&p| process_alive(p)), "the lesson stopped the shm processes");
+    // Samples must record the stalled pipe before the lesson is left.
+    let_samples_come(&t);
     t.keys("Escape");
     t.wait_screen("back where we were", |s| s.contains("left the lesson") && !s.contains("lesson 2/5"));
     assert!(shm.iter().all(|&p| process_alive(p)), "leaving the lesson stopped the shm processes");

@@ -47,7 +47,7 @@ pub fn state_text(p: &ProcessSnapshot, view: &View) -> String {
         return t(view.lang, "not_started").into();
     }
     if let Some(e) = &p.exit {
-        return format!("{} · {e}", t(view.lang, "exited"));
+        return format!("{} · {}", t(view.lang, "exited"), exit_in(e, view.lang));
     }
     format!("{} {}", p.state, t(view.lang, p.waiting().label_key()))
 }
@@ -1269,9 +1269,6 @@ fn waited_words(c: &EmuCall, view: &View) -> String {
     s
 }
 
-/// The Linux side of an emulated task, labelled as our transport's (a
-/// task talks to the emulated kernel over a Unix socket): state letter
-/// and wait channel, for the roomy view only.
 /// How a process ended (`exit 0`, `killed by SIGKILL`, as the monitor
 /// records it) in `lang`: the signal's name and the code stay; a worker's
 /// own last error line after `exit N: ` stays as it wrote it.
@@ -1289,6 +1286,9 @@ pub fn exit_in(e: &str, lang: crate::i18n::Lang) -> String {
     }
 }
 
+/// The Linux side of an emulated task, labelled as our transport's (a
+/// task talks to the emulated kernel over a Unix socket): state letter
+/// and wait channel, for the roomy view only.
 pub fn transport_item(label: &str, p: &ProcessSnapshot, view: &View) -> super::fit::Item {
     let th = view.theme;
     let what = match &p.exit {
@@ -1886,4 +1886,21 @@ pub fn fit_quiet(items: Vec<super::fit::Item>, sep: &str, room: usize) -> Line<'
         spans.extend(it.spans);
     }
     Line::from(spans)
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::state_text;
+    use crate::i18n::Lang;
+    use crate::model::figures::ProcessSnapshot;
+    use crate::ui::View;
+
+    #[test]
+    fn how_a_process_ended_is_in_the_readers_language() {
+        let ended = |exit: &str| ProcessSnapshot { pid: 7, exit: Some(exit.into()), ..Default::default() };
+        let ko = View { lang: Lang::Ko, ..View::default() };
+        assert_eq!(state_text(&ended("exit 0"), &ko), "종료됨 · 종료 코드 0");
+        assert_eq!(state_text(&ended("killed by SIGPIPE"), &ko), "종료됨 · SIGPIPE로 종료");
+        assert_eq!(state_text(&ended("exit 0"), &View::default()), "EXITED · exit 0");
+    }
 }
