@@ -59,10 +59,10 @@ struct Entry {
 
 #[derive(Deserialize, Default)]
 struct File {
-    labels: HashMap<String, Entry>,
+    labels: Table,
     /// The probes' notes: `{name}` marks an argument.
     #[serde(default)]
-    notes: HashMap<String, Entry>,
+    notes: Table,
 }
 
 fn file() -> &'static File {
@@ -74,7 +74,11 @@ fn file() -> &'static File {
     })
 }
 
-fn table() -> &'static HashMap<String, Entry> {
+/// Looked up a few hundred times per frame: a fast hash, not SipHash (no
+/// one can choose these keys to attack it).
+type Table = HashMap<String, Entry, foldhash::fast::FixedState>;
+
+fn table() -> &'static Table {
     &file().labels
 }
 

@@ -170,25 +170,28 @@ impl ProcessSnapshot {
         if self.pid <= 0 {
             return Party::NotStarted;
         }
-        if self.exit.is_some() || matches!(self.waiting(), Wait::Exited | Wait::Zombie) {
+        // Read once: a frame asks every process's part several times.
+        let w = self.waiting();
+        if self.exit.is_some() || matches!(w, Wait::Exited | Wait::Zombie) {
             return Party::Exited;
         }
-        if run_paused || self.waiting() == Wait::Stopped {
+        if run_paused || w == Wait::Stopped {
             return Party::Paused;
         }
         if self.op.starts_with("step") {
             return Party::StepHeld;
         }
+        let op = self.op_kind();
+        let blocked = self.state == "D" || (self.state == "S" && w.is_ipc_block());
         // Its rate knob is 0: it sleeps on purpose, not to keep a rate.
-        if self.op_kind() == Op::Stalled && !self.blocked() {
+        if op == Op::Stalled && !blocked {
             return Party::Stalled;
         }
-        let w = self.waiting();
-        if w == Wait::FifoOpen || self.op_kind() == Op::Open && self.blocked() {
+        if w == Wait::FifoOpen || op == Op::Open && blocked {
             return Party::WaitingPartner;
         }
-        if self.blocked() {
-            return match self.op_kind() {
+        if blocked {
+            return match op {
                 Op::Write | Op::Send => Party::BlockedFull,
                 Op::Read | Op::Recv => Party::WaitingData,
                 // The call is not named: the role says which side it is.
@@ -198,7 +201,7 @@ impl ProcessSnapshot {
                 },
             };
         }
-        match (w, self.op_kind()) {
+        match (w, op) {
             (Wait::Running | Wait::Disk, _) => Party::Running,
             // A consumer at rate 0 sleeps between looks at its knob, in
             // nanosleep or (the socket server) a poll() with a timeout.

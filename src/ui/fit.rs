@@ -6,8 +6,11 @@
 //! Every panel hands ratatui only lines these functions have fitted, so no
 //! `Paragraph` ever truncates.
 
+use ratatui::buffer::CellWidth;
+use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
+use ratatui::Frame;
 
 use super::View;
 use crate::i18n::tf;
@@ -37,6 +40,81 @@ pub fn first_fit_line<'a>(forms: Vec<Line<'a>>, room: usize) -> Option<Line<'a>>
 pub fn pad_whole(s: &str, w: usize) -> Option<String> {
     let used = width(s);
     (used <= w).then(|| format!("{s}{}", " ".repeat(w - used)))
+}
+
+/// Draws `lines` from the top of `area`, one per row, exactly as a
+/// `Paragraph` without wrap or scroll would (styles patched text → line →
+/// span, alignment honoured, a grapheme that would cross the right edge
+/// ends the line), but without its per-frame machinery: no styling of the
+/// whole area with an empty style, no list of graphemes collected per line.
+/// A live frame draws every panel's text this way at 10 Hz (issue #18).
+pub fn draw<'a>(f: &mut Frame, area: Rect, text: impl Into<Text<'a>>) {
+    draw_lines(f, area, &text.into().lines);
+}
+
+/// [`draw`] for lines borrowed from elsewhere.
+pub fn draw_lines(f: &mut Frame, area: Rect, lines: &[Line]) {
+    let area = area.intersection(f.area());
+    if area.is_empty() {
+        return;
+    }
+    let buf = f.buffer_mut();
+    let max = area.width;
+    for (row, line) in lines.iter().take(area.height as usize).enumerate() {
+        let y = area.y + row as u16;
+        // The graphemes a truncating Paragraph keeps: whole ones from the
+        // left while they fit; one wider than the area is skipped.
+        let kept = || {
+            cells(line).scan(0u16, move |used, (symbol, style, w)| {
+                if w > max {
+                    return Some(None);
+                }
+                if *used + w > max {
+                    return None;
+                }
+                *used += w;
+                Some(Some((symbol, style, w)))
+            })
+        };
+        let x0 = match line.alignment {
+            Some(a @ (Alignment::Center | Alignment::Right)) => {
+                let w: u16 = kept().flatten().map(|(_, _, w)| w).sum();
+                if a == Alignment::Center {
+                    (max / 2).saturating_sub(w / 2)
+                } else {
+                    max.saturating_sub(w)
+                }
+            }
+            _ => 0,
+        };
+        let mut x = x0;
+        for (symbol, style, w) in kept().flatten() {
+            if w == 0 {
+                continue;
+            }
+            let symbol = if symbol.is_empty() { " " } else { symbol };
+            if let Some(cell) = buf.cell_mut((area.x + x, y)) {
+                cell.set_symbol(symbol).set_style(style);
+            }
+            x += w;
+        }
+    }
+}
+
+/// A line's graphemes with their styles and widths, as
+/// `Line::styled_graphemes` gives them (control characters left out). A
+/// span of printable ASCII, most of what a panel says, is one byte per
+/// cell: it skips grapheme segmentation and the width tables.
+fn cells<'a>(line: &'a Line<'a>) -> impl Iterator<Item = (&'a str, Style, u16)> + 'a {
+    let base = Style::default().patch(line.style);
+    line.spans.iter().flat_map(move |span| {
+        let text = span.content.as_ref();
+        let ascii = text.bytes().all(|b| (0x20..0x7f).contains(&b));
+        let style = base.patch(span.style);
+        let fast = ascii.then(|| (0..text.len()).map(move |i| (&text[i..i + 1], style, 1)));
+        let slow = (!ascii).then(|| span.styled_graphemes(base).map(|g| (g.symbol, g.style, g.symbol.cell_width())));
+        fast.into_iter().flatten().chain(slow.into_iter().flatten())
+    })
 }
 
 /// One item of a row or a column: its spans and how much it matters
@@ -186,5 +264,35 @@ mod tests {
         assert_eq!(first_fit(&["connection port"], 3), None);
         assert_eq!(pad_whole("65536", 3), None);
         assert_eq!(pad_whole("655", 5).as_deref(), Some("655  "));
+    }
+
+    /// `draw` puts every cell exactly where `Paragraph` would, styles
+    /// included: fitted and overlong lines, wide Hangul, alignment, line
+    /// and span styles, a grapheme wider than the area.
+    #[test]
+    fn draw_is_a_paragraph_without_its_cost() {
+        use ratatui::backend::TestBackend;
+        use ratatui::style::{Color, Modifier};
+        use ratatui::widgets::Paragraph;
+        use ratatui::Terminal;
+        let lines = vec![
+            Line::from(vec![Span::styled("mach_msg ", Style::new().fg(Color::Red)), Span::raw("65536")]),
+            Line::from("메시지 큐가 가득 찼습니다 — MACH_SEND_TIMED_OUT 이후")
+                .style(Style::new().add_modifier(Modifier::BOLD)),
+            Line::from("centred").centered(),
+            Line::from(vec![Span::raw("right "), Span::styled("끝", Style::new().bg(Color::Blue))]).right_aligned(),
+            Line::from("a line far wider than the area it is drawn into, cut at the edge"),
+            Line::from("한글이 경계를 넘는 줄입니다 한글이 경계를 넘는 줄입니다 한글이 경계").centered(),
+            Line::from(""),
+            Line::from("tab\tand zero\u{200b}width"),
+        ];
+        for (w, h) in [(23u16, 9u16), (24, 4), (1, 3), (2, 8), (60, 10)] {
+            let area = Rect::new(3, 1, w, h);
+            let mut a = Terminal::new(TestBackend::new(w + 5, h + 2)).unwrap();
+            let mut b = Terminal::new(TestBackend::new(w + 5, h + 2)).unwrap();
+            a.draw(|f| f.render_widget(Paragraph::new(lines.clone()), area)).unwrap();
+            b.draw(|f| draw_lines(f, area, &lines)).unwrap();
+            assert_eq!(a.backend().buffer(), b.backend().buffer(), "{w}x{h}");
+        }
     }
 }

@@ -24,9 +24,10 @@
 //!
 //! Every text is put whole or left out (`widgets::Canvas`, `fit`).
 
+use super::widgets::Boxed;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders};
+use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
 use super::fit::{self, Item};
@@ -1385,7 +1386,7 @@ pub fn render_extra(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let th = view.theme;
     let cols = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).split(area);
     let boxed = |f: &mut Frame, r: Rect, titles: &[String]| -> Rect {
-        let block = Block::default().borders(Borders::ALL).border_style(th.border());
+        let block = Boxed::new().border_style(th.border());
         let inner = block.inner(r);
         f.render_widget(block, r);
         let mut cv = Canvas::new(f, r);

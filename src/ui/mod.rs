@@ -30,8 +30,9 @@ pub mod widgets;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::Clear;
 use ratatui::Frame;
+use widgets::Boxed;
 
 use crate::i18n::{t, Lang};
 use crate::model::figures::Party;
@@ -295,11 +296,11 @@ fn render_lesson_bar(f: &mut Frame, area: Rect, bar: &LessonBar, view: &View) {
         Line::from(badge),
     ];
     let title = fit::first_fit_line(forms, area.width.saturating_sub(2) as usize).unwrap_or_default();
-    let block = Block::default().borders(Borders::ALL).border_style(th.selected_border()).title(title);
+    let block = Boxed::new().border_style(th.selected_border()).title(title);
     let inner = block.inner(area);
     let lines = lesson_bar_lines(bar, inner.width, view);
     f.render_widget(block, area);
-    f.render_widget(Paragraph::new(fit::column(lines, inner.height as usize, inner.width as usize, view)), inner);
+    fit::draw(f, inner, fit::column(lines, inner.height as usize, inner.width as usize, view));
 }
 
 fn render_picker(f: &mut Frame, area: Rect, p: &Picker, view: &View) {
@@ -324,11 +325,10 @@ fn render_picker(f: &mut Frame, area: Rect, p: &Picker, view: &View) {
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, r);
     let title = fit::first_fit(&[t(view.lang, "picker_title"), t(view.lang, "picker_short")], room).unwrap_or("");
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(th.selected_border())
-        .title(Span::styled(format!(" {title} "), th.title()));
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    let block = Boxed::new().border_style(th.selected_border()).title(Span::styled(format!(" {title} "), th.title()));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    fit::draw(f, inner, lines);
 }
 
 fn too_small(f: &mut Frame, area: Rect, view: &View) {
@@ -338,7 +338,7 @@ fn too_small(f: &mut Frame, area: Rect, view: &View) {
     let y = (area.height / 2).saturating_sub(1);
     let h = (rows.len() as u16).min(area.height.saturating_sub(y));
     let lines: Vec<Line> = rows.into_iter().map(Line::from).collect();
-    f.render_widget(Paragraph::new(lines), Rect { x: 0, y, width: area.width, height: h });
+    fit::draw(f, Rect { x: 0, y, width: area.width, height: h }, lines);
 }
 
 fn render_header(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
@@ -376,7 +376,7 @@ fn render_header(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
         let names: Vec<&str> = view.marked.iter().map(|k| k.name()).collect();
         items.push(Item::text(1, format!("◆ {} {}", t(l, "compare"), names.join(" · ")), th.title()));
     }
-    f.render_widget(Paragraph::new(fit::row(items, "  ", area.width as usize, view)), area);
+    fit::draw(f, area, fit::row(items, "  ", area.width as usize, view));
 }
 
 /// The footer: the last key's result or the run's first problem, else
@@ -429,7 +429,7 @@ fn render_footer(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let mut spans = line.spans;
     spans.push(Span::raw("  "));
     spans.extend(help.spans);
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    fit::draw(f, area, Line::from(spans));
 }
 
 /// How many columns the grid gets: panels want ~40 columns at least and
@@ -504,7 +504,7 @@ fn render_grid(f: &mut Frame, area: Rect, snap: &Snapshot, shown: &[usize], view
         if view.marked.contains(&m.kind) && cell.width > 12 {
             // The comparison mark on the top border, right.
             let r = Rect { x: cell.right() - 5, y: cell.y, width: 3, height: 1 };
-            f.render_widget(Paragraph::new(Span::styled(" ◆ ", view.theme.title())), r);
+            fit::draw(f, r, Span::styled(" ◆ ", view.theme.title()));
         }
     }
 }
@@ -559,7 +559,7 @@ pub fn panel_rows(m: &MechanismSnapshot, i: usize, width: u16, height: u16, view
 }
 
 fn empty_panel(f: &mut Frame, area: Rect, m: &MechanismSnapshot, i: usize) {
-    let b = Block::default().borders(Borders::ALL).title(format!(" {} {} ", i + 1, m.kind.name()));
+    let b = Boxed::new().title(format!(" {} {} ", i + 1, m.kind.name()));
     f.render_widget(b, area);
 }
 
@@ -694,7 +694,7 @@ fn measured_rows(m: &MechanismSnapshot, width: u16, view: &View) -> u16 {
 fn render_measured(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View) {
     let th = view.theme;
     let title = fit::first_fit(&[t(view.lang, "ms_title")], area.width.saturating_sub(4) as usize);
-    let mut block = Block::default().borders(Borders::ALL).border_style(th.border());
+    let mut block = Boxed::new().border_style(th.border());
     if let Some(title) = title {
         block = block.title(Span::styled(format!(" {title} "), th.title()));
     }
@@ -712,7 +712,7 @@ fn render_measured(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View
     let text = measured::block_lines(m, text_area.width as usize, view);
     let shown = fit::column(text, text_area.height as usize, text_area.width as usize, view);
     let used = shown.len() as u16;
-    f.render_widget(Paragraph::new(shown), text_area);
+    fit::draw(f, text_area, shown);
     // Under the text when there is no room beside it.
     let heat_area = heat_area.unwrap_or(Rect {
         y: text_area.y + used.min(text_area.height),
@@ -728,7 +728,7 @@ fn render_measured(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View
     }
     let mut lines = vec![caption];
     lines.extend(map);
-    f.render_widget(Paragraph::new(lines), heat_area);
+    fit::draw(f, heat_area, lines);
 }
 
 /// The comparison view (`v`): every mechanism of the run in one table,
@@ -739,7 +739,7 @@ fn render_costs(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View) {
     let l = view.lang;
     let room = area.width.saturating_sub(4) as usize;
     let title = fit::first_fit(&[t(l, "ms_table_title"), t(l, "ms_table_title_short")], room);
-    let mut block = Block::default().borders(Borders::ALL).border_style(th.selected_border());
+    let mut block = Boxed::new().border_style(th.selected_border());
     if let Some(title) = title {
         block = block.title(Span::styled(format!(" {title} "), th.title()));
     }
@@ -858,7 +858,7 @@ fn render_headline(f: &mut Frame, area: Rect, m: &MechanismSnapshot, view: &View
     }
     lines.push((2, widgets::integrity_line(&m.integrity, view)));
     let lines = fit::column(lines, words_area.height as usize, room, view);
-    f.render_widget(Paragraph::new(lines), words_area);
+    fit::draw(f, words_area, lines);
 }
 
 /// The lesson pane: what is happening now, then the mechanism's lesson
@@ -877,14 +877,12 @@ fn render_lesson(f: &mut Frame, area: Rect, snap: &Snapshot, m: &MechanismSnapsh
         let pos = format!(" ↑↓ {}-{}/{} ", top + 1, (top + room).min(lines.len()), lines.len());
         title.push(Item::text(1, pos, th.dim()));
     }
-    let block = Block::default().borders(Borders::ALL).border_style(th.border()).title(fit::row(
-        title,
-        "",
-        area.width.saturating_sub(2) as usize,
-        view,
-    ));
+    let block =
+        Boxed::new().border_style(th.border()).title(fit::row(title, "", area.width.saturating_sub(2) as usize, view));
     let shown: Vec<Line> = lines.into_iter().skip(top).take(room).collect();
-    f.render_widget(Paragraph::new(shown).block(block), area);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    fit::draw(f, inner, shown);
 }
 
 /// Every line of the lesson pane at `width` columns.
@@ -929,7 +927,7 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: us
     let th = view.theme;
     let room = area.width.saturating_sub(2) as usize;
     let title = fit::first_fit(&[t(view.lang, "events"), t(view.lang, "events_short")], room.saturating_sub(2));
-    let mut block = Block::default().borders(Borders::ALL).border_style(th.border());
+    let mut block = Boxed::new().border_style(th.border());
     if let Some(title) = title {
         block = block.title(Span::styled(format!(" {title} "), th.title()));
     }
@@ -995,7 +993,7 @@ fn render_event_log(f: &mut Frame, area: Rect, m: &MechanismSnapshot, scroll: us
             break;
         }
     }
-    f.render_widget(Paragraph::new(lines[start..end.max(start)].to_vec()), inner);
+    fit::draw_lines(f, inner, &lines[start..end.max(start)]);
 }
 
 /// Every key, in the reader's language; a description too long for the
@@ -1054,11 +1052,12 @@ fn render_help(f: &mut Frame, area: Rect, view: &View) {
     let h = (lines.len() as u16 + 2).min(area.height);
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
+    let block = Boxed::new()
         .border_style(th.selected_border())
         .title(Span::styled(format!(" {} ", t(l, "help_title")), th.title()));
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    fit::draw(f, inner, lines);
 }
 
 /// Render to plain text lines (trailing spaces trimmed), for `snapshot

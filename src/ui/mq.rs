@@ -20,10 +20,11 @@
 //! compact the figure above and the facts below, most telling first; full
 //! (`widgets::roomy`) boxes with the raw Linux facts.
 
+use super::widgets::Boxed;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
 use super::fit::{self, Item};
@@ -460,7 +461,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view:
     }
     let fig_h = (fig.len() as u16).min(area.height);
     let [top, rest] = Layout::vertical([Constraint::Length(fig_h), Constraint::Fill(1)]).areas(area);
-    f.render_widget(Paragraph::new(fig), top);
+    super::fit::draw(f, top, fig);
     let mut lines = party_lines(m, room, view);
     lines.push((1, by_prio_line(d, room, true, view)));
     lines.push((2, attr_row(d, room, view)));
@@ -478,7 +479,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view:
 fn queue_box(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view: &View) {
     let l = view.lang;
     let th = view.theme;
-    let mut block = Block::default().borders(Borders::ALL).border_type(BorderType::Double);
+    let mut block = Boxed::new().border_type(BorderType::Double);
     let title = fit::first_fit(
         &[&format!("{} {}", t(l, "mq_queue"), d.name), &d.name, t(l, "mq_queue")],
         area.width.saturating_sub(4) as usize,
@@ -553,7 +554,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &MqDetail, view: &V
     }
     for (call, c) in [("mq_send()", cols[1]), ("mq_receive()", cols[3])] {
         let r = Rect { y: c.y + 3, height: c.height.saturating_sub(3).min(2), ..c };
-        f.render_widget(Paragraph::new(widgets::arrow(call, c.width, th.label())), r);
+        super::fit::draw(f, r, widgets::arrow(call, c.width, th.label()));
     }
     queue_box(f, cols[2], m, d, view);
 

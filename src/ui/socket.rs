@@ -27,9 +27,10 @@
 
 use std::collections::HashSet;
 
+use super::widgets::Boxed;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use ratatui::widgets::BorderType;
 use ratatui::Frame;
 
 use super::fit::{self, Item};
@@ -371,7 +372,7 @@ fn compact(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, v
     fig.extend(rows.into_iter().flat_map(|(_, g)| g));
     let fig_h = fig.len() as u16;
     let [top, rest] = Layout::vertical([Constraint::Length(fig_h), Constraint::Fill(1)]).areas(area);
-    f.render_widget(Paragraph::new(fig), top);
+    super::fit::draw(f, top, fig);
     let mut groups = netns_lines(d, room, view);
     groups.extend(legend(room, view).map(|l| (1, vec![l])));
     groups.extend(party_lines(m, room, view));
@@ -479,7 +480,7 @@ fn netns_lines(d: &SocketDetail, room: usize, view: &View) -> Vec<(u8, Vec<Line<
 fn listener_box(f: &mut Frame, area: Rect, d: &SocketDetail, view: &View) {
     let th = view.theme;
     let l = view.lang;
-    let mut block = Block::default().borders(Borders::ALL).border_type(BorderType::Double);
+    let mut block = Boxed::new().border_type(BorderType::Double);
     if let Some(title) =
         fit::first_fit(&[t(l, "sock_listen_title"), t(l, "sock_listen")], area.width.saturating_sub(4) as usize)
     {
@@ -555,7 +556,7 @@ fn full(f: &mut Frame, area: Rect, m: &MechanismSnapshot, d: &SocketDetail, view
     if !arrow.put_end(room, vec![Span::styled(connect, th.label())]) {
         arrow.put_end(room, vec![Span::styled(short, th.label())]);
     }
-    f.render_widget(Paragraph::new(arrow.line()), accept_row);
+    super::fit::draw(f, accept_row, arrow.line());
     widgets::fitted_groups(f, conns_area, plain_rows, view);
     if let Some(s) = m.processes.first() {
         let h = fig.height.max(8).min(area.height);
@@ -835,8 +836,7 @@ pub fn render_endpoints(f: &mut Frame, area: Rect, snap: &Snapshot, view: &View)
     // row, running endpoints first.
     let roomy = area.height >= ENDPOINTS_HEIGHT;
     let inner = if roomy {
-        let block =
-            Block::default().borders(Borders::ALL).title(Span::styled(format!(" {} ", t(l, "ep_title")), th.title()));
+        let block = Boxed::new().title(Span::styled(format!(" {} ", t(l, "ep_title")), th.title()));
         let inner = block.inner(area);
         f.render_widget(block, area);
         inner

@@ -4,7 +4,7 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{BorderType, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::View;
@@ -77,13 +77,94 @@ pub fn party_mark(party: Party) -> &'static str {
     }
 }
 
+/// A box with all four borders and at most one left-aligned title, at its
+/// top or its bottom: every cell exactly as ratatui's `Block` draws that
+/// box, without what makes a `Block` cost at 10 Hz (styling every cell of
+/// its area with an empty style, merging border symbols, sorting titles by
+/// position and alignment). A frame draws a few dozen of them (issue #18).
+#[derive(Debug, Clone, Default)]
+pub struct Boxed<'a> {
+    kind: BorderType,
+    style: Style,
+    title: Option<Line<'a>>,
+    bottom: bool,
+}
+
+impl<'a> Boxed<'a> {
+    pub fn new() -> Boxed<'a> {
+        Boxed::default()
+    }
+    pub fn border_type(mut self, kind: BorderType) -> Self {
+        self.kind = kind;
+        self
+    }
+    pub fn border_style(mut self, style: Style) -> Self {
+        self.style = style;
+        self
+    }
+    pub fn title(mut self, title: impl Into<Line<'a>>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+    /// The title on the bottom border instead of the top one.
+    pub fn title_bottom(mut self) -> Self {
+        self.bottom = true;
+        self
+    }
+    /// The area inside the borders.
+    pub fn inner(&self, area: Rect) -> Rect {
+        let x = area.x.saturating_add(1).min(area.right());
+        let y = area.y.saturating_add(1).min(area.bottom());
+        Rect { x, y, width: area.width.saturating_sub(2), height: area.height.saturating_sub(2) }
+    }
+}
+
+impl ratatui::widgets::Widget for Boxed<'_> {
+    fn render(self, area: Rect, buf: &mut ratatui::buffer::Buffer) {
+        let area = area.intersection(buf.area);
+        if area.is_empty() {
+            return;
+        }
+        let set = self.kind.to_border_set();
+        let (left, top) = (area.left(), area.top());
+        let (right, bottom) = (area.right() - 1, area.bottom() - 1);
+        let mut put = |x: u16, y: u16, symbol: &str| {
+            if let Some(c) = buf.cell_mut((x, y)) {
+                c.set_symbol(symbol).set_style(self.style);
+            }
+        };
+        // Block's order: left, top, right, bottom sides, then the corners.
+        for y in top..=bottom {
+            put(left, y, set.vertical_left);
+        }
+        for x in left..=right {
+            put(x, top, set.horizontal_top);
+        }
+        for y in top..=bottom {
+            put(right, y, set.vertical_right);
+        }
+        for x in left..=right {
+            put(x, bottom, set.horizontal_bottom);
+        }
+        put(right, bottom, set.bottom_right);
+        put(right, top, set.top_right);
+        put(left, bottom, set.bottom_left);
+        put(left, top, set.top_left);
+        if let Some(title) = &self.title {
+            let room = area.width.saturating_sub(2);
+            if room > 0 {
+                let width = title.width().min(u16::MAX as usize) as u16;
+                let y = if self.bottom { bottom } else { top };
+                title.render(Rect { x: left + 1, y, width: width.min(room), height: 1 }, buf);
+            }
+        }
+    }
+}
+
 /// A bordered box describing one process.
 pub fn process_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, view: &View) {
     let th = view.theme;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .title(Span::styled(format!(" {title} "), th.title()));
+    let block = Boxed::new().border_type(BorderType::Rounded).title(Span::styled(format!(" {title} "), th.title()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let mut lines = vec![
@@ -130,7 +211,7 @@ pub fn process_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, 
         }
         lines.push(Line::from(Span::styled(parts.join(" "), th.bad())));
     }
-    f.render_widget(Paragraph::new(lines), inner);
+    super::fit::draw(f, inner, lines);
 }
 
 /// PIDs right-aligned in a fixed width, so a snapshot filter can mask them
@@ -455,16 +536,14 @@ pub fn sparkline(history: &[u64], capacity: u64, width: usize, view: &View) -> L
 }
 
 /// A panel's outer block: number, title, subtitle; highlighted when selected.
-pub fn panel_block(n: usize, title: &str, sub: &str, selected: bool, view: &View) -> Block<'static> {
+pub fn panel_block(n: usize, title: &str, sub: &str, selected: bool, view: &View) -> Boxed<'static> {
     let th = view.theme;
     let border = if selected { th.selected_border() } else { th.border() };
-    Block::default().borders(Borders::ALL).border_type(th.border_type(selected)).border_style(border).title(Line::from(
-        vec![
-            Span::styled(format!(" {n} "), th.title().add_modifier(Modifier::REVERSED)),
-            Span::styled(format!(" {title} "), th.title()),
-            Span::styled(format!("{sub} "), th.dim()),
-        ],
-    ))
+    Boxed::new().border_type(th.border_type(selected)).border_style(border).title(Line::from(vec![
+        Span::styled(format!(" {n} "), th.title().add_modifier(Modifier::REVERSED)),
+        Span::styled(format!(" {title} "), th.title()),
+        Span::styled(format!("{sub} "), th.dim()),
+    ]))
 }
 
 /// Draw panel `n`'s frame (see [`panel_block`]); returns the area inside.
@@ -596,7 +675,7 @@ pub fn flow_row(f: &mut Frame, area: Rect, send: &str, recv: &str, view: &View) 
     .split(area);
     for (label, c) in [(send, cols[1]), (recv, cols[3])] {
         let r = Rect { y: c.y + 2, height: c.height.saturating_sub(2).min(2), ..c };
-        f.render_widget(Paragraph::new(arrow(label, c.width, view.theme.label())), r);
+        super::fit::draw(f, r, arrow(label, c.width, view.theme.label()));
     }
     [cols[0], cols[2], cols[4]]
 }
@@ -604,10 +683,8 @@ pub fn flow_row(f: &mut Frame, area: Rect, send: &str, recv: &str, view: &View) 
 /// A double-bordered box for the kernel object between the processes;
 /// returns its inner area.
 pub fn object_box(f: &mut Frame, area: Rect, title: &str, view: &View) -> Rect {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Double)
-        .title(Span::styled(format!(" {title} "), view.theme.title()));
+    let block =
+        Boxed::new().border_type(BorderType::Double).title(Span::styled(format!(" {title} "), view.theme.title()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     inner
@@ -885,7 +962,7 @@ impl Row {
 /// = kept longer), the last row counting them (`…N more`).
 pub fn fitted_lines(f: &mut Frame, area: Rect, lines: Vec<(u8, Line<'static>)>, view: &View) {
     let out = super::fit::column(lines, area.height as usize, area.width as usize, view);
-    f.render_widget(Paragraph::new(out), area);
+    super::fit::draw(f, area, out);
 }
 
 /// Prose wrapped at words into lines of `room` columns: one group, drawn
@@ -982,7 +1059,7 @@ pub fn note_items(notes: &[crate::model::snapshot::Note], room: usize, view: &Vi
 pub fn party_box(f: &mut Frame, area: Rect, p: &ProcessSnapshot, title: &str, raw: bool, view: &View) {
     let th = view.theme;
     let l = view.lang;
-    let mut block = Block::default().borders(Borders::ALL).border_type(BorderType::Rounded);
+    let mut block = Boxed::new().border_type(BorderType::Rounded);
     if display_width(title) + 4 <= area.width as usize {
         block = block.title(Span::styled(format!(" {title} "), th.title()));
     }
@@ -1084,7 +1161,7 @@ pub fn fitted_groups(f: &mut Frame, area: Rect, groups: Vec<(u8, Vec<Line<'stati
     if dropped > 0 && display_width(&more) <= room {
         out.push(Line::from(Span::styled(more, view.theme.dim())));
     }
-    f.render_widget(Paragraph::new(out), area);
+    super::fit::draw(f, area, out);
 }
 
 // --- diagrams (emu) ---
@@ -1178,7 +1255,7 @@ impl<'a> Canvas<'a> {
         if abs.width < 2 || abs.height < 2 {
             return Rect { x: r.x, y: r.y, width: 0, height: 0 };
         }
-        Block::default().borders(Borders::ALL).border_type(kind).border_style(style).render(abs, self.buf);
+        Boxed::new().border_type(kind).border_style(style).render(abs, self.buf);
         let room = abs.width.saturating_sub(4);
         self.put_first(r.x + 2, r.y, titles, room);
         Rect { x: r.x + 1, y: r.y + 1, width: abs.width - 2, height: abs.height - 2 }
@@ -1198,7 +1275,7 @@ pub fn panel_fit(f: &mut Frame, area: Rect, n: usize, forms: &[(&str, &str)], se
     let block = if title.is_empty() {
         let th = view.theme;
         let border = if selected { th.selected_border() } else { th.border() };
-        Block::default().borders(Borders::ALL).border_type(th.border_type(selected)).border_style(border)
+        Boxed::new().border_type(th.border_type(selected)).border_style(border)
     } else {
         panel_block(n, title, sub, selected, view)
     };
@@ -1570,16 +1647,15 @@ pub fn fig_box(
     bottom: bool,
     view: &View,
 ) -> Rect {
-    use ratatui::widgets::TitlePosition;
     let room = area.width.saturating_sub(4) as usize;
-    let mut block = Block::default().borders(Borders::ALL).border_type(border).border_style(view.theme.border());
+    let mut block = Boxed::new().border_type(border).border_style(view.theme.border());
     if let Some(t) = super::fit::first_fit_line(titles, room) {
         let mut spans = vec![Span::raw(" ")];
         spans.extend(t.spans);
         spans.push(Span::raw(" "));
         block = block.title(Line::from(spans));
         if bottom {
-            block = block.title_position(TitlePosition::Bottom);
+            block = block.title_bottom();
         }
     }
     let inner = block.inner(area);
@@ -1902,5 +1978,58 @@ mod state_tests {
         assert_eq!(state_text(&ended("exit 0"), &ko), "종료됨 · 종료 코드 0");
         assert_eq!(state_text(&ended("killed by SIGPIPE"), &ko), "종료됨 · SIGPIPE로 종료");
         assert_eq!(state_text(&ended("exit 0"), &View::default()), "EXITED · exit 0");
+    }
+}
+
+#[cfg(test)]
+mod boxed_tests {
+    use super::Boxed;
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use ratatui::style::{Color, Modifier, Style};
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::{Block, BorderType, Borders, TitlePosition, Widget};
+
+    /// Every cell as `Block` draws it: sizes down to 1×1, the four border
+    /// kinds, styled titles that fit, fill or overflow (Hangul too), top
+    /// and bottom, over a buffer that already holds text.
+    #[test]
+    fn boxed_draws_what_block_draws() {
+        let titles: Vec<Option<Line>> = vec![
+            None,
+            Some(Line::from(Span::styled(" pipe ", Style::new().fg(Color::Cyan)))),
+            Some(Line::from(vec![
+                Span::styled(" 3 ", Style::new().add_modifier(Modifier::REVERSED)),
+                Span::raw(" 메시지 큐 (mq_open) "),
+            ])),
+            Some(Line::from(" a title much wider than any of the boxes it is drawn on ")),
+        ];
+        let kinds = [BorderType::Plain, BorderType::Rounded, BorderType::Double, BorderType::Thick];
+        for (w, h) in [(1u16, 1u16), (2, 1), (1, 3), (2, 2), (3, 3), (8, 4), (13, 5), (40, 6)] {
+            for kind in kinds {
+                for title in &titles {
+                    for bottom in [false, true] {
+                        let style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
+                        let area = Rect::new(1, 1, w, h);
+                        let mut a = Buffer::with_lines(vec!["한글 and text under the box ....................."; 9]);
+                        let mut b = a.clone();
+                        let mut block = Block::default().borders(Borders::ALL).border_type(kind).border_style(style);
+                        let mut boxed = Boxed::new().border_type(kind).border_style(style);
+                        if let Some(t) = title {
+                            block = block.title(t.clone());
+                            boxed = boxed.title(t.clone());
+                        }
+                        if bottom {
+                            block = block.title_position(TitlePosition::Bottom);
+                            boxed = boxed.title_bottom();
+                        }
+                        assert_eq!(block.inner(area), boxed.inner(area), "{w}x{h}");
+                        block.render(area, &mut a);
+                        boxed.render(area, &mut b);
+                        assert_eq!(a, b, "{w}x{h} {kind:?} {title:?} bottom={bottom}");
+                    }
+                }
+            }
+        }
     }
 }
