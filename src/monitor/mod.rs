@@ -67,7 +67,15 @@ pub struct ProcTracker {
     facts: Option<(String, String, Option<i64>)>,
     moved: [u64; 6],
     still: u64,
+    /// Its network namespace: (pid, sample it was first seen at, inode).
+    netns: (i32, u64, Option<u64>),
 }
+
+/// A process's network namespace is read at every sample for its first
+/// second (the netns client unshares right after it starts), then with its
+/// fd table: the link lookup at 10 Hz for every worker was a visible share
+/// of the monitor's cost.
+const NETNS_YOUNG: u64 = 10;
 
 /// Samples a sleeping process whose counters do not move keeps what /proc
 /// said of it, before /proc is read again anyway.
@@ -107,7 +115,19 @@ impl ProcTracker {
             facts: None,
             moved: [0; 6],
             still: 0,
+            netns: (0, 0, None),
         }
+    }
+
+    /// The network namespace of `pid` (see `NETNS_YOUNG`).
+    fn netns_of(&mut self, pid: i32) -> Option<u64> {
+        let (seen_pid, since, _) = self.netns;
+        if seen_pid != pid {
+            self.netns = (pid, self.samples, procfs::netns(pid));
+        } else if self.samples.saturating_sub(since) < NETNS_YOUNG || self.samples.is_multiple_of(FD_TABLE_EVERY) {
+            self.netns.2 = procfs::netns(pid);
+        }
+        self.netns.2
     }
 
     /// The telemetry slot this tracker follows.
@@ -224,7 +244,7 @@ impl ProcTracker {
                 etimedout: s.err_timedout.load(Relaxed),
                 other: s.err_other.load(Relaxed),
             },
-            netns: if pid > 0 && exit.is_none() { procfs::netns(pid) } else { None },
+            netns: if pid > 0 && exit.is_none() { self.netns_of(pid) } else { None },
             exit,
             fds,
             events: self.events.iter().cloned().collect(),
