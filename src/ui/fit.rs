@@ -17,12 +17,17 @@ use crate::i18n::tf;
 
 /// Columns a line takes on screen (Korean syllables take two).
 pub fn line_width(line: &Line) -> usize {
-    line.spans.iter().map(|s| unicode_width::UnicodeWidthStr::width(s.content.as_ref())).sum()
+    line.spans.iter().map(|s| width(s.content.as_ref())).sum()
 }
 
-/// Columns `s` takes on screen.
+/// Columns `s` takes on screen. Printable ASCII, most of what is measured
+/// at every frame, is one column a byte without a table look-up.
 pub fn width(s: &str) -> usize {
-    unicode_width::UnicodeWidthStr::width(s)
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        s.len()
+    } else {
+        unicode_width::UnicodeWidthStr::width(s)
+    }
 }
 
 /// The first form (longest first) that fits in `room` columns.

@@ -606,7 +606,7 @@ pub fn pad(s: &str, w: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     let mut out = String::new();
     let mut used = 0;
-    let total = unicode_width::UnicodeWidthStr::width(s);
+    let total = super::fit::width(s);
     for c in s.chars() {
         let cw = c.width().unwrap_or(0);
         if total > w && used + cw + 1 > w {
@@ -627,7 +627,7 @@ pub fn pad(s: &str, w: usize) -> String {
 /// for paths, whose end says the most.
 pub fn pad_left_cut(s: &str, w: usize) -> String {
     use unicode_width::UnicodeWidthChar;
-    if unicode_width::UnicodeWidthStr::width(s) <= w {
+    if super::fit::width(s) <= w {
         return pad(s, w);
     }
     let mut tail = Vec::new();
@@ -664,7 +664,7 @@ pub fn process_line(p: &ProcessSnapshot, label: &str, view: &View) -> Line<'stat
 /// returns the sender, object and receiver areas for the caller to fill.
 pub fn flow_row(f: &mut Frame, area: Rect, send: &str, recv: &str, view: &View) -> [Rect; 3] {
     use ratatui::layout::{Constraint, Layout};
-    let aw = |s: &str| (unicode_width::UnicodeWidthStr::width(s) as u16 + 2).max(8);
+    let aw = |s: &str| (super::fit::width(s) as u16 + 2).max(8);
     let cols = Layout::horizontal([
         Constraint::Fill(1),
         Constraint::Length(aw(send)),
@@ -726,13 +726,13 @@ pub fn flow_diagram(
 /// `process_line` for several processes, their labels padded to one
 /// display width so the pids line up in both languages.
 pub fn process_lines(procs: &[(&ProcessSnapshot, String)], view: &View) -> Vec<Line<'static>> {
-    let w = procs.iter().map(|(_, l)| unicode_width::UnicodeWidthStr::width(l.as_str())).max().unwrap_or(0);
+    let w = procs.iter().map(|(_, l)| super::fit::width(l.as_str())).max().unwrap_or(0);
     procs.iter().map(|(p, l)| process_line(p, &pad(l, w), view)).collect()
 }
 
 /// Columns `s` takes on screen (Korean syllables take two).
 pub fn display_width(s: &str) -> usize {
-    unicode_width::UnicodeWidthStr::width(s)
+    super::fit::width(s)
 }
 
 /// Greedy word wrap by display width, for prose (lessons, captions). Ratatui
