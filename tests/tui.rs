@@ -289,6 +289,9 @@ fn the_lesson_picker_keeps_the_run_and_esc_returns() {
     worker(prog, "shm-producer");
     worker(prog, "pipe-producer");
     wait_until("no Mach task left", || !descendants(prog).iter().any(|(_, c)| c.starts_with("mach-")));
+    // The restored run must be sampled (and recorded) before the quit.
+    t.wait_screen("the restored panels", |s| s.contains("shm") && !s.contains("Mach"));
+    let_samples_come(&t);
     quit_leaving_nothing(&t);
 
     // The lesson's `consumer.rate=0` went to the pipe alone.
