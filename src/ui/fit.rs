@@ -3,8 +3,9 @@
 //! word. A layout offers forms (long to short) or items by priority, and
 //! what does not fit is dropped whole and counted (`…3 more`).
 //!
-//! Every panel hands ratatui only lines these functions have fitted, so no
-//! `Paragraph` ever truncates.
+//! Every panel draws only lines these functions have fitted, with `draw`
+//! (what a `Paragraph` would draw, at a fraction of its cost), so nothing
+//! is ever cut at an edge.
 
 use ratatui::buffer::CellWidth;
 use ratatui::layout::{Alignment, Rect};
