@@ -106,12 +106,6 @@ pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
 /// (`[notes]` in assets/locales.toml). None when the key is not there.
 pub fn note_msg(lang: Lang, msg: &str, args: &[(String, String)]) -> Option<String> {
     let e = file().notes.get(msg)?;
-    // A `{role}` argument is a process's role as recorded (`client-1`):
-    // said in the reader's language.
-    let args: Vec<(String, String)> = args
-        .iter()
-        .map(|(k, v)| (k.clone(), if k == "role" { crate::ui::widgets::role_name(v, lang) } else { v.clone() }))
-        .collect();
     Some(fill(if lang == Lang::Ko { &e.ko } else { &e.en }, args.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
 }
 

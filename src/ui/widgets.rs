@@ -258,6 +258,14 @@ pub fn role_name(role: &str, lang: crate::i18n::Lang) -> String {
     }
 }
 
+/// A probe's note in `lang` (`i18n::note_msg`), its `{role}` argument (a
+/// process's role as recorded, `client-1`) said in the reader's language.
+pub fn note_msg(lang: crate::i18n::Lang, msg: &str, args: &[(String, String)]) -> Option<String> {
+    let args: Vec<(String, String)> =
+        args.iter().map(|(k, v)| (k.clone(), if k == "role" { role_name(v, lang) } else { v.clone() })).collect();
+    crate::i18n::note_msg(lang, msg, &args)
+}
+
 /// A recorded call line (`read(6, 24 bytes) = 24`, as the workers' trace
 /// writes it, in recordings old and new) in `lang`: the call stays, the
 /// few words around it (`bytes`, `ring full`, `prio`) are translated.
@@ -584,7 +592,7 @@ pub fn note_lines(notes: &[crate::model::snapshot::Note], max: usize, view: &Vie
         .take(max)
         .rev()
         .map(|n| {
-            let text = crate::i18n::note_msg(view.lang, &n.msg, &n.args)
+            let text = note_msg(view.lang, &n.msg, &n.args)
                 .unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
             Line::from(vec![Span::styled("▸ ", view.theme.warn()), Span::raw(text)])
         })
@@ -1036,7 +1044,7 @@ pub fn note_items(notes: &[crate::model::snapshot::Note], room: usize, view: &Vi
         .iter()
         .enumerate()
         .map(|(k, note)| {
-            let text = crate::i18n::note_msg(view.lang, &note.msg, &note.args)
+            let text = note_msg(view.lang, &note.msg, &note.args)
                 .unwrap_or_else(|| crate::i18n::note(view.lang, &note.text).to_string());
             let pri = 3 + (n - 1 - k).min(5) as u8;
             let lines = wrap_words(&format!("▸ {text}"), room)
@@ -1521,8 +1529,8 @@ pub fn note_prose(
     let mut out: Vec<Vec<Line<'static>>> = Vec::new();
     let mut used = 0;
     for n in notes.iter().rev() {
-        let text = crate::i18n::note_msg(view.lang, &n.msg, &n.args)
-            .unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
+        let text =
+            note_msg(view.lang, &n.msg, &n.args).unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
         let text = format!("▸ {text}");
         if text.split_whitespace().any(|w| display_width(w) > width) {
             continue;
@@ -1840,8 +1848,8 @@ pub fn note_rows(m: &MechanismSnapshot, rows: usize, room: usize, view: &View) -
     let mut out: Vec<Vec<Line<'static>>> = Vec::new();
     let mut used = 0;
     for n in m.notes.iter().rev() {
-        let text = crate::i18n::note_msg(view.lang, &n.msg, &n.args)
-            .unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
+        let text =
+            note_msg(view.lang, &n.msg, &n.args).unwrap_or_else(|| crate::i18n::note(view.lang, &n.text).to_string());
         let rows_of = wrap_words(&text, room.saturating_sub(2));
         if text.split_whitespace().any(|w| display_width(w) > room.saturating_sub(2)) {
             continue;
