@@ -297,6 +297,21 @@ fn korean_frames_have_no_english_words() {
     assert!(bad.is_empty(), "{} frames with English words:\n{}", bad.len(), bad.join("\n"));
 }
 
+/// The Korean view of step `i` of a lesson, its bar's checks read off `snap`.
+fn korean_step_view(sc: &Scenario, i: usize, snap: &Snapshot) -> View {
+    let st = &sc.steps[i];
+    let bar = LessonBar {
+        title: sc.title.ko.clone(),
+        step: i + 1,
+        total: sc.steps.len(),
+        caption: st.caption.ko.clone(),
+        checks: scenario::bar_checks(st, snap, Lang::Ko),
+        over: false,
+        show: st.show.clone(),
+    };
+    View { lang: Lang::Ko, lesson: Some(bar), ..View::default() }
+}
+
 /// The lesson bar's rows (not the panels: those are the other tests'
 /// business) of every step of the shipped lessons `which` picks.
 fn lesson_bars(snap: &Snapshot, which: impl Fn(&Scenario) -> bool) -> Vec<(String, String)> {
@@ -306,17 +321,8 @@ fn lesson_bars(snap: &Snapshot, which: impl Fn(&Scenario) -> bool) -> Vec<(Strin
         if !which(&sc) {
             continue;
         }
-        for (i, st) in sc.steps.iter().enumerate() {
-            let bar = LessonBar {
-                title: sc.title.ko.clone(),
-                step: i + 1,
-                total: sc.steps.len(),
-                caption: st.caption.ko.clone(),
-                checks: scenario::bar_checks(st, snap, Lang::Ko),
-                over: false,
-                show: st.show.clone(),
-            };
-            let view = View { lang: Lang::Ko, lesson: Some(bar), ..View::default() };
+        for i in 0..sc.steps.len() {
+            let view = korean_step_view(&sc, i, snap);
             let frame = render::draw(snap, &request(None, sc.kinds.clone(), view.clone())).unwrap();
             let body = ipcscope::ui::screen(ratatui::layout::Rect::new(0, 0, W, H), &view).body;
             let rows: Vec<&str> = frame
@@ -423,17 +429,8 @@ fn korean_lesson_bar_fits_80_columns() {
     let snap: Snapshot = render::snapshot_at(&fixture("stalled.rec"), None).unwrap();
     for (name, text) in SHIPPED {
         let sc = Scenario::parse(name, text).unwrap();
-        for (i, st) in sc.steps.iter().enumerate() {
-            let bar = LessonBar {
-                title: sc.title.ko.clone(),
-                step: i + 1,
-                total: sc.steps.len(),
-                caption: st.caption.ko.clone(),
-                checks: scenario::bar_checks(st, &snap, Lang::Ko),
-                over: false,
-                show: st.show.clone(),
-            };
-            let view = View { lang: Lang::Ko, lesson: Some(bar), ..View::default() };
+        for i in 0..sc.steps.len() {
+            let view = korean_step_view(&sc, i, &snap);
             let req = Request { width: 80, height: 24, ..request(None, sc.kinds.clone(), view.clone()) };
             let frame = render::draw(&snap, &req).unwrap();
             let at = |n: usize| format!("{name} step {}: line {}:\n{frame}", i + 1, n + 1);

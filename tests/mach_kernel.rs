@@ -2,10 +2,7 @@
 //! in a temporary directory, tasks using `client.rs` from several threads
 //! and from a separate process.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipcscope::mechanisms::ekernel::transport::Conn;
@@ -15,60 +12,12 @@ use ipcscope::mechanisms::mach::client::{
 use ipcscope::mechanisms::mach::proto::{
     decode_reply, encode_request, message_size, Descriptor, MachMsgRequest, MsgHeader, Reply, Request,
 };
-use ipcscope::mechanisms::mach::server;
 use ipcscope::mechanisms::mach::state::ReceiverState;
 use ipcscope::mechanisms::mach::types::*;
 
-/// A kernel running in a thread; stopping it removes its directory.
-struct TestKernel {
-    dir: PathBuf,
-    path: PathBuf,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-impl TestKernel {
-    fn start() -> TestKernel {
-        let dir = std::env::temp_dir().join(format!(
-            "mach-it-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("kernel.sock");
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (path, stop) = (path.clone(), stop.clone());
-            std::thread::spawn(move || server::run(&path, move || stop.load(Ordering::SeqCst)))
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !path.exists() {
-            assert!(Instant::now() < deadline, "kernel did not bind");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        TestKernel { dir, path, stop, thread: Some(thread) }
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().expect("kernel thread").expect("kernel ran cleanly");
-        }
-    }
-}
-
-impl Drop for TestKernel {
-    fn drop(&mut self) {
-        self.shutdown();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[path = "common/mach_test_kernel.rs"]
+mod mach_test_kernel;
+use mach_test_kernel::TestKernel;
 
 fn simple(dest: u32, disposition: u32, id: i32, body: &[u8]) -> OutMsg {
     OutMsg { bits: mach_msgh_bits(disposition, 0), remote_port: dest, id, body: body.to_vec(), ..OutMsg::default() }

@@ -2,14 +2,7 @@
 //! what a full queue does with `MACH_SEND_NOTIFY` under the textbook's, GNU
 //! Mach's and XNU's rules, switched on the same live tasks.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
 use ipcscope::mechanisms::mach::client::{MachError, MachMsgArgs, MachTask, Observer, OutMsg};
-use ipcscope::mechanisms::mach::server;
 use ipcscope::mechanisms::mach::state::KernelState;
 use ipcscope::mechanisms::mach::types::*;
 
@@ -17,52 +10,9 @@ const TEXTBOOK: u32 = 0;
 const XNU: u32 = 1;
 const GNUMACH: u32 = 2;
 
-/// A kernel running in a thread; stopping it removes its directory.
-struct TestKernel {
-    dir: PathBuf,
-    path: PathBuf,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-impl TestKernel {
-    fn start() -> TestKernel {
-        let dir = std::env::temp_dir().join(format!(
-            "mach-pers-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("kernel.sock");
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (path, stop) = (path.clone(), stop.clone());
-            std::thread::spawn(move || server::run(&path, move || stop.load(Ordering::SeqCst)))
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !path.exists() {
-            assert!(Instant::now() < deadline, "kernel did not bind");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        TestKernel { dir, path, stop, thread: Some(thread) }
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TestKernel {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[path = "common/mach_test_kernel.rs"]
+mod mach_test_kernel;
+use mach_test_kernel::TestKernel;
 
 fn kern(e: MachError) -> u32 {
     e.kr().unwrap_or_else(|| panic!("not a kernel code: {e}"))

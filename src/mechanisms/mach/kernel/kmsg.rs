@@ -118,12 +118,19 @@ impl<F> Kernel<F> {
             return;
         }
         self.counters.notifications += 1;
+        self.send_from_kernel(Right::new(target.port, Kind::SendOnce), msgh_id, body);
+    }
+
+    /// A message the kernel itself sends (a notification, a kernel object's
+    /// answer) through the send-once right `dest`: no sender, no reply port.
+    pub(super) fn send_from_kernel(&mut self, dest: Right, msgh_id: i32, body: Vec<u8>) {
+        let port = dest.port;
         let kmsg = Kmsg {
             id: self.next_msg_id(),
             msgh_id,
             size: MACH_MSG_HEADER_SIZE + body.len() as u32,
             complex: false,
-            dest: Right::new(target.port, Kind::SendOnce),
+            dest,
             reply: None,
             body,
             items: Vec::new(),
@@ -132,7 +139,7 @@ impl<F> Kernel<F> {
             marequest: None,
         };
         self.account_new(&kmsg);
-        self.enqueue(target.port, kmsg);
+        self.enqueue(port, kmsg);
     }
 
     pub(super) fn next_msg_id(&mut self) -> u64 {

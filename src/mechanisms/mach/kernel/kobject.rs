@@ -46,20 +46,6 @@ impl<F> Kernel<F> {
             self.release_right(reply);
             return;
         }
-        let answer = Kmsg {
-            id: self.next_msg_id(),
-            msgh_id: TASK_INFO_ID + 100,
-            size: MACH_MSG_HEADER_SIZE + body.len() as u32,
-            complex: false,
-            dest: reply,
-            reply: None,
-            body,
-            items: Vec::new(),
-            sender: None,
-            enqueued_ms: self.now,
-            marequest: None,
-        };
-        self.account_new(&answer);
-        self.enqueue(answer.dest.port, answer);
+        self.send_from_kernel(reply, TASK_INFO_ID + 100, body);
     }
 }
