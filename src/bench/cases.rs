@@ -117,6 +117,13 @@ pub trait End {
     /// Receive one message of exactly `want` bytes into `b[..want]` (`b`
     /// may be longer: a message queue needs room for its largest message).
     fn recv(&mut self, b: &mut [u8], want: usize) -> Result<()>;
+    /// Receive one message of `want` bytes and hand it to `take`: where it
+    /// lies if the end can (a shared-memory slot, released after `take`),
+    /// else copied into `b` first.
+    fn recv_with(&mut self, b: &mut [u8], want: usize, take: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        self.recv(b, want)?;
+        take(&b[..want])
+    }
     /// The byte stream to read from, for the frame reader.
     fn stream_fd(&self) -> Option<RawFd> {
         None
@@ -278,16 +285,30 @@ impl Ring {
     }
 
     fn recv(&self, wait: Wait, b: &mut [u8]) -> Result<()> {
+        let len = b.len().min(self.slot);
+        self.recv_with(wait, len, |slot| {
+            b[..len].copy_from_slice(slot);
+            Ok(())
+        })
+    }
+
+    /// The next message, `len` bytes, where it lies in its slot; the slot
+    /// goes back to the sender once `take` is done with it.
+    fn recv_with(&self, wait: Wait, len: usize, take: impl FnOnce(&[u8]) -> Result<()>) -> Result<()> {
         let h = self.hdr();
         let tail = h.tail.load(SeqCst);
         self.wait_until(wait, &h.head, &h.rx_waiting, || h.head.load(SeqCst) > tail)?;
-        // SAFETY: the slot is filled (head is past it) and holds `slot` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(self.slot_ptr(tail), b.as_mut_ptr(), b.len().min(self.slot)) };
+        // SAFETY: the slot is filled (head is past it) and holds `slot`
+        // bytes; the sender writes it again only after `tail` moves past it,
+        // below. Bytes have no invalid values: a peer breaking that rule
+        // could only make the checksum fail.
+        let msg = unsafe { std::slice::from_raw_parts(self.slot_ptr(tail), len.min(self.slot)) };
+        let taken = take(msg);
         h.tail.store(tail + 1, SeqCst);
         if wait == Wait::Futex && h.tx_waiting.swap(0, SeqCst) == 1 {
             futex_wake(&h.tail);
         }
-        Ok(())
+        taken
     }
 }
 
@@ -304,6 +325,11 @@ impl End for ShmEnd {
     }
     fn recv(&mut self, b: &mut [u8], want: usize) -> Result<()> {
         self.rx.recv(self.wait, &mut b[..want])
+    }
+    /// Verified where it lies: shared memory's point is that the receiver
+    /// needs no copy of its own.
+    fn recv_with(&mut self, _b: &mut [u8], want: usize, take: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        self.rx.recv_with(self.wait, want, take)
     }
 }
 
@@ -523,8 +549,7 @@ impl Linux {
             (Some(f), Some(fd)) => f.read_stream(fd),
             (Some(f), None) => {
                 let n = self.buf.len();
-                self.end.recv(&mut self.rbuf, n)?;
-                f.check(&self.rbuf[..n])
+                self.end.recv_with(&mut self.rbuf, n, &mut |m| f.check(m))
             }
             (None, _) => self.end.recv(&mut self.rbuf, self.buf.len()),
         }
@@ -545,10 +570,7 @@ fn serve_linux(ctl: RawFd, mut end: Box<dyn End>, framed: bool, tel: &Telemetry,
         for _ in 0..cmd.count {
             match (&mut framing, end.stream_fd()) {
                 (Some(f), Some(fd)) => f.read_stream(fd)?,
-                (Some(f), None) => {
-                    end.recv(&mut rbuf, size)?;
-                    f.check(&rbuf[..size])?;
-                }
+                (Some(f), None) => end.recv_with(&mut rbuf, size, &mut |m| f.check(m))?,
                 (None, _) => end.recv(&mut rbuf, size)?,
             }
             if cmd.op == OP_PINGPONG {

@@ -246,9 +246,10 @@ pub fn csv(rep: &Report) -> String {
 pub fn notes(rep: &mut Report) {
     let mut notes = Vec::new();
     notes.push(
-        "mechanism = ipcscope's framing (32-byte header + CRC-32 stamped by the sender and verified by the \
+        "mechanism = ipcscope's framing (32-byte header + checksum stamped by the sender and verified by the \
          receiver, the FrameReader on byte streams, telemetry counters); raw = the same system calls on a \
-         pre-filled buffer, nothing else. The payload pattern is generated once, not per message."
+         pre-filled buffer, nothing else. The payload pattern is generated once, not per message. The \
+         framed shm ring's receiver verifies each message in its slot; the raw ring copies it out."
             .to_string(),
     );
     if rep.cases.iter().any(|c| c.mechanism == "alpc" && c.op == "stream") {
@@ -262,15 +263,15 @@ pub fn notes(rep: &mut Report) {
         notes.push(
             "pipe stream: the FrameReader asks for one whole message per read() (the length of the one \
              before), so the backlog stays in the kernel where the monitor can see it; what is left over raw \
-             is the CRC-32 the sender computes and the receiver checks over every byte, and the counters."
+             is the checksum the sender computes and the receiver checks over every byte, and the counters."
                 .into(),
         );
     }
     let missed_big = rep.targets.iter().any(|t| t.verdict == Verdict::Miss && t.size >= 65536);
     if missed_big {
         notes.push(
-            "large-message misses: framing reads every byte twice more than raw (CRC at the sender, CRC at \
-             the receiver), so at 64 KiB–1 MiB the checksum's cost, not the system call, sets the ratio."
+            "large-message misses: framing reads every byte twice more than raw (the checksum at the sender \
+             and at the receiver), so at 64 KiB–1 MiB the checksum's cost, not the system call, sets the ratio."
                 .into(),
         );
     }
