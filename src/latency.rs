@@ -64,7 +64,11 @@ impl Hist {
     /// client) may record at once.
     pub fn record(&self, ns: u64) {
         self.buckets[bucket(ns)].fetch_add(1, Relaxed);
-        self.max_ns.fetch_max(ns, Relaxed);
+        // A locked read-modify-write only when this sample is a new maximum
+        // (rarely, once the monitor's sample period has seen a few).
+        if ns > self.max_ns.load(Relaxed) {
+            self.max_ns.fetch_max(ns, Relaxed);
+        }
     }
 
     /// The counts so far (cumulative since the slot was reset).
