@@ -21,6 +21,7 @@ use super::kernel::{Attachment, ConnId, Kernel, Limits, Outgoing, Personality};
 use super::proto::{decode_request, encode_reply, Descriptor, Reply, Request};
 use super::vm;
 use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
+use crate::mechanisms::ekernel::{Throttled, STOP_ASK_EVERY};
 
 /// Connections served at once; more are accepted and closed at once so the
 /// listener does not stay readable (which would spin the loop).
@@ -70,7 +71,8 @@ pub fn run_controlled(
     // The setting as last read: applied when it changes, so a switch sent
     // over the socket stands until the setting itself moves.
     let mut setting = None;
-    while !stop() {
+    let mut stop = Throttled::new(stop, STOP_ASK_EVERY);
+    while !stop.stop() {
         let now = server.now_ms();
         if let Some(p) = control().filter(|p| setting != Some(*p)) {
             setting = Some(p);
@@ -260,12 +262,16 @@ impl Server {
 fn attach(descriptors: &mut [Descriptor], fds: Vec<OwnedFd>) -> Vec<Attachment<OwnedFd>> {
     let mut out: Vec<Attachment<OwnedFd>> = fds
         .into_iter()
-        .map(|fd| match sealed_len(fd.as_fd()) {
-            Some(len) => Attachment::sealed(Some(len), fd),
-            None => match vm::pool_len(fd.as_fd()) {
-                Some(len) => Attachment { len: Some(len), handle: fd, pool: true, copied: false },
+        .map(|fd| {
+            // The seals, read once, say which kind it can be.
+            let seals = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_GET_SEALS).ok();
+            if let Some(len) = seals.and_then(|s| sealed_len(fd.as_fd(), s)) {
+                return Attachment::sealed(Some(len), fd);
+            }
+            match seals.and_then(|s| vm::pool_stat_sealed(fd.as_fd(), s)) {
+                Some(pool) => Attachment { len: Some(pool.len), handle: fd, pool: true, copied: false },
                 None => Attachment::sealed(None, fd),
-            },
+            }
         })
         .collect();
     for d in descriptors.iter_mut() {
@@ -310,11 +316,11 @@ fn snapshot(from: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<OwnedFd
     Ok(fd)
 }
 
-/// The usable length of an OOL memory object: a memfd sealed against
-/// writing, shrinking and growing, so that the receiver's mapping is a
-/// snapshot and can never fault past the end. Anything else → `None`.
-fn sealed_len(fd: BorrowedFd<'_>) -> Option<u64> {
-    let seals = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GET_SEALS).ok()?;
+/// The usable length of an OOL memory object with these `seals`: a memfd
+/// sealed against writing, shrinking and growing, so that the receiver's
+/// mapping is a snapshot and can never fault past the end. Anything else
+/// → `None`.
+fn sealed_len(fd: BorrowedFd<'_>, seals: i32) -> Option<u64> {
     let needed = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
     if seals & needed != needed {
         return None;

@@ -38,7 +38,25 @@ const SLOTS_AT: usize = 64;
 /// sealed against shrinking and growing (so mappings never fault past its
 /// end) but not against writing. Anything else → `None`.
 pub fn pool_len(fd: BorrowedFd<'_>) -> Option<u64> {
+    pool_stat(fd).map(|p| p.len)
+}
+
+/// What [`pool_len`] checks, with the file's identity: one `fcntl` and
+/// one `fstat`, as the receiver pays them for every region.
+pub struct PoolStat {
+    pub len: u64,
+    /// (device, inode): which pool it is, whatever descriptor brought it.
+    pub key: (u64, u64),
+}
+
+pub fn pool_stat(fd: BorrowedFd<'_>) -> Option<PoolStat> {
     let seals = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GET_SEALS).ok()?;
+    pool_stat_sealed(fd, seals)
+}
+
+/// [`pool_stat`] with the seals already read (the kernel reads them once
+/// to tell a pool from a sealed memfd).
+pub fn pool_stat_sealed(fd: BorrowedFd<'_>, seals: i32) -> Option<PoolStat> {
     let needed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
     if seals & needed != needed || seals & libc::F_SEAL_WRITE != 0 {
         return None;
@@ -47,7 +65,7 @@ pub fn pool_len(fd: BorrowedFd<'_>) -> Option<u64> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return None;
     }
-    u64::try_from(st.st_size).ok()
+    Some(PoolStat { len: u64::try_from(st.st_size).ok()?, key: (st.st_dev, st.st_ino) })
 }
 
 /// A shared mapping of a whole pool (ours or a sender's).
@@ -253,13 +271,12 @@ const MAX_MAPPINGS: usize = 64;
 impl Mappings {
     /// Maps (once) the pool `fd` and returns the region `offset..+len`.
     pub fn region(&self, fd: OwnedFd, offset: u64, len: u32, moved: bool) -> io::Result<Received> {
-        let st = nix::sys::stat::fstat(&fd)?;
-        let size = pool_len(fd.as_fd()).ok_or_else(|| io::Error::other("OOL pool not sealed against shrinking"))?;
+        let PoolStat { len: size, key } =
+            pool_stat(fd.as_fd()).ok_or_else(|| io::Error::other("OOL pool not sealed against shrinking"))?;
         let end = offset.checked_add(u64::from(len)).filter(|e| *e <= size);
         if end.is_none() {
             return Err(io::Error::other("OOL region past the end of its pool"));
         }
-        let key = (st.st_dev, st.st_ino);
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         let map = match maps.get(&key) {
             Some(m) if m.len as u64 == size => m.clone(),
