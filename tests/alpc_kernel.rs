@@ -79,9 +79,12 @@ fn transform(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The echo procedures both RPC tests use.
-fn procedures(name: &str, args: &[u8]) -> Result<Vec<u8>, u32> {
+fn procedures(name: &str, args: &[u8], out: &mut Vec<u8>) -> Result<(), u32> {
     match name {
-        "Transform" => Ok(transform(args)),
+        "Transform" => {
+            out.extend(transform(args));
+            Ok(())
+        }
         "Fail" => Err(42),
         _ => Err(UNKNOWN_PROCEDURE),
     }
@@ -261,16 +264,20 @@ fn rpc_child_role() {
     };
     let process = AlpcProcess::connect_named(Path::new(&socket), "rpc-child").unwrap();
     let mut client = RpcClient::bind(process, &endpoint, 64 << 10).unwrap();
-    for (len, args_path, result_path) in [
+    let paths = [
         (100, DataPath::Copied, DataPath::Copied),
         (4096, DataPath::Section, DataPath::Section),
         (1 << 20, DataPath::Direct, DataPath::Direct),
-    ] {
-        let args = pattern(len, len as u8);
+    ];
+    // There and back: each result's buffer is given back and the next,
+    // larger or smaller, lands in it — and must hold only its own bytes.
+    for (round, &(len, args_path, result_path)) in paths.iter().chain(paths.iter().rev()).enumerate() {
+        let args = pattern(len, (len + round) as u8);
         let outcome = client.call("Transform", &args, len).unwrap();
         assert!(outcome.result == transform(&args), "{len} bytes verified");
         assert_eq!((outcome.args_path, outcome.result_path), (args_path, result_path), "{len} bytes");
         assert_eq!(outcome.trace.len(), 8, "down four layers and back up");
+        client.recycle(outcome.result);
     }
     assert!(matches!(client.call("Fail", b"x", 10), Err(ipcscope::mechanisms::alpc::rpc::RpcError::Fault(42))));
     assert!(matches!(

@@ -346,6 +346,7 @@ impl Alpc {
         if procedure == "echo" {
             self.framing.check(&r.result)?;
         }
+        self.client.recycle(r.result);
         Ok(())
     }
 }
@@ -357,17 +358,18 @@ fn alpc_server(sock: &Path, tel: &Telemetry, section: u64, parent: i32) -> Resul
     })?;
     let mut framing = Framing::new(tel, 5);
     let mut echo = Vec::new();
-    let mut procedures = |name: &str, args: &[u8]| -> Result<Vec<u8>, u32> {
+    let mut procedures = |name: &str, args: &[u8], out: &mut Vec<u8>| -> Result<(), u32> {
         framing.check(args).map_err(|_| 1u32)?;
         if name == "echo" {
             if echo.len() != args.len() {
                 echo = message_buffer(args.len(), framing.sender());
             }
             framing.out(&mut echo);
-            Ok(echo.clone())
+            out.extend_from_slice(&echo);
         } else {
-            Ok(vec![0u8; 8])
+            out.extend_from_slice(&[0u8; 8]);
         }
+        Ok(())
     };
     let stop = stop_with(parent);
     while !stop() {

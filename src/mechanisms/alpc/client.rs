@@ -585,13 +585,26 @@ impl AlpcProcess {
 
     /// Copies a received view out of this process's own mapping.
     pub fn read_view(&self, view: &ViewAttribute) -> AlpcResult<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_view_into(view, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`read_view`](Self::read_view) into `out` (replacing what it held),
+    /// so a caller can reuse memory that is already mapped.
+    pub fn read_view_into(&self, view: &ViewAttribute, out: &mut Vec<u8>) -> AlpcResult<()> {
         let section = self.sections.get(&view.section_handle).ok_or(AlpcError::NoSuchSection(view.section_handle))?;
         let range = section.range(view)?;
-        let mut out = vec![0u8; range.len()];
+        out.clear();
+        out.reserve(range.len());
         // SAFETY: `range` lies inside the mapping (checked by `range()`) and
-        // `out` is a fresh buffer of that length; raw copy, as in write_view.
-        unsafe { std::ptr::copy_nonoverlapping(section.map.as_ptr().add(range.start), out.as_mut_ptr(), out.len()) };
-        Ok(out)
+        // `out` has room for that many bytes; raw copy, as in write_view.
+        // The copy initialises all `range.len()` bytes before `set_len`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(section.map.as_ptr().add(range.start), out.as_mut_ptr(), range.len());
+            out.set_len(range.len());
+        }
+        Ok(())
     }
 
     /// A received view read in place, without a copy. The kernel keeps the

@@ -129,7 +129,7 @@ fn serve(ctx: &mut WorkerCtx) -> Result<()> {
         let served = {
             let verifier = &mut verifier;
             let bytes_in = &mut bytes_in;
-            let mut echo = |name: &str, args: &[u8]| -> Result<Vec<u8>, u32> {
+            let mut echo = |name: &str, args: &[u8], out: &mut Vec<u8>| -> Result<(), u32> {
                 if name != ECHO {
                     return Err(UNKNOWN_PROCEDURE);
                 }
@@ -137,7 +137,8 @@ fn serve(ctx: &mut WorkerCtx) -> Result<()> {
                 // the round trip.
                 let _ = verifier.check(args);
                 *bytes_in = args.len();
-                Ok(args.to_vec())
+                out.extend_from_slice(args);
+                Ok(())
             };
             rpc.serve_one(&mut echo, Some(Duration::from_millis(500)))
         };
@@ -280,6 +281,7 @@ fn client(ctx: &mut WorkerCtx, role: &str) -> Result<()> {
                 ctx.me().aux[3].store(rpc.callbacks_served, Relaxed);
                 ctx.publish(verifier.counts());
                 trace = o.trace;
+                rpc.recycle(o.result);
             }
             Err(RpcError::Alpc(AlpcError::Status(s))) => {
                 ctx.count_error(status_errno(s));
