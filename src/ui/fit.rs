@@ -7,7 +7,7 @@
 //! (what a `Paragraph` would draw, at a fraction of its cost), so nothing
 //! is ever cut at an edge.
 
-use ratatui::buffer::CellWidth;
+use ratatui::buffer::{Buffer, CellWidth};
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span, Text};
@@ -108,19 +108,98 @@ pub fn draw_lines(f: &mut Frame, area: Rect, lines: &[Line]) {
 }
 
 /// A line's graphemes with their styles and widths, as
-/// `Line::styled_graphemes` gives them (control characters left out). A
-/// span of printable ASCII, most of what a panel says, is one byte per
-/// cell: it skips grapheme segmentation and the width tables.
+/// `Line::styled_graphemes` gives them (control characters left out).
 fn cells<'a>(line: &'a Line<'a>) -> impl Iterator<Item = (&'a str, Style, u16)> + 'a {
     let base = Style::default().patch(line.style);
-    line.spans.iter().flat_map(move |span| {
-        let text = span.content.as_ref();
-        let ascii = text.bytes().all(|b| (0x20..0x7f).contains(&b));
-        let style = base.patch(span.style);
-        let fast = ascii.then(|| (0..text.len()).map(move |i| (&text[i..i + 1], style, 1)));
-        let slow = (!ascii).then(|| span.styled_graphemes(base).map(|g| (g.symbol, g.style, g.symbol.cell_width())));
-        fast.into_iter().flatten().chain(slow.into_iter().flatten())
-    })
+    line.spans.iter().flat_map(move |span| span_cells(span, base))
+}
+
+/// `Buffer::set_line`, cell for cell (unit-tested against it), through
+/// [`span_cells`]: the figures' canvases draw most of a frame's box-drawing
+/// and arrows this way.
+pub fn set_line(buf: &mut Buffer, x: u16, y: u16, line: &Line, max_width: u16) {
+    let mut remaining = buf.area.right().saturating_sub(x).min(max_width);
+    let mut x = x;
+    for span in &line.spans {
+        if remaining == 0 {
+            break;
+        }
+        // Each span styled as set_line styles it: the line's style patched
+        // with the span's (not over a default, as a Paragraph does).
+        let style = line.style.patch(span.style);
+        for (symbol, _, w) in span_cells(span, Style::default()) {
+            if w == 0 || symbol.contains(char::is_control) {
+                continue;
+            }
+            let Some(left) = remaining.checked_sub(w) else { break };
+            remaining = left;
+            buf[(x, y)].set_symbol(symbol).set_style(style);
+            // Cells a wide grapheme covers are reset, as set_stringn does.
+            for hidden in x + 1..x + w {
+                buf[(hidden, y)].reset();
+            }
+            x += w;
+        }
+    }
+}
+
+/// One span's graphemes, styled over `base`, with their widths. Printable
+/// ASCII, most of what a panel says, is one byte per cell. Text made only
+/// of characters that never join their neighbours into one grapheme
+/// (Latin-1, punctuation, arrows, box drawing, blocks, Hangul syllables…)
+/// is one character per cell group, its width from the table for that one
+/// character. Anything else is segmented as ratatui does.
+fn span_cells<'a>(span: &'a Span<'a>, base: Style) -> SpanCells<'a> {
+    let text = span.content.as_ref();
+    let style = base.patch(span.style);
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        SpanCells::Ascii { text, at: 0, style }
+    } else if text.chars().all(stands_alone) {
+        SpanCells::Chars { text, chars: text.char_indices(), style }
+    } else {
+        SpanCells::Graphemes(Box::new(span.styled_graphemes(base).map(|g| (g.symbol, g.style, g.symbol.cell_width()))))
+    }
+}
+
+/// A character that is a grapheme on its own whatever comes before or
+/// after it, among other such characters: not a control, a combining mark,
+/// a joiner, a variation selector, a Hangul jamo or an emoji piece, and
+/// with one width in every context.
+fn stands_alone(c: char) -> bool {
+    matches!(c,
+        ' '..='~'
+        | '\u{A1}'..='\u{AC}' | '\u{AE}'..='\u{FF}'
+        | '\u{2010}'..='\u{2027}' | '\u{2030}'..='\u{205E}'
+        | '\u{2190}'..='\u{21FF}' | '\u{2200}'..='\u{22FF}'
+        | '\u{2500}'..='\u{25A0}'
+        | '\u{AC00}'..='\u{D7A3}')
+}
+
+enum SpanCells<'a> {
+    Ascii { text: &'a str, at: usize, style: Style },
+    Chars { text: &'a str, chars: std::str::CharIndices<'a>, style: Style },
+    Graphemes(Box<dyn Iterator<Item = (&'a str, Style, u16)> + 'a>),
+}
+
+impl<'a> Iterator for SpanCells<'a> {
+    type Item = (&'a str, Style, u16);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            SpanCells::Ascii { text, at, style } => {
+                let i = *at;
+                (i < text.len()).then(|| {
+                    *at += 1;
+                    (&text[i..i + 1], *style, 1)
+                })
+            }
+            SpanCells::Chars { text, chars, style } => chars.next().map(|(i, c)| {
+                let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) as u16;
+                (&text[i..i + c.len_utf8()], *style, w)
+            }),
+            SpanCells::Graphemes(g) => g.next(),
+        }
+    }
 }
 
 /// One item of a row or a column: its spans and how much it matters
@@ -291,6 +370,9 @@ mod tests {
             Line::from("한글이 경계를 넘는 줄입니다 한글이 경계를 넘는 줄입니다 한글이 경계").centered(),
             Line::from(""),
             Line::from("tab\tand zero\u{200b}width"),
+            Line::from("┌─▶ pipe ──── 65536 B ▁▂▃▅▇█ ◀─┐ ⇄ · … ↑↓ ≤ ≥ ×"),
+            Line::from(vec![Span::raw("커널 → "), Span::styled("포트 ⇄ 큐", Style::new().fg(Color::Green))]),
+            Line::from("e\u{301}te\u{301} 👩\u{200d}💻 ❤\u{fe0f} \u{1100}\u{1161}\u{11a8} 각\u{11a8} ◽ ½ ©"),
         ];
         for (w, h) in [(23u16, 9u16), (24, 4), (1, 3), (2, 8), (60, 10)] {
             let area = Rect::new(3, 1, w, h);
@@ -299,6 +381,29 @@ mod tests {
             a.draw(|f| f.render_widget(Paragraph::new(lines.clone()), area)).unwrap();
             b.draw(|f| draw_lines(f, area, &lines)).unwrap();
             assert_eq!(a.backend().buffer(), b.backend().buffer(), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn set_line_draws_what_buffers_set_line_draws() {
+        use ratatui::buffer::Buffer;
+        use ratatui::style::{Color, Modifier};
+        let lines = vec![
+            Line::from(vec![Span::styled("mach_msg ", Style::new().fg(Color::Red)), Span::raw("65536")])
+                .style(Style::new().add_modifier(Modifier::BOLD)),
+            Line::from("┌─▶ pipe ──── 65536 B ▁▂▃▅▇█ ◀─┐ ⇄ · … ↑↓ ≤ ≥ ×"),
+            Line::from(vec![Span::raw("커널 → "), Span::styled("포트 ⇄ 큐", Style::new().bg(Color::Blue))]),
+            Line::from("e\u{301}te\u{301} 👩\u{200d}💻 ❤\u{fe0f} \u{1100}\u{1161}\u{11a8} 각\u{11a8} ◽ ½ ©"),
+            Line::from(vec![Span::raw("tab\tand\u{7} zero\u{200b}width "), Span::raw("한글")]),
+        ];
+        for line in &lines {
+            for (x, max) in [(0u16, 80u16), (3, 7), (5, 1), (2, 2), (60, 30), (0, 0)] {
+                let area = Rect::new(0, 0, 70, 1);
+                let (mut a, mut b) = (Buffer::empty(area), Buffer::empty(area));
+                a.set_line(x, 0, line, max);
+                set_line(&mut b, x, 0, line, max);
+                assert_eq!(a, b, "{line:?} at {x}, {max} columns");
+            }
         }
     }
 }

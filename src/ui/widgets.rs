@@ -1208,7 +1208,7 @@ impl<'a> Canvas<'a> {
         if y >= self.area.height || x as usize + w > self.area.width as usize {
             return false;
         }
-        self.buf.set_line(self.area.x + x, self.area.y + y, line, w as u16);
+        super::fit::set_line(self.buf, self.area.x + x, self.area.y + y, line, w as u16);
         true
     }
 
@@ -1633,7 +1633,7 @@ pub fn put(f: &mut Frame, area: Rect, x: u16, y: u16, line: &Line) -> bool {
     if y < area.y || y >= area.bottom() || x < area.x || x.saturating_add(w) > area.right() {
         return false;
     }
-    f.buffer_mut().set_line(x, y, line, w);
+    super::fit::set_line(f.buffer_mut(), x, y, line, w);
     true
 }
 
