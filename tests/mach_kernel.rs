@@ -457,7 +457,7 @@ fn a_forged_region_is_refused() {
     let loose = memfd_create(c"loose", MFdFlags::MFD_CLOEXEC).expect("memfd");
     nix::unistd::ftruncate(&loose, 1 << 20).expect("size");
     let send = |offset: u64, size: u32, deallocate: bool| {
-        let descriptors = vec![Descriptor::OolRegion { offset, size, deallocate, fd_index: 0 }];
+        let descriptors = vec![Descriptor::OolRegion { offset, size, deallocate, fd_index: 0, pool: 0 }];
         MachMsgRequest {
             options: MACH_SEND_MSG,
             header: MsgHeader {

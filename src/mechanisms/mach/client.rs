@@ -17,7 +17,7 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 
 use super::proto::{
     decode_reply, encode_request, message_size, Descriptor, MachMsgRequest, MsgHeader, ReceivedDescriptor, Reply,
-    Request,
+    Request, NO_FD,
 };
 use super::state::KernelState;
 use super::types::*;
@@ -119,6 +119,9 @@ pub struct MachTask {
     /// This thread's OOL pool (created at the first `vm_allocate`) and the
     /// pools of senders it has mapped.
     pools: Mutex<Vec<Arc<Pool>>>,
+    /// Our pools whose descriptor the kernel process has had on this
+    /// connection (a send that succeeded carried it): named, not sent, since.
+    announced: Mutex<Vec<u32>>,
     mappings: Mappings,
 }
 
@@ -351,6 +354,7 @@ impl MachTask {
                 task_self,
                 bootstrap,
                 pools: Mutex::new(Vec::new()),
+                announced: Mutex::new(Vec::new()),
                 mappings: Mappings::default(),
             }),
             other => Err(unexpected(other)),
@@ -370,6 +374,7 @@ impl MachTask {
                 task_self,
                 bootstrap,
                 pools: Mutex::new(Vec::new()),
+                announced: Mutex::new(Vec::new()),
                 mappings: Mappings::default(),
             }),
             other => Err(unexpected(other)),
@@ -517,7 +522,10 @@ impl MachTask {
             notify: args.notify,
             ..MachMsgRequest::default()
         };
-        let mut memory: Vec<OolMemory> = Vec::new();
+        // The memory each OOL descriptor names, and whether its descriptor
+        // travels in the packet (not for a pool the kernel process holds).
+        let mut memory: Vec<(OolMemory, bool)> = Vec::new();
+        let announced = self.announced.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(msg) = args.msg {
             for d in msg.descriptors {
                 request.descriptors.push(match d {
@@ -525,22 +533,23 @@ impl MachTask {
                     OutDescriptor::Ool(mut m) => {
                         let size =
                             u32::try_from(m.len()).map_err(|_| MachError::Kern(KernReturn(MACH_SEND_TOO_LARGE)))?;
-                        let fd_index = memory.len() as u32;
-                        let d = match &mut m.inner {
-                            OolInner::Sealed { .. } => Descriptor::Ool {
-                                size,
-                                copy: MACH_MSG_VIRTUAL_COPY,
-                                deallocate: m.deallocate,
-                                fd_index,
-                            },
+                        let fd_index = memory.iter().filter(|(_, travels)| *travels).count() as u32;
+                        let deallocate = m.deallocate;
+                        let (d, travels) = match &mut m.inner {
+                            OolInner::Sealed { .. } => {
+                                (Descriptor::Ool { size, copy: MACH_MSG_VIRTUAL_COPY, deallocate, fd_index }, true)
+                            }
                             OolInner::Pool(r) => {
-                                if m.deallocate {
+                                if deallocate {
                                     r.lend();
                                 }
-                                Descriptor::OolRegion { offset: r.offset(), size, deallocate: m.deallocate, fd_index }
+                                let pool = r.pool_id();
+                                let known = announced.contains(&pool);
+                                let fd_index = if known { NO_FD } else { fd_index };
+                                (Descriptor::OolRegion { offset: r.offset(), size, deallocate, fd_index, pool }, !known)
                             }
                         };
-                        memory.push(m);
+                        memory.push((m, travels));
                         d
                     }
                 });
@@ -562,7 +571,8 @@ impl MachTask {
         }
         let borrowed: Vec<BorrowedFd<'_>> = memory
             .iter()
-            .map(|m| match &m.inner {
+            .filter(|(_, travels)| *travels)
+            .map(|(m, _)| match &m.inner {
                 OolInner::Sealed { fd, .. } => fd.as_fd(),
                 OolInner::Pool(r) => r.fd(),
             })
@@ -570,14 +580,28 @@ impl MachTask {
         let call = self.channel.call(&Request::MachMsg(request), &borrowed);
         drop(borrowed);
         let sent = matches!(call, Ok((Reply::Msg { kr, .. }, _)) if kr == 0);
-        for m in memory {
+        let mut newly_known = Vec::new();
+        for (m, travels) in memory {
             if let OolInner::Pool(mut r) = m.inner {
+                // The kernel process keeps a pool whose descriptor came with
+                // a message it accepted: from now on the pool is named only.
+                if sent && travels {
+                    newly_known.push(r.pool_id());
+                }
                 // A moved region is the receiver's until it gives it back;
                 // after a copy or a failed send it is ours again (freed).
                 if m.deallocate && sent {
                     r.moved();
                 } else if m.deallocate {
                     r.unlend();
+                }
+            }
+        }
+        if !newly_known.is_empty() {
+            let mut a = self.announced.lock().unwrap_or_else(|p| p.into_inner());
+            for id in newly_known {
+                if !a.contains(&id) {
+                    a.push(id);
                 }
             }
         }

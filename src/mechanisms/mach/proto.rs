@@ -20,6 +20,9 @@ pub const MAX_INLINE_BODY: usize = 192 * 1024;
 pub const MAX_DESCRIPTORS: usize = 64;
 /// OOL descriptors in one message: each needs a descriptor passed along.
 pub const MAX_OOL_DESCRIPTORS: usize = MAX_FDS;
+/// `fd_index` of a region whose pool the kernel process already holds
+/// (named by `pool`): no descriptor in the packet.
+pub const NO_FD: u32 = u32::MAX;
 /// A task's name, as shown on screen.
 pub const MAX_TASK_NAME: usize = 64;
 /// `name_t` holds 127 characters and a NUL.
@@ -67,7 +70,10 @@ pub enum Descriptor {
     /// Out-of-line memory as `size` bytes at `offset` of the `fd_index`-th
     /// descriptor, a pool memfd of the sender (sealed against shrinking
     /// and growing): moved with `deallocate`, copied by the kernel without.
-    OolRegion { offset: u64, size: u32, deallocate: bool, fd_index: u32 },
+    /// `pool` (0: none) names the pool on this connection: once the kernel
+    /// process has had its descriptor, later messages send `fd_index`
+    /// [`NO_FD`] and the name only, and no descriptor travels.
+    OolRegion { offset: u64, size: u32, deallocate: bool, fd_index: u32, pool: u32 },
 }
 
 /// A descriptor in a received message. OOL memory arrives as the packet's
@@ -378,12 +384,13 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
                         w.u8(deallocate as u8);
                         w.u32(fd_index);
                     }
-                    Descriptor::OolRegion { offset, size, deallocate, fd_index } => {
+                    Descriptor::OolRegion { offset, size, deallocate, fd_index, pool } => {
                         w.u8(tag::D_OOL_REGION);
                         w.u64(offset);
                         w.u32(size);
                         w.u8(deallocate as u8);
                         w.u32(fd_index);
+                        w.u32(pool);
                     }
                 }
             }
@@ -623,6 +630,7 @@ pub fn decode_request(packet: &[u8]) -> Result<Request, DecodeError> {
                             size: r.u32()?,
                             deallocate: r.bool()?,
                             fd_index: r.u32()?,
+                            pool: r.u32()?,
                         }
                     }
                     other => return Err(DecodeError::UnknownTag(other)),

@@ -11,14 +11,14 @@
 //! the queued message until the receiver gets it with `SCM_RIGHTS` — the
 //! bytes are mapped by the receiver, never copied here.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::kernel::{Attachment, ConnId, Kernel, Limits, Outgoing, Personality};
-use super::proto::{decode_request, encode_reply, Descriptor, Reply, Request};
+use super::proto::{decode_request, encode_reply, Descriptor, Reply, Request, NO_FD};
 use super::vm;
 use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
 use crate::mechanisms::ekernel::{Throttled, STOP_ASK_EVERY};
@@ -36,7 +36,15 @@ struct Client {
     conn: Conn,
     outbox: VecDeque<(Vec<u8>, Vec<OwnedFd>)>,
     outbox_bytes: usize,
+    /// The task's pools this connection has sent us, by its name for them
+    /// (`Descriptor::OolRegion`'s `pool`), checked once: later regions of
+    /// them come without a descriptor (a `dup` here instead of passing,
+    /// checking and closing one per message).
+    pools: HashMap<u32, (OwnedFd, u64)>,
 }
+
+/// Pools kept per connection (a thread has at most `MAX_POOLS`).
+const MAX_KNOWN_POOLS: usize = 16;
 
 /// Runs the kernel on `socket_path` until `stop()` returns true. The socket
 /// file is removed on return.
@@ -148,7 +156,8 @@ impl Server {
                     let id = self.next_conn;
                     self.next_conn += 1;
                     self.kernel.connect(id, conn.peer());
-                    self.clients.insert(id, Client { conn, outbox: VecDeque::new(), outbox_bytes: 0 });
+                    self.clients
+                        .insert(id, Client { conn, outbox: VecDeque::new(), outbox_bytes: 0, pools: HashMap::new() });
                 }
                 Ok(Accept::Refused(_)) => continue,
                 Ok(Accept::Empty) => return Ok(()),
@@ -160,7 +169,7 @@ impl Server {
     }
 
     fn read_one(&mut self, id: ConnId) {
-        let Some(client) = self.clients.get(&id) else {
+        let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
         let fds = match client.conn.try_recv(&mut self.buf) {
@@ -185,7 +194,7 @@ impl Server {
         // Descriptors only mean something with a message; others are
         // closed here by dropping them.
         let attachments = match &mut request {
-            Request::MachMsg(m) => attach(&mut m.descriptors, fds),
+            Request::MachMsg(m) => attach(&mut m.descriptors, fds, &mut client.pools),
             _ => Vec::new(),
         };
         let now = self.now_ms();
@@ -259,7 +268,11 @@ impl Server {
 /// copied here, in the kernel (`copy_file_range`), into a sealed memfd,
 /// and counted as copied. A region outside its pool is left for the kernel
 /// to refuse.
-fn attach(descriptors: &mut [Descriptor], fds: Vec<OwnedFd>) -> Vec<Attachment<OwnedFd>> {
+fn attach(
+    descriptors: &mut [Descriptor],
+    fds: Vec<OwnedFd>,
+    known: &mut HashMap<u32, (OwnedFd, u64)>,
+) -> Vec<Attachment<OwnedFd>> {
     let mut out: Vec<Attachment<OwnedFd>> = fds
         .into_iter()
         .map(|fd| {
@@ -274,8 +287,29 @@ fn attach(descriptors: &mut [Descriptor], fds: Vec<OwnedFd>) -> Vec<Attachment<O
             }
         })
         .collect();
+    // A pool named for the first time is kept; a region of a kept pool
+    // gets a duplicate of its descriptor, as if it had come with the packet.
     for d in descriptors.iter_mut() {
-        let Descriptor::OolRegion { offset, size, deallocate: false, fd_index } = d else { continue };
+        let Descriptor::OolRegion { fd_index, pool, .. } = d else { continue };
+        if *pool == 0 {
+            continue;
+        }
+        if *fd_index == NO_FD {
+            let Some((fd, len)) = known.get(pool) else { continue };
+            if let Ok(dup) = fd.try_clone() {
+                *fd_index = out.len() as u32;
+                out.push(Attachment { len: Some(*len), handle: dup, pool: true, copied: false });
+            }
+        } else if let Some(a) = out.get(*fd_index as usize).filter(|a| a.pool) {
+            if known.len() < MAX_KNOWN_POOLS && !known.contains_key(pool) {
+                if let (Ok(dup), Some(len)) = (a.handle.try_clone(), a.len) {
+                    known.insert(*pool, (dup, len));
+                }
+            }
+        }
+    }
+    for d in descriptors.iter_mut() {
+        let Descriptor::OolRegion { offset, size, deallocate: false, fd_index, .. } = d else { continue };
         let Some(a) = out.get_mut(*fd_index as usize) else { continue };
         let inside = offset.checked_add(u64::from(*size)).zip(a.len).is_some_and(|(end, len)| end <= len);
         if !a.pool || !inside {
@@ -340,4 +374,53 @@ fn random_seed() -> u64 {
     }
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     t ^ (u64::from(std::process::id()) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(fd_index: u32, pool: u32) -> Descriptor {
+        Descriptor::OolRegion { offset: 0, size: 4096, deallocate: true, fd_index, pool }
+    }
+
+    #[test]
+    fn a_pool_named_once_travels_by_name_after() {
+        let pool = vm::Pool::create().unwrap();
+        let mut known = HashMap::new();
+        // First message: the descriptor comes with it, and is kept.
+        let mut first = [region(0, 7)];
+        let a = attach(&mut first, vec![pool.fd().try_clone_to_owned().unwrap()], &mut known);
+        assert!(a.len() == 1 && a[0].pool && a[0].len == Some(vm::POOL_SIZE as u64));
+        assert!(known.contains_key(&7));
+        // Later: no descriptor, the name only; the server attaches a copy.
+        let mut later = [region(NO_FD, 7)];
+        let a = attach(&mut later, Vec::new(), &mut known);
+        assert_eq!(later[0], region(0, 7));
+        assert!(a.len() == 1 && a[0].pool && a[0].len == Some(vm::POOL_SIZE as u64));
+        // A name this connection never sent stays unresolved (the kernel
+        // answers MACH_SEND_INVALID_MEMORY), and so does a name with no pool.
+        let mut unknown = [region(NO_FD, 8), region(NO_FD, 0)];
+        assert!(attach(&mut unknown, Vec::new(), &mut known).is_empty());
+        assert_eq!(unknown, [region(NO_FD, 8), region(NO_FD, 0)]);
+    }
+
+    #[test]
+    fn only_a_pool_is_kept_and_only_so_many() {
+        let mut known = HashMap::new();
+        // A sealed memfd is not a pool: not kept under any name.
+        let sealed = nix::sys::memfd::memfd_create(c"t", nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING).unwrap();
+        nix::unistd::ftruncate(&sealed, 4096).unwrap();
+        let seals = nix::fcntl::SealFlag::F_SEAL_WRITE
+            | nix::fcntl::SealFlag::F_SEAL_SHRINK
+            | nix::fcntl::SealFlag::F_SEAL_GROW;
+        nix::fcntl::fcntl(sealed.as_fd(), nix::fcntl::FcntlArg::F_ADD_SEALS(seals)).unwrap();
+        attach(&mut [region(0, 1)], vec![sealed], &mut known);
+        assert!(known.is_empty());
+        let pools: Vec<_> = (0..MAX_KNOWN_POOLS + 2).map(|_| vm::Pool::create().unwrap()).collect();
+        for (i, p) in pools.iter().enumerate() {
+            attach(&mut [region(0, 100 + i as u32)], vec![p.fd().try_clone_to_owned().unwrap()], &mut known);
+        }
+        assert_eq!(known.len(), MAX_KNOWN_POOLS);
+    }
 }

@@ -6,7 +6,10 @@
 //! of it. Sent with `deallocate`, a region travels as (pool fd, offset,
 //! length): the kernel checks the range against the pool's size and passes
 //! it on, and the receiver maps the pool once (cached by inode) and reads
-//! the region in place — no byte is copied on the way.
+//! the region in place — no byte is copied on the way. The pool's fd goes
+//! to the kernel process with the first such message on a connection
+//! only; later ones name the pool ([`Pool::id`]) and the kernel process
+//! attaches the descriptor it kept.
 //!
 //! Giving the region back: chunk 0 of the pool is a header whose slot `c`
 //! is non-zero while the region starting at chunk `c` is lent to a
@@ -125,6 +128,11 @@ struct Alloc {
 /// A task's own pool.
 #[derive(Debug)]
 pub struct Pool {
+    /// Unique in this process: how messages name the pool to the kernel
+    /// once it has the descriptor ([`Descriptor::OolRegion`]'s `pool`).
+    ///
+    /// [`Descriptor::OolRegion`]: super::proto::Descriptor::OolRegion
+    id: u32,
     fd: OwnedFd,
     map: PoolMap,
     alloc: Mutex<Alloc>,
@@ -145,11 +153,17 @@ impl Pool {
         unsafe { (map.map.as_mut_ptr() as *mut u64).write_volatile(MAGIC) };
         let mut used = vec![false; CHUNKS];
         used[0] = true;
-        Ok(Arc::new(Pool { fd, map, alloc: Mutex::new(Alloc { used, lent: Vec::new() }) }))
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(Pool { id, fd, map, alloc: Mutex::new(Alloc { used, lent: Vec::new() }) }))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Alloc> {
@@ -216,6 +230,11 @@ impl PoolRegion {
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.pool.fd()
+    }
+
+    /// The pool's [`Pool::id`].
+    pub fn pool_id(&self) -> u32 {
+        self.pool.id
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {

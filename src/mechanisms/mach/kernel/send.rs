@@ -221,7 +221,9 @@ impl<F> Kernel<F> {
                         _ => return Err(MACH_SEND_INVALID_MEMORY),
                     }
                 }
-                Descriptor::OolRegion { offset, size, deallocate, fd_index } => {
+                // `pool` was resolved to a descriptor by the server (or
+                // left `NO_FD`, which no slot answers).
+                Descriptor::OolRegion { offset, size, deallocate, fd_index, .. } => {
                     let slot = slots.get_mut(fd_index as usize).and_then(Option::take);
                     let Some(a) = slot else { return Err(MACH_SEND_INVALID_MEMORY) };
                     // Every number is the task's: the range must lie inside

@@ -816,7 +816,7 @@ fn a_pool_region_moves_and_a_forged_one_is_refused() {
     let region = |offset, size, deallocate| {
         with_descriptors(
             msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b""),
-            vec![Descriptor::OolRegion { offset, size, deallocate, fd_index: 0 }],
+            vec![Descriptor::OolRegion { offset, size, deallocate, fd_index: 0, pool: 0 }],
         )
     };
     // Past the end, overflowing, or a pool sent as a snapshot: refused.
@@ -852,7 +852,7 @@ fn a_pool_region_moves_and_a_forged_one_is_refused() {
     // A snapshot the server copied out of a pool is counted as copied.
     let copied = with_descriptors(
         msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 2, b""),
-        vec![Descriptor::OolRegion { offset: 0, size: 100, deallocate: false, fd_index: 0 }],
+        vec![Descriptor::OolRegion { offset: 0, size: 100, deallocate: false, fd_index: 0, pool: 0 }],
     );
     let snapshot = Attachment { len: Some(100), handle: Mem::new(&live), pool: false, copied: true };
     let out = h.handle(c.conn, Request::MachMsg(copied), vec![snapshot]);
