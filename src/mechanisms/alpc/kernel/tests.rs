@@ -778,8 +778,9 @@ fn timeouts_and_deadlines() {
             timeout_ms: Some(50),
         },
     );
-    assert_eq!(sim.kernel.next_deadline(), Some(50));
-    sim.advance(49);
+    // Asked during millisecond 0: over only once 50 whole ms have passed.
+    assert_eq!(sim.kernel.next_deadline(), Some(51));
+    sim.advance(50);
     assert!(sim.nothing_for(SERVER));
     sim.advance(1);
     assert_eq!(sim.take(SERVER).status, NtStatus::STATUS_TIMEOUT);
@@ -808,7 +809,7 @@ fn timeouts_and_deadlines() {
             timeout_ms: Some(10),
         },
     );
-    sim.advance(10);
+    sim.advance(11);
     assert_eq!(sim.take(CLIENT).status, NtStatus::STATUS_TIMEOUT);
     let state = sim.kernel.state();
     assert!(state.connection_ports[0].main_queue.is_empty());

@@ -116,7 +116,7 @@ impl<F> Kernel<F> {
             self.finish(conn, &call, since, MACH_RCV_TIMED_OUT, None, Vec::new());
             return;
         }
-        let deadline = (args.options & MACH_RCV_TIMEOUT != 0).then(|| self.now + u64::from(args.timeout));
+        let deadline = (args.options & MACH_RCV_TIMEOUT != 0).then(|| self.deadline_after(args.timeout));
         if let Some(p) = self.ports.get_mut(&port_id) {
             p.blocked_receivers.push_back(conn);
         }

@@ -88,7 +88,7 @@ impl<F> Kernel<F> {
                 SendResult::Done
             }
             Path::Block => {
-                let deadline = (options & MACH_SEND_TIMEOUT != 0).then(|| self.now + u64::from(send_timeout));
+                let deadline = (options & MACH_SEND_TIMEOUT != 0).then(|| self.deadline_after(send_timeout));
                 let port = kmsg.dest.port;
                 let call = call.to_string();
                 let since = self.now;

@@ -308,8 +308,10 @@ fn full_queue_option_2_times_out_after_n_ms() {
     m.options |= MACH_SEND_TIMEOUT;
     m.send_timeout = 10;
     assert_eq!(h.send(c.conn, m), None);
-    assert_eq!(h.k.next_deadline(), Some(10));
-    assert!(kr_of(&h.tick(9), c.conn).is_none());
+    // Sent during millisecond 0: the wait may end in millisecond 11, not
+    // 10, which could come less than 10 ms after the call.
+    assert_eq!(h.k.next_deadline(), Some(11));
+    assert!(kr_of(&h.tick(10), c.conn).is_none());
     assert_eq!(kr_of(&h.tick(1), c.conn), Some(MACH_SEND_TIMED_OUT));
     assert_eq!(h.k.counters().send_timed_out, 1);
     assert_eq!(h.queue_len(s.task, service), 5);
@@ -389,7 +391,7 @@ fn option_4_after_a_timeout_and_on_destruction() {
     m.send_timeout = 5;
     m.notify = notify;
     assert_eq!(h.send(c.conn, m), None);
-    assert_eq!(kr_of(&h.tick(5), c.conn), Some(MACH_SEND_WILL_NOTIFY));
+    assert_eq!(kr_of(&h.tick(6), c.conn), Some(MACH_SEND_WILL_NOTIFY));
     // The server dies: its queue is destroyed and the kept message's
     // notification still arrives.
     h.disconnect(s.conn);
@@ -728,7 +730,8 @@ fn receive_timeout_and_too_large() {
     let mut h = H::new();
     let (s, service, c, send) = h.pair();
     assert_eq!(h.mm(s.conn, rcv(service, MACH_RCV_TIMEOUT, 50)), None);
-    assert_eq!(kr_of(&h.tick(50), s.conn), Some(MACH_RCV_TIMED_OUT));
+    assert!(kr_of(&h.tick(50), s.conn).is_none(), "never before 50 whole ms");
+    assert_eq!(kr_of(&h.tick(1), s.conn), Some(MACH_RCV_TIMED_OUT));
     assert_eq!(h.send(c.conn, msg(send, MACH_MSG_TYPE_COPY_SEND, 0, 0, 1, &[0; 100])), Some(0));
     let mut small = rcv(service, MACH_RCV_TIMEOUT | MACH_RCV_LARGE, 0);
     small.rcv_size = 64;
