@@ -580,13 +580,21 @@ impl MachTask {
         let call = self.channel.call(&Request::MachMsg(request), &borrowed);
         drop(borrowed);
         let sent = matches!(call, Ok((Reply::Msg { kr, .. }, _)) if kr == 0);
+        // A named pool the kernel process did not have (it could not keep
+        // the descriptor: out of descriptors) makes the send fail with
+        // MACH_SEND_INVALID_MEMORY; the next send carries the descriptor.
+        let unnamed = matches!(call, Ok((Reply::Msg { kr, .. }, _)) if kr == MACH_SEND_INVALID_MEMORY);
         let mut newly_known = Vec::new();
+        let mut forget = Vec::new();
         for (m, travels) in memory {
             if let OolInner::Pool(mut r) = m.inner {
                 // The kernel process keeps a pool whose descriptor came with
                 // a message it accepted: from now on the pool is named only.
                 if sent && travels {
                     newly_known.push(r.pool_id());
+                }
+                if unnamed && !travels {
+                    forget.push(r.pool_id());
                 }
                 // A moved region is the receiver's until it gives it back;
                 // after a copy or a failed send it is ours again (freed).
@@ -597,8 +605,9 @@ impl MachTask {
                 }
             }
         }
-        if !newly_known.is_empty() {
+        if !newly_known.is_empty() || !forget.is_empty() {
             let mut a = self.announced.lock().unwrap_or_else(|p| p.into_inner());
+            a.retain(|id| !forget.contains(id));
             for id in newly_known {
                 if !a.contains(&id) {
                     a.push(id);
