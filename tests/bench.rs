@@ -102,28 +102,30 @@ fn tiny_run_completes_prints_json_and_leaves_nothing_behind() {
     // and no child process of ours still running (the bench has exited, so
     // any peer would have been reparented: look for its name instead).
     assert_eq!(leftovers(), before);
-    let stray: Vec<String> = std::fs::read_dir("/proc")
+    let stray = stray_peers();
+    assert!(stray.is_empty(), "stray peers: {stray:?}");
+    assert!(children_of(std::process::id()).is_empty());
+}
+
+/// Processes named like the bench's peers, anywhere.
+fn stray_peers() -> Vec<String> {
+    let peers = [
+        "bench-pipe",
+        "bench-fifo",
+        "bench-mq",
+        "bench-shm",
+        "bench-relay",
+        "bench-sink",
+        "bench-mach",
+        "bench-nt",
+        "bench-rpc",
+    ];
+    std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-        .filter(|c| {
-            [
-                "bench-pipe",
-                "bench-fifo",
-                "bench-mq",
-                "bench-shm",
-                "bench-relay",
-                "bench-sink",
-                "bench-mach",
-                "bench-nt",
-                "bench-rpc",
-            ]
-            .iter()
-            .any(|p| c.starts_with(p))
-        })
-        .collect();
-    assert!(stray.is_empty(), "stray peers: {stray:?}");
-    assert!(children_of(std::process::id()).is_empty());
+        .filter(|c| peers.iter().any(|p| c.starts_with(p)))
+        .collect()
 }
 
 #[test]
@@ -175,4 +177,43 @@ fn stamped_messages_verify_and_any_flip_is_caught() {
         c[size - 1] ^= 1;
         assert!(message::decode(&c).is_err());
     }
+}
+
+/// SIGTERM, SIGINT or SIGHUP in the middle of a run: the run still leaves
+/// nothing behind (its private directory with the emulated kernel's
+/// socket files, its peers), and it dies of the signal.
+#[test]
+fn a_signal_mid_run_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = leftovers();
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let mut child = Command::new(exe())
+            .args(["bench", "--mechanisms", "mach", "--rounds", "50", "--sizes", "65536"])
+            .args(["--placement", "unpinned", "--round-ms", "200", "--quiet"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run ipcscope bench");
+        let (base, _) = ipcscope::supervisor::rundir::base();
+        let dir = base.join(format!("bench-{}", child.id()));
+        // Mid-run: the Mach kernel's socket is in the private directory.
+        let started = Instant::now();
+        while !std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+            assert!(started.elapsed() < Duration::from_secs(20), "no socket in {}", dir.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(sig), "{status:?}");
+        assert!(!dir.exists(), "{} left behind", dir.display());
+        // The peers die with the bench (PR_SET_PDEATHSIG): give them a moment.
+        let started = Instant::now();
+        while !stray_peers().is_empty() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(stray_peers().is_empty(), "stray peers: {:?}", stray_peers());
+    }
+    assert_eq!(leftovers(), before);
 }

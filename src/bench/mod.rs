@@ -324,7 +324,8 @@ pub fn main(args: BenchArgs, mechanisms: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// A private directory for FIFOs and kernel sockets, removed at the end.
+/// A private directory for FIFOs and kernel sockets, removed at the end —
+/// also when SIGINT, SIGTERM, SIGHUP or SIGQUIT ends the run.
 struct PrivateDir(std::path::PathBuf);
 
 impl PrivateDir {
@@ -335,8 +336,77 @@ impl PrivateDir {
         std::fs::create_dir(&p)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
+        remove_on_exit_signals(&p)?;
         Ok(PrivateDir(p))
     }
+}
+
+/// The directory the exit signals empty and remove (set once).
+static DIR_ON_SIGNAL: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
+/// The bench forks its peers and must stay single-threaded (no watcher
+/// thread), and its loops block on the peers: so the handler itself
+/// removes the directory, with system calls only, then dies of the signal
+/// as it would have. The peers die with us (`PR_SET_PDEATHSIG`); shm and mq
+/// objects were unlinked when made.
+fn remove_on_exit_signals(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let _ = DIR_ON_SIGNAL.set(std::ffi::CString::new(dir.as_os_str().as_bytes())?);
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(on_exit_signal),
+        nix::sys::signal::SaFlags::SA_RESETHAND,
+        nix::sys::signal::SigSet::empty(),
+    );
+    use nix::sys::signal::Signal::*;
+    for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
+        // SAFETY: the handler makes only async-signal-safe system calls.
+        unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+    }
+    Ok(())
+}
+
+extern "C" fn on_exit_signal(sig: libc::c_int) {
+    if let Some(dir) = DIR_ON_SIGNAL.get() {
+        // SAFETY: open, getdents64, unlinkat, close and rmdir are system
+        // calls (async-signal-safe); the buffer is on the stack.
+        unsafe { remove_flat_dir(dir) };
+    }
+    // SA_RESETHAND put the default action back: die of the signal.
+    // SAFETY: raise is async-signal-safe.
+    unsafe { libc::raise(sig) };
+}
+
+/// Removes `dir` and the files directly in it (ours: FIFOs and sockets,
+/// no subdirectories), without allocating. Never follows a symlink.
+unsafe fn remove_flat_dir(dir: &std::ffi::CStr) {
+    let fd = libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len());
+        if n <= 0 {
+            break;
+        }
+        let mut off = 0usize;
+        // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+        while off + 19 < n as usize {
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let name = buf.as_ptr().add(off + 19) as *const libc::c_char;
+            let dot = *name == b'.' as libc::c_char
+                && (*name.add(1) == 0 || (*name.add(1) == b'.' as libc::c_char && *name.add(2) == 0));
+            if !dot {
+                libc::unlinkat(fd, name, 0);
+            }
+            if reclen == 0 {
+                break;
+            }
+            off += reclen;
+        }
+    }
+    libc::close(fd);
+    libc::rmdir(dir.as_ptr());
 }
 
 impl Drop for PrivateDir {
