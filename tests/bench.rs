@@ -217,3 +217,53 @@ fn a_signal_mid_run_leaves_nothing_behind() {
     }
     assert_eq!(leftovers(), before);
 }
+
+/// `--self` measures the TUI in a terminal of its own (a pty). Killed then,
+/// the bench must not leave that TUI running, orphaned, with its workers:
+/// the TUI sees its terminal hang up and cleans up after itself.
+#[test]
+fn a_signal_while_the_tui_is_measured_leaves_nothing_behind() {
+    use std::time::{Duration, Instant};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = leftovers();
+    let mut bench = Command::new(exe())
+        .args(["bench", "--self-only", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run ipcscope bench --self-only");
+    // The TUI: a child of the bench with no arguments, leading a session.
+    let tui_of = |bench: u32| -> Option<u32> {
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+            let (ppid, session): (u32, u32) = (f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?);
+            let argv = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args = argv.split(|b| *b == 0).filter(|a| !a.is_empty()).count();
+            (ppid == bench && session == pid && args == 1).then_some(pid)
+        })
+    };
+    let started = Instant::now();
+    let tui = loop {
+        if let Some(t) = tui_of(bench.id()) {
+            break t;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the bench never started the TUI");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(bench.id() as i32, libc::SIGTERM) };
+    bench.wait().unwrap();
+    // Gone, and its run directory (and with it its FIFO, sockets, and the
+    // janitor's work) too.
+    let (base, _) = ipcscope::supervisor::rundir::base();
+    let run_dir = base.join(tui.to_string());
+    let alive = || std::path::Path::new(&format!("/proc/{tui}")).exists() || run_dir.exists();
+    let started = Instant::now();
+    while alive() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(), "the TUI {tui} or its run directory outlived the bench");
+    assert_eq!(leftovers(), before);
+}

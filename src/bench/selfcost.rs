@@ -270,6 +270,10 @@ fn tui_cost(s: &mut SelfCost) -> Result<()> {
     let pty =
         nix::pty::openpty(Some(&ws), None).map_err(|e| anyhow::anyhow!("openpty: {}", std::io::Error::from(e)))?;
     let (master, slave) = (pty.master, pty.slave);
+    // The TUI must not inherit the master: if the bench dies, closing the
+    // master hangs the terminal up, and the TUI's SIGHUP path cleans up
+    // (with an inherited master it ran on, orphaned, with its workers).
+    nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
     let mut master = std::fs::File::from(master);
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
