@@ -133,10 +133,16 @@ pub fn set_line(buf: &mut Buffer, x: u16, y: u16, line: &Line, max_width: u16) {
             }
             let Some(left) = remaining.checked_sub(w) else { break };
             remaining = left;
-            buf[(x, y)].set_symbol(symbol).set_style(style);
+            // Outside the buffer (a caller's mistake) nothing is drawn,
+            // where ratatui would panic.
+            if let Some(cell) = buf.cell_mut((x, y)) {
+                cell.set_symbol(symbol).set_style(style);
+            }
             // Cells a wide grapheme covers are reset, as set_stringn does.
             for hidden in x + 1..x + w {
-                buf[(hidden, y)].reset();
+                if let Some(cell) = buf.cell_mut((hidden, y)) {
+                    cell.reset();
+                }
             }
             x += w;
         }
