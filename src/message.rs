@@ -116,7 +116,7 @@ fn stamp_at(buf: &mut [u8], sender: u32, seq: u64, sent_ns: u64) {
 
 /// The checksum of everything but the checksum field itself (the send time
 /// included).
-pub fn checksum(buf: &[u8]) -> u32 {
+fn checksum(buf: &[u8]) -> u32 {
     let Some((head, payload)) = buf.split_first_chunk::<HEADER_LEN>() else {
         return 0; // shorter than a header: nothing to vouch for
     };

@@ -341,8 +341,10 @@ impl PrivateDir {
     }
 }
 
-/// The directory the exit signals empty and remove (set once).
-static DIR_ON_SIGNAL: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+/// The directory the exit signals empty and remove (set once), and the
+/// process that made it: the peers forked afterwards inherit the handler,
+/// and a signal to one of them must not remove the run's directory.
+static DIR_ON_SIGNAL: std::sync::OnceLock<(std::ffi::CString, libc::pid_t)> = std::sync::OnceLock::new();
 
 /// The bench forks its peers and must stay single-threaded (no watcher
 /// thread), and its loops block on the peers: so the handler itself
@@ -351,7 +353,7 @@ static DIR_ON_SIGNAL: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLo
 /// objects were unlinked when made.
 fn remove_on_exit_signals(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let _ = DIR_ON_SIGNAL.set(std::ffi::CString::new(dir.as_os_str().as_bytes())?);
+    let _ = DIR_ON_SIGNAL.set((std::ffi::CString::new(dir.as_os_str().as_bytes())?, std::process::id() as libc::pid_t));
     let action = nix::sys::signal::SigAction::new(
         nix::sys::signal::SigHandler::Handler(on_exit_signal),
         nix::sys::signal::SaFlags::SA_RESETHAND,
@@ -366,7 +368,8 @@ fn remove_on_exit_signals(dir: &std::path::Path) -> Result<()> {
 }
 
 extern "C" fn on_exit_signal(sig: libc::c_int) {
-    if let Some(dir) = DIR_ON_SIGNAL.get() {
+    // SAFETY: getpid is async-signal-safe.
+    if let Some((dir, _)) = DIR_ON_SIGNAL.get().filter(|(_, owner)| *owner == unsafe { libc::getpid() }) {
         // SAFETY: open, getdents64, unlinkat, close and rmdir are system
         // calls (async-signal-safe); the buffer is on the stack.
         unsafe { remove_flat_dir(dir) };

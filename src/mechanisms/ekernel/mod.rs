@@ -37,6 +37,19 @@ impl<F: Fn() -> bool> Throttled<F> {
 /// How often the kernels ask whether to stop while they are busy.
 pub const STOP_ASK_EVERY: Duration = Duration::from_millis(10);
 
+/// When a wait of `ms` that starts at kernel time `now` ends. The kernels'
+/// clock counts whole milliseconds and the call arrived somewhere inside
+/// millisecond `now`: ending at `now + ms` could cut the wait up to 1 ms
+/// short, so it ends one later (as Linux adds a jiffy to its timeouts). A
+/// zero wait ends now.
+pub fn deadline(now: u64, ms: u32) -> u64 {
+    if ms == 0 {
+        now
+    } else {
+        now.saturating_add(u64::from(ms) + 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,21 +37,17 @@ const MAGIC: u64 = u64::from_le_bytes(*b"ipcsvmpl");
 /// Offset of the slot array in the header.
 const SLOTS_AT: usize = 64;
 
-/// The pool's usable length if `fd` is a pool-shaped memfd: a regular file
-/// sealed against shrinking and growing (so mappings never fault past its
-/// end) but not against writing. Anything else → `None`.
-pub fn pool_len(fd: BorrowedFd<'_>) -> Option<u64> {
-    pool_stat(fd).map(|p| p.len)
-}
-
-/// What [`pool_len`] checks, with the file's identity: one `fcntl` and
-/// one `fstat`, as the receiver pays them for every region.
+/// A pool-shaped memfd as measured: one `fcntl` and one `fstat`.
 pub struct PoolStat {
+    /// Its usable length.
     pub len: u64,
     /// (device, inode): which pool it is, whatever descriptor brought it.
     pub key: (u64, u64),
 }
 
+/// `Some` if `fd` is a pool-shaped memfd: a regular file sealed against
+/// shrinking and growing (so mappings never fault past its end) but not
+/// against writing. Anything else → `None`.
 pub fn pool_stat(fd: BorrowedFd<'_>) -> Option<PoolStat> {
     let seals = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GET_SEALS).ok()?;
     pool_stat_sealed(fd, seals)

@@ -561,12 +561,8 @@ impl AlpcKernel {
         id
     }
 
-    /// The deadline of a wait of `timeout_ms`: one millisecond later than
-    /// `now + t`, because the call arrived somewhere inside millisecond
-    /// `now` and must never be cut short (as in the Mach kernel); a zero
-    /// wait ends now.
     fn deadline(&self, timeout_ms: Option<u32>) -> Option<Millis> {
-        timeout_ms.map(|t| if t == 0 { self.now } else { self.now.saturating_add(u64::from(t) + 1) })
+        timeout_ms.map(|t| crate::mechanisms::ekernel::deadline(self.now, t))
     }
 }
 

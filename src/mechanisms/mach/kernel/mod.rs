@@ -275,20 +275,12 @@ impl<F> Kernel<F> {
         std::mem::take(&mut self.out)
     }
 
-    /// Expires every timeout due at `now`.
-    /// The deadline of a wait of `ms` starting now. The kernel's clock
-    /// counts whole milliseconds, and the call arrived somewhere inside
-    /// the current one: ending at `now + ms` could end the wait up to 1 ms
-    /// short, so it ends one later (what a tick-counting kernel does, as
-    /// Linux adds a jiffy to its timeouts). A zero wait ends now.
+    /// The deadline of a wait of `ms` starting now.
     pub(super) fn deadline_after(&self, ms: u32) -> u64 {
-        if ms == 0 {
-            self.now
-        } else {
-            self.now + u64::from(ms) + 1
-        }
+        crate::mechanisms::ekernel::deadline(self.now, ms)
     }
 
+    /// Expires every timeout due at `now`.
     pub fn tick(&mut self, now: u64) -> Vec<Outgoing<F>> {
         self.now = self.now.max(now);
         let mut due: Vec<(u64, ConnId)> = self
