@@ -418,6 +418,7 @@ impl SelfCost {
             why: (value.is_none() || stats::judge(value, cmp, threshold) == stats::Verdict::Miss)
                 .then(|| why.to_string())
                 .filter(|w| !w.is_empty()),
+            floor: None,
         };
         let r = self.render.map(|r| r.p99_ns as f64 / 1e6);
         let ratio = match (self.render, self.buffer_diff) {
