@@ -155,7 +155,8 @@ fn floor(rep: &Report, variant: &str, size: usize, pl: Placement) -> Option<Floo
         .filter(|c| c.baseline == RELAY && c.op == "pingpong" && c.size == smallest && c.placement == pl)
         .filter_map(|c| c.baseline_latency.map(|l| l.p50_ns))
         .min()? as f64;
-    let stream = rep.cases.iter().find(|c| c.variant == variant && c.op == "stream" && c.size == size && c.placement == pl)?;
+    let stream =
+        rep.cases.iter().find(|c| c.variant == variant && c.op == "stream" && c.size == size && c.placement == pl)?;
     let copy_ns = size as f64 / stream.baseline_bytes_per_s? * 1e9;
     let hop_ns = relay_rtt / 4.0;
     let total = framing_ns + f64::from(hops) * hop_ns + f64::from(copies) * copy_ns;
