@@ -15,6 +15,7 @@ use super::proto::{
     SendMessage,
 };
 use super::state::AlpcState;
+use super::types::view_flags::ALPC_VIEWFLG_AUTO_RELEASE;
 use super::types::{msg_flags, LpcMessageType, NtStatus, PortDataEntry, PortMessageHeader, ViewAttribute};
 use crate::mechanisms::ekernel::transport::{Conn, TransportError};
 use std::collections::BTreeMap;
@@ -257,6 +258,8 @@ pub struct AlpcProcess {
     kernel_pid: u32,
     small_max: u32,
     sections: BTreeMap<u32, MappedSection>,
+    /// The view kept in each section by [`stage_in_kept_view_with`](Self::stage_in_kept_view_with).
+    kept_views: BTreeMap<u32, ViewAttribute>,
     /// Mappings whose base the kernel has not been told yet; reported at the
     /// start of the next call (reporting earlier would count as "done with
     /// the message just received" and release its view).
@@ -267,6 +270,21 @@ pub struct AlpcProcess {
 }
 
 impl AlpcProcess {
+    /// A process on `conn` that has not said `Hello` yet.
+    fn unregistered(conn: Conn) -> AlpcProcess {
+        AlpcProcess {
+            conn,
+            next_call: 1,
+            kernel_pid: 0,
+            small_max: 0,
+            sections: BTreeMap::new(),
+            kept_views: BTreeMap::new(),
+            unreported: Vec::new(),
+            packet: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
+
     /// Connects to the kernel at `kernel_socket` and registers this thread.
     pub fn connect(kernel_socket: &Path) -> AlpcResult<Self> {
         let name = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
@@ -275,17 +293,7 @@ impl AlpcProcess {
 
     /// Like [`connect`](Self::connect), with the name the observer shows.
     pub fn connect_named(kernel_socket: &Path, name: &str) -> AlpcResult<Self> {
-        let conn = Conn::connect(kernel_socket)?;
-        let mut process = AlpcProcess {
-            conn,
-            next_call: 1,
-            kernel_pid: 0,
-            small_max: 0,
-            sections: BTreeMap::new(),
-            unreported: Vec::new(),
-            packet: Vec::new(),
-            calls: Vec::new(),
-        };
+        let mut process = AlpcProcess::unregistered(Conn::connect(kernel_socket)?);
         let tid = u32::try_from(nix::unistd::gettid().as_raw()).unwrap_or(0);
         let name: String = name.chars().take(super::proto::MAX_PROCESS_NAME_LEN / 4).collect();
         let response = process.call(None, Request::Hello { tid, name })?;
@@ -354,6 +362,7 @@ impl AlpcProcess {
                 section,
                 size: 0,
                 mapping_base: mapped.map.as_ptr() as u64,
+                flags: 0,
             };
             // Only for the observer's picture; a failure changes nothing.
             let _ = self.exchange(&report);
@@ -546,10 +555,17 @@ impl AlpcProcess {
     }
 
     /// `NtAlpcCreateSectionView`: carve a view of `size` bytes out of
-    /// `section` for one message.
-    pub fn nt_alpc_create_section_view(&mut self, port: u32, section: u32, size: u64) -> AlpcResult<ViewAttribute> {
+    /// `section`: for one message with `ALPC_VIEWFLG_AUTO_RELEASE`, else
+    /// kept until [`nt_alpc_delete_section_view`](Self::nt_alpc_delete_section_view).
+    pub fn nt_alpc_create_section_view(
+        &mut self,
+        port: u32,
+        section: u32,
+        size: u64,
+        flags: u32,
+    ) -> AlpcResult<ViewAttribute> {
         let base = self.sections.get(&section).map_or(0, |s| s.map.as_ptr() as u64);
-        let request = Request::NtAlpcCreateSectionView { port, section, size, mapping_base: base };
+        let request = Request::NtAlpcCreateSectionView { port, section, size, mapping_base: base, flags };
         self.unreported.retain(|&h| h != section);
         match self.call(Some(port), request)?.body {
             ResponseBody::View { offset, size, .. } => Ok(ViewAttribute { section_handle: section, offset, size }),
@@ -558,6 +574,9 @@ impl AlpcProcess {
     }
 
     pub fn nt_alpc_delete_section_view(&mut self, port: u32, view: &ViewAttribute) -> AlpcResult<()> {
+        if self.kept_views.get(&view.section_handle).is_some_and(|k| k.offset == view.offset) {
+            self.kept_views.remove(&view.section_handle);
+        }
         let request = Request::NtAlpcDeleteSectionView { port, section: view.section_handle, offset: view.offset };
         self.call(Some(port), request).map(|_| ())
     }
@@ -627,7 +646,46 @@ impl AlpcProcess {
         len: usize,
         fill: &mut dyn FnMut(&mut [u8]),
     ) -> AlpcResult<ViewAttribute> {
-        let view = self.nt_alpc_create_section_view(port, section, len as u64)?;
+        let view = self.nt_alpc_create_section_view(port, section, len as u64, ALPC_VIEWFLG_AUTO_RELEASE)?;
+        self.fill_view(view, len, fill)
+    }
+
+    /// Like [`stage_in_section_with`](Self::stage_in_section_with), in a
+    /// view kept from message to message: one view as large as the section,
+    /// created (without `ALPC_VIEWFLG_AUTO_RELEASE`) the first time, then
+    /// reused, which saves a kernel call per message. The caller sends one
+    /// message through it at a time (a synchronous request, or a reply):
+    /// the kernel refuses a view that is still in a message. Falls back to
+    /// a view for this message when the section has no room for a kept one.
+    pub fn stage_in_kept_view_with(
+        &mut self,
+        port: u32,
+        section: u32,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> AlpcResult<ViewAttribute> {
+        if !self.kept_views.contains_key(&section) {
+            let size = self.sections.get(&section).map_or(0, |s| s.map.len() as u64);
+            if let Ok(view) = self.nt_alpc_create_section_view(port, section, size, 0) {
+                self.kept_views.insert(section, view);
+            }
+        }
+        match self.kept_views.get(&section) {
+            Some(kept) if len as u64 <= kept.size => {
+                let view = ViewAttribute { size: len as u64, ..*kept };
+                self.fill_view(view, len, fill)
+            }
+            _ => self.stage_in_section_with(port, section, len, fill),
+        }
+    }
+
+    /// Lets `fill` write the first `len` bytes of `view`, in place.
+    fn fill_view(
+        &mut self,
+        view: ViewAttribute,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> AlpcResult<ViewAttribute> {
         let s = self.sections.get_mut(&view.section_handle).ok_or(AlpcError::NoSuchSection(view.section_handle))?;
         if !s.writer {
             return Err(AlpcError::Status(NtStatus::STATUS_ACCESS_VIOLATION));
@@ -650,7 +708,7 @@ impl AlpcProcess {
     /// Path 2 in one go: carve a view, write `bytes` into it, and return the
     /// view attribute to send instead of the bytes.
     pub fn stage_in_section(&mut self, port: u32, section: u32, bytes: &[u8]) -> AlpcResult<ViewAttribute> {
-        let view = self.nt_alpc_create_section_view(port, section, bytes.len() as u64)?;
+        let view = self.nt_alpc_create_section_view(port, section, bytes.len() as u64, ALPC_VIEWFLG_AUTO_RELEASE)?;
         self.write_view(&view, bytes)?;
         Ok(view)
     }
@@ -739,6 +797,8 @@ impl AlpcProcess {
     pub fn nt_close(&mut self, handle: u32) -> AlpcResult<()> {
         let result = self.call(None, Request::NtClose { handle }).map(|_| ());
         self.sections.retain(|&h, s| s.port != handle && h != handle);
+        let sections = &self.sections;
+        self.kept_views.retain(|h, _| sections.contains_key(h));
         result
     }
 
@@ -779,17 +839,7 @@ impl Observer {
     /// than `timeout` (the monitor's sampling must not hang on a stopped
     /// or busy kernel).
     pub fn connect_with_timeout(kernel_socket: &Path, timeout: Duration) -> AlpcResult<Self> {
-        let conn = Conn::connect(kernel_socket)?;
-        let process = AlpcProcess {
-            conn,
-            next_call: 1,
-            kernel_pid: 0,
-            small_max: 0,
-            sections: BTreeMap::new(),
-            unreported: Vec::new(),
-            packet: Vec::new(),
-            calls: Vec::new(),
-        };
+        let process = AlpcProcess::unregistered(Conn::connect(kernel_socket)?);
         process.set_io_timeout(timeout)?;
         let mut process = process;
         let response = process.call(None, Request::Hello { tid: 0, name: "observer".into() })?;

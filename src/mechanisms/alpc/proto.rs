@@ -134,12 +134,14 @@ pub enum Request {
         size: u64,
     },
     /// `size` > 0 allocates a message view of that many bytes in the section;
-    /// `mapping_base` ≠ 0 reports where the caller mapped the section.
+    /// `mapping_base` ≠ 0 reports where the caller mapped the section;
+    /// `flags` are the view's `ALPC_VIEWFLG_*`.
     NtAlpcCreateSectionView {
         port: u32,
         section: u32,
         size: u64,
         mapping_base: u64,
+        flags: u32,
     },
     NtAlpcDeleteSectionView {
         port: u32,
@@ -498,11 +500,12 @@ pub fn encode_request(call_id: u32, request: &Request) -> Vec<u8> {
             w.u64(*size);
             opcode::CREATE_PORT_SECTION
         }
-        Request::NtAlpcCreateSectionView { port, section, size, mapping_base } => {
+        Request::NtAlpcCreateSectionView { port, section, size, mapping_base, flags } => {
             w.u32(*port);
             w.u32(*section);
             w.u64(*size);
             w.u64(*mapping_base);
+            w.u32(*flags);
             opcode::CREATE_SECTION_VIEW
         }
         Request::NtAlpcDeleteSectionView { port, section, offset } => {
@@ -597,6 +600,7 @@ pub fn decode_request(packet: &[u8]) -> Result<(u32, Request), ProtoError> {
             section: r.u32()?,
             size: r.u64()?,
             mapping_base: r.u64()?,
+            flags: r.u32()?,
         },
         opcode::DELETE_SECTION_VIEW => {
             Request::NtAlpcDeleteSectionView { port: r.u32()?, section: r.u32()?, offset: r.u64()? }
@@ -792,7 +796,13 @@ mod tests {
                 timeout_ms: None,
             },
             Request::NtAlpcCreatePortSection { port: 8, size: 1 << 16 },
-            Request::NtAlpcCreateSectionView { port: 8, section: 12, size: 4096, mapping_base: 0x7000_0000 },
+            Request::NtAlpcCreateSectionView {
+                port: 8,
+                section: 12,
+                size: 4096,
+                mapping_base: 0x7000_0000,
+                flags: 0x2_0000,
+            },
             Request::NtAlpcDeleteSectionView { port: 8, section: 12, offset: 0 },
             Request::NtReadRequestData { port: 4, message_id: 3, index: 0, buffer: 0x1000, length: 10 },
             Request::NtWriteRequestData { port: 4, message_id: 3, index: 1, buffer: 0x1000, length: 10 },

@@ -409,11 +409,14 @@ impl RpcClient {
         );
 
         let view = match (args_path, self.section, &mut source) {
+            // One view kept for every call: the call waits for its reply,
+            // by which time the server is done with the view.
             (DataPath::Section, Some(section), Args::Build(n, fill)) => {
-                Some(self.process.stage_in_section_with(self.port, section, *n, &mut **fill)?)
+                Some(self.process.stage_in_kept_view_with(self.port, section, *n, &mut **fill)?)
             }
             (DataPath::Section, Some(section), Args::Bytes(b)) => {
-                Some(self.process.stage_in_section(self.port, section, b)?)
+                let mut copy = |view: &mut [u8]| view.copy_from_slice(b);
+                Some(self.process.stage_in_kept_view_with(self.port, section, b.len(), &mut copy)?)
             }
             _ => None,
         };
@@ -838,7 +841,10 @@ impl RpcServer {
             }
             DataPath::Section => {
                 let Some(section) = section else { return Err(RpcError::Malformed) };
-                let view = self.process.stage_in_section(port, section, result)?;
+                // A kept view: the client's next call releases it, and no
+                // next request can come before that call.
+                let mut copy = |view: &mut [u8]| view.copy_from_slice(result);
+                let view = self.process.stage_in_kept_view_with(port, section, result.len(), &mut copy)?;
                 self.answer(
                     port,
                     message,

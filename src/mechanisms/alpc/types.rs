@@ -187,6 +187,16 @@ pub mod msg_flags {
     }
 }
 
+/// `ALPC_VIEWFLG_*` flags of an `ALPC_DATA_VIEW_ATTR` (phnt).
+pub mod view_flags {
+    /// The view goes away with the message that carried it, as soon as its
+    /// receiver is done with it; without this flag a view stays until
+    /// `NtAlpcDeleteSectionView` and can carry message after message.
+    pub const ALPC_VIEWFLG_AUTO_RELEASE: u32 = 0x2_0000;
+    /// Every flag bit the emulation understands; others are rejected.
+    pub const KNOWN: u32 = ALPC_VIEWFLG_AUTO_RELEASE;
+}
+
 /// Size of the x64 `PORT_MESSAGE` header, charged against the pool quota for
 /// every queued message as NT charges the kernel message blob.
 pub const PORT_MESSAGE_SIZE: u32 = 0x28;

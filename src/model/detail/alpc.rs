@@ -426,6 +426,9 @@ pub struct SectionViewRegion {
     pub size: u64,
     /// The message carrying this view, if it was sent.
     pub in_message: Option<u32>,
+    /// Freed with its message (`ALPC_VIEWFLG_AUTO_RELEASE`), not kept.
+    #[serde(default)]
+    pub auto_release: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

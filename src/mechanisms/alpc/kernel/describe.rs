@@ -4,7 +4,9 @@
 use super::objects::{HandleTarget, ReceiveSource, Wait};
 use super::{AlpcKernel, ConnId};
 use crate::mechanisms::alpc::proto::{Request, ResponseBody};
-use crate::mechanisms::alpc::types::{handle_text, msg_flags, ClientId, LpcMessageType, PortDataEntry, ViewAttribute};
+use crate::mechanisms::alpc::types::{
+    handle_text, msg_flags, view_flags, ClientId, LpcMessageType, PortDataEntry, ViewAttribute,
+};
 
 impl AlpcKernel {
     fn handle_name(&self, conn: ConnId, handle: u32) -> String {
@@ -92,10 +94,11 @@ impl AlpcKernel {
             Request::NtAlpcCreatePortSection { port, size } => {
                 format!("NtAlpcCreatePortSection(port={}, {size} bytes)", self.handle_name(conn, *port))
             }
-            Request::NtAlpcCreateSectionView { port, section, size, mapping_base } => format!(
-                "NtAlpcCreateSectionView(port={}, section={}, {size} bytes{})",
+            Request::NtAlpcCreateSectionView { port, section, size, mapping_base, flags } => format!(
+                "NtAlpcCreateSectionView(port={}, section={}, {size} bytes{}{})",
                 self.handle_name(conn, *port),
                 handle_text(*section),
+                if *flags & view_flags::ALPC_VIEWFLG_AUTO_RELEASE != 0 { ", ALPC_VIEWFLG_AUTO_RELEASE" } else { "" },
                 if *mapping_base != 0 { format!(", mapped @0x{mapping_base:x}") } else { String::new() }
             ),
             Request::NtAlpcDeleteSectionView { port, section, offset } => format!(

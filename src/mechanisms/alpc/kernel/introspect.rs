@@ -175,7 +175,12 @@ impl AlpcKernel {
                 views: s
                     .views
                     .iter()
-                    .map(|(&offset, v)| SectionViewRegion { offset, size: v.size, in_message: v.in_message })
+                    .map(|(&offset, v)| SectionViewRegion {
+                        offset,
+                        size: v.size,
+                        in_message: v.in_message,
+                        auto_release: v.auto_release,
+                    })
                     .collect(),
                 mapped_by: s.mappings.iter().map(|(c, &base)| SectionMapping { process: cid(c), base }).collect(),
                 holders: s.handles.keys().map(cid).collect(),

@@ -494,8 +494,8 @@ impl AlpcKernel {
                 self.send_wait_receive(conn, port, flags, send, receive, timeout_ms)
             }
             Request::NtAlpcCreatePortSection { port, size } => self.create_port_section(conn, port, size),
-            Request::NtAlpcCreateSectionView { port, section, size, mapping_base } => {
-                self.create_section_view(conn, port, section, size, mapping_base)
+            Request::NtAlpcCreateSectionView { port, section, size, mapping_base, flags } => {
+                self.create_section_view(conn, port, section, size, mapping_base, flags)
             }
             Request::NtAlpcDeleteSectionView { port, section, offset } => {
                 self.delete_section_view(conn, port, section, offset)

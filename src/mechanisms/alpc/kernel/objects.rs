@@ -195,6 +195,8 @@ impl Channel {
 pub(super) struct ViewRegion {
     pub(super) size: u64,
     pub(super) in_message: Option<u32>,
+    /// `ALPC_VIEWFLG_AUTO_RELEASE`: freed with its message, not kept.
+    pub(super) auto_release: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::objects::{CallResult, ChannelId, Flow, HandleTarget, Section, SentView, Side, ViewRegion};
 use super::{AlpcKernel, ConnId, Outgoing, SectionId};
 use crate::mechanisms::alpc::proto::ResponseBody;
-use crate::mechanisms::alpc::types::NtStatus;
+use crate::mechanisms::alpc::types::{view_flags, NtStatus};
 
 impl AlpcKernel {
     pub(super) fn create_port_section(&mut self, conn: ConnId, port: u32, size: u64) -> CallResult {
@@ -53,7 +53,11 @@ impl AlpcKernel {
         section: u32,
         size: u64,
         mapping_base: u64,
+        flags: u32,
     ) -> CallResult {
+        if flags & !view_flags::KNOWN != 0 {
+            return Err(NtStatus::STATUS_INVALID_PARAMETER);
+        }
         let target = self.lookup(conn, port)?;
         let HandleTarget::Section(section_id) = self.lookup(conn, section)? else {
             return Err(NtStatus::STATUS_OBJECT_TYPE_MISMATCH);
@@ -84,7 +88,8 @@ impl AlpcKernel {
             s.mappings.insert(conn, mapping_base);
         }
         if let Some(offset) = offset {
-            s.views.insert(offset, ViewRegion { size, in_message: None });
+            let auto_release = flags & view_flags::ALPC_VIEWFLG_AUTO_RELEASE != 0;
+            s.views.insert(offset, ViewRegion { size, in_message: None, auto_release });
         }
         Ok(Flow::ok(ResponseBody::View { section, offset: offset.unwrap_or(0), size }))
     }
@@ -167,11 +172,17 @@ impl AlpcKernel {
         }
     }
 
-    /// A view sent in a message is released when the message is (NT's
-    /// auto-release views): here, when the message is freed.
+    /// The message that carried a view is done with it: an auto-release
+    /// view goes with it; a kept one is free to carry the next message.
     pub(super) fn release_view(&mut self, view: SentView) {
         if let Some(s) = self.sections.get_mut(&view.section) {
-            s.views.remove(&view.offset);
+            match s.views.get_mut(&view.offset) {
+                Some(region) if !region.auto_release => region.in_message = None,
+                Some(_) => {
+                    s.views.remove(&view.offset);
+                }
+                None => {}
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use crate::mechanisms::alpc::proto::{
 };
 use crate::mechanisms::alpc::state::AlpcState;
 use crate::mechanisms::alpc::types::msg_flags::{ALPC_MSGFLG_REPLY_MESSAGE, ALPC_MSGFLG_SYNC_REQUEST};
-use crate::mechanisms::alpc::types::{handle_text, LpcMessageType, PortDataEntry, ViewAttribute};
+use crate::mechanisms::alpc::types::{handle_text, view_flags, LpcMessageType, PortDataEntry, ViewAttribute};
 use std::collections::{BTreeSet, HashMap};
 
 const PORT_NAME: &str = r"\RPC Control\ipcscope-echo";
@@ -364,6 +364,7 @@ fn large_message_goes_through_the_section_as_offset_and_size() {
             section: client_section,
             size: 4096,
             mapping_base: 0x7f00_0000,
+            flags: view_flags::ALPC_VIEWFLG_AUTO_RELEASE,
         },
     );
     let ResponseBody::View { offset, size, .. } = view.body else { panic!() };
@@ -409,6 +410,70 @@ fn large_message_goes_through_the_section_as_offset_and_size() {
 }
 
 #[test]
+fn a_view_without_auto_release_carries_message_after_message() {
+    let mut sim = Sim::new();
+    let conn_port = sim.create_port(PortAttributes::default());
+    let (server_port, client_port, connected) = sim.connect(CLIENT, conn_port, 64 << 10, 0);
+    let section = connected.sections[0].handle;
+    let create =
+        |flags| Request::NtAlpcCreateSectionView { port: client_port, section, size: 8192, mapping_base: 0, flags };
+    assert_eq!(sim.status(CLIENT, create(0x4_0000)), NtStatus::STATUS_INVALID_PARAMETER, "an unknown view flag");
+    let ResponseBody::View { offset, .. } = sim.ok(CLIENT, create(0)).body else { panic!() };
+    let carrying = |size| SendMessage {
+        view: Some(ViewAttribute { section_handle: section, offset, size }),
+        ..SendMessage::default()
+    };
+    for (round, size) in [(1u64, 8192), (2, 100)] {
+        sim.blocks(CLIENT, sync_request(client_port, carrying(size)));
+        let state = sim.kernel.state();
+        let view = &state.sections[0].views[0];
+        assert!(view.in_message.is_some() && !view.auto_release, "round {round}: {view:?}");
+        let request = message(&sim.receive(SERVER, conn_port).unwrap());
+        assert_eq!(request.view.map(|v| (v.offset, v.size)), Some((offset, size)));
+        sim.ok(SERVER, reply(server_port, request.header.message_id, data(b"ok")));
+        message(&sim.take(CLIENT));
+        let state = sim.kernel.state();
+        assert_eq!(state.sections[0].views.len(), 1, "round {round}: the view is kept");
+        assert_eq!(state.sections[0].views[0].in_message, None, "round {round}: and free again");
+        assert_eq!(state.totals.section_messages, round);
+    }
+    // A kept view still in a message cannot carry a second one.
+    sim.ok(
+        CLIENT,
+        Request::NtAlpcSendWaitReceivePort {
+            port: client_port,
+            flags: 0,
+            send: Some(carrying(64)),
+            receive: false,
+            timeout_ms: None,
+        },
+    );
+    assert_eq!(
+        sim.status(
+            CLIENT,
+            Request::NtAlpcSendWaitReceivePort {
+                port: client_port,
+                flags: 0,
+                send: Some(carrying(64)),
+                receive: false,
+                timeout_ms: None,
+            }
+        ),
+        NtStatus::STATUS_INVALID_PARAMETER
+    );
+    assert_eq!(
+        sim.status(CLIENT, Request::NtAlpcDeleteSectionView { port: client_port, section, offset }),
+        NtStatus::STATUS_RESOURCE_IN_USE
+    );
+    // Once the datagram is received and the server calls again, it is free
+    // again, and deleting it is what ends it.
+    message(&sim.receive(SERVER, conn_port).unwrap());
+    sim.ok(SERVER, Request::QueryState);
+    sim.ok(CLIENT, Request::NtAlpcDeleteSectionView { port: client_port, section, offset });
+    assert!(sim.kernel.state().sections[0].views.is_empty());
+}
+
+#[test]
 fn server_reply_section_and_view_rules() {
     let mut sim = Sim::new();
     let conn_port = sim.create_port(PortAttributes::default());
@@ -419,7 +484,13 @@ fn server_reply_section_and_view_rules() {
     assert_eq!(
         sim.status(
             CLIENT,
-            Request::NtAlpcCreateSectionView { port: client_port, section: client_handle, size: 100, mapping_base: 0 }
+            Request::NtAlpcCreateSectionView {
+                port: client_port,
+                section: client_handle,
+                size: 100,
+                mapping_base: 0,
+                flags: view_flags::ALPC_VIEWFLG_AUTO_RELEASE
+            }
         ),
         NtStatus::STATUS_INVALID_PARAMETER
     );
@@ -445,7 +516,8 @@ fn server_reply_section_and_view_rules() {
                 port: server_port,
                 section: server_section,
                 size: 9000,
-                mapping_base: 0
+                mapping_base: 0,
+                flags: view_flags::ALPC_VIEWFLG_AUTO_RELEASE,
             }
         ),
         NtStatus::STATUS_INVALID_PARAMETER
@@ -458,6 +530,7 @@ fn server_reply_section_and_view_rules() {
                 section: server_section,
                 size: 5000,
                 mapping_base: 0,
+                flags: view_flags::ALPC_VIEWFLG_AUTO_RELEASE,
             },
         )
         .body
@@ -472,7 +545,8 @@ fn server_reply_section_and_view_rules() {
                 port: server_port,
                 section: server_section,
                 size: 5000,
-                mapping_base: 0
+                mapping_base: 0,
+                flags: view_flags::ALPC_VIEWFLG_AUTO_RELEASE,
             }
         ),
         NtStatus::STATUS_NO_MEMORY
@@ -843,7 +917,16 @@ fn log_lines_use_nt_names() {
     let (_, client_port, connected) = sim.connect(CLIENT, conn_port, 65536, 0);
     let section = connected.sections[0].handle;
     let ResponseBody::View { offset, .. } = sim
-        .ok(CLIENT, Request::NtAlpcCreateSectionView { port: client_port, section, size: 4096, mapping_base: 0 })
+        .ok(
+            CLIENT,
+            Request::NtAlpcCreateSectionView {
+                port: client_port,
+                section,
+                size: 4096,
+                mapping_base: 0,
+                flags: view_flags::ALPC_VIEWFLG_AUTO_RELEASE,
+            },
+        )
         .body
     else {
         panic!()
@@ -997,6 +1080,8 @@ fn hostile_request(rng: &mut Rng, own: &[u32], handles: &[u32], ids: &[u32]) -> 
             section: rng.pick(handles),
             size,
             mapping_base: rng.next(),
+            // Kept, auto-release, and a flag the kernel does not know.
+            flags: rng.pick(&[0, view_flags::ALPC_VIEWFLG_AUTO_RELEASE, 0x4_0000]),
         },
         11 => Request::NtAlpcDeleteSectionView { port: handle, section: rng.pick(handles), offset: rng.pick(&[0, 64]) },
         12 => Request::NtReadRequestData {
@@ -1109,6 +1194,7 @@ fn plausible_request(rng: &mut Rng, conn: ConnId, state: &AlpcState) -> Request 
                 section: rng.pick(&sections),
                 size: rng.pick(&[512, 4096]),
                 mapping_base: 0x1000,
+                flags: rng.pick(&[0, view_flags::ALPC_VIEWFLG_AUTO_RELEASE]),
             },
             (2, _) if !free_views.is_empty() => {
                 let (section_handle, offset) = rng.pick(&free_views);
