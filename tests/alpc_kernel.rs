@@ -289,9 +289,20 @@ fn rpc_child_role() {
 
 #[test]
 fn rpc_crosses_into_a_child_process() {
-    let kernel = Kernel::start("rpc");
-    let endpoint = format!("ipcscope-rpc-{}", std::process::id());
+    rpc_with_a_child("rpc", false);
+}
+
+/// The NT server loop's form: each reply leaves with the next receive.
+#[test]
+fn rpc_replies_with_the_next_receive() {
+    rpc_with_a_child("rpc-combined", true);
+}
+
+fn rpc_with_a_child(tag: &str, reply_with_next_receive: bool) {
+    let kernel = Kernel::start(tag);
+    let endpoint = format!("ipcscope-{tag}-{}", std::process::id());
     let mut rpc = RpcServer::listen(kernel.process("rpc-server"), &endpoint, 64 << 10).unwrap();
+    rpc.reply_with_next_receive = reply_with_next_receive;
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "rpc_child_role", "--nocapture", "--test-threads=1"])
         .env(CHILD_SOCKET_ENV, &kernel.socket)
@@ -320,6 +331,8 @@ fn rpc_crosses_into_a_child_process() {
     assert!(state.totals.direct_read_bytes >= 1 << 20, "read from the child's address space");
     assert!(state.totals.direct_write_bytes >= 1 << 20, "written into the child's address space");
     assert!(state.totals.section_bytes >= 2 * 4096);
+    let combined = state.recent_calls.iter().any(|l| l.contains("LPC_REPLY to id=") && l.contains(", receive"));
+    assert_eq!(combined, reply_with_next_receive, "{:#?}", state.recent_calls);
     drop(rpc);
     kernel.finish();
 }

@@ -356,6 +356,9 @@ fn alpc_server(sock: &Path, tel: &Telemetry, section: u64, parent: i32) -> Resul
         let process = AlpcProcess::connect_named(sock, "bench-server").map_err(|e| e.to_string())?;
         RpcServer::listen(process, ENDPOINT, section).map_err(|e| e.to_string())
     })?;
+    // The NT server loop: each reply goes out with the wait for the next
+    // request, in one NtAlpcSendWaitReceivePort (this loop never pauses).
+    server.reply_with_next_receive = true;
     let mut framing = Framing::new(tel, 5);
     let mut echo = Vec::new();
     let mut procedures = |name: &str, args: &[u8], out: &mut Vec<u8>| -> Result<(), u32> {

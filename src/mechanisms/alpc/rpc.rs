@@ -13,7 +13,7 @@
 
 use super::client::{AlpcError, AlpcProcess, ConnectOptions};
 use super::proto::{PortAttributes, ReceivedMessage, SendMessage};
-use super::types::{LpcMessageType, NtStatus};
+use super::types::{msg_flags, LpcMessageType, NtStatus};
 pub use crate::model::detail::alpc::{Direction, RpcLayer, RpcStep};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -668,6 +668,13 @@ pub struct RpcServer {
     /// each accept.
     pub reply_section_size: u64,
     channels: BTreeMap<u64, ServerChannel>,
+    /// Reply and wait for the next message in one `NtAlpcSendWaitReceivePort`,
+    /// the usual NT server loop: the reply goes out when `serve_one` is next
+    /// called, one kernel call fewer per request. Only for a loop that calls
+    /// `serve_one` again at once (a paced server would hold its clients).
+    pub reply_with_next_receive: bool,
+    /// The reply that waits for the next `serve_one`, with its port.
+    deferred: Option<(u32, SendMessage)>,
 }
 
 impl RpcServer {
@@ -688,6 +695,8 @@ impl RpcServer {
             connection_port,
             reply_section_size,
             channels: BTreeMap::new(),
+            reply_with_next_receive: false,
+            deferred: None,
         })
     }
 
@@ -695,9 +704,33 @@ impl RpcServer {
         &mut self.process
     }
 
-    /// Receives one message and deals with it.
+    /// Receives one message and deals with it (sending the reply deferred
+    /// by [`reply_with_next_receive`](Self::reply_with_next_receive) first).
     pub fn serve_one(&mut self, procedures: &mut Procedure<'_>, timeout: Option<Duration>) -> Result<Served, RpcError> {
-        let message = match self.process.receive(self.connection_port, timeout) {
+        let received = match self.deferred.take() {
+            Some((port, reply)) => {
+                let view = reply.view;
+                let flags = msg_flags::ALPC_MSGFLG_REPLY_MESSAGE;
+                match self.process.nt_alpc_send_wait_receive_port(port, flags, Some(reply), true, timeout) {
+                    Ok(m) => m.ok_or(AlpcError::Unexpected),
+                    Err(AlpcError::Status(NtStatus::STATUS_TIMEOUT)) => {
+                        Err(AlpcError::Status(NtStatus::STATUS_TIMEOUT))
+                    }
+                    // Any other status is the reply's (its client vanished
+                    // or gave up), and nothing was received: as `answer`
+                    // does, give the view back, then wait as usual.
+                    Err(AlpcError::Status(_)) => {
+                        if let Some(view) = view {
+                            let _ = self.process.nt_alpc_delete_section_view(port, &view);
+                        }
+                        self.process.receive(self.connection_port, timeout)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            None => self.process.receive(self.connection_port, timeout),
+        };
+        let message = match received {
             Ok(m) => m,
             Err(AlpcError::Status(NtStatus::STATUS_TIMEOUT)) => return Ok(Served::Idle),
             Err(e) => return Err(e.into()),
@@ -904,6 +937,11 @@ impl RpcServer {
         data: Vec<u8>,
         view: Option<super::types::ViewAttribute>,
     ) -> Result<Served, RpcError> {
+        if self.reply_with_next_receive {
+            let reply = SendMessage { data, view, message_id: request.header.message_id, ..SendMessage::default() };
+            self.deferred = Some((port, reply));
+            return Ok(Served::Other);
+        }
         match self.process.reply(port, request, SendMessage { data, view, ..SendMessage::default() }) {
             Ok(()) => Ok(Served::Other),
             // The client vanished or gave up: nothing to answer, and a view
@@ -915,6 +953,16 @@ impl RpcServer {
                 Ok(Served::Other)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for RpcServer {
+    /// A reply still deferred goes out: its client waits for it.
+    fn drop(&mut self) {
+        if let Some((port, reply)) = self.deferred.take() {
+            let flags = msg_flags::ALPC_MSGFLG_REPLY_MESSAGE;
+            let _ = self.process.nt_alpc_send_wait_receive_port(port, flags, Some(reply), false, None);
         }
     }
 }
