@@ -651,12 +651,13 @@ impl AlpcProcess {
     }
 
     /// Like [`stage_in_section_with`](Self::stage_in_section_with), in a
-    /// view kept from message to message: one view as large as the section,
-    /// created (without `ALPC_VIEWFLG_AUTO_RELEASE`) the first time, then
-    /// reused, which saves a kernel call per message. The caller sends one
-    /// message through it at a time (a synchronous request, or a reply):
-    /// the kernel refuses a view that is still in a message. Falls back to
-    /// a view for this message when the section has no room for a kept one.
+    /// view kept from message to message: created (without
+    /// `ALPC_VIEWFLG_AUTO_RELEASE`) the first time, made again only when a
+    /// message outgrows it, and otherwise reused, which saves a kernel call
+    /// per message. The caller sends one message through it at a time (a
+    /// synchronous request, or a reply): the kernel refuses a view that is
+    /// still in a message. Falls back to a view for this message alone when
+    /// the section has no room for a kept one.
     pub fn stage_in_kept_view_with(
         &mut self,
         port: u32,
@@ -664,18 +665,18 @@ impl AlpcProcess {
         len: usize,
         fill: &mut dyn FnMut(&mut [u8]),
     ) -> AlpcResult<ViewAttribute> {
+        let fits = |v: &ViewAttribute| len as u64 <= v.size;
+        if let Some(small) = self.kept_views.get(&section).copied().filter(|v| !fits(v)) {
+            self.nt_alpc_delete_section_view(port, &small)?;
+        }
         if !self.kept_views.contains_key(&section) {
-            let size = self.sections.get(&section).map_or(0, |s| s.map.len() as u64);
-            if let Ok(view) = self.nt_alpc_create_section_view(port, section, size, 0) {
+            if let Ok(view) = self.nt_alpc_create_section_view(port, section, len as u64, 0) {
                 self.kept_views.insert(section, view);
             }
         }
-        match self.kept_views.get(&section) {
-            Some(kept) if len as u64 <= kept.size => {
-                let view = ViewAttribute { size: len as u64, ..*kept };
-                self.fill_view(view, len, fill)
-            }
-            _ => self.stage_in_section_with(port, section, len, fill),
+        match self.kept_views.get(&section).copied().filter(fits) {
+            Some(kept) => self.fill_view(ViewAttribute { size: len as u64, ..kept }, len, fill),
+            None => self.stage_in_section_with(port, section, len, fill),
         }
     }
 
