@@ -329,6 +329,8 @@ fn rpc_with_a_child(tag: &str, reply_with_next_receive: bool) {
     assert!(calls.contains(&("Transform".to_string(), DataPath::Direct, DataPath::Direct)), "{calls:?}");
     let state = Observer::connect(&kernel.socket).unwrap().state().unwrap();
     assert!(state.totals.direct_read_bytes >= 1 << 20, "read from the child's address space");
+    // Straight into the server's direct window: one copy, not two.
+    assert!(state.totals.direct_window_bytes >= 1 << 20, "{:?}", state.totals);
     assert!(state.totals.direct_write_bytes >= 1 << 20, "written into the child's address space");
     assert!(state.totals.section_bytes >= 2 * 4096);
     let combined = state.recent_calls.iter().any(|l| l.contains("LPC_REPLY to id=") && l.contains(", receive"));

@@ -130,7 +130,7 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    pub const API_NAMES: [&'static str; 15] = [
+    pub const API_NAMES: [&'static str; 16] = [
         "?",
         "Hello",
         "NtAlpcCreatePort",
@@ -146,6 +146,7 @@ impl CallRecord {
         "NtClose",
         "GrantDirectAccess",
         "QueryState",
+        "MapDirectWindow",
     ];
 
     pub fn api_name(&self) -> &'static str {
@@ -224,6 +225,7 @@ impl CallRecord {
             }
             Request::NtAlpcDisconnectPort { port, .. } => r.handle = *port,
             Request::NtClose { handle } => r.handle = *handle,
+            Request::MapDirectWindow { size, .. } => r.bytes = *size,
             Request::Hello { .. } | Request::GrantDirectAccess { .. } | Request::QueryState => {}
         }
         r
@@ -260,6 +262,9 @@ pub struct AlpcProcess {
     sections: BTreeMap<u32, MappedSection>,
     /// The view kept in each section by [`stage_in_kept_view_with`](Self::stage_in_kept_view_with).
     kept_views: BTreeMap<u32, ViewAttribute>,
+    /// This process's direct window, if it asked for one
+    /// ([`nt_read_request_data_into_window`](Self::nt_read_request_data_into_window)).
+    window: Option<memmap2::MmapRaw>,
     /// Mappings whose base the kernel has not been told yet; reported at the
     /// start of the next call (reporting earlier would count as "done with
     /// the message just received" and release its view).
@@ -279,6 +284,7 @@ impl AlpcProcess {
             small_max: 0,
             sections: BTreeMap::new(),
             kept_views: BTreeMap::new(),
+            window: None,
             unreported: Vec::new(),
             packet: Vec::new(),
             calls: Vec::new(),
@@ -368,10 +374,7 @@ impl AlpcProcess {
             let _ = self.exchange(&report);
         }
         let (response, fds) = self.exchange(&request)?;
-        if self.calls.len() >= CALL_LOG {
-            self.calls.remove(0);
-        }
-        self.calls.push(CallRecord::of(&request, &response));
+        self.record(&request, &response);
         for (grant, fd) in response.sections.iter().zip(fds) {
             let Some(port) = port else { continue };
             let file = File::from(fd);
@@ -387,6 +390,14 @@ impl AlpcProcess {
             return Err(AlpcError::Status(response.status));
         }
         Ok(response)
+    }
+
+    /// Keeps the call for [`take_calls`](Self::take_calls), dropping the oldest past [`CALL_LOG`].
+    fn record(&mut self, request: &Request, response: &Response) {
+        if self.calls.len() >= CALL_LOG {
+            self.calls.remove(0);
+        }
+        self.calls.push(CallRecord::of(request, response));
     }
 
     fn split_sections(&self, response: &Response) -> (Option<u32>, Option<u32>) {
@@ -745,6 +756,80 @@ impl AlpcProcess {
             ResponseBody::Transferred { bytes } => Ok(bytes),
             _ => Err(AlpcError::Unexpected),
         }
+    }
+
+    /// Makes sure this process has a direct window of at least `len` bytes
+    /// (asked for, or made larger, as needed): a memfd the kernel process
+    /// maps too, so [`nt_read_request_data_into_window`](Self::nt_read_request_data_into_window)
+    /// lands in one copy where any other buffer takes two, through the
+    /// kernel's own. Fails for a window larger than the kernel allows.
+    pub fn ensure_direct_window(&mut self, len: usize) -> AlpcResult<()> {
+        if self.window.as_ref().is_none_or(|w| w.len() < len) {
+            self.map_direct_window(len.max(64 << 10).next_power_of_two())?;
+        }
+        Ok(())
+    }
+
+    /// `NtReadRequestData` of `len` bytes into the start of this process's
+    /// direct window (see [`ensure_direct_window`](Self::ensure_direct_window));
+    /// read them with [`direct_window_bytes`](Self::direct_window_bytes).
+    pub fn nt_read_request_data_into_window(
+        &mut self,
+        port: u32,
+        request: &ReceivedMessage,
+        index: u32,
+        len: usize,
+    ) -> AlpcResult<u64> {
+        self.ensure_direct_window(len)?;
+        let buffer = self.window.as_ref().map_or(0, |w| w.as_ptr() as u64);
+        let call = Request::NtReadRequestData {
+            port,
+            message_id: request.header.message_id,
+            index,
+            buffer,
+            length: len as u64,
+        };
+        // The kernel process writes into the window (its own mapping of the
+        // memfd) while this thread is blocked in the call.
+        match self.call(Some(port), call)?.body {
+            ResponseBody::Transferred { bytes } => Ok(bytes),
+            _ => Err(AlpcError::Unexpected),
+        }
+    }
+
+    /// The first `len` bytes of the direct window.
+    pub fn direct_window_bytes(&self, len: usize) -> AlpcResult<&[u8]> {
+        let window = self.window.as_ref().filter(|w| len <= w.len()).ok_or(AlpcError::Unexpected)?;
+        // SAFETY: inside the mapping, which lives while `self` is borrowed
+        // (no call can replace it then).
+        Ok(unsafe { std::slice::from_raw_parts(window.as_ptr(), len) })
+    }
+
+    /// Asks the kernel for a direct window of `size` bytes, maps it and says
+    /// where (two calls, once per size).
+    fn map_direct_window(&mut self, size: usize) -> AlpcResult<()> {
+        self.window = None;
+        let request = Request::MapDirectWindow { size: size as u64, mapping_base: 0 };
+        let (response, mut fds) = self.exchange(&request)?;
+        self.record(&request, &response);
+        if response.status != NtStatus::STATUS_SUCCESS {
+            return Err(AlpcError::Status(response.status));
+        }
+        let (ResponseBody::Window { size: granted }, Some(fd), true) = (response.body, fds.pop(), fds.is_empty())
+        else {
+            return Err(AlpcError::Unexpected);
+        };
+        let file = File::from(fd);
+        let len = usize::try_from(granted).map_err(|_| AlpcError::Unexpected)?;
+        // The kernel sealed the memfd against shrinking; its size is checked
+        // anyway, so that the mapping can never refer past its end.
+        if granted != size as u64 || file.metadata()?.len() < granted {
+            return Err(AlpcError::Unexpected);
+        }
+        let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
+        let base = map.as_ptr() as u64;
+        self.window = Some(map);
+        self.call(None, Request::MapDirectWindow { size: 0, mapping_base: base }).map(|_| ())
     }
 
     /// `NtWriteRequestData`: copy `buffer` into region `index` of the client.

@@ -176,6 +176,14 @@ pub enum Request {
     },
     /// Not an NT call: an observer asks for the whole state as JSON.
     QueryState,
+    /// Not an NT call: the process asks for a direct window of `size` bytes
+    /// (a memfd the kernel maps too, so `NtReadRequestData` into it is one
+    /// copy, where any other buffer takes two through the kernel's own);
+    /// `size` 0 with `mapping_base` ≠ 0 says where the process mapped it.
+    MapDirectWindow {
+        size: u64,
+        mapping_base: u64,
+    },
 }
 
 impl Request {
@@ -196,6 +204,7 @@ impl Request {
             Request::NtClose { .. } => "NtClose",
             Request::GrantDirectAccess { .. } => "GrantDirectAccess",
             Request::QueryState => "QueryState",
+            Request::MapDirectWindow { .. } => "MapDirectWindow",
         }
     }
 }
@@ -225,14 +234,36 @@ pub struct SectionGrant {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResponseBody {
     None,
-    Hello { kernel_pid: u32, small_max: u32 },
-    Handle { handle: u32 },
-    Connected { port: u32, max_message_length: u32, connection_data: Vec<u8> },
-    Section { section: u32, size: u64 },
-    View { section: u32, offset: u64, size: u64 },
+    Hello {
+        kernel_pid: u32,
+        small_max: u32,
+    },
+    Handle {
+        handle: u32,
+    },
+    Connected {
+        port: u32,
+        max_message_length: u32,
+        connection_data: Vec<u8>,
+    },
+    Section {
+        section: u32,
+        size: u64,
+    },
+    View {
+        section: u32,
+        offset: u64,
+        size: u64,
+    },
     Message(ReceivedMessage),
-    Transferred { bytes: u64 },
+    Transferred {
+        bytes: u64,
+    },
     State(String),
+    /// A direct window of `size` bytes; its memfd follows as SCM_RIGHTS.
+    Window {
+        size: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -432,6 +463,7 @@ mod opcode {
     pub const CLOSE: u8 = 12;
     pub const GRANT_DIRECT_ACCESS: u8 = 13;
     pub const QUERY_STATE: u8 = 14;
+    pub const MAP_DIRECT_WINDOW: u8 = 15;
 }
 
 pub fn encode_request(call_id: u32, request: &Request) -> Vec<u8> {
@@ -541,6 +573,11 @@ pub fn encode_request(call_id: u32, request: &Request) -> Vec<u8> {
             opcode::GRANT_DIRECT_ACCESS
         }
         Request::QueryState => opcode::QUERY_STATE,
+        Request::MapDirectWindow { size, mapping_base } => {
+            w.u64(*size);
+            w.u64(*mapping_base);
+            opcode::MAP_DIRECT_WINDOW
+        }
     };
     w.0[op_at] = op;
     w.0
@@ -623,6 +660,7 @@ pub fn decode_request(packet: &[u8]) -> Result<(u32, Request), ProtoError> {
         opcode::CLOSE => Request::NtClose { handle: r.u32()? },
         opcode::GRANT_DIRECT_ACCESS => Request::GrantDirectAccess { granted: r.bool()? },
         opcode::QUERY_STATE => Request::QueryState,
+        opcode::MAP_DIRECT_WINDOW => Request::MapDirectWindow { size: r.u64()?, mapping_base: r.u64()? },
         other => return Err(ProtoError::UnknownTag(other)),
     };
     r.finish()?;
@@ -647,6 +685,7 @@ mod body_tag {
     pub const MESSAGE: u8 = 6;
     pub const TRANSFERRED: u8 = 7;
     pub const STATE: u8 = 8;
+    pub const WINDOW: u8 = 9;
 }
 
 pub fn encode_response(response: &Response) -> Vec<u8> {
@@ -701,6 +740,10 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             w.str(json);
             body_tag::STATE
         }
+        ResponseBody::Window { size } => {
+            w.u64(*size);
+            body_tag::WINDOW
+        }
     };
     w.0[tag_at] = tag;
     w.u8(u8::try_from(response.sections.len()).unwrap_or(u8::MAX));
@@ -742,6 +785,7 @@ pub fn decode_response(packet: &[u8]) -> Result<Response, ProtoError> {
         }),
         body_tag::TRANSFERRED => ResponseBody::Transferred { bytes: r.u64()? },
         body_tag::STATE => ResponseBody::State(r.str("state", MAX_STATE_JSON)?),
+        body_tag::WINDOW => ResponseBody::Window { size: r.u64()? },
         other => return Err(ProtoError::UnknownTag(other)),
     };
     let count = usize::from(r.u8()?);
@@ -809,6 +853,8 @@ mod tests {
             Request::NtAlpcDisconnectPort { port: 8, flags: 0 },
             Request::NtClose { handle: 8 },
             Request::GrantDirectAccess { granted: true },
+            Request::MapDirectWindow { size: 1 << 20, mapping_base: 0 },
+            Request::MapDirectWindow { size: 0, mapping_base: 0x7f00_0000_0000 },
             Request::QueryState,
         ]
     }
@@ -842,6 +888,13 @@ mod tests {
             sections: vec![SectionGrant { handle: 0x10, size: 4096, writer: true }],
         };
         assert_eq!(decode_response(&encode_response(&response)), Ok(response));
+        let window = Response {
+            call_id: 6,
+            status: NtStatus::STATUS_SUCCESS,
+            body: ResponseBody::Window { size: 1 << 20 },
+            sections: vec![],
+        };
+        assert_eq!(decode_response(&encode_response(&window)), Ok(window));
     }
 
     #[test]

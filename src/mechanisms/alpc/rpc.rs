@@ -646,6 +646,9 @@ struct ServerChannel {
 enum ArgsAt {
     Inline,
     View,
+    /// Read directly into the direct window (one copy).
+    Window,
+    /// Read directly into our scratch buffer (two copies, the kernel's).
     Scratch,
 }
 
@@ -795,7 +798,7 @@ impl RpcServer {
                 Some(v) => self.process.view_bytes(v).map(|b| (ArgsAt::View, b.len())).map_err(RpcError::from),
                 None => Err(RpcError::Malformed),
             },
-            DataPath::Direct => self.read_direct(port, message, &header).map(|n| (ArgsAt::Scratch, n)),
+            DataPath::Direct => self.read_direct(port, message, &header),
         };
         let at = match at {
             Ok((at, n)) if n == header.args_len as usize => at,
@@ -827,6 +830,7 @@ impl RpcServer {
             (ArgsAt::Inline, _) => inline,
             (ArgsAt::View, Some(v)) => self.process.view_bytes(v)?,
             (ArgsAt::View, None) => return Err(RpcError::Malformed),
+            (ArgsAt::Window, _) => self.process.direct_window_bytes(header.args_len as usize)?,
             (ArgsAt::Scratch, _) => &self.scratch[..header.args_len as usize],
         };
         let outcome = procedures(&procedure, args, &mut result);
@@ -916,18 +920,30 @@ impl RpcServer {
         Ok(())
     }
 
-    fn read_direct(&mut self, port: u32, message: &ReceivedMessage, header: &RequestHeader) -> Result<usize, RpcError> {
+    fn read_direct(
+        &mut self,
+        port: u32,
+        message: &ReceivedMessage,
+        header: &RequestHeader,
+    ) -> Result<(ArgsAt, usize), RpcError> {
         let entry = message.data_info.get(usize::from(header.args_index)).ok_or(RpcError::Malformed)?;
         let len = header.args_len as usize;
         if len > MAX_RPC_PAYLOAD || len as u64 > entry.size {
             return Err(RpcError::Malformed);
         }
-        // One read, into a buffer reused from call to call.
+        let index = u32::from(header.args_index);
+        // One read, straight into the direct window the kernel process maps
+        // too; without one (larger than the kernel allows), into a buffer
+        // reused from call to call, through the kernel's bounce buffer.
+        if self.process.ensure_direct_window(len).is_ok() {
+            let n = self.process.nt_read_request_data_into_window(port, message, index, len)?;
+            return Ok((ArgsAt::Window, usize::try_from(n).map_err(|_| RpcError::Malformed)?));
+        }
         if self.scratch.len() < len {
             self.scratch.resize(len, 0);
         }
-        self.process.nt_read_request_data(port, message, u32::from(header.args_index), &mut self.scratch[..len])?;
-        Ok(len)
+        self.process.nt_read_request_data(port, message, index, &mut self.scratch[..len])?;
+        Ok((ArgsAt::Scratch, len))
     }
 
     fn answer(

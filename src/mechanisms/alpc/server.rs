@@ -10,7 +10,8 @@
 use super::kernel::{
     AlpcKernel, ConnId, CopyDirection, DirectCopy, KernelConfig, Millis, Outgoing, Personality, SectionId,
 };
-use super::proto::{decode_request, encode_response, peek_call_id, ProtoError, Response};
+use super::proto::{decode_request, encode_response, peek_call_id, ProtoError, Response, ResponseBody};
+use super::types::NtStatus;
 use crate::mechanisms::ekernel::transport::{self, Accept, AcceptGate, Conn, Listener, TransportError};
 use crate::mechanisms::ekernel::{Throttled, STOP_ASK_EVERY};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -61,6 +62,7 @@ pub fn run_switchable(
     let mut server = Server {
         kernel: AlpcKernel::new(config),
         conns: BTreeMap::new(),
+        windows: HashMap::new(),
         sections: HashMap::new(),
         next_conn: 1,
         started: Instant::now(),
@@ -84,9 +86,32 @@ struct Peer {
     backlog: VecDeque<(Vec<u8>, Vec<OwnedFd>)>,
 }
 
+/// A process's direct window as the kernel process holds it: the same
+/// memfd, mapped here too, so a direct copy lands in one step.
+struct Window {
+    fd: OwnedFd,
+    map: memmap2::MmapRaw,
+    /// Where the process mapped it (0 until it says).
+    base: u64,
+}
+
+impl Window {
+    /// Our address of the process's `address..+len`, if the window holds it.
+    fn local(&self, address: u64, len: u64) -> Option<*mut u8> {
+        let offset = address.checked_sub(self.base).filter(|_| self.base != 0)?;
+        let end = offset.checked_add(len)?;
+        if end > self.map.len() as u64 {
+            return None;
+        }
+        // SAFETY: `offset + len` is inside the mapping (checked above).
+        Some(unsafe { self.map.as_mut_ptr().add(usize::try_from(offset).ok()?) })
+    }
+}
+
 struct Server {
     kernel: AlpcKernel,
     conns: BTreeMap<ConnId, Peer>,
+    windows: HashMap<ConnId, Window>,
     /// The memfd behind each section object.
     sections: HashMap<SectionId, OwnedFd>,
     next_conn: ConnId,
@@ -196,6 +221,7 @@ impl Server {
     }
 
     fn drop_conn(&mut self, id: ConnId) {
+        self.windows.remove(&id);
         if self.conns.remove(&id).is_some() {
             let out = self.kernel.disconnect(id, self.now());
             self.perform(out);
@@ -218,8 +244,29 @@ impl Server {
                     self.sections.remove(&section);
                 }
                 Outgoing::Respond { conn, response, attach } => self.send(conn, response, &attach),
+                Outgoing::CreateWindow { conn, size } => match create_window(conn, size) {
+                    Ok(window) => {
+                        self.windows.insert(conn, window);
+                    }
+                    // `send` answers STATUS_NO_MEMORY for a window it lacks.
+                    Err(_) => {
+                        self.windows.remove(&conn);
+                    }
+                },
+                Outgoing::WindowMapped { conn, base } => {
+                    if let Some(w) = self.windows.get_mut(&conn) {
+                        w.base = base;
+                    }
+                }
                 Outgoing::DirectCopy(copy) => {
-                    let result = direct_copy(&copy, &mut self.bounce);
+                    let window = self.windows.get(&copy.conn).and_then(|w| w.local(copy.server_address, copy.length));
+                    let result = match window {
+                        Some(local) => window_copy(&copy, local),
+                        None => direct_copy(&copy, &mut self.bounce),
+                    };
+                    if let (Some(_), Ok(bytes)) = (window, result) {
+                        self.kernel.count_window_copy(copy.conn, bytes);
+                    }
                     work.extend(self.kernel.complete_direct_copy(copy.conn, result, self.now()));
                 }
             }
@@ -237,6 +284,15 @@ impl Server {
             }
         }
         response.sections = grants;
+        if let ResponseBody::Window { .. } = response.body {
+            match self.windows.get(&id).and_then(|w| w.fd.try_clone().ok()) {
+                Some(fd) => fds.push(fd),
+                None => {
+                    response.status = NtStatus::STATUS_NO_MEMORY;
+                    response.body = ResponseBody::None;
+                }
+            }
+        }
         let packet = encode_response(&response);
         let Some(peer) = self.conns.get_mut(&id) else { return };
         peer.backlog.push_back((packet, fds));
@@ -265,17 +321,64 @@ impl Server {
     }
 }
 
+fn create_section_memory(section: SectionId, size: u64) -> io::Result<OwnedFd> {
+    sealed_memfd(&format!("ipcscope-alpc-section-{section}"), size)
+}
+
+/// A direct window for `conn`: the memfd, and our own mapping of it.
+fn create_window(conn: ConnId, size: u64) -> io::Result<Window> {
+    let fd = sealed_memfd(&format!("ipcscope-alpc-window-{conn}"), size)?;
+    let len = usize::try_from(size).map_err(io::Error::other)?;
+    // Sealed against shrinking: no one can make this mapping fault.
+    let map = memmap2::MmapOptions::new().len(len).map_raw(&fd)?;
+    Ok(Window { fd, map, base: 0 })
+}
+
 /// A memfd of `size` bytes, sealed so that no process can shrink it under
 /// another's mapping (which would turn the peer's next access into SIGBUS).
-fn create_section_memory(section: SectionId, size: u64) -> io::Result<OwnedFd> {
+fn sealed_memfd(name: &str, size: u64) -> io::Result<OwnedFd> {
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};
     use nix::sys::memfd::{memfd_create, MFdFlags};
-    let name = CString::new(format!("ipcscope-alpc-section-{section}")).map_err(io::Error::other)?;
+    let name = CString::new(name).map_err(io::Error::other)?;
     let fd = memfd_create(name.as_c_str(), MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
     let len = libc::off_t::try_from(size).map_err(io::Error::other)?;
     nix::unistd::ftruncate(&fd, len)?;
     fcntl(&fd, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL))?;
     Ok(fd)
+}
+
+/// Copies between the client's declared region and the server's direct
+/// window in one step: `local` is our mapping of the window's part that
+/// the server named, `copy.length` bytes long (checked by `Window::local`).
+fn window_copy(copy: &DirectCopy, local: *mut u8) -> Result<u64, ()> {
+    let pid = libc::pid_t::try_from(copy.client_pid).map_err(|_| ())?;
+    let len = usize::try_from(copy.length).map_err(|_| ())?;
+    let mut done = 0usize;
+    while done < len {
+        let here = libc::iovec {
+            // SAFETY: `done < len`, and `local..+len` is inside our mapping.
+            iov_base: unsafe { local.add(done) }.cast(),
+            iov_len: len - done,
+        };
+        let there = libc::iovec {
+            iov_base: (usize::try_from(copy.client_address).map_err(|_| ())? + done) as *mut libc::c_void,
+            iov_len: len - done,
+        };
+        // SAFETY: one local iovec inside our own mapping (raw pointers: the
+        // server may touch the same memory, so no Rust reference is made);
+        // the remote one is checked by the Linux kernel (EFAULT).
+        let n = unsafe {
+            match copy.direction {
+                CopyDirection::ReadFromClient => libc::process_vm_readv(pid, &here, 1, &there, 1, 0),
+                CopyDirection::WriteToClient => libc::process_vm_writev(pid, &here, 1, &there, 1, 0),
+            }
+        };
+        if n <= 0 {
+            return Err(());
+        }
+        done += n as usize;
+    }
+    Ok(done as u64)
 }
 
 /// Copies between the client's declared region and the server's buffer,

@@ -226,6 +226,11 @@ pub struct PathCounters {
     pub direct_read_bytes: u64,
     pub direct_writes: u64,
     pub direct_write_bytes: u64,
+    /// Of the direct bytes, those copied in one step, straight into or out of
+    /// the server's direct window; the others went through the kernel
+    /// process's bounce buffer (two copies).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub direct_window_bytes: u64,
     pub requests: u64,
     pub replies: u64,
     pub datagrams: u64,
@@ -427,7 +432,7 @@ pub struct SectionViewRegion {
     /// The message carrying this view, if it was sent.
     pub in_message: Option<u32>,
     /// Freed with its message (`ALPC_VIEWFLG_AUTO_RELEASE`), not kept.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub auto_release: bool,
 }
 

@@ -125,6 +125,12 @@ impl AlpcKernel {
                 )
             }
             Request::QueryState => "QueryState()".into(),
+            Request::MapDirectWindow { size: 0, mapping_base } => {
+                format!("[ipcscope only, no NT call] direct window mapped @0x{mapping_base:x}")
+            }
+            Request::MapDirectWindow { size, .. } => format!(
+                "[ipcscope only, no NT call] a direct window of {size} bytes: NtReadRequestData into it is one copy"
+            ),
         }
     }
 }

@@ -39,6 +39,35 @@ impl AlpcKernel {
         self.take_out()
     }
 
+    /// Counts `bytes` of the copy `conn` waits for as made in one step,
+    /// straight into (or out of) its direct window; the rest of the direct
+    /// bytes went through the kernel's bounce buffer, two copies.
+    pub fn count_window_copy(&mut self, conn: ConnId, bytes: u64) {
+        let Some(Blocked { wait: Wait::Copy { channel, .. }, .. }) =
+            self.processes.get(&conn).and_then(|p| p.blocked.clone())
+        else {
+            return;
+        };
+        self.count(Some(channel), |c| c.direct_window_bytes += bytes);
+    }
+
+    /// Not an NT call (the emulation's stand-in for the kernel reaching a
+    /// server's buffer directly): a window of `size` bytes for `conn`, or,
+    /// with `size` 0, where it mapped it. The kernel checks the size; the
+    /// I/O layer makes, maps and keeps the memory.
+    pub(super) fn map_direct_window(&mut self, conn: ConnId, size: u64, mapping_base: u64) -> CallResult {
+        self.process(conn)?;
+        if size > 0 {
+            if size > self.config.limits.max_direct_window {
+                return Err(NtStatus::STATUS_INVALID_PARAMETER);
+            }
+            self.out.push(Outgoing::CreateWindow { conn, size });
+            return Ok(Flow::ok(ResponseBody::Window { size }));
+        }
+        self.out.push(Outgoing::WindowMapped { conn, base: mapping_base });
+        Ok(Flow::ok(ResponseBody::None))
+    }
+
     /// `NtReadRequestData` / `NtWriteRequestData`: only for a request the
     /// caller is serving, only while its sender still waits for the reply,
     /// only inside a region the sender declared, and only with its grant.

@@ -94,6 +94,8 @@ pub struct Limits {
     pub max_nesting: usize,
     /// Largest single `NtReadRequestData` / `NtWriteRequestData`.
     pub max_direct_transfer: u64,
+    /// Largest direct window a process may ask for (`MapDirectWindow`).
+    pub max_direct_window: u64,
     pub max_pool_usage_ceiling: u64,
     pub log_lines: usize,
     /// Largest introspection JSON; it must fit one transport packet.
@@ -114,6 +116,7 @@ impl Default for Limits {
             max_views_per_section: 256,
             max_nesting: 8,
             max_direct_transfer: 64 << 20,
+            max_direct_window: 16 << 20,
             max_pool_usage_ceiling: 16 << 20,
             log_lines: 200,
             max_state_bytes: 200 << 10,
@@ -217,6 +220,17 @@ pub enum Outgoing {
     /// The section object is gone; drop its backing.
     ReleaseSection {
         section: SectionId,
+    },
+    /// Make (or remake) `conn`'s direct window: a memfd of `size` bytes the
+    /// I/O layer maps too. Precedes the `Respond` that carries it.
+    CreateWindow {
+        conn: ConnId,
+        size: u64,
+    },
+    /// `conn` mapped its window at `base`.
+    WindowMapped {
+        conn: ConnId,
+        base: u64,
     },
 }
 
@@ -524,6 +538,7 @@ impl AlpcKernel {
                 self.process_mut(conn)?.direct_access_granted = granted;
                 Ok(Flow::ok(ResponseBody::None))
             }
+            Request::MapDirectWindow { size, mapping_base } => self.map_direct_window(conn, size, mapping_base),
             Request::QueryState => {
                 let max = self.config.limits.max_state_bytes;
                 let mut state = self.state();

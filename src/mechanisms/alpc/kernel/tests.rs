@@ -23,6 +23,7 @@ struct Sim {
     next_call: u32,
     inbox: HashMap<ConnId, VecDeque<Response>>,
     copies: Vec<DirectCopy>,
+    windows: Vec<(ConnId, u64)>,
     created: Vec<SectionId>,
     released: Vec<SectionId>,
 }
@@ -39,6 +40,7 @@ impl Sim {
             next_call: 1,
             inbox: HashMap::new(),
             copies: Vec::new(),
+            windows: Vec::new(),
             created: Vec::new(),
             released: Vec::new(),
         };
@@ -58,6 +60,8 @@ impl Sim {
                 Outgoing::CreateSection { section, .. } => self.created.push(section),
                 Outgoing::ReleaseSection { section } => self.released.push(section),
                 Outgoing::DirectCopy(copy) => self.copies.push(copy),
+                Outgoing::CreateWindow { conn, size } => self.windows.push((conn, size)),
+                Outgoing::WindowMapped { .. } => {}
             }
         }
         self.kernel.check_invariants().unwrap();
@@ -570,6 +574,20 @@ fn server_reply_section_and_view_rules() {
     assert_eq!(sim.kernel.state().sections[0].bytes_in_use, 0);
 }
 
+#[test]
+fn a_direct_window_is_the_io_layers_to_make_within_the_limit() {
+    let mut sim = Sim::new();
+    let too_big = KernelConfig::default().limits.max_direct_window + 1;
+    let request = |size, mapping_base| Request::MapDirectWindow { size, mapping_base };
+    assert_eq!(sim.status(SERVER, request(too_big, 0)), NtStatus::STATUS_INVALID_PARAMETER);
+    assert!(sim.windows.is_empty());
+    assert_eq!(sim.ok(SERVER, request(1 << 20, 0)).body, ResponseBody::Window { size: 1 << 20 });
+    assert_eq!(sim.windows, vec![(SERVER, 1 << 20)]);
+    assert_eq!(sim.ok(SERVER, request(0, 0x7000_0000)).body, ResponseBody::None);
+    let log = sim.kernel.state().recent_calls;
+    assert!(log.iter().any(|l| l.contains("ipcscope only") && l.contains("direct window")), "{log:#?}");
+}
+
 /// Client declares a 1 MiB buffer, grants access, server reads it.
 fn direct_setup(sim: &mut Sim, grant: bool) -> (u32, u32, ReceivedMessage) {
     let (conn_port, server_port, client_port) = sim.setup();
@@ -616,6 +634,8 @@ fn huge_message_is_read_directly_from_the_client() {
             length: 1 << 20,
         }
     );
+    // The I/O layer made this copy in one step, into the server's window.
+    sim.kernel.count_window_copy(SERVER, 1 << 20);
     let out = sim.kernel.complete_direct_copy(SERVER, Ok(1 << 20), sim.now);
     sim.absorb(out);
     let done = sim.take(SERVER);
@@ -633,6 +653,10 @@ fn huge_message_is_read_directly_from_the_client() {
     assert!(state.direct_access[0].granted && state.direct_access[0].open);
     assert_eq!(state.totals.direct_read_bytes, 1 << 20);
     assert_eq!(state.totals.direct_write_bytes, 10);
+    assert_eq!(state.totals.direct_window_bytes, 1 << 20, "the write went through the bounce buffer");
+    // Not blocked in a copy: nothing to count.
+    sim.kernel.count_window_copy(SERVER, 99);
+    assert_eq!(sim.kernel.state().totals.direct_window_bytes, 1 << 20);
     sim.ok(SERVER, reply(server_port, id, data(b"done")));
     message(&sim.take(CLIENT));
     // After the reply the region is closed.
@@ -1324,6 +1348,7 @@ fn hostile_sequences_keep_invariants_and_leak_nothing() {
                         }
                     }
                     Outgoing::Respond { response, attach, .. } => assert_eq!(response.sections.len(), attach.len()),
+                    Outgoing::CreateWindow { .. } | Outgoing::WindowMapped { .. } => {}
                 }
             }
             if let Err(e) = kernel.check_invariants() {
