@@ -442,29 +442,15 @@ fn a_view_without_auto_release_carries_message_after_message() {
         assert_eq!(state.totals.section_messages, round);
     }
     // A kept view still in a message cannot carry a second one.
-    sim.ok(
-        CLIENT,
-        Request::NtAlpcSendWaitReceivePort {
-            port: client_port,
-            flags: 0,
-            send: Some(carrying(64)),
-            receive: false,
-            timeout_ms: None,
-        },
-    );
-    assert_eq!(
-        sim.status(
-            CLIENT,
-            Request::NtAlpcSendWaitReceivePort {
-                port: client_port,
-                flags: 0,
-                send: Some(carrying(64)),
-                receive: false,
-                timeout_ms: None,
-            }
-        ),
-        NtStatus::STATUS_INVALID_PARAMETER
-    );
+    let datagram = || Request::NtAlpcSendWaitReceivePort {
+        port: client_port,
+        flags: 0,
+        send: Some(carrying(64)),
+        receive: false,
+        timeout_ms: None,
+    };
+    sim.ok(CLIENT, datagram());
+    assert_eq!(sim.status(CLIENT, datagram()), NtStatus::STATUS_INVALID_PARAMETER);
     assert_eq!(
         sim.status(CLIENT, Request::NtAlpcDeleteSectionView { port: client_port, section, offset }),
         NtStatus::STATUS_RESOURCE_IN_USE
