@@ -340,6 +340,28 @@ fn rpc_with_a_child(tag: &str, reply_with_next_receive: bool) {
 }
 
 #[test]
+fn a_direct_window_is_granted_within_the_kernels_limit() {
+    let kernel = Kernel::start("window");
+    let mut p = kernel.process("server");
+    let refused = p.ensure_direct_window(32 << 20).unwrap_err();
+    assert_eq!(refused.status(), Some(NtStatus::STATUS_INVALID_PARAMETER));
+    p.ensure_direct_window(100_000).unwrap();
+    // Rounded up to a power of two, and readable in place.
+    assert_eq!(p.direct_window_bytes(128 << 10).unwrap().len(), 128 << 10);
+    assert!(p.direct_window_bytes((128 << 10) + 1).is_err());
+    // A size once refused is not asked for again.
+    let mut observer = Observer::connect(&kernel.socket).unwrap();
+    let calls = observer.state().unwrap().calls_total;
+    assert!(p.ensure_direct_window(20 << 20).is_err());
+    let state = observer.state().unwrap();
+    assert_eq!(state.calls_total, calls + 1, "only the observer's own call");
+    let log = state.recent_calls;
+    assert!(log.iter().any(|l| l.contains("direct window mapped @0x")), "{log:#?}");
+    drop(p);
+    kernel.finish();
+}
+
+#[test]
 fn garbage_gets_an_error_status_and_the_kernel_stays_up() {
     let kernel = Kernel::start("garbage");
     let mut p = kernel.process("fuzzer");

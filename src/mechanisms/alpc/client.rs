@@ -265,6 +265,8 @@ pub struct AlpcProcess {
     /// This process's direct window, if it asked for one
     /// ([`nt_read_request_data_into_window`](Self::nt_read_request_data_into_window)).
     window: Option<memmap2::MmapRaw>,
+    /// The smallest window size the kernel refused (not asked again).
+    window_refused: usize,
     /// Mappings whose base the kernel has not been told yet; reported at the
     /// start of the next call (reporting earlier would count as "done with
     /// the message just received" and release its view).
@@ -285,6 +287,7 @@ impl AlpcProcess {
             sections: BTreeMap::new(),
             kept_views: BTreeMap::new(),
             window: None,
+            window_refused: usize::MAX,
             unreported: Vec::new(),
             packet: Vec::new(),
             calls: Vec::new(),
@@ -764,10 +767,18 @@ impl AlpcProcess {
     /// lands in one copy where any other buffer takes two, through the
     /// kernel's own. Fails for a window larger than the kernel allows.
     pub fn ensure_direct_window(&mut self, len: usize) -> AlpcResult<()> {
-        if self.window.as_ref().is_none_or(|w| w.len() < len) {
-            self.map_direct_window(len.max(64 << 10).next_power_of_two())?;
+        if self.window.as_ref().is_some_and(|w| w.len() >= len) {
+            return Ok(());
         }
-        Ok(())
+        let size = len.max(64 << 10).checked_next_power_of_two().ok_or(AlpcError::Unexpected)?;
+        if size >= self.window_refused {
+            return Err(AlpcError::Status(NtStatus::STATUS_INVALID_PARAMETER));
+        }
+        let mapped = self.map_direct_window(size);
+        if let Err(AlpcError::Status(_)) = mapped {
+            self.window_refused = size;
+        }
+        mapped
     }
 
     /// `NtReadRequestData` of `len` bytes into the start of this process's
@@ -808,7 +819,6 @@ impl AlpcProcess {
     /// Asks the kernel for a direct window of `size` bytes, maps it and says
     /// where (two calls, once per size).
     fn map_direct_window(&mut self, size: usize) -> AlpcResult<()> {
-        self.window = None;
         let request = Request::MapDirectWindow { size: size as u64, mapping_base: 0 };
         let (response, mut fds) = self.exchange(&request)?;
         self.record(&request, &response);
