@@ -360,10 +360,8 @@ fn window_copy(copy: &DirectCopy, local: *mut u8) -> Result<u64, ()> {
             iov_base: unsafe { local.add(done) }.cast(),
             iov_len: len - done,
         };
-        let there = libc::iovec {
-            iov_base: (usize::try_from(copy.client_address).map_err(|_| ())? + done) as *mut libc::c_void,
-            iov_len: len - done,
-        };
+        let remote = usize::try_from(copy.client_address).ok().and_then(|a| a.checked_add(done)).ok_or(())?;
+        let there = libc::iovec { iov_base: remote as *mut libc::c_void, iov_len: len - done };
         // SAFETY: one local iovec inside our own mapping (raw pointers: the
         // server may touch the same memory, so no Rust reference is made);
         // the remote one is checked by the Linux kernel (EFAULT).
