@@ -279,6 +279,12 @@ fn rpc_child_role() {
         assert_eq!(outcome.trace.len(), 8, "down four layers and back up");
         client.recycle(outcome.result);
     }
+    // Untraced, the call is the same call.
+    client.trace_calls = false;
+    let args = pattern(4096, 9);
+    let outcome = client.call("Transform", &args, 4096).unwrap();
+    assert!(outcome.result == transform(&args) && outcome.trace.is_empty());
+    client.trace_calls = true;
     assert!(matches!(client.call("Fail", b"x", 10), Err(ipcscope::mechanisms::alpc::rpc::RpcError::Fault(42))));
     assert!(matches!(
         client.call("Nope", b"x", 10),

@@ -307,10 +307,13 @@ impl Alpc {
         let tel2 = tel.clone();
         let mut server = peer::spawn("bench-rpc-srv", &[], move |_| alpc_server(&p, &tel2, section, me))?;
         server.daemon = true;
-        let client = retry("bind to the RPC endpoint", || {
+        let mut client = retry("bind to the RPC endpoint", || {
             let process = AlpcProcess::connect_named(&sock, "bench-client").map_err(|e| e.to_string())?;
             RpcClient::bind(process, ENDPOINT, section).map_err(|e| e.to_string())
         })?;
+        // The layer-by-layer trace is what the TUI's panel draws; the bench
+        // runs without the TUI.
+        client.trace_calls = false;
         Ok(Alpc {
             kernel,
             server,
