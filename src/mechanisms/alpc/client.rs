@@ -588,11 +588,12 @@ impl AlpcProcess {
     }
 
     pub fn nt_alpc_delete_section_view(&mut self, port: u32, view: &ViewAttribute) -> AlpcResult<()> {
+        let request = Request::NtAlpcDeleteSectionView { port, section: view.section_handle, offset: view.offset };
+        self.call(Some(port), request)?;
         if self.kept_views.get(&view.section_handle).is_some_and(|k| k.offset == view.offset) {
             self.kept_views.remove(&view.section_handle);
         }
-        let request = Request::NtAlpcDeleteSectionView { port, section: view.section_handle, offset: view.offset };
-        self.call(Some(port), request).map(|_| ())
+        Ok(())
     }
 
     /// Writes `bytes` into this process's mapping of a view.
@@ -681,7 +682,10 @@ impl AlpcProcess {
     ) -> AlpcResult<ViewAttribute> {
         let fits = |v: &ViewAttribute| len as u64 <= v.size;
         if let Some(small) = self.kept_views.get(&section).copied().filter(|v| !fits(v)) {
-            self.nt_alpc_delete_section_view(port, &small)?;
+            // Still in a message (it should not be): this one goes alone.
+            if self.nt_alpc_delete_section_view(port, &small).is_err() {
+                return self.stage_in_section_with(port, section, len, fill);
+            }
         }
         if !self.kept_views.contains_key(&section) {
             if let Ok(view) = self.nt_alpc_create_section_view(port, section, len as u64, 0) {
