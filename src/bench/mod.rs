@@ -944,6 +944,77 @@ mod tests {
         assert!(parse_mechanisms("socketz").is_err());
     }
 
+    /// A case with just what `floor` reads.
+    fn case(variant: &str, op: &str, size: usize, pl: Placement, relay_p50: u64, base_bps: f64) -> CaseResult {
+        CaseResult {
+            mechanism: String::new(),
+            variant: variant.into(),
+            baseline: if op == "pingpong" { RELAY.into() } else { "memcpy".into() },
+            op: op.into(),
+            size,
+            placement: pl,
+            not_measured: None,
+            latency: None,
+            baseline_latency: Some(Latency { p50_ns: relay_p50, ..Latency::default() }),
+            msgs_per_s: None,
+            bytes_per_s: None,
+            baseline_bytes_per_s: Some(base_bps),
+            ratio: None,
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_floor_adds_framing_packets_and_copies_where_nothing_overlaps() {
+        let mib = 1 << 20;
+        let mut rep = Report {
+            version: 1,
+            command: String::new(),
+            machine: report::Machine {
+                cpu_model: String::new(),
+                cores: 2,
+                kernel: String::new(),
+                clocksource: String::new(),
+                load_average: String::new(),
+            },
+            rounds: 1,
+            sizes: vec![64, mib],
+            placements: vec![Placement::Same, Placement::Cross],
+            cases: Vec::new(),
+            targets: Vec::new(),
+            crossovers: Vec::new(),
+            self_cost: None,
+            framing: vec![FramingCost { size: mib, ns_per_msg: 20_000.0 }],
+            notes: Vec::new(),
+        };
+        // memcpy of 1 MiB in 20 µs; the cheapest relay round trip counts.
+        let memcpy_bps = mib as f64 / 20e-6;
+        for (pl, rtt) in [(Placement::Same, 24_000), (Placement::Cross, 80_000)] {
+            for v in ["Mach out-of-line", "ALPC section", "ALPC direct"] {
+                rep.cases.push(case(v, "pingpong", 64, pl, rtt + 1000, 0.0));
+                rep.cases.push(case(v, "stream", mib, pl, 0, memcpy_bps));
+            }
+            rep.cases.push(case("Mach inline", "pingpong", 64, pl, rtt, 0.0));
+        }
+        let f = floor(&rep, "ALPC section", mib, Placement::Same).unwrap();
+        // 20 µs of copying against 20 framing + 4 × 6 µs packets.
+        assert!((f.ratio - 20.0 / 44.0).abs() < 1e-9, "{f:?}");
+        let f = floor(&rep, "ALPC direct", mib, Placement::Cross).unwrap();
+        // 20 against 20 + 6 × 20 + one 20 µs copy.
+        assert!((f.ratio - 20.0 / 160.0).abs() < 1e-9, "{f:?}");
+        assert!(f.describe(0.25).starts_with("out of reach"));
+        assert!(floor(&rep, "ALPC section", mib, Placement::Same).unwrap().describe(0.40).starts_with("floor 0.45×"));
+        // A one-way stream overlaps across CPUs: no floor; nor without a
+        // small-message relay, or the framing of that size.
+        assert!(floor(&rep, "Mach out-of-line", mib, Placement::Cross).is_none());
+        assert!(floor(&rep, "Mach out-of-line", mib, Placement::Same).is_some());
+        rep.sizes = vec![4096, mib];
+        assert!(floor(&rep, "ALPC section", mib, Placement::Same).is_none());
+        rep.sizes = vec![64, mib];
+        rep.framing.clear();
+        assert!(floor(&rep, "ALPC section", mib, Placement::Same).is_none());
+    }
+
     #[test]
     fn crossover_is_where_the_second_path_stays_ahead() {
         assert_eq!(crossover_point(&[(64, 10, 20), (256, 10, 9), (1024, 10, 5)]), Some(256));
